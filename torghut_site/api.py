@@ -1,0 +1,61 @@
+"""DRF plumbing shared by every app: one error format and bounded pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, pagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from torghut_site.logging import current_request_id
+
+
+class LimitOffsetPagination(pagination.LimitOffsetPagination):
+    default_limit = 200
+    max_limit = settings.API_MAX_PAGE_SIZE
+
+
+class ApiError(exceptions.APIException):
+    """A domain error with a stable machine-readable code (e.g. `whitepaper_control_auth_required`)."""
+
+    def __init__(self, *, code: str, message: str, status_code: int = 400, details: Any = None) -> None:
+        self.status_code = status_code
+        self.error_code = code
+        self.details = details
+        super().__init__(detail=message, code=code)
+
+
+def error_body(*, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {
+        "error": {"code": code, "message": message, "details": details},
+        "request_id": current_request_id(),
+    }
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every API error looks like {"error": {"code", "message", "details"}, "request_id"}."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # unexpected: Django's 500 handling (and logging) takes over
+    if isinstance(exc, ApiError):
+        code, message, details = exc.error_code, str(exc.detail), exc.details
+    elif isinstance(exc, exceptions.ValidationError):
+        code, message, details = "invalid_request", "The request is not valid.", exc.detail
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        message, details = str(exc.detail), None
+        if isinstance(exc.detail, dict | list):
+            message, details = str(exc.default_detail), exc.detail
+    else:  # pragma: no cover - drf only answers APIException subclasses
+        code, message, details = "error", str(exc), None
+    response.data = error_body(code=code, message=message, details=details)
+    return response

@@ -1,0 +1,36 @@
+"""Celery beat scheduler that also records beat's own heartbeat."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery.beat import PersistentScheduler
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    _last_heartbeat = 0.0
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        now = time.monotonic()
+        if now - self._last_heartbeat >= settings.CELERY_WORKER_HEARTBEAT_SECONDS:
+            self._last_heartbeat = now
+            self._write_heartbeat()
+        delay = float(super().tick(*args, **kwargs))
+        # wake up in time for the next heartbeat even when no task is due
+        return min(delay, float(settings.CELERY_WORKER_HEARTBEAT_SECONDS))
+
+    def _write_heartbeat(self) -> None:
+        from torghut_site.models import ProcessHeartbeat
+        from torghut_site.services import heartbeat_record
+
+        try:
+            close_old_connections()
+            heartbeat_record(kind=ProcessHeartbeat.Kind.CELERY_BEAT)
+        except Exception:  # a DB blip must not stop the scheduler from sending tasks
+            logger.exception("beat heartbeat failed")

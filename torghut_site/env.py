@@ -1,0 +1,211 @@
+"""Typed environment readers for settings.
+
+Every reader records a problem instead of raising at once, so that a misconfigured process
+reports *all* bad variables in one message and then refuses to start. Each message names the
+variable, the value it got and what it accepts. `<NAME>_FILE` is honoured for secrets
+(Kubernetes/Docker secrets mounted as files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+class ConfigError(ImproperlyConfigured):
+    """Raised once, with every configuration problem found, before the process starts work."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        return f"torghut cannot start: invalid configuration\n{lines}"
+
+
+def load_dotenv(path: Path, environ: dict[str, str] | None = None) -> None:
+    """Load KEY=VALUE lines from `path` without overriding variables already set."""
+    target = os.environ if environ is None else environ
+    if not path.is_file():
+        return
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        target.setdefault(key, value)
+
+
+class Env:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+        self.problems: list[str] = []
+
+    # -- raw access ---------------------------------------------------------------------------
+    def raw(self, *names: str) -> tuple[str, str] | None:
+        """First set variable among `names` (aliases), as (name, value)."""
+        for name in names:
+            value = self._environ.get(name)
+            if value is not None and value.strip() != "":
+                return name, value.strip()
+        return None
+
+    def is_set(self, *names: str) -> bool:
+        return self.raw(*names) is not None
+
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+
+    def _parse(self, names: tuple[str, ...], default: T, parse: Callable[[str], T], what: str) -> T:
+        found = self.raw(*names)
+        if found is None:
+            return default
+        name, value = found
+        try:
+            return parse(value)
+        except (ValueError, InvalidOperation, TypeError, json.JSONDecodeError):
+            self.problem(f"{name}={value!r} is not {what}")
+            return default
+
+    # -- typed readers -----------------------------------------------------------------------
+    def str(self, *names: str, default: str = "") -> str:
+        found = self.raw(*names)
+        return default if found is None else found[1]
+
+    def optional_str(self, *names: str) -> str | None:
+        found = self.raw(*names)
+        return None if found is None else found[1]
+
+    def secret(self, *names: str, default: str = "") -> str:
+        """Like `str`, but also reads `<NAME>_FILE` (first line of the file)."""
+        found = self.raw(*names)
+        if found is not None:
+            return found[1]
+        for name in names:
+            file_found = self.raw(f"{name}_FILE")
+            if file_found is None:
+                continue
+            try:
+                return Path(file_found[1]).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                self.problem(f"{file_found[0]}={file_found[1]!r} cannot be read: {exc.strerror}")
+        return default
+
+    def bool(self, *names: str, default: bool = False) -> bool:
+        def parse(value: str) -> bool:
+            lowered = value.lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(value)
+
+        return self._parse(names, default, parse, "a boolean (true/false, 1/0, yes/no, on/off)")
+
+    def int(
+        self, *names: str, default: int, min_value: int | None = None, max_value: int | None = None
+    ) -> int:
+        value = self._parse(names, default, int, "an integer")
+        return self._bounded(names, value, default, min_value, max_value)
+
+    def optional_int(self, *names: str, min_value: int | None = None) -> int | None:
+        if not self.is_set(*names):
+            return None
+        return self.int(*names, default=0, min_value=min_value)
+
+    def float(
+        self,
+        *names: str,
+        default: float,
+        min_value: float | None = None,
+        max_value: float | None = None,
+    ) -> float:
+        def parse(value: str) -> float:
+            parsed = float(value)
+            if parsed != parsed or parsed in (float("inf"), float("-inf")):
+                raise ValueError(value)
+            return parsed
+
+        value = self._parse(names, default, parse, "a finite number")
+        return self._bounded(names, value, default, min_value, max_value)
+
+    def decimal(
+        self, *names: str, default: Decimal | None = None, min_value: Decimal | None = None
+    ) -> Decimal | None:
+        def parse(value: str) -> Decimal:
+            parsed = Decimal(value)
+            if not parsed.is_finite():
+                raise ValueError(value)
+            return parsed
+
+        value = self._parse(names, default, parse, "a decimal number")
+        if value is not None and min_value is not None and value < min_value:
+            name = self._name(names)
+            self.problem(f"{name}={value} must be >= {min_value}")
+            return default
+        return value
+
+    def choice(self, *names: str, choices: Iterable[str], default: str) -> str:
+        allowed = list(choices)
+        found = self.raw(*names)
+        if found is None:
+            return default
+        name, value = found
+        normalized = value.lower()
+        if normalized not in allowed:
+            self.problem(f"{name}={value!r} must be one of: {', '.join(allowed)}")
+            return default
+        return normalized
+
+    def csv(self, *names: str, default: Iterable[str] = ()) -> list[str]:
+        found = self.raw(*names)
+        if found is None:
+            return list(default)
+        return [item.strip() for item in found[1].split(",") if item.strip()]
+
+    def json(self, *names: str, default: Any = None) -> Any:
+        return self._parse(names, default, json.loads, "valid JSON")
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _name(self, names: tuple[str, ...]) -> str:
+        found = self.raw(*names)
+        return found[0] if found else names[0]
+
+    def _bounded(
+        self,
+        names: tuple[str, ...],
+        value: Any,
+        default: Any,
+        min_value: Any,
+        max_value: Any,
+    ) -> Any:
+        if not self.is_set(*names):
+            return value
+        name = self._name(names)
+        if min_value is not None and value < min_value:
+            self.problem(f"{name}={value} must be >= {min_value}")
+            return default
+        if max_value is not None and value > max_value:
+            self.problem(f"{name}={value} must be <= {max_value}")
+            return default
+        return value
+
+    def raise_if_problems(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from torghut_site.db import choices_constraint
+
+
+class ApiToken(models.Model):
+    """An API token for a user. Only a SHA-256 digest is stored; the key is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    # first characters of the key, to tell tokens apart in the admin without revealing them
+    prefix = models.CharField(max_length=12, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(digest__regex=r"^[0-9a-f]{64}$"), name="apitoken_digest_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class HeartbeatKind(models.TextChoices):
+    CELERY_WORKER = "celery_worker", "Celery worker"
+    CELERY_BEAT = "celery_beat", "Celery beat"
+    ORDERFEED_CONSUMER = "orderfeed_consumer", "Order-feed consumer"
+    WHITEPAPER_CONSUMER = "whitepaper_consumer", "Whitepaper consumer"
+    TRADE_UPDATES_BRIDGE = "trade_updates_bridge", "Trade-updates bridge"
+
+
+class ProcessHeartbeat(models.Model):
+    """The last sign of life of a long-running process (Celery worker, consumer, bridge).
+
+    One row per (kind, name); `/trading/health` and the admin read them to tell a stalled
+    process from a healthy one.
+    """
+
+    Kind = HeartbeatKind
+
+    kind = models.CharField(max_length=32, choices=HeartbeatKind.choices)
+    name = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="heartbeat_kind_name_unique"),
+            choices_constraint("kind", HeartbeatKind, "heartbeat_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"

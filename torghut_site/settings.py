@@ -1,0 +1,383 @@
+"""torghut settings: one module, read from environment variables (a `.env` file is honoured).
+
+Variable names follow the original service so its operators feel at home. Every value is read
+through `torghut_site.env.Env`, which collects problems; the module ends by raising one
+`ConfigError` that names every bad variable, so no process (web, worker, beat, consumer) starts
+with a configuration it would misread.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import django_stubs_ext
+
+from torghut_site.dburl import DatabaseUrlError, parse_database_url, sqlite_database
+from torghut_site.env import Env, load_dotenv
+
+django_stubs_ext.monkeypatch()  # generic admin/serializer classes at run time
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(Path(os.environ.get("TORGHUT_ENV_FILE", BASE_DIR / ".env")))
+env = Env()
+
+VAR_DIR = Path(env.str("TORGHUT_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# --------------------------------------------------------------------------------------------
+# Core
+# --------------------------------------------------------------------------------------------
+APP_ENV = env.choice("APP_ENV", choices=("dev", "stage", "prod"), default="dev")
+IS_PROD = APP_ENV == "prod"
+DEBUG = env.bool("DEBUG", default=False)
+TORGHUT_VERSION = env.str("TORGHUT_VERSION", default="dev")
+TORGHUT_COMMIT = env.str("TORGHUT_COMMIT", default="unknown")
+
+SECRET_KEY = env.secret("SECRET_KEY", "DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if IS_PROD:
+        env.problem("SECRET_KEY is required when APP_ENV=prod (or SECRET_KEY_FILE)")
+    SECRET_KEY = "dev-only-insecure-key-never-used-in-prod-" + "x" * 20  # noqa: S105
+elif IS_PROD and len(SECRET_KEY) < 50:
+    env.problem("SECRET_KEY must be at least 50 characters when APP_ENV=prod")
+if IS_PROD and DEBUG:
+    env.problem("DEBUG=true is not allowed when APP_ENV=prod")
+
+ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", default=() if IS_PROD else ("*",))
+if IS_PROD and not ALLOWED_HOSTS:
+    env.problem("ALLOWED_HOSTS must list the served host names when APP_ENV=prod")
+CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "torghut_site.apps.TorghutSiteConfig",
+    "trading",
+    "orderfeed",
+    "whitepapers",
+    "autonomy",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "torghut_site.logging.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "torghut_site.urls"
+WSGI_APPLICATION = "torghut_site.wsgi.application"
+ASGI_APPLICATION = "torghut_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "torghut_site" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --------------------------------------------------------------------------------------------
+# Database: DB_DSN / DB_URL / DATABASE_URL, else the embedded SQLite file under var/
+# --------------------------------------------------------------------------------------------
+_db_url = env.raw("DB_DSN", "DB_URL", "DATABASE_URL")
+DATABASES: dict[str, dict[str, Any]]
+if _db_url is None:
+    DATABASES = {"default": sqlite_database(VAR_DIR / "torghut.sqlite3")}
+else:
+    try:
+        DATABASES = {"default": parse_database_url(_db_url[1], base_dir=BASE_DIR)}
+    except DatabaseUrlError as exc:
+        env.problem(f"{_db_url[0]} is not a usable database URL: {exc}")
+        DATABASES = {"default": sqlite_database(VAR_DIR / "torghut.sqlite3")}
+DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+# --------------------------------------------------------------------------------------------
+# Cache (DRF throttling, locks' fallback): Redis when configured, else a file cache shared by
+# the local processes.
+# --------------------------------------------------------------------------------------------
+REDIS_URL = env.optional_str("REDIS_URL")
+CACHE_URL = env.optional_str("CACHE_URL") or REDIS_URL
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "torghut",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "KEY_PREFIX": "torghut",
+        }
+    }
+
+# --------------------------------------------------------------------------------------------
+# Security (production)
+# --------------------------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=IS_PROD)
+# probes and scrapers talk plain HTTP inside the cluster
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^db-check$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if IS_PROD else 0, min_value=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=IS_PROD)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=IS_PROD)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=IS_PROD)
+X_FRAME_OPTIONS = "DENY"
+# HSTS preload is a commitment to the browsers' preload list that an operator makes on purpose.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# --------------------------------------------------------------------------------------------
+# DRF: authenticated by default, throttled, paginated, one error format
+# --------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "torghut_site.auth.HashedTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="120/min"),
+        "user": env.str("API_THROTTLE_USER", default="2400/min"),
+        "control": env.str("API_THROTTLE_CONTROL", default="30/min"),
+    },
+    "DEFAULT_PAGINATION_CLASS": "torghut_site.api.LimitOffsetPagination",
+    "PAGE_SIZE": 200,
+    "EXCEPTION_HANDLER": "torghut_site.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+API_MAX_PAGE_SIZE = 500
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "torghut API",
+    "DESCRIPTION": "Trading, order feed, whitepaper and autonomy endpoints of torghut.",
+    "VERSION": TORGHUT_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --------------------------------------------------------------------------------------------
+# Logging: structured JSON lines with a request id (LOG_FORMAT=text for a terminal)
+# --------------------------------------------------------------------------------------------
+LOG_LEVEL = env.choice(
+    "LOG_LEVEL", choices=("debug", "info", "warning", "error"), default="info"
+).upper()
+LOG_FORMAT = env.choice("LOG_FORMAT", choices=("json", "text"), default="json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "torghut_site.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "torghut_site.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "kafka": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "LiteLLM": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}
+
+# --------------------------------------------------------------------------------------------
+# Celery: JSON only, late acks with redelivery on worker loss, schedule declared in code
+# --------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL", default=f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+)
+CELERY_BROKER_IS_EMBEDDED = CELERY_BROKER_URL.startswith("sqla+")
+CELERY_RESULT_BACKEND = env.optional_str("CELERY_RESULT_BACKEND")
+CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_TIME_LIMIT = 600  # hard cap for every task; long tasks set their own lower limits
+CELERY_TASK_SOFT_TIME_LIMIT = 540
+# Redis redelivers unacked tasks after the visibility timeout: it must exceed the longest task
+# (and any countdown) or a slow task runs twice at once.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+    "visibility_timeout": env.int(
+        "CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600, min_value=CELERY_TASK_TIME_LIMIT + 60
+    ),
+}
+if CELERY_BROKER_IS_EMBEDDED:
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.5
+CELERY_TASK_DEFAULT_QUEUE = "torghut"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "torghut_site.beat:HeartbeatScheduler"
+CELERY_WORKER_HEARTBEAT_SECONDS = env.int("CELERY_WORKER_HEARTBEAT_SECONDS", default=15, min_value=1)
+
+# --------------------------------------------------------------------------------------------
+# Metrics: PROMETHEUS_MULTIPROC_DIR aggregates web, worker and consumer processes on one host;
+# TORGHUT_METRICS_PORT gives a worker or consumer its own exporter (one per pod).
+# --------------------------------------------------------------------------------------------
+PROMETHEUS_MULTIPROC_DIR = env.optional_str("PROMETHEUS_MULTIPROC_DIR")
+TORGHUT_METRICS_PORT = env.optional_int("TORGHUT_METRICS_PORT", min_value=1)
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# --------------------------------------------------------------------------------------------
+# Feature flags (Flipt boolean evaluations override the matching settings at run time)
+# --------------------------------------------------------------------------------------------
+TRADING_FEATURE_FLAGS_ENABLED = env.bool("TRADING_FEATURE_FLAGS_ENABLED", default=False)
+TRADING_FEATURE_FLAGS_URL = env.str("TRADING_FEATURE_FLAGS_URL").rstrip("/")
+TRADING_FEATURE_FLAGS_TIMEOUT_MS = env.int(
+    "TRADING_FEATURE_FLAGS_TIMEOUT_MS", default=500, min_value=1, max_value=60000
+)
+TRADING_FEATURE_FLAGS_NAMESPACE = env.str("TRADING_FEATURE_FLAGS_NAMESPACE", default="default")
+TRADING_FEATURE_FLAGS_ENTITY_ID = env.str("TRADING_FEATURE_FLAGS_ENTITY_ID", default="torghut")
+TRADING_FEATURE_FLAGS_TOKEN = env.secret("TRADING_FEATURE_FLAGS_TOKEN")
+# how long an evaluated flag is reused before Flipt is asked again (keep below TRADING_POLL_MS)
+TRADING_FEATURE_FLAGS_CACHE_SECONDS = env.float(
+    "TRADING_FEATURE_FLAGS_CACHE_SECONDS", default=2.0, min_value=0.0
+)
+# after a transport failure, stop calling Flipt for this long (env values stand meanwhile)
+TRADING_FEATURE_FLAGS_BACKOFF_SECONDS = env.float(
+    "TRADING_FEATURE_FLAGS_BACKOFF_SECONDS", default=10.0, min_value=0.0
+)
+# how long the last value Flipt gave outlives a Flipt outage before the env value stands again
+TRADING_FEATURE_FLAGS_MAX_STALE_SECONDS = env.float(
+    "TRADING_FEATURE_FLAGS_MAX_STALE_SECONDS", default=300.0, min_value=0.0
+)
+if TRADING_FEATURE_FLAGS_ENABLED and not TRADING_FEATURE_FLAGS_URL:
+    env.problem("TRADING_FEATURE_FLAGS_URL is required when TRADING_FEATURE_FLAGS_ENABLED=true")
+
+# --------------------------------------------------------------------------------------------
+# Trading: mode and safety
+# --------------------------------------------------------------------------------------------
+TRADING_ENABLED = env.bool("TRADING_ENABLED", default=False)
+TRADING_MODE = env.choice("TRADING_MODE", choices=("paper", "live"), default="paper")
+TRADING_LIVE_ENABLED = env.bool("TRADING_LIVE_ENABLED", default=False)
+if TRADING_MODE == "live" and not TRADING_LIVE_ENABLED:
+    env.problem("TRADING_MODE=live requires TRADING_LIVE_ENABLED=true (allowed: paper, or live with it)")
+if TRADING_MODE == "paper" and TRADING_LIVE_ENABLED:
+    env.problem("TRADING_LIVE_ENABLED=true requires TRADING_MODE=live (paper and live must agree)")
+TRADING_ACCOUNT_LABEL = env.str("TRADING_ACCOUNT_LABEL", default=TRADING_MODE)
+TRADING_BROKER = env.choice("TRADING_BROKER", choices=("simulated", "alpaca"), default="simulated")
+TRADING_KILL_SWITCH_ENABLED = env.bool("TRADING_KILL_SWITCH_ENABLED", default=True)
+TRADING_EMERGENCY_STOP_ENABLED = env.bool("TRADING_EMERGENCY_STOP_ENABLED", default=False)
+TRADING_EMERGENCY_STOP_RECOVERY_CYCLES = env.int(
+    "TRADING_EMERGENCY_STOP_RECOVERY_CYCLES", default=3, min_value=1
+)
+TRADING_POLL_MS = env.int("TRADING_POLL_MS", default=5000, min_value=250, max_value=3_600_000)
+TRADING_RECONCILE_MS = env.int(
+    "TRADING_RECONCILE_MS", default=15000, min_value=1000, max_value=3_600_000
+)
+TRADING_AUTONOMY_ENABLED = env.bool("TRADING_AUTONOMY_ENABLED", default=False)
+TRADING_AUTONOMY_INTERVAL_SECONDS = env.int(
+    "TRADING_AUTONOMY_INTERVAL_SECONDS", default=300, min_value=30
+)
+TRADING_MAX_NOTIONAL_PER_TRADE = env.decimal("TRADING_MAX_NOTIONAL_PER_TRADE", min_value=Decimal(0))
+
+# --------------------------------------------------------------------------------------------
+# Alpaca
+# --------------------------------------------------------------------------------------------
+APCA_API_KEY_ID = env.secret("APCA_API_KEY_ID")
+APCA_API_SECRET_KEY = env.secret("APCA_API_SECRET_KEY")
+APCA_API_BASE_URL = env.str("APCA_API_BASE_URL").rstrip("/").removesuffix("/v2")
+APCA_DATA_API_BASE_URL = env.str("APCA_DATA_API_BASE_URL").rstrip("/")
+if TRADING_BROKER == "alpaca" and not (APCA_API_KEY_ID and APCA_API_SECRET_KEY):
+    env.problem("TRADING_BROKER=alpaca needs APCA_API_KEY_ID and APCA_API_SECRET_KEY")
+
+# --------------------------------------------------------------------------------------------
+# Object storage (Ceph RGW / S3) for whitepapers and research artifacts
+# --------------------------------------------------------------------------------------------
+WHITEPAPER_CEPH_ENDPOINT = env.str("WHITEPAPER_CEPH_ENDPOINT")
+WHITEPAPER_CEPH_ACCESS_KEY = env.secret("WHITEPAPER_CEPH_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+WHITEPAPER_CEPH_SECRET_KEY = env.secret("WHITEPAPER_CEPH_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+WHITEPAPER_CEPH_REGION = env.str("WHITEPAPER_CEPH_REGION", default="us-east-1")
+WHITEPAPER_CEPH_BUCKET = env.str(
+    "WHITEPAPER_CEPH_BUCKET", "BUCKET_NAME", default="torghut-whitepapers"
+)
+WHITEPAPER_CEPH_TIMEOUT_SECONDS = env.float(
+    "WHITEPAPER_CEPH_TIMEOUT_SECONDS", default=20.0, min_value=0.1
+)
+OBJECT_STORAGE_ENABLED = bool(WHITEPAPER_CEPH_ENDPOINT)
+
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # research and whitepaper artifacts: S3 when an endpoint is configured, else var/artifacts
+    "artifacts": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "artifacts")},
+    },
+}
+if OBJECT_STORAGE_ENABLED:
+    STORAGES["artifacts"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "endpoint_url": WHITEPAPER_CEPH_ENDPOINT,
+            "access_key": WHITEPAPER_CEPH_ACCESS_KEY,
+            "secret_key": WHITEPAPER_CEPH_SECRET_KEY,
+            "bucket_name": WHITEPAPER_CEPH_BUCKET,
+            "region_name": WHITEPAPER_CEPH_REGION,
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "file_overwrite": False,
+            "querystring_expire": 600,
+        },
+    }
+
+env.raise_if_problems()

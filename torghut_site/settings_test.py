@@ -1,0 +1,18 @@
+"""Test overrides: only what the suite needs. Tests run against real Postgres by default."""
+
+import os
+
+from torghut_site.dburl import parse_database_url
+from torghut_site.settings import *  # noqa: F403
+from torghut_site.settings import BASE_DIR
+
+_test_dsn = os.environ.get(
+    "TEST_DB_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/torghut"
+)
+DATABASES = {"default": parse_database_url(_test_dsn, base_dir=BASE_DIR)}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SECURE_SSL_REDIRECT = False

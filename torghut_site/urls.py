@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from torghut_site import apis
+from torghut_site.metrics import metrics_view
+
+admin.site.site_header = "torghut"
+admin.site.site_title = "torghut"
+admin.site.index_title = "torghut operations"
+
+urlpatterns = [
+    path("", apis.RootApi.as_view(), name="root"),
+    path("healthz", apis.HealthzApi.as_view(), name="healthz"),
+    path("db-check", apis.DbCheckApi.as_view(), name="db-check"),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("trading/", include("trading.urls")),
+    path("whitepapers/", include("whitepapers.urls")),
+]
