@@ -20,9 +20,12 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
 
 
 class ApiError(exceptions.APIException):
-    """A domain error with a stable machine-readable code (e.g. `whitepaper_control_auth_required`)."""
+    """A domain error with a stable machine-readable code, e.g.
+    `whitepaper_control_auth_required`."""
 
-    def __init__(self, *, code: str, message: str, status_code: int = 400, details: Any = None) -> None:
+    def __init__(
+        self, *, code: str, message: str, status_code: int = 400, details: Any = None
+    ) -> None:
         self.status_code = status_code
         self.error_code = code
         self.details = details

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
@@ -32,7 +32,7 @@ class IssuedToken:
     key: str
 
 
-def api_token_issue(*, user: AbstractBaseUser, name: str) -> IssuedToken:
+def api_token_issue(*, user: User, name: str) -> IssuedToken:
     key = "tg_" + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user, name=name, prefix=key[:TOKEN_PREFIX_LENGTH], digest=token_digest(key)

@@ -24,7 +24,9 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict[str, Any]:
     if scheme == "sqlite":
         raw_path = unquote(parts.path)
         if raw_path in ("", "/"):
-            raise DatabaseUrlError("sqlite URL needs a file path, e.g. sqlite:///var/torghut.sqlite3")
+            raise DatabaseUrlError(
+                "sqlite URL needs a file path, e.g. sqlite:///var/torghut.sqlite3"
+            )
         # sqlite:///var/x.db is relative to the project, sqlite:////abs/x.db is absolute
         path = Path(raw_path[1:]) if raw_path.startswith("/") else Path(raw_path)
         if not path.is_absolute():

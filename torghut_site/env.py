@@ -13,11 +13,17 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 T = TypeVar("T")
+
+# builtins under other names: Env has methods called str/int/float/bool
+Str: TypeAlias = str
+Int: TypeAlias = int
+Float: TypeAlias = float
+Bool: TypeAlias = bool
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
@@ -53,12 +59,12 @@ def load_dotenv(path: Path, environ: dict[str, str] | None = None) -> None:
 
 
 class Env:
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[Str, Str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
-        self.problems: list[str] = []
+        self.problems: list[Str] = []
 
     # -- raw access ---------------------------------------------------------------------------
-    def raw(self, *names: str) -> tuple[str, str] | None:
+    def raw(self, *names: Str) -> tuple[Str, Str] | None:
         """First set variable among `names` (aliases), as (name, value)."""
         for name in names:
             value = self._environ.get(name)
@@ -66,13 +72,13 @@ class Env:
                 return name, value.strip()
         return None
 
-    def is_set(self, *names: str) -> bool:
+    def is_set(self, *names: Str) -> Bool:
         return self.raw(*names) is not None
 
-    def problem(self, message: str) -> None:
+    def problem(self, message: Str) -> None:
         self.problems.append(message)
 
-    def _parse(self, names: tuple[str, ...], default: T, parse: Callable[[str], T], what: str) -> T:
+    def _parse(self, names: tuple[Str, ...], default: T, parse: Callable[[Str], T], what: Str) -> T:
         found = self.raw(*names)
         if found is None:
             return default
@@ -84,15 +90,15 @@ class Env:
             return default
 
     # -- typed readers -----------------------------------------------------------------------
-    def str(self, *names: str, default: str = "") -> str:
+    def str(self, *names: Str, default: Str = "") -> Str:
         found = self.raw(*names)
         return default if found is None else found[1]
 
-    def optional_str(self, *names: str) -> str | None:
+    def optional_str(self, *names: Str) -> Str | None:
         found = self.raw(*names)
         return None if found is None else found[1]
 
-    def secret(self, *names: str, default: str = "") -> str:
+    def secret(self, *names: Str, default: Str = "") -> Str:
         """Like `str`, but also reads `<NAME>_FILE` (first line of the file)."""
         found = self.raw(*names)
         if found is not None:
@@ -107,8 +113,8 @@ class Env:
                 self.problem(f"{file_found[0]}={file_found[1]!r} cannot be read: {exc.strerror}")
         return default
 
-    def bool(self, *names: str, default: bool = False) -> bool:
-        def parse(value: str) -> bool:
+    def bool(self, *names: Str, default: Bool = False) -> Bool:
+        def parse(value: Str) -> Bool:
             lowered = value.lower()
             if lowered in _TRUE:
                 return True
@@ -119,36 +125,36 @@ class Env:
         return self._parse(names, default, parse, "a boolean (true/false, 1/0, yes/no, on/off)")
 
     def int(
-        self, *names: str, default: int, min_value: int | None = None, max_value: int | None = None
-    ) -> int:
-        value = self._parse(names, default, int, "an integer")
-        return self._bounded(names, value, default, min_value, max_value)
+        self, *names: Str, default: Int, min_value: Int | None = None, max_value: Int | None = None
+    ) -> Int:
+        value = self._parse(names, default, Int, "an integer")
+        return Int(self._bounded(names, value, default, min_value, max_value))
 
-    def optional_int(self, *names: str, min_value: int | None = None) -> int | None:
+    def optional_int(self, *names: Str, min_value: Int | None = None) -> Int | None:
         if not self.is_set(*names):
             return None
         return self.int(*names, default=0, min_value=min_value)
 
     def float(
         self,
-        *names: str,
-        default: float,
-        min_value: float | None = None,
-        max_value: float | None = None,
-    ) -> float:
-        def parse(value: str) -> float:
+        *names: Str,
+        default: Float,
+        min_value: Float | None = None,
+        max_value: Float | None = None,
+    ) -> Float:
+        def parse(value: Str) -> Float:
             parsed = float(value)
             if parsed != parsed or parsed in (float("inf"), float("-inf")):
                 raise ValueError(value)
             return parsed
 
         value = self._parse(names, default, parse, "a finite number")
-        return self._bounded(names, value, default, min_value, max_value)
+        return Float(self._bounded(names, value, default, min_value, max_value))
 
     def decimal(
-        self, *names: str, default: Decimal | None = None, min_value: Decimal | None = None
+        self, *names: Str, default: Decimal | None = None, min_value: Decimal | None = None
     ) -> Decimal | None:
-        def parse(value: str) -> Decimal:
+        def parse(value: Str) -> Decimal:
             parsed = Decimal(value)
             if not parsed.is_finite():
                 raise ValueError(value)
@@ -161,7 +167,7 @@ class Env:
             return default
         return value
 
-    def choice(self, *names: str, choices: Iterable[str], default: str) -> str:
+    def choice(self, *names: Str, choices: Iterable[Str], default: Str) -> Str:
         allowed = list(choices)
         found = self.raw(*names)
         if found is None:
@@ -173,23 +179,23 @@ class Env:
             return default
         return normalized
 
-    def csv(self, *names: str, default: Iterable[str] = ()) -> list[str]:
+    def csv(self, *names: Str, default: Iterable[Str] = ()) -> list[Str]:
         found = self.raw(*names)
         if found is None:
             return list(default)
         return [item.strip() for item in found[1].split(",") if item.strip()]
 
-    def json(self, *names: str, default: Any = None) -> Any:
+    def json(self, *names: Str, default: Any = None) -> Any:
         return self._parse(names, default, json.loads, "valid JSON")
 
     # -- helpers ------------------------------------------------------------------------------
-    def _name(self, names: tuple[str, ...]) -> str:
+    def _name(self, names: tuple[Str, ...]) -> Str:
         found = self.raw(*names)
         return found[0] if found else names[0]
 
     def _bounded(
         self,
-        names: tuple[str, ...],
+        names: tuple[Str, ...],
         value: Any,
         default: Any,
         min_value: Any,

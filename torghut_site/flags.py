@@ -54,7 +54,9 @@ FLAG_SETTINGS: dict[str, str] = {
     "torghut_trading_autonomy_enabled": "TRADING_AUTONOMY_ENABLED",
     "torghut_trading_autonomy_allow_live_promotion": "TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION",
     "torghut_trading_evidence_continuity_enabled": "TRADING_EVIDENCE_CONTINUITY_ENABLED",
-    "torghut_trading_universe_require_non_empty_jangar": "TRADING_UNIVERSE_REQUIRE_NON_EMPTY_JANGAR",
+    "torghut_trading_universe_require_non_empty_jangar": (
+        "TRADING_UNIVERSE_REQUIRE_NON_EMPTY_JANGAR"
+    ),
     "torghut_trading_execution_prefer_limit": "TRADING_EXECUTION_PREFER_LIMIT",
     "torghut_trading_allocator_enabled": "TRADING_ALLOCATOR_ENABLED",
     "torghut_trading_drift_governance_enabled": "TRADING_DRIFT_GOVERNANCE_ENABLED",
@@ -126,7 +128,10 @@ class FliptBooleanClient:
         }
         try:
             response = self._session.post(
-                url, json=body, headers=headers, timeout=settings.TRADING_FEATURE_FLAGS_TIMEOUT_MS / 1000
+                url,
+                json=body,
+                headers=headers,
+                timeout=settings.TRADING_FEATURE_FLAGS_TIMEOUT_MS / 1000,
             )
         except requests.Timeout as exc:
             raise FliptError("timeout", transport=True) from exc
@@ -175,8 +180,10 @@ class FlagResolver:
             if cached and now - cached[0] < settings.TRADING_FEATURE_FLAGS_CACHE_SECONDS:
                 return cached[1]
             in_backoff = now < self._backoff_until
-        resolution = self._fallback(setting, flag_key, env_value, "backoff", now) if in_backoff else (
-            self._evaluate(setting, flag_key, env_value, now)
+        resolution = (
+            self._fallback(setting, flag_key, env_value, "backoff", now)
+            if in_backoff
+            else (self._evaluate(setting, flag_key, env_value, now))
         )
         with self._lock:
             self._fresh[setting] = (now, resolution)

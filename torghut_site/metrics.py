@@ -50,7 +50,7 @@ def multiprocess_enabled() -> bool:
 def build_registry() -> CollectorRegistry:
     if multiprocess_enabled():
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
     return registry
@@ -78,7 +78,7 @@ def start_process_exporter(port: int) -> None:
 def mark_process_dead(pid: int) -> None:
     """Drop a finished process's live gauges from the multiprocess directory."""
     if multiprocess_enabled():
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 # -- feature flags -------------------------------------------------------------------------

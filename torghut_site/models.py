@@ -10,7 +10,9 @@ from torghut_site.db import choices_constraint
 class ApiToken(models.Model):
     """An API token for a user. Only a SHA-256 digest is stored; the key is shown once."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(max_length=100)
     # first characters of the key, to tell tokens apart in the admin without revealing them
     prefix = models.CharField(max_length=12, db_index=True)
@@ -21,7 +23,9 @@ class ApiToken(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(digest__regex=r"^[0-9a-f]{64}$"), name="apitoken_digest_hex"),
+            models.CheckConstraint(
+                condition=Q(digest__regex=r"^[0-9a-f]{64}$"), name="apitoken_digest_hex"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,12 @@ from django.conf import settings
 
 def every(seconds: float, task: str, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """A periodic entry whose message expires after one period (a late run is skipped)."""
-    return {"task": task, "schedule": seconds, "kwargs": kwargs or {}, "options": {"expires": seconds}}
+    return {
+        "task": task,
+        "schedule": seconds,
+        "kwargs": kwargs or {},
+        "options": {"expires": seconds},
+    }
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
@@ -17,8 +22,7 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
     schedule: dict[str, dict[str, Any]] = {
         "ops-worker-heartbeat": every(heartbeat, "torghut_site.tasks.worker_heartbeat"),
     }
-    for name, entry in _app_schedules():
-        schedule[name] = entry
+    schedule.update(dict(_app_schedules()))
     return schedule
 
 

@@ -59,7 +59,9 @@ def heartbeat_list(*, kind: str | None = None, max_age: timedelta) -> list[Heart
     for row in rows:
         age = (now - row.last_seen_at).total_seconds()
         views.append(
-            HeartbeatView(row.kind, row.name, row.pid, row.last_seen_at, age, age <= max_age.total_seconds())
+            HeartbeatView(
+                row.kind, row.name, row.pid, row.last_seen_at, age, age <= max_age.total_seconds()
+            )
         )
     return views
 
@@ -73,7 +75,9 @@ def heartbeat_age_metrics() -> Iterable[Metric]:
     )
     try:
         now = timezone.now()
-        for kind, name, seen in ProcessHeartbeat.objects.values_list("kind", "name", "last_seen_at"):
+        for kind, name, seen in ProcessHeartbeat.objects.values_list(
+            "kind", "name", "last_seen_at"
+        ):
             gauge.add_metric([kind, name], (now - seen).total_seconds())
     except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is down
         return []

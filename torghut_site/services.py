@@ -31,7 +31,10 @@ def heartbeat_record(
     if started_at is not None:
         defaults["started_at"] = started_at
     heartbeat, _ = ProcessHeartbeat.objects.update_or_create(
-        kind=kind, name=name, defaults=defaults, create_defaults={**defaults, "started_at": started_at or now}
+        kind=kind,
+        name=name,
+        defaults=defaults,
+        create_defaults={**defaults, "started_at": started_at or now},
     )
     HEARTBEATS.labels(kind=kind).inc()
     return heartbeat

@@ -6,9 +6,7 @@ from torghut_site.dburl import parse_database_url
 from torghut_site.settings import *  # noqa: F403
 from torghut_site.settings import BASE_DIR
 
-_test_dsn = os.environ.get(
-    "TEST_DB_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/torghut"
-)
+_test_dsn = os.environ.get("TEST_DB_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/torghut")
 DATABASES = {"default": parse_database_url(_test_dsn, base_dir=BASE_DIR)}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")

@@ -1,9 +1,40 @@
-"""Trading entries of the Celery beat schedule."""
+"""Trading entries of the Celery beat schedule: per enabled lane, the trade cycle every
+TRADING_POLL_MS and reconciliation every TRADING_RECONCILE_MS (each expiring within its period)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
+from trading.lanes import enabled_lane_labels
+
 
 def trading_schedule() -> list[tuple[str, dict[str, Any]]]:
-    return []
+    from torghut_site.schedule import every
+
+    # scheduled whether or not trading is enabled: TRADING_ENABLED (or its Flipt flag) is read by
+    # each cycle, so flipping it on takes effect without restarting beat
+    entries: list[tuple[str, dict[str, Any]]] = []
+    for label in enabled_lane_labels():
+        entries.append(
+            (
+                f"trading-cycle-{label}",
+                every(
+                    settings.TRADING_POLL_MS / 1000,
+                    "trading.tasks.run_trade_cycle",
+                    {"account_label": label},
+                ),
+            )
+        )
+        entries.append(
+            (
+                f"trading-reconcile-{label}",
+                every(
+                    settings.TRADING_RECONCILE_MS / 1000,
+                    "trading.tasks.reconcile",
+                    {"account_label": label},
+                ),
+            )
+        )
+    return entries

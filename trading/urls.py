@@ -1,3 +1,18 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from trading import apis
+
+urlpatterns = [
+    path("status", apis.StatusApi.as_view(), name="trading-status"),
+    path("health", apis.HealthApi.as_view(), name="trading-health"),
+    path("metrics", apis.MetricsApi.as_view(), name="trading-metrics"),
+    path("decisions", apis.DecisionListApi.as_view(), name="trading-decisions"),
+    path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),
+    path("tca", apis.TcaApi.as_view(), name="trading-tca"),
+    path("kill-switch", apis.KillSwitchApi.as_view(), name="trading-kill-switch"),
+    path(
+        "emergency-stop/clear",
+        apis.EmergencyStopClearApi.as_view(),
+        name="trading-emergency-stop-clear",
+    ),
+]

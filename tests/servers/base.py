@@ -82,7 +82,7 @@ class TestHTTPServer:
     def url(self) -> str:
         assert self._httpd is not None
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> TestHTTPServer:
         server = self
@@ -127,7 +127,9 @@ class TestHTTPServer:
                         pass
                     return True
                 if fault.status is not None:
-                    self._send(Response(status=fault.status, body=fault.body or {"message": "injected"}))
+                    self._send(
+                        Response(status=fault.status, body=fault.body or {"message": "injected"})
+                    )
                     return True
                 return False
 

@@ -1,0 +1,328 @@
+"""Trading admin: strategies editable; decisions, executions and audit rows read-only; safety
+controls as audited actions that always ask for a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from trading.models import (
+    AccountLane,
+    Execution,
+    ExecutionTcaMetric,
+    Incident,
+    LaneState,
+    LiveApproval,
+    PositionSnapshot,
+    SafetyEvent,
+    SafetyState,
+    Strategy,
+    TradeCursor,
+    TradeDecision,
+)
+from trading.services.safety import SafetyActionError, emergency_stop_clear, kill_switch_set
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin[Strategy]):
+    list_display = (
+        "name",
+        "strategy_type",
+        "version",
+        "enabled",
+        "base_timeframe",
+        "priority",
+        "max_notional_per_trade",
+        "max_position_pct_equity",
+        "source",
+        "degraded_until",
+    )
+    list_filter = ("enabled", "strategy_type", "source")
+    search_fields = ("name", "description")
+    readonly_fields = (
+        "source",
+        "catalog_hash",
+        "consecutive_errors",
+        "degraded_until",
+        "last_error",
+        "created_at",
+        "updated_at",
+    )
+
+
+class ExecutionInline(admin.TabularInline[Execution, TradeDecision]):
+    model = Execution
+    extra = 0
+    can_delete = False
+    fields = (
+        "link",
+        "broker",
+        "broker_order_id",
+        "status",
+        "submitted_qty",
+        "filled_qty",
+        "avg_fill_price",
+        "adopted",
+        "last_update_at",
+    )
+    readonly_fields = fields
+
+    def link(self, obj: Execution) -> SafeString:
+        url = reverse("admin:trading_execution_change", args=[obj.pk])
+        return format_html('<a href="{}">execution {}</a>', url, obj.pk)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TradeDecision)
+class TradeDecisionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "account_label",
+        "strategy",
+        "symbol",
+        "action",
+        "qty",
+        "order_type",
+        "status",
+        "reject_reason",
+        "client_order_id",
+    )
+    list_filter = ("status", "reject_reason", "strategy", "account_label", "action")
+    search_fields = ("symbol", "client_order_id", "decision_hash")
+    date_hierarchy = "created_at"
+    inlines = [ExecutionInline]
+    readonly_fields = ("gates", "transitions_table")
+
+    def gates(self, obj: TradeDecision) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    v.get("gate"),
+                    "pass" if v.get("passed") else "REJECT",
+                    ", ".join(v.get("reasons", [])),
+                )
+                for v in obj.gate_verdicts
+            ),
+        )
+        return format_html(
+            "<table><tr><th>gate</th><th>verdict</th><th>reasons</th></tr>{}</table>", rows
+        )
+
+    def transitions_table(self, obj: TradeDecision) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            ((t.at, t.from_status or "∅", t.to_status, t.reason) for t in obj.transitions.all()),
+        )
+        return format_html("<table>{}</table>", rows)
+
+
+@admin.register(Execution)
+class ExecutionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "account_label",
+        "symbol",
+        "side",
+        "submitted_qty",
+        "filled_qty",
+        "avg_fill_price",
+        "status",
+        "adopted",
+        "unknown_order",
+        "client_order_id",
+    )
+    list_filter = ("status", "account_label", "adopted", "unknown_order", "broker")
+    search_fields = ("symbol", "client_order_id", "broker_order_id")
+    readonly_fields = ("decision_link", "tca_row", "transitions_table")
+
+    def decision_link(self, obj: Execution) -> SafeString:
+        if obj.decision_id is None:
+            return format_html("{}", "— (not sent by torghut)")
+        url = reverse("admin:trading_tradedecision_change", args=[obj.decision_id])
+        return format_html('<a href="{}">decision {}</a>', url, obj.decision_id)
+
+    def tca_row(self, obj: Execution) -> str:
+        tca = ExecutionTcaMetric.objects.filter(execution=obj).first()
+        if tca is None:
+            return "—"
+        return (
+            f"arrival {tca.arrival_price} fill {tca.avg_fill_price} slippage {tca.slippage_bps} bps"
+        )
+
+    def transitions_table(self, obj: Execution) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (t.at, t.from_status or "∅", t.to_status, t.filled_qty, t.source)
+                for t in obj.transitions.all()
+            ),
+        )
+        return format_html("<table>{}</table>", rows)
+
+
+@admin.register(ExecutionTcaMetric)
+class TcaAdmin(ReadOnlyAdmin):
+    list_display = (
+        "computed_at",
+        "account_label",
+        "symbol",
+        "side",
+        "arrival_price",
+        "avg_fill_price",
+        "filled_qty",
+        "slippage_bps",
+        "shortfall_notional",
+    )
+    list_filter = ("account_label", "symbol")
+
+
+@admin.register(PositionSnapshot)
+class PositionSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("as_of", "account_label", "equity", "cash", "buying_power")
+    list_filter = ("account_label",)
+
+
+@admin.register(TradeCursor)
+class TradeCursorAdmin(ReadOnlyAdmin):
+    list_display = (
+        "source",
+        "account_label",
+        "cursor_at",
+        "cursor_symbol",
+        "cursor_seq",
+        "updated_at",
+    )
+
+
+@admin.register(AccountLane)
+class AccountLaneAdmin(ReadOnlyAdmin):
+    list_display = ("label", "mode", "broker", "enabled", "updated_at")
+
+
+@admin.register(LaneState)
+class LaneStateAdmin(ReadOnlyAdmin):
+    list_display = (
+        "account_label",
+        "last_cycle_status",
+        "last_cycle_finished_at",
+        "last_reconcile_at",
+        "signal_lag_seconds",
+        "no_signal_reason",
+        "no_signal_streak",
+        "lease_owner",
+    )
+
+
+@admin.register(SafetyEvent)
+class SafetyEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "kind", "account_label", "actor_label", "reason")
+    list_filter = ("kind", "account_label")
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "incident_key", "kind", "resolved_at", "artifact_path")
+
+
+@admin.register(LiveApproval)
+class LiveApprovalAdmin(ReadOnlyAdmin):
+    list_display = (
+        "approved_at",
+        "account_label",
+        "approved_by",
+        "reason",
+        "expires_at",
+        "revoked_at",
+    )
+
+
+class SafetyActionForm(forms.Form):
+    ACTIONS = (
+        ("kill_switch_on", "Engage the kill switch (cancel open orders, block submissions)"),
+        ("kill_switch_off", "Release the manual kill switch"),
+        ("emergency_stop_clear", "Clear the latched emergency stop"),
+    )
+    action = forms.ChoiceField(choices=ACTIONS)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+@admin.register(SafetyState)
+class SafetyStateAdmin(ReadOnlyAdmin):
+    """The safety controls page: current state plus audited actions that need a reason."""
+
+    list_display = (
+        "scope",
+        "kill_switch_engaged",
+        "emergency_stop_active",
+        "emergency_stop_reasons",
+        "updated_at",
+    )
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "controls/",
+                self.admin_site.admin_view(self.controls_view),
+                name="trading_safety_controls",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:trading_safety_controls"))
+
+    def controls_view(self, request: HttpRequest) -> HttpResponse:
+        from trading.selectors.trading import trading_status
+
+        allowed = request.user.has_perm("trading.change_safetystate")
+        form = SafetyActionForm(request.POST or None)
+        if request.method == "POST" and allowed and form.is_valid():
+            action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
+            try:
+                if action == "emergency_stop_clear":
+                    emergency_stop_clear(actor=request.user, reason=reason)
+                else:
+                    kill_switch_set(
+                        engaged=action == "kill_switch_on", actor=request.user, reason=reason
+                    )
+            except SafetyActionError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"{dict(SafetyActionForm.ACTIONS)[action]}: done")
+                return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Safety controls",
+            "form": form,
+            "allowed": allowed,
+            "status": trading_status(),
+            "events": SafetyEvent.objects.select_related("actor")[:20],
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/trading/safety_controls.html", context)

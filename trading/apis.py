@@ -1,0 +1,235 @@
+"""Trading API: thin DRF views over trading selectors and services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from torghut_site.api import ApiError, LimitOffsetPagination
+from trading.selectors.trading import (
+    decision_list,
+    execution_list,
+    tca_rows,
+    tca_summary,
+    trading_health,
+    trading_status,
+)
+from trading.services.safety import SafetyActionError, emergency_stop_clear, kill_switch_set
+
+
+class CanOperateSafety(BasePermission):
+    """Safety controls need the explicit `trading.change_safetystate` permission (or superuser)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm("trading.change_safetystate"))
+
+
+class FilterSerializer(serializers.Serializer[Any]):
+    symbol = serializers.CharField(required=False, max_length=32)
+    since = serializers.DateTimeField(required=False)
+    status = serializers.CharField(required=False, max_length=20)
+    strategy_id = serializers.IntegerField(required=False, min_value=1)
+
+
+FILTER_PARAMS = [
+    OpenApiParameter("symbol", str),
+    OpenApiParameter("since", str, description="ISO 8601 time"),
+    OpenApiParameter("limit", int, description="at most 500 (default 200)"),
+    OpenApiParameter("offset", int),
+]
+
+
+def _filters(request: Request) -> dict[str, Any]:
+    serializer = FilterSerializer(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class DecisionOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    strategy = serializers.CharField(source="strategy.name")
+    account_label = serializers.CharField()
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    event_ts = serializers.DateTimeField()
+    action = serializers.CharField()
+    qty = serializers.DecimalField(max_digits=24, decimal_places=8)
+    order_type = serializers.CharField()
+    limit_price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    status = serializers.CharField()
+    reject_reason = serializers.CharField()
+    risk_reasons = serializers.ListField(child=serializers.CharField())
+    decision_hash = serializers.CharField()
+    client_order_id = serializers.CharField()
+    rationale = serializers.CharField()
+    gate_verdicts = serializers.JSONField()
+    decision_json = serializers.JSONField()
+    executed_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ExecutionOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    decision_id = serializers.IntegerField(allow_null=True)
+    account_label = serializers.CharField()
+    broker = serializers.CharField()
+    broker_order_id = serializers.CharField()
+    client_order_id = serializers.CharField()
+    symbol = serializers.CharField()
+    side = serializers.CharField()
+    order_type = serializers.CharField()
+    time_in_force = serializers.CharField()
+    submitted_qty = serializers.DecimalField(max_digits=24, decimal_places=8)
+    filled_qty = serializers.DecimalField(max_digits=24, decimal_places=8)
+    avg_fill_price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    status = serializers.CharField()
+    adopted = serializers.BooleanField()
+    unknown_order = serializers.BooleanField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    last_update_at = serializers.DateTimeField(allow_null=True)
+    slippage_bps = serializers.SerializerMethodField()
+
+    def get_slippage_bps(self, obj: Any) -> str | None:
+        tca = getattr(obj, "tca", None)
+        return str(tca.slippage_bps) if tca is not None and tca.slippage_bps is not None else None
+
+
+class TcaRowSerializer(serializers.Serializer[Any]):
+    execution_id = serializers.IntegerField()
+    strategy_id = serializers.IntegerField(allow_null=True)
+    account_label = serializers.CharField()
+    symbol = serializers.CharField()
+    side = serializers.CharField()
+    arrival_price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    avg_fill_price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    filled_qty = serializers.DecimalField(max_digits=24, decimal_places=8)
+    slippage_bps = serializers.DecimalField(max_digits=14, decimal_places=4, allow_null=True)
+    shortfall_notional = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    computed_at = serializers.DateTimeField()
+
+
+class StatusApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response(trading_status())
+
+
+class HealthApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    @extend_schema(responses={200: dict, 503: dict})
+    def get(self, request: Request) -> Response:
+        body = trading_health()
+        code = status.HTTP_200_OK if body["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(body, status=code)
+
+
+class DecisionListApi(APIView):
+    @extend_schema(parameters=FILTER_PARAMS, responses=DecisionOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        rows = decision_list(**_filters(request))
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(DecisionOutputSerializer(page, many=True).data)
+
+
+class ExecutionListApi(APIView):
+    @extend_schema(parameters=FILTER_PARAMS, responses=ExecutionOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        filters = _filters(request)
+        rows = execution_list(symbol=filters.get("symbol"), since=filters.get("since"))
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(ExecutionOutputSerializer(page, many=True).data)
+
+
+class TcaApi(APIView):
+    @extend_schema(
+        parameters=[*FILTER_PARAMS, OpenApiParameter("strategy_id", int)], responses={200: dict}
+    )
+    def get(self, request: Request) -> Response:
+        filters = _filters(request)
+        rows = tca_rows(
+            symbol=filters.get("symbol"),
+            strategy_id=filters.get("strategy_id"),
+            since=filters.get("since"),
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(rows, request, view=self) or []
+        return Response(
+            {
+                **tca_summary(rows),
+                "count": paginator.count,
+                "rows": TcaRowSerializer(page, many=True).data,
+            }
+        )
+
+
+class MetricsApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        status_body = trading_status()
+        return Response(
+            {
+                "lanes": {
+                    lane["label"]: lane["last_cycle_summary"] for lane in status_body["lanes"]
+                },
+                "decisions_24h": status_body["decisions_24h"],
+                "tca": tca_summary(tca_rows()),
+            }
+        )
+
+
+class KillSwitchApi(APIView):
+    permission_classes = [CanOperateSafety]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "control"
+
+    class InputSerializer(serializers.Serializer[Any]):
+        engaged = serializers.BooleanField()
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        state = kill_switch_set(
+            engaged=data.validated_data["engaged"],
+            actor=request.user,
+            reason=data.validated_data["reason"],
+        )
+        return Response(
+            {"kill_switch_engaged": state.kill_switch_engaged, "reason": state.kill_switch_reason}
+        )
+
+
+class EmergencyStopClearApi(APIView):
+    permission_classes = [CanOperateSafety]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "control"
+
+    class InputSerializer(serializers.Serializer[Any]):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={200: dict, 409: dict})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            emergency_stop_clear(actor=request.user, reason=data.validated_data["reason"])
+        except SafetyActionError as exc:
+            raise ApiError(
+                code="emergency_stop_not_active", message=str(exc), status_code=409
+            ) from exc
+        return Response({"emergency_stop_active": False})

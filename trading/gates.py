@@ -1,0 +1,397 @@
+"""The per-decision gate chain, as pure functions over an in-memory cycle context.
+
+Order (each reject is recorded with its reasons): universe/allow-list → sizing → portfolio caps →
+risk engine → LLM review (see `trading.review`) → execution policy. The order firewall and the
+submit follow in `trading.services.execution`. Nothing here does I/O: the context is loaded
+once per cycle, which keeps a cycle's verdicts consistent and the hot path fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from typing import Any
+
+from django.conf import settings
+
+from torghut_site.flags import flag_enabled
+
+ZERO = Decimal(0)
+EQUITY_STEP = Decimal(1)
+CRYPTO_STEP = Decimal("0.00000001")
+
+
+def is_crypto(symbol: str) -> bool:
+    return "/" in symbol
+
+
+def qty_step(symbol: str) -> Decimal:
+    return CRYPTO_STEP if is_crypto(symbol) else EQUITY_STEP
+
+
+def floor_to_step(qty: Decimal, step: Decimal) -> Decimal:
+    if qty <= 0:
+        return ZERO
+    return (qty / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def price_tick(price: Decimal) -> Decimal:
+    return Decimal("0.0001") if price < 1 else Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    gate: str
+    passed: bool
+    reasons: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate,
+            "passed": self.passed,
+            "reasons": list(self.reasons),
+            "details": {
+                k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.details.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    id: int
+    name: str
+    version: str
+    strategy_type: str
+    enabled: bool
+    universe_symbols: frozenset[str]
+    max_notional_per_trade: Decimal | None
+    max_position_pct_equity: Decimal | None
+    params: dict[str, Any]
+    base_timeframe: str
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Settings and flags read once per cycle, so one cycle sees one consistent configuration."""
+
+    trading_enabled: bool
+    live_enabled: bool
+    kill_switch: bool
+    allow_shorts: bool
+    prefer_limit: bool
+    default_qty: Decimal
+    max_notional_per_trade: Decimal | None
+    min_notional_per_trade: Decimal | None
+    max_position_pct_equity: Decimal | None
+    cooldown_seconds: int
+    notional_per_position: Decimal | None
+    volatility_target: Decimal | None
+    volatility_floor: Decimal
+    max_positions: int | None
+    max_notional_per_symbol: Decimal | None
+    max_gross_exposure: Decimal | None
+    max_gross_exposure_pct_equity: Decimal | None
+    max_net_exposure: Decimal | None
+    max_net_exposure_pct_equity: Decimal | None
+    crypto_ws_enabled: bool
+    crypto_universe_enabled: bool
+    crypto_enabled: bool
+    crypto_live_enabled: bool
+
+    @classmethod
+    def from_settings(cls, *, kill_switch: bool) -> RiskLimits:
+        s = settings
+        return cls(
+            trading_enabled=flag_enabled("TRADING_ENABLED"),
+            live_enabled=flag_enabled("TRADING_LIVE_ENABLED"),
+            kill_switch=kill_switch,
+            allow_shorts=flag_enabled("TRADING_ALLOW_SHORTS"),
+            prefer_limit=flag_enabled("TRADING_EXECUTION_PREFER_LIMIT"),
+            default_qty=s.TRADING_DEFAULT_QTY or Decimal(1),
+            max_notional_per_trade=s.TRADING_MAX_NOTIONAL_PER_TRADE,
+            min_notional_per_trade=s.TRADING_MIN_NOTIONAL_PER_TRADE,
+            max_position_pct_equity=s.TRADING_MAX_POSITION_PCT_EQUITY,
+            cooldown_seconds=s.TRADING_COOLDOWN_SECONDS,
+            notional_per_position=s.TRADING_PORTFOLIO_NOTIONAL_PER_POSITION,
+            volatility_target=s.TRADING_PORTFOLIO_VOLATILITY_TARGET,
+            volatility_floor=s.TRADING_PORTFOLIO_VOLATILITY_FLOOR or ZERO,
+            max_positions=s.TRADING_PORTFOLIO_MAX_POSITIONS,
+            max_notional_per_symbol=s.TRADING_PORTFOLIO_MAX_NOTIONAL_PER_SYMBOL,
+            max_gross_exposure=s.TRADING_PORTFOLIO_MAX_GROSS_EXPOSURE,
+            max_gross_exposure_pct_equity=s.TRADING_PORTFOLIO_MAX_GROSS_EXPOSURE_PCT_EQUITY,
+            max_net_exposure=s.TRADING_PORTFOLIO_MAX_NET_EXPOSURE,
+            max_net_exposure_pct_equity=s.TRADING_PORTFOLIO_MAX_NET_EXPOSURE_PCT_EQUITY,
+            crypto_ws_enabled=flag_enabled("TRADING_WS_CRYPTO_ENABLED"),
+            crypto_universe_enabled=flag_enabled("TRADING_UNIVERSE_CRYPTO_ENABLED"),
+            crypto_enabled=flag_enabled("TRADING_CRYPTO_ENABLED"),
+            crypto_live_enabled=flag_enabled("TRADING_CRYPTO_LIVE_ENABLED"),
+        )
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    broker_order_id: str
+    symbol: str
+    side: str
+    order_type: str
+
+
+@dataclass
+class CycleContext:
+    """Everything the gates read, loaded once per cycle, updated as the cycle commits orders."""
+
+    account_label: str
+    is_live: bool
+    equity: Decimal
+    cash: Decimal
+    buying_power: Decimal
+    positions: dict[str, Decimal]  # signed qty
+    prices: dict[str, Decimal]  # last price per symbol
+    universe: frozenset[str] | None  # None: no universe restriction configured
+    limits: RiskLimits
+    now: datetime
+    open_orders: list[OpenOrder] = field(default_factory=list)
+    last_decision_at: dict[str, datetime] = field(default_factory=dict)
+    committed_buy_notional: Decimal = ZERO
+
+    def position(self, symbol: str) -> Decimal:
+        return self.positions.get(symbol, ZERO)
+
+    def position_value(self, symbol: str) -> Decimal:
+        return self.position(symbol) * self.prices.get(symbol, ZERO)
+
+    def gross_exposure(self) -> Decimal:
+        return sum((abs(self.position_value(s)) for s in self.positions), ZERO)
+
+    def net_exposure(self) -> Decimal:
+        return sum((self.position_value(s) for s in self.positions), ZERO)
+
+    def open_position_count(self) -> int:
+        return sum(1 for qty in self.positions.values() if qty != 0)
+
+    def record_order(
+        self, *, symbol: str, side: str, qty: Decimal, price: Decimal, at: datetime
+    ) -> None:
+        """Count an order just sent against this cycle's later decisions."""
+        signed = qty if side == "buy" else -qty
+        self.positions[symbol] = self.position(symbol) + signed
+        self.prices.setdefault(symbol, price)
+        if side == "buy":
+            self.committed_buy_notional += qty * price
+        self.last_decision_at[symbol] = at
+
+
+@dataclass
+class Candidate:
+    strategy: StrategySpec
+    symbol: str
+    side: str
+    price: Decimal | None
+    features: dict[str, float]
+    event_ts: datetime
+    qty: Decimal = ZERO
+    order_type: str = "market"
+    time_in_force: str = "day"
+    limit_price: Decimal | None = None
+    verdicts: list[GateVerdict] = field(default_factory=list)
+
+    @property
+    def notional(self) -> Decimal:
+        return self.qty * (self.price or ZERO)
+
+    @property
+    def rejected_reasons(self) -> list[str]:
+        return [reason for v in self.verdicts if not v.passed for reason in v.reasons]
+
+    def signed_delta(self) -> Decimal:
+        return self.qty if self.side == "buy" else -self.qty
+
+
+# -- 1. universe / allow-list ----------------------------------------------------------------
+def gate_universe(c: Candidate, ctx: CycleContext) -> GateVerdict:
+    reasons = []
+    if ctx.universe is not None and c.symbol not in ctx.universe:
+        reasons.append("symbol_not_in_universe")
+    if c.strategy.universe_symbols and c.symbol not in c.strategy.universe_symbols:
+        reasons.append("symbol_not_allowed")
+    return GateVerdict("universe", not reasons, tuple(reasons))
+
+
+# -- 2. sizing (inventory §2.4) ----------------------------------------------------------------
+def gate_sizing(c: Candidate, ctx: CycleContext) -> GateVerdict:
+    if c.price is None or c.price <= 0:
+        return GateVerdict("sizing", False, ("missing_price",))
+    limits = ctx.limits
+    caps = []
+    if c.strategy.max_notional_per_trade is not None:
+        caps.append(c.strategy.max_notional_per_trade)
+    if c.strategy.max_position_pct_equity is not None and ctx.equity > 0:
+        caps.append(ctx.equity * c.strategy.max_position_pct_equity)
+    step = qty_step(c.symbol)
+    if caps:
+        budget = min(caps)
+        rule = "strategy_budget"
+    elif limits.max_notional_per_trade is not None:
+        budget = limits.max_notional_per_trade
+        rule = "max_notional_per_trade"
+    else:
+        budget = None
+        rule = "default_qty"
+    qty = (
+        floor_to_step(budget / c.price, step)
+        if budget is not None
+        else floor_to_step(limits.default_qty, step)
+    )
+    details: dict[str, Any] = {"rule": rule, "budget": budget, "sized_qty": qty}
+    if c.side == "sell" and not limits.allow_shorts:
+        held = max(ctx.position(c.symbol), ZERO)
+        if held > 0 and qty > held:
+            qty = held
+            details["closing_long_qty"] = held
+    c.qty = qty
+    if qty <= 0:
+        return GateVerdict("sizing", False, ("allocator_reject_zero_qty",), details)
+    return GateVerdict("sizing", True, (), details)
+
+
+def _risk_increasing(c: Candidate, ctx: CycleContext) -> bool:
+    current = ctx.position(c.symbol)
+    return abs(current + c.signed_delta()) > abs(current)
+
+
+def _clip_to_notional(c: Candidate, allowed_increase: Decimal) -> None:
+    if c.price is None or c.price <= 0:
+        return
+    max_qty = floor_to_step(max(allowed_increase, ZERO) / c.price, qty_step(c.symbol))
+    c.qty = min(c.qty, max_qty)
+
+
+# -- 3. portfolio caps ---------------------------------------------------------------------------
+def gate_portfolio(c: Candidate, ctx: CycleContext) -> GateVerdict:
+    limits = ctx.limits
+    if not _risk_increasing(c, ctx):
+        return GateVerdict("portfolio", True, (), {"risk_reducing": True})
+    price = c.price or ZERO
+    reasons: list[str] = []
+    details: dict[str, Any] = {"qty_in": c.qty}
+    current_value = abs(ctx.position_value(c.symbol))
+    if limits.max_positions is not None and ctx.position(c.symbol) == 0:
+        if ctx.open_position_count() >= limits.max_positions:
+            reasons.append("max_positions_exceeded")
+    if limits.volatility_target is not None:
+        vol = c.features.get("vol_realized_w60s")
+        if vol is None:
+            reasons.append("volatility_missing")
+        else:
+            effective = max(Decimal(str(vol)), limits.volatility_floor)
+            if effective > 0 and effective > limits.volatility_target:
+                scale = limits.volatility_target / effective
+                c.qty = floor_to_step(c.qty * scale, qty_step(c.symbol))
+                details["volatility_scale"] = scale
+    symbol_caps = [
+        x for x in (limits.notional_per_position, limits.max_notional_per_symbol) if x is not None
+    ]
+    if symbol_caps:
+        _clip_to_notional(c, min(symbol_caps) - current_value)
+        if c.qty <= 0:
+            reasons.append("max_notional_per_symbol_exceeded")
+    gross_caps = [x for x in (limits.max_gross_exposure,) if x is not None]
+    if limits.max_gross_exposure_pct_equity is not None:
+        gross_caps.append(ctx.equity * limits.max_gross_exposure_pct_equity)
+    if gross_caps and c.qty > 0:
+        _clip_to_notional(c, min(gross_caps) - ctx.gross_exposure())
+        if c.qty <= 0:
+            reasons.append("max_gross_exposure_exceeded")
+    net_caps = [x for x in (limits.max_net_exposure,) if x is not None]
+    if limits.max_net_exposure_pct_equity is not None:
+        net_caps.append(ctx.equity * limits.max_net_exposure_pct_equity)
+    if net_caps and c.qty > 0:
+        net = ctx.net_exposure()
+        room = min(net_caps) - (net if c.side == "buy" else -net)
+        _clip_to_notional(c, room)
+        if c.qty <= 0:
+            reasons.append("max_net_exposure_exceeded")
+    details["qty_out"] = c.qty
+    details["notional"] = c.qty * price
+    return GateVerdict("portfolio", not reasons, tuple(dict.fromkeys(reasons)), details)
+
+
+# -- 4. risk engine (inventory §2.5 step 9) ----------------------------------------------------
+def gate_risk(c: Candidate, ctx: CycleContext) -> GateVerdict:
+    limits = ctx.limits
+    reasons: list[str] = []
+    if not limits.trading_enabled:
+        reasons.append("trading_disabled")
+    if ctx.is_live and not limits.live_enabled:
+        reasons.append("live_trading_disabled")
+    if is_crypto(c.symbol):
+        if not limits.crypto_ws_enabled:
+            reasons.append("crypto_ws_disabled")
+        if not limits.crypto_universe_enabled:
+            reasons.append("crypto_universe_disabled")
+        if not limits.crypto_enabled:
+            reasons.append("crypto_trading_disabled")
+        if ctx.is_live and not limits.crypto_live_enabled:
+            reasons.append("crypto_live_trading_disabled")
+    if not c.strategy.enabled:
+        reasons.append("strategy_disabled")
+    if c.strategy.universe_symbols and c.symbol not in c.strategy.universe_symbols:
+        reasons.append("symbol_not_allowed")
+    if c.price is None or c.price <= 0:
+        reasons.append("missing_price")
+    increasing = _risk_increasing(c, ctx)
+    notional = c.notional
+    max_notional = c.strategy.max_notional_per_trade or limits.max_notional_per_trade
+    if increasing and max_notional is not None and notional > max_notional:
+        reasons.append("max_notional_exceeded")
+    if c.side == "buy" and notional > ctx.buying_power - ctx.committed_buy_notional:
+        reasons.append("insufficient_buying_power")
+    max_pct = c.strategy.max_position_pct_equity or limits.max_position_pct_equity
+    if increasing and max_pct is not None and c.price:
+        projected = abs((ctx.position(c.symbol) + c.signed_delta()) * c.price)
+        if projected > ctx.equity * max_pct:
+            reasons.append("max_position_pct_exceeded")
+    if c.side == "sell" and ctx.position(c.symbol) - c.qty < 0 and not limits.allow_shorts:
+        reasons.append("shorts_not_allowed")
+    if limits.cooldown_seconds > 0:
+        last = ctx.last_decision_at.get(c.symbol)
+        if last is not None and ctx.now - last < timedelta(seconds=limits.cooldown_seconds):
+            reasons.append("cooldown_active")
+    return GateVerdict("risk", not reasons, tuple(reasons), {"notional": notional})
+
+
+# -- 6. execution policy ------------------------------------------------------------------------
+def gate_execution_policy(c: Candidate, ctx: CycleContext) -> GateVerdict:
+    limits = ctx.limits
+    reasons: list[str] = []
+    details: dict[str, Any] = {}
+    if limits.kill_switch:
+        reasons.append("kill_switch_active")
+    if limits.min_notional_per_trade is not None and c.notional < limits.min_notional_per_trade:
+        reasons.append("min_notional_not_met")
+    if c.qty != floor_to_step(c.qty, qty_step(c.symbol)) or c.qty <= 0:
+        reasons.append("invalid_qty_increment")
+    conflicting = [
+        o.broker_order_id
+        for o in ctx.open_orders
+        if o.symbol == c.symbol
+        and o.side != c.side
+        and o.order_type in ("market", "stop", "stop_limit")
+    ]
+    if conflicting:
+        reasons.append("precheck_opposite_side_open_order")
+        details["conflicting_order_ids"] = conflicting
+    if not reasons and limits.prefer_limit and c.order_type == "market" and c.price:
+        spread = Decimal(str(c.features.get("spread") or 0))
+        half = max(spread, ZERO) / 2
+        tick = price_tick(c.price)
+        if c.side == "buy":
+            limit = ((c.price + half) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+        else:
+            limit = ((c.price - half) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+        c.order_type = "limit"
+        c.limit_price = limit
+        details["converted_to_limit"] = str(limit)
+    return GateVerdict("execution_policy", not reasons, tuple(reasons), details)

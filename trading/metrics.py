@@ -1,0 +1,78 @@
+"""Trading metrics (names follow the original's `torghut_trading_*`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DECISIONS = Counter(
+    "torghut_trading_decisions_total",
+    "Trade decisions by strategy and outcome.",
+    ["strategy", "outcome"],
+)
+DECISION_REJECTS = Counter(
+    "torghut_trading_decision_rejects_total", "Rejected decisions by reason.", ["reason"]
+)
+DUPLICATE_DECISIONS = Counter(
+    "torghut_trading_duplicate_decisions_total", "Signals already decided (same decision hash)."
+)
+ORDERS_SUBMITTED = Counter(
+    "torghut_trading_orders_submitted_total",
+    "Orders accepted by the broker on submit.",
+    ["account"],
+)
+ORDERS_FAILED = Counter(
+    "torghut_trading_orders_failed_total",
+    "Submits that failed, by classification.",
+    ["account", "reason"],
+)
+ORDERS_ADOPTED = Counter(
+    "torghut_trading_orders_adopted_total",
+    "Orders found at the broker by client order id instead of submitted again.",
+    ["account", "source"],
+)
+ORDERS_REJECTED = Counter(
+    "torghut_trading_orders_rejected_total",
+    "Decisions rejected before reaching the broker.",
+    ["account"],
+)
+FIREWALL_BLOCKS = Counter(
+    "torghut_trading_firewall_blocks_total",
+    "Submissions refused by the order firewall.",
+    ["reason"],
+)
+RECONCILE_RESULTS = Counter(
+    "torghut_trading_reconcile_updates_total", "Reconciliation outcomes.", ["account", "result"]
+)
+CYCLE_DURATION = Histogram(
+    "torghut_trading_cycle_duration_seconds",
+    "Duration of one trade cycle of a lane.",
+    ["account"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CYCLES = Counter("torghut_trading_cycles_total", "Trade cycles by outcome.", ["account", "outcome"])
+SIGNALS = Counter("torghut_trading_signals_total", "Signals read from the source.", ["account"])
+SIGNALS_INVALID = Counter(
+    "torghut_trading_signals_invalid_total", "Signal rows skipped as malformed.", ["account"]
+)
+NO_SIGNAL = Counter(
+    "torghut_trading_no_signal_reason_total",
+    "Cycles without signals by reason.",
+    ["account", "reason"],
+)
+SIGNAL_LAG = Gauge(
+    "torghut_trading_signal_lag_seconds",
+    "Seconds between now and the newest signal seen.",
+    ["account"],
+    multiprocess_mode="mostrecent",
+)
+KILL_SWITCH_CANCELS = Counter(
+    "torghut_trading_kill_switch_cancels_total",
+    "Open orders cancelled by the kill switch.",
+    ["account"],
+)
+EMERGENCY_STOPS = Counter(
+    "torghut_trading_emergency_stop_total", "Emergency stop latches by reason.", ["reason"]
+)
+STRATEGY_ERRORS = Counter(
+    "torghut_trading_strategy_errors_total", "Strategy evaluation errors.", ["strategy"]
+)

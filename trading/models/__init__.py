@@ -1,0 +1,33 @@
+from trading.models.accounts import (
+    AccountLane,
+    LaneState,
+    LiveApproval,
+    PositionSnapshot,
+    TradeCursor,
+)
+from trading.models.decisions import (
+    DecisionStatus,
+    TradeDecision,
+    TradeDecisionTransition,
+)
+from trading.models.executions import Execution, ExecutionTcaMetric, ExecutionTransition
+from trading.models.safety import Incident, SafetyEvent, SafetyState
+from trading.models.strategies import Strategy
+
+__all__ = [
+    "AccountLane",
+    "DecisionStatus",
+    "Execution",
+    "ExecutionTcaMetric",
+    "ExecutionTransition",
+    "Incident",
+    "LaneState",
+    "LiveApproval",
+    "PositionSnapshot",
+    "SafetyEvent",
+    "SafetyState",
+    "Strategy",
+    "TradeCursor",
+    "TradeDecision",
+    "TradeDecisionTransition",
+]

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from torghut_site.db import choices_constraint
+
+
+class TradingMode(models.TextChoices):
+    PAPER = "paper", "paper"
+    LIVE = "live", "live"
+
+
+class BrokerKind(models.TextChoices):
+    SIMULATED = "simulated", "simulated"
+    ALPACA = "alpaca", "Alpaca"
+
+
+class AccountLane(models.Model):
+    """One broker account the bot trades (`TRADING_ACCOUNTS_JSON` lanes, or the single default).
+
+    Credentials stay in the environment; this row records the lane's identity and mode.
+    """
+
+    label = models.CharField(max_length=64, unique=True)
+    mode = models.CharField(max_length=8, choices=TradingMode.choices, default=TradingMode.PAPER)
+    broker = models.CharField(max_length=16, choices=BrokerKind.choices)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [
+            choices_constraint("mode", TradingMode, "lane_mode_valid"),
+            choices_constraint("broker", BrokerKind, "lane_broker_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.mode}, {self.broker})"
+
+
+class LaneState(models.Model):
+    """Run-time state of a lane that every worker must agree on (the original kept it in memory).
+
+    `lease_owner`/`lease_until` are a lease taken with a compare-and-set UPDATE so that only one
+    worker runs a lane's cycle at a time; a killed worker's lease simply expires.
+    """
+
+    account_label = models.CharField(max_length=64, unique=True)
+    lease_owner = models.CharField(max_length=200, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_cycle_started_at = models.DateTimeField(null=True, blank=True)
+    last_cycle_finished_at = models.DateTimeField(null=True, blank=True)
+    last_cycle_status = models.CharField(max_length=40, blank=True, default="")
+    last_cycle_summary = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_reconcile_at = models.DateTimeField(null=True, blank=True)
+    last_signal_ts = models.DateTimeField(null=True, blank=True)
+    signal_lag_seconds = models.FloatField(null=True, blank=True)
+    no_signal_reason = models.CharField(max_length=64, blank=True, default="")
+    no_signal_streak = models.PositiveIntegerField(default=0)
+    market_open = models.BooleanField(null=True, blank=True)
+    universe_status = models.CharField(max_length=16, blank=True, default="")
+    catalog_checked_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"lane state {self.account_label}"
+
+
+class LiveApproval(models.Model):
+    """A recorded human approval to send live orders for one account lane."""
+
+    account_label = models.CharField(max_length=64)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField()
+    approved_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="live_approval_reason_required"),
+        ]
+        indexes = [
+            # "is there an active approval for this lane" (the live order guard)
+            models.Index(
+                fields=["account_label"],
+                condition=Q(revoked_at__isnull=True),
+                name="live_approval_active_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"live approval {self.account_label} by {self.approved_by_id}"
+
+
+class PositionSnapshot(models.Model):
+    account_label = models.CharField(max_length=64)
+    as_of = models.DateTimeField()
+    equity = models.DecimalField(max_digits=20, decimal_places=6)
+    cash = models.DecimalField(max_digits=20, decimal_places=6)
+    buying_power = models.DecimalField(max_digits=20, decimal_places=6)
+    positions = models.JSONField(default=list)
+
+    class Meta:
+        get_latest_by = "as_of"
+        indexes = [
+            models.Index(fields=["account_label", "-as_of"], name="snapshot_lane_latest_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_label} @ {self.as_of:%Y-%m-%d %H:%M:%S}"
+
+
+class TradeCursor(models.Model):
+    """Where a lane's signal source is up to: (cursor_at, cursor_symbol, cursor_seq)."""
+
+    source = models.CharField(max_length=32)
+    account_label = models.CharField(max_length=64)
+    cursor_at = models.DateTimeField(null=True, blank=True)
+    cursor_symbol = models.CharField(max_length=32, blank=True, default="")
+    cursor_seq = models.BigIntegerField(default=0)
+    state = models.JSONField(
+        default=dict, blank=True, help_text="source-specific state (e.g. replay anchor)"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "account_label"], name="trade_cursor_source_lane_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.account_label} @ {self.cursor_at}"

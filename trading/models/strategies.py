@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from torghut_site.db import choices_constraint
+
+
+class StrategyType(models.TextChoices):
+    LEGACY_MACD_RSI = "legacy_macd_rsi", "legacy MACD/RSI"
+    INTRADAY_TSMOM = "intraday_tsmom", "intraday time-series momentum"
+
+
+class StrategySource(models.TextChoices):
+    CATALOG = "catalog", "strategy catalog file"
+    ADMIN = "admin", "admin"
+    PROMOTION = "promotion", "autonomy promotion"
+
+
+class Strategy(models.Model):
+    """A configured strategy instance: which plugin, on which symbols, with which limits."""
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=False)
+    strategy_type = models.CharField(max_length=40, choices=StrategyType.choices)
+    version = models.CharField(max_length=40, default="1.0.0")
+    base_timeframe = models.CharField(max_length=16, default="1Min")
+    universe_symbols = models.JSONField(
+        default=list, blank=True, help_text="empty: every symbol of the universe"
+    )
+    account_labels = models.JSONField(
+        default=list, blank=True, help_text="empty: every account lane"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    priority = models.IntegerField(default=100)
+    max_position_pct_equity = models.DecimalField(
+        max_digits=8, decimal_places=6, null=True, blank=True
+    )
+    max_notional_per_trade = models.DecimalField(
+        max_digits=20, decimal_places=6, null=True, blank=True
+    )
+    source = models.CharField(
+        max_length=16, choices=StrategySource.choices, default=StrategySource.ADMIN
+    )
+    catalog_hash = models.CharField(max_length=64, blank=True, default="")
+    # per-strategy circuit breaker, persisted so every worker agrees on it
+    consecutive_errors = models.PositiveIntegerField(default=0)
+    degraded_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "name"]
+        constraints = [
+            choices_constraint("strategy_type", StrategyType, "strategy_type_valid"),
+            choices_constraint("source", StrategySource, "strategy_source_valid"),
+            models.CheckConstraint(
+                condition=Q(max_position_pct_equity__isnull=True)
+                | (Q(max_position_pct_equity__gt=0) & Q(max_position_pct_equity__lte=1)),
+                name="strategy_max_pct_in_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_notional_per_trade__isnull=True) | Q(max_notional_per_trade__gt=0),
+                name="strategy_max_notional_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.strategy_type}@{self.version})"

@@ -1,0 +1,69 @@
+"""Reads of the safety controls: effective kill switch, emergency stop, live approval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+from django.utils import timezone
+
+from torghut_site.flags import flag_enabled
+from trading.lanes import LaneConfig
+from trading.models import LiveApproval, SafetyState
+
+
+@dataclass(frozen=True)
+class FirewallVerdict:
+    allowed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class KillSwitchState:
+    active: bool
+    source: str  # "flag" (env or Flipt), "manual" (admin/API), "" when off
+    reason: str
+
+
+def safety_state_get() -> SafetyState:
+    state, _ = SafetyState.objects.get_or_create(scope="global")
+    return state
+
+
+def kill_switch_state() -> KillSwitchState:
+    state = SafetyState.objects.filter(scope="global").first()
+    if state is not None and state.kill_switch_engaged:
+        return KillSwitchState(True, "manual", state.kill_switch_reason)
+    if flag_enabled("TRADING_KILL_SWITCH_ENABLED"):
+        return KillSwitchState(True, "flag", "TRADING_KILL_SWITCH_ENABLED")
+    return KillSwitchState(False, "", "")
+
+
+def emergency_stop_active() -> bool:
+    return SafetyState.objects.filter(scope="global", emergency_stop_active=True).exists()
+
+
+def live_approval_active(account_label: str) -> LiveApproval | None:
+    now = timezone.now()
+    return (
+        LiveApproval.objects.filter(account_label=account_label, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("-approved_at")
+        .first()
+    )
+
+
+def submission_verdict(lane: LaneConfig) -> FirewallVerdict:
+    """Whether the order firewall may submit for this lane right now (read fresh every time)."""
+    if not flag_enabled("TRADING_ENABLED"):
+        return FirewallVerdict(False, "trading_disabled")
+    if kill_switch_state().active:
+        return FirewallVerdict(False, "kill_switch_active")
+    if emergency_stop_active():
+        return FirewallVerdict(False, "emergency_stop_active")
+    if lane.is_live:
+        if not flag_enabled("TRADING_LIVE_ENABLED"):
+            return FirewallVerdict(False, "live_trading_disabled")
+        if live_approval_active(lane.label) is None:
+            return FirewallVerdict(False, "live_approval_missing")
+    return FirewallVerdict(True)

@@ -1,0 +1,187 @@
+"""Reads behind the trading API and admin."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Avg, Count, QuerySet, Sum
+from django.utils import timezone
+
+from torghut_site.flags import flags_snapshot
+from torghut_site.models import HeartbeatKind
+from torghut_site.selectors import heartbeat_list
+from trading.lanes import lane_configs
+from trading.models import Execution, ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
+from trading.selectors.safety import kill_switch_state
+
+MAX_LIMIT = 500
+
+
+def decision_list(
+    *,
+    symbol: str | None = None,
+    since: datetime | None = None,
+    status: str | None = None,
+    strategy_id: int | None = None,
+) -> QuerySet[TradeDecision]:
+    rows = TradeDecision.objects.select_related("strategy").order_by("-created_at", "-pk")
+    if symbol:
+        rows = rows.filter(symbol=symbol.upper())
+    if since:
+        rows = rows.filter(created_at__gte=since)
+    if status:
+        rows = rows.filter(status=status)
+    if strategy_id:
+        rows = rows.filter(strategy_id=strategy_id)
+    return rows
+
+
+def execution_list(
+    *, symbol: str | None = None, since: datetime | None = None
+) -> QuerySet[Execution]:
+    rows = Execution.objects.select_related("tca").order_by("-created_at", "-pk")
+    if symbol:
+        rows = rows.filter(symbol=symbol.upper())
+    if since:
+        rows = rows.filter(created_at__gte=since)
+    return rows
+
+
+def tca_rows(
+    *, symbol: str | None = None, strategy_id: int | None = None, since: datetime | None = None
+) -> QuerySet[ExecutionTcaMetric]:
+    rows = ExecutionTcaMetric.objects.order_by("-computed_at", "-pk")
+    if symbol:
+        rows = rows.filter(symbol=symbol.upper())
+    if strategy_id:
+        rows = rows.filter(strategy_id=strategy_id)
+    if since:
+        rows = rows.filter(computed_at__gte=since)
+    return rows
+
+
+def tca_summary(rows: QuerySet[ExecutionTcaMetric]) -> dict[str, Any]:
+    agg = rows.aggregate(
+        order_count=Count("pk"),
+        avg_slippage_bps=Avg("slippage_bps"),
+        total_shortfall_notional=Sum("shortfall_notional"),
+    )
+    by_strategy = list(
+        rows.values("strategy_id")
+        .annotate(order_count=Count("pk"), avg_slippage_bps=Avg("slippage_bps"))
+        .order_by("strategy_id")
+    )
+    by_symbol = list(
+        rows.values("symbol")
+        .annotate(order_count=Count("pk"), avg_slippage_bps=Avg("slippage_bps"))
+        .order_by("symbol")
+    )
+    return {"summary": agg, "by_strategy": by_strategy, "by_symbol": by_symbol}
+
+
+def trading_status() -> dict[str, Any]:
+    kill = kill_switch_state()
+    safety = SafetyState.objects.filter(scope="global").first()
+    lanes = {s.account_label: s for s in LaneState.objects.all()}
+    lane_rows = []
+    for lane in lane_configs():
+        state = lanes.get(lane.label)
+        lane_rows.append(
+            {
+                "label": lane.label,
+                "mode": lane.mode,
+                "broker": lane.broker,
+                "enabled": lane.enabled,
+                "last_cycle_started_at": state.last_cycle_started_at if state else None,
+                "last_cycle_finished_at": state.last_cycle_finished_at if state else None,
+                "last_cycle_status": state.last_cycle_status if state else "",
+                "last_cycle_summary": state.last_cycle_summary if state else {},
+                "last_error": state.last_error if state else "",
+                "last_reconcile_at": state.last_reconcile_at if state else None,
+                "signal_continuity": {
+                    "last_signal_ts": state.last_signal_ts if state else None,
+                    "signal_lag_seconds": state.signal_lag_seconds if state else None,
+                    "no_signal_reason": state.no_signal_reason if state else "",
+                    "no_signal_streak": state.no_signal_streak if state else 0,
+                    "market_open": state.market_open if state else None,
+                    "universe_status": state.universe_status if state else "",
+                },
+            }
+        )
+    flags = {f.setting: {"value": f.value, "source": f.source} for f in flags_snapshot()}
+    return {
+        "enabled": flags["TRADING_ENABLED"]["value"],
+        "mode": settings.TRADING_MODE,
+        "autonomy_enabled": flags["TRADING_AUTONOMY_ENABLED"]["value"],
+        "kill_switch": {"active": kill.active, "source": kill.source, "reason": kill.reason},
+        "rollback": {
+            "emergency_stop_enabled": flags["TRADING_EMERGENCY_STOP_ENABLED"]["value"],
+            "emergency_stop_active": bool(safety and safety.emergency_stop_active),
+            "emergency_stop_reasons": safety.emergency_stop_reasons if safety else [],
+            "emergency_stop_triggered_at": safety.emergency_stop_triggered_at if safety else None,
+            "clean_cycles": safety.emergency_stop_clean_cycles if safety else 0,
+        },
+        "lanes": lane_rows,
+        "feature_flags": flags,
+        "decisions_24h": dict(
+            TradeDecision.objects.filter(created_at__gte=timezone.now() - timedelta(hours=24))
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .order_by()
+        ),
+    }
+
+
+def trading_health() -> dict[str, Any]:
+    """Dependencies of the trading loop; `ok` only when all are healthy."""
+    from trading.lanes import broker_for_lane
+
+    deps: dict[str, Any] = {}
+    try:
+        LaneState.objects.exists()
+        deps["postgres" if settings.DATABASE_IS_POSTGRES else "database"] = {"ok": True}
+    except Exception as exc:  # noqa: BLE001 - any driver error is "down"
+        deps["postgres" if settings.DATABASE_IS_POSTGRES else "database"] = {
+            "ok": False,
+            "error": type(exc).__name__,
+        }
+        return {"status": "degraded", "dependencies": deps}
+    for lane in lane_configs():
+        if not lane.enabled:
+            continue
+        try:
+            broker_for_lane(lane).get_account()
+            deps[f"broker:{lane.label}"] = {"ok": True, "broker": lane.broker}
+        except Exception as exc:  # noqa: BLE001
+            deps[f"broker:{lane.label}"] = {
+                "ok": False,
+                "broker": lane.broker,
+                "error": type(exc).__name__,
+            }
+    stale_after = timedelta(
+        seconds=max(
+            3 * settings.CELERY_WORKER_HEARTBEAT_SECONDS, settings.TRADING_POLL_MS / 1000 * 3
+        )
+    )
+    workers = heartbeat_list(kind=HeartbeatKind.CELERY_WORKER, max_age=stale_after)
+    deps["worker_heartbeat"] = {
+        "ok": any(w.healthy for w in workers),
+        "workers": [{"name": w.name, "age_seconds": round(w.age_seconds, 1)} for w in workers],
+    }
+    lanes = LaneState.objects.all()
+    deps["signal_source"] = {
+        "ok": not any(s.last_cycle_status == "error" for s in lanes),
+        "source": settings.TRADING_SIGNAL_SOURCE,
+        "lanes": {
+            s.account_label: {
+                "status": s.last_cycle_status,
+                "lag_seconds": s.signal_lag_seconds,
+                "error": s.last_error,
+            }
+            for s in lanes
+        },
+    }
+    ok = all(dep.get("ok") for dep in deps.values())
+    return {"status": "ok" if ok else "degraded", "dependencies": deps}

@@ -1,0 +1,429 @@
+"""One trade cycle of one account lane (inventory §2.2), run by a Celery task every TRADING_POLL_MS.
+
+kill switch / emergency stop → catalog reload → enabled strategies → signal batch after the
+cursor → feature-quality gate → prices to the broker → account snapshot → universe → per signal
+and strategy: intent → decision chain → firewall → submit → cursor commit → safety evaluation.
+
+A lane runs in at most one worker at a time (lease). Whatever happens, re-running a cycle over
+the same signals creates no second decision or order: decisions are keyed by their hash.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from torghut_site.flags import flag_enabled
+from trading.brokers.base import FINAL_ORDER_STATUSES, Broker
+from trading.firewall import OrderFirewall
+from trading.gates import CycleContext, OpenOrder, RiskLimits
+from trading.lanes import LaneConfig, broker_for_lane, lane_config
+from trading.metrics import (
+    CYCLE_DURATION,
+    CYCLES,
+    KILL_SWITCH_CANCELS,
+    NO_SIGNAL,
+    SIGNAL_LAG,
+    SIGNALS,
+    SIGNALS_INVALID,
+)
+from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeDecision
+from trading.models.safety import SafetyEventKind
+from trading.selectors.safety import emergency_stop_active, kill_switch_state
+from trading.services.accounts import account_snapshot_current
+from trading.services.catalog import catalog_apply
+from trading.services.decisions import (
+    decision_process,
+    strategy_record_error,
+    strategy_record_success,
+    strategy_spec,
+)
+from trading.services.lanes import (
+    lane_ensure,
+    lane_lease_acquire,
+    lane_lease_release,
+    lane_state_update,
+    lease_owner_id,
+)
+from trading.services.safety import emergency_stop_evaluate
+from trading.services.signals import cursor_get, cursor_store, cursor_value, signal_source_for
+from trading.services.universe import universe_resolve
+from trading.signals.base import SignalSourceError
+from trading.signals.session import market_is_open
+from trading.signals.types import SignalEnvelope
+from trading.strategies.registry import get_strategy
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_FEATURES = ("macd", "macd_signal", "rsi14")
+
+
+@dataclass
+class CycleResult:
+    account_label: str
+    status: str = "ok"
+    signals: int = 0
+    invalid_signals: int = 0
+    intents: int = 0
+    decisions: int = 0
+    submitted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    deferred: int = 0
+    cancelled_orders: int = 0
+    no_signal_reason: str = ""
+    emergency_stop: str = ""
+    error: str = ""
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def enabled_strategies(*, account_label: str, now: datetime) -> list[Strategy]:
+    strategies = []
+    for strategy in Strategy.objects.filter(enabled=True).order_by("priority", "name"):
+        if strategy.account_labels and account_label not in strategy.account_labels:
+            continue
+        if strategy.degraded_until is not None and strategy.degraded_until > now:
+            continue
+        strategies.append(strategy)
+    return strategies
+
+
+def feature_quality_reasons(signals: list[SignalEnvelope], *, now: datetime) -> list[str]:
+    """Inventory §2.2 step 5: null rate, staleness p95, duplicate ratio, monotonic timestamps."""
+    if not signals:
+        return []
+    reasons = []
+    n = len(signals)
+    for name in REQUIRED_FEATURES:
+        missing = sum(1 for s in signals if name not in s.features)
+        if missing / n > settings.TRADING_FEATURE_MAX_REQUIRED_NULL_RATE:
+            reasons.append(f"null_rate_exceeded:{name}")
+    staleness = sorted(((s.ingest_ts or now) - s.event_ts).total_seconds() * 1000 for s in signals)
+    p95 = staleness[min(n - 1, math.ceil(0.95 * n) - 1)]
+    if p95 > settings.TRADING_FEATURE_MAX_STALENESS_MS:
+        reasons.append("staleness_p95_exceeded")
+    keys = {(s.event_ts, s.symbol, s.seq) for s in signals}
+    if (n - len(keys)) / n > settings.TRADING_FEATURE_MAX_DUPLICATE_RATIO:
+        reasons.append("duplicate_ratio_exceeded")
+    if any(
+        (b.event_ts, b.symbol, b.seq) < (a.event_ts, a.symbol, a.seq)
+        for a, b in zip(signals, signals[1:], strict=False)
+    ):
+        reasons.append("non_monotonic_timestamps")
+    return reasons
+
+
+def _latest_prices(signals: list[SignalEnvelope]) -> dict[str, tuple[Decimal, datetime]]:
+    prices: dict[str, tuple[Decimal, datetime]] = {}
+    for signal in signals:
+        if signal.price is not None:
+            prices[signal.symbol] = (signal.price, signal.event_ts)
+    return prices
+
+
+def orders_cancel_all(
+    *, lane: LaneConfig, reason: str, firewall: OrderFirewall | None = None
+) -> int:
+    """Cancel every open order of a lane through the firewall (kill switch, emergency stop)."""
+    has_open = (
+        Execution.objects.filter(account_label=lane.label)
+        .exclude(status__in=FINAL_ORDER_STATUSES)
+        .exists()
+    )
+    if not has_open and lane.broker == "simulated":
+        return 0  # the simulated broker holds no order we do not know of
+    firewall = firewall or OrderFirewall(lane=lane)
+    cancelled = firewall.cancel_all()
+    if cancelled:
+        KILL_SWITCH_CANCELS.labels(account=lane.label).inc(len(cancelled))
+        SafetyEvent.objects.create(
+            kind=SafetyEventKind.KILL_SWITCH_CANCEL,
+            account_label=lane.label,
+            actor_label="system",
+            reason=reason,
+            details={"order_ids": cancelled},
+        )
+    return len(cancelled)
+
+
+def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bool) -> CycleContext:
+    snapshot = account_snapshot_current(account_label=lane.label, broker=broker)
+    positions: dict[str, Decimal] = {}
+    prices: dict[str, Decimal] = {}
+    for row in snapshot.positions:
+        qty = Decimal(row["qty"])
+        positions[row["symbol"]] = qty
+        if qty:
+            prices[row["symbol"]] = Decimal(row["market_value"]) / qty
+    open_orders = [
+        OpenOrder(e.broker_order_id, e.symbol, e.side, e.order_type)
+        for e in Execution.objects.filter(account_label=lane.label).exclude(
+            status__in=FINAL_ORDER_STATUSES
+        )
+    ]
+    last_decision_at: dict[str, datetime] = {}
+    if settings.TRADING_COOLDOWN_SECONDS:
+        for symbol, created in (
+            TradeDecision.objects.filter(account_label=lane.label)
+            .exclude(status="rejected")
+            .order_by("symbol", "-created_at")
+            .values_list("symbol", "created_at")
+        ):
+            last_decision_at.setdefault(symbol, created)
+    return CycleContext(
+        account_label=lane.label,
+        is_live=lane.is_live,
+        equity=snapshot.equity,
+        cash=snapshot.cash,
+        buying_power=snapshot.buying_power,
+        positions=positions,
+        prices=prices,
+        universe=None,
+        limits=RiskLimits.from_settings(kill_switch=kill_switch),
+        now=now,
+        open_orders=open_orders,
+        last_decision_at=last_decision_at,
+    )
+
+
+_catalog_checked: dict[str, float] = {}
+
+
+def _maybe_reload_catalog() -> None:
+    path = settings.TRADING_STRATEGY_CONFIG_PATH
+    if not path:
+        return
+    last = _catalog_checked.get(path, 0.0)
+    if time.monotonic() - last < settings.TRADING_STRATEGY_RELOAD_SECONDS:
+        return
+    _catalog_checked[path] = time.monotonic()
+    try:
+        result = catalog_apply(path=Path(path), mode=settings.TRADING_STRATEGY_CONFIG_MODE)
+    except Exception:  # a broken catalog file keeps the strategies we have
+        logger.exception("strategy catalog reload failed", extra={"path": path})
+        return
+    if result.applied:
+        logger.info(
+            "strategy catalog applied",
+            extra={
+                "hash": result.file_hash,
+                "created": result.created,
+                "updated": result.updated,
+                "disabled": result.disabled,
+            },
+        )
+
+
+def trading_cycle_run(*, account_label: str, now: datetime | None = None) -> CycleResult:
+    lane = lane_config(account_label)
+    result = CycleResult(account_label=lane.label)
+    if not lane.enabled:
+        result.status = "lane_disabled"
+        return result
+    lane_ensure(lane=lane)
+    owner = lease_owner_id()
+    if not lane_lease_acquire(account_label=lane.label, owner=owner):
+        result.status = "lane_busy"
+        CYCLES.labels(account=lane.label, outcome="lane_busy").inc()
+        return result
+    started = time.perf_counter()
+    now = now or timezone.now()
+    lane_state_update(account_label=lane.label, last_cycle_started_at=now)
+    try:
+        _run(lane=lane, result=result, now=now)
+        lane_state_update(
+            account_label=lane.label,
+            last_cycle_finished_at=timezone.now(),
+            last_cycle_status=result.status,
+            last_cycle_summary=result.as_json(),
+            last_error=result.error,
+        )
+    except Exception as exc:
+        result.status = "error"
+        lane_state_update(
+            account_label=lane.label,
+            last_cycle_finished_at=timezone.now(),
+            last_cycle_status="error",
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        CYCLES.labels(account=lane.label, outcome="error").inc()
+        raise
+    finally:
+        lane_lease_release(account_label=lane.label, owner=owner)
+        CYCLE_DURATION.labels(account=lane.label).observe(time.perf_counter() - started)
+    CYCLES.labels(account=lane.label, outcome=result.status).inc()
+    return result
+
+
+def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
+    broker = broker_for_lane(lane)
+    firewall = OrderFirewall(lane=lane)
+    kill = kill_switch_state()
+    if kill.active or emergency_stop_active():
+        result.cancelled_orders = orders_cancel_all(
+            lane=lane, reason="kill_switch" if kill.active else "emergency_stop", firewall=firewall
+        )
+    if not flag_enabled("TRADING_ENABLED"):
+        # signals wait in the source; the lookback fast-forward drops what grows stale meanwhile
+        result.status = "trading_disabled"
+        return
+    _maybe_reload_catalog()
+    strategies = enabled_strategies(account_label=lane.label, now=now)
+    cursor = cursor_get(account_label=lane.label, now=now)
+    source = signal_source_for(cursor=cursor)
+    try:
+        batch = source.fetch(
+            cursor_value(cursor), limit=settings.TRADING_SIGNAL_BATCH_SIZE, now=now
+        )
+    except SignalSourceError as exc:
+        # the cursor stays where it is: nothing is skipped, the next cycle asks again
+        result.status = "signal_source_error"
+        result.no_signal_reason = "signal_source_error"
+        result.error = f"signal source: {exc}"[:2000]
+        return
+    signals = list(batch.signals)
+    result.signals = len(signals)
+    result.invalid_signals = batch.invalid_rows
+    SIGNALS.labels(account=lane.label).inc(len(signals))
+    if batch.invalid_rows:
+        SIGNALS_INVALID.labels(account=lane.label).inc(batch.invalid_rows)
+    _record_continuity(
+        lane=lane,
+        broker=broker,
+        batch_reason=batch.no_signal_reason or "",
+        lag=batch.lag_seconds,
+        latest=batch.latest_event_ts,
+        now=now,
+    )
+    if signals:
+        broker.observe_prices(_latest_prices(signals))
+    if not strategies:
+        result.status = "no_enabled_strategies"
+        cursor_store(cursor=cursor, value=batch.cursor_after)
+        return
+    if not signals:
+        result.status = "no_signals"
+        result.no_signal_reason = batch.no_signal_reason or "no_signals_in_window"
+        cursor_store(cursor=cursor, value=batch.cursor_after)
+        _evaluate_safety(lane=lane, result=result)
+        return
+    if settings.TRADING_FEATURE_QUALITY_ENABLED:
+        quality = feature_quality_reasons(signals, now=now)
+        if quality:
+            result.status = "feature_quality_rejected"
+            result.outcomes = {reason: 1 for reason in quality}
+            cursor_store(cursor=cursor, value=batch.cursor_after)
+            return
+    universe = universe_resolve()
+    lane_state_update(account_label=lane.label, universe_status=universe.status)
+    ctx = _context(lane=lane, broker=broker, now=now, kill_switch=kill.active)
+    ctx.universe = universe.symbols
+    for signal in signals:
+        if signal.price is not None:
+            ctx.prices[signal.symbol] = signal.price
+    if universe.blocked_reason:
+        result.status = "universe_blocked"
+        result.no_signal_reason = universe.blocked_reason
+        cursor_store(cursor=cursor, value=batch.cursor_after)
+        _evaluate_safety(lane=lane, result=result)
+        return
+    specs = [
+        (strategy, strategy_spec(strategy), get_strategy(strategy.strategy_type))
+        for strategy in strategies
+    ]
+    for signal in signals:
+        for strategy, spec, plugin in specs:
+            if spec.base_timeframe != signal.timeframe:
+                continue
+            try:
+                intent = plugin.evaluate(signal, spec.params)
+            except Exception as exc:  # noqa: BLE001 - one broken strategy must not stop the others
+                strategy_record_error(strategy=strategy, error=exc)
+                continue
+            strategy_record_success(strategy=strategy)
+            if intent is None:
+                continue
+            result.intents += 1
+            outcome = decision_process(
+                strategy=strategy,
+                spec=spec,
+                signal=signal,
+                intent=intent,
+                ctx=ctx,
+                firewall=firewall,
+            )
+            result.outcomes[outcome.result] = result.outcomes.get(outcome.result, 0) + 1
+            if outcome.result == "duplicate":
+                result.duplicates += 1
+                continue
+            result.decisions += 1
+            if outcome.result in ("submitted", "adopted"):
+                result.submitted += 1
+            elif outcome.result == "deferred":
+                result.deferred += 1
+            else:
+                result.rejected += 1
+    cursor_store(cursor=cursor, value=batch.cursor_after)
+    _evaluate_safety(lane=lane, result=result)
+
+
+def _record_continuity(
+    *,
+    lane: LaneConfig,
+    broker: Broker,
+    batch_reason: str,
+    lag: float | None,
+    latest: datetime | None,
+    now: datetime,
+) -> None:
+    state = LaneState.objects.get(account_label=lane.label)
+    streak = (
+        state.no_signal_streak + 1
+        if batch_reason and batch_reason == state.no_signal_reason
+        else (1 if batch_reason else 0)
+    )
+    if batch_reason:
+        NO_SIGNAL.labels(account=lane.label, reason=batch_reason).inc()
+    if lag is not None:
+        SIGNAL_LAG.labels(account=lane.label).set(lag)
+    lane_state_update(
+        account_label=lane.label,
+        no_signal_reason=batch_reason,
+        no_signal_streak=streak,
+        signal_lag_seconds=lag,
+        last_signal_ts=latest or state.last_signal_ts,
+        market_open=_market_open(broker=broker, now=now),
+    )
+
+
+def _market_open(*, broker: Broker, now: datetime) -> bool:
+    """Market session from the broker's clock; the Mon–Fri 09:30–16:00 New York rule if the
+    clock cannot be read."""
+    try:
+        return broker.get_clock().is_open
+    except Exception:  # noqa: BLE001 - any broker failure falls back to the calendar rule
+        return market_is_open(now)
+
+
+def _evaluate_safety(*, lane: LaneConfig, result: CycleResult) -> None:
+    state = LaneState.objects.get(account_label=lane.label)
+    verdict = emergency_stop_evaluate(lane=state, snapshot={"cycle": result.as_json()})
+    if verdict.triggered:
+        result.emergency_stop = "triggered"
+        result.cancelled_orders += orders_cancel_all(lane=lane, reason="emergency_stop")
+    elif verdict.recovered:
+        result.emergency_stop = "recovered"
+    elif verdict.active:
+        result.emergency_stop = "active"

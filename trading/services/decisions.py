@@ -1,0 +1,236 @@
+"""From a strategy intent to a stored decision with every gate's verdict, then to the firewall."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from trading.firewall import OrderFirewall
+from trading.gates import (
+    Candidate,
+    CycleContext,
+    StrategySpec,
+    gate_execution_policy,
+    gate_portfolio,
+    gate_risk,
+    gate_sizing,
+    gate_universe,
+)
+from trading.identity import client_order_id_for, decision_hash
+from trading.metrics import (
+    DECISION_REJECTS,
+    DECISIONS,
+    DUPLICATE_DECISIONS,
+    ORDERS_REJECTED,
+    STRATEGY_ERRORS,
+)
+from trading.models import Strategy, TradeDecision, TradeDecisionTransition
+from trading.models.decisions import DecisionStatus
+from trading.review import review_candidate
+from trading.services.execution import SubmitOutcome, decision_submit
+from trading.signals.types import SignalEnvelope
+from trading.statemachine import decision_transition
+from trading.strategies.base import Intent
+
+logger = logging.getLogger(__name__)
+
+GATES = (gate_universe, gate_sizing, gate_portfolio, gate_risk)
+
+
+def strategy_spec(strategy: Strategy) -> StrategySpec:
+    return StrategySpec(
+        id=strategy.pk,
+        name=strategy.name,
+        version=strategy.version,
+        strategy_type=strategy.strategy_type,
+        enabled=strategy.enabled,
+        universe_symbols=frozenset(s.upper() for s in strategy.universe_symbols or []),
+        max_notional_per_trade=strategy.max_notional_per_trade,
+        max_position_pct_equity=strategy.max_position_pct_equity,
+        params=dict(strategy.params or {}),
+        base_timeframe=strategy.base_timeframe,
+    )
+
+
+def candidate_evaluate(candidate: Candidate, ctx: CycleContext) -> Candidate:
+    """Run the gate chain in order; stop at the first failing gate (its reasons are recorded)."""
+    for gate in GATES:
+        verdict = gate(candidate, ctx)
+        candidate.verdicts.append(verdict)
+        if not verdict.passed:
+            return candidate
+    candidate.verdicts.append(review_candidate(candidate, ctx))
+    if not candidate.verdicts[-1].passed:
+        return candidate
+    candidate.verdicts.append(gate_execution_policy(candidate, ctx))
+    return candidate
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    result: str  # duplicate | rejected | submitted | adopted | deferred | blocked
+    decision_id: int | None = None
+    reason: str = ""
+
+
+def _signal_json(signal: SignalEnvelope) -> dict[str, Any]:
+    return {
+        "event_ts": signal.event_ts.isoformat(),
+        "symbol": signal.symbol,
+        "seq": signal.seq,
+        "timeframe": signal.timeframe,
+        "source": signal.source,
+        "price": str(signal.price) if signal.price is not None else None,
+        "features": dict(signal.features),
+        "feature_schema_version": signal.feature_schema_version,
+    }
+
+
+def decision_process(
+    *,
+    strategy: Strategy,
+    spec: StrategySpec,
+    signal: SignalEnvelope,
+    intent: Intent,
+    ctx: CycleContext,
+    firewall: OrderFirewall,
+) -> DecisionOutcome:
+    lane = ctx.account_label
+    dhash = decision_hash(
+        account_label=lane,
+        strategy_name=spec.name,
+        strategy_version=spec.version,
+        symbol=signal.symbol,
+        timeframe=signal.timeframe,
+        event_ts=signal.event_ts,
+        signal_seq=signal.seq,
+        action=intent.action,
+    )
+    candidate = Candidate(
+        strategy=spec,
+        symbol=signal.symbol,
+        side=intent.action,
+        price=signal.price,
+        features=dict(signal.features),
+        event_ts=signal.event_ts,
+        order_type=intent.order_type,
+        time_in_force=intent.time_in_force,
+    )
+    candidate_evaluate(candidate, ctx)
+    reasons = candidate.rejected_reasons
+    decision_json = {
+        "signal": _signal_json(signal),
+        "intent": {
+            "action": intent.action,
+            "confidence": intent.confidence,
+            "rationale": intent.rationale,
+        },
+        "strategy": {
+            "name": spec.name,
+            "type": spec.strategy_type,
+            "version": spec.version,
+            "params": spec.params,
+        },
+        "sizing": next(
+            (v.as_json()["details"] for v in candidate.verdicts if v.gate == "sizing"), {}
+        ),
+    }
+    try:
+        with transaction.atomic():
+            decision = TradeDecision.objects.create(
+                strategy=strategy,
+                account_label=lane,
+                symbol=signal.symbol,
+                timeframe=signal.timeframe,
+                event_ts=signal.event_ts,
+                signal_seq=signal.seq,
+                action=intent.action,
+                qty=candidate.qty,
+                order_type=candidate.order_type,
+                time_in_force=candidate.time_in_force,
+                limit_price=candidate.limit_price,
+                price=signal.price,
+                decision_hash=dhash,
+                client_order_id=client_order_id_for(dhash),
+                status=DecisionStatus.PLANNED,
+                rationale=intent.rationale,
+                decision_json=decision_json,
+                gate_verdicts=[v.as_json() for v in candidate.verdicts],
+                risk_reasons=reasons,
+            )
+            TradeDecisionTransition.objects.create(
+                decision=decision, from_status="", to_status="planned"
+            )
+    except IntegrityError:
+        DUPLICATE_DECISIONS.inc()
+        return DecisionOutcome("duplicate")
+    if reasons:
+        decision_transition(
+            decision=decision,
+            to_status=DecisionStatus.REJECTED,
+            reason=reasons[0],
+            fields={"reject_reason": reasons[0]},
+        )
+        for reason in reasons:
+            DECISION_REJECTS.labels(reason=reason).inc()
+        ORDERS_REJECTED.labels(account=lane).inc()
+        DECISIONS.labels(strategy=spec.name, outcome="rejected").inc()
+        _cancel_conflicting(candidate, firewall)
+        return DecisionOutcome("rejected", decision.pk, reasons[0])
+    if not decision_transition(
+        decision=decision, to_status=DecisionStatus.SUBMITTING, reason="gates_passed"
+    ):
+        return DecisionOutcome("duplicate", decision.pk)
+    outcome: SubmitOutcome = decision_submit(decision=decision, firewall=firewall)
+    DECISIONS.labels(strategy=spec.name, outcome=outcome.result).inc()
+    if outcome.result in ("submitted", "adopted"):
+        ctx.record_order(
+            symbol=signal.symbol,
+            side=intent.action,
+            qty=candidate.qty,
+            price=signal.price or Decimal(0),
+            at=ctx.now,
+        )
+    return DecisionOutcome(outcome.result, decision.pk, outcome.reason)
+
+
+def _cancel_conflicting(candidate: Candidate, firewall: OrderFirewall) -> None:
+    for verdict in candidate.verdicts:
+        for order_id in (
+            verdict.details.get("conflicting_order_ids", []) if not verdict.passed else []
+        ):
+            try:
+                firewall.cancel(order_id)
+            except Exception:  # the reconcile loop will see the order's true state
+                logger.exception("could not cancel conflicting order", extra={"order_id": order_id})
+
+
+def strategy_record_error(*, strategy: Strategy, error: BaseException) -> None:
+    """Per-strategy circuit breaker, persisted: N consecutive errors degrade it for a cooldown."""
+    STRATEGY_ERRORS.labels(strategy=strategy.name).inc()
+    Strategy.objects.filter(pk=strategy.pk).update(
+        consecutive_errors=F("consecutive_errors") + 1,
+        last_error=f"{type(error).__name__}: {error}"[:2000],
+    )
+    strategy.refresh_from_db(fields=["consecutive_errors"])
+    if strategy.consecutive_errors >= settings.TRADING_STRATEGY_RUNTIME_CIRCUIT_ERRORS:
+        until = timezone.now() + timedelta(
+            seconds=settings.TRADING_STRATEGY_RUNTIME_CIRCUIT_COOLDOWN_SECONDS
+        )
+        Strategy.objects.filter(pk=strategy.pk).update(degraded_until=until, consecutive_errors=0)
+        strategy.degraded_until = until
+        logger.error("strategy degraded by its circuit breaker", extra={"strategy": strategy.name})
+
+
+def strategy_record_success(*, strategy: Strategy) -> None:
+    if strategy.consecutive_errors:
+        Strategy.objects.filter(pk=strategy.pk).update(consecutive_errors=0)
+        strategy.consecutive_errors = 0

@@ -1,0 +1,254 @@
+"""Submitting decisions through the firewall, adopting orders, and applying broker order state.
+
+Idempotency, in order of defence:
+1. the decision row is unique per (lane, decision_hash), and its `client_order_id` derives from
+   that hash, so a retried cycle or a second worker never creates a second decision;
+2. the move `planned -> submitting` is a compare-and-set: exactly one process wins the right to
+   call the broker for a decision;
+3. a decision found in `submitting` (a crash between the broker's answer and our commit) is never
+   resubmitted blindly: the broker is asked for the client order id first and the order adopted;
+4. the broker enforces client order id uniqueness; a duplicate rejection means "adopt".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from torghut_site.faults import fault_point
+from trading.brokers.base import (
+    AmbiguousBrokerError,
+    BrokerError,
+    BrokerOrder,
+    DuplicateClientOrderIdError,
+    OrderNotFoundError,
+    OrderRequest,
+    RetryableBrokerError,
+    TerminalBrokerError,
+)
+from trading.firewall import OrderFirewall, OrderFirewallBlocked
+from trading.metrics import ORDERS_ADOPTED, ORDERS_FAILED, ORDERS_SUBMITTED
+from trading.models import Execution, ExecutionTcaMetric, TradeDecision
+from trading.models.decisions import DecisionStatus
+from trading.statemachine import (
+    decision_follow_order,
+    decision_transition,
+    execution_may_advance,
+    execution_record_transition,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    result: str  # submitted | adopted | rejected | deferred | blocked
+    reason: str = ""
+    execution_id: int | None = None
+
+
+def order_request_for(decision: TradeDecision) -> OrderRequest:
+    return OrderRequest(
+        symbol=decision.symbol,
+        side=decision.action,
+        qty=decision.qty,
+        client_order_id=decision.client_order_id,
+        order_type=decision.order_type,
+        time_in_force=decision.time_in_force,
+        limit_price=decision.limit_price,
+        stop_price=decision.stop_price,
+    )
+
+
+def decision_submit(*, decision: TradeDecision, firewall: OrderFirewall) -> SubmitOutcome:
+    """Send a decision that this process just moved to `submitting` (it won the CAS)."""
+    assert decision.status == DecisionStatus.SUBMITTING
+    lane = decision.account_label
+    try:
+        order = firewall.submit(order_request_for(decision))
+    except OrderFirewallBlocked as exc:
+        decision_transition(
+            decision=decision,
+            to_status=DecisionStatus.REJECTED,
+            reason=exc.reason,
+            fields={
+                "reject_reason": exc.reason,
+                "risk_reasons": [*decision.risk_reasons, exc.reason],
+            },
+        )
+        return SubmitOutcome("blocked", exc.reason)
+    except DuplicateClientOrderIdError:
+        ORDERS_FAILED.labels(account=lane, reason="duplicate_client_order_id").inc()
+        return decision_adopt_or_defer(decision=decision, firewall=firewall, source="duplicate")
+    except AmbiguousBrokerError as exc:
+        ORDERS_FAILED.labels(account=lane, reason="ambiguous").inc()
+        logger.warning(
+            "ambiguous submit; looking the order up",
+            extra={"client_order_id": decision.client_order_id, "error": str(exc)},
+        )
+        return decision_adopt_or_defer(decision=decision, firewall=firewall, source="ambiguous")
+    except RetryableBrokerError as exc:
+        # the request certainly did not take effect: the decision is not retried later with a
+        # stale signal, it is closed with the reason
+        ORDERS_FAILED.labels(account=lane, reason="retryable").inc()
+        reason = f"broker_unavailable:{exc.code or exc.status_code or 'error'}"
+        decision_transition(
+            decision=decision,
+            to_status=DecisionStatus.REJECTED,
+            reason=reason,
+            fields={"reject_reason": "broker_unavailable"},
+        )
+        return SubmitOutcome("rejected", reason)
+    except TerminalBrokerError as exc:
+        ORDERS_FAILED.labels(account=lane, reason="terminal").inc()
+        reason = f"broker_rejected:{exc.code or exc.status_code or 'error'}"
+        decision_transition(
+            decision=decision,
+            to_status=DecisionStatus.REJECTED,
+            reason=reason,
+            fields={"reject_reason": "broker_rejected"},
+        )
+        return SubmitOutcome("rejected", reason)
+    fault_point("after_broker_submit")
+    ORDERS_SUBMITTED.labels(account=lane).inc()
+    execution = execution_record(
+        decision=decision, order=order, broker=firewall.lane.broker, adopted=False
+    )
+    return SubmitOutcome("submitted", execution_id=execution.pk)
+
+
+def decision_adopt_or_defer(
+    *, decision: TradeDecision, firewall: OrderFirewall, source: str
+) -> SubmitOutcome:
+    """Look the decision's order up at the broker; adopt it if it exists, else leave the decision
+    in `submitting` for reconciliation (which never resubmits)."""
+    try:
+        order = firewall.lookup(decision.client_order_id)
+    except OrderNotFoundError:
+        return SubmitOutcome("deferred", "not_found_at_broker")
+    except BrokerError as exc:
+        return SubmitOutcome("deferred", f"lookup_failed:{type(exc).__name__}")
+    ORDERS_ADOPTED.labels(account=decision.account_label, source=source).inc()
+    execution = execution_record(
+        decision=decision, order=order, broker=firewall.lane.broker, adopted=True
+    )
+    return SubmitOutcome("adopted", source, execution.pk)
+
+
+def execution_record(
+    *,
+    decision: TradeDecision | None,
+    order: BrokerOrder,
+    broker: str,
+    adopted: bool,
+    account_label: str | None = None,
+    unknown: bool = False,
+) -> Execution:
+    """Insert the execution for a broker order exactly once, then apply its state."""
+    lane = decision.account_label if decision is not None else (account_label or "")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            execution = Execution.objects.create(
+                decision=decision,
+                account_label=lane,
+                broker=broker,
+                broker_order_id=order.id,
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side,
+                order_type=order.order_type,
+                time_in_force=order.time_in_force,
+                submitted_qty=order.qty,
+                filled_qty=Decimal(0),
+                limit_price=order.limit_price,
+                status="pending_new",
+                adopted=adopted,
+                unknown_order=unknown,
+                raw_order=order.raw,
+                submitted_at=order.submitted_at or now,
+                last_update_at=now,
+            )
+            execution_record_transition(
+                execution=execution, from_status="", source="submit" if not adopted else "adopt"
+            )
+    except IntegrityError:
+        execution = Execution.objects.get(account_label=lane, client_order_id=order.client_order_id)
+    execution_apply_order(
+        execution=execution, order=order, source="submit" if not adopted else "adopt"
+    )
+    return Execution.objects.get(pk=execution.pk)
+
+
+def execution_apply_order(*, execution: Execution, order: BrokerOrder, source: str) -> bool:
+    """Apply a broker order snapshot to an execution and its decision; never moves backwards."""
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update(of=("self",)).get(pk=execution.pk)
+        advanced = execution_may_advance(locked.status, order.status)
+        more_filled = order.filled_qty > locked.filled_qty
+        if not advanced and not more_filled:
+            return False
+        from_status = locked.status
+        if advanced:
+            locked.status = order.status
+        if more_filled:
+            locked.filled_qty = min(order.filled_qty, locked.submitted_qty)
+            locked.avg_fill_price = order.filled_avg_price
+        locked.raw_order = order.raw
+        locked.last_update_at = timezone.now()
+        locked.save(
+            update_fields=[
+                "status",
+                "filled_qty",
+                "avg_fill_price",
+                "raw_order",
+                "last_update_at",
+                "updated_at",
+            ]
+        )
+        execution_record_transition(execution=locked, from_status=from_status, source=source)
+        if locked.decision_id is not None:
+            decision = TradeDecision.objects.get(pk=locked.decision_id)
+            decision_follow_order(
+                decision=decision, order_status=locked.status, reason=f"order_{source}"
+            )
+        if locked.filled_qty > 0:
+            tca_upsert(execution=locked)
+    return True
+
+
+def tca_upsert(*, execution: Execution) -> ExecutionTcaMetric:
+    decision = execution.decision
+    arrival = decision.price if decision is not None else None
+    fill = execution.avg_fill_price
+    direction = Decimal(1) if execution.side == "buy" else Decimal(-1)
+    slippage = shortfall = None
+    if arrival and fill:
+        slippage = (direction * (fill - arrival) / arrival * Decimal(10000)).quantize(
+            Decimal("0.0001")
+        )
+        shortfall = (direction * (fill - arrival) * execution.filled_qty).quantize(
+            Decimal("0.000001")
+        )
+    tca, _ = ExecutionTcaMetric.objects.update_or_create(
+        execution=execution,
+        defaults={
+            "decision": decision,
+            "strategy_id": decision.strategy_id if decision is not None else None,
+            "account_label": execution.account_label,
+            "symbol": execution.symbol,
+            "side": execution.side,
+            "arrival_price": arrival,
+            "avg_fill_price": fill,
+            "filled_qty": execution.filled_qty,
+            "signed_qty": direction * execution.filled_qty,
+            "slippage_bps": slippage,
+            "shortfall_notional": shortfall,
+            "computed_at": timezone.now(),
+        },
+    )
+    return tca
