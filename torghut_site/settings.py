@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "torghut_site.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -598,7 +599,8 @@ OBJECT_STORAGE_ENABLED = bool(WHITEPAPER_CEPH_ENDPOINT)
 
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # served by WhiteNoise from STATIC_ROOT (collectstatic), compressed and cache-busted
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     # research and whitepaper artifacts: S3 when an endpoint is configured, else var/artifacts
     "artifacts": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from rest_framework.test import APIClient
+
+from trading.models import SafetyEvent, SafetyState, Strategy, TradeDecision
+from trading.services.safety import kill_switch_set
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reader():
+    user = get_user_model().objects.create_user("reader", password="x")
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def operator():
+    user = get_user_model().objects.create_user("operator", password="x")
+    user.user_permissions.add(Permission.objects.get(codename="change_safetystate"))
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.get(pk=user.pk))
+    return client
+
+
+def make_decision(symbol: str, n: int, status: str = "rejected") -> TradeDecision:
+    strategy, _ = Strategy.objects.get_or_create(name="s", defaults={"strategy_type": "legacy_macd_rsi"})
+    return TradeDecision.objects.create(
+        strategy=strategy, account_label="paper", symbol=symbol, timeframe="1Min",
+        event_ts=datetime(2026, 3, 3, 15, n, tzinfo=UTC), action="buy", qty=Decimal(n + 1),
+        decision_hash=f"{n:064x}", client_order_id=f"tg-{n:045x}", status=status,
+        reject_reason="shorts_not_allowed" if status == "rejected" else "",
+    )
+
+
+def test_trading_endpoints_require_authentication():
+    client = APIClient()
+    for path in ("/trading/status", "/trading/decisions", "/trading/executions", "/trading/tca", "/trading/metrics"):
+        response = client.get(path)
+        assert response.status_code == 401, path
+        assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_decisions_filter_by_symbol_and_cap_limit(reader):
+    for n in range(3):
+        make_decision("AAPL", n)
+    make_decision("MSFT", 9)
+    body = reader.get("/trading/decisions", {"symbol": "aapl", "limit": 2}).json()
+    assert body["count"] == 3
+    assert [row["qty"] for row in body["results"]] == ["3.00000000", "2.00000000"]
+    assert body["results"][0]["reject_reason"] == "shorts_not_allowed"
+
+
+def test_decisions_page_size_is_capped_at_500(reader):
+    make_decision("AAPL", 0)
+    strategy = Strategy.objects.get()
+    TradeDecision.objects.bulk_create(
+        TradeDecision(
+            strategy=strategy, account_label="paper", symbol="SPY", timeframe="1Min",
+            event_ts=datetime(2026, 3, 3, 15, 0, tzinfo=UTC), action="buy", qty=Decimal(1),
+            decision_hash=f"{n:064x}", client_order_id=f"tg-{n:045x}", status="planned",
+        )
+        for n in range(1, 502)
+    )
+    capped = reader.get("/trading/decisions", {"limit": 100000}).json()
+    assert capped["count"] == 502
+    assert len(capped["results"]) == 500
+    assert capped["next"].endswith("/trading/decisions?limit=500&offset=500")
+
+
+def test_decisions_reject_bad_filters(reader):
+    response = reader.get("/trading/decisions", {"since": "yesterday"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert "since" in response.json()["error"]["details"]
+
+
+def test_status_shows_kill_switch_and_lanes(reader, settings):
+    settings.TRADING_KILL_SWITCH_ENABLED = False
+    body = reader.get("/trading/status").json()
+    assert body["kill_switch"] == {"active": False, "source": "", "reason": ""}
+    assert body["mode"] == "paper"
+    assert [lane["label"] for lane in body["lanes"]] == ["paper"]
+    SafetyState.objects.create(scope="global", kill_switch_engaged=True, kill_switch_reason="drill")
+    assert reader.get("/trading/status").json()["kill_switch"] == {"active": True, "source": "manual", "reason": "drill"}
+
+
+def test_kill_switch_api_needs_the_permission_and_a_reason(reader, operator):
+    denied = reader.post("/trading/kill-switch", {"engaged": True, "reason": "x"}, format="json")
+    assert denied.status_code == 403
+    assert SafetyEvent.objects.count() == 0
+    assert SafetyState.objects.filter(kill_switch_engaged=True).count() == 0
+    missing = operator.post("/trading/kill-switch", {"engaged": True}, format="json")
+    assert missing.status_code == 400
+    ok = operator.post("/trading/kill-switch", {"engaged": True, "reason": "drill"}, format="json")
+    assert ok.status_code == 200
+    assert ok.json() == {"kill_switch_engaged": True, "reason": "drill"}
+    assert list(SafetyEvent.objects.values_list("kind", "actor_label")) == [("kill_switch_on", "operator")]
+
+
+def test_emergency_stop_clear_conflict_when_not_latched(operator):
+    response = operator.post("/trading/emergency-stop/clear", {"reason": "x"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "emergency_stop_not_active"
+
+
+def test_kill_switch_off_after_on(operator):
+    user = get_user_model().objects.get(username="operator")
+    kill_switch_set(engaged=True, actor=user, reason="drill")
+    operator.post("/trading/kill-switch", {"engaged": False, "reason": "done"}, format="json")
+    assert SafetyState.objects.get().kill_switch_engaged is False
