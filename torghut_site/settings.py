@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "torghut_site.apps.TorghutSiteConfig",
     "trading",
+    "trading.simbroker",
     "orderfeed",
     "whitepapers",
     "autonomy",

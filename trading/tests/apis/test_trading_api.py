@@ -32,18 +32,33 @@ def operator():
 
 
 def make_decision(symbol: str, n: int, status: str = "rejected") -> TradeDecision:
-    strategy, _ = Strategy.objects.get_or_create(name="s", defaults={"strategy_type": "legacy_macd_rsi"})
+    strategy, _ = Strategy.objects.get_or_create(
+        name="s", defaults={"strategy_type": "legacy_macd_rsi"}
+    )
     return TradeDecision.objects.create(
-        strategy=strategy, account_label="paper", symbol=symbol, timeframe="1Min",
-        event_ts=datetime(2026, 3, 3, 15, n, tzinfo=UTC), action="buy", qty=Decimal(n + 1),
-        decision_hash=f"{n:064x}", client_order_id=f"tg-{n:045x}", status=status,
+        strategy=strategy,
+        account_label="paper",
+        symbol=symbol,
+        timeframe="1Min",
+        event_ts=datetime(2026, 3, 3, 15, n, tzinfo=UTC),
+        action="buy",
+        qty=Decimal(n + 1),
+        decision_hash=f"{n:064x}",
+        client_order_id=f"tg-{n:045x}",
+        status=status,
         reject_reason="shorts_not_allowed" if status == "rejected" else "",
     )
 
 
 def test_trading_endpoints_require_authentication():
     client = APIClient()
-    for path in ("/trading/status", "/trading/decisions", "/trading/executions", "/trading/tca", "/trading/metrics"):
+    for path in (
+        "/trading/status",
+        "/trading/decisions",
+        "/trading/executions",
+        "/trading/tca",
+        "/trading/metrics",
+    ):
         response = client.get(path)
         assert response.status_code == 401, path
         assert response.json()["error"]["code"] == "not_authenticated"
@@ -64,9 +79,16 @@ def test_decisions_page_size_is_capped_at_500(reader):
     strategy = Strategy.objects.get()
     TradeDecision.objects.bulk_create(
         TradeDecision(
-            strategy=strategy, account_label="paper", symbol="SPY", timeframe="1Min",
-            event_ts=datetime(2026, 3, 3, 15, 0, tzinfo=UTC), action="buy", qty=Decimal(1),
-            decision_hash=f"{n:064x}", client_order_id=f"tg-{n:045x}", status="planned",
+            strategy=strategy,
+            account_label="paper",
+            symbol="SPY",
+            timeframe="1Min",
+            event_ts=datetime(2026, 3, 3, 15, 0, tzinfo=UTC),
+            action="buy",
+            qty=Decimal(1),
+            decision_hash=f"{n:064x}",
+            client_order_id=f"tg-{n:045x}",
+            status="planned",
         )
         for n in range(1, 502)
     )
@@ -90,7 +112,11 @@ def test_status_shows_kill_switch_and_lanes(reader, settings):
     assert body["mode"] == "paper"
     assert [lane["label"] for lane in body["lanes"]] == ["paper"]
     SafetyState.objects.create(scope="global", kill_switch_engaged=True, kill_switch_reason="drill")
-    assert reader.get("/trading/status").json()["kill_switch"] == {"active": True, "source": "manual", "reason": "drill"}
+    assert reader.get("/trading/status").json()["kill_switch"] == {
+        "active": True,
+        "source": "manual",
+        "reason": "drill",
+    }
 
 
 def test_kill_switch_api_needs_the_permission_and_a_reason(reader, operator):
@@ -103,7 +129,9 @@ def test_kill_switch_api_needs_the_permission_and_a_reason(reader, operator):
     ok = operator.post("/trading/kill-switch", {"engaged": True, "reason": "drill"}, format="json")
     assert ok.status_code == 200
     assert ok.json() == {"kill_switch_engaged": True, "reason": "drill"}
-    assert list(SafetyEvent.objects.values_list("kind", "actor_label")) == [("kill_switch_on", "operator")]
+    assert list(SafetyEvent.objects.values_list("kind", "actor_label")) == [
+        ("kill_switch_on", "operator")
+    ]
 
 
 def test_emergency_stop_clear_conflict_when_not_latched(operator):
