@@ -260,14 +260,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TIME_LIMIT = 600  # hard cap for every task; long tasks set their own lower limits
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 # Redis redelivers unacked tasks after the visibility timeout: it must exceed the longest task
-# (and any countdown) or a slow task runs twice at once.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
-    "visibility_timeout": env.int(
-        "CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600, min_value=CELERY_TASK_TIME_LIMIT + 60
-    ),
-}
-if CELERY_BROKER_IS_EMBEDDED:
-    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.5
+# (and any countdown) or a slow task runs twice at once. The embedded SQLite broker hands its
+# transport options to SQLAlchemy's create_engine, which accepts none of these.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int(
+    "CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600, min_value=CELERY_TASK_TIME_LIMIT + 60
+)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = (
+    {} if CELERY_BROKER_IS_EMBEDDED else {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
+)
 CELERY_TASK_DEFAULT_QUEUE = "torghut"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "torghut_site.beat:HeartbeatScheduler"

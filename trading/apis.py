@@ -191,18 +191,23 @@ class MetricsApi(APIView):
         )
 
 
+class KillSwitchInputSerializer(serializers.Serializer[Any]):
+    engaged = serializers.BooleanField()
+    reason = serializers.CharField(max_length=2000)
+
+
+class ReasonInputSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=2000)
+
+
 class KillSwitchApi(APIView):
     permission_classes = [CanOperateSafety]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "control"
 
-    class InputSerializer(serializers.Serializer[Any]):
-        engaged = serializers.BooleanField()
-        reason = serializers.CharField(max_length=2000)
-
-    @extend_schema(request=InputSerializer, responses={200: dict})
+    @extend_schema(request=KillSwitchInputSerializer, responses={200: dict})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = KillSwitchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         state = kill_switch_set(
             engaged=data.validated_data["engaged"],
@@ -219,12 +224,9 @@ class EmergencyStopClearApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "control"
 
-    class InputSerializer(serializers.Serializer[Any]):
-        reason = serializers.CharField(max_length=2000)
-
-    @extend_schema(request=InputSerializer, responses={200: dict, 409: dict})
+    @extend_schema(request=ReasonInputSerializer, responses={200: dict, 409: dict})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = ReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             emergency_stop_clear(actor=request.user, reason=data.validated_data["reason"])

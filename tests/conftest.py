@@ -1,0 +1,149 @@
+"""Shared fixtures: API clients and the real servers the suite starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=0.5)
+            return
+        except requests.RequestException:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def flag(key: str, enabled: bool, rollouts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "key": key,
+        "name": key,
+        "type": "BOOLEAN_FLAG_TYPE",
+        "enabled": enabled,
+        "rules": [],
+        "rollouts": rollouts or [],
+    }
+
+
+class FliptServer:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def set_flags(self, *flags: dict[str, Any]) -> None:
+        state = {"namespace": {"key": "default"}, "flags": list(flags)}
+        requests.put(f"{self.url}/__admin/state", json=state, timeout=5).raise_for_status()
+
+    def set_delay(self, seconds: float) -> None:
+        requests.post(
+            f"{self.url}/__admin/delay", json={"seconds": seconds}, timeout=5
+        ).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def flipt_server() -> Iterator[FliptServer]:
+    """A Flipt-protocol server (Flipt's own evaluation engine) in its own process."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.servers.flipt_server", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/internal/v1/evaluation/snapshot/namespace/default")
+        yield FliptServer(url)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def flipt(flipt_server: FliptServer, settings) -> Iterator[FliptServer]:
+    """Flags enabled against the Flipt server, resolver cache cleared, state reset afterwards."""
+    from torghut_site.flags import resolver
+
+    settings.TRADING_FEATURE_FLAGS_ENABLED = True
+    settings.TRADING_FEATURE_FLAGS_URL = flipt_server.url
+    settings.TRADING_FEATURE_FLAGS_TIMEOUT_MS = 500
+    settings.TRADING_FEATURE_FLAGS_CACHE_SECONDS = 0.0
+    resolver.reset()
+    flipt_server.set_flags()
+    flipt_server.set_delay(0)
+    yield flipt_server
+    resolver.reset()
+    flipt_server.set_delay(0)
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user_client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def manage(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `manage.py` in a fresh process with exactly the given extra environment."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TRADING_", "DB_", "APP_", "DJANGO_"))
+    }
+    base.update(
+        {"DJANGO_SETTINGS_MODULE": "torghut_site.settings", "TORGHUT_ENV_FILE": "/nonexistent"}
+    )
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    rows = []
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows

@@ -1,0 +1,188 @@
+"""Configuration: bad values stop every process with one message naming each variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, manage
+from torghut_site.dburl import DatabaseUrlError, parse_database_url
+from torghut_site.env import ConfigError, Env, load_dotenv
+
+HEADER = "torghut cannot start: invalid configuration"
+
+
+@pytest.mark.parametrize(
+    ("env", "problems"),
+    [
+        ({"TRADING_POLL_MS": "abc"}, ["TRADING_POLL_MS='abc' is not an integer"]),
+        ({"TRADING_MODE": "foo"}, ["TRADING_MODE='foo' must be one of: paper, live"]),
+        (
+            {"TRADING_MODE": "live"},
+            [
+                "TRADING_MODE=live requires TRADING_LIVE_ENABLED=true (allowed: paper, or live with it)"
+            ],
+        ),
+        (
+            {"TRADING_LIVE_ENABLED": "true"},
+            ["TRADING_LIVE_ENABLED=true requires TRADING_MODE=live (paper and live must agree)"],
+        ),
+        (
+            {"TRADING_POLL_MS": "10", "TRADING_ENABLED": "maybe", "DB_DSN": "mysql://x/y"},
+            [
+                "DB_DSN is not a usable database URL: unsupported scheme 'mysql'; use postgresql+psycopg://, "
+                "postgres:// or sqlite:///",
+                "TRADING_ENABLED='maybe' is not a boolean (true/false, 1/0, yes/no, on/off)",
+                "TRADING_POLL_MS=10 must be >= 250",
+            ],
+        ),
+        (
+            {"TRADING_MULTI_ACCOUNT_ENABLED": "true", "TRADING_ACCOUNTS_JSON": "[{"},
+            [
+                "TRADING_ACCOUNTS_JSON='[{' is not valid JSON",
+                'TRADING_ACCOUNTS_JSON must be a non-empty list of lanes (or {"accounts": [...]}) when '
+                "TRADING_MULTI_ACCOUNT_ENABLED=true",
+            ],
+        ),
+    ],
+)
+def test_invalid_values_stop_startup_with_one_message(env, problems):
+    result = manage("check", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [HEADER, *[f"  - {p}" for p in problems]]
+    assert "Traceback" not in result.stderr
+
+
+def test_prod_requires_secret_key_no_debug_and_allowed_hosts():
+    result = manage("check", env={"APP_ENV": "prod", "DEBUG": "true"})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        HEADER,
+        "  - SECRET_KEY is required when APP_ENV=prod (or SECRET_KEY_FILE)",
+        "  - DEBUG=true is not allowed when APP_ENV=prod",
+        "  - ALLOWED_HOSTS must list the served host names when APP_ENV=prod",
+    ]
+
+
+def test_prod_check_deploy_is_clean(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 20 + "-production-secret-key-0123456789-abcdefghij\n")
+    env = {
+        "APP_ENV": "prod",
+        "SECRET_KEY_FILE": str(secret),
+        "ALLOWED_HOSTS": "torghut.example.com",
+        "TORGHUT_VAR_DIR": str(tmp_path),
+    }
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_celery_worker_refuses_bad_configuration():
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "torghut_site",
+            "worker",
+            "--pool=solo",
+        ],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "TRADING_MODE": "foo", "TORGHUT_ENV_FILE": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-2:] == [
+        HEADER,
+        "  - TRADING_MODE='foo' must be one of: paper, live",
+    ]
+
+
+def test_env_readers():
+    env = Env(
+        {
+            "A": " 5 ",
+            "B": "yes",
+            "C": "1.5",
+            "D": "x,, y ",
+            "E": "12.30",
+            "F": '{"k": 1}',
+            "G": "inf",
+        }
+    )
+    assert env.int("A", default=0) == 5
+    assert env.bool("B") is True
+    assert env.float("C", default=0.0) == 1.5
+    assert env.csv("D") == ["x", "y"]
+    assert env.decimal("E") == Decimal("12.30")
+    assert env.json("F") == {"k": 1}
+    assert env.float("G", default=2.0) == 2.0
+    assert env.str("MISSING", default="d") == "d"
+    assert env.problems == ["G='inf' is not a finite number"]
+    with pytest.raises(ConfigError) as info:
+        env.raise_if_problems()
+    assert str(info.value) == f"{HEADER}\n  - G='inf' is not a finite number"
+
+
+def test_env_secret_file_and_aliases(tmp_path):
+    secret = tmp_path / "s"
+    secret.write_text("from-file\n")
+    env = Env({"TOKEN_FILE": str(secret), "ALIAS": "second"})
+    assert env.secret("TOKEN") == "from-file"
+    assert env.str("PRIMARY", "ALIAS") == "second"
+    missing = Env({"TOKEN_FILE": str(tmp_path / "nope")})
+    assert missing.secret("TOKEN") == ""
+    assert missing.problems == [
+        f"TOKEN_FILE='{tmp_path / 'nope'}' cannot be read: No such file or directory"
+    ]
+
+
+def test_dotenv_does_not_override_the_environment(tmp_path):
+    path = tmp_path / ".env"
+    path.write_text("# comment\nexport A='from-file'\nB=\"quoted\"\nC=plain\n")
+    environ = {"C": "from-env"}
+    load_dotenv(path, environ)
+    assert environ == {"A": "from-file", "B": "quoted", "C": "from-env"}
+
+
+def test_database_urls(tmp_path):
+    pg = parse_database_url(
+        "postgresql+psycopg://tor:gh%40ut@db.internal:15438/torghut?sslmode=require",
+        base_dir=tmp_path,
+    )
+    assert {
+        k: pg[k] for k in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
+    } == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "torghut",
+        "USER": "tor",
+        "PASSWORD": "gh@ut",
+        "HOST": "db.internal",
+        "PORT": "15438",
+        "OPTIONS": {"sslmode": "require"},
+    }
+    assert (pg["CONN_MAX_AGE"], pg["CONN_HEALTH_CHECKS"]) == (60, True)
+    assert parse_database_url("postgres://u@h/d", base_dir=tmp_path)["PORT"] == ""
+    assert parse_database_url("sqlite:///var/x.db", base_dir=tmp_path)["NAME"] == str(
+        tmp_path / "var/x.db"
+    )
+    assert parse_database_url("sqlite:////abs/x.db", base_dir=tmp_path)["NAME"] == "/abs/x.db"
+    for bad, message in [
+        (
+            "mysql://h/d",
+            "unsupported scheme 'mysql'; use postgresql+psycopg://, postgres:// or sqlite:///",
+        ),
+        ("postgres://h:port/d", "the port is not a number"),
+        ("postgres://h:5432/", "the URL names no database (…/dbname)"),
+        ("sqlite://", "sqlite URL needs a file path, e.g. sqlite:///var/torghut.sqlite3"),
+    ]:
+        with pytest.raises(DatabaseUrlError) as info:
+            parse_database_url(bad, base_dir=tmp_path)
+        assert str(info.value) == message
