@@ -1,6 +1,6 @@
 """Run every benchmark script in bench/ and print one table of their figures.
 
-    make bench        (or .venv/bin/python bench/run_all.py)
+make bench        (or .venv/bin/python bench/run_all.py)
 """
 
 from __future__ import annotations

@@ -75,26 +75,60 @@ def main() -> None:
         "LOG_LEVEL": "warning",
     }
     if "DB_DSN" not in os.environ:
-        subprocess.run(["psql", "postgresql://postgres:postgres@127.0.0.1:5432/postgres", "-qc",
-                        "DROP DATABASE IF EXISTS torghut_bench"], check=True, env=env)
-        subprocess.run(["psql", "postgresql://postgres:postgres@127.0.0.1:5432/postgres", "-qc",
-                        "CREATE DATABASE torghut_bench"], check=True, env=env)
+        subprocess.run(
+            [
+                "psql",
+                "postgresql://postgres:postgres@127.0.0.1:5432/postgres",
+                "-qc",
+                "DROP DATABASE IF EXISTS torghut_bench",
+            ],
+            check=True,
+            env=env,
+        )
+        subprocess.run(
+            [
+                "psql",
+                "postgresql://postgres:postgres@127.0.0.1:5432/postgres",
+                "-qc",
+                "CREATE DATABASE torghut_bench",
+            ],
+            check=True,
+            env=env,
+        )
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], check=True, env=env, cwd=ROOT)
-    setup = ("from trading.models import Strategy; Strategy.objects.get_or_create(name='bench', defaults="
-             "{'strategy_type': 'legacy_macd_rsi', 'enabled': True, 'max_notional_per_trade': 1000})")
+    setup = (
+        "from trading.models import Strategy; Strategy.objects.get_or_create(name='bench', defaults="
+        "{'strategy_type': 'legacy_macd_rsi', 'enabled': True, 'max_notional_per_trade': 1000})"
+    )
     subprocess.run([*manage, "shell", "-c", setup], check=True, env=env, cwd=ROOT)
     code = WORKER.format(root=str(ROOT), n=N)
     started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
     wall = time.perf_counter() - started
-    check = ("from trading.models import TradeDecision, Execution; from trading.simbroker.models import SimOrder; "
-             "import json; print(json.dumps([TradeDecision.objects.count(), Execution.objects.count(), "
-             "SimOrder.objects.count(), SimOrder.objects.values('client_order_id').distinct().count()]))")
-    counts = json.loads(subprocess.run([*manage, "shell", "-c", check], check=True, env=env, cwd=ROOT,
-                                       capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    check = (
+        "from trading.models import TradeDecision, Execution; from trading.simbroker.models import SimOrder; "
+        "import json; print(json.dumps([TradeDecision.objects.count(), Execution.objects.count(), "
+        "SimOrder.objects.count(), SimOrder.objects.values('client_order_id').distinct().count()]))"
+    )
+    counts = json.loads(
+        subprocess.run(
+            [*manage, "shell", "-c", check],
+            check=True,
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     figures = {
         "signals": N,
         "workers": 2,

@@ -59,6 +59,8 @@ Route = Callable[[Request], Response]
 class TestHTTPServer:
     """Start with `start()`, stop with `stop()`; routes are (METHOD, regex) -> handler."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self) -> None:
         self.routes: list[tuple[str, re.Pattern[str], Route]] = []
         self.faults: list[Fault] = []

@@ -1,0 +1,131 @@
+"""Firewall-only broker mutation, the live guard, the strategy circuit breaker, the Jangar universe."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.utils import timezone
+
+from tests.servers.base import Response, TestHTTPServer
+from trading.lanes import LaneConfig, ReadOnlyBrokerError, broker_for_lane
+from trading.models import Strategy
+from trading.selectors.safety import submission_verdict
+from trading.services.decisions import strategy_record_error, strategy_record_success
+from trading.services.safety import live_approval_grant, live_approval_revoke
+from trading.services.universe import universe_resolve
+
+ROOT = Path(__file__).resolve().parents[3]
+LIVE = LaneConfig(
+    label="live-1",
+    mode="live",
+    broker="simulated",
+    enabled=True,
+    api_key="",
+    secret_key="",
+    base_url="",
+)
+
+
+def test_only_the_firewall_calls_broker_mutations():
+    """Static guard: no module outside the firewall and the broker adapters mutates orders."""
+    pattern = re.compile(r"\.(submit_order|cancel_order|cancel_all_orders)\(")
+    allowed = {"trading/firewall.py", "trading/brokers/alpaca.py", "trading/brokers/simulated.py"}
+    offenders = []
+    for path in ROOT.glob("**/*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith((".venv/", "tests/", "bench/")) or "/tests/" in rel or rel in allowed:
+            continue
+        if pattern.search(path.read_text(encoding="utf-8")):
+            offenders.append(rel)
+    assert offenders == []
+
+
+@pytest.mark.django_db
+def test_read_only_broker_refuses_mutations():
+    broker = broker_for_lane(LaneConfig("paper", "paper", "simulated", True, "", "", ""))
+    assert broker.get_account().cash > 0
+    for name in ("submit_order", "cancel_order", "cancel_all_orders"):
+        with pytest.raises(ReadOnlyBrokerError):
+            getattr(broker, name)
+
+
+@pytest.mark.django_db
+def test_live_lane_needs_live_enabled_and_a_recorded_approval(settings):
+    settings.TRADING_ENABLED = True
+    settings.TRADING_KILL_SWITCH_ENABLED = False
+    settings.TRADING_LIVE_ENABLED = False
+    assert submission_verdict(LIVE).reason == "live_trading_disabled"
+    settings.TRADING_LIVE_ENABLED = True
+    assert submission_verdict(LIVE).reason == "live_approval_missing"
+    approver = get_user_model().objects.create_user("risk-officer")
+    approval = live_approval_grant(
+        account_label="live-1", actor=approver, reason="go-live review #12"
+    )
+    assert submission_verdict(LIVE).allowed is True
+    live_approval_revoke(approval=approval, actor=approver, reason="pause")
+    assert submission_verdict(LIVE).reason == "live_approval_missing"
+    expired = live_approval_grant(
+        account_label="live-1",
+        actor=approver,
+        reason="x",
+        expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    assert expired.pk and submission_verdict(LIVE).reason == "live_approval_missing"
+
+
+@pytest.mark.django_db
+def test_strategy_circuit_breaker_degrades_after_consecutive_errors(settings):
+    settings.TRADING_STRATEGY_RUNTIME_CIRCUIT_ERRORS = 3
+    settings.TRADING_STRATEGY_RUNTIME_CIRCUIT_COOLDOWN_SECONDS = 300
+    strategy = Strategy.objects.create(name="flaky", strategy_type="legacy_macd_rsi", enabled=True)
+    strategy_record_error(strategy=strategy, error=ValueError("a"))
+    strategy_record_success(strategy=strategy)  # a success resets the streak
+    for _ in range(2):
+        strategy_record_error(strategy=strategy, error=ValueError("b"))
+    assert Strategy.objects.get(pk=strategy.pk).degraded_until is None
+    strategy_record_error(strategy=strategy, error=ValueError("c"))
+    row = Strategy.objects.get(pk=strategy.pk)
+    assert row.degraded_until is not None
+    assert 299 <= (row.degraded_until - timezone.now()).total_seconds() <= 300
+    assert row.last_error == "ValueError: c"
+
+
+@pytest.fixture
+def jangar():
+    server = TestHTTPServer()
+    state = {"symbols": ["aapl", {"symbol": "MSFT"}]}
+    server.route("GET", "/api/torghut/symbols", lambda request: Response(200, state))
+    server.start()
+    cache.clear()
+    yield server, state
+    server.stop()
+    cache.clear()
+
+
+def test_jangar_universe_cache_stale_window_and_fail_safe(jangar, settings):
+    server, state = jangar
+    settings.TRADING_UNIVERSE_SOURCE = "jangar"
+    settings.JANGAR_SYMBOLS_URL = f"{server.url}/api/torghut/symbols"
+    settings.TRADING_UNIVERSE_CACHE_SECONDS = 300
+    settings.TRADING_UNIVERSE_MAX_STALE_SECONDS = 900
+    settings.TRADING_UNIVERSE_REQUIRE_NON_EMPTY_JANGAR = True
+    first = universe_resolve(now=1000.0)
+    assert (first.symbols, first.status) == (frozenset({"AAPL", "MSFT"}), "ok")
+    state["symbols"] = ["TSLA"]
+    assert universe_resolve(now=1200.0).symbols == frozenset({"AAPL", "MSFT"})  # cached
+    server.stop()
+    degraded = universe_resolve(now=1400.0)
+    assert (degraded.symbols, degraded.status) == (frozenset({"AAPL", "MSFT"}), "degraded")
+    blocked = universe_resolve(now=2000.0)
+    assert (blocked.symbols, blocked.status, blocked.blocked_reason) == (
+        frozenset(),
+        "unavailable",
+        "universe_source_unavailable",
+    )
+    settings.TRADING_UNIVERSE_REQUIRE_NON_EMPTY_JANGAR = False
+    assert universe_resolve(now=2000.0).symbols is None
