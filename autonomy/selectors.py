@@ -1,1 +1,1 @@
-"""selectors of walk-forward research, gates, ledger and promotions: filled in by its own issue (see README, "What is not here (yet)")."""
+"""selectors: filled in by the issue that builds this app (see README)."""

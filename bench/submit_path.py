@@ -17,8 +17,6 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from _common import ROOT, write_result
 

@@ -1,1 +1,1 @@
-"""models of the Kafka trade-update consumer: filled in by its own issue (see README, "What is not here (yet)")."""
+"""models: filled in by the issue that builds this app (see README)."""

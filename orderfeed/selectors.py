@@ -1,1 +1,1 @@
-"""selectors of the Kafka trade-update consumer: filled in by its own issue (see README, "What is not here (yet)")."""
+"""selectors: filled in by the issue that builds this app (see README)."""

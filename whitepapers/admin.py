@@ -1,1 +1,1 @@
-"""admin of the GitHub issue → PDF → AgentRun workflow: filled in by its own issue (see README, "What is not here (yet)")."""
+"""admin: filled in by the issue that builds this app (see README)."""
