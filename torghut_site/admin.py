@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
+from torghut_site.admin_base import ReadOnlyAdmin
 from torghut_site.models import ApiToken, ProcessHeartbeat
 
 
@@ -17,13 +18,7 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
 
 
 @admin.register(ProcessHeartbeat)
-class ProcessHeartbeatAdmin(admin.ModelAdmin[ProcessHeartbeat]):
+class ProcessHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ("kind", "name", "pid", "started_at", "last_seen_at")
     list_filter = ("kind",)
     search_fields = ("name",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -13,6 +13,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from torghut_site.admin_base import ReadOnlyAdmin
 from trading.models import (
     AccountLane,
     Execution,
@@ -28,17 +29,6 @@ from trading.models import (
     TradeDecision,
 )
 from trading.services.safety import SafetyActionError, emergency_stop_clear, kill_switch_set
-
-
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Strategy)

@@ -92,33 +92,31 @@ def decision_submit(*, decision: TradeDecision, firewall: OrderFirewall) -> Subm
         )
         return decision_adopt_or_defer(decision=decision, firewall=firewall, source="ambiguous")
     except RetryableBrokerError as exc:
-        # the request certainly did not take effect: the decision is not retried later with a
-        # stale signal, it is closed with the reason
-        ORDERS_FAILED.labels(account=lane, reason="retryable").inc()
-        reason = f"broker_unavailable:{exc.code or exc.status_code or 'error'}"
-        decision_transition(
-            decision=decision,
-            to_status=DecisionStatus.REJECTED,
-            reason=reason,
-            fields={"reject_reason": "broker_unavailable"},
-        )
-        return SubmitOutcome("rejected", reason)
+        # the request certainly did not take effect: the decision is closed with the reason, not
+        # retried later with a stale signal
+        return _broker_refused(decision, exc, kind="retryable", reject_reason="broker_unavailable")
     except TerminalBrokerError as exc:
-        ORDERS_FAILED.labels(account=lane, reason="terminal").inc()
-        reason = f"broker_rejected:{exc.code or exc.status_code or 'error'}"
-        decision_transition(
-            decision=decision,
-            to_status=DecisionStatus.REJECTED,
-            reason=reason,
-            fields={"reject_reason": "broker_rejected"},
-        )
-        return SubmitOutcome("rejected", reason)
+        return _broker_refused(decision, exc, kind="terminal", reject_reason="broker_rejected")
     fault_point("after_broker_submit")
     ORDERS_SUBMITTED.labels(account=lane).inc()
     execution = execution_record(
         decision=decision, order=order, broker=firewall.lane.broker, adopted=False
     )
     return SubmitOutcome("submitted", execution_id=execution.pk)
+
+
+def _broker_refused(
+    decision: TradeDecision, exc: BrokerError, *, kind: str, reject_reason: str
+) -> SubmitOutcome:
+    ORDERS_FAILED.labels(account=decision.account_label, reason=kind).inc()
+    reason = f"{reject_reason}:{exc.code or exc.status_code or 'error'}"
+    decision_transition(
+        decision=decision,
+        to_status=DecisionStatus.REJECTED,
+        reason=reason,
+        fields={"reject_reason": reject_reason},
+    )
+    return SubmitOutcome("rejected", reason)
 
 
 def decision_adopt_or_defer(

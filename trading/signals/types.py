@@ -24,28 +24,15 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from trading.indicators import FEATURE_KEYS
+
 FEATURE_SCHEMA_VERSION = "3.0.0"
 REQUIRED_FEATURES = ("macd", "macd_signal", "rsi14")
 MAX_SYMBOL = "\U0010ffff"
 MAX_SEQ = 2**63 - 1
 
-SIGNAL_FEATURE_KEYS = (
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "rsi14",
-    "ema12",
-    "ema26",
-    "vwap_session",
-    "vwap_w5m",
-    "boll_mid",
-    "boll_upper",
-    "boll_lower",
-    "vol_realized_w60s",
-    "spread",
-    "imbalance_bid_px",
-    "imbalance_ask_px",
-)
+# the indicators computed from bars, plus the microstructure fields a feed may carry
+SIGNAL_FEATURE_KEYS = (*FEATURE_KEYS, "spread", "imbalance_bid_px", "imbalance_ask_px")
 
 # flat column -> feature key; the first present column wins
 _FLAT_ALIASES: dict[str, tuple[str, ...]] = {

@@ -1,29 +1,16 @@
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from torghut_site.admin_base import ReadOnlyAdmin
 from trading.simbroker.models import SimAccount, SimOrder, SimPosition, SimTradeUpdate
 
 
-class _ReadOnly(admin.ModelAdmin[Any]):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(SimAccount)
-class SimAccountAdmin(_ReadOnly):
+class SimAccountAdmin(ReadOnlyAdmin):
     list_display = ("account_label", "cash", "starting_cash", "update_seq", "updated_at")
 
 
 @admin.register(SimOrder)
-class SimOrderAdmin(_ReadOnly):
+class SimOrderAdmin(ReadOnlyAdmin):
     list_display = (
         "submitted_at",
         "account",
@@ -41,11 +28,11 @@ class SimOrderAdmin(_ReadOnly):
 
 
 @admin.register(SimPosition)
-class SimPositionAdmin(_ReadOnly):
+class SimPositionAdmin(ReadOnlyAdmin):
     list_display = ("account", "symbol", "qty", "avg_entry_price", "updated_at")
 
 
 @admin.register(SimTradeUpdate)
-class SimTradeUpdateAdmin(_ReadOnly):
+class SimTradeUpdateAdmin(ReadOnlyAdmin):
     list_display = ("account", "seq", "event", "created_at", "published_at")
     list_filter = ("event",)
