@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from torghut_site.admin_base import ReadOnlyAdmin
-from torghut_site.models import ApiToken, ProcessHeartbeat
+from torghut_site.models import ApiToken, DeadLetterMessage, ProcessHeartbeat
 
 
 @admin.register(ApiToken)
@@ -22,3 +22,30 @@ class ProcessHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ("kind", "name", "pid", "started_at", "last_seen_at")
     list_filter = ("kind",)
     search_fields = ("name",)
+
+
+@admin.register(DeadLetterMessage)
+class DeadLetterMessageAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "consumer",
+        "topic",
+        "partition",
+        "offset",
+        "reason",
+        "published_at",
+    )
+    list_filter = ("consumer", "reason")
+    search_fields = ("topic", "error")
+    fields = (
+        "consumer",
+        "topic",
+        "partition",
+        "offset",
+        "reason",
+        "error",
+        "value_preview",
+        "published_at",
+        "created_at",
+    )
+    readonly_fields = fields

@@ -64,3 +64,40 @@ class ProcessHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
+
+
+class DeadLetterMessage(models.Model):
+    """A Kafka message a consumer refused (invalid, incomplete, or failing every attempt).
+
+    Kept here whatever happens to the dead-letter topic, exactly once per source offset, so an
+    operator can read, fix and replay it; `published_at` says it also reached the DLQ topic.
+    """
+
+    consumer = models.CharField(max_length=64)
+    topic = models.CharField(max_length=249)
+    partition = models.IntegerField()
+    offset = models.BigIntegerField()
+    key = models.BinaryField(null=True, blank=True)
+    value = models.BinaryField(null=True, blank=True)
+    reason = models.CharField(max_length=64)
+    error = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consumer", "topic", "partition", "offset"],
+                name="dead_letter_source_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["consumer", "-created_at"], name="dead_letter_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.consumer} {self.topic}[{self.partition}]@{self.offset}: {self.reason}"
+
+    @property
+    def value_preview(self) -> str:
+        raw = bytes(self.value) if self.value is not None else b""
+        return raw[:2000].decode("utf-8", "replace")

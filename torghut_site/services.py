@@ -1,16 +1,20 @@
-"""Writes for operations state: process heartbeats."""
+"""Writes for operations state: process heartbeats, dead-lettered messages."""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from torghut_site.metrics import HEARTBEATS
-from torghut_site.models import ProcessHeartbeat
+from torghut_site.models import DeadLetterMessage, ProcessHeartbeat
+
+if TYPE_CHECKING:
+    from torghut_site.kafka import DeadLetter, RawMessage
 
 
 def default_process_name() -> str:
@@ -38,3 +42,35 @@ def heartbeat_record(
     )
     HEARTBEATS.labels(kind=kind).inc()
     return heartbeat
+
+
+def dead_letters_record(*, consumer: str, letters: Sequence[DeadLetter]) -> int:
+    """Keep refused messages; a redelivered batch does not store them twice."""
+    rows = [
+        DeadLetterMessage(
+            consumer=consumer,
+            topic=letter.message.topic,
+            partition=letter.message.partition,
+            offset=letter.message.offset,
+            key=letter.message.key,
+            value=letter.message.value,
+            reason=letter.reason,
+            error=letter.error,
+        )
+        for letter in letters
+    ]
+    created = DeadLetterMessage.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(created)
+
+
+def dead_letters_mark_published(*, consumer: str, messages: Sequence[RawMessage]) -> int:
+    updated = 0
+    for message in messages:
+        updated += DeadLetterMessage.objects.filter(
+            consumer=consumer,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            published_at__isnull=True,
+        ).update(published_at=timezone.now())
+    return updated

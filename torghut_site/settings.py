@@ -584,6 +584,86 @@ SIMULATED_BROKER_FEE_BPS = env.decimal(
 )
 
 # --------------------------------------------------------------------------------------------
+# Order feed (Kafka trade updates, inventory §7) and the broker-to-Kafka bridge
+# --------------------------------------------------------------------------------------------
+KAFKA_OFFSET_RESETS = ("earliest", "latest", "error")
+KAFKA_SECURITY_PROTOCOLS = ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl")
+KAFKA_SASL_MECHANISMS = ("plain", "scram-sha-256", "scram-sha-512")
+
+
+def kafka_security(prefix: str) -> dict[str, str]:
+    """`<prefix>_SECURITY_PROTOCOL`, `_SASL_MECHANISM`, `_SASL_USERNAME`, `_SASL_PASSWORD`."""
+    protocol = env.choice(
+        f"{prefix}_SECURITY_PROTOCOL", choices=KAFKA_SECURITY_PROTOCOLS, default="plaintext"
+    ).upper()
+    mechanism = env.choice(
+        f"{prefix}_SASL_MECHANISM", choices=KAFKA_SASL_MECHANISMS, default=""
+    ).upper()
+    username = env.str(f"{prefix}_SASL_USERNAME")
+    password = env.secret(f"{prefix}_SASL_PASSWORD")
+    if protocol.startswith("SASL") and not (mechanism and username and password):
+        env.problem(
+            f"{prefix}_SECURITY_PROTOCOL={protocol} needs {prefix}_SASL_MECHANISM "
+            f"(one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), {prefix}_SASL_USERNAME and "
+            f"{prefix}_SASL_PASSWORD"
+        )
+    security = {"security.protocol": protocol}
+    if protocol.startswith("SASL"):
+        security.update(
+            {"sasl.mechanism": mechanism, "sasl.username": username, "sasl.password": password}
+        )
+    return security
+
+
+TRADING_ORDER_FEED_ENABLED = env.bool("TRADING_ORDER_FEED_ENABLED", default=False)
+TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = env.str("TRADING_ORDER_FEED_BOOTSTRAP_SERVERS")
+if TRADING_ORDER_FEED_ENABLED and not TRADING_ORDER_FEED_BOOTSTRAP_SERVERS:
+    env.problem(
+        "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS is required when TRADING_ORDER_FEED_ENABLED=true "
+        "(host:port[,host:port...])"
+    )
+TRADING_ORDER_FEED_TOPIC = env.str("TRADING_ORDER_FEED_TOPIC", default="torghut.trade-updates.v1")
+TRADING_ORDER_FEED_TOPIC_V2 = env.str("TRADING_ORDER_FEED_TOPIC_V2")
+TRADING_ORDER_FEED_GROUP_ID = env.str(
+    "TRADING_ORDER_FEED_GROUP_ID", default="torghut-order-feed-v1"
+)
+TRADING_ORDER_FEED_CLIENT_ID = env.str("TRADING_ORDER_FEED_CLIENT_ID", default="torghut-order-feed")
+# Kafka static group membership (set it to the pod name of a StatefulSet): a restarted consumer
+# gets its partitions back at once instead of after the dead member's session timeout
+TRADING_ORDER_FEED_GROUP_INSTANCE_ID = env.str("TRADING_ORDER_FEED_GROUP_INSTANCE_ID")
+TRADING_ORDER_FEED_AUTO_OFFSET_RESET = env.choice(
+    "TRADING_ORDER_FEED_AUTO_OFFSET_RESET", choices=KAFKA_OFFSET_RESETS, default="latest"
+)
+TRADING_ORDER_FEED_POLL_MS = env.int(
+    "TRADING_ORDER_FEED_POLL_MS", default=250, min_value=10, max_value=60000
+)
+TRADING_ORDER_FEED_BATCH_SIZE = env.int(
+    "TRADING_ORDER_FEED_BATCH_SIZE", default=200, min_value=1, max_value=100000
+)
+# poison messages: where they go, and how often a failing batch is retried before the consumer
+# isolates the message that fails and dead-letters it
+TRADING_ORDER_FEED_DLQ_TOPIC = env.str(
+    "TRADING_ORDER_FEED_DLQ_TOPIC", default="torghut.trade-updates.dlq"
+)
+TRADING_ORDER_FEED_MAX_HANDLER_ATTEMPTS = env.int(
+    "TRADING_ORDER_FEED_MAX_HANDLER_ATTEMPTS", default=3, min_value=1, max_value=20
+)
+TRADING_ORDER_FEED_KAFKA = kafka_security("TRADING_ORDER_FEED")
+# the bridge (`run_trade_updates_stream`): reconnect backoff bounds
+TRADING_ORDER_FEED_BRIDGE_BACKOFF_MIN_SECONDS = env.float(
+    "TRADING_ORDER_FEED_BRIDGE_BACKOFF_MIN_SECONDS", default=1.0, min_value=0.01
+)
+TRADING_ORDER_FEED_BRIDGE_BACKOFF_MAX_SECONDS = env.float(
+    "TRADING_ORDER_FEED_BRIDGE_BACKOFF_MAX_SECONDS", default=60.0, min_value=0.01
+)
+KAFKA_CONSUMER_HEARTBEAT_SECONDS = env.float(
+    "KAFKA_CONSUMER_HEARTBEAT_SECONDS", default=15.0, min_value=0.1
+)
+KAFKA_CONSUMER_LAG_INTERVAL_SECONDS = env.float(
+    "KAFKA_CONSUMER_LAG_INTERVAL_SECONDS", default=10.0, min_value=0.1
+)
+
+# --------------------------------------------------------------------------------------------
 # Object storage (Ceph RGW / S3) for whitepapers and research artifacts
 # --------------------------------------------------------------------------------------------
 WHITEPAPER_CEPH_ENDPOINT = env.str("WHITEPAPER_CEPH_ENDPOINT")

@@ -80,6 +80,7 @@ class CycleResult:
     duplicates: int = 0
     deferred: int = 0
     cancelled_orders: int = 0
+    trade_updates: int = 0
     no_signal_reason: str = ""
     emergency_stop: str = ""
     error: str = ""
@@ -226,6 +227,26 @@ def _maybe_reload_catalog() -> None:
         )
 
 
+def broker_updates_flush(*, lane: LaneConfig) -> int:
+    """Move the simulated broker's trade updates onto the order feed (Kafka, or applied here).
+
+    Alpaca lanes need nothing: their updates reach Kafka through `run_trade_updates_stream`. A
+    Kafka outage leaves the updates in the outbox for the next cycle; reconciliation keeps the
+    executions right meanwhile.
+    """
+    if lane.broker != "simulated":
+        return 0
+    from confluent_kafka import KafkaException
+
+    from orderfeed.simfeed import sim_trade_updates_flush
+
+    try:
+        return sim_trade_updates_flush(account_label=lane.label)
+    except KafkaException as exc:
+        logger.warning("order feed publish failed", extra={"lane": lane.label, "error": str(exc)})
+        return 0
+
+
 def trading_cycle_run(*, account_label: str, now: datetime | None = None) -> CycleResult:
     lane = lane_config(account_label)
     result = CycleResult(account_label=lane.label)
@@ -243,6 +264,7 @@ def trading_cycle_run(*, account_label: str, now: datetime | None = None) -> Cyc
     lane_state_update(account_label=lane.label, last_cycle_started_at=now)
     try:
         _run(lane=lane, result=result, now=now)
+        result.trade_updates = broker_updates_flush(lane=lane)
         lane_state_update(
             account_label=lane.label,
             last_cycle_finished_at=timezone.now(),

@@ -219,8 +219,8 @@ def execution_apply_order(*, execution: Execution, order: BrokerOrder, source: s
     return True
 
 
-def tca_upsert(*, execution: Execution) -> ExecutionTcaMetric:
-    decision = execution.decision
+def tca_metric_for(*, execution: Execution, decision: TradeDecision | None) -> ExecutionTcaMetric:
+    """The (unsaved) TCA row of an execution: fill versus the decision's arrival price."""
     arrival = decision.price if decision is not None else None
     fill = execution.avg_fill_price
     direction = Decimal(1) if execution.side == "buy" else Decimal(-1)
@@ -232,21 +232,51 @@ def tca_upsert(*, execution: Execution) -> ExecutionTcaMetric:
         shortfall = (direction * (fill - arrival) * execution.filled_qty).quantize(
             Decimal("0.000001")
         )
-    tca, _ = ExecutionTcaMetric.objects.update_or_create(
+    return ExecutionTcaMetric(
         execution=execution,
-        defaults={
-            "decision": decision,
-            "strategy_id": decision.strategy_id if decision is not None else None,
-            "account_label": execution.account_label,
-            "symbol": execution.symbol,
-            "side": execution.side,
-            "arrival_price": arrival,
-            "avg_fill_price": fill,
-            "filled_qty": execution.filled_qty,
-            "signed_qty": direction * execution.filled_qty,
-            "slippage_bps": slippage,
-            "shortfall_notional": shortfall,
-            "computed_at": timezone.now(),
-        },
+        decision=decision,
+        strategy_id=decision.strategy_id if decision is not None else None,
+        account_label=execution.account_label,
+        symbol=execution.symbol,
+        side=execution.side,
+        arrival_price=arrival,
+        avg_fill_price=fill,
+        filled_qty=execution.filled_qty,
+        signed_qty=direction * execution.filled_qty,
+        slippage_bps=slippage,
+        shortfall_notional=shortfall,
+        computed_at=timezone.now(),
     )
-    return tca
+
+
+TCA_UPDATE_FIELDS = [
+    "decision",
+    "strategy",
+    "account_label",
+    "symbol",
+    "side",
+    "arrival_price",
+    "avg_fill_price",
+    "filled_qty",
+    "signed_qty",
+    "slippage_bps",
+    "shortfall_notional",
+    "computed_at",
+]
+
+
+def tca_upsert_many(*, metrics: list[ExecutionTcaMetric]) -> None:
+    """Insert or refresh TCA rows in one statement (one row per execution)."""
+    if metrics:
+        ExecutionTcaMetric.objects.bulk_create(
+            metrics,
+            update_conflicts=True,
+            unique_fields=["execution"],
+            update_fields=TCA_UPDATE_FIELDS,
+        )
+
+
+def tca_upsert(*, execution: Execution) -> ExecutionTcaMetric:
+    metric = tca_metric_for(execution=execution, decision=execution.decision)
+    tca_upsert_many(metrics=[metric])
+    return ExecutionTcaMetric.objects.get(execution=execution)

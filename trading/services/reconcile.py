@@ -27,6 +27,7 @@ from trading.metrics import ORDERS_ADOPTED, RECONCILE_RESULTS
 from trading.models import Execution, TradeDecision
 from trading.models.decisions import DecisionStatus
 from trading.services.accounts import account_snapshot_refresh
+from trading.services.cycle import broker_updates_flush
 from trading.services.execution import execution_apply_order, execution_record
 from trading.services.lanes import lane_ensure, lane_state_update
 from trading.statemachine import decision_transition
@@ -57,6 +58,7 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
     broker = broker_for_lane(lane)
     firewall = OrderFirewall(lane=lane)
     result = ReconcileResult(account_label=lane.label)
+    broker_updates_flush(lane=lane)  # the feed first: most executions are then already current
 
     for execution in Execution.objects.filter(account_label=lane.label).exclude(
         status__in=FINAL_ORDER_STATUSES

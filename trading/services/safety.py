@@ -81,7 +81,9 @@ def emergency_stop_clear(
         state.emergency_stop_reasons = []
         state.emergency_stop_clean_cycles = 0
         state.save()
-        Incident.objects.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        Incident.objects.filter(kind="emergency_stop", resolved_at__isnull=True).update(
+            resolved_at=timezone.now()
+        )
         SafetyEvent.objects.create(
             kind=SafetyEventKind.EMERGENCY_STOP_CLEARED,
             reason=reason,
@@ -170,7 +172,9 @@ def emergency_stop_evaluate(*, lane: LaneState, snapshot: dict[str, Any]) -> Eme
             state.emergency_stop_reasons = []
             state.emergency_stop_clean_cycles = 0
             state.save()
-            Incident.objects.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+            Incident.objects.filter(kind="emergency_stop", resolved_at__isnull=True).update(
+                resolved_at=timezone.now()
+            )
             SafetyEvent.objects.create(
                 kind=SafetyEventKind.EMERGENCY_STOP_RECOVERED,
                 account_label=lane.account_label,

@@ -1,0 +1,219 @@
+"""Trade-update messages → one normalised shape (inventory §7). Pure functions, no database.
+
+Accepted shapes:
+- `{"channel": "trade_updates", "payload": {event, timestamp, order}, "seq", "accountLabel"?}`
+  (the torghut-ws forwarder, the simulated broker, and this project's bridge);
+- `{"stream": "trade_updates", "data": {...}}` (Alpaca's websocket frame, forwarded as is);
+- a bare `{"order": {...}, "event": ...}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from trading.models.executions import ExecutionStatus
+
+ORDER_STATUSES = frozenset(ExecutionStatus.values)
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+class InvalidTradeUpdate(ValueError):
+    """A message that cannot be a trade update; `reason` is its dead-letter reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TradeUpdate:
+    account_label: str
+    event_type: str
+    broker_order_id: str
+    client_order_id: str
+    symbol: str
+    status: str
+    event_ts: datetime | None
+    feed_seq: int | None
+    qty: Decimal | None
+    filled_qty: Decimal | None
+    avg_fill_price: Decimal | None
+    order: dict[str, Any]
+    raw: dict[str, Any]
+    fingerprint: str
+
+    @property
+    def applicable_status(self) -> str | None:
+        return self.status if self.status in ORDER_STATUSES else None
+
+
+def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpdate:
+    if value is None:
+        raise InvalidTradeUpdate("invalid_json", "empty message (tombstone)")
+    try:
+        envelope = json.loads(value)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidTradeUpdate("invalid_json", f"not JSON: {exc}") from exc
+    if not isinstance(envelope, dict):
+        raise InvalidTradeUpdate("invalid_json", "not a JSON object")
+    payload = _payload(envelope)
+    order = payload.get("order")
+    order = order if isinstance(order, dict) else {}
+
+    order_id = _text(order.get("id") or payload.get("order_id"))
+    client_order_id = _text(order.get("client_order_id") or payload.get("client_order_id"))
+    if not order_id and not client_order_id:
+        raise InvalidTradeUpdate("missing_fields", "neither order id nor client order id")
+
+    account = _text(
+        _first(
+            payload.get("account_label"),
+            payload.get("accountLabel"),
+            envelope.get("account_label"),
+            envelope.get("accountLabel"),
+        )
+    )
+    event_type = _text(payload.get("event") or payload.get("event_type"))
+    status = _text(order.get("status") or payload.get("status")).lower()
+    symbol = _text(order.get("symbol") or payload.get("symbol") or envelope.get("symbol")).upper()
+    event_ts = _timestamp(
+        _first(
+            payload.get("timestamp"),
+            payload.get("t"),
+            order.get("updated_at"),
+            order.get("submitted_at"),
+            envelope.get("event_ts"),
+        )
+    )
+    seq = _integer(_first(envelope.get("seq"), payload.get("seq")), "seq")
+    qty = _decimal(_first(order.get("qty"), payload.get("qty")), "qty")
+    filled_qty = _decimal(_first(order.get("filled_qty"), payload.get("filled_qty")), "filled_qty")
+    avg = _decimal(
+        _first(
+            order.get("filled_avg_price"),
+            order.get("avg_fill_price"),
+            payload.get("filled_avg_price"),
+            payload.get("avg_fill_price"),
+        ),
+        "filled_avg_price",
+    )
+    account = account or default_account
+    identity = {
+        "account": account,
+        "order_id": order_id,
+        "client_order_id": client_order_id,
+        "event": event_type,
+        "status": status,
+        "event_ts": event_ts.isoformat() if event_ts else None,
+        "seq": seq,
+        "qty": _canonical(qty),
+        "filled_qty": _canonical(filled_qty),
+        "avg_price": _canonical(avg),
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    return TradeUpdate(
+        account_label=account[:64],
+        event_type=event_type[:32],
+        broker_order_id=order_id[:64],
+        client_order_id=client_order_id[:64],
+        symbol=symbol[:32],
+        status=status[:24],
+        event_ts=event_ts,
+        feed_seq=seq,
+        qty=qty,
+        filled_qty=filled_qty,
+        avg_fill_price=avg,
+        order=order,
+        raw=envelope,
+        fingerprint=fingerprint,
+    )
+
+
+def _payload(envelope: dict[str, Any]) -> dict[str, Any]:
+    if "channel" in envelope or "payload" in envelope:
+        channel = envelope.get("channel", "trade_updates")
+        payload = envelope.get("payload")
+        if channel != "trade_updates" or not isinstance(payload, dict):
+            raise InvalidTradeUpdate("missing_fields", f"no trade-update payload ({channel!r})")
+        return payload
+    if "stream" in envelope or "data" in envelope:
+        stream = envelope.get("stream", "trade_updates")
+        data = envelope.get("data")
+        if stream != "trade_updates" or not isinstance(data, dict):
+            raise InvalidTradeUpdate("missing_fields", f"no trade-update payload ({stream!r})")
+        return data
+    if isinstance(envelope.get("order"), dict) or "order_id" in envelope:
+        return envelope
+    raise InvalidTradeUpdate("missing_fields", "no trade-update payload")
+
+
+def _first(*values: Any) -> Any:
+    for value in values:
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _decimal(value: Any, name: str) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidTradeUpdate("invalid_fields", f"{name} is not a number: {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise InvalidTradeUpdate("invalid_fields", f"{name} is not a number: {value!r}") from exc
+    if not number.is_finite() or number < 0:
+        raise InvalidTradeUpdate("invalid_fields", f"{name} must be finite and >= 0: {value!r}")
+    return number
+
+
+def _integer(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(str(value))
+    except ValueError as exc:
+        raise InvalidTradeUpdate("invalid_fields", f"{name} is not an integer: {value!r}") from exc
+    return number
+
+
+def _canonical(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """ISO-8601 (Alpaca sends nanoseconds and `Z`) or epoch seconds/ms/µs/ns."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidTradeUpdate("invalid_fields", f"timestamp is not finite: {value!r}")
+        for scale in (1, 1e3, 1e6, 1e9):
+            if abs(number / scale) < 1e11:
+                return datetime.fromtimestamp(number / scale, tz=UTC)
+    text = str(value).strip()
+    if text.isdigit():
+        return _timestamp(int(text))
+    text = _FRACTION.sub(r"\1", text.replace("Z", "+00:00").replace("z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidTradeUpdate("invalid_fields", f"timestamp not ISO-8601: {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

@@ -1,0 +1,127 @@
+"""kill -9 of the order-feed consumer mid-batch: after a restart every event is applied once.
+
+Three real `manage.py run_orderfeed_consumer` processes in turn, one consumer group:
+1. killed inside its first batch's transaction (nothing committed, no offsets);
+2. killed after its first batch committed and before the offsets were stored (the batch comes
+   back to the next process);
+3. runs to the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from orderfeed.models import OrderEvent
+from orderfeed.tests.conftest import make_order, trade_update
+from torghut_site.models import DeadLetterMessage
+from trading.models import ExecutionTransition, TradeDecision, TradeDecisionTransition
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
+
+ORDERS = 6
+BATCH = 4
+
+
+def _consumer(feed, fault: str | None) -> subprocess.CompletedProcess[str]:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
+        "DB_DSN": f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "TRADING_ORDER_FEED_ENABLED": "true",
+        "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS": feed.bootstrap,
+        "TRADING_ORDER_FEED_TOPIC": feed.topic,
+        "TRADING_ORDER_FEED_GROUP_ID": feed.group,
+        # the restarted process is the same member: it takes the partitions back at once
+        "TRADING_ORDER_FEED_GROUP_INSTANCE_ID": "consumer-0",
+        "TRADING_ORDER_FEED_AUTO_OFFSET_RESET": "earliest",
+        "TRADING_ORDER_FEED_BATCH_SIZE": str(BATCH),
+        "TRADING_ORDER_FEED_POLL_MS": "100",
+        "TRADING_ORDER_FEED_DLQ_TOPIC": feed.dlq,
+        "LOG_LEVEL": "warning",
+    }
+    env.pop("TORGHUT_FAULT_INJECT", None)
+    if fault:
+        env["TORGHUT_FAULT_INJECT"] = fault
+    return subprocess.run(
+        [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_kill_9_mid_batch_then_restart_applies_every_event_exactly_once(feed):
+    executions = []
+    updates = []
+    for n in range(ORDERS):
+        _, execution = make_order(n=n + 1, symbol=f"SYM{n}")
+        executions.append(execution)
+        for step, (event, status, filled) in enumerate(
+            [("new", "new", "0"), ("partial_fill", "partially_filled", "4"), ("fill", "filled", "10")]
+        ):
+            updates.append(
+                (
+                    execution.symbol,
+                    trade_update(
+                        execution,
+                        event,
+                        status=status,
+                        ts=f"2026-03-03T14:30:0{step}Z",
+                        filled=filled,
+                        avg="100.5" if filled != "0" else None,
+                    ),
+                )
+            )
+    for symbol, update in updates:  # keyed by symbol, as in production: spread over partitions
+        feed.produce(update, key=symbol.encode())
+
+    first = _consumer(feed, "orderfeed_before_commit")
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    assert OrderEvent.objects.count() == 0
+
+    second = _consumer(feed, "orderfeed_before_store_offsets")
+    assert second.returncode == -signal.SIGKILL, second.stderr
+    committed = OrderEvent.objects.count()
+    assert 0 < committed <= BATCH
+
+    third = _consumer(feed, None)
+    assert third.returncode == 0, third.stderr
+    stats = json.loads(third.stdout.strip().splitlines()[-1])
+    # every record came back (no offsets were ever stored), the committed batch was deduped
+    assert stats["messages"] == ORDERS * 3
+    assert stats["dead_letters"] == 0
+
+    assert OrderEvent.objects.count() == ORDERS * 3
+    assert set(OrderEvent.objects.values_list("outcome", flat=True)) == {"applied"}
+    for execution in executions:
+        execution.refresh_from_db()
+        assert (execution.status, execution.filled_qty) == ("filled", Decimal("10"))
+        assert list(
+            ExecutionTransition.objects.filter(execution=execution, source="order_feed")
+            .order_by("pk")
+            .values_list("to_status", flat=True)
+        ) == ["new", "partially_filled", "filled"]
+    for decision in TradeDecision.objects.all():
+        assert decision.status == "filled"
+        path = list(
+            TradeDecisionTransition.objects.filter(decision=decision)
+            .order_by("pk")
+            .values_list("to_status", flat=True)
+        )
+        # the partial fill shows when it was applied in an earlier batch than the fill; never twice
+        assert path in (["filled"], ["partially_filled", "filled"])
+    assert DeadLetterMessage.objects.count() == 0

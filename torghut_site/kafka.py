@@ -1,0 +1,549 @@
+"""The shared Kafka consumer base (order feed, whitepaper intake) and producer settings.
+
+One loop, one contract, so every consumer gets the same guarantees:
+
+1. poll a batch (`consume(num_messages=batch_size, timeout=poll_ms)`);
+2. hand it to the handler, which writes everything in **one database transaction** and returns
+   the messages it refuses (dead letters) — it must be idempotent, because a batch can come back;
+3. persist the dead letters (unique per consumer/topic/partition/offset) and publish them to the
+   dead-letter topic;
+4. only then store the offsets (`enable.auto.offset.store=false`; librdkafka commits the stored
+   offsets in the background and on close).
+
+A crash anywhere before step 4 redelivers the batch, and the handler's dedupe makes the second
+delivery a no-op: effects are exactly once although delivery is at least once.
+
+Errors: a database outage (OperationalError/InterfaceError) is *transient* — the batch is retried
+with backoff until the database is back, nothing is skipped. Any other handler error is retried
+`max_handler_attempts` times; then the batch is split and handled message by message, and the
+message that still fails is dead-lettered with its error so one poison message never stalls a
+partition. SIGTERM/SIGINT finish the current batch, commit, and leave the group cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from prometheus_client import Counter, Gauge, Histogram
+
+from torghut_site.faults import fault_point
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+KAFKA_BATCHES = Counter(
+    "torghut_kafka_consumer_batches_total", "Batches handled by a consumer.", ["consumer"]
+)
+KAFKA_BATCH_SECONDS = Histogram(
+    "torghut_kafka_consumer_batch_seconds",
+    "Time to handle one polled batch (database commit included).",
+    ["consumer"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+KAFKA_DEAD_LETTERS = Counter(
+    "torghut_kafka_dead_letters_total", "Messages dead-lettered, by reason.", ["consumer", "reason"]
+)
+KAFKA_RETRIES = Counter(
+    "torghut_kafka_consumer_retries_total",
+    "Batch handling retries, by kind (transient database error or handler error).",
+    ["consumer", "kind"],
+)
+
+
+def producer_config(
+    *, bootstrap_servers: str, client_id: str, security: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """An idempotent producer: retries never duplicate or reorder within a partition."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "client.id": client_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.timeout.ms": 30000,
+        **(security or {}),
+    }
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A consumed record, detached from librdkafka (safe to keep after the next poll)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None = None
+
+    @classmethod
+    def from_kafka(cls, message: Message) -> RawMessage:
+        ts_type, ts = message.timestamp()
+        return cls(
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+            key=message.key(),
+            value=message.value(),
+            timestamp_ms=ts if ts_type != 0 and ts >= 0 else None,
+        )
+
+    @property
+    def produced_at(self) -> datetime | None:
+        if self.timestamp_ms is None:
+            return None
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message: RawMessage
+    reason: str
+    error: str
+
+
+class BatchHandler(Protocol):
+    """Handles one batch in one database transaction; returns the messages it refuses."""
+
+    def handle_batch(self, messages: Sequence[RawMessage]) -> list[DeadLetter]: ...
+
+
+@dataclass(frozen=True)
+class ConsumerMetrics:
+    """The consumer's own series (names differ per consumer, e.g. the seed's order-feed names)."""
+
+    messages: Counter
+    errors: Counter
+    lag: Gauge | None = None
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    name: str
+    heartbeat_kind: str
+    bootstrap_servers: str
+    topics: tuple[str, ...]
+    group_id: str
+    client_id: str
+    group_instance_id: str = ""
+    auto_offset_reset: str = "latest"
+    poll_ms: int = 250
+    batch_size: int = 200
+    dlq_topic: str = ""
+    max_handler_attempts: int = 3
+    security: Mapping[str, str] = field(default_factory=dict)
+    heartbeat_seconds: float = 15.0
+    lag_interval_seconds: float = 10.0
+    retry_backoff_seconds: float = 0.2
+    retry_backoff_max_seconds: float = 10.0
+
+    def consumer_config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap_servers,
+            "group.id": self.group_id,
+            "client.id": self.client_id,
+            "auto.offset.reset": self.auto_offset_reset,
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 1000,
+            "enable.auto.offset.store": False,  # offsets are stored only after the DB commit
+            "enable.partition.eof": False,
+            "isolation.level": "read_committed",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": 30000,
+            "max.poll.interval.ms": 300000,
+            **self.security,
+            # static membership: a restarted process (same pod name) takes its partitions back at
+            # once instead of waiting for the dead member's session to expire
+            **({"group.instance.id": self.group_instance_id} if self.group_instance_id else {}),
+        }
+
+
+@dataclass
+class ConsumerStats:
+    batches: int = 0
+    messages: int = 0
+    dead_letters: int = 0
+    transient_retries: int = 0
+    handler_retries: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    last_batch_at: float | None = None
+
+
+class _StopRequested(Exception):
+    pass
+
+
+class BatchConsumer:
+    """Runs `handler` over the topics until stopped (SIGTERM/SIGINT, `stop()`, or idle exit)."""
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        handler: BatchHandler,
+        metrics: ConsumerMetrics,
+        *,
+        idle_exit_seconds: float | None = None,
+        max_messages: int | None = None,
+        consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
+        producer_factory: Callable[[dict[str, Any]], Producer] = Producer,
+    ) -> None:
+        self.settings = settings
+        self.handler = handler
+        self.metrics = metrics
+        self.idle_exit_seconds = idle_exit_seconds
+        self.max_messages = max_messages
+        self._consumer_factory = consumer_factory
+        self._producer_factory = producer_factory
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._stop = False
+        self._last_error = ""
+        self._last_heartbeat = 0.0
+        self._last_lag = 0.0
+        self._assigned: set[tuple[str, int]] = set()
+        self.stats = ConsumerStats()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def stop(self, *_: object) -> None:
+        self._stop = True
+
+    def install_signal_handlers(self) -> None:
+        def _handler(signum: int, frame: FrameType | None) -> None:
+            logger.info("stop requested", extra={"signal": signum, "consumer": self.settings.name})
+            self.stop()
+
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+
+    def run(self) -> ConsumerStats:
+        s = self.settings
+        consumer = self._consumer_factory(s.consumer_config())
+        self._consumer = consumer
+        consumer.subscribe(list(s.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        logger.info(
+            "consumer started",
+            extra={"consumer": s.name, "topics": list(s.topics), "group": s.group_id},
+        )
+        self._heartbeat(force=True)
+        idle_since = time.monotonic()
+        try:
+            while not self._stop:
+                polled = consumer.consume(num_messages=s.batch_size, timeout=s.poll_ms / 1000)
+                batch = self._accept(polled)
+                if batch or not self._assigned:
+                    # idleness counts from the moment partitions are ours (group join takes time)
+                    idle_since = time.monotonic()
+                if batch:
+                    self._process(batch)
+                elif (
+                    self.idle_exit_seconds is not None
+                    and time.monotonic() - idle_since >= self.idle_exit_seconds
+                ):
+                    logger.info("consumer idle, exiting", extra={"consumer": s.name})
+                    break
+                if self.max_messages is not None and self.stats.messages >= self.max_messages:
+                    break
+                self._heartbeat()
+                self._report_lag()
+        except _StopRequested:
+            pass
+        finally:
+            self._shutdown()
+        return self.stats
+
+    def _shutdown(self) -> None:
+        consumer = self._consumer
+        if consumer is not None:
+            try:
+                consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError._NO_OFFSET:
+                    logger.warning("final offset commit failed", extra={"error": str(exc)})
+            consumer.close()
+        if self._producer is not None:
+            self._producer.flush(10)
+        self._heartbeat(force=True, state="stopped")
+        logger.info(
+            "consumer stopped",
+            extra={"consumer": self.settings.name, "messages": self.stats.messages},
+        )
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned.update((p.topic, p.partition) for p in partitions)
+        logger.info(
+            "partitions assigned",
+            extra={"consumer": self.settings.name, "partitions": _names(partitions)},
+        )
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # every handled batch already stored its offsets: commit them before the partitions move
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                logger.warning("commit on revoke failed", extra={"error": str(exc)})
+        for p in partitions:
+            self._assigned.discard((p.topic, p.partition))
+            if self.metrics.lag is not None:
+                self.metrics.lag.labels(topic=p.topic, partition=str(p.partition)).set(0)
+        logger.info(
+            "partitions revoked",
+            extra={"consumer": self.settings.name, "partitions": _names(partitions)},
+        )
+
+    # -- one batch --------------------------------------------------------------------------------
+    def _accept(self, polled: list[Message]) -> list[RawMessage]:
+        batch: list[RawMessage] = []
+        for message in polled:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                self.metrics.errors.inc()
+                logger.warning(
+                    "kafka error", extra={"consumer": self.settings.name, "error": str(error)}
+                )
+                if error.fatal():
+                    raise KafkaException(error)
+                continue
+            batch.append(RawMessage.from_kafka(message))
+        return batch
+
+    def _process(self, batch: list[RawMessage]) -> None:
+        started = time.perf_counter()
+        self.metrics.messages.inc(len(batch))
+        letters = self._handle_with_retries(batch)
+        if letters is None:
+            letters = self._isolate(batch)
+        if letters:
+            self._retry_transient(lambda: self._persist_dead_letters(letters))
+            self._publish_dead_letters(letters)
+        fault_point(f"{self.settings.name}_before_store_offsets")
+        self._store_offsets(batch)
+        self.stats.batches += 1
+        self.stats.messages += len(batch)
+        self.stats.dead_letters += len(letters)
+        self.stats.last_batch_at = time.monotonic()
+        KAFKA_BATCHES.labels(consumer=self.settings.name).inc()
+        KAFKA_BATCH_SECONDS.labels(consumer=self.settings.name).observe(
+            time.perf_counter() - started
+        )
+
+    def _isolate(self, batch: list[RawMessage]) -> list[DeadLetter]:
+        """The batch keeps failing: handle its messages one by one to find the poison."""
+        letters: list[DeadLetter] = []
+        for message in batch:
+            result = self._handle_with_retries([message])
+            if result is None:
+                letters.append(DeadLetter(message, "handler_error", self._last_error))
+            else:
+                letters.extend(result)
+        return letters
+
+    def _handle_with_retries(self, batch: list[RawMessage]) -> list[DeadLetter] | None:
+        attempts = 0
+        while True:
+            try:
+                letters: list[DeadLetter] = self._retry_transient(
+                    lambda: self.handler.handle_batch(batch)
+                )
+                return letters
+            except _StopRequested:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any handler error counts toward isolation
+                attempts += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                self.metrics.errors.inc()
+                self.stats.handler_retries += 1
+                KAFKA_RETRIES.labels(consumer=self.settings.name, kind="handler").inc()
+                logger.warning(
+                    "batch handler failed",
+                    extra={
+                        "consumer": self.settings.name,
+                        "attempt": attempts,
+                        "size": len(batch),
+                        "error": self._last_error,
+                    },
+                )
+                if attempts >= self.settings.max_handler_attempts:
+                    return None
+                time.sleep(min(self.settings.retry_backoff_seconds * attempts, 1.0))
+
+    def _retry_transient(self, action: Callable[[], Any]) -> Any:
+        """Run `action`; while the database is unreachable, wait and retry (nothing is skipped)."""
+        delay = self.settings.retry_backoff_seconds
+        while True:
+            try:
+                return action()
+            except TRANSIENT_DB_ERRORS as exc:
+                self.metrics.errors.inc()
+                self.stats.transient_retries += 1
+                KAFKA_RETRIES.labels(consumer=self.settings.name, kind="transient").inc()
+                logger.warning(
+                    "database unavailable; retrying the batch",
+                    extra={"consumer": self.settings.name, "error": str(exc), "delay": delay},
+                )
+                for conn in connections.all():
+                    conn.close_if_unusable_or_obsolete()
+                    if conn.connection is not None and not conn.is_usable():
+                        conn.close()
+                close_old_connections()
+                if self._stop:
+                    raise _StopRequested() from exc
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+
+    def _persist_dead_letters(self, letters: list[DeadLetter]) -> None:
+        from torghut_site.services import dead_letters_record
+
+        dead_letters_record(consumer=self.settings.name, letters=letters)
+
+    def _publish_dead_letters(self, letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            KAFKA_DEAD_LETTERS.labels(consumer=self.settings.name, reason=letter.reason).inc()
+            logger.warning(
+                "message dead-lettered",
+                extra={
+                    "consumer": self.settings.name,
+                    "topic": letter.message.topic,
+                    "partition": letter.message.partition,
+                    "offset": letter.message.offset,
+                    "reason": letter.reason,
+                    "error": letter.error[:300],
+                },
+            )
+        if not self.settings.dlq_topic:
+            return
+        from torghut_site.services import dead_letters_mark_published
+
+        published: list[RawMessage] = []
+
+        def _on_delivery(letter: DeadLetter) -> Callable[[KafkaError | None, Message], None]:
+            def delivered(err: KafkaError | None, msg: Message) -> None:
+                if err is None:
+                    published.append(letter.message)
+                else:
+                    logger.warning("dead-letter publish failed", extra={"error": str(err)})
+
+            return delivered
+
+        try:
+            producer = self._dlq_producer()
+            for letter in letters:
+                producer.produce(
+                    self.settings.dlq_topic,
+                    key=letter.message.key,
+                    value=letter.message.value,
+                    headers=dead_letter_headers(self.settings.name, letter),
+                    on_delivery=_on_delivery(letter),
+                )
+            producer.flush(10)
+        except (KafkaException, BufferError) as exc:
+            logger.warning(
+                "dead-letter topic unavailable; kept in the database", extra={"error": str(exc)}
+            )
+        if published:
+            self._retry_transient(
+                lambda: dead_letters_mark_published(consumer=self.settings.name, messages=published)
+            )
+
+    def _dlq_producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = self._producer_factory(
+                producer_config(
+                    bootstrap_servers=self.settings.bootstrap_servers,
+                    client_id=f"{self.settings.client_id}-dlq",
+                    security=self.settings.security,
+                )
+            )
+        return self._producer
+
+    def _store_offsets(self, batch: list[RawMessage]) -> None:
+        assert self._consumer is not None
+        last: dict[tuple[str, int], int] = {}
+        for message in batch:
+            key = (message.topic, message.partition)
+            last[key] = max(last.get(key, -1), message.offset)
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
+        try:
+            self._consumer.store_offsets(offsets=offsets)
+        except KafkaException as exc:
+            # the partition was revoked meanwhile; its new owner sees the batch again and dedupes
+            logger.warning("storing offsets failed", extra={"error": str(exc)})
+
+    # -- observability ----------------------------------------------------------------------------
+    def _heartbeat(self, *, force: bool = False, state: str = "running") -> None:
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < self.settings.heartbeat_seconds:
+            return
+        self._last_heartbeat = now
+        from torghut_site.services import heartbeat_record
+
+        details = {
+            "state": state,
+            "consumer": self.settings.name,
+            "group": self.settings.group_id,
+            "topics": list(self.settings.topics),
+            "assigned": sorted(f"{t}[{p}]" for t, p in self._assigned),
+            "batches": self.stats.batches,
+            "messages": self.stats.messages,
+            "dead_letters": self.stats.dead_letters,
+        }
+        try:
+            heartbeat_record(kind=self.settings.heartbeat_kind, details=details)
+        except TRANSIENT_DB_ERRORS as exc:
+            logger.warning("heartbeat failed", extra={"error": str(exc)})
+            close_old_connections()
+
+    def _report_lag(self, *, force: bool = False) -> None:
+        if self.metrics.lag is None or self._consumer is None or not self._assigned:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_lag < self.settings.lag_interval_seconds:
+            return
+        self._last_lag = now
+        for topic, partition, lag in self.lag():
+            self.metrics.lag.labels(topic=topic, partition=str(partition)).set(lag)
+
+    def lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, messages behind the high watermark) for the assigned partitions."""
+        assert self._consumer is not None
+        parts = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        result = []
+        try:
+            positions = self._consumer.position(parts)
+            for tp in positions:
+                _low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition), timeout=2.0, cached=False
+                )
+                position = tp.offset if tp.offset >= 0 else high
+                result.append((tp.topic, tp.partition, max(high - position, 0)))
+        except KafkaException as exc:
+            logger.warning("lag lookup failed", extra={"error": str(exc)})
+        return result
+
+
+def dead_letter_headers(consumer: str, letter: DeadLetter) -> list[tuple[str, str | bytes | None]]:
+    return [
+        ("x-dlq-consumer", consumer.encode()),
+        ("x-dlq-reason", letter.reason.encode()),
+        ("x-dlq-error", letter.error[:1000].encode("utf-8", "replace")),
+        ("x-dlq-source-topic", letter.message.topic.encode()),
+        ("x-dlq-source-partition", str(letter.message.partition).encode()),
+        ("x-dlq-source-offset", str(letter.message.offset).encode()),
+    ]
+
+
+def _names(partitions: list[TopicPartition]) -> list[str]:
+    return [f"{p.topic}[{p.partition}]" for p in partitions]
