@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from trading.models import Execution, Strategy, TradeDecision
 from trading.identity import client_order_id_for
+from trading.models import Execution, Strategy, TradeDecision
 
 
 @pytest.fixture(scope="session")

@@ -150,8 +150,13 @@ def test_out_of_order_event_is_stored_not_applied(feed):
         ),
         # older by seq although its timestamp is later
         trade_update(
-            execution, "partial_fill", status="partially_filled", ts="2026-03-03T14:30:09Z",
-            filled="4", avg="100", seq=2,
+            execution,
+            "partial_fill",
+            status="partially_filled",
+            ts="2026-03-03T14:30:09Z",
+            filled="4",
+            avg="100",
+            seq=2,
         ),
         # older by event time
         trade_update(execution, "new", status="new", ts="2026-03-03T14:30:01Z", seq=4),
@@ -237,7 +242,12 @@ def test_v2_topic_is_consumed_first_and_carries_the_lane(feed, settings):
     lane_b.save()
     feed.produce(
         trade_update(
-            lane_b, "fill", status="filled", ts="2026-03-03T14:30:03Z", filled="10", avg="1",
+            lane_b,
+            "fill",
+            status="filled",
+            ts="2026-03-03T14:30:03Z",
+            filled="10",
+            avg="1",
             account="lane-b",
         ),
         topic=feed.topic_v2,
@@ -255,7 +265,11 @@ def test_unknown_order_is_stored_flagged_and_raised_once(feed):
     order = {"id": "foreign-1", "client_order_id": "manual-1", "symbol": "TSLA", "qty": "3"}
     feed.produce(
         {"order": {**order, "status": "new"}, "event": "new", "timestamp": "2026-03-03T14:30:00Z"},
-        {"order": {**order, "status": "filled"}, "event": "fill", "timestamp": "2026-03-03T14:30:05Z"},
+        {
+            "order": {**order, "status": "filled"},
+            "event": "fill",
+            "timestamp": "2026-03-03T14:30:05Z",
+        },
         key=b"TSLA",
     )
     consume()
@@ -272,8 +286,13 @@ def test_event_for_our_decision_before_its_execution_records_the_execution(feed)
     decision, _ = make_order(status="submitting", execution_status=None)
     feed.produce(
         trade_update(
-            decision, "fill", status="filled", ts="2026-03-03T14:30:03Z", filled="10",
-            avg="100.00", order_id="broker-77",
+            decision,
+            "fill",
+            status="filled",
+            ts="2026-03-03T14:30:03Z",
+            filled="10",
+            avg="100.00",
+            order_id="broker-77",
         )
     )
     consume()

@@ -71,7 +71,11 @@ def test_kill_9_mid_batch_then_restart_applies_every_event_exactly_once(feed):
         _, execution = make_order(n=n + 1, symbol=f"SYM{n}")
         executions.append(execution)
         for step, (event, status, filled) in enumerate(
-            [("new", "new", "0"), ("partial_fill", "partially_filled", "4"), ("fill", "filled", "10")]
+            [
+                ("new", "new", "0"),
+                ("partial_fill", "partially_filled", "4"),
+                ("fill", "filled", "10"),
+            ]
         ):
             updates.append(
                 (
