@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from trading.identity import client_order_id_for
 from trading.models import Execution, Strategy, TradeDecision
@@ -55,8 +55,10 @@ class Feed:
         producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True})
         for value in values:
             body = value if isinstance(value, bytes) else json.dumps(value).encode()
-            extra = {} if partition is None else {"partition": partition}
-            producer.produce(topic or self.topic, key=key, value=body, **extra)
+            if partition is None:
+                producer.produce(topic or self.topic, key=key, value=body)
+            else:
+                producer.produce(topic or self.topic, key=key, value=body, partition=partition)
         assert producer.flush(10) == 0
 
     def read_all(self, topic: str, *, expect: int, timeout: float = 10.0) -> list[Any]:
@@ -104,7 +106,7 @@ def feed(settings, kafka_bootstrap) -> Iterator[Feed]:
     yield feed
 
 
-def make_order(
+def make_decision(
     *,
     account_label: str = "paper",
     symbol: str = "AAPL",
@@ -113,14 +115,12 @@ def make_order(
     price: str = "100.00",
     side: str = "buy",
     status: str = "submitted",
-    execution_status: str | None = "accepted",
-) -> tuple[TradeDecision, Execution | None]:
-    """A decision (and its execution at the broker, unless `execution_status` is None)."""
+) -> TradeDecision:
     strategy, _ = Strategy.objects.get_or_create(
         name="feed-test", defaults={"strategy_type": "legacy_macd_rsi", "base_timeframe": "1Min"}
     )
     decision_hash = hashlib.sha256(f"{account_label}:{n}".encode()).hexdigest()
-    decision = TradeDecision.objects.create(
+    return TradeDecision.objects.create(
         strategy=strategy,
         account_label=account_label,
         symbol=symbol,
@@ -133,8 +133,22 @@ def make_order(
         client_order_id=client_order_id_for(decision_hash),
         status=status,
     )
-    if execution_status is None:
-        return decision, None
+
+
+def make_order(
+    *,
+    account_label: str = "paper",
+    symbol: str = "AAPL",
+    n: int = 1,
+    qty: str = "10",
+    price: str = "100.00",
+    side: str = "buy",
+    execution_status: str = "accepted",
+) -> tuple[TradeDecision, Execution]:
+    """A submitted decision and its execution at the broker."""
+    decision = make_decision(
+        account_label=account_label, symbol=symbol, n=n, qty=qty, price=price, side=side
+    )
     execution = Execution.objects.create(
         decision=decision,
         account_label=account_label,

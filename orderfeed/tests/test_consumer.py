@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,8 @@ from prometheus_client import REGISTRY
 
 from orderfeed.consumer import order_feed_consumer
 from orderfeed.models import EventOutcome, OrderEvent
-from orderfeed.tests.conftest import make_order, trade_update
+from orderfeed.tests.conftest import make_decision, make_order, trade_update
+from torghut_site.kafka import BatchConsumer, ConsumerStats
 from torghut_site.models import DeadLetterMessage, ProcessHeartbeat
 from trading.models import (
     Execution,
@@ -28,8 +30,8 @@ def metric(name: str) -> float:
     return REGISTRY.get_sample_value(f"torghut_trading_order_feed_{name}_total") or 0.0
 
 
-def consume(**overrides: object):
-    consumer = order_feed_consumer(idle_exit_seconds=0.6, **overrides)
+def consume() -> tuple[BatchConsumer, ConsumerStats]:
+    consumer = order_feed_consumer(idle_exit_seconds=0.6)
     stats = consumer.run()
     return consumer, stats
 
@@ -65,7 +67,7 @@ def test_every_shape_moves_execution_decision_and_tca(feed):
     assert execution.status == "filled"
     assert execution.filled_qty == Decimal("10")
     assert execution.avg_fill_price == Decimal("100.20")
-    assert execution.order_feed_last_event_ts.isoformat() == "2026-03-03T14:30:03+00:00"
+    assert execution.order_feed_last_event_ts == datetime(2026, 3, 3, 14, 30, 3, tzinfo=UTC)
     assert list(
         ExecutionTransition.objects.filter(execution=execution, source="order_feed").values_list(
             "from_status", "to_status", "filled_qty"
@@ -191,10 +193,10 @@ def test_invalid_messages_are_dead_lettered_and_the_partition_moves_on(feed):
         ("orderfeed", feed.topic, 0, 0, "invalid_json"),
         ("orderfeed", feed.topic, 0, 1, "missing_fields"),
     ]
-    assert bytes(letters[0].value) == b"{this is not json"
+    assert letters[0].value_preview == "{this is not json"
     assert all(d.published_at is not None for d in letters)
     dlq = feed.read_all(feed.dlq, expect=2)
-    assert [m.value() for m in dlq] == [bytes(d.value) for d in letters]
+    assert [m.value() for m in dlq] == [d.value_preview.encode() for d in letters]
     headers = dict(dlq[1].headers())
     assert headers["x-dlq-reason"] == b"missing_fields"
     assert headers["x-dlq-source-topic"] == feed.topic.encode()
@@ -283,7 +285,7 @@ def test_unknown_order_is_stored_flagged_and_raised_once(feed):
 
 
 def test_event_for_our_decision_before_its_execution_records_the_execution(feed):
-    decision, _ = make_order(status="submitting", execution_status=None)
+    decision = make_decision(status="submitting")
     feed.produce(
         trade_update(
             decision,

@@ -11,7 +11,7 @@ import pytest
 from orderfeed.consumer import order_feed_consumer
 from orderfeed.models import OrderEvent
 from orderfeed.simfeed import reset_producer, sim_trade_updates_flush
-from orderfeed.tests.conftest import make_order
+from orderfeed.tests.conftest import make_decision
 from trading.brokers.base import OrderRequest
 from trading.brokers.simulated import SimulatedBroker
 from trading.models import Execution
@@ -41,7 +41,7 @@ def _order_then_fill(decision) -> None:
 def test_embedded_default_applies_updates_directly_and_once(settings):
     settings.TRADING_ORDER_FEED_ENABLED = False
     settings.SIMULATED_BROKER_SLIPPAGE_BPS = 0
-    decision, _ = make_order(status="submitting", execution_status=None)
+    decision = make_decision(status="submitting")
     _order_then_fill(decision)
 
     assert sim_trade_updates_flush(account_label="paper") == 2  # new, fill
@@ -66,7 +66,7 @@ def test_embedded_default_applies_updates_directly_and_once(settings):
 @pytest.mark.services
 def test_with_kafka_updates_are_published_keyed_by_symbol_then_consumed(feed, settings):
     settings.SIMULATED_BROKER_SLIPPAGE_BPS = 0
-    decision, _ = make_order(status="submitting", execution_status=None)
+    decision = make_decision(status="submitting")
     _order_then_fill(decision)
 
     assert sim_trade_updates_flush(account_label="paper") == 2
