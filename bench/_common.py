@@ -42,3 +42,17 @@ def write_result(name: str, figures: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
+
+
+LOCAL_POSTGRES = "postgresql://postgres:postgres@127.0.0.1:5432"
+
+
+def scratch_database(name: str) -> str:
+    """Drop and create `name` on the local Postgres; returns its DSN (DB_DSN wins when set)."""
+    import subprocess
+
+    if os.environ.get("DB_DSN"):
+        return os.environ["DB_DSN"]
+    for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
+        subprocess.run(["psql", f"{LOCAL_POSTGRES}/postgres", "-qc", sql], check=True)
+    return f"{LOCAL_POSTGRES}/{name}"

@@ -18,10 +18,9 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, write_result
+from _common import ROOT, scratch_database, write_result
 
 N = 400
-DEFAULT_DSN = "postgresql://postgres:postgres@127.0.0.1:5432/torghut_bench"
 
 WORKER = r"""
 import os, sys, time, json
@@ -61,7 +60,7 @@ print(json.dumps({{"seconds": time.perf_counter() - started, "outcomes": outcome
 
 
 def main() -> None:
-    dsn = os.environ.get("DB_DSN", DEFAULT_DSN)
+    dsn = scratch_database("torghut_bench")
     env = {
         **os.environ,
         "DB_DSN": dsn,
@@ -72,27 +71,6 @@ def main() -> None:
         "SIMULATED_BROKER_STARTING_CASH": "1000000000",
         "LOG_LEVEL": "warning",
     }
-    if "DB_DSN" not in os.environ:
-        subprocess.run(
-            [
-                "psql",
-                "postgresql://postgres:postgres@127.0.0.1:5432/postgres",
-                "-qc",
-                "DROP DATABASE IF EXISTS torghut_bench",
-            ],
-            check=True,
-            env=env,
-        )
-        subprocess.run(
-            [
-                "psql",
-                "postgresql://postgres:postgres@127.0.0.1:5432/postgres",
-                "-qc",
-                "CREATE DATABASE torghut_bench",
-            ],
-            check=True,
-            env=env,
-        )
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], check=True, env=env, cwd=ROOT)
     setup = (

@@ -60,10 +60,6 @@ class OrderEvent(models.Model):
             choices_constraint("outcome", EventOutcome, "order_event_outcome_valid"),
         ]
         indexes = [
-            models.Index(fields=["account_label", "broker_order_id"], name="order_event_order_idx"),
-            models.Index(
-                fields=["account_label", "client_order_id"], name="order_event_client_idx"
-            ),
             models.Index(
                 fields=["received_at"],
                 condition=models.Q(outcome="unknown_order"),

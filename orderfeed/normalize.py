@@ -47,6 +47,7 @@ class TradeUpdate:
     avg_fill_price: Decimal | None
     order: dict[str, Any]
     raw: dict[str, Any]
+    raw_text: str
     fingerprint: str
 
     @property
@@ -58,7 +59,8 @@ def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpd
     if value is None:
         raise InvalidTradeUpdate("invalid_json", "empty message (tombstone)")
     try:
-        envelope = json.loads(value)
+        raw_text = value.decode("utf-8")
+        envelope = json.loads(raw_text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidTradeUpdate("invalid_json", f"not JSON: {exc}") from exc
     if not isinstance(envelope, dict):
@@ -105,21 +107,23 @@ def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpd
         "filled_avg_price",
     )
     account = account or default_account
-    identity = {
-        "account": account,
-        "order_id": order_id,
-        "client_order_id": client_order_id,
-        "event": event_type,
-        "status": status,
-        "event_ts": event_ts.isoformat() if event_ts else None,
-        "seq": seq,
-        "qty": _canonical(qty),
-        "filled_qty": _canonical(filled_qty),
-        "avg_price": _canonical(avg),
-    }
-    fingerprint = hashlib.sha256(
-        json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    # identity fields in a fixed order, numbers canonical (4 == 4.000), joined unambiguously
+    identity = "\x1f".join(
+        "" if v is None else str(v)
+        for v in (
+            account,
+            order_id,
+            client_order_id,
+            event_type,
+            status,
+            event_ts.isoformat() if event_ts else None,
+            seq,
+            _canonical(qty),
+            _canonical(filled_qty),
+            _canonical(avg),
+        )
+    )
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()
     return TradeUpdate(
         account_label=account[:64],
         event_type=event_type[:32],
@@ -134,6 +138,7 @@ def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpd
         avg_fill_price=avg,
         order=order,
         raw=envelope,
+        raw_text=raw_text,
         fingerprint=fingerprint,
     )
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from orderfeed import metrics
 from orderfeed.models import EventOutcome, OrderEvent
 from orderfeed.normalize import InvalidTradeUpdate, TradeUpdate, parse_trade_update
+from torghut_site.db import JsonText, bulk_insert, bulk_insert_rows, bulk_update_fields
 from torghut_site.faults import fault_point
 from torghut_site.kafka import DeadLetter, RawMessage
 from trading.lanes import UnknownLaneError, lane_config
@@ -49,6 +50,22 @@ from trading.statemachine import ORDER_TO_DECISION, decision_can_move, execution
 
 logger = logging.getLogger(__name__)
 
+# what linking, applying and TCA read (the rest of the row is not loaded)
+EXECUTION_LINK_FIELDS = (
+    "id",
+    "decision_id",
+    "account_label",
+    "broker_order_id",
+    "client_order_id",
+    "symbol",
+    "side",
+    "submitted_qty",
+    "filled_qty",
+    "avg_fill_price",
+    "status",
+    "order_feed_last_event_ts",
+    "order_feed_last_seq",
+)
 EXECUTION_FEED_FIELDS = [
     "status",
     "filled_qty",
@@ -111,7 +128,7 @@ def order_events_ingest(
             _adopt_from_feed(fresh)
             changed = _apply(fresh, result)
             now = timezone.now()
-            OrderEvent.objects.bulk_create([_event_row(p, now) for p in fresh])
+            bulk_insert_rows(OrderEvent, EVENT_COLUMNS, [_event_row(p, now) for p in fresh])
             result.persisted = len(fresh)
             _write_executions(changed)
             result.executions_changed = len(changed)
@@ -180,7 +197,12 @@ def _link(pending: list[_Pending]) -> None:
     by_order: dict[tuple[str, str], Execution] = {}
     by_client: dict[tuple[str, str], Execution] = {}
     # locked in primary-key order (as reconciliation does) so concurrent writers never deadlock
-    for execution in Execution.objects.select_for_update(of=("self",)).filter(query).order_by("pk"):
+    for execution in (
+        Execution.objects.select_for_update(of=("self",))
+        .filter(query)
+        .only(*EXECUTION_LINK_FIELDS)
+        .order_by("pk")
+    ):
         by_order[(execution.account_label, execution.broker_order_id)] = execution
         by_client[(execution.account_label, execution.client_order_id)] = execution
     unlinked_clients: dict[str, set[str]] = defaultdict(set)
@@ -269,7 +291,7 @@ def _execution_from_update(update: TradeUpdate, decision_id: int) -> Execution |
 def _apply(pending: list[_Pending], result: IngestResult) -> dict[int, Execution]:
     """Apply events in log order; returns the executions that need writing back."""
     changed: dict[int, Execution] = {}
-    transitions: list[ExecutionTransition] = []
+    transitions: list[tuple[Any, ...]] = []
     now = timezone.now()
     for p in sorted(pending, key=_log_position):
         execution = p.execution
@@ -309,15 +331,20 @@ def _apply(pending: list[_Pending], result: IngestResult) -> dict[int, Execution
             p.outcome = EventOutcome.APPLIED
             result.applied += 1
             transitions.append(
-                ExecutionTransition(
-                    execution=execution,
-                    from_status=from_status,
-                    to_status=execution.status,
-                    filled_qty=execution.filled_qty,
-                    source="order_feed",
+                (
+                    execution.pk,
+                    from_status,
+                    execution.status,
+                    execution.filled_qty,
+                    "order_feed",
+                    now,
                 )
             )
-    ExecutionTransition.objects.bulk_create(transitions)
+    bulk_insert_rows(
+        ExecutionTransition,
+        ("execution_id", "from_status", "to_status", "filled_qty", "source", "at"),
+        transitions,
+    )
     return changed
 
 
@@ -335,7 +362,7 @@ def _older(update: TradeUpdate, execution: Execution) -> bool:
 
 def _write_executions(changed: dict[int, Execution]) -> None:
     if changed:
-        Execution.objects.bulk_update(list(changed.values()), EXECUTION_FEED_FIELDS)
+        bulk_update_fields(Execution, list(changed.values()), EXECUTION_FEED_FIELDS)
 
 
 def _follow_decisions(changed: dict[int, Execution], now: datetime) -> int:
@@ -346,6 +373,7 @@ def _follow_decisions(changed: dict[int, Execution], now: datetime) -> int:
         d.pk: d
         for d in TradeDecision.objects.select_for_update(of=("self",))
         .filter(pk__in=decision_ids)
+        .only("id", "strategy_id", "status", "price", "executed_at", "reject_reason")
         .order_by("pk")
     }
     moved: list[TradeDecision] = []
@@ -378,39 +406,65 @@ def _follow_decisions(changed: dict[int, Execution], now: datetime) -> int:
         if execution.filled_qty > 0:
             tca.append(tca_metric_for(execution=execution, decision=decision))
     if moved:
-        TradeDecision.objects.bulk_update(
-            moved, ["status", "executed_at", "reject_reason", "updated_at"]
+        bulk_update_fields(
+            TradeDecision, moved, ["status", "executed_at", "reject_reason", "updated_at"]
         )
-        TradeDecisionTransition.objects.bulk_create(transitions)
+        bulk_insert(TradeDecisionTransition, transitions)
     tca_upsert_many(metrics=tca)
     return len(moved)
 
 
 # -- 4. rows ------------------------------------------------------------------------------------
-def _event_row(p: _Pending, now: datetime) -> OrderEvent:
+EVENT_COLUMNS = (
+    "event_fingerprint",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "account_label",
+    "feed_seq",
+    "event_ts",
+    "symbol",
+    "broker_order_id",
+    "client_order_id",
+    "event_type",
+    "status",
+    "qty",
+    "filled_qty",
+    "avg_fill_price",
+    "raw_event",
+    "execution_id",
+    "decision_id",
+    "outcome",
+    "received_at",
+    "produced_at",
+)
+
+
+def _event_row(p: _Pending, now: datetime) -> tuple[Any, ...]:
+    """One `OrderEvent` as a value tuple in EVENT_COLUMNS order (the raw record stored as is)."""
     u = p.update
-    return OrderEvent(
-        event_fingerprint=u.fingerprint,
-        source_topic=p.message.topic,
-        source_partition=p.message.partition,
-        source_offset=p.message.offset,
-        account_label=u.account_label,
-        feed_seq=u.feed_seq,
-        event_ts=u.event_ts,
-        symbol=u.symbol,
-        broker_order_id=u.broker_order_id,
-        client_order_id=u.client_order_id,
-        event_type=u.event_type,
-        status=u.status,
-        qty=_clamp(u.qty),
-        filled_qty=_clamp(u.filled_qty),
-        avg_fill_price=u.avg_fill_price,
-        raw_event=u.raw,
-        execution=p.execution,
-        decision_id=p.decision_id,
-        outcome=p.outcome,
-        received_at=now,
-        produced_at=p.message.produced_at,
+    return (
+        u.fingerprint,
+        p.message.topic,
+        p.message.partition,
+        p.message.offset,
+        u.account_label,
+        u.feed_seq,
+        u.event_ts,
+        u.symbol,
+        u.broker_order_id,
+        u.client_order_id,
+        u.event_type,
+        u.status,
+        _clamp(u.qty),
+        _clamp(u.filled_qty),
+        u.avg_fill_price,
+        JsonText(u.raw_text),
+        p.execution.pk if p.execution is not None else None,
+        p.decision_id,
+        p.outcome,
+        now,
+        p.message.produced_at,
     )
 
 

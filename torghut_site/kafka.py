@@ -239,7 +239,7 @@ class BatchConsumer:
         idle_since = time.monotonic()
         try:
             while not self._stop:
-                polled = consumer.consume(num_messages=s.batch_size, timeout=s.poll_ms / 1000)
+                polled = self._poll_batch(consumer)
                 batch = self._accept(polled)
                 if batch or not self._assigned:
                     # idleness counts from the moment partitions are ours (group join takes time)
@@ -261,6 +261,19 @@ class BatchConsumer:
         finally:
             self._shutdown()
         return self.stats
+
+    def _poll_batch(self, consumer: Consumer) -> list[Message]:
+        """Wait up to poll_ms for the first record, then take what is already fetched.
+
+        Under load batches fill up to batch_size; under light load a record is handled as soon
+        as it arrives instead of waiting for a full batch (end-to-end latency stays low).
+        """
+        first = consumer.poll(self.settings.poll_ms / 1000)
+        if first is None:
+            return []
+        if self.settings.batch_size == 1:
+            return [first]
+        return [first, *consumer.consume(num_messages=self.settings.batch_size - 1, timeout=0)]
 
     def _shutdown(self) -> None:
         consumer = self._consumer
@@ -525,7 +538,7 @@ class BatchConsumer:
             positions = self._consumer.position(parts)
             for tp in positions:
                 _low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(tp.topic, tp.partition), timeout=2.0, cached=False
+                    TopicPartition(tp.topic, tp.partition), cached=True
                 )
                 position = tp.offset if tp.offset >= 0 else high
                 result.append((tp.topic, tp.partition, max(high - position, 0)))

@@ -108,7 +108,7 @@ def test_kill_after_broker_accept_is_adopted_exactly_once(lane_ready, settings):
     assert result.adopted == 0
     execution = Execution.objects.get()
     assert (execution.client_order_id, execution.adopted) == (decision.client_order_id, True)
-    assert execution.transitions.first().source == "order_feed"
+    assert execution.transitions.values_list("source", flat=True)[0] == "order_feed"
     decision.refresh_from_db()
     assert decision.status == "submitted"
 
