@@ -1,0 +1,630 @@
+"""The broker-to-Kafka bridge: Alpaca's `trade_updates` stream onto the order-feed topic.
+
+One `TradeUpdatesBridge` per Alpaca lane. It subscribes to the lane's trading stream with
+alpaca-py's `TradingStream` and produces every update, wrapped in `trade_update_envelope`, to
+the order-feed topic keyed by symbol (all updates of a symbol share a partition, so they stay in
+order) with the idempotent producer of `torghut_site.kafka.producer_config`.
+
+Who reconnects: alpaca-py's `TradingStream.run()` swallows every error and reconnects by itself,
+with its own backoff and no hook for "connected again". The bridge needs both: its own backoff
+(settings `TRADING_ORDER_FEED_BRIDGE_BACKOFF_MIN/MAX_SECONDS`) and a reconciliation after every
+reconnection, because the stream has no replay — whatever happened while we were away is only
+found by asking the broker. So the bridge uses `TradingStream` for what fits (connection,
+authentication, the `listen` request, frame routing through `_dispatch`, `close`) and drives the
+session itself instead of `run()`:
+
+    connect + authenticate + listen  ->  wait for the `listening` ack  ->  receive frames
+          ^                                        |                            |
+          |                                  (connected: reset the backoff;     |
+          |                                   not the first time: reconcile)    |
+          +---- backoff: min * 2^(n-1), capped at max <---- lost / refused -----+
+
+The backoff is deterministic (no jitter): there is one connection per account, Alpaca allows
+only one, so there is no herd to spread. `stop()` (thread-safe) cancels the session at its next
+await — an update already received is always handed to the producer — then the producer is
+flushed and a last heartbeat written.
+
+Database work (heartbeats, the reconcile trigger) runs in one worker thread per bridge, never on
+the event loop.
+
+Note (CONVENTIONS 17): alpaca-py and confluent-kafka are imported here rather than through
+`trading/brokers/alpaca.py`; the stream is a different client than the REST adapter and the
+order feed owns it. Moving `_open_stream` into the adapter is a mechanical follow-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from alpaca.common.enums import BaseURL
+from alpaca.trading.stream import TradingStream
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from django.db import connections as db_connections
+from prometheus_client import Counter
+from websockets.exceptions import InvalidURI, WebSocketException
+
+from torghut_site.kafka import producer_config
+from torghut_site.services import default_process_name, heartbeat_record
+from trading.lanes import LaneConfig, UnknownLaneError, lane_config, lane_configs
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_KIND = "trade_updates_bridge"
+FLUSH_TIMEOUT_SECONDS = 10.0
+POLL_SECONDS = 1.0  # the receive loop wakes at least this often to serve delivery reports
+
+BRIDGE_UPDATES = Counter(
+    "torghut_trading_order_feed_bridge_updates_total",
+    "Trade updates received from the broker stream and handed to the producer.",
+    ["account"],
+)
+BRIDGE_RECONNECTS = Counter(
+    "torghut_trading_order_feed_bridge_reconnects_total",
+    "Stream connection attempts after the first (connection lost or refused).",
+    ["account"],
+)
+BRIDGE_PRODUCE_ERRORS = Counter(
+    "torghut_trading_order_feed_bridge_produce_errors_total",
+    "Trade updates that could not be queued or were not delivered to Kafka.",
+    ["account"],
+)
+
+
+class BridgeNotConfigured(Exception):
+    """The bridge cannot start: no Kafka, no Alpaca lane, or a lane without keys."""
+
+
+class StreamAuthError(Exception):
+    """The stream refused the lane's key/secret."""
+
+
+class StreamProtocolError(Exception):
+    """The stream answered something the Alpaca protocol does not allow."""
+
+
+# what ends a session and leads to a reconnect with backoff; anything else is a bug and raises
+SESSION_ERRORS: tuple[type[BaseException], ...] = (
+    StreamAuthError,
+    StreamProtocolError,
+    OSError,  # refused, reset, unreachable; TimeoutError is an OSError
+    WebSocketException,  # handshake refused (e.g. HTTP 429/5xx), connection closed
+)
+
+
+def trade_update_envelope(*, data: dict[str, Any], account_label: str) -> dict[str, Any]:
+    """The order-feed record of one stream update (no `seq`: the consumer orders by event time)."""
+    return {
+        "channel": "trade_updates",
+        "payload": data,
+        "accountLabel": account_label,
+        "version": 2,
+        "source": "alpaca_stream",
+    }
+
+
+def bridge_topic() -> str:
+    return settings.TRADING_ORDER_FEED_TOPIC_V2 or settings.TRADING_ORDER_FEED_TOPIC
+
+
+def bridge_lane_labels() -> list[str]:
+    """The lanes the bridge serves by default: enabled lanes on the Alpaca broker."""
+    return [lane.label for lane in lane_configs() if lane.enabled and lane.broker == "alpaca"]
+
+
+def backoff_seconds(failures: int, *, minimum: float, maximum: float) -> float:
+    """The wait before the next attempt after `failures` consecutive failures (>= 1)."""
+    return float(min(maximum, minimum * 2 ** max(failures - 1, 0)))
+
+
+def reconcile_trigger(account_label: str) -> None:
+    """Queue the lane's reconciliation; without a reachable Celery broker, run it here."""
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    from trading.tasks import reconcile
+
+    try:
+        reconcile.delay(account_label=account_label)
+    except (BrokerUnavailable, OSError) as exc:
+        logger.warning(
+            "could not queue the reconciliation; running it in the bridge",
+            extra={"account": account_label, "error": str(exc)},
+        )
+        from trading.services.reconcile import reconcile_lane
+
+        reconcile_lane(account_label=account_label)
+
+
+def stream_credentials(lane: LaneConfig) -> tuple[str, str]:
+    """The lane's key and secret, with the fallback `AlpacaBroker.from_settings` applies."""
+    return (
+        lane.api_key or settings.APCA_API_KEY_ID,
+        lane.secret_key or settings.APCA_API_SECRET_KEY,
+    )
+
+
+@dataclass
+class BridgeStats:
+    account: str
+    attempts: int = 0  # connection attempts
+    connections: int = 0  # sessions that reached `listening`
+    reconnects: int = 0  # attempts after the first
+    updates: int = 0  # updates handed to the producer
+    delivered: int = 0  # acknowledged by Kafka
+    produce_errors: int = 0
+    connected: bool = False
+    last_error: str = ""
+    backoff_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=32))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "attempts": self.attempts,
+            "connections": self.connections,
+            "reconnects": self.reconnects,
+            "updates": self.updates,
+            "delivered": self.delivered,
+            "produce_errors": self.produce_errors,
+            "last_error": self.last_error,
+            "backoff_seconds": list(self.backoff_seconds),
+        }
+
+
+class TradeUpdatesBridge:
+    """Bridges one lane's trade updates to Kafka until `stop()` (or `max_updates`)."""
+
+    def __init__(
+        self,
+        lane: LaneConfig,
+        *,
+        producer: Producer,
+        topic: str,
+        stream_url: str | None = None,
+        reconcile: Callable[[str], None] = reconcile_trigger,
+        backoff_min_seconds: float = 1.0,
+        backoff_max_seconds: float = 60.0,
+        heartbeat_seconds: float = 15.0,
+        connect_timeout_seconds: float = 10.0,
+        max_updates: int | None = None,
+    ) -> None:
+        self.lane = lane
+        self.topic = topic
+        self.stream_url = stream_url or None
+        self.reconcile = reconcile
+        self.backoff_min_seconds = backoff_min_seconds
+        self.backoff_max_seconds = max(backoff_max_seconds, backoff_min_seconds)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.connect_timeout_seconds = connect_timeout_seconds
+        self.max_updates = max_updates
+        self.process_name = f"{lane.label}:{default_process_name()}"
+        self.stats = BridgeStats(account=lane.label)
+        self._producer = producer
+        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: set[asyncio.Future[None]] = set()
+        self._reconcile_needed = False  # an update Kafka refused: the broker is the truth now
+
+    @classmethod
+    def for_lane(
+        cls,
+        account_label: str,
+        *,
+        stream_url: str | None = None,
+        reconcile: Callable[[str], None] = reconcile_trigger,
+        max_updates: int | None = None,
+    ) -> TradeUpdatesBridge:
+        """A bridge configured from settings; raises `BridgeNotConfigured` when it cannot run."""
+        if not settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS:
+            raise BridgeNotConfigured(
+                "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS is empty: the bridge has no Kafka to "
+                "produce to"
+            )
+        try:
+            lane = lane_config(account_label)
+        except UnknownLaneError as exc:
+            raise BridgeNotConfigured(str(exc)) from exc
+        if lane.broker != "alpaca":
+            raise BridgeNotConfigured(
+                f"lane {lane.label!r} uses the {lane.broker} broker, not alpaca: "
+                "only Alpaca lanes have a trade-updates stream"
+            )
+        if stream_url and not stream_url.startswith(("ws://", "wss://")):
+            raise BridgeNotConfigured(
+                f"--stream-url must be a ws:// or wss:// URL, not {stream_url!r}"
+            )
+        if not all(stream_credentials(lane)):
+            raise BridgeNotConfigured(
+                f"lane {lane.label!r} has no Alpaca key/secret (TRADING_ACCOUNTS_JSON or "
+                "APCA_API_KEY_ID/APCA_API_SECRET_KEY)"
+            )
+        producer = Producer(
+            producer_config(
+                bootstrap_servers=settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS,
+                client_id=f"{settings.TRADING_ORDER_FEED_CLIENT_ID}-bridge",
+                security=settings.TRADING_ORDER_FEED_KAFKA,
+            )
+        )
+        return cls(
+            lane,
+            producer=producer,
+            topic=bridge_topic(),
+            stream_url=stream_url,
+            reconcile=reconcile,
+            backoff_min_seconds=settings.TRADING_ORDER_FEED_BRIDGE_BACKOFF_MIN_SECONDS,
+            backoff_max_seconds=settings.TRADING_ORDER_FEED_BRIDGE_BACKOFF_MAX_SECONDS,
+            heartbeat_seconds=settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
+            max_updates=max_updates,
+        )
+
+    @property
+    def endpoint(self) -> str:
+        if self.stream_url:
+            return self.stream_url
+        default = BaseURL.TRADING_STREAM_LIVE if self.lane.is_live else BaseURL.TRADING_STREAM_PAPER
+        return str(default.value)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the bridge to finish; safe from any thread and from a signal handler."""
+        self._stopping.set()
+        loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop already closed: the bridge is done
+                pass
+
+    def run(self) -> BridgeStats:
+        """Run in the calling thread (its own event loop) until stopped."""
+        return asyncio.run(self.run_async())
+
+    async def run_async(self) -> BridgeStats:
+        loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._loop = loop
+        if self._stopping.is_set():
+            self._stop_event.set()
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"bridge-{self.lane.label}-db"
+        )
+        logger.info(
+            "trade-updates bridge started",
+            extra={"account": self.lane.label, "topic": self.topic, "endpoint": self.endpoint},
+        )
+        heartbeats = asyncio.create_task(self._heartbeats())
+        try:
+            await self._connect_loop()
+        finally:
+            self._stop_event.set()
+            await heartbeats
+            self.stats.connected = False
+            await loop.run_in_executor(self._executor, self._finish)
+            self._executor.shutdown(wait=True)
+            self._loop = None
+        logger.info("trade-updates bridge stopped", extra=self.stats.as_json())
+        return self.stats
+
+    def _finish(self) -> None:
+        """In the worker thread: deliver what is queued, write the last heartbeat, let go of
+        the thread's database connection."""
+        remaining = int(self._producer.flush(FLUSH_TIMEOUT_SECONDS))
+        if remaining:
+            self._count_produce_errors(remaining)
+            logger.error(
+                "trade updates not delivered at shutdown",
+                extra={"account": self.lane.label, "undelivered": remaining},
+            )
+        self._heartbeat(state="stopped")
+        db_connections.close_all()
+
+    # -- connection loop ---------------------------------------------------------------------------
+    async def _connect_loop(self) -> None:
+        assert self._stop_event is not None
+        failures = 0
+        while not self._stop_event.is_set():
+            self.stats.attempts += 1
+            if self.stats.attempts > 1:
+                self.stats.reconnects += 1
+                BRIDGE_RECONNECTS.labels(account=self.lane.label).inc()
+            connections_before = self.stats.connections
+            try:
+                stopped = await self._until_stopped(self._session())
+            except InvalidURI:
+                raise  # a configuration error: retrying cannot help
+            except SESSION_ERRORS as exc:
+                stopped = False
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                log = logger.error if isinstance(exc, StreamAuthError) else logger.warning
+                log(
+                    "trade-updates stream lost",
+                    extra={"account": self.lane.label, "error": self.stats.last_error},
+                )
+            if stopped or self._stop_event.is_set():
+                return
+            if self.stats.connections > connections_before:
+                failures = 0  # the session got through: start the backoff over
+            failures += 1
+            delay = backoff_seconds(
+                failures, minimum=self.backoff_min_seconds, maximum=self.backoff_max_seconds
+            )
+            self.stats.backoff_seconds.append(delay)
+            if await self._wait_stop(delay):
+                return
+
+    async def _until_stopped(self, session: Coroutine[Any, Any, None]) -> bool:
+        """Run the session until it ends (returns False, or raises) or stop() (returns True)."""
+        assert self._stop_event is not None
+        task = asyncio.create_task(session)
+        stopper = asyncio.create_task(self._stop_event.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not task.done():
+                task.cancel()
+            await asyncio.gather(task, stopper, return_exceptions=True)
+        if task.cancelled():
+            return True
+        task.result()  # raises the session's error
+        return False
+
+    async def _wait_stop(self, seconds: float) -> bool:
+        """Wait `seconds`, or less when stop() comes first; True when stopped."""
+        assert self._stop_event is not None
+        try:
+            await asyncio.wait_for(self._stop_event.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _open_stream(self) -> Any:
+        api_key, secret_key = stream_credentials(self.lane)
+        stream = TradingStream(
+            api_key,
+            secret_key,
+            paper=not self.lane.is_live,
+            raw_data=True,
+            url_override=self.stream_url or "",  # alpaca-py: falsy = its default
+            # alpaca-py's ping_timeout is 180 s; a half-open connection is noticed in 30 s here
+            websocket_params={"ping_interval": 10, "ping_timeout": 20, "max_queue": 1024},
+        )
+        stream.subscribe_trade_updates(self._on_trade_update)
+        return stream
+
+    async def _session(self) -> None:
+        """One connection: connect, authenticate, listen, then receive until it breaks."""
+        stream = self._open_stream()
+        try:
+            try:
+                await asyncio.wait_for(stream._start_ws(), self.connect_timeout_seconds)
+            except (ValueError, AttributeError) as exc:
+                # alpaca-py's `_auth` raises ValueError("failed to authenticate") on a refusal;
+                # an answer that is not JSON or has no `data` is a protocol error
+                if isinstance(exc, (json.JSONDecodeError, AttributeError)):
+                    raise StreamProtocolError(f"bad authorization answer: {exc}") from exc
+                raise StreamAuthError(str(exc)) from exc
+            await self._receive(stream)
+        finally:
+            self.stats.connected = False
+            await stream.close()
+
+    async def _receive(self, stream: Any) -> None:
+        websocket = stream._ws
+        listen_deadline = time.monotonic() + self.connect_timeout_seconds
+        listening = False
+        while True:
+            try:
+                raw = await asyncio.wait_for(websocket.recv(), timeout=POLL_SECONDS)
+            except TimeoutError:
+                self._producer.poll(0)
+                self._reconcile_if_needed()
+                if not listening and time.monotonic() > listen_deadline:
+                    raise StreamProtocolError("no `listening` acknowledgement") from None
+                continue
+            try:
+                message = json.loads(raw)
+            except ValueError as exc:
+                raise StreamProtocolError(f"a frame that is not JSON: {exc}") from exc
+            if not isinstance(message, dict):
+                raise StreamProtocolError(f"a frame that is not an object: {raw!r:.200}")
+            if message.get("stream") == "listening":
+                self._on_listening(message)
+                listening = True
+            await stream._dispatch(message)  # trade updates go to `_on_trade_update`
+            self._producer.poll(0)
+            self._reconcile_if_needed()
+
+    def _reconcile_if_needed(self) -> None:
+        """An update that never reached Kafka is lost to the consumer: reconcile the lane."""
+        if self._reconcile_needed:
+            self._reconcile_needed = False
+            self._in_worker(self._reconcile)
+
+    def _on_listening(self, message: dict[str, Any]) -> None:
+        streams = (message.get("data") or {}).get("streams") or []
+        if "trade_updates" not in streams:
+            raise StreamProtocolError(f"the stream did not subscribe trade_updates: {message}")
+        self.stats.connected = True
+        self.stats.connections += 1
+        logger.info(
+            "trade-updates stream connected",
+            extra={"account": self.lane.label, "connections": self.stats.connections},
+        )
+        if self.stats.connections > 1:
+            # the stream has no replay: what happened while we were away is only at the broker
+            self._in_worker(self._reconcile)
+
+    # -- updates -----------------------------------------------------------------------------------
+    async def _on_trade_update(self, message: dict[str, Any]) -> None:
+        data = message.get("data")
+        if not isinstance(data, dict):
+            logger.warning(
+                "trade update without data", extra={"account": self.lane.label, "frame": message}
+            )
+            return
+        self._produce(data)
+
+    def _produce(self, data: dict[str, Any]) -> None:
+        order = data.get("order")
+        symbol = str(order.get("symbol") or "") if isinstance(order, dict) else ""
+        value = json.dumps(trade_update_envelope(data=data, account_label=self.lane.label))
+        try:
+            try:
+                self._send(symbol, value.encode())
+            except BufferError:
+                # the local queue is full (Kafka unreachable for a long time): make room, once
+                self._producer.poll(1.0)
+                self._send(symbol, value.encode())
+        except (BufferError, KafkaException) as exc:
+            self._count_produce_errors(1)
+            self._reconcile_needed = True
+            logger.error(  # noqa: TRY400 - an expected outcome, counted; no traceback wanted
+                "trade update could not be queued for Kafka",
+                extra={"account": self.lane.label, "symbol": symbol, "error": str(exc)},
+            )
+            return
+        self.stats.updates += 1
+        BRIDGE_UPDATES.labels(account=self.lane.label).inc()
+        if self.max_updates is not None and self.stats.updates >= self.max_updates:
+            self.stop()
+
+    def _send(self, symbol: str, value: bytes) -> None:
+        self._producer.produce(
+            self.topic,
+            key=symbol.encode() if symbol else None,
+            value=value,
+            on_delivery=self._on_delivery,
+        )
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.stats.delivered += 1
+            return
+        self._count_produce_errors(1)
+        self._reconcile_needed = True
+        logger.error(
+            "trade update not delivered to Kafka",
+            extra={"account": self.lane.label, "topic": self.topic, "error": str(err)},
+        )
+
+    def _count_produce_errors(self, n: int) -> None:
+        self.stats.produce_errors += n
+        BRIDGE_PRODUCE_ERRORS.labels(account=self.lane.label).inc(n)
+
+    # -- work in the worker thread -----------------------------------------------------------------
+    def _in_worker(self, fn: Callable[[], None]) -> None:
+        assert self._loop is not None
+        future = self._loop.run_in_executor(self._executor, fn)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    def _reconcile(self) -> None:
+        try:
+            self.reconcile(self.lane.label)
+        except Exception:  # noqa: BLE001 - the stream must go on; the periodic reconcile retries
+            logger.exception("reconciliation after reconnect failed", extra=self.stats.as_json())
+        else:
+            logger.info("reconciliation triggered after reconnect", extra=self.stats.as_json())
+
+    async def _heartbeats(self) -> None:
+        assert self._loop is not None
+        while True:
+            await self._loop.run_in_executor(self._executor, self._heartbeat)
+            if await self._wait_stop(self.heartbeat_seconds):
+                return
+
+    def _heartbeat(self, *, state: str = "running") -> None:
+        details = {
+            "state": state,
+            "account": self.lane.label,
+            "topic": self.topic,
+            "endpoint": self.endpoint,
+            "connected": self.stats.connected,
+            "updates": self.stats.updates,
+            "delivered": self.stats.delivered,
+            "produce_errors": self.stats.produce_errors,
+            "connections": self.stats.connections,
+            "reconnects": self.stats.reconnects,
+        }
+        try:
+            heartbeat_record(kind=HEARTBEAT_KIND, name=self.process_name, details=details)
+        except DatabaseError as exc:
+            # a missing heartbeat is what the alert is for; it must not stop the trade updates
+            logger.warning(
+                "heartbeat failed", extra={"account": self.lane.label, "error": str(exc)}
+            )
+            close_old_connections()
+
+
+class TradeUpdatesBridges:
+    """One bridge per lane, each in its own thread; `stop()` stops them all."""
+
+    def __init__(self, bridges: list[TradeUpdatesBridge]) -> None:
+        self.bridges = bridges
+        self._errors: list[BaseException] = []
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        account_labels: list[str] | None = None,
+        stream_url: str | None = None,
+        max_updates: int | None = None,
+    ) -> TradeUpdatesBridges:
+        labels = account_labels or bridge_lane_labels()
+        if not labels:
+            raise BridgeNotConfigured(
+                "no enabled account lane uses the alpaca broker: nothing to bridge "
+                "(simulated lanes publish their own trade updates)"
+            )
+        return cls(
+            [
+                TradeUpdatesBridge.for_lane(label, stream_url=stream_url, max_updates=max_updates)
+                for label in dict.fromkeys(labels)
+            ]
+        )
+
+    def stop(self) -> None:
+        for bridge in self.bridges:
+            bridge.stop()
+
+    def run(self, *, exit_after_seconds: float | None = None) -> list[BridgeStats]:
+        """Run every bridge until all have stopped; re-raises the first bridge's crash."""
+        threads = [
+            threading.Thread(
+                target=self._run_one, args=(bridge,), name=f"bridge-{bridge.lane.label}"
+            )
+            for bridge in self.bridges
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = None if exit_after_seconds is None else time.monotonic() + exit_after_seconds
+        while any(thread.is_alive() for thread in threads):
+            if deadline is not None and time.monotonic() >= deadline:
+                self.stop()
+                deadline = None
+            for thread in threads:
+                thread.join(timeout=0.1)
+        if self._errors:
+            raise self._errors[0]
+        return [bridge.stats for bridge in self.bridges]
+
+    def _run_one(self, bridge: TradeUpdatesBridge) -> None:
+        try:
+            bridge.run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run() in the calling thread
+            logger.exception("trade-updates bridge crashed", extra={"account": bridge.lane.label})
+            self._errors.append(exc)
+            self.stop()
