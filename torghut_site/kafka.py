@@ -212,6 +212,7 @@ class BatchConsumer:
         self._last_heartbeat = 0.0
         self._last_lag = 0.0
         self._assigned: set[tuple[str, int]] = set()
+        self._lag: dict[str, int] = {}
         self.stats = ConsumerStats()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -278,6 +279,7 @@ class BatchConsumer:
     def _shutdown(self) -> None:
         consumer = self._consumer
         if consumer is not None:
+            self._report_lag(force=True)
             try:
                 consumer.commit(asynchronous=False)
             except KafkaException as exc:
@@ -512,6 +514,7 @@ class BatchConsumer:
             "batches": self.stats.batches,
             "messages": self.stats.messages,
             "dead_letters": self.stats.dead_letters,
+            "lag": dict(self._lag),
         }
         try:
             heartbeat_record(kind=self.settings.heartbeat_kind, details=details)
@@ -520,14 +523,17 @@ class BatchConsumer:
             close_old_connections()
 
     def _report_lag(self, *, force: bool = False) -> None:
-        if self.metrics.lag is None or self._consumer is None or not self._assigned:
+        if self._consumer is None or not self._assigned:
             return
         now = time.monotonic()
         if not force and now - self._last_lag < self.settings.lag_interval_seconds:
             return
         self._last_lag = now
+        self._lag = {}
         for topic, partition, lag in self.lag():
-            self.metrics.lag.labels(topic=topic, partition=str(partition)).set(lag)
+            self._lag[f"{topic}[{partition}]"] = lag
+            if self.metrics.lag is not None:
+                self.metrics.lag.labels(topic=topic, partition=str(partition)).set(lag)
 
     def lag(self) -> list[tuple[str, int, int]]:
         """(topic, partition, messages behind the high watermark) for the assigned partitions."""

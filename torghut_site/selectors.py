@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
@@ -48,6 +49,7 @@ class HeartbeatView:
     last_seen_at: datetime
     age_seconds: float
     healthy: bool
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def heartbeat_list(*, kind: str | None = None, max_age: timedelta) -> list[HeartbeatView]:
@@ -60,7 +62,13 @@ def heartbeat_list(*, kind: str | None = None, max_age: timedelta) -> list[Heart
         age = (now - row.last_seen_at).total_seconds()
         views.append(
             HeartbeatView(
-                row.kind, row.name, row.pid, row.last_seen_at, age, age <= max_age.total_seconds()
+                row.kind,
+                row.name,
+                row.pid,
+                row.last_seen_at,
+                age,
+                age <= max_age.total_seconds(),
+                row.details,
             )
         )
     return views

@@ -311,3 +311,59 @@ def test_event_for_our_decision_before_its_execution_records_the_execution(feed)
     decision.refresh_from_db()
     assert decision.status == "filled"
     assert TradeDecision.objects.count() == 1
+
+
+def test_consumer_lag_is_reported_per_partition(feed, settings):
+    settings.TRADING_ORDER_FEED_BATCH_SIZE = 1
+    _, execution = make_order()
+    feed.produce(
+        *[
+            trade_update(execution, "new", status="new", ts=f"2026-03-03T14:30:0{i}Z")
+            for i in range(4)
+        ],
+        partition=2,
+    )
+    consumer = order_feed_consumer(max_messages=1)
+    consumer.run()
+    lag = f"{feed.topic}[2]"
+    assert ProcessHeartbeat.objects.get(kind="orderfeed_consumer").details["lag"][lag] == 3
+    # the partition went back to the group on close: this process no longer reports its lag
+    assert (
+        REGISTRY.get_sample_value(
+            "torghut_trading_order_feed_consumer_lag", {"topic": feed.topic, "partition": "2"}
+        )
+        == 0
+    )
+
+
+class FlakyDatabase:
+    """The real handler behind a database that is down for the first two attempts."""
+
+    def __init__(self) -> None:
+        from orderfeed.services import OrderFeedHandler
+
+        self.inner = OrderFeedHandler()
+        self.calls = 0
+
+    def handle_batch(self, messages):
+        from django.db import OperationalError
+
+        self.calls += 1
+        if self.calls <= 2:
+            raise OperationalError("connection to server was lost")
+        return self.inner.handle_batch(messages)
+
+
+@pytest.mark.django_db(transaction=True)  # the consumer closes the broken connection: no outer
+def test_database_outage_is_waited_out_not_dead_lettered(feed):  # test transaction to lose
+    _, execution = make_order()
+    feed.produce(
+        trade_update(execution, "fill", status="filled", ts="2026-03-03T14:30:03Z", filled="10")
+    )
+    consumer = order_feed_consumer(idle_exit_seconds=0.6)
+    consumer.handler = FlakyDatabase()
+    stats = consumer.run()
+    assert (stats.transient_retries, stats.handler_retries, stats.dead_letters) == (2, 0, 0)
+    assert DeadLetterMessage.objects.count() == 0
+    execution.refresh_from_db()
+    assert execution.status == "filled"

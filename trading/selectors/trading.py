@@ -81,6 +81,12 @@ def tca_summary(rows: QuerySet[ExecutionTcaMetric]) -> dict[str, Any]:
     return {"summary": agg, "by_strategy": by_strategy, "by_symbol": by_symbol}
 
 
+def order_feed_status() -> dict[str, Any]:
+    from orderfeed.selectors import order_feed_status as feed_status
+
+    return feed_status()
+
+
 def trading_status() -> dict[str, Any]:
     kill = kill_switch_state()
     safety = SafetyState.objects.filter(scope="global").first()
@@ -125,6 +131,7 @@ def trading_status() -> dict[str, Any]:
         },
         "lanes": lane_rows,
         "feature_flags": flags,
+        "order_feed": order_feed_status(),
         "decisions_24h": dict(
             TradeDecision.objects.filter(created_at__gte=timezone.now() - timedelta(hours=24))
             .values_list("status")
@@ -183,5 +190,12 @@ def trading_health() -> dict[str, Any]:
             for s in lanes
         },
     }
+    if settings.TRADING_ORDER_FEED_ENABLED:
+        feed = order_feed_status()
+        deps["order_feed"] = {
+            "ok": any(c["healthy"] for c in feed["consumers"]),
+            "consumers": feed["consumers"],
+            "unknown_orders_open": feed["unknown_orders_open"],
+        }
     ok = all(dep.get("ok") for dep in deps.values())
     return {"status": "ok" if ok else "degraded", "dependencies": deps}
