@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["decision_pipeline.py", "submit_path.py"]
+SCRIPTS = ["decision_pipeline.py", "submit_path.py", "orderfeed_ingest.py"]
 
 
 def main() -> int:

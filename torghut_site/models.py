@@ -38,6 +38,7 @@ class HeartbeatKind(models.TextChoices):
     ORDERFEED_CONSUMER = "orderfeed_consumer", "Order-feed consumer"
     WHITEPAPER_CONSUMER = "whitepaper_consumer", "Whitepaper consumer"
     TRADE_UPDATES_BRIDGE = "trade_updates_bridge", "Trade-updates bridge"
+    SIGNAL_CONSUMER = "signal_consumer", "TA signal consumer"
 
 
 class ProcessHeartbeat(models.Model):

@@ -663,6 +663,37 @@ KAFKA_CONSUMER_LAG_INTERVAL_SECONDS = env.float(
     "KAFKA_CONSUMER_LAG_INTERVAL_SECONDS", default=10.0, min_value=0.1
 )
 
+# -- the `kafka` signal source: `run_signal_consumer` stores TA signal rows from a topic -------
+TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS = env.str(
+    "TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS", default=TRADING_ORDER_FEED_BOOTSTRAP_SERVERS
+)
+if TRADING_SIGNAL_SOURCE == "kafka" and not TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS:
+    env.problem(
+        "TRADING_SIGNAL_SOURCE=kafka requires TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS "
+        "(or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS)"
+    )
+TRADING_SIGNAL_KAFKA_TOPIC = env.str("TRADING_SIGNAL_KAFKA_TOPIC", default="torghut.ta-signals.v1")
+TRADING_SIGNAL_KAFKA_GROUP_ID = env.str(
+    "TRADING_SIGNAL_KAFKA_GROUP_ID", default="torghut-ta-signals-v1"
+)
+TRADING_SIGNAL_KAFKA_CLIENT_ID = env.str(
+    "TRADING_SIGNAL_KAFKA_CLIENT_ID", default="torghut-ta-signals"
+)
+TRADING_SIGNAL_KAFKA_GROUP_INSTANCE_ID = env.str("TRADING_SIGNAL_KAFKA_GROUP_INSTANCE_ID")
+TRADING_SIGNAL_KAFKA_AUTO_OFFSET_RESET = env.choice(
+    "TRADING_SIGNAL_KAFKA_AUTO_OFFSET_RESET", choices=KAFKA_OFFSET_RESETS, default="latest"
+)
+TRADING_SIGNAL_KAFKA_POLL_MS = env.int(
+    "TRADING_SIGNAL_KAFKA_POLL_MS", default=250, min_value=10, max_value=60000
+)
+TRADING_SIGNAL_KAFKA_BATCH_SIZE = env.int(
+    "TRADING_SIGNAL_KAFKA_BATCH_SIZE", default=500, min_value=1, max_value=100000
+)
+TRADING_SIGNAL_KAFKA_DLQ_TOPIC = env.str(
+    "TRADING_SIGNAL_KAFKA_DLQ_TOPIC", default="torghut.ta-signals.dlq"
+)
+TRADING_SIGNAL_KAFKA = kafka_security("TRADING_SIGNAL_KAFKA")
+
 # --------------------------------------------------------------------------------------------
 # Object storage (Ceph RGW / S3) for whitepapers and research artifacts
 # --------------------------------------------------------------------------------------------

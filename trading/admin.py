@@ -25,6 +25,7 @@ from trading.models import (
     SafetyEvent,
     SafetyState,
     Strategy,
+    TaSignal,
     TradeCursor,
     TradeDecision,
 )
@@ -316,3 +317,12 @@ class SafetyStateAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/trading/safety_controls.html", context)
+
+
+@admin.register(TaSignal)
+class TaSignalAdmin(ReadOnlyAdmin):
+    """TA signal rows stored by `run_signal_consumer` (the `kafka` signal source)."""
+
+    list_display = ("event_ts", "symbol", "seq", "source_topic", "source_offset", "received_at")
+    search_fields = ("symbol",)
+    date_hierarchy = "event_ts"

@@ -48,6 +48,32 @@ HEADER = "torghut cannot start: invalid configuration"
                 "TRADING_MULTI_ACCOUNT_ENABLED=true",
             ],
         ),
+        (
+            {
+                "TRADING_ORDER_FEED_ENABLED": "true",
+                "TRADING_ORDER_FEED_AUTO_OFFSET_RESET": "oldest",
+            },
+            [
+                "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS is required when "
+                "TRADING_ORDER_FEED_ENABLED=true (host:port[,host:port...])",
+                "TRADING_ORDER_FEED_AUTO_OFFSET_RESET='oldest' must be one of: earliest, latest, error",
+            ],
+        ),
+        (
+            {"TRADING_ORDER_FEED_SECURITY_PROTOCOL": "sasl_ssl"},
+            [
+                "TRADING_ORDER_FEED_SECURITY_PROTOCOL=SASL_SSL needs TRADING_ORDER_FEED_SASL_MECHANISM "
+                "(one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), TRADING_ORDER_FEED_SASL_USERNAME and "
+                "TRADING_ORDER_FEED_SASL_PASSWORD"
+            ],
+        ),
+        (
+            {"TRADING_SIGNAL_SOURCE": "kafka"},
+            [
+                "TRADING_SIGNAL_SOURCE=kafka requires TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS "
+                "(or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS)"
+            ],
+        ),
     ],
 )
 def test_invalid_values_stop_startup_with_one_message(env, problems):

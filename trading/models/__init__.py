@@ -12,6 +12,7 @@ from trading.models.decisions import (
 )
 from trading.models.executions import Execution, ExecutionTcaMetric, ExecutionTransition
 from trading.models.safety import Incident, SafetyEvent, SafetyState
+from trading.models.signals import TaSignal
 from trading.models.strategies import Strategy
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SafetyEvent",
     "SafetyState",
     "Strategy",
+    "TaSignal",
     "TradeCursor",
     "TradeDecision",
     "TradeDecisionTransition",

@@ -56,4 +56,8 @@ def signal_source_for(*, cursor: TradeCursor) -> SignalSource:
         from trading.signals.alpaca import AlpacaBarsSignalSource
 
         return AlpacaBarsSignalSource.from_settings()
+    if source == "kafka":
+        from trading.signals.kafka import KafkaSignalSource
+
+        return KafkaSignalSource()
     raise NotImplementedError(f"signal source {source!r} is not available in this build")

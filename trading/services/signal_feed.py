@@ -1,0 +1,122 @@
+"""TA signals from Kafka into `TaSignal` rows (the store behind the `kafka` signal source).
+
+`run_signal_consumer` runs this handler on the shared batch consumer (`torghut_site.kafka`): a
+batch is validated with the same row parser every signal source uses, stored in one transaction
+(duplicates by stream key or log position ignored), and only then are the offsets stored. A row
+that is not JSON or not a valid signal is dead-lettered with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from prometheus_client import Counter
+
+from torghut_site.kafka import (
+    BatchConsumer,
+    ConsumerMetrics,
+    ConsumerSettings,
+    DeadLetter,
+    RawMessage,
+)
+from torghut_site.models import HeartbeatKind
+from trading.models import TaSignal
+from trading.signals.types import parse_rows, row_key
+
+SIGNAL_MESSAGES = Counter(
+    "torghut_trading_signal_feed_messages_total", "Records polled from the TA signals topic."
+)
+SIGNAL_ERRORS = Counter(
+    "torghut_trading_signal_feed_consumer_errors_total",
+    "Kafka errors and failed handling attempts of the TA signal consumer.",
+)
+SIGNAL_ACCEPTED = Counter(
+    "torghut_trading_signal_feed_rows_accepted_total",
+    "Valid TA signal rows written (rows already stored are ignored by the database).",
+)
+
+
+class SignalFeedNotConfigured(RuntimeError):
+    pass
+
+
+def signal_rows_ingest(messages: Sequence[RawMessage]) -> tuple[int, list[DeadLetter]]:
+    """Store the valid rows of a batch; returns (valid rows, dead letters)."""
+    letters: list[DeadLetter] = []
+    rows: list[TaSignal] = []
+    now = timezone.now()
+    for message in messages:
+        try:
+            row: Any = json.loads(message.value or b"")
+        except ValueError as exc:
+            letters.append(DeadLetter(message, "invalid_json", f"not JSON: {exc}"))
+            continue
+        if not isinstance(row, dict):
+            letters.append(DeadLetter(message, "invalid_json", "not a JSON object"))
+            continue
+        key = row_key(row)
+        if key is None or not parse_rows([row]).signals:
+            letters.append(
+                DeadLetter(message, "invalid_signal", "missing or non-finite signal fields")
+            )
+            continue
+        rows.append(
+            TaSignal(
+                event_ts=key.event_ts,
+                symbol=key.symbol,
+                seq=key.seq,
+                row=row,
+                source_topic=message.topic,
+                source_partition=message.partition,
+                source_offset=message.offset,
+                received_at=now,
+            )
+        )
+    with transaction.atomic():
+        TaSignal.objects.bulk_create(rows, ignore_conflicts=True)
+    SIGNAL_ACCEPTED.inc(len(rows))
+    return len(rows), letters
+
+
+class SignalFeedHandler:
+    def handle_batch(self, messages: Sequence[RawMessage]) -> list[DeadLetter]:
+        _, letters = signal_rows_ingest(messages)
+        return letters
+
+
+def signal_consumer(
+    *, idle_exit_seconds: float | None = None, **overrides: object
+) -> BatchConsumer:
+    if not settings.TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS:
+        raise SignalFeedNotConfigured(
+            "TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS (or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS) "
+            "is not set: the signal consumer has no Kafka to read"
+        )
+    values: dict[str, object] = {
+        "name": "ta_signals",
+        "heartbeat_kind": HeartbeatKind.SIGNAL_CONSUMER,
+        "bootstrap_servers": settings.TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS,
+        "topics": (settings.TRADING_SIGNAL_KAFKA_TOPIC,),
+        "group_id": settings.TRADING_SIGNAL_KAFKA_GROUP_ID,
+        "client_id": settings.TRADING_SIGNAL_KAFKA_CLIENT_ID,
+        "group_instance_id": settings.TRADING_SIGNAL_KAFKA_GROUP_INSTANCE_ID,
+        "auto_offset_reset": settings.TRADING_SIGNAL_KAFKA_AUTO_OFFSET_RESET,
+        "poll_ms": settings.TRADING_SIGNAL_KAFKA_POLL_MS,
+        "batch_size": settings.TRADING_SIGNAL_KAFKA_BATCH_SIZE,
+        "dlq_topic": settings.TRADING_SIGNAL_KAFKA_DLQ_TOPIC,
+        "security": settings.TRADING_SIGNAL_KAFKA,
+        "heartbeat_seconds": settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
+        "lag_interval_seconds": settings.KAFKA_CONSUMER_LAG_INTERVAL_SECONDS,
+    }
+    values.update(overrides)
+    return BatchConsumer(
+        ConsumerSettings(**values),  # type: ignore[arg-type]
+        SignalFeedHandler(),
+        ConsumerMetrics(messages=SIGNAL_MESSAGES, errors=SIGNAL_ERRORS),
+        idle_exit_seconds=idle_exit_seconds,
+    )
