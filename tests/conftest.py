@@ -147,3 +147,11 @@ def json_lines(text: str) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return rows
+
+
+def subprocess_db_dsn() -> str:
+    """The test database as a DB_DSN for processes the test starts (needs transactional_db)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

@@ -169,6 +169,43 @@ class ConsumerSettings:
         }
 
 
+def consumer_settings_from(
+    prefix: str,
+    *,
+    name: str,
+    heartbeat_kind: str,
+    bootstrap_servers: str,
+    topics: tuple[str, ...],
+    dlq_topic: str,
+    security: Mapping[str, str],
+    max_handler_attempts: int = 3,
+    **overrides: Any,
+) -> ConsumerSettings:
+    """A consumer's settings from its `<prefix>_GROUP_ID`, `_CLIENT_ID`, `_GROUP_INSTANCE_ID`,
+    `_AUTO_OFFSET_RESET`, `_POLL_MS` and `_BATCH_SIZE` settings."""
+    from django.conf import settings
+
+    values: dict[str, Any] = {
+        "name": name,
+        "heartbeat_kind": heartbeat_kind,
+        "bootstrap_servers": bootstrap_servers,
+        "topics": topics,
+        "group_id": getattr(settings, f"{prefix}_GROUP_ID"),
+        "client_id": getattr(settings, f"{prefix}_CLIENT_ID"),
+        "group_instance_id": getattr(settings, f"{prefix}_GROUP_INSTANCE_ID"),
+        "auto_offset_reset": getattr(settings, f"{prefix}_AUTO_OFFSET_RESET"),
+        "poll_ms": getattr(settings, f"{prefix}_POLL_MS"),
+        "batch_size": getattr(settings, f"{prefix}_BATCH_SIZE"),
+        "dlq_topic": dlq_topic,
+        "max_handler_attempts": max_handler_attempts,
+        "security": security,
+        "heartbeat_seconds": settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
+        "lag_interval_seconds": settings.KAFKA_CONSUMER_LAG_INTERVAL_SECONDS,
+    }
+    values.update(overrides)
+    return ConsumerSettings(**values)
+
+
 @dataclass
 class ConsumerStats:
     batches: int = 0
@@ -178,6 +215,15 @@ class ConsumerStats:
     handler_retries: int = 0
     started_at: float = field(default_factory=time.monotonic)
     last_batch_at: float | None = None
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "batches": self.batches,
+            "messages": self.messages,
+            "dead_letters": self.dead_letters,
+            "transient_retries": self.transient_retries,
+            "handler_retries": self.handler_retries,
+        }
 
 
 class _StopRequested(Exception):

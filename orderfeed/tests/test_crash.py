@@ -18,10 +18,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from orderfeed.models import OrderEvent
 from orderfeed.tests.conftest import make_order, trade_update
+from tests.conftest import subprocess_db_dsn
 from torghut_site.models import DeadLetterMessage
 from trading.models import ExecutionTransition, TradeDecision, TradeDecisionTransition
 
@@ -33,11 +33,10 @@ BATCH = 4
 
 
 def _consumer(feed, fault: str | None) -> subprocess.CompletedProcess[str]:
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
-        "DB_DSN": f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DB_DSN": subprocess_db_dsn(),
         "TRADING_ORDER_FEED_ENABLED": "true",
         "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS": feed.bootstrap,
         "TRADING_ORDER_FEED_TOPIC": feed.topic,

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
 from tests.conftest import manage
@@ -43,13 +44,15 @@ def test_db_check_current_then_pending_migration(api_client):
     ok = api_client.get("/db-check")
     assert ok.status_code == 200
     assert ok.json() == {"ok": True, "schema_current": True, "unapplied_migrations": []}
-    MigrationRecorder.Migration.objects.filter(app="trading", name="0001_initial").delete()
+    # the newest trading migration "not applied" (as after deploying code before migrating)
+    (leaf,) = MigrationLoader(connection).graph.leaf_nodes("trading")
+    MigrationRecorder.Migration.objects.filter(app="trading", name=leaf[1]).delete()
     pending = api_client.get("/db-check")
     assert pending.status_code == 503
     assert pending.json() == {
         "ok": False,
         "schema_current": False,
-        "unapplied_migrations": ["trading.0001_initial"],
+        "unapplied_migrations": [f"trading.{leaf[1]}"],
         "error": "database schema mismatch; migrations pending",
     }
 

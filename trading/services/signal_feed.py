@@ -20,9 +20,9 @@ from prometheus_client import Counter
 from torghut_site.kafka import (
     BatchConsumer,
     ConsumerMetrics,
-    ConsumerSettings,
     DeadLetter,
     RawMessage,
+    consumer_settings_from,
 )
 from torghut_site.models import HeartbeatKind
 from trading.models import TaSignal
@@ -89,33 +89,24 @@ class SignalFeedHandler:
         return letters
 
 
-def signal_consumer(
-    *, idle_exit_seconds: float | None = None, **overrides: object
-) -> BatchConsumer:
+def signal_consumer(*, idle_exit_seconds: float | None = None, **overrides: Any) -> BatchConsumer:
     if not settings.TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS:
         raise SignalFeedNotConfigured(
             "TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS (or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS) "
             "is not set: the signal consumer has no Kafka to read"
         )
-    values: dict[str, object] = {
-        "name": "ta_signals",
-        "heartbeat_kind": HeartbeatKind.SIGNAL_CONSUMER,
-        "bootstrap_servers": settings.TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS,
-        "topics": (settings.TRADING_SIGNAL_KAFKA_TOPIC,),
-        "group_id": settings.TRADING_SIGNAL_KAFKA_GROUP_ID,
-        "client_id": settings.TRADING_SIGNAL_KAFKA_CLIENT_ID,
-        "group_instance_id": settings.TRADING_SIGNAL_KAFKA_GROUP_INSTANCE_ID,
-        "auto_offset_reset": settings.TRADING_SIGNAL_KAFKA_AUTO_OFFSET_RESET,
-        "poll_ms": settings.TRADING_SIGNAL_KAFKA_POLL_MS,
-        "batch_size": settings.TRADING_SIGNAL_KAFKA_BATCH_SIZE,
-        "dlq_topic": settings.TRADING_SIGNAL_KAFKA_DLQ_TOPIC,
-        "security": settings.TRADING_SIGNAL_KAFKA,
-        "heartbeat_seconds": settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
-        "lag_interval_seconds": settings.KAFKA_CONSUMER_LAG_INTERVAL_SECONDS,
-    }
-    values.update(overrides)
+    consumer_settings = consumer_settings_from(
+        "TRADING_SIGNAL_KAFKA",
+        name="ta_signals",
+        heartbeat_kind=HeartbeatKind.SIGNAL_CONSUMER,
+        bootstrap_servers=settings.TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS,
+        topics=(settings.TRADING_SIGNAL_KAFKA_TOPIC,),
+        dlq_topic=settings.TRADING_SIGNAL_KAFKA_DLQ_TOPIC,
+        security=settings.TRADING_SIGNAL_KAFKA,
+        **overrides,
+    )
     return BatchConsumer(
-        ConsumerSettings(**values),  # type: ignore[arg-type]
+        consumer_settings,
         SignalFeedHandler(),
         ConsumerMetrics(messages=SIGNAL_MESSAGES, errors=SIGNAL_ERRORS),
         idle_exit_seconds=idle_exit_seconds,

@@ -51,14 +51,4 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         consumer.install_signal_handlers()
         stats = consumer.run()
-        self.stdout.write(
-            json.dumps(
-                {
-                    "batches": stats.batches,
-                    "messages": stats.messages,
-                    "dead_letters": stats.dead_letters,
-                    "transient_retries": stats.transient_retries,
-                    "handler_retries": stats.handler_retries,
-                }
-            )
-        )
+        self.stdout.write(json.dumps(stats.as_json()))

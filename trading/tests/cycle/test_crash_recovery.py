@@ -18,9 +18,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
+from tests.conftest import subprocess_db_dsn
 from trading.brokers.simulated import SimulatedBroker
 from trading.models import Execution, LaneState, Strategy, TradeCursor, TradeDecision
 from trading.services.reconcile import reconcile_lane
@@ -30,11 +30,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _env(signals_file: Path, **extra: str) -> dict[str, str]:
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
-        "DB_DSN": f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DB_DSN": subprocess_db_dsn(),
         "TRADING_ENABLED": "true",
         "TRADING_KILL_SWITCH_ENABLED": "false",
         "TRADING_SIGNAL_SOURCE": "replay",
