@@ -147,13 +147,20 @@ class ExecutionAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "account_label", "adopted", "unknown_order", "broker")
     search_fields = ("symbol", "client_order_id", "broker_order_id")
-    readonly_fields = ("decision_link", "tca_row", "transitions_table")
+    readonly_fields = ("decision_link", "tca_row", "transitions_table", "order_events_link")
 
     def decision_link(self, obj: Execution) -> SafeString:
         if obj.decision_id is None:
             return format_html("{}", "— (not sent by torghut)")
         url = reverse("admin:trading_tradedecision_change", args=[obj.decision_id])
         return format_html('<a href="{}">decision {}</a>', url, obj.decision_id)
+
+    def order_events_link(self, obj: Execution) -> SafeString:
+        url = reverse("admin:orderfeed_orderevent_changelist")
+        count = obj.order_events.count()
+        return format_html(
+            '<a href="{}?execution__id__exact={}">{} order-feed events</a>', url, obj.pk, count
+        )
 
     def tca_row(self, obj: Execution) -> str:
         tca = ExecutionTcaMetric.objects.filter(execution=obj).first()
