@@ -31,4 +31,15 @@ def _app_schedules() -> list[tuple[str, dict[str, Any]]]:
     from trading.schedule import trading_schedule
 
     entries.extend(trading_schedule())
+    # the whitepaper sweep re-queues lost processing/dispatch tasks (a no-op when the workflow
+    # is off, so WHITEPAPER_WORKFLOW_ENABLED takes effect without restarting beat)
+    entries.append(
+        (
+            "whitepaper-sweep",
+            every(
+                max(30.0, settings.WHITEPAPER_SWEEP_AFTER_SECONDS / 2),
+                "whitepapers.tasks.whitepaper_sweep",
+            ),
+        )
+    )
     return entries

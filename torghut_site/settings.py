@@ -695,9 +695,100 @@ TRADING_SIGNAL_KAFKA_DLQ_TOPIC = env.str(
 TRADING_SIGNAL_KAFKA = kafka_security("TRADING_SIGNAL_KAFKA")
 
 # --------------------------------------------------------------------------------------------
+# Whitepaper workflow (§6): GitHub issue -> stored PDF -> AgentRun on Jangar -> finalize
+# --------------------------------------------------------------------------------------------
+WHITEPAPER_WORKFLOW_ENABLED = env.bool("WHITEPAPER_WORKFLOW_ENABLED", default=False)
+WHITEPAPER_KAFKA_ENABLED = env.bool("WHITEPAPER_KAFKA_ENABLED", default=False)
+# control endpoints (events, dispatch, finalize): this token or JANGAR_API_KEY, compared in
+# constant time; without either, only signed-in API users with the run permission get in
+WHITEPAPER_WORKFLOW_API_TOKEN = env.secret("WHITEPAPER_WORKFLOW_API_TOKEN")
+WHITEPAPER_GITHUB_WEBHOOK_SECRET = env.secret("WHITEPAPER_GITHUB_WEBHOOK_SECRET")
+WHITEPAPER_REQUEUE_COMMENT_KEYWORD = env.str(
+    "WHITEPAPER_REQUEUE_COMMENT_KEYWORD", default="research whitepaper"
+)
+WHITEPAPER_ISSUE_MARKER_START = env.str(
+    "WHITEPAPER_ISSUE_MARKER_START", default="<!-- TORGHUT_WHITEPAPER:START -->"
+)
+WHITEPAPER_ISSUE_MARKER_END = env.str(
+    "WHITEPAPER_ISSUE_MARKER_END", default="<!-- TORGHUT_WHITEPAPER:END -->"
+)
+WHITEPAPER_GITHUB_TOKEN = env.secret("WHITEPAPER_GITHUB_TOKEN")
+WHITEPAPER_MAX_PDF_BYTES = env.int(
+    "WHITEPAPER_MAX_PDF_BYTES", default=52428800, min_value=1024, max_value=2**31
+)
+WHITEPAPER_DOWNLOAD_TIMEOUT_SECONDS = env.float(
+    "WHITEPAPER_DOWNLOAD_TIMEOUT_SECONDS", default=30.0, min_value=0.1, max_value=600
+)
+WHITEPAPER_AGENTRUN_AUTO_DISPATCH = env.bool("WHITEPAPER_AGENTRUN_AUTO_DISPATCH", default=True)
+WHITEPAPER_AGENTRUN_SUBMIT_URL = env.str(
+    "WHITEPAPER_AGENTRUN_SUBMIT_URL",
+    default=(JANGAR_BASE_URL or "http://agents.agents.svc.cluster.local") + "/v1/agent-runs",
+)
+WHITEPAPER_AGENTRUN_TIMEOUT_SECONDS = env.float(
+    "WHITEPAPER_AGENTRUN_TIMEOUT_SECONDS", default=20.0, min_value=0.1, max_value=300
+)
+# submit attempts per dispatch (timeouts, connection errors, 429 and 5xx are retried with
+# exponential backoff and full jitter; the Idempotency-Key makes a retry safe)
+WHITEPAPER_AGENTRUN_MAX_ATTEMPTS = env.int(
+    "WHITEPAPER_AGENTRUN_MAX_ATTEMPTS", default=4, min_value=1, max_value=20
+)
+WHITEPAPER_AGENTRUN_BACKOFF_SECONDS = env.float(
+    "WHITEPAPER_AGENTRUN_BACKOFF_SECONDS", default=1.0, min_value=0.0, max_value=60
+)
+WHITEPAPER_AGENTRUN_NAMESPACE = env.str("WHITEPAPER_AGENTRUN_NAMESPACE", default="agents")
+WHITEPAPER_AGENT_NAME = env.str("WHITEPAPER_AGENT_NAME", default="codex-whitepaper-agent")
+WHITEPAPER_AGENTRUN_VCS_REF = env.str("WHITEPAPER_AGENTRUN_VCS_REF", default="github")
+WHITEPAPER_AGENTRUN_SECRET_BINDING = env.str(
+    "WHITEPAPER_AGENTRUN_SECRET_BINDING", default="codex-whitepaper-github-token"
+)
+WHITEPAPER_AGENTRUN_TTL_SECONDS = env.int(
+    "WHITEPAPER_AGENTRUN_TTL_SECONDS", default=7200, min_value=60
+)
+WHITEPAPER_DEFAULT_REPOSITORY = env.str("WHITEPAPER_DEFAULT_REPOSITORY", default="proompteng/lab")
+WHITEPAPER_DEFAULT_BASE_BRANCH = env.str("WHITEPAPER_DEFAULT_BASE_BRANCH", default="main")
+# events received but not processed after this long (a lost task, a crashed worker) are
+# re-queued by the beat sweep, as are queued runs that were never dispatched
+WHITEPAPER_SWEEP_AFTER_SECONDS = env.int(
+    "WHITEPAPER_SWEEP_AFTER_SECONDS", default=120, min_value=10
+)
+WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS = env.str(
+    "WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS", default=TRADING_ORDER_FEED_BOOTSTRAP_SERVERS
+)
+if WHITEPAPER_KAFKA_ENABLED and not WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS:
+    env.problem(
+        "WHITEPAPER_KAFKA_ENABLED=true requires WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS "
+        "(or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS)"
+    )
+WHITEPAPER_KAFKA_TOPIC = env.str("WHITEPAPER_KAFKA_TOPIC", default="github.webhook.events")
+WHITEPAPER_KAFKA_GROUP_ID = env.str("WHITEPAPER_KAFKA_GROUP_ID", default="torghut-whitepaper-v1")
+WHITEPAPER_KAFKA_CLIENT_ID = env.str("WHITEPAPER_KAFKA_CLIENT_ID", default="torghut-whitepaper")
+WHITEPAPER_KAFKA_GROUP_INSTANCE_ID = env.str("WHITEPAPER_KAFKA_GROUP_INSTANCE_ID")
+WHITEPAPER_KAFKA_AUTO_OFFSET_RESET = env.choice(
+    "WHITEPAPER_KAFKA_AUTO_OFFSET_RESET", choices=KAFKA_OFFSET_RESETS, default="latest"
+)
+WHITEPAPER_KAFKA_POLL_MS = env.int(
+    "WHITEPAPER_KAFKA_POLL_MS", default=500, min_value=10, max_value=60000
+)
+WHITEPAPER_KAFKA_BATCH_SIZE = env.int(
+    "WHITEPAPER_KAFKA_BATCH_SIZE", default=50, min_value=1, max_value=10000
+)
+WHITEPAPER_KAFKA_DLQ_TOPIC = env.str(
+    "WHITEPAPER_KAFKA_DLQ_TOPIC", default="github.webhook.events.torghut-dlq"
+)
+WHITEPAPER_KAFKA = kafka_security("WHITEPAPER_KAFKA")
+
+# --------------------------------------------------------------------------------------------
 # Object storage (Ceph RGW / S3) for whitepapers and research artifacts
 # --------------------------------------------------------------------------------------------
 WHITEPAPER_CEPH_ENDPOINT = env.str("WHITEPAPER_CEPH_ENDPOINT")
+# the original's alternative: an ObjectBucketClaim's BUCKET_HOST/BUCKET_PORT (+ USE_TLS)
+_bucket_host = env.str("WHITEPAPER_CEPH_BUCKET_HOST", "BUCKET_HOST")
+if not WHITEPAPER_CEPH_ENDPOINT and _bucket_host:
+    _bucket_port = env.int("WHITEPAPER_CEPH_BUCKET_PORT", "BUCKET_PORT", default=0, min_value=0)
+    _scheme = "https" if env.bool("WHITEPAPER_CEPH_USE_TLS", default=False) else "http"
+    WHITEPAPER_CEPH_ENDPOINT = f"{_scheme}://{_bucket_host}" + (
+        f":{_bucket_port}" if _bucket_port else ""
+    )
 WHITEPAPER_CEPH_ACCESS_KEY = env.secret("WHITEPAPER_CEPH_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 WHITEPAPER_CEPH_SECRET_KEY = env.secret("WHITEPAPER_CEPH_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 WHITEPAPER_CEPH_REGION = env.str("WHITEPAPER_CEPH_REGION", default="us-east-1")
@@ -720,6 +811,8 @@ STORAGES: dict[str, dict[str, Any]] = {
     },
 }
 if OBJECT_STORAGE_ENABLED:
+    from botocore.config import Config as BotoConfig
+
     STORAGES["artifacts"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -732,6 +825,14 @@ if OBJECT_STORAGE_ENABLED:
             "signature_version": "s3v4",
             "file_overwrite": False,
             "querystring_expire": 600,
+            # explicit timeouts (botocore's default read timeout is 60 s) and bounded retries
+            "client_config": BotoConfig(
+                connect_timeout=WHITEPAPER_CEPH_TIMEOUT_SECONDS,
+                read_timeout=WHITEPAPER_CEPH_TIMEOUT_SECONDS,
+                retries={"max_attempts": 3, "mode": "standard"},
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",
+            ),
         },
     }
 

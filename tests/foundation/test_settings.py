@@ -74,6 +74,21 @@ HEADER = "torghut cannot start: invalid configuration"
                 "(or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS)"
             ],
         ),
+        (
+            {
+                "WHITEPAPER_KAFKA_ENABLED": "true",
+                "WHITEPAPER_MAX_PDF_BYTES": "fifty",
+                "WHITEPAPER_KAFKA_SECURITY_PROTOCOL": "sasl_plaintext",
+            },
+            [
+                "WHITEPAPER_MAX_PDF_BYTES='fifty' is not an integer",
+                "WHITEPAPER_KAFKA_ENABLED=true requires WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS "
+                "(or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS)",
+                "WHITEPAPER_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT needs "
+                "WHITEPAPER_KAFKA_SASL_MECHANISM (one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), "
+                "WHITEPAPER_KAFKA_SASL_USERNAME and WHITEPAPER_KAFKA_SASL_PASSWORD",
+            ],
+        ),
     ],
 )
 def test_invalid_values_stop_startup_with_one_message(env, problems):

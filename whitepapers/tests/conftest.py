@@ -62,9 +62,7 @@ def use_s3_bucket(settings, endpoint: str, bucket: str) -> None:
 def s3_client() -> Any:
     endpoint = os.environ.get("TEST_S3_ENDPOINT")
     if not endpoint:
-        pytest.skip(
-            "TEST_S3_ENDPOINT is not set: start the test services (make services) to run S3 tests"
-        )
+        pytest.fail("TEST_S3_ENDPOINT is not set: run the suite through `make test`")
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -103,3 +101,52 @@ def fs_artifacts(settings, tmp_path) -> FsArtifacts:
         },
     }
     return FsArtifacts(root=root)
+
+
+# -- the workflow: PDF host, Jangar, bucket, eager Celery -----------------------------------------
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Celery tasks run in-process when the transaction that queued them commits."""
+    from torghut_site.celery import app as celery_app
+
+    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
+def workflow(settings, s3_artifacts, eager_celery) -> Iterator[Any]:
+    from tests.servers.jangar_server import JangarServer
+    from whitepapers.tests.workflow import PaperHost, Workflow
+
+    host = PaperHost()
+    jangar = JangarServer()
+    host.start()
+    jangar.start()
+    settings.WHITEPAPER_WORKFLOW_ENABLED = True
+    settings.WHITEPAPER_WORKFLOW_API_TOKEN = "wp-control-token"
+    settings.JANGAR_API_KEY = ""
+    settings.WHITEPAPER_AGENTRUN_SUBMIT_URL = f"{jangar.url}/v1/agent-runs"
+    settings.WHITEPAPER_AGENTRUN_TIMEOUT_SECONDS = 0.5
+    settings.WHITEPAPER_AGENTRUN_MAX_ATTEMPTS = 3
+    settings.WHITEPAPER_AGENTRUN_BACKOFF_SECONDS = 0.01
+    settings.WHITEPAPER_DOWNLOAD_TIMEOUT_SECONDS = 5
+    try:
+        yield Workflow(host=host, jangar=jangar, bucket=s3_artifacts.bucket, s3=s3_artifacts.client)
+    finally:
+        host.stop()
+        jangar.stop()
+
+
+@pytest.fixture
+def control() -> Any:
+    """An API client holding the workflow token."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer wp-control-token")
+    return client

@@ -1,0 +1,359 @@
+"""Whitepaper API: thin DRF views over the workflow's services and selectors.
+
+Control endpoints (event intake, dispatch, finalize, run detail) take the workflow token —
+`WHITEPAPER_WORKFLOW_API_TOKEN`, else `JANGAR_API_KEY` — as `Authorization: Bearer` or
+`x-whitepaper-token`, compared in constant time, or a signed-in API user with the
+`whitepapers.change_whitepaperanalysisrun` permission. Anything else is 401
+`whitepaper_control_auth_required`. The GitHub webhook is authenticated by its signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import authentication, exceptions, serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from torghut_site.api import ApiError
+from torghut_site.auth import HashedTokenAuthentication, constant_time_equals
+from whitepapers.models import EventSource, WhitepaperAnalysisRun
+from whitepapers.selectors import run_detail, whitepaper_status
+from whitepapers.services.dispatch import DispatchError, agentrun_dispatch
+from whitepapers.services.finalize import run_finalize
+from whitepapers.services.intake import WORK_REASONS, github_event_process, github_event_record
+from whitepapers.services.runs import IllegalRunTransition
+from whitepapers.statemachine import FINALIZE_STATUSES
+
+ISSUE_EVENTS = frozenset({"issues", "issue_comment"})
+
+
+class WhitepaperControlPrincipal:
+    """`request.user` of a caller that presented the workflow token."""
+
+    is_authenticated = True
+    is_anonymous = False
+    username = "whitepaper-control-token"
+    pk = "whitepaper-control-token"  # the throttles key authenticated callers by pk
+
+    def __str__(self) -> str:
+        return self.username
+
+
+def _presented_token(request: Request) -> str:
+    header = request.headers.get("x-whitepaper-token", "").strip()
+    if header:
+        return header
+    parts = request.headers.get("Authorization", "").split()
+    if len(parts) == 2 and parts[0].lower() == "bearer":
+        return parts[1]
+    return ""
+
+
+class WhitepaperTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, None] | None:
+        expected = settings.WHITEPAPER_WORKFLOW_API_TOKEN or settings.JANGAR_API_KEY
+        presented = _presented_token(request)
+        if expected and presented and constant_time_equals(presented, expected):
+            return WhitepaperControlPrincipal(), None
+        return None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="whitepapers"'
+
+
+class IsWhitepaperOperator(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if isinstance(user, WhitepaperControlPrincipal):
+            return True
+        return bool(
+            user
+            and user.is_authenticated
+            and user.has_perm("whitepapers.change_whitepaperanalysisrun")
+        )
+
+
+class WhitepaperControlView(APIView):
+    authentication_classes = [
+        WhitepaperTokenAuthentication,
+        HashedTokenAuthentication,
+        authentication.SessionAuthentication,
+    ]
+    permission_classes = [IsWhitepaperOperator]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            exc = ApiError(
+                code="whitepaper_control_auth_required",
+                message="whitepaper control endpoints need the workflow token",
+                status_code=status.HTTP_401_UNAUTHORIZED,
+            )
+        return super().handle_exception(exc)
+
+    def requested_by(self, request: Request) -> str:
+        return str(getattr(request.user, "username", "") or request.user)
+
+
+def _run_not_found(run_id: str) -> ApiError:
+    return ApiError(code="run_not_found", message=f"no run {run_id}", status_code=404)
+
+
+class StatusApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: dict[str, Any]}, summary="Whitepaper workflow status")
+    def get(self, request: Request) -> Response:
+        return Response(whitepaper_status())
+
+
+class IssueEventApi(WhitepaperControlView):
+    """Manual replay/debug intake of one GitHub issue event (Froussard envelope or bare)."""
+
+    @extend_schema(request=dict[str, Any], responses={200: dict[str, Any], 202: dict[str, Any]})
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            raise ApiError(code="invalid_request", message="the body must be a JSON object")
+        event_name = request.headers.get("X-GitHub-Event") or request.query_params.get("event")
+        event = github_event_record(
+            source=EventSource.API,
+            payload=dict(request.data),
+            event_name=event_name,
+            delivery_id=request.headers.get("X-GitHub-Delivery"),
+            process=False,
+        )
+        outcome = github_event_process(event.pk)
+        code = status.HTTP_202_ACCEPTED if outcome.reason in WORK_REASONS else status.HTTP_200_OK
+        return Response(outcome.as_json(), status=code)
+
+
+class DispatchApi(WhitepaperControlView):
+    @extend_schema(request=None, responses={200: dict[str, Any]})
+    def post(self, request: Request, run_id: str) -> Response:
+        try:
+            outcome = agentrun_dispatch(run_id=run_id, requested_by=self.requested_by(request))
+        except WhitepaperAnalysisRun.DoesNotExist as exc:
+            raise _run_not_found(run_id) from exc
+        except DispatchError as exc:
+            raise ApiError(code=exc.code, message=exc.message, status_code=exc.http_status) from exc
+        return Response(outcome.as_json())
+
+
+# -- finalize payload (§6.2): everything optional, validated before anything is written ----------
+
+_STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped", "cancelled")
+
+
+class _Lenient(serializers.Serializer[Any]):
+    """Unknown keys are ignored; present keys must have the right type."""
+
+
+class SynthesisSerializer(_Lenient):
+    synthesis_version = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    generated_by = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    model_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    prompt_version = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    executive_summary = serializers.CharField(required=False, allow_blank=True)
+    problem_statement = serializers.CharField(required=False, allow_blank=True)
+    methodology_summary = serializers.CharField(required=False, allow_blank=True)
+    key_findings = serializers.ListField(required=False)
+    novelty_claims = serializers.ListField(required=False)
+    risk_assessment = serializers.JSONField(required=False)
+    citations = serializers.ListField(required=False)
+    implementation_plan_md = serializers.CharField(required=False, allow_blank=True)
+    implementation_implications = serializers.JSONField(required=False)
+    confidence = serializers.DecimalField(
+        required=False, allow_null=True, max_digits=5, decimal_places=4, min_value=0, max_value=1
+    )
+
+
+class VerdictSerializer(_Lenient):
+    verdict = serializers.CharField(required=False, max_length=32)
+    score = serializers.DecimalField(
+        required=False, allow_null=True, max_digits=7, decimal_places=4
+    )
+    confidence = serializers.DecimalField(
+        required=False, allow_null=True, max_digits=5, decimal_places=4, min_value=0, max_value=1
+    )
+    decision_policy = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    gating = serializers.DictField(required=False)
+    dspy_eval_report = serializers.JSONField(required=False)
+    rationale = serializers.CharField(required=False, allow_blank=True)
+    rejection_reasons = serializers.ListField(required=False)
+    recommendations = serializers.ListField(required=False)
+    requires_followup = serializers.BooleanField(required=False)
+    approved_by = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class PullRequestSerializer(_Lenient):
+    attempt = serializers.IntegerField(required=False, min_value=1)
+    status = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    repository = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    base_branch = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    head_branch = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    pr_number = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    pr_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+    title = serializers.CharField(required=False, allow_blank=True)
+    body = serializers.CharField(required=False, allow_blank=True)
+    commit_sha = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    merge_commit_sha = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    checks_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+    ci_status = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    is_merged = serializers.BooleanField(required=False)
+    merged_at = serializers.DateTimeField(required=False, allow_null=True)
+    metadata = serializers.DictField(required=False)
+
+
+class ArtifactSerializer(_Lenient):
+    artifact_scope = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    artifact_type = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    artifact_role = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    ceph_bucket = serializers.CharField(max_length=255)
+    ceph_object_key = serializers.CharField(max_length=1024)
+    artifact_uri = serializers.CharField(required=False, allow_blank=True, max_length=1300)
+    checksum_sha256 = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    size_bytes = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    content_type = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    metadata = serializers.DictField(required=False)
+
+
+class StepSerializer(_Lenient):
+    step_name = serializers.CharField(max_length=64)
+    step_order = serializers.IntegerField(required=False, min_value=0)
+    attempt = serializers.IntegerField(required=False, min_value=1)
+    status = serializers.ChoiceField(choices=_STEP_STATUSES, required=False)
+    executor = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    trace_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    input_json = serializers.JSONField(required=False)
+    output_json = serializers.JSONField(required=False)
+    error_json = serializers.JSONField(required=False)
+
+
+class PullRequestsField(serializers.Field[Any, Any, Any, Any]):
+    """`design_pull_request`: one object or a list of them."""
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        items = data if isinstance(data, list) else [data]
+        serializer = PullRequestSerializer(data=items, many=True)
+        serializer.is_valid(raise_exception=True)
+        return list(serializer.validated_data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class FinalizeSerializer(_Lenient):
+    status = serializers.ChoiceField(choices=FINALIZE_STATUSES, required=False)
+    failure_reason = serializers.CharField(required=False, allow_blank=True)
+    synthesis = SynthesisSerializer(required=False)
+    verdict = VerdictSerializer(required=False)
+    design_pull_request = PullRequestsField(required=False)
+    artifacts = ArtifactSerializer(many=True, required=False)
+    steps = StepSerializer(many=True, required=False)
+
+
+class FinalizeApi(WhitepaperControlView):
+    @extend_schema(request=FinalizeSerializer, responses={200: dict[str, Any]})
+    def post(self, request: Request, run_id: str) -> Response:
+        serializer = FinalizeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        try:
+            outcome = run_finalize(run_id=run_id, data=data, raw_payload=dict(request.data))
+        except WhitepaperAnalysisRun.DoesNotExist as exc:
+            raise _run_not_found(run_id) from exc
+        except IllegalRunTransition as exc:
+            raise ApiError(
+                code="illegal_run_transition", message=str(exc), status_code=409
+            ) from exc
+        return Response(outcome.as_json())
+
+
+class RunDetailApi(WhitepaperControlView):
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request, run_id: str) -> Response:
+        try:
+            return Response(run_detail(run_id=run_id))
+        except WhitepaperAnalysisRun.DoesNotExist as exc:
+            raise _run_not_found(run_id) from exc
+
+
+# -- GitHub webhook ------------------------------------------------------------------------------
+
+
+def signature_valid(secret: str, body: bytes, header: str) -> bool:
+    """`X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`."""
+    if not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("ascii", "replace"))
+
+
+def _webhook_payload(request: Request, body: bytes) -> Any:
+    if request.content_type.startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(body.decode("utf-8", "replace"))
+        return json.loads(form.get("payload", [""])[0])
+    return json.loads(body)
+
+
+class GithubWebhookApi(APIView):
+    """Called by GitHub itself: signature-checked, deduplicated on X-GitHub-Delivery, stored, and
+    processed in a Celery task (GitHub wants an answer within 10 s; a PDF download may not)."""
+
+    authentication_classes: list[type[authentication.BaseAuthentication]] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
+
+    @extend_schema(request=dict[str, Any], responses={200: dict[str, Any], 202: dict[str, Any]})
+    def post(self, request: Request) -> Response:
+        secret = settings.WHITEPAPER_GITHUB_WEBHOOK_SECRET
+        if not secret:
+            raise ApiError(
+                code="webhook_not_configured",
+                message="WHITEPAPER_GITHUB_WEBHOOK_SECRET is not set",
+                status_code=503,
+            )
+        body = request.body
+        if not signature_valid(secret, body, request.headers.get("X-Hub-Signature-256", "")):
+            raise ApiError(
+                code="invalid_signature",
+                message="X-Hub-Signature-256 does not match the body",
+                status_code=401,
+            )
+        event_name = request.headers.get("X-GitHub-Event", "")
+        delivery_id = request.headers.get("X-GitHub-Delivery", "").strip()
+        if event_name == "ping":
+            return Response({"pong": True})
+        if event_name not in ISSUE_EVENTS:
+            return Response({"accepted": False, "reason": "ignored_event", "event": event_name})
+        if not delivery_id:
+            raise ApiError(code="invalid_request", message="X-GitHub-Delivery is missing")
+        try:
+            payload = _webhook_payload(request, body)
+        except ValueError as exc:
+            raise ApiError(code="invalid_request", message=f"body is not JSON: {exc}") from exc
+        try:
+            with transaction.atomic():
+                event = github_event_record(
+                    source=EventSource.WEBHOOK,
+                    payload=payload,
+                    event_name=event_name,
+                    delivery_id=delivery_id,
+                )
+        except IntegrityError:
+            return Response({"accepted": True, "duplicate": True, "delivery_id": delivery_id})
+        return Response(
+            {"accepted": True, "queued": True, "event_id": event.pk, "delivery_id": delivery_id},
+            status=status.HTTP_202_ACCEPTED,
+        )

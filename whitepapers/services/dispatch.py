@@ -1,0 +1,300 @@
+"""AgentRun dispatch (§6.1): submit an analysis run to Jangar, exactly once per attempt.
+
+The idempotency key of attempt n is the run id (n = 1) or `<run_id>-retry-<n>`; it goes to Jangar
+as `Idempotency-Key` and to us as the unique (run, attempt) of the AgentRun row. A dispatch that
+finds an AgentRun for its attempt, or a latest AgentRun still alive, submits nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from whitepapers.github import head_branch_for, idempotency_key_for
+from whitepapers.jangar import JangarError, agentrun_submit
+from whitepapers.metrics import WHITEPAPER_DISPATCHES
+from whitepapers.models import (
+    ParseStatus,
+    RunStatus,
+    StepStatus,
+    WhitepaperAnalysisRun,
+    WhitepaperAnalysisStep,
+    WhitepaperCodexAgentRun,
+)
+from whitepapers.services.runs import run_move
+from whitepapers.statemachine import RETRYABLE_AGENTRUN_STATUSES
+
+DISPATCH_STEP = "agentrun_dispatch"
+DISPATCH_STEP_ORDER = 2
+
+
+class DispatchError(Exception):
+    def __init__(self, code: str, message: str, *, http_status: int = 502) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+
+
+@dataclass(frozen=True)
+class DispatchOutcome:
+    run_id: str
+    attempt: int
+    agentrun_name: str
+    agentrun_uid: str
+    status: str
+    idempotent: bool
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "run_id": self.run_id,
+            "attempt": self.attempt,
+            "agentrun_name": self.agentrun_name,
+            "agentrun_uid": self.agentrun_uid,
+            "status": self.status,
+        }
+        if self.idempotent:
+            body["idempotent"] = True
+        return body
+
+
+def _outcome(agentrun: WhitepaperCodexAgentRun, *, idempotent: bool) -> DispatchOutcome:
+    return DispatchOutcome(
+        run_id=agentrun.run.run_id,
+        attempt=agentrun.attempt,
+        agentrun_name=agentrun.agentrun_name,
+        agentrun_uid=agentrun.uid,
+        status=agentrun.status,
+        idempotent=idempotent,
+    )
+
+
+def agentrun_prompt(run: WhitepaperAnalysisRun, *, head_branch: str) -> str:
+    context = run.orchestration_context
+    version = run.document_version
+    ceph_uri = version.upload_metadata.get("uri", "") if version else ""
+    return "\n".join(
+        [
+            f"You are analysing a research whitepaper for torghut (run {run.run_id}).",
+            "",
+            f"Source issue: {context.get('issue_url', '')} ({context.get('issue_title', '')})",
+            f"Repository: {context.get('repository', '')}",
+            f"Paper PDF: {context.get('attachment_url', '')}",
+            f"Stored copy: {ceph_uri}",
+            "",
+            "1. Read the whole paper, every section, appendix and table; do not stop at the "
+            "abstract.",
+            "2. Write `synthesis.json` with: executive_summary, problem_statement, "
+            "methodology_summary, key_findings (list), novelty_claims (list), risk_assessment "
+            "(list), citations (list), implementation_plan_md, confidence (0..1).",
+            "3. Write `verdict.json` with: verdict (implement|needs_review|reject), score, "
+            "confidence, rationale, rejection_reasons, recommendations, requires_followup.",
+            f"4. Write the design document `docs/whitepapers/{run.run_id}/design.md`: how the "
+            "paper's idea would become a torghut strategy, its inputs, risks and the evidence "
+            "gates it must pass before promotion.",
+            f"5. Commit on branch `{head_branch}` and open a pull request into "
+            f"`{context.get('base_branch', 'main')}`.",
+            f"6. Finalize the run: POST the synthesis, verdict, pull request and artifacts to "
+            f"/whitepapers/runs/{run.run_id}/finalize.",
+        ]
+    )
+
+
+def agentrun_payload(run: WhitepaperAnalysisRun, *, attempt: int) -> tuple[dict[str, Any], str]:
+    """The §6.1 request body and its prompt."""
+    context = run.orchestration_context
+    head_branch = context.get("head_branch") or head_branch_for(run.run_id, attempt)
+    if context.get("head_branch") and attempt > 1:
+        head_branch = f"{context['head_branch']}-retry-{attempt}"
+    prompt = agentrun_prompt(run, head_branch=head_branch)
+    version = run.document_version
+    parameters = {
+        "repository": str(context.get("repository", settings.WHITEPAPER_DEFAULT_REPOSITORY)),
+        "base": str(context.get("base_branch") or settings.WHITEPAPER_DEFAULT_BASE_BRANCH),
+        "head": head_branch,
+        "issueNumber": str(context.get("issue_number", "")),
+        "issueTitle": str(context.get("issue_title", "")),
+        "issueUrl": str(context.get("issue_url", "")),
+        "runId": run.run_id,
+        "documentKey": run.document.document_key,
+        "cephUri": str(version.upload_metadata.get("uri", "")) if version else "",
+        "attachmentUrl": str(context.get("attachment_url", "")),
+    }
+    vcs_ref = {"name": settings.WHITEPAPER_AGENTRUN_VCS_REF}
+    payload = {
+        "namespace": settings.WHITEPAPER_AGENTRUN_NAMESPACE,
+        "idempotencyKey": idempotency_key_for(run.run_id, attempt),
+        "agentRef": {"name": settings.WHITEPAPER_AGENT_NAME},
+        "runtime": {"type": "job"},
+        "implementation": {
+            "summary": f"Whitepaper analysis {run.run_id}",
+            "text": prompt,
+            "source": {"provider": "github", "url": parameters["issueUrl"]},
+            "vcsRef": vcs_ref,
+            "labels": ["whitepaper", "torghut", "design-doc"],
+        },
+        "vcsRef": vcs_ref,
+        "vcsPolicy": {"required": True, "mode": "read-write"},
+        "parameters": parameters,
+        "policy": {"secretBindingRef": settings.WHITEPAPER_AGENTRUN_SECRET_BINDING},
+        "ttlSecondsAfterFinished": settings.WHITEPAPER_AGENTRUN_TTL_SECONDS,
+    }
+    return payload, prompt
+
+
+def _next_attempt(run: WhitepaperAnalysisRun) -> tuple[int, WhitepaperCodexAgentRun | None]:
+    """(attempt to submit, live or succeeded AgentRun that makes submitting pointless)."""
+    latest = run.agentruns.order_by("-attempt").first()
+    if latest is None:
+        return run.dispatch_attempt, None
+    if latest.status not in RETRYABLE_AGENTRUN_STATUSES:
+        return latest.attempt, latest
+    return max(run.dispatch_attempt, latest.attempt + 1), None
+
+
+def agentrun_dispatch(*, run_id: str, requested_by: str = "") -> DispatchOutcome:
+    """Submit the run's next AgentRun attempt (or report the one that exists).
+
+    Raises `WhitepaperAnalysisRun.DoesNotExist`, or `DispatchError` when the run cannot be
+    dispatched (completed, PDF not stored) or Jangar refused or stayed unreachable — in that
+    case the run is `failed` with `agentrun_dispatch_failed:<kind>:<message>`.
+    """
+    run = WhitepaperAnalysisRun.objects.select_related("document", "document_version").get(
+        run_id=run_id
+    )
+    attempt, alive = _next_attempt(run)
+    if alive is not None:
+        WHITEPAPER_DISPATCHES.labels(outcome="idempotent").inc()
+        return _outcome(alive, idempotent=True)
+    existing = run.agentruns.filter(attempt=attempt).first()
+    if existing is not None:
+        WHITEPAPER_DISPATCHES.labels(outcome="idempotent").inc()
+        return _outcome(existing, idempotent=True)
+    if run.status == RunStatus.COMPLETED:
+        raise DispatchError("run_completed", f"{run_id} is completed", http_status=409)
+    version = run.document_version
+    if version is None or version.parse_status != ParseStatus.STORED:
+        raise DispatchError(
+            "requeue_not_ready", f"{run_id} has no stored PDF to analyse", http_status=409
+        )
+
+    payload, prompt = agentrun_payload(run, attempt=attempt)
+    key = payload["idempotencyKey"]
+    started = timezone.now()
+    try:
+        submitted = agentrun_submit(
+            url=settings.WHITEPAPER_AGENTRUN_SUBMIT_URL,
+            payload=payload,
+            idempotency_key=key,
+            api_key=settings.JANGAR_API_KEY,
+            timeout_seconds=settings.WHITEPAPER_AGENTRUN_TIMEOUT_SECONDS,
+            max_attempts=settings.WHITEPAPER_AGENTRUN_MAX_ATTEMPTS,
+            backoff_seconds=settings.WHITEPAPER_AGENTRUN_BACKOFF_SECONDS,
+        )
+    except JangarError as exc:
+        _record_failure(run, attempt=attempt, payload=payload, error=exc, started=started)
+        WHITEPAPER_DISPATCHES.labels(outcome="failed").inc()
+        kind = "retryable" if exc.retryable else "rejected"
+        raise DispatchError("agentrun_dispatch_failed", f"{kind}: {exc}") from exc
+
+    finished = timezone.now()
+    with transaction.atomic():
+        locked = WhitepaperAnalysisRun.objects.select_for_update().get(pk=run.pk)
+        step, _ = WhitepaperAnalysisStep.objects.update_or_create(
+            run=locked,
+            step_name=DISPATCH_STEP,
+            attempt=attempt,
+            defaults={
+                "step_order": DISPATCH_STEP_ORDER,
+                "status": StepStatus.COMPLETED,
+                "executor": "jangar",
+                "idempotency_key": key,
+                "started_at": started,
+                "completed_at": finished,
+                "duration_ms": int((finished - started).total_seconds() * 1000),
+                "input_json": payload,
+                "output_json": {**submitted.response, "http_attempts": submitted.http_attempts},
+                "error_json": {"retried_errors": submitted.errors} if submitted.errors else {},
+            },
+        )
+        try:
+            with transaction.atomic():
+                agentrun = WhitepaperCodexAgentRun.objects.create(
+                    run=locked,
+                    step=step,
+                    attempt=attempt,
+                    agentrun_name=submitted.name,
+                    namespace=settings.WHITEPAPER_AGENTRUN_NAMESPACE,
+                    uid=submitted.uid,
+                    status=submitted.phase,
+                    requested_by=requested_by,
+                    idempotency_key=key,
+                    vcs_repository=payload["parameters"]["repository"],
+                    vcs_base_branch=payload["parameters"]["base"],
+                    vcs_head_branch=payload["parameters"]["head"],
+                    prompt_text=prompt,
+                    prompt_hash=hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+                    input_context=payload["parameters"],
+                    started_at=finished,
+                )
+        except IntegrityError:
+            # a concurrent dispatch of the same attempt recorded it first (same key, same run)
+            agentrun = WhitepaperCodexAgentRun.objects.get(run=locked, attempt=attempt)
+            return _outcome(agentrun, idempotent=True)
+        run_move(
+            locked,
+            RunStatus.AGENTRUN_DISPATCHED,
+            dispatch_attempt=attempt,
+            failure_code="",
+            failure_reason="",
+            started_at=locked.started_at or finished,
+        )
+    WHITEPAPER_DISPATCHES.labels(outcome="dispatched").inc()
+    return _outcome(agentrun, idempotent=False)
+
+
+def _record_failure(
+    run: WhitepaperAnalysisRun,
+    *,
+    attempt: int,
+    payload: dict[str, Any],
+    error: JangarError,
+    started: Any,
+) -> None:
+    finished = timezone.now()
+    reason = f"agentrun_dispatch_failed:{type(error).__name__}:{error}"[:2000]
+    with transaction.atomic():
+        locked = WhitepaperAnalysisRun.objects.select_for_update().get(pk=run.pk)
+        WhitepaperAnalysisStep.objects.update_or_create(
+            run=locked,
+            step_name=DISPATCH_STEP,
+            attempt=attempt,
+            defaults={
+                "step_order": DISPATCH_STEP_ORDER,
+                "status": StepStatus.FAILED,
+                "executor": "jangar",
+                "idempotency_key": payload["idempotencyKey"],
+                "started_at": started,
+                "completed_at": finished,
+                "duration_ms": int((finished - started).total_seconds() * 1000),
+                "input_json": payload,
+                "error_json": {
+                    "message": str(error),
+                    "retryable": error.retryable,
+                    "status_code": error.status_code,
+                },
+            },
+        )
+        if locked.agentruns.filter(attempt=attempt).exists():
+            return  # a concurrent dispatch succeeded: its record stands
+        run_move(
+            locked,
+            RunStatus.FAILED,
+            failure_code="agentrun_dispatch_failed",
+            failure_reason=reason,
+        )

@@ -1,0 +1,63 @@
+"""The safety net for lost tasks: a Celery message can be lost (broker restart, a worker killed
+before it acked), the database cannot. Events still `pending` and runs still `queued` without an
+AgentRun for their attempt after WHITEPAPER_SWEEP_AFTER_SECONDS are queued again; processing and
+dispatch are idempotent, so a sweep that races the original task changes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from whitepapers.models import (
+    EventStatus,
+    GithubIssueEvent,
+    RunStatus,
+    WhitepaperAnalysisRun,
+    WhitepaperAnalysisStep,
+    WhitepaperCodexAgentRun,
+)
+
+SWEEP_LIMIT = 200
+
+
+def whitepaper_sweep_run() -> dict[str, int]:
+    from whitepapers.tasks import dispatch_agentrun, process_github_event
+
+    if not settings.WHITEPAPER_WORKFLOW_ENABLED:
+        return {"events": 0, "runs": 0}
+    cutoff = timezone.now() - timedelta(seconds=settings.WHITEPAPER_SWEEP_AFTER_SECONDS)
+    events = list(
+        GithubIssueEvent.objects.filter(status=EventStatus.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+    for event_id in events:
+        process_github_event.delay(event_id)
+
+    undispatched = WhitepaperAnalysisRun.objects.filter(
+        status=RunStatus.QUEUED, updated_at__lt=cutoff
+    ).exclude(
+        Exists(
+            WhitepaperCodexAgentRun.objects.filter(
+                run=OuterRef("pk"), attempt=OuterRef("dispatch_attempt")
+            )
+        )
+    )
+    if not settings.WHITEPAPER_AGENTRUN_AUTO_DISPATCH:
+        # only the runs someone asked to dispatch (a requeue)
+        undispatched = undispatched.filter(
+            Exists(
+                WhitepaperAnalysisStep.objects.filter(
+                    run=OuterRef("pk"),
+                    step_name="requeue_request",
+                    attempt=OuterRef("dispatch_attempt"),
+                )
+            )
+        )
+    runs = list(undispatched.order_by("updated_at").values_list("run_id", flat=True)[:SWEEP_LIMIT])
+    for run_id in runs:
+        dispatch_agentrun.delay(run_id)
+    return {"events": len(events), "runs": len(runs)}
