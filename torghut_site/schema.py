@@ -18,3 +18,17 @@ class HashedTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-unty
             "name": "Authorization",
             "description": "`Token <key>` or `Bearer <key>` (`manage.py create_api_token`)",
         }
+
+
+class WhitepaperTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "whitepapers.apis.WhitepaperTokenAuthentication"
+    name = "whitepaperToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Bearer <WHITEPAPER_WORKFLOW_API_TOKEN>` (or the `x-whitepaper-token` "
+            "header); falls back to JANGAR_API_KEY",
+        }

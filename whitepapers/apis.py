@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import authentication, exceptions, serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -240,6 +240,7 @@ class StepSerializer(_Lenient):
     error_json = serializers.JSONField(required=False)
 
 
+@extend_schema_field(PullRequestSerializer(many=True))
 class PullRequestsField(serializers.Field[Any, Any, Any, Any]):
     """`design_pull_request`: one object or a list of them."""
 

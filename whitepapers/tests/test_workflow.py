@@ -39,7 +39,7 @@ def post_event(client: APIClient, payload: dict[str, Any], capture) -> Any:
 
 
 def version_of(run: WhitepaperAnalysisRun) -> WhitepaperDocumentVersion:
-    version = version_of(run)
+    version = run.document_version
     assert version is not None
     return version
 
@@ -642,3 +642,19 @@ def test_unknown_jangar_answer_is_terminal(workflow, control, django_capture_on_
     assert run.status == "failed"
     assert "resource.metadata.name" in run.failure_reason
     assert len(workflow.jangar.submits()) == 1
+
+
+def test_openapi_describes_the_whitepaper_endpoints(admin_client):
+    schema = admin_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    paths = set(schema["paths"])
+    assert {
+        "/whitepapers/status",
+        "/whitepapers/events/github-issue",
+        "/whitepapers/webhooks/github",
+        "/whitepapers/runs/{run_id}",
+        "/whitepapers/runs/{run_id}/dispatch-agentrun",
+        "/whitepapers/runs/{run_id}/finalize",
+    } <= paths
+    assert "whitepaperToken" in schema["components"]["securitySchemes"]
+    finalize = schema["paths"]["/whitepapers/runs/{run_id}/finalize"]["post"]
+    assert {"whitepaperToken": []} in finalize["security"]
