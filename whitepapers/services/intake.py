@@ -505,6 +505,31 @@ def _intake_step(
     )
 
 
+def _new_run(
+    issue: IssueEvent,
+    event: GithubIssueEvent,
+    *,
+    run_id: str,
+    url: str,
+    marker: Marker,
+    version: WhitepaperDocumentVersion,
+    status: str,
+    **fields: Any,
+) -> WhitepaperAnalysisRun:
+    return WhitepaperAnalysisRun.objects.create(
+        run_id=run_id,
+        document=version.document,
+        document_version=version,
+        status=status,
+        trigger_source=_trigger_source(event, comment=issue.event == "issue_comment"),
+        trigger_actor=issue.actor or "",
+        source_delivery_id=event.delivery_id,
+        orchestration_context=_context(issue, marker, url),
+        request_payload=issue.payload,
+        **fields,
+    )
+
+
 def _record_intake(
     issue: IssueEvent,
     event: GithubIssueEvent,
@@ -525,16 +550,14 @@ def _record_intake(
             **_stored_fields(pdf, stored),
         )
         _store_content(version, pdf)
-        run = WhitepaperAnalysisRun.objects.create(
+        run = _new_run(
+            issue,
+            event,
             run_id=run_id,
-            document=document,
-            document_version=version,
+            url=url,
+            marker=marker,
+            version=version,
             status=RunStatus.QUEUED,
-            trigger_source=_trigger_source(event, comment=issue.event == "issue_comment"),
-            trigger_actor=issue.actor or "",
-            source_delivery_id=event.delivery_id,
-            orchestration_context=_context(issue, marker, url),
-            request_payload=issue.payload,
         )
         _intake_step(
             run,
@@ -571,16 +594,14 @@ def _record_failed_intake(
                 parse_error=reason,
                 processed_at=timezone.now(),
             )
-            run = WhitepaperAnalysisRun.objects.create(
+            run = _new_run(
+                issue,
+                event,
                 run_id=run_id,
-                document=document,
-                document_version=version,
+                url=url,
+                marker=marker,
+                version=version,
                 status=RunStatus.FAILED,
-                trigger_source=_trigger_source(event, comment=issue.event == "issue_comment"),
-                trigger_actor=issue.actor or "",
-                source_delivery_id=event.delivery_id,
-                orchestration_context=_context(issue, marker, url),
-                request_payload=issue.payload,
                 failure_code=code,
                 failure_reason=reason,
             )
