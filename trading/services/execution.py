@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from torghut_site.db import bulk_upsert_rows
 from torghut_site.faults import fault_point
 from trading.brokers.base import (
     AmbiguousBrokerError,
@@ -267,13 +268,15 @@ TCA_UPDATE_FIELDS = [
 
 def tca_upsert_many(*, metrics: list[ExecutionTcaMetric]) -> None:
     """Insert or refresh TCA rows in one statement (one row per execution)."""
-    if metrics:
-        ExecutionTcaMetric.objects.bulk_create(
-            metrics,
-            update_conflicts=True,
-            unique_fields=["execution"],
-            update_fields=TCA_UPDATE_FIELDS,
-        )
+    by_name = {f.name: f.attname for f in ExecutionTcaMetric._meta.concrete_fields}
+    columns = ["execution_id", *(by_name[f] for f in TCA_UPDATE_FIELDS)]
+    bulk_upsert_rows(
+        ExecutionTcaMetric,
+        columns,
+        [tuple(getattr(m, c) for c in columns) for m in metrics],
+        unique_columns=["execution_id"],
+        update_columns=columns[1:],
+    )
 
 
 def tca_upsert(*, execution: Execution) -> ExecutionTcaMetric:
