@@ -26,14 +26,20 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from orderfeed import metrics
 from orderfeed.models import EventOutcome, OrderEvent
 from orderfeed.normalize import InvalidTradeUpdate, TradeUpdate, parse_trade_update
-from torghut_site.db import JsonText, bulk_insert, bulk_insert_rows, bulk_update_fields
+from torghut_site.db import (
+    JsonText,
+    bulk_insert,
+    bulk_insert_rows,
+    bulk_update_fields,
+    pg_array_literal,
+)
 from torghut_site.faults import fault_point
 from torghut_site.kafka import DeadLetter, RawMessage
 from trading.lanes import UnknownLaneError, lane_config
@@ -154,22 +160,11 @@ def _drop_duplicates(parsed: list[_Pending], result: IngestResult) -> list[_Pend
         unique.append(p)
     if not unique:
         return []
-    stored_fp = set(
-        OrderEvent.objects.filter(event_fingerprint__in=seen_fp).values_list(
-            "event_fingerprint", flat=True
-        )
-    )
-    by_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for topic, partition, offset in seen_pos:
-        by_partition[(topic, partition)].append(offset)
-    position_q = Q()
-    for (topic, partition), offsets in by_partition.items():
-        position_q |= Q(source_topic=topic, source_partition=partition, source_offset__in=offsets)
-    stored_pos = set(
-        OrderEvent.objects.filter(position_q).values_list(
-            "source_topic", "source_partition", "source_offset"
-        )
-    )
+    stored_fp: set[str] = set()
+    stored_pos: set[tuple[str, int, int]] = set()
+    for fingerprint, topic, partition, offset in _stored_matches(seen_fp, seen_pos):
+        stored_fp.add(fingerprint)
+        stored_pos.add((topic, partition, offset))
     fresh = []
     for p in unique:
         pos = (p.message.topic, p.message.partition, p.message.offset)
@@ -178,6 +173,47 @@ def _drop_duplicates(parsed: list[_Pending], result: IngestResult) -> list[_Pend
         else:
             fresh.append(p)
     return fresh
+
+
+def _stored_matches(
+    fingerprints: set[str], positions: set[tuple[str, int, int]]
+) -> list[tuple[str, str, int, int]]:
+    """Stored events with one of these fingerprints or log positions (fingerprint, topic,
+    partition, offset); rows come back only for duplicates.
+
+    Postgres: ONE statement, each key set sent as one array literal (both unique indexes
+    probed). Elsewhere two ORM queries.
+    """
+    by_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for topic, partition, offset in positions:
+        by_partition[(topic, partition)].append(offset)
+    columns = ("event_fingerprint", "source_topic", "source_partition", "source_offset")
+    if connection.vendor != "postgresql":
+        position_q = Q()
+        for (topic, partition), offsets in by_partition.items():
+            position_q |= Q(
+                source_topic=topic, source_partition=partition, source_offset__in=offsets
+            )
+        return list(
+            OrderEvent.objects.filter(Q(event_fingerprint__in=fingerprints) | position_q)
+            .order_by()
+            .values_list(*columns)
+        )
+    where = ["event_fingerprint = ANY(%s::text[])"]
+    params: list[Any] = [pg_array_literal(fingerprints)]
+    for (topic, partition), offsets in sorted(by_partition.items()):
+        where.append(
+            "(source_topic = %s AND source_partition = %s AND source_offset = ANY(%s::bigint[]))"
+        )
+        params += [topic, partition, pg_array_literal(offsets)]
+    table = connection.ops.quote_name(OrderEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE {' OR '.join(where)}",  # noqa: S608 - fixed names; values are parameters
+            params,
+        )
+        rows: list[tuple[str, str, int, int]] = cursor.fetchall()
+        return rows
 
 
 # -- 2. linking ---------------------------------------------------------------------------------
@@ -189,20 +225,9 @@ def _link(pending: list[_Pending]) -> None:
             order_ids[p.update.account_label].add(p.update.broker_order_id)
         if p.update.client_order_id:
             client_ids[p.update.account_label].add(p.update.client_order_id)
-    query = Q()
-    for account in set(order_ids) | set(client_ids):
-        query |= Q(account_label=account) & (
-            Q(broker_order_id__in=order_ids[account]) | Q(client_order_id__in=client_ids[account])
-        )
     by_order: dict[tuple[str, str], Execution] = {}
     by_client: dict[tuple[str, str], Execution] = {}
-    # locked in primary-key order (as reconciliation does) so concurrent writers never deadlock
-    for execution in (
-        Execution.objects.select_for_update(of=("self",))
-        .filter(query)
-        .only(*EXECUTION_LINK_FIELDS)
-        .order_by("pk")
-    ):
+    for execution in _lock_executions(order_ids, client_ids):
         by_order[(execution.account_label, execution.broker_order_id)] = execution
         by_client[(execution.account_label, execution.client_order_id)] = execution
     unlinked_clients: dict[str, set[str]] = defaultdict(set)
@@ -229,6 +254,49 @@ def _link(pending: list[_Pending]) -> None:
     for p in pending:
         if p.execution is None:
             p.decision_id = decisions.get((p.update.account_label, p.update.client_order_id))
+
+
+def _lock_executions(
+    order_ids: dict[str, set[str]], client_ids: dict[str, set[str]]
+) -> Iterable[Execution]:
+    """The executions with one of these broker / client order ids per lane, locked in
+    primary-key order (as reconciliation does) so concurrent writers never deadlock.
+
+    Postgres: one statement with one array literal per id set (the lane's two unique indexes);
+    elsewhere the same query through the ORM.
+    """
+    accounts = sorted(set(order_ids) | set(client_ids))
+    if connection.vendor != "postgresql":
+        query = Q()
+        for account in accounts:
+            query |= Q(account_label=account) & (
+                Q(broker_order_id__in=order_ids[account])
+                | Q(client_order_id__in=client_ids[account])
+            )
+        return (
+            Execution.objects.select_for_update(of=("self",))
+            .filter(query)
+            .only(*EXECUTION_LINK_FIELDS)
+            .order_by("pk")
+        )
+    where = []
+    params: list[Any] = []
+    for account in accounts:
+        where.append(
+            "(account_label = %s AND (broker_order_id = ANY(%s::text[]) "
+            "OR client_order_id = ANY(%s::text[])))"
+        )
+        params += [
+            account,
+            pg_array_literal(order_ids.get(account, ())),
+            pg_array_literal(client_ids.get(account, ())),
+        ]
+    table = connection.ops.quote_name(Execution._meta.db_table)
+    return Execution.objects.raw(
+        f"SELECT {', '.join(EXECUTION_LINK_FIELDS)} FROM {table} "  # noqa: S608 - fixed names; values are parameters
+        f"WHERE {' OR '.join(where)} ORDER BY id FOR UPDATE",
+        params,
+    )
 
 
 def _adopt_from_feed(pending: list[_Pending]) -> None:
@@ -369,13 +437,7 @@ def _follow_decisions(changed: dict[int, Execution], now: datetime) -> int:
     """Copy execution status onto decisions (where their lifecycle allows) and refresh TCA."""
     executions = list(changed.values())
     decision_ids = {e.decision_id for e in executions if e.decision_id is not None}
-    decisions = {
-        d.pk: d
-        for d in TradeDecision.objects.select_for_update(of=("self",))
-        .filter(pk__in=decision_ids)
-        .only("id", "strategy_id", "status", "price", "executed_at", "reject_reason")
-        .order_by("pk")
-    }
+    decisions = {d.pk: d for d in _lock_decisions(decision_ids)}
     moved: list[TradeDecision] = []
     transitions: list[TradeDecisionTransition] = []
     tca = []
@@ -412,6 +474,28 @@ def _follow_decisions(changed: dict[int, Execution], now: datetime) -> int:
         bulk_insert(TradeDecisionTransition, transitions)
     tca_upsert_many(metrics=tca)
     return len(moved)
+
+
+DECISION_FOLLOW_FIELDS = ("id", "strategy_id", "status", "price", "executed_at", "reject_reason")
+
+
+def _lock_decisions(decision_ids: set[int]) -> Iterable[TradeDecision]:
+    """These decisions (what following and TCA read), locked in primary-key order."""
+    if not decision_ids:
+        return []
+    if connection.vendor != "postgresql":
+        return (
+            TradeDecision.objects.select_for_update(of=("self",))
+            .filter(pk__in=decision_ids)
+            .only(*DECISION_FOLLOW_FIELDS)
+            .order_by("pk")
+        )
+    table = connection.ops.quote_name(TradeDecision._meta.db_table)
+    return TradeDecision.objects.raw(
+        f"SELECT {', '.join(DECISION_FOLLOW_FIELDS)} FROM {table} "  # noqa: S608 - fixed names; the ids are a parameter
+        "WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+        [pg_array_literal(decision_ids)],
+    )
 
 
 # -- 4. rows ------------------------------------------------------------------------------------
