@@ -1,1 +1,291 @@
-"""models: filled in by the issue that builds this app (see README)."""
+"""The research ledger (§3, §8): runs, candidates with their challenger/champion lifecycle, fold
+and stress metrics, promotions (append-only, enforced by database triggers), and where each
+candidate stands in the orchestration stages.
+
+Table names are the original's (`research_*`). Research numbers (PnL, drawdown, costs) are
+float64 outputs of the vectorised engine; they are evidence, not money that moves.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from torghut_site.db import choices_constraint
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "running"
+    PASSED = "passed", "passed"
+    FAILED = "failed", "failed"
+    SKIPPED = "skipped", "skipped (no signals)"
+
+
+class PromotionMode(models.TextChoices):
+    SHADOW = "shadow", "shadow"
+    PAPER = "paper", "paper"
+    LIVE = "live", "live"
+
+
+class LifecycleRole(models.TextChoices):
+    CHALLENGER = "challenger", "challenger"
+    CHAMPION = "champion", "champion"
+    DEMOTED = "demoted", "demoted"
+
+
+class LifecycleStatus(models.TextChoices):
+    EVALUATED = "evaluated", "evaluated"
+    ACTIVE = "active", "active"
+    STANDBY = "standby", "standby"
+
+
+class StressCase(models.TextChoices):
+    SPREAD = "spread", "spread"
+    VOLATILITY = "volatility", "volatility"
+    LIQUIDITY = "liquidity", "liquidity"
+    HALT = "halt", "halt"
+
+
+class PromotionAction(models.TextChoices):
+    HOLD = "hold", "hold"
+    PROMOTE = "promote", "promote"
+    DENY = "deny", "deny"
+    DEMOTE = "demote", "demote"
+    ROLLBACK = "rollback", "rollback"
+
+
+class Stage(models.TextChoices):
+    """The 12 orchestration stages of the guard policy (§8.4)."""
+
+    RESEARCH_INTAKE = "research-intake", "research intake"
+    CANDIDATE_BUILD = "candidate-build", "candidate build"
+    BACKTEST_ROBUSTNESS = "backtest-robustness", "backtest robustness"
+    GATE_EVALUATION = "gate-evaluation", "gate evaluation"
+    PROMOTION_PREREQUISITES = "promotion-prerequisites", "promotion prerequisites"
+    ROLLBACK_READINESS = "rollback-readiness", "rollback readiness"
+    POLICY_DRY_RUN = "policy-dry-run", "policy dry run"
+    SHADOW_PAPER = "shadow-paper", "shadow / paper"
+    LIVE_RAMP = "live-ramp", "live ramp"
+    CONTINUOUS_MONITORING = "continuous-monitoring", "continuous monitoring"
+    INCIDENT_RECOVERY = "incident-recovery", "incident recovery"
+    AUDIT_EVIDENCE = "audit-evidence", "audit evidence"
+
+
+class ResearchRun(models.Model):
+    run_id = models.CharField(max_length=40, unique=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    trigger = models.CharField(max_length=32, default="cli", help_text="cli, schedule, api")
+    strategy_id = models.CharField(max_length=100, blank=True)
+    strategy_name = models.CharField(max_length=100, blank=True)
+    strategy_type = models.CharField(max_length=64, blank=True)
+    strategy_version = models.CharField(max_length=32, blank=True)
+    code_commit = models.CharField(max_length=64, blank=True)
+    feature_version = models.CharField(max_length=32, blank=True)
+    schema_version = models.CharField(max_length=32, blank=True)
+    spec_hash = models.CharField(max_length=64, blank=True)
+    signal_source = models.CharField(max_length=64, blank=True)
+    dataset_version = models.CharField(max_length=64, blank=True)
+    dataset_from = models.DateTimeField(null=True, blank=True)
+    dataset_to = models.DateTimeField(null=True, blank=True)
+    dataset_snapshot_ref = models.CharField(max_length=1024, blank=True)
+    runner_version = models.CharField(max_length=64, blank=True)
+    runner_binary_hash = models.CharField(max_length=64, blank=True)
+    gate_policy_version = models.CharField(max_length=64, blank=True)
+    gate_report_trace_id = models.CharField(max_length=64, blank=True)
+    recommendation_trace_id = models.CharField(max_length=64, blank=True)
+    promotion_target = models.CharField(
+        max_length=8, choices=PromotionMode.choices, default=PromotionMode.PAPER
+    )
+    recommended_mode = models.CharField(max_length=8, choices=PromotionMode.choices, blank=True)
+    output_dir = models.CharField(max_length=1024, blank=True)
+    artifacts = models.JSONField(
+        default=dict, blank=True, help_text="artifact path -> {sha256, size, uri}"
+    )
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    progress_label = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "research_runs"
+        ordering = ["-started_at"]
+        constraints = [
+            choices_constraint("status", RunStatus, "research_run_status_valid"),
+            choices_constraint("promotion_target", PromotionMode, "research_run_target_valid"),
+            models.CheckConstraint(
+                condition=Q(recommended_mode="") | Q(recommended_mode__in=PromotionMode.values),
+                name="research_run_recommended_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} [{self.status}]"
+
+
+class ResearchCandidate(models.Model):
+    run = models.ForeignKey(ResearchRun, on_delete=models.PROTECT, related_name="candidates")
+    candidate_id = models.CharField(max_length=64, unique=True)
+    candidate_hash = models.CharField(max_length=64)
+    strategy_name = models.CharField(max_length=100)
+    strategy_type = models.CharField(max_length=64)
+    strategy_version = models.CharField(max_length=32, blank=True)
+    parameter_set = models.JSONField(default=dict, blank=True)
+    decision_count = models.PositiveIntegerField(default=0)
+    trade_count = models.PositiveIntegerField(default=0)
+    symbols_covered = models.JSONField(default=list, blank=True)
+    universe_definition = models.JSONField(default=dict, blank=True)
+    promotion_target = models.CharField(max_length=8, choices=PromotionMode.choices)
+    lifecycle_role = models.CharField(
+        max_length=16, choices=LifecycleRole.choices, default=LifecycleRole.CHALLENGER
+    )
+    lifecycle_status = models.CharField(
+        max_length=16, choices=LifecycleStatus.choices, default=LifecycleStatus.EVALUATED
+    )
+    equity_curve = models.JSONField(
+        default=list, blank=True, help_text="[[ts, equity], …] downsampled for the admin chart"
+    )
+    metadata_bundle = models.JSONField(default=dict, blank=True)
+    recommendation_bundle = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "research_candidates"
+        ordering = ["-created_at"]
+        constraints = [
+            choices_constraint("promotion_target", PromotionMode, "research_cand_target_valid"),
+            choices_constraint("lifecycle_role", LifecycleRole, "research_cand_role_valid"),
+            choices_constraint("lifecycle_status", LifecycleStatus, "research_cand_status_valid"),
+            # one champion per strategy: promoting a challenger demotes the previous one
+            models.UniqueConstraint(
+                fields=["strategy_name"],
+                condition=Q(lifecycle_role="champion"),
+                name="research_one_champion_per_strategy",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.candidate_id} ({self.lifecycle_role}/{self.lifecycle_status})"
+
+
+class FoldMetric(models.Model):
+    candidate = models.ForeignKey(
+        ResearchCandidate, on_delete=models.CASCADE, related_name="fold_metrics"
+    )
+    fold_name = models.CharField(max_length=64)
+    fold_order = models.PositiveIntegerField()
+    train_start = models.DateTimeField(null=True, blank=True)
+    train_end = models.DateTimeField(null=True, blank=True)
+    test_start = models.DateTimeField(null=True, blank=True)
+    test_end = models.DateTimeField(null=True, blank=True)
+    decision_count = models.PositiveIntegerField(default=0)
+    trade_count = models.PositiveIntegerField(default=0)
+    gross_pnl = models.FloatField(default=0.0)
+    net_pnl = models.FloatField(default=0.0)
+    max_drawdown = models.FloatField(default=0.0)
+    turnover_ratio = models.FloatField(default=0.0)
+    cost_bps = models.FloatField(default=0.0)
+    cost_assumptions = models.JSONField(default=dict, blank=True)
+    regime_label = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        db_table = "research_fold_metrics"
+        ordering = ["candidate_id", "fold_order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["candidate", "fold_order"], name="research_fold_order_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.fold_name} of {self.candidate_id}"
+
+
+class StressMetric(models.Model):
+    candidate = models.ForeignKey(
+        ResearchCandidate, on_delete=models.CASCADE, related_name="stress_metrics"
+    )
+    stress_case = models.CharField(max_length=16, choices=StressCase.choices)
+    metric_bundle = models.JSONField(default=dict, blank=True)
+    pessimistic_pnl_delta = models.FloatField(default=0.0)
+
+    class Meta:
+        db_table = "research_stress_metrics"
+        ordering = ["candidate_id", "stress_case"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["candidate", "stress_case"], name="research_stress_case_unique"
+            ),
+            choices_constraint("stress_case", StressCase, "research_stress_case_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stress_case} of {self.candidate_id}"
+
+
+class Promotion(models.Model):
+    """One promotion decision, append-only: database triggers refuse UPDATE and DELETE, so the
+    audit trail cannot be rewritten even by a bug or a manual query through the app's role."""
+
+    candidate = models.ForeignKey(
+        ResearchCandidate, on_delete=models.PROTECT, related_name="promotions"
+    )
+    requested_mode = models.CharField(max_length=8, choices=PromotionMode.choices)
+    approved_mode = models.CharField(max_length=8, blank=True)
+    decision_action = models.CharField(max_length=16, choices=PromotionAction.choices)
+    approver = models.CharField(max_length=150, blank=True)
+    approver_role = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    account_label = models.CharField(max_length=64, blank=True, help_text="paper lane, if any")
+    paper_candidate_patch_ref = models.CharField(max_length=1024, blank=True)
+    effective_time = models.DateTimeField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    evidence_bundle = models.JSONField(default=dict, blank=True)
+    recommendation_trace_id = models.CharField(max_length=64, blank=True)
+    successor_candidate_id = models.CharField(max_length=64, blank=True)
+    rollback_candidate_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "research_promotions"
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            choices_constraint("requested_mode", PromotionMode, "research_promo_requested_valid"),
+            choices_constraint("decision_action", PromotionAction, "research_promo_action_valid"),
+            models.CheckConstraint(
+                condition=Q(approved_mode="") | Q(approved_mode__in=PromotionMode.values),
+                name="research_promo_approved_valid",
+            ),
+            # a promotion to anything but shadow names the human who approved it
+            models.CheckConstraint(
+                condition=~Q(decision_action="promote")
+                | Q(approved_mode="shadow")
+                | ~Q(approver=""),
+                name="research_promo_needs_approver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision_action} {self.candidate_id} -> {self.approved_mode or '-'}"
+
+
+class CandidateStage(models.Model):
+    """Where a candidate stands in the orchestration stages (the guard's state, in the database)."""
+
+    candidate_id = models.CharField(max_length=64, unique=True)
+    run_id = models.CharField(max_length=64, blank=True)
+    active_stage = models.CharField(max_length=32, choices=Stage.choices)
+    paused = models.BooleanField(default=False)
+    failure_counts = models.JSONField(default=dict, blank=True)
+    last_decision = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "research_candidate_stages"
+        ordering = ["candidate_id"]
+        constraints = [choices_constraint("active_stage", Stage, "research_stage_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.candidate_id} @ {self.active_stage}"
