@@ -89,7 +89,9 @@ class SignalFeedHandler:
         return letters
 
 
-def signal_consumer(*, idle_exit_seconds: float | None = None, **overrides: Any) -> BatchConsumer:
+def signal_consumer(
+    *, idle_exit_seconds: float | None = None, max_messages: int | None = None, **overrides: Any
+) -> BatchConsumer:
     if not settings.TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS:
         raise SignalFeedNotConfigured(
             "TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS (or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS) "
@@ -110,4 +112,5 @@ def signal_consumer(*, idle_exit_seconds: float | None = None, **overrides: Any)
         SignalFeedHandler(),
         ConsumerMetrics(messages=SIGNAL_MESSAGES, errors=SIGNAL_ERRORS),
         idle_exit_seconds=idle_exit_seconds,
+        max_messages=max_messages,
     )

@@ -1,54 +1,25 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orderfeed.consumer import OrderFeedNotConfigured, order_feed_consumer
+from torghut_site.kafka import BatchConsumer
+from torghut_site.management.consumer_command import ConsumerCommand
 
 
-class Command(BaseCommand):
+class Command(ConsumerCommand):
     help = (
         "Consume broker trade updates from Kafka (TRADING_ORDER_FEED_*) into executions and "
         "decisions until SIGTERM. Offsets are stored only after the database commit."
     )
+    not_configured = (OrderFeedNotConfigured,)
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--idle-exit-seconds",
-            type=float,
-            help="exit once no record arrived for this long (drain mode; default: run forever)",
-        )
-        parser.add_argument("--max-messages", type=int, help="exit after this many records")
-        parser.add_argument(
-            "--from-beginning",
-            action="store_true",
-            help="auto.offset.reset=earliest for a group without committed offsets",
-        )
-        parser.add_argument(
-            "--force",
-            action="store_true",
-            help="run although TRADING_ORDER_FEED_ENABLED is false",
-        )
+    def disabled_reason(self) -> str | None:
+        if settings.TRADING_ORDER_FEED_ENABLED:
+            return None
+        return "TRADING_ORDER_FEED_ENABLED is false: set it to true"
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        if not settings.TRADING_ORDER_FEED_ENABLED and not options["force"]:
-            raise CommandError(
-                "TRADING_ORDER_FEED_ENABLED is false: set it to true (or pass --force) to consume"
-            )
-        overrides: dict[str, object] = {}
-        if options["from_beginning"]:
-            overrides["auto_offset_reset"] = "earliest"
-        try:
-            consumer = order_feed_consumer(
-                idle_exit_seconds=options["idle_exit_seconds"],
-                max_messages=options["max_messages"],
-                **overrides,
-            )
-        except OrderFeedNotConfigured as exc:
-            raise CommandError(str(exc)) from exc
-        consumer.install_signal_handlers()
-        stats = consumer.run()
-        self.stdout.write(json.dumps(stats.as_json()))
+    def build(self, **kwargs: Any) -> BatchConsumer:
+        return order_feed_consumer(**kwargs)

@@ -1,0 +1,60 @@
+"""The shape every Kafka consumer command shares: flags, the enabled check, run until SIGTERM."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from torghut_site.kafka import BatchConsumer
+
+
+class ConsumerCommand(BaseCommand):
+    """Subclasses say whether the consumer is switched on and how to build it."""
+
+    not_configured: tuple[type[Exception], ...] = ()
+
+    def disabled_reason(self) -> str | None:
+        """Why the consumer must not run without --force (None: it may run)."""
+        return None
+
+    def build(
+        self, *, idle_exit_seconds: float | None, max_messages: int | None, **overrides: Any
+    ) -> BatchConsumer:
+        raise NotImplementedError
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--idle-exit-seconds",
+            type=float,
+            help="exit once no record arrived for this long (drain mode; default: run forever)",
+        )
+        parser.add_argument("--max-messages", type=int, help="exit after this many records")
+        parser.add_argument(
+            "--from-beginning",
+            action="store_true",
+            help="auto.offset.reset=earliest for a group without committed offsets",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="run although the consumer is switched off"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        reason = self.disabled_reason()
+        if reason and not options["force"]:
+            raise CommandError(f"{reason} (or pass --force) to consume")
+        overrides: dict[str, object] = {}
+        if options["from_beginning"]:
+            overrides["auto_offset_reset"] = "earliest"
+        try:
+            consumer = self.build(
+                idle_exit_seconds=options["idle_exit_seconds"],
+                max_messages=options["max_messages"],
+                **overrides,
+            )
+        except self.not_configured as exc:
+            raise CommandError(str(exc)) from exc
+        consumer.install_signal_handlers()
+        stats = consumer.run()
+        self.stdout.write(json.dumps(stats.as_json()))
