@@ -1,0 +1,492 @@
+"""Vectorised backtest of a live strategy over a `BarFrame`.
+
+The strategy is the live plugin itself: `strategy.evaluate_arrays(frame.features, params)` gives
+one action per row (+1 buy, -1 sell, 0 none), the same action `strategy.evaluate` gives for that
+row's `SignalEnvelope` (tested per strategy in trading, and end to end in the parity test here).
+
+From actions to fills, mirroring the live decision chain with its default limits
+(`trading.gates`) and the simulated broker (`trading.simbroker.services`):
+
+- every non-zero action is a decision (live stores a `TradeDecision` for every intent);
+- size (`gate_sizing`): `floor(max_notional_per_trade / price)` shares when a budget is set, else
+  `qty` (live `TRADING_DEFAULT_QTY`), floored to `qty_step` (1 share; crypto 1e-8). Live ignores a
+  `qty` in strategy params, and so does this: sizing comes from `Sizing`;
+- long only unless `allow_shorts`: a sell closes at most the held quantity; a sell with nothing
+  held is rejected (`shorts_not_allowed`); buys add to the position (live pyramids: nothing in the
+  default chain stops a second buy), up to `max_position_qty` when set (stands in for the
+  portfolio caps). So the position after row t is `clip(pos[t-1] + order[t], lo, hi)`, which is
+  computed without a Python loop (see `positions_from_orders`);
+- a market order decided on row t fills on the symbol's next row (the simulated broker fills an
+  order on the first price newer than the one it knew at submit: no look-ahead); the last row's
+  order never fills (`unfilled_count`). The fill price is that next price moved against the
+  taker by half the spread + slippage + impact bps and rounded to the tick like the broker does
+  (buys up, sells down; $0.01, $0.0001 below $1). Fees: `fee_per_share × qty + fee_bps` of the
+  notional (the broker's two fee settings);
+- mark to market at each row's price; equity is cash + positions at their symbol's last price.
+
+Not modelled (differences from live, by design of a vectorised research engine): buying power
+(`insufficient_buying_power`) and % of equity caps, which depend on the equity path; cooldowns;
+limit-order conversion (`TRADING_EXECUTION_PREFER_LIMIT`); orders of several cycles filling in
+one later batch (live fills all pending orders on the batch's newest price; here each fills on the
+next row, the live behaviour when one bar arrives per cycle).
+
+Metrics (all float64, money in the quote currency):
+- gross_pnl: PnL if every fill were at the reference (next-row) price with no fee;
+- net_pnl: final equity - starting cash; total_cost = gross_pnl - net_pnl (spread, slippage,
+  impact and tick rounding paid, plus fees); cost_bps = total_cost / traded_notional × 1e4;
+- max_drawdown: largest fall of the equity curve from its running peak (starting cash included),
+  in money (the gate-2 unit) and as a fraction of the peak;
+- turnover_ratio: traded notional / starting cash;
+- exposure: mean gross position value / starting cash; time_in_market: share of rows with an
+  open position.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from autonomy.engine.data import BarFrame, FloatArray, ns_to_datetime
+from trading.strategies.base import Strategy
+
+Int8Array = npt.NDArray[np.int8]
+IntpArray = npt.NDArray[np.intp]
+BPS = 10_000.0
+TICK = 0.01
+SUB_DOLLAR_TICK = 0.0001
+# A price computed in float lands a few ulps off the exact decimal; this is far below a tick.
+_TICK_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Per-fill costs. Defaults are the simulated broker's defaults (5 bps slippage, no fee and no
+    spread model): the live paper fill of the same order."""
+
+    spread_bps: float = 0.0  # full quoted spread; a taker pays half of it
+    slippage_bps: float = 5.0  # SIMULATED_BROKER_SLIPPAGE_BPS
+    impact_bps: float = 0.0  # extra price impact (the liquidity stress case)
+    fee_bps: float = 0.0  # SIMULATED_BROKER_FEE_BPS
+    fee_per_share: float = 0.0  # SIMULATED_BROKER_FEE_PER_SHARE
+    tick_rounding: bool = True
+
+    @property
+    def adverse_bps(self) -> float:
+        return self.spread_bps / 2.0 + self.slippage_bps + self.impact_bps
+
+
+@dataclass(frozen=True)
+class Sizing:
+    qty: float = 1.0  # TRADING_DEFAULT_QTY: used when no budget is set
+    max_notional_per_trade: float | None = None  # the strategy budget
+    qty_step: float = 1.0
+    allow_shorts: bool = False
+    max_position_qty: float | None = None  # |position| cap; None = unbounded (live default)
+    max_fill_qty: float | None = None  # fill-size cap per order (liquidity); remainder cancelled
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    costs: CostModel = field(default_factory=CostModel)
+    sizing: Sizing = field(default_factory=Sizing)
+    starting_cash: float = 100_000.0  # SIMULATED_BROKER_STARTING_CASH
+
+
+@dataclass(frozen=True)
+class BacktestMetrics:
+    bars: int
+    decision_count: int
+    buy_decisions: int
+    sell_decisions: int
+    order_count: int  # decisions that passed sizing/position rules
+    rejected_count: int
+    unfilled_count: int
+    trade_count: int  # fills
+    filled_qty: float
+    traded_notional: float
+    gross_pnl: float
+    net_pnl: float
+    total_cost: float
+    fees: float
+    cost_bps: float
+    max_drawdown: float
+    max_drawdown_pct: float
+    turnover_ratio: float
+    exposure: float
+    time_in_market: float
+    end_equity: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Decision:
+    ts_ns: int
+    symbol: str
+    seq: int
+    side: str  # buy | sell
+    status: str  # accepted | rejected
+    qty: float  # the order qty (0 when rejected)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Trade:
+    ts_ns: int
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    reference_price: float
+    fee: float
+    decision_ts_ns: int
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    metrics: BacktestMetrics
+    actions: Int8Array
+    orders: FloatArray  # signed order qty at each decision row (0: none or rejected)
+    reject_reason: npt.NDArray[np.int8]  # index into REJECT_REASONS (0 = not rejected)
+    held: FloatArray  # the row's symbol position after that row's fill
+    equity: FloatArray  # portfolio equity after each row
+    fill_rows: IntpArray  # rows where a fill happened, increasing
+    fill_qty: FloatArray  # signed
+    fill_price: FloatArray
+    fill_reference: FloatArray
+    fill_fee: FloatArray
+    fill_decision_rows: IntpArray
+
+    def decisions(self, frame: BarFrame) -> list[Decision]:
+        out: list[Decision] = []
+        for row in np.flatnonzero(self.actions).tolist():
+            reason = REJECT_REASONS[int(self.reject_reason[row])]
+            out.append(
+                Decision(
+                    ts_ns=int(frame.ts[row]),
+                    symbol=frame.symbols[int(frame.symbol[row])],
+                    seq=int(frame.seq[row]),
+                    side="buy" if self.actions[row] > 0 else "sell",
+                    status="rejected" if reason else "accepted",
+                    qty=abs(float(self.orders[row])),
+                    reason=reason,
+                )
+            )
+        return out
+
+    def trades(self, frame: BarFrame) -> list[Trade]:
+        return [
+            Trade(
+                ts_ns=int(frame.ts[row]),
+                symbol=frame.symbols[int(frame.symbol[row])],
+                side="buy" if qty > 0 else "sell",
+                qty=abs(qty),
+                price=price,
+                reference_price=ref,
+                fee=fee,
+                decision_ts_ns=int(frame.ts[decision]),
+            )
+            for row, qty, price, ref, fee, decision in zip(
+                self.fill_rows.tolist(),
+                self.fill_qty.tolist(),
+                self.fill_price.tolist(),
+                self.fill_reference.tolist(),
+                self.fill_fee.tolist(),
+                self.fill_decision_rows.tolist(),
+                strict=True,
+            )
+        ]
+
+    def artifact(
+        self, frame: BarFrame, *, include_trades: bool = True, equity_points: int = 200
+    ) -> dict[str, Any]:
+        """JSON-ready summary: metrics, trades (optional) and a downsampled equity curve."""
+        out: dict[str, Any] = {"metrics": self.metrics.as_dict()}
+        if include_trades:
+            out["trades"] = [
+                {
+                    "ts": ns_to_datetime(t.ts_ns).isoformat(),
+                    "symbol": t.symbol,
+                    "side": t.side,
+                    "qty": t.qty,
+                    "price": t.price,
+                    "reference_price": t.reference_price,
+                    "fee": t.fee,
+                    "decision_ts": ns_to_datetime(t.decision_ts_ns).isoformat(),
+                }
+                for t in self.trades(frame)
+            ]
+        out["equity_curve"] = equity_curve(frame, self.equity, points=equity_points)
+        return out
+
+
+REJECT_REASONS = ("", "shorts_not_allowed", "allocator_reject_zero_qty", "position_cap")
+_SHORTS, _ZERO_QTY, _CAP = 1, 2, 3
+
+
+def equity_curve(frame: BarFrame, equity: FloatArray, *, points: int = 200) -> list[list[Any]]:
+    """[[iso ts, equity], ...] at `points` evenly spaced rows (first and last included)."""
+    n = equity.shape[0]
+    if n == 0:
+        return []
+    rows = np.unique(np.linspace(0, n - 1, num=min(points, n)).round().astype(np.intp))
+    return [[ns_to_datetime(int(frame.ts[r])).isoformat(), float(equity[r])] for r in rows]
+
+
+def positions_from_orders(orders: FloatArray, lo: float, hi: float) -> FloatArray:
+    """pos[t] = clip(pos[t-1] + orders[t], lo, hi) with pos[-1] = 0, without a Python loop.
+
+    lo = 0, hi = inf (long only, uncapped) is the reflected walk
+    pos = S - min(0, running min of S) with S = cumsum(orders). Otherwise the maps
+    p -> clip(p + a, l, h) are closed under composition,
+    clip(clip(p + a1, l1, h1) + a2, l2, h2) = clip(p + a1 + a2, clip(l1 + a2, l2, h2),
+    clip(h1 + a2, l2, h2)), so a log-depth prefix scan (Hillis-Steele) composes them.
+    """
+    if lo > 0 or hi < 0:
+        raise ValueError(f"position bounds must contain 0, got [{lo}, {hi}]")
+    if lo == -math.inf and hi == math.inf:
+        return np.cumsum(orders)
+    if lo == 0.0 and hi == math.inf:
+        s = np.cumsum(orders)
+        return s - np.minimum(np.minimum.accumulate(s), 0.0)
+    n = orders.shape[0]
+    a = np.array(orders, dtype=np.float64, copy=True)
+    low = np.full(n, lo)
+    high = np.full(n, hi)
+    k = 1
+    while k < n:
+        a2, l2, h2 = a[k:], low[k:], high[k:]
+        new_low = np.clip(low[:-k] + a2, l2, h2)
+        new_high = np.clip(high[:-k] + a2, l2, h2)
+        new_a = a[:-k] + a2
+        a[k:], low[k:], high[k:] = new_a, new_low, new_high
+        k *= 2
+    return np.clip(a, low, high)
+
+
+def _round_to_tick(price: FloatArray, side: FloatArray) -> FloatArray:
+    tick = np.where(price < 1.0, SUB_DOLLAR_TICK, TICK)
+    steps = price / tick
+    rounded = np.where(side > 0, np.ceil(steps - _TICK_EPS), np.floor(steps + _TICK_EPS))
+    return np.round(rounded * tick, 4)
+
+
+def _first_difference(x: FloatArray) -> FloatArray:
+    """x[t] - x[t-1] with x[-1] = 0 (np.diff with prepend copies the whole array first)."""
+    out = np.empty_like(x)
+    if x.shape[0]:
+        out[0] = x[0]
+        np.subtract(x[1:], x[:-1], out=out[1:])
+    return out
+
+
+@dataclass
+class _SymbolRun:
+    rows: IntpArray
+    orders: FloatArray
+    reasons: npt.NDArray[np.int8]
+    held: FloatArray
+    equity: FloatArray  # cash flows to date + position value, excluding starting cash
+    gross_value: FloatArray
+    fill_local: IntpArray
+    fill_qty: FloatArray
+    fill_price: FloatArray
+    fill_reference: FloatArray
+    fill_fee: FloatArray
+    gross_pnl: float
+    unfilled: int
+
+
+def _simulate_symbol(
+    price: FloatArray, actions: Int8Array, config: BacktestConfig, rows: IntpArray
+) -> _SymbolRun:
+    sizing, costs = config.sizing, config.costs
+    n = price.shape[0]
+    step = sizing.qty_step
+    wanted = actions.astype(np.float64)  # -1, 0, +1: times the order size below
+    cap = math.inf
+    if sizing.max_fill_qty is not None:
+        cap = math.floor(sizing.max_fill_qty / step + _TICK_EPS) * step
+    if sizing.max_notional_per_trade is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = np.where(price > 0, sizing.max_notional_per_trade / price, 0.0)
+        wanted *= np.minimum(np.floor(raw / step + _TICK_EPS) * step, cap)
+    else:
+        wanted *= min(math.floor(sizing.qty / step + _TICK_EPS) * step, cap)
+    hi = math.inf if sizing.max_position_qty is None else sizing.max_position_qty
+    lo = -hi if sizing.allow_shorts else 0.0
+    pos = positions_from_orders(wanted, lo, hi)
+    if step != 1.0:
+        pos = np.round(pos / step) * step
+    orders = _first_difference(pos)
+
+    reasons = np.zeros(n, dtype=np.int8)
+    rejected = (actions != 0) & (orders == 0.0)
+    if rejected.any():
+        zero_qty = rejected & (wanted == 0.0)
+        no_position = rejected & ~zero_qty & (actions < 0) & (lo == 0.0)
+        reasons[rejected] = _CAP
+        reasons[zero_qty] = _ZERO_QTY
+        reasons[no_position] = _SHORTS
+
+    # an order decided on row t fills on row t + 1 of this symbol
+    fills = np.zeros(n, dtype=np.float64)
+    if n > 1:
+        fills[1:] = orders[:-1]
+    unfilled = int(n > 0 and orders[-1] != 0.0)
+    held = np.zeros(n, dtype=np.float64)
+    if n > 1:
+        held[1:] = pos[:-1]
+
+    fill_local = np.flatnonzero(fills)
+    fq = fills[fill_local]
+    ref = price[fill_local]
+    side = np.sign(fq)
+    fp = ref * (1.0 + side * (costs.adverse_bps / BPS))
+    if costs.tick_rounding:
+        fp = _round_to_tick(fp, side)
+    abs_q = np.abs(fq)
+    fee = abs_q * costs.fee_per_share + abs_q * fp * (costs.fee_bps / BPS)
+
+    cash = np.zeros(n, dtype=np.float64)
+    cash[fill_local] = -(fq * fp) - fee
+    position_value = held * price
+    equity = np.cumsum(cash) + position_value
+    gross_pnl = float(-(fq * ref).sum() + position_value[-1]) if n else 0.0
+    return _SymbolRun(
+        rows=rows,
+        orders=orders,
+        reasons=reasons,
+        held=held,
+        equity=equity,
+        gross_value=np.abs(position_value),
+        fill_local=fill_local,
+        fill_qty=fq,
+        fill_price=fp,
+        fill_reference=ref,
+        fill_fee=fee,
+        gross_pnl=gross_pnl,
+        unfilled=unfilled,
+    )
+
+
+def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> BacktestResult:
+    """Fills, positions and PnL for given actions (see module doc for the rules)."""
+    n = len(frame)
+    actions = np.asarray(actions, dtype=np.int8)
+    if actions.shape != (n,):
+        raise ValueError(f"actions have shape {actions.shape}, expected ({n},)")
+    if n and not np.isfinite(frame.price).all():
+        raise ValueError("the frame has non-finite prices")
+    start = config.starting_cash
+    runs = [
+        _simulate_symbol(frame.price[rows], actions[rows], config, rows)
+        for _, rows in frame.symbol_rows()
+    ]
+    if len(runs) == 1 and runs[0].rows.shape[0] == n:
+        run = runs[0]
+        orders, reasons, held = run.orders, run.reasons, run.held
+        equity = start + run.equity
+        gross_value = run.gross_value
+        in_market = np.count_nonzero(held)
+    else:
+        orders = np.zeros(n)
+        reasons = np.zeros(n, dtype=np.int8)
+        held = np.zeros(n)
+        equity_inc = np.zeros(n)
+        value_inc = np.zeros(n)
+        open_inc = np.zeros(n, dtype=np.int64)
+        for run in runs:
+            orders[run.rows] = run.orders
+            reasons[run.rows] = run.reasons
+            held[run.rows] = run.held
+            equity_inc[run.rows] = _first_difference(run.equity)
+            value_inc[run.rows] = _first_difference(run.gross_value)
+            open_inc[run.rows] = np.diff((run.held != 0.0).astype(np.int64), prepend=0)
+        equity = start + np.cumsum(equity_inc)
+        gross_value = np.cumsum(value_inc)
+        in_market = np.count_nonzero(np.cumsum(open_inc))
+
+    fill_rows = np.concatenate([run.rows[run.fill_local] for run in runs]) if runs else _EMPTY_I
+    order = np.argsort(fill_rows, kind="stable")
+    fill_rows = fill_rows[order]
+
+    def cat(name: str) -> FloatArray:
+        if not runs:
+            return np.zeros(0)
+        return np.concatenate([getattr(run, name) for run in runs])[order]
+
+    fill_qty, fill_price = cat("fill_qty"), cat("fill_price")
+    fill_reference, fill_fee = cat("fill_reference"), cat("fill_fee")
+    decision_rows = (
+        np.concatenate([run.rows[run.fill_local - 1] for run in runs])[order] if runs else _EMPTY_I
+    )
+
+    abs_fill = np.abs(fill_qty)
+    traded_notional = float((abs_fill * fill_price).sum())
+    fees = float(fill_fee.sum())
+    total_cost = float((abs_fill * np.abs(fill_price - fill_reference)).sum()) + fees
+    gross_pnl = float(sum(run.gross_pnl for run in runs))
+    end_equity = float(equity[-1]) if n else start
+    peak = np.maximum(np.maximum.accumulate(equity), start) if n else np.zeros(0)
+    drawdown = peak - equity
+    metrics = BacktestMetrics(
+        bars=n,
+        decision_count=int(np.count_nonzero(actions)),
+        buy_decisions=int(np.count_nonzero(actions > 0)),
+        sell_decisions=int(np.count_nonzero(actions < 0)),
+        order_count=int(np.count_nonzero(orders)),
+        rejected_count=int(np.count_nonzero(reasons)),
+        unfilled_count=sum(run.unfilled for run in runs),
+        trade_count=int(fill_rows.shape[0]),
+        filled_qty=float(abs_fill.sum()),
+        traded_notional=traded_notional,
+        gross_pnl=gross_pnl,
+        net_pnl=end_equity - start,
+        total_cost=total_cost,
+        fees=fees,
+        cost_bps=total_cost / traded_notional * BPS if traded_notional > 0 else 0.0,
+        max_drawdown=float(drawdown.max()) if n else 0.0,
+        max_drawdown_pct=float((drawdown / peak).max()) if n else 0.0,
+        turnover_ratio=traded_notional / start if start > 0 else 0.0,
+        exposure=float(gross_value.mean()) / start if n and start > 0 else 0.0,
+        time_in_market=in_market / n if n else 0.0,
+        end_equity=end_equity,
+    )
+    return BacktestResult(
+        metrics=metrics,
+        actions=actions,
+        orders=orders,
+        reject_reason=reasons,
+        held=held,
+        equity=equity,
+        fill_rows=fill_rows,
+        fill_qty=fill_qty,
+        fill_price=fill_price,
+        fill_reference=fill_reference,
+        fill_fee=fill_fee,
+        fill_decision_rows=decision_rows,
+    )
+
+
+_EMPTY_I: IntpArray = np.zeros(0, dtype=np.intp)
+
+
+def strategy_actions(frame: BarFrame, strategy: Strategy, params: Mapping[str, Any]) -> Int8Array:
+    """The live strategy's actions for every row (its backtest path)."""
+    return np.asarray(strategy.evaluate_arrays(frame.features, params), dtype=np.int8)
+
+
+def run_backtest(
+    frame: BarFrame,
+    strategy: Strategy,
+    params: Mapping[str, Any],
+    config: BacktestConfig | None = None,
+) -> BacktestResult:
+    return simulate(frame, strategy_actions(frame, strategy, params), config or BacktestConfig())
