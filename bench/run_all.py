@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["decision_pipeline.py", "submit_path.py", "orderfeed_ingest.py"]
+SCRIPTS = [
+    "decision_pipeline.py",
+    "submit_path.py",
+    "orderfeed_ingest.py",
+    "backtest_engine.py",
+]
 
 
 def main() -> int:
