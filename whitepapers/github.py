@@ -87,34 +87,8 @@ def github_event_normalize(
     (`comment` present ⇒ issue_comment, else `issue` present ⇒ issues). Raises
     `IntakeRefused("ignored_event", why)` for anything the workflow does not handle.
     """
-    if not isinstance(raw, dict):
-        raise IntakeRefused("ignored_event", f"payload is {type(raw).__name__}, not an object")
-    headers: dict[str, str] = {}
-    payload: Any = raw
-    if _is_envelope(raw):
-        raw_headers = raw.get("headers")
-        if isinstance(raw_headers, dict):
-            headers = {str(k).lower(): str(v) for k, v in raw_headers.items() if v is not None}
-        payload = raw.get("body")
-        if isinstance(payload, str | bytes):
-            try:
-                payload = json.loads(payload)
-            except ValueError as exc:
-                raise IntakeRefused("ignored_event", "envelope body is not valid JSON") from exc
-        if not isinstance(payload, dict):
-            raise IntakeRefused("ignored_event", "envelope body is not an object")
-
-    event = (
-        (
-            event_name
-            or headers.get("x-github-event")
-            or _str_or_none(payload.get("event"))
-            or _str_or_none(payload.get("event_name"))
-            or ("issue_comment" if "comment" in payload else "issues" if "issue" in payload else "")
-        )
-        .strip()
-        .lower()
-    )
+    headers, payload = envelope_unwrap(raw)
+    event = event_name_of(payload, headers, event_name)
     delivery = delivery_id or headers.get("x-github-delivery") or None
 
     if event not in ACCEPTED_ACTIONS:
@@ -152,6 +126,52 @@ def github_event_normalize(
         actor=_str_or_none(_dig(payload, "sender", "login"))
         or _str_or_none(_dig(comment, "user", "login")),
         payload=payload,
+    )
+
+
+def envelope_unwrap(raw: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """(lower-cased headers, GitHub payload) of a Froussard envelope or a bare payload.
+
+    Raises `IntakeRefused("ignored_event", why)` when there is no JSON object to read."""
+    if not isinstance(raw, dict):
+        raise IntakeRefused("ignored_event", f"payload is {type(raw).__name__}, not an object")
+    if not _is_envelope(raw):
+        return {}, raw
+    headers = envelope_headers(raw)
+    payload = raw.get("body")
+    if isinstance(payload, str | bytes):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            raise IntakeRefused("ignored_event", "envelope body is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise IntakeRefused("ignored_event", "envelope body is not an object")
+    return headers, payload
+
+
+def envelope_headers(raw: dict[str, Any]) -> dict[str, str]:
+    """An envelope's headers with lower-cased names (empty when it has none)."""
+    raw_headers = raw.get("headers")
+    if not isinstance(raw_headers, dict):
+        return {}
+    return {str(k).lower(): str(v) for k, v in raw_headers.items() if v is not None}
+
+
+def event_name_of(
+    payload: dict[str, Any], headers: dict[str, str], explicit: str | None = None
+) -> str:
+    """The GitHub event name: the caller's, the `x-github-event` header, an `event`/`event_name`
+    key, or inferred (`comment` ⇒ issue_comment, else `issue` ⇒ issues); lower-cased."""
+    return (
+        (
+            explicit
+            or headers.get("x-github-event")
+            or _str_or_none(payload.get("event"))
+            or _str_or_none(payload.get("event_name"))
+            or ("issue_comment" if "comment" in payload else "issues" if "issue" in payload else "")
+        )
+        .strip()
+        .lower()
     )
 
 

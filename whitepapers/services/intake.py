@@ -23,7 +23,6 @@ retries the download. Processing an event twice changes nothing the second time.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -37,6 +36,9 @@ from whitepapers.github import (
     IntakeRefused,
     IssueEvent,
     Marker,
+    envelope_headers,
+    envelope_unwrap,
+    event_name_of,
     github_event_normalize,
     has_requeue_keyword,
     marker_parse,
@@ -118,36 +120,23 @@ def _on_commit_process(event_ids: list[int]) -> None:
 
 def _summary(payload: Any, event_name: str | None) -> dict[str, Any]:
     """Indexable fields of a raw event; tolerant (the rules run later, in processing)."""
-    body = payload
-    headers: dict[str, Any] = {}
-    if isinstance(payload, dict) and isinstance(payload.get("headers"), dict):
-        headers = {str(k).lower(): v for k, v in payload["headers"].items()}
-        body = payload.get("body")
-        if isinstance(body, str):
-            try:
-                body = json.loads(body)
-            except ValueError:
-                body = None
-    name = event_name or headers.get("x-github-event") or ""
-    if isinstance(body, dict):
-        name = name or body.get("event") or body.get("event_name") or ""
-        repository: dict[str, Any] = body.get("repository") or {}
-        issue: dict[str, Any] = body.get("issue") or {}
-        if not isinstance(repository, dict):
-            repository = {}
-        number = issue.get("number") if isinstance(issue, dict) else None
-        return {
-            "event_name": str(name)[:32],
-            "action": str(body.get("action") or "")[:32],
-            "repository": str(repository.get("full_name") or "")[:300],
-            "issue_number": number if isinstance(number, int) and number > 0 else None,
-            "delivery_id": str(headers.get("x-github-delivery") or "")[:100],
-        }
+    try:
+        headers, body = envelope_unwrap(payload)
+    except IntakeRefused:
+        headers, body = {}, {}
+    if isinstance(payload, dict) and not body:
+        headers = envelope_headers(payload)  # an unreadable envelope still names its event
+    repository = body.get("repository")
+    issue = body.get("issue")
+    number = issue.get("number") if isinstance(issue, dict) else None
+    full_name = repository.get("full_name") if isinstance(repository, dict) else None
     return {
-        "event_name": str(name)[:32],
-        "action": "",
-        "repository": "",
-        "issue_number": None,
+        "event_name": event_name_of(body, headers, event_name)[:32],
+        "action": str(body.get("action") or "")[:32],
+        "repository": str(full_name or "")[:300],
+        "issue_number": number
+        if isinstance(number, int) and not isinstance(number, bool) and number > 0
+        else None,
         "delivery_id": str(headers.get("x-github-delivery") or "")[:100],
     }
 
@@ -193,21 +182,14 @@ def github_events_record_from_kafka(rows: list[tuple[str, int, int, dict[str, An
         for topic, partition, offset, payload in rows
     ]
     GithubIssueEvent.objects.bulk_create(objects, ignore_conflicts=True)
-    pending: list[int] = []
-    for topic, partition, offset, _ in rows:
-        pk = (
-            GithubIssueEvent.objects.filter(
-                source=EventSource.KAFKA,
-                source_topic=topic,
-                source_partition=partition,
-                source_offset=offset,
-                status=EventStatus.PENDING,
-            )
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if pk is not None:
-            pending.append(pk)
+    positions = {(topic, partition, offset) for topic, partition, offset, _ in rows}
+    stored = GithubIssueEvent.objects.filter(
+        source=EventSource.KAFKA,
+        source_topic__in={p[0] for p in positions},
+        source_offset__in={p[2] for p in positions},
+        status=EventStatus.PENDING,
+    ).values_list("pk", "source_topic", "source_partition", "source_offset")
+    pending = sorted(pk for pk, *position in stored if tuple(position) in positions)
     _on_commit_process(pending)
     return pending
 
