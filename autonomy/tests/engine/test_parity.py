@@ -26,6 +26,7 @@ from trading.signals.replay import read_signal_rows
 from trading.simbroker.models import SimOrder
 from trading.simbroker.services import _fill_price
 from trading.strategies.registry import get_strategy
+from trading.tests.core.test_gates import limits
 
 from .helpers import LEGACY_LOOSE, TSMOM_LOOSE, signal_rows
 
@@ -34,31 +35,7 @@ SAMPLE = Path(__file__).resolve().parents[3] / "trading" / "sample_data" / "sign
 
 def default_limits() -> RiskLimits:
     """The live defaults (settings.py): no shorts, qty 1, no caps, no cooldown."""
-    return RiskLimits(
-        trading_enabled=True,
-        live_enabled=False,
-        kill_switch=False,
-        allow_shorts=False,
-        prefer_limit=False,
-        default_qty=Decimal(1),
-        max_notional_per_trade=None,
-        min_notional_per_trade=None,
-        max_position_pct_equity=None,
-        cooldown_seconds=0,
-        notional_per_position=None,
-        volatility_target=None,
-        volatility_floor=Decimal(0),
-        max_positions=None,
-        max_notional_per_symbol=None,
-        max_gross_exposure=None,
-        max_gross_exposure_pct_equity=None,
-        max_net_exposure=None,
-        max_net_exposure_pct_equity=None,
-        crypto_ws_enabled=False,
-        crypto_universe_enabled=False,
-        crypto_enabled=False,
-        crypto_live_enabled=False,
-    )
+    return limits()
 
 
 @dataclass(frozen=True)
