@@ -155,3 +155,29 @@ def subprocess_db_dsn() -> str:
 
     db = connection.settings_dict
     return f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def manage_in_test_db(
+    *args: str, env: dict[str, str], fault: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`manage.py` in a fresh process on the test database (needs transactional_db), with
+    `fault` as the kill -9 fault point (`TORGHUT_FAULT_INJECT`) when given."""
+    full = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
+        "DB_DSN": subprocess_db_dsn(),
+        "LOG_LEVEL": "warning",
+        **env,
+    }
+    full.pop("TORGHUT_FAULT_INJECT", None)
+    if fault:
+        full["TORGHUT_FAULT_INJECT"] = fault
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -10,10 +10,8 @@ Three real `manage.py run_orderfeed_consumer` processes in turn, one consumer gr
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import pytest
 
 from orderfeed.models import OrderEvent
 from orderfeed.tests.conftest import make_order, trade_update
-from tests.conftest import subprocess_db_dsn
+from tests.conftest import manage_in_test_db
 from torghut_site.models import DeadLetterMessage
 from trading.models import ExecutionTransition, TradeDecision, TradeDecisionTransition
 
@@ -34,9 +32,6 @@ BATCH = 4
 
 def _consumer(feed, fault: str | None) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
-        "DB_DSN": subprocess_db_dsn(),
         "TRADING_ORDER_FEED_ENABLED": "true",
         "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS": feed.bootstrap,
         "TRADING_ORDER_FEED_TOPIC": feed.topic,
@@ -47,19 +42,9 @@ def _consumer(feed, fault: str | None) -> subprocess.CompletedProcess[str]:
         "TRADING_ORDER_FEED_BATCH_SIZE": str(BATCH),
         "TRADING_ORDER_FEED_POLL_MS": "100",
         "TRADING_ORDER_FEED_DLQ_TOPIC": feed.dlq,
-        "LOG_LEVEL": "warning",
     }
-    env.pop("TORGHUT_FAULT_INJECT", None)
-    if fault:
-        env["TORGHUT_FAULT_INJECT"] = fault
-    return subprocess.run(
-        [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return manage_in_test_db(
+        "run_orderfeed_consumer", "--idle-exit-seconds", "1", env=env, fault=fault
     )
 
 

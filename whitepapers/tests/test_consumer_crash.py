@@ -4,17 +4,15 @@ stored: the restarted consumer gets the batch again and stores nothing twice."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from orderfeed.tests.conftest import create_topics, kafka_bootstrap  # noqa: F401 - fixture
-from tests.conftest import subprocess_db_dsn
+from tests.conftest import manage_in_test_db
 from whitepapers.models import GithubIssueEvent
 from whitepapers.tests.workflow import envelope, issue_payload
 
@@ -28,9 +26,6 @@ def _consumer(
     bootstrap: str, topic: str, group: str, tmp_path: Path, fault: str | None
 ) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
-        "DB_DSN": subprocess_db_dsn(),
         "WHITEPAPER_WORKFLOW_ENABLED": "true",
         "WHITEPAPER_KAFKA_ENABLED": "true",
         "WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -42,19 +37,9 @@ def _consumer(
         "WHITEPAPER_KAFKA_POLL_MS": "100",
         # processing tasks go to a throw-away embedded broker: this test is about intake
         "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}",
-        "LOG_LEVEL": "warning",
     }
-    env.pop("TORGHUT_FAULT_INJECT", None)
-    if fault:
-        env["TORGHUT_FAULT_INJECT"] = fault
-    return subprocess.run(
-        [sys.executable, "manage.py", "run_whitepaper_consumer", "--idle-exit-seconds", "1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return manage_in_test_db(
+        "run_whitepaper_consumer", "--idle-exit-seconds", "1", env=env, fault=fault
     )
 
 
