@@ -15,7 +15,9 @@ metrics as the base run:
   (no data, so no decision and no fill inside the window); an order decided before the halt fills
   on the first row after it, and positions are marked at the resume price. A frame computed from
   bars gets its features recomputed without the halted bars (indicators resume where they stopped).
-  The window starts at row `halt_start_fraction · n` and spans `halt_fraction · n` rows' time.
+  The window is a time window: it starts `halt_start_fraction` of the way through the data's
+  time span and lasts `halt_fraction` of the span, so data too sparse for a bar to fall inside
+  it (a few signals minutes apart) has no halted row and the case equals the base run.
 
 Fragility of a case: loss = max(0, base net PnL - stressed net PnL); scale = |base net PnL| +
 base total cost (the size of the base run's edge before costs); score = min(1, loss / scale),
@@ -132,12 +134,14 @@ def scale_volatility(price: FloatArray, multiplier: float) -> FloatArray:
 
 
 def halt_window(frame: BarFrame, settings: StressSettings) -> tuple[int, int]:
-    """[start_ns, end_ns) of the halt (see module doc)."""
-    n = len(frame)
-    first = min(n - 1, int(n * settings.halt_start_fraction))
-    last = min(n - 1, first + max(1, int(n * settings.halt_fraction)))
-    start, end = int(frame.ts[first]), int(frame.ts[last])
-    return start, max(end, start + 1)
+    """[start_ns, end_ns) of the halt: it starts `halt_start_fraction` of the way through the
+    data's time span and lasts `halt_fraction` of it (see module doc). Empty for empty data."""
+    if len(frame) == 0:
+        return 0, 0
+    t0, t1 = int(frame.ts[0]), int(frame.ts[-1])
+    span = t1 - t0
+    start = t0 + int(span * settings.halt_start_fraction)
+    return start, start + int(span * settings.halt_fraction)
 
 
 def stressed_inputs(

@@ -111,7 +111,9 @@ def test_halt_drops_the_window_and_fills_at_the_resume_price():
     frame = scripted_frame(prices, [0, 0, 0, 1, 1, 1, 0, 0, -1, 0])
     settings = StressSettings(halt_start_fraction=0.4, halt_fraction=0.3)
     start, end = halt_window(frame, settings)
-    assert (start, end) == (int(frame.ts[4]), int(frame.ts[7]))
+    # 9 minutes of data: the halt starts 3.6 min in and lasts 2.7 min, over rows 4, 5 and 6
+    t0 = int(frame.ts[0])
+    assert (start, end) == (t0 + 216 * 10**9, t0 + 378 * 10**9)
     config = BacktestConfig(costs=CostModel(slippage_bps=0.0))
     s_frame, s_config, details = stressed_inputs("halt", frame, config, settings)
     assert details["halted_rows"] == 3
@@ -137,7 +139,19 @@ def test_halt_on_real_data_has_no_fills_in_the_window():
     fill_ts = s_frame.ts[result.fill_rows]
     assert result.metrics.trade_count > 0
     assert not np.any((fill_ts >= start) & (fill_ts < end))
-    assert len(s_frame) == len(frame) - 200
+    halted = int(((frame.ts >= start) & (frame.ts < end)).sum())
+    assert halted > 0
+    assert len(s_frame) == len(frame) - halted
+
+
+def test_halt_on_sparse_signals_halts_no_row():
+    # three signals over 3 minutes: a 9-second halt falls between two of them
+    frame = scripted_frame([100, 101, 102], [1, -1, 0], ts=[0, MINUTE_NS, 3 * MINUTE_NS])
+    start, end = halt_window(frame, StressSettings())
+    assert (start - int(frame.ts[0]), end - start) == (90 * 10**9, 9 * 10**9)
+    s_frame, _, details = stressed_inputs("halt", frame, BacktestConfig(), StressSettings())
+    assert details["halted_rows"] == 0
+    assert len(s_frame) == 3
 
 
 @pytest.mark.parametrize(
