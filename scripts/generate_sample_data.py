@@ -12,10 +12,10 @@ Writes
 - trading/sample_data/signals-sample.csv: one flat signal per session bar, event_ts = bar close
   time, features from `trading.indicators` over the close prices (seq = bar number in the
   session, 1..390);
-- trading/sample_data/walkforward_signals.json: the 3 AAPL envelope signals of the autonomy
-  walk-forward fixture (inventory §8.1).
+- tests/fixtures/walkforward_signals.json: the 3 AAPL envelope signals of the autonomy
+  walk-forward fixture (inventory §8.1), at the path the seed's lane example names.
 
-Usage: .venv/bin/python scripts/generate_sample_data.py [--out DIR]
+Usage: .venv/bin/python scripts/generate_sample_data.py [--out DIR]  (--out: all three in DIR)
 """
 
 from __future__ import annotations
@@ -206,13 +206,18 @@ def generate() -> dict[str, str]:
     }
 
 
+# where each file is committed when no --out is given
+HOMES = {"walkforward_signals.json": ROOT / "tests" / "fixtures"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "trading" / "sample_data")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
     for name, text in generate().items():
-        path = args.out / name
+        folder = args.out or HOMES.get(name, ROOT / "trading" / "sample_data")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path} ({len(text.encode()):,} bytes)")
     return 0

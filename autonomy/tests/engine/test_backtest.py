@@ -21,7 +21,7 @@ from trading.strategies.registry import get_strategy
 from .helpers import ScriptedStrategy, scripted_frame
 
 SAMPLE = (
-    Path(__file__).resolve().parents[3] / "trading" / "sample_data" / "walkforward_signals.json"
+    Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "walkforward_signals.json"
 )
 
 

@@ -10,6 +10,7 @@ from trading.signals.types import SignalCursor
 from trading.strategies.registry import get_strategy
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
+FIXTURES_DIR = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
 ANCHOR = datetime(2026, 5, 4, 13, 0, tzinfo=UTC)
 HEADER = "event_ts,symbol,seq,timeframe,price,macd,macd_signal,rsi14\n"
 
@@ -178,7 +179,7 @@ def test_speed_must_be_positive(tape):
 
 
 def test_walkforward_fixture_is_the_three_aapl_signals():
-    signals, invalid = load_signals(SAMPLE_DIR / "walkforward_signals.json", source="fixture")
+    signals, invalid = load_signals(FIXTURES_DIR / "walkforward_signals.json", source="fixture")
     assert invalid == 0
     assert [(s.event_ts, s.symbol, s.timeframe, s.price, dict(s.features)) for s in signals] == [
         (

@@ -7,7 +7,12 @@ from trading.strategies.registry import get_strategy
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_DIR = ROOT / "trading" / "sample_data"
-FILES = ("bars-sample.csv", "signals-sample.csv", "walkforward_signals.json")
+FIXTURES_DIR = ROOT / "tests" / "fixtures"
+HOMES = {
+    "bars-sample.csv": SAMPLE_DIR,
+    "signals-sample.csv": SAMPLE_DIR,
+    "walkforward_signals.json": FIXTURES_DIR,
+}
 
 
 def test_generator_is_deterministic_and_matches_the_committed_files(tmp_path):
@@ -19,12 +24,12 @@ def test_generator_is_deterministic_and_matches_the_committed_files(tmp_path):
         timeout=120,
     )
     assert result.stdout.count("wrote ") == 3
-    for name in FILES:
-        assert (tmp_path / name).read_bytes() == (SAMPLE_DIR / name).read_bytes(), name
+    for name, home in HOMES.items():
+        assert (tmp_path / name).read_bytes() == (home / name).read_bytes(), name
 
 
 def test_sample_size_and_shape():
-    total = sum((SAMPLE_DIR / name).stat().st_size for name in FILES)
+    total = sum((home / name).stat().st_size for name, home in HOMES.items())
     assert total < 1_000_000
     signals, invalid = load_signals(SAMPLE_DIR / "signals-sample.csv")
     assert invalid == 0
