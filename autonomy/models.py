@@ -101,6 +101,13 @@ class ResearchRun(models.Model):
     artifacts = models.JSONField(
         default=dict, blank=True, help_text="artifact path -> {sha256, size, uri}"
     )
+    gate_report = models.JSONField(default=dict, blank=True, help_text="gates/gate-evaluation.json")
+    recommendation = models.JSONField(
+        default=dict, blank=True, help_text="promotion recommendation: action, eligible, reasons"
+    )
+    readiness = models.JSONField(
+        default=dict, blank=True, help_text="operational readiness dry runs, with their times"
+    )
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     progress_label = models.CharField(max_length=200, blank=True)
@@ -251,6 +258,10 @@ class Promotion(models.Model):
     class Meta:
         db_table = "research_promotions"
         ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("approve_promotion", "Can approve or deny a research promotion to paper"),
+            ("approve_live_promotion", "Can approve a research promotion to live"),
+        ]
         constraints = [
             choices_constraint("requested_mode", PromotionMode, "research_promo_requested_valid"),
             choices_constraint("decision_action", PromotionAction, "research_promo_action_valid"),

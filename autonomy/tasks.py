@@ -1,1 +1,23 @@
-"""tasks: filled in by the issue that builds this app (see README)."""
+"""Celery tasks of the research lane (thin: the work is in `autonomy.services`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from autonomy.services.schedule import lane_tick
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="autonomy.tasks.autonomy_lane_tick", ignore_result=True)
+def autonomy_lane_tick() -> dict[str, Any]:
+    """One scheduled lane run over the recent signals (a no-op while autonomy is disabled)."""
+    result = lane_tick(now=timezone.now())
+    run = result.lane_run.run.run_id if result.lane_run else ""
+    if result.ran:
+        logger.info("autonomy lane tick: %s %s", result.reason, run)
+    return {"ran": result.ran, "reason": result.reason, "run_id": run}

@@ -42,4 +42,14 @@ def _app_schedules() -> list[tuple[str, dict[str, Any]]]:
             ),
         )
     )
+    # the research lane (a no-op while TRADING_AUTONOMY_ENABLED is off, read on every tick)
+    entries.append(
+        (
+            "autonomy-lane",
+            every(
+                float(settings.TRADING_AUTONOMY_INTERVAL_SECONDS),
+                "autonomy.tasks.autonomy_lane_tick",
+            ),
+        )
+    )
     return entries

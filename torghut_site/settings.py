@@ -336,6 +336,26 @@ TRADING_AUTONOMY_ENABLED = env.bool("TRADING_AUTONOMY_ENABLED", default=False)
 TRADING_AUTONOMY_INTERVAL_SECONDS = env.int(
     "TRADING_AUTONOMY_INTERVAL_SECONDS", default=300, min_value=30
 )
+TRADING_AUTONOMY_SIGNAL_LOOKBACK_MINUTES = env.int(
+    "TRADING_AUTONOMY_SIGNAL_LOOKBACK_MINUTES", default=15, min_value=1, max_value=7 * 24 * 60
+)
+# the gate policy and candidate the scheduled lane uses (defaults: the shipped samples)
+TRADING_AUTONOMY_GATE_POLICY_PATH = env.str(
+    "TRADING_AUTONOMY_GATE_POLICY_PATH",
+    default=str(BASE_DIR / "config" / "autonomous-gate-policy.json"),
+)
+TRADING_AUTONOMY_STRATEGY_CONFIG_PATH = env.str(
+    "TRADING_AUTONOMY_STRATEGY_CONFIG_PATH",
+    default=str(BASE_DIR / "config" / "autonomous-strategy-sample.yaml"),
+)
+for _name in ("TRADING_AUTONOMY_GATE_POLICY_PATH", "TRADING_AUTONOMY_STRATEGY_CONFIG_PATH"):
+    if not Path(globals()[_name]).is_file():
+        env.problem(f"{_name}={globals()[_name]!r} is not a readable file")
+# the scheduled lane targets live only with this flag and the approval token (gate 5)
+TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION = env.bool(
+    "TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION", default=False
+)
+TRADING_AUTONOMY_APPROVAL_TOKEN = env.secret("TRADING_AUTONOMY_APPROVAL_TOKEN")
 TRADING_MAX_NOTIONAL_PER_TRADE = env.decimal("TRADING_MAX_NOTIONAL_PER_TRADE", min_value=Decimal(0))
 
 TRADING_SUBMIT_UNCONFIRMED_GRACE_SECONDS = env.int(

@@ -20,9 +20,7 @@ from trading.strategies.registry import get_strategy
 
 from .helpers import ScriptedStrategy, scripted_frame
 
-SAMPLE = (
-    Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "walkforward_signals.json"
-)
+SAMPLE = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "walkforward_signals.json"
 
 
 def test_hand_computed_series():

@@ -1,1 +1,0 @@
-"""services: filled in by the issue that builds this app (see README)."""

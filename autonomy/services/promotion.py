@@ -1,0 +1,422 @@
+"""Promotion, denial, demotion and rollback of research candidates: the only way a research
+result changes what trades.
+
+A promotion is an explicit human action (admin or API), never a side effect of the lane:
+- paper: the candidate's run recommended paper or live and its recommendation is eligible
+  (gates, prerequisites, rollback readiness, evidence); the approver holds
+  `autonomy.approve_promotion`; a reason is given. The candidate's strategy is enabled for one
+  paper lane with the patch's limits (max notional 250, 2.5% of equity per position);
+- live: additionally `TRADING_LIVE_ENABLED` (read fresh), a live gate-5 pass on the run
+  (recommended mode `live`), an approver with `autonomy.approve_live_promotion`, and an active
+  recorded `LiveApproval` for the live lane (the order firewall checks it again on every order).
+Every action appends a `Promotion` row (append-only, enforced by triggers) with the approver,
+the reason and the evidence, and moves the candidate through the orchestration guard's stages.
+Retrying a promotion that already happened returns the existing row: nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+
+from autonomy.guard import CandidateState, TransitionRequest, check_transition, load_policy
+from autonomy.lane import PAPER_PATCH, PATCH_MAX_NOTIONAL, PATCH_MAX_POSITION_PCT
+from autonomy.models import (
+    CandidateStage,
+    LifecycleRole,
+    LifecycleStatus,
+    Promotion,
+    PromotionAction,
+    PromotionMode,
+    ResearchCandidate,
+    Stage,
+)
+from torghut_site.flags import flag_enabled
+from trading.lanes import UnknownLaneError, lane_config, lane_configs
+from trading.models import Strategy
+from trading.models.strategies import StrategySource
+from trading.selectors.safety import live_approval_active
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+_SNAPSHOT_FIELDS = (
+    "name",
+    "description",
+    "enabled",
+    "strategy_type",
+    "version",
+    "base_timeframe",
+    "universe_symbols",
+    "account_labels",
+    "params",
+    "priority",
+    "max_position_pct_equity",
+    "max_notional_per_trade",
+    "source",
+    "catalog_hash",
+)
+
+
+class PromotionError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    promotion: Promotion
+    created: bool
+
+
+# ------------------------------------------------------------------ strategy rows
+
+
+def strategy_snapshot(name: str) -> dict[str, Any] | None:
+    """The strategy row's configuration as plain JSON (None: no such row)."""
+    row = Strategy.objects.filter(name=name).first()
+    if row is None:
+        return None
+    out: dict[str, Any] = {}
+    for field in _SNAPSHOT_FIELDS:
+        value = getattr(row, field)
+        out[field] = str(value) if isinstance(value, Decimal) else value
+    return out
+
+
+def strategy_restore(name: str, snapshot: Mapping[str, Any] | None) -> None:
+    """Put the strategy row back as the snapshot had it; no snapshot: disable the row."""
+    if snapshot is None:
+        Strategy.objects.filter(name=name).update(enabled=False, updated_at=timezone.now())
+        return
+    values = {k: v for k, v in snapshot.items() if k != "name"}
+    for field in ("max_position_pct_equity", "max_notional_per_trade"):
+        if values.get(field) is not None:
+            values[field] = Decimal(str(values[field]))
+    Strategy.objects.update_or_create(name=name, defaults=values)
+
+
+def strategy_apply(spec: Mapping[str, Any], *, account_labels: list[str]) -> Strategy:
+    """Enable the candidate's strategy for `account_labels` (added to the lanes it already had
+    when it was already a promoted strategy) with the paper patch's limits."""
+    name = str(spec["name"])
+    existing = Strategy.objects.filter(name=name).first()
+    lanes = list(account_labels)
+    if existing is not None and existing.source == StrategySource.PROMOTION and existing.enabled:
+        lanes = sorted(set(existing.account_labels or []) | set(account_labels))
+    strategy, _ = Strategy.objects.update_or_create(
+        name=name,
+        defaults={
+            "description": f"promoted research candidate version={spec.get('version', '')}",
+            "enabled": True,
+            "strategy_type": spec["strategy_type"],
+            "version": spec.get("version") or "1.0.0",
+            "base_timeframe": spec.get("base_timeframe") or "1Min",
+            "universe_symbols": list(spec.get("universe_symbols") or []),
+            "account_labels": lanes,
+            "params": dict(spec.get("params") or {}),
+            "priority": int(spec.get("priority", 100)),
+            "max_notional_per_trade": Decimal(PATCH_MAX_NOTIONAL),
+            "max_position_pct_equity": Decimal(str(PATCH_MAX_POSITION_PCT)),
+            "source": StrategySource.PROMOTION,
+            "catalog_hash": "",
+        },
+    )
+    return strategy
+
+
+def strategy_disable(name: str) -> None:
+    Strategy.objects.filter(name=name).update(enabled=False, updated_at=timezone.now())
+
+
+# ------------------------------------------------------------------ checks
+
+
+def _actor_name(actor: Actor) -> str:
+    if actor is None or not actor.is_authenticated:
+        raise PromotionError("approver_required", "a signed-in human approver is required")
+    return str(actor.get_username())
+
+
+def _require_perm(actor: Actor, perm: str) -> str:
+    name = _actor_name(actor)
+    if not getattr(actor, "has_perm", lambda _p: False)(perm):
+        raise PromotionError("permission_denied", f"{name} lacks the permission {perm}")
+    return name
+
+
+def _require_reason(reason: str) -> str:
+    if not reason.strip():
+        raise PromotionError("reason_required", "a reason is required")
+    return reason.strip()
+
+
+def _role(actor: Actor) -> str:
+    return "superuser" if getattr(actor, "is_superuser", False) else "operator"
+
+
+def default_lane_label(mode: str) -> str:
+    for lane in lane_configs():
+        if lane.enabled and lane.mode == mode:
+            return lane.label
+    raise PromotionError("no_lane", f"no enabled {mode} account lane is configured")
+
+
+def _guard_move(candidate: ResearchCandidate, to_stage: str, *, controls_passed: bool) -> None:
+    """Move the candidate's stage through the orchestration guard (denied: PromotionError)."""
+    stage = (
+        CandidateStage.objects.select_for_update()
+        .filter(candidate_id=candidate.candidate_id)
+        .first()
+    )
+    if stage is None:
+        raise PromotionError("no_stage", f"{candidate.candidate_id} has no orchestration stage")
+    policy = load_policy()
+    state = CandidateState(
+        candidate_id=stage.candidate_id,
+        run_id=stage.run_id,
+        active_stage=stage.active_stage,
+        paused=stage.paused,
+        failure_counts=dict(stage.failure_counts or {}),
+    )
+    decision = check_transition(
+        policy,
+        state,
+        TransitionRequest(
+            candidate_id=stage.candidate_id,
+            run_id=stage.run_id,
+            to_stage=to_stage,
+            previous_artifact=f"{candidate.run.run_id}:{PAPER_PATCH}",
+            previous_gate_passed=controls_passed,
+            risk_controls_passed=controls_passed,
+            execution_controls_passed=controls_passed,
+            # the recorded, permission-checked approval is this system's reviewed-change path
+            mode="gitops",
+        ),
+        artifact_exists=lambda _ref: True,
+    )
+    if not decision.allowed:
+        raise PromotionError("guard_denied", f"orchestration guard: {decision.reason}")
+    stage.active_stage = to_stage
+    stage.last_decision = decision.as_json()
+    stage.save(update_fields=["active_stage", "last_decision", "updated_at"])
+
+
+def _locked(candidate: ResearchCandidate) -> ResearchCandidate:
+    return ResearchCandidate.objects.select_for_update().select_related("run").get(pk=candidate.pk)
+
+
+_MODE_RANK = {"shadow": 0, "paper": 1, "live": 2}
+
+
+# ------------------------------------------------------------------ actions
+
+
+def promotion_approve(
+    *,
+    candidate: ResearchCandidate,
+    mode: str,
+    actor: Actor,
+    reason: str,
+    account_label: str | None = None,
+) -> PromotionResult:
+    if mode not in ("paper", "live"):
+        raise PromotionError("invalid_mode", "a promotion is to paper or live")
+    approver = _require_perm(actor, "autonomy.approve_promotion")
+    if mode == "live":
+        _require_perm(actor, "autonomy.approve_live_promotion")
+    why = _require_reason(reason)
+    label = account_label or default_lane_label(mode)
+    try:
+        lane = lane_config(label)
+    except UnknownLaneError as exc:
+        raise PromotionError("no_lane", str(exc)) from exc
+    if lane.mode != mode:
+        raise PromotionError("lane_mode_mismatch", f"lane {label} is a {lane.mode} lane")
+    with transaction.atomic():
+        cand = _locked(candidate)
+        existing = (
+            Promotion.objects.filter(
+                candidate=cand,
+                decision_action=PromotionAction.PROMOTE,
+                approved_mode=mode,
+                account_label=label,
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if existing is not None and cand.lifecycle_role == LifecycleRole.CHAMPION:
+            return PromotionResult(existing, created=False)
+        run = cand.run
+        rec = run.recommendation or {}
+        if run.status != "passed" or not rec.get("eligible"):
+            raise PromotionError(
+                "not_eligible",
+                f"run {run.run_id} does not recommend a promotion ({rec.get('action', 'none')}: "
+                f"{', '.join(rec.get('reasons', [])) or run.status})",
+            )
+        if _MODE_RANK[run.recommended_mode or "shadow"] < _MODE_RANK[mode]:
+            raise PromotionError(
+                "mode_not_recommended",
+                f"run {run.run_id} recommends {run.recommended_mode}, not {mode}",
+            )
+        if mode == "live":
+            if not flag_enabled("TRADING_LIVE_ENABLED"):
+                raise PromotionError("live_disabled", "TRADING_LIVE_ENABLED is not true")
+            gate5: dict[str, Any] = next(
+                (g for g in run.gate_report.get("gates", []) if g.get("gate") == "gate5"), {}
+            )
+            if gate5.get("status") != "pass":
+                raise PromotionError("live_gate_failed", "the run has no gate-5 (live ramp) pass")
+            if live_approval_active(label) is None:
+                raise PromotionError(
+                    "live_approval_missing", f"lane {label} has no active recorded live approval"
+                )
+        if mode == "paper":
+            _guard_move(cand, Stage.SHADOW_PAPER, controls_passed=True)
+        else:
+            _guard_move(cand, Stage.LIVE_RAMP, controls_passed=True)
+        spec = cand.metadata_bundle.get("strategy") or {}
+        previous_strategy = strategy_snapshot(cand.strategy_name)
+        previous = (
+            ResearchCandidate.objects.select_for_update()
+            .filter(strategy_name=cand.strategy_name, lifecycle_role=LifecycleRole.CHAMPION)
+            .exclude(pk=cand.pk)
+            .first()
+        )
+        if previous is not None:
+            previous.lifecycle_role = LifecycleRole.DEMOTED
+            previous.lifecycle_status = LifecycleStatus.STANDBY
+            previous.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
+        strategy_apply(spec, account_labels=[label])
+        cand.lifecycle_role = LifecycleRole.CHAMPION
+        cand.lifecycle_status = LifecycleStatus.ACTIVE
+        cand.promotion_target = mode
+        cand.save(
+            update_fields=["lifecycle_role", "lifecycle_status", "promotion_target", "updated_at"]
+        )
+        promotion = Promotion.objects.create(
+            candidate=cand,
+            requested_mode=mode,
+            approved_mode=mode,
+            decision_action=PromotionAction.PROMOTE,
+            approver=approver,
+            approver_role=_role(actor),
+            reason=why,
+            account_label=label,
+            paper_candidate_patch_ref=str(run.artifacts.get(PAPER_PATCH, {}).get("uri", "")),
+            effective_time=timezone.now(),
+            rationale=str(rec.get("rationale", "")),
+            evidence_bundle={
+                "previous_strategy": previous_strategy,
+                "previous_champion": previous.candidate_id if previous else "",
+                "gate_report_trace_id": run.gate_report_trace_id,
+                "recommendation": rec,
+            },
+            recommendation_trace_id=run.recommendation_trace_id,
+            rollback_candidate_id=previous.candidate_id if previous else "",
+        )
+    return PromotionResult(promotion, created=True)
+
+
+def promotion_deny(
+    *, candidate: ResearchCandidate, mode: str, actor: Actor, reason: str
+) -> Promotion:
+    if mode not in PromotionMode.values:
+        raise PromotionError("invalid_mode", "mode must be shadow, paper or live")
+    approver = _require_perm(actor, "autonomy.approve_promotion")
+    why = _require_reason(reason)
+    with transaction.atomic():
+        cand = _locked(candidate)
+        return Promotion.objects.create(
+            candidate=cand,
+            requested_mode=mode,
+            decision_action=PromotionAction.DENY,
+            approver=approver,
+            approver_role=_role(actor),
+            reason=why,
+            effective_time=timezone.now(),
+            rationale=str((cand.run.recommendation or {}).get("rationale", "")),
+            recommendation_trace_id=cand.run.recommendation_trace_id,
+        )
+
+
+def _last_promotion(cand: ResearchCandidate) -> Promotion:
+    last = (
+        Promotion.objects.filter(candidate=cand, decision_action=PromotionAction.PROMOTE)
+        .order_by("-pk")
+        .first()
+    )
+    if last is None or cand.lifecycle_role != LifecycleRole.CHAMPION:
+        raise PromotionError("not_champion", f"{cand.candidate_id} is not a promoted champion")
+    return last
+
+
+def promotion_demote(*, candidate: ResearchCandidate, actor: Actor, reason: str) -> Promotion:
+    """Stop trading the candidate's strategy (disabled on every lane); no champion is restored."""
+    approver = _require_perm(actor, "autonomy.approve_promotion")
+    why = _require_reason(reason)
+    with transaction.atomic():
+        cand = _locked(candidate)
+        last = _last_promotion(cand)
+        _guard_move(cand, Stage.INCIDENT_RECOVERY, controls_passed=True)
+        strategy_disable(cand.strategy_name)
+        cand.lifecycle_role = LifecycleRole.DEMOTED
+        cand.lifecycle_status = LifecycleStatus.STANDBY
+        cand.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
+        return Promotion.objects.create(
+            candidate=cand,
+            requested_mode=last.approved_mode or last.requested_mode,
+            decision_action=PromotionAction.DEMOTE,
+            approver=approver,
+            approver_role=_role(actor),
+            reason=why,
+            account_label=last.account_label,
+            effective_time=timezone.now(),
+            evidence_bundle={"strategy_before": strategy_snapshot(cand.strategy_name)},
+        )
+
+
+def promotion_rollback(*, candidate: ResearchCandidate, actor: Actor, reason: str) -> Promotion:
+    """Undo the candidate's promotion: its strategy row goes back to what it was before, and the
+    champion it replaced (if any) is champion again."""
+    approver = _require_perm(actor, "autonomy.approve_promotion")
+    why = _require_reason(reason)
+    with transaction.atomic():
+        cand = _locked(candidate)
+        last = _last_promotion(cand)
+        _guard_move(cand, Stage.INCIDENT_RECOVERY, controls_passed=True)
+        strategy_restore(cand.strategy_name, last.evidence_bundle.get("previous_strategy"))
+        cand.lifecycle_role = LifecycleRole.DEMOTED
+        cand.lifecycle_status = LifecycleStatus.STANDBY
+        cand.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
+        restored = None
+        if last.rollback_candidate_id:
+            restored = (
+                ResearchCandidate.objects.select_for_update()
+                .filter(candidate_id=last.rollback_candidate_id)
+                .first()
+            )
+            if restored is not None:
+                restored.lifecycle_role = LifecycleRole.CHAMPION
+                restored.lifecycle_status = LifecycleStatus.ACTIVE
+                restored.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
+        return Promotion.objects.create(
+            candidate=cand,
+            requested_mode=last.approved_mode or last.requested_mode,
+            decision_action=PromotionAction.ROLLBACK,
+            approver=approver,
+            approver_role=_role(actor),
+            reason=why,
+            account_label=last.account_label,
+            effective_time=timezone.now(),
+            rollback_candidate_id=restored.candidate_id if restored else "",
+            successor_candidate_id=restored.candidate_id if restored else "",
+        )

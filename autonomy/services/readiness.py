@@ -1,0 +1,152 @@
+"""Operational readiness (gate 4) and rollback readiness, from real dry runs.
+
+Each dry run performs the real action inside a transaction that is rolled back, then checks
+that the action took effect inside it and that nothing is left behind after it:
+- kill switch: engage the manual kill switch (the same service the admin uses) and check that the
+  order firewall's verdict refuses submissions with `kill_switch_active` or an earlier refusal;
+- strategy disable: enable the candidate's strategy for a paper lane exactly as a promotion would,
+  check the trade cycle would run it, disable it as a demotion would, check the cycle would not;
+- gitops revert: promote, then roll back, and check the strategy row is exactly what it was.
+`operational_ready`: migrations applied, an enabled paper lane, the strategy plugin registered.
+`runbook_validated`: the demote and rollback steps of the runbook both ran (the two dry runs).
+Times go to the ledger (`ResearchRun.readiness`), not into the deterministic artifacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from autonomy.gates import Readiness
+from autonomy.lane import CandidateSpec
+from autonomy.models import LifecycleRole, ResearchCandidate
+from autonomy.services.promotion import (
+    PromotionError,
+    default_lane_label,
+    strategy_apply,
+    strategy_disable,
+    strategy_restore,
+    strategy_snapshot,
+)
+from trading.lanes import lane_config
+from trading.selectors.safety import kill_switch_state, submission_verdict
+from trading.services.cycle import enabled_strategies
+from trading.services.safety import kill_switch_set
+from trading.strategies.registry import get_strategy
+
+
+def _dry_run(body: Callable[[], bool]) -> tuple[bool, str]:
+    """Run `body` in a transaction that is always rolled back; (passed, error)."""
+    try:
+        with transaction.atomic():
+            ok = bool(body())
+            transaction.set_rollback(True)
+    except Exception as exc:  # noqa: BLE001 - a dry run that breaks is a failed check, kept with its error
+        return False, f"{type(exc).__name__}: {exc}"
+    return ok, ""
+
+
+def _migrations_applied() -> bool:
+    connection = connections[DEFAULT_DB_ALIAS]
+    executor = MigrationExecutor(connection)
+    return not executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+def readiness_probe(spec: CandidateSpec) -> tuple[Readiness, dict[str, Any]]:
+    """(readiness for the gates, the ledger record with times and errors)."""
+    started = timezone.now()
+    try:
+        label = default_lane_label("paper")
+    except PromotionError:
+        label = ""
+    spec_dict = spec.as_dict()
+
+    def kill_switch() -> bool:
+        kill_switch_set(
+            engaged=True, actor=None, reason="readiness dry run", actor_label="autonomy-dry-run"
+        )
+        state = kill_switch_state()
+        verdict = submission_verdict(lane_config(label)) if label else None
+        return (
+            state.active
+            and state.source == "manual"
+            and verdict is not None
+            and not (verdict.allowed)
+        )
+
+    def enabled_on_lane() -> bool:
+        now = timezone.now()
+        return any(s.name == spec.name for s in enabled_strategies(account_label=label, now=now))
+
+    def strategy_disable_run() -> bool:
+        strategy_apply(spec_dict, account_labels=[label])
+        was_on = enabled_on_lane()
+        strategy_disable(spec.name)
+        return was_on and not enabled_on_lane()
+
+    def gitops_revert_run() -> bool:
+        before = strategy_snapshot(spec.name)
+        strategy_apply(spec_dict, account_labels=[label])
+        strategy_restore(spec.name, before)
+        after = strategy_snapshot(spec.name)
+        if before is None:
+            return after is None or after["enabled"] is False
+        return after == before
+
+    kill_before = kill_switch_state()
+    kill_ok, kill_err = _dry_run(kill_switch) if label else (False, "no enabled paper lane")
+    disable_ok, disable_err = (
+        _dry_run(strategy_disable_run) if label else (False, "no enabled paper lane")
+    )
+    revert_ok, revert_err = (
+        _dry_run(gitops_revert_run) if label else (False, "no enabled paper lane")
+    )
+    # nothing may be left behind by the dry runs
+    kill_ok = kill_ok and kill_switch_state() == kill_before
+    try:
+        get_strategy(spec.strategy_type)
+        plugin_ok = True
+    except KeyError:
+        plugin_ok = False
+    migrations_ok = _migrations_applied()
+    operational = bool(label) and plugin_ok and migrations_ok
+    champion = (
+        ResearchCandidate.objects.filter(
+            strategy_name=spec.name, lifecycle_role=LifecycleRole.CHAMPION
+        )
+        .values_list("candidate_id", flat=True)
+        .first()
+    )
+    rollback_target = champion or f"disable:{spec.name}"
+    readiness = Readiness(
+        operational_ready=operational,
+        runbook_validated=disable_ok and revert_ok,
+        kill_switch_dry_run=kill_ok,
+        rollback_dry_run=revert_ok,
+        details={"strategy_disable_dry_run": disable_ok, "rollback_target": rollback_target},
+    )
+    record = {
+        "checked_at": started.isoformat(),
+        "paper_lane": label,
+        "operational_ready": operational,
+        "migrations_applied": migrations_ok,
+        "plugin_registered": plugin_ok,
+        "killSwitchDryRunPassed": kill_ok,
+        "strategyDisableDryRunPassed": disable_ok,
+        "gitopsRevertDryRunPassed": revert_ok,
+        "errors": {
+            k: v
+            for k, v in (
+                ("kill_switch", kill_err),
+                ("strategy_disable", disable_err),
+                ("gitops_revert", revert_err),
+            )
+            if v
+        },
+        "rollback_target": rollback_target,
+    }
+    return readiness, record
