@@ -28,6 +28,7 @@ from autonomy.lane import (
     CandidateSpec,
     LaneInputs,
     LaneOutcome,
+    candidate_from_config,
     lane_run_id,
     run_lane,
     skipped_outcome,
@@ -259,6 +260,7 @@ def lane_execute(
     trigger: str = "cli",
     progress: Progress = no_progress,
 ) -> LaneRun:
+    candidate_from_config(inputs.strategy_config_bytes)  # bad input: refused before recording
     run_id = lane_run_id(inputs)
     run, fresh = _start(run_id, inputs, trigger, output_dir)
     readiness_record: dict[str, Any] = {}

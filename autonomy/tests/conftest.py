@@ -1,0 +1,52 @@
+"""Fixtures for the research lane: the shipped sample inputs and a lane runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from whitepapers.tests.conftest import fs_artifacts, s3_artifacts, s3_client  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_SIGNALS = ROOT / "tests" / "fixtures" / "walkforward_signals.json"
+SAMPLE_STRATEGY = ROOT / "config" / "autonomous-strategy-sample.yaml"
+SAMPLE_POLICY = ROOT / "config" / "autonomous-gate-policy.json"
+PRODUCTION_POLICY = ROOT / "config" / "autonomy-gates-v3.json"
+
+
+@pytest.fixture
+def run_lane_cmd(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """Run `manage.py run_autonomous_lane` in-process; returns its JSON summary."""
+
+    def run(
+        *extra: str,
+        signals: Path = SAMPLE_SIGNALS,
+        strategy: Path = SAMPLE_STRATEGY,
+        policy: Path = SAMPLE_POLICY,
+        out: Path | None = None,
+    ) -> dict[str, Any]:
+        from io import StringIO
+
+        stdout = StringIO()
+        call_command(
+            "run_autonomous_lane",
+            "--signals",
+            str(signals),
+            "--strategy-config",
+            str(strategy),
+            "--gate-policy",
+            str(policy),
+            "--output-dir",
+            str(out or tmp_path / "lane"),
+            "--no-progress",
+            *extra,
+            stdout=stdout,
+        )
+        return dict(json.loads(stdout.getvalue()))
+
+    return run
