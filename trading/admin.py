@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from torghut_site.admin_base import ReadOnlyAdmin
+from trading.admin_llm import review_summary
 from trading.models import (
     AccountLane,
     Execution,
@@ -21,6 +22,7 @@ from trading.models import (
     Incident,
     LaneState,
     LiveApproval,
+    LLMDecisionReview,
     PositionSnapshot,
     SafetyEvent,
     SafetyState,
@@ -102,7 +104,14 @@ class TradeDecisionAdmin(ReadOnlyAdmin):
     search_fields = ("symbol", "client_order_id", "decision_hash")
     date_hierarchy = "created_at"
     inlines = [ExecutionInline]
-    readonly_fields = ("gates", "transitions_table")
+    readonly_fields = ("gates", "llm_review", "transitions_table")
+
+    @admin.display(description="LLM review")
+    def llm_review(self, obj: TradeDecision) -> SafeString:
+        review = LLMDecisionReview.objects.filter(decision=obj).first()
+        if review is None:
+            return format_html("{}", "— (no review)")
+        return review_summary(review)
 
     def gates(self, obj: TradeDecision) -> SafeString:
         rows = format_html_join(

@@ -196,6 +196,9 @@ class Candidate:
     time_in_force: str = "day"
     limit_price: Decimal | None = None
     verdicts: list[GateVerdict] = field(default_factory=list)
+    # set by the LLM review hook: None (no review), True (review recorded in shadow, the
+    # decision goes on), False (the decision waits in `pending_review` for the review)
+    review_shadow: bool | None = None
 
     @property
     def notional(self) -> Decimal:

@@ -76,3 +76,32 @@ EMERGENCY_STOPS = Counter(
 STRATEGY_ERRORS = Counter(
     "torghut_trading_strategy_errors_total", "Strategy evaluation errors.", ["strategy"]
 )
+
+# -- LLM review (names of the original's `torghut_trading_llm_*` counters) ---------------------
+LLM_REQUESTS = Counter(
+    "torghut_trading_llm_requests_total", "LLM reviews run, by runtime.", ["runtime"]
+)
+LLM_VERDICTS = {
+    verdict: Counter(f"torghut_trading_llm_{verdict}_total", f"LLM reviews answering {verdict}.")
+    for verdict in ("approve", "veto", "adjust", "abstain", "escalate", "error")
+}
+LLM_ERRORS = {
+    kind: Counter(f"torghut_trading_llm_{kind}_total", f"LLM reviews failing with {kind}.")
+    for kind in ("parse_error", "validation_error", "circuit_open", "guardrail_block")
+}
+LLM_SHADOW = Counter("torghut_trading_llm_shadow_total", "LLM reviews recorded in shadow mode.")
+LLM_TOKENS_PROMPT = Counter("torghut_trading_llm_tokens_prompt_total", "Prompt tokens spent.")
+LLM_TOKENS_COMPLETION = Counter(
+    "torghut_trading_llm_tokens_completion_total", "Completion tokens spent."
+)
+LLM_REVIEW_LATENCY = Histogram(
+    "torghut_trading_llm_review_latency_seconds",
+    "Wall time of one LLM review (all calls).",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
+)
+LLM_REVIEW_EXPIRED = Counter(
+    "torghut_trading_llm_review_expired_total", "Reviews whose deadline passed first."
+)
+LLM_DSPY_FALLBACK = Counter(
+    "torghut_trading_llm_dspy_fallback_total", "DSPy reviews that fell back to the legacy call."
+)

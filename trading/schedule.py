@@ -37,4 +37,7 @@ def trading_schedule() -> list[tuple[str, dict[str, Any]]]:
                 ),
             )
         )
+    # LLM review deadlines: expire overdue reviews (their fail mode applies) and carry on
+    # reviewed decisions; a no-op query while LLM review is off
+    entries.append(("llm-review-sweep", every(5.0, "trading.tasks.llm_review_sweep")))
     return entries

@@ -8,8 +8,9 @@ from typing import Any
 from celery import shared_task, signals
 
 from trading.lanes import enabled_lane_labels, lane_config
-from trading.services.cycle import orders_cancel_all, trading_cycle_run
+from trading.services.cycle import lane_reviews_continue, orders_cancel_all, trading_cycle_run
 from trading.services.reconcile import reconcile_lane
+from trading.services.reviews import review_run, reviews_expire
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,31 @@ def cancel_open_orders(account_label: str, reason: str = "kill_switch") -> int:
 def cancel_open_orders_all_lanes() -> None:
     for label in enabled_lane_labels():
         cancel_open_orders.delay(label)
+
+
+@shared_task(ignore_result=True, soft_time_limit=330, time_limit=360)
+def llm_review_run(review_id: int) -> dict[str, Any]:
+    """Run one LLM review (idempotent: only the first run of a pending review calls a model),
+    then carry its decision on if no cycle holds the lane."""
+    outcome = review_run(review_id=review_id)
+    continued: dict[str, int] = {}
+    if outcome.result == "completed" and outcome.effect != "shadow":
+        from trading.models import LLMDecisionReview
+
+        label = LLMDecisionReview.objects.values_list("account_label", flat=True).get(pk=review_id)
+        continued = lane_reviews_continue(account_label=label)
+    return {"review_id": review_id, "result": outcome.result, "continued": continued}
+
+
+@shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
+def llm_review_sweep() -> dict[str, Any]:
+    """Beat: apply the fail mode to reviews past their deadline, then carry on every lane's
+    reviewed decisions that no cycle picked up yet."""
+    expired = reviews_expire()
+    continued = {
+        label: lane_reviews_continue(account_label=label) for label in enabled_lane_labels()
+    }
+    return {"expired": expired, "continued": {k: v for k, v in continued.items() if v}}
 
 
 @signals.worker_ready.connect

@@ -1,232 +1,30 @@
-"""Content-addressed object storage for whitepaper PDFs and artifacts (the storage adapter).
-
-The backend is Django's `storages["artifacts"]` (settings.STORAGES): django-storages' S3Storage
-against Ceph RGW when `WHITEPAPER_CEPH_ENDPOINT` is set, else a FileSystemStorage. It is looked
-up on every call, so a settings override (tests) takes effect at once.
-
-Writes are idempotent: a key names its content, so putting the same key twice leaves exactly one
-object. `Storage.save()` cannot promise that (with `file_overwrite=False` it renames the second
-copy), so the S3 path talks to the storage's boto3 client and the filesystem path writes
-atomically with `os.replace`.
-"""
+"""Whitepaper object keys over the shared storage adapter (`torghut_site.storage`)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import posixpath
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from torghut_site.storage import (
+    LOCAL_BUCKET,
+    STORAGE_ALIAS,
+    ObjectStoreError,
+    StoredObject,
+    object_get,
+    object_put,
+    object_url,
+    storage_describe,
+)
 
-from botocore.exceptions import BotoCoreError, ClientError
-from django.core.files.storage import FileSystemStorage, Storage, storages
-
-STORAGE_ALIAS = "artifacts"
-LOCAL_BUCKET = "local"
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
-
-
-class ObjectStoreError(Exception):
-    """A storage failure. `reason`: storage_upload_failed, storage_download_failed,
-    storage_object_missing, storage_url_failed, storage_key_invalid or storage_unsupported."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    bucket: str  # the S3 bucket, or "local" for the filesystem backend
-    key: str  # relative to the storage (its `location` prefix, if any, is only in `uri`)
-    etag: str | None
-    size: int
-    uri: str  # "s3://<bucket>/<key>" or "file://<absolute path>"
+__all__ = [
+    "LOCAL_BUCKET",
+    "STORAGE_ALIAS",
+    "ObjectStoreError",
+    "StoredObject",
+    "object_get",
+    "object_put",
+    "object_url",
+    "pdf_object_key",
+    "storage_describe",
+]
 
 
 def pdf_object_key(sha256: str) -> str:
     return f"raw/checksum/{sha256[:2]}/{sha256}/source.pdf"
-
-
-def object_put(key: str, data: bytes, *, content_type: str) -> StoredObject:
-    """Store `data` under `key`; an object already there with the same size is kept as is."""
-    _check_key(key)
-    storage = _artifacts()
-    s3 = _as_s3(storage)
-    if s3 is not None:
-        return _s3_put(s3, key=key, data=data, content_type=content_type)
-    if isinstance(storage, FileSystemStorage):
-        return _fs_put(storage, key=key, data=data)
-    raise _unsupported(storage)
-
-
-def object_get(key: str) -> bytes:
-    _check_key(key)
-    storage = _artifacts()
-    s3 = _as_s3(storage)
-    if s3 is not None:
-        bucket, full_key = str(s3.bucket_name), _full_key(s3, key)
-        try:
-            body = s3.connection.meta.client.get_object(Bucket=bucket, Key=full_key)["Body"]
-            try:
-                return bytes(body.read())
-            finally:
-                body.close()
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
-                raise ObjectStoreError(
-                    "storage_object_missing", f"s3://{bucket}/{full_key} does not exist"
-                ) from exc
-            raise _wrap("storage_download_failed", f"s3://{bucket}/{full_key}", exc) from exc
-        except BotoCoreError as exc:
-            raise _wrap("storage_download_failed", f"s3://{bucket}/{full_key}", exc) from exc
-    if isinstance(storage, FileSystemStorage):
-        path = Path(storage.path(key))
-        try:
-            return path.read_bytes()
-        except FileNotFoundError as exc:
-            raise ObjectStoreError("storage_object_missing", f"{path} does not exist") from exc
-        except OSError as exc:
-            raise _wrap("storage_download_failed", str(path), exc) from exc
-    raise _unsupported(storage)
-
-
-def object_url(key: str, *, expires_seconds: int = 600) -> str:
-    """A presigned GET URL on S3; on the filesystem, the file's `file://` URI."""
-    _check_key(key)
-    storage = _artifacts()
-    s3 = _as_s3(storage)
-    if s3 is not None:
-        try:
-            return str(s3.url(key, expire=expires_seconds))
-        except (BotoCoreError, ClientError) as exc:
-            raise _wrap("storage_url_failed", key, exc) from exc
-    if isinstance(storage, FileSystemStorage):
-        return Path(storage.path(key)).as_uri()
-    raise _unsupported(storage)
-
-
-def storage_describe() -> dict[str, Any]:
-    """The configured backend for status endpoints (never credentials)."""
-    storage = _artifacts()
-    s3 = _as_s3(storage)
-    if s3 is not None:
-        return {"backend": "s3", "bucket": str(s3.bucket_name), "endpoint": s3.endpoint_url or None}
-    if isinstance(storage, FileSystemStorage):
-        return {
-            "backend": "filesystem",
-            "bucket": LOCAL_BUCKET,
-            "endpoint": None,
-            "location": str(storage.location),
-        }
-    return {"backend": type(storage).__name__, "bucket": None, "endpoint": None}
-
-
-# -- S3 ---------------------------------------------------------------------------------------
-
-
-def _as_s3(storage: Storage) -> Any | None:
-    """The storage when it is django-storages' S3Storage (untyped, hence Any), else None."""
-    from storages.backends.s3 import S3Storage  # lazily: only S3 deployments need it
-
-    return storage if isinstance(storage, S3Storage) else None
-
-
-def _full_key(s3: Any, key: str) -> str:
-    location = str(s3.location or "").strip("/")
-    return posixpath.join(location, key) if location else key
-
-
-def _s3_put(s3: Any, *, key: str, data: bytes, content_type: str) -> StoredObject:
-    client, bucket = s3.connection.meta.client, str(s3.bucket_name)
-    full_key = _full_key(s3, key)
-    where = f"s3://{bucket}/{full_key}"
-    try:
-        try:
-            head = client.head_object(Bucket=bucket, Key=full_key)
-        except ClientError as exc:
-            if _error_code(exc) not in _MISSING_CODES:
-                raise
-            head = None
-        if head is not None and int(head.get("ContentLength", -1)) == len(data):
-            etag = head.get("ETag")
-        else:
-            # the storage's configured object parameters (e.g. CacheControl, encryption)
-            params: dict[str, Any] = dict(s3.get_object_parameters(key))
-            params["ContentType"] = content_type
-            acl = s3.default_acl
-            if acl:
-                params.setdefault("ACL", acl)
-            response = client.put_object(Bucket=bucket, Key=full_key, Body=data, **params)
-            etag = response.get("ETag")
-    except (BotoCoreError, ClientError) as exc:
-        raise _wrap("storage_upload_failed", where, exc) from exc
-    # `key` stays relative to the storage (what object_get/object_url take); the URI is absolute
-    return StoredObject(bucket=bucket, key=key, etag=_strip_etag(etag), size=len(data), uri=where)
-
-
-# -- filesystem -------------------------------------------------------------------------------
-
-
-def _fs_put(storage: FileSystemStorage, *, key: str, data: bytes) -> StoredObject:
-    path = Path(storage.path(key))
-    try:
-        if not (path.is_file() and path.stat().st_size == len(data)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            try:
-                with os.fdopen(handle, "wb") as temp:
-                    temp.write(data)
-                    temp.flush()
-                    os.fsync(temp.fileno())
-                os.chmod(temp_name, storage.file_permissions_mode or 0o644)
-                os.replace(temp_name, path)
-            except BaseException:
-                Path(temp_name).unlink(missing_ok=True)
-                raise
-    except OSError as exc:
-        raise _wrap("storage_upload_failed", str(path), exc) from exc
-    return StoredObject(
-        bucket=LOCAL_BUCKET,
-        key=key,
-        # the MD5 of the content, like a single-part S3 ETag
-        etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        size=len(data),
-        uri=path.as_uri(),
-    )
-
-
-# -- shared -----------------------------------------------------------------------------------
-
-
-def _artifacts() -> Storage:
-    return storages[STORAGE_ALIAS]
-
-
-def _check_key(key: str) -> None:
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(part in {"", ".", ".."} for part in parts):
-        raise ObjectStoreError("storage_key_invalid", f"{key!r} is not a relative object key")
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _strip_etag(etag: Any) -> str | None:
-    return str(etag).strip('"') or None if etag else None
-
-
-def _wrap(reason: str, where: str, exc: BaseException) -> ObjectStoreError:
-    return ObjectStoreError(reason, f"{where}: {type(exc).__name__}: {exc}")
-
-
-def _unsupported(storage: Storage) -> ObjectStoreError:
-    return ObjectStoreError(
-        "storage_unsupported",
-        f"the {STORAGE_ALIAS!r} storage is {type(storage).__name__}; "
-        "use S3Storage or FileSystemStorage",
-    )

@@ -11,6 +11,11 @@ from trading.models.decisions import (
     TradeDecisionTransition,
 )
 from trading.models.executions import Execution, ExecutionTcaMetric, ExecutionTransition
+from trading.models.llm import (
+    LLMCircuitBreaker,
+    LLMDecisionReview,
+    LLMDspyWorkflowArtifact,
+)
 from trading.models.safety import Incident, SafetyEvent, SafetyState
 from trading.models.signals import TaSignal
 from trading.models.strategies import Strategy
@@ -22,6 +27,9 @@ __all__ = [
     "ExecutionTcaMetric",
     "ExecutionTransition",
     "Incident",
+    "LLMCircuitBreaker",
+    "LLMDecisionReview",
+    "LLMDspyWorkflowArtifact",
     "LaneState",
     "LiveApproval",
     "PositionSnapshot",

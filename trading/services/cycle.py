@@ -42,6 +42,7 @@ from trading.selectors.safety import emergency_stop_active, kill_switch_state
 from trading.services.accounts import account_snapshot_current
 from trading.services.catalog import catalog_apply
 from trading.services.decisions import (
+    decision_candidate,
     decision_process,
     strategy_record_error,
     strategy_record_success,
@@ -54,6 +55,7 @@ from trading.services.lanes import (
     lane_state_update,
     lease_owner_id,
 )
+from trading.services.reviews import ready_reviews, review_continue
 from trading.services.safety import emergency_stop_evaluate
 from trading.services.signals import cursor_get, cursor_store, cursor_value, signal_source_for
 from trading.services.universe import universe_resolve
@@ -79,6 +81,8 @@ class CycleResult:
     rejected: int = 0
     duplicates: int = 0
     deferred: int = 0
+    pending_review: int = 0
+    reviews_continued: int = 0
     cancelled_orders: int = 0
     trade_updates: int = 0
     no_signal_reason: str = ""
@@ -297,6 +301,11 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
         result.cancelled_orders = orders_cancel_all(
             lane=lane, reason="kill_switch" if kill.active else "emergency_stop", firewall=firewall
         )
+    # decisions whose LLM review came in (or expired) since: they go on before new signals
+    continued = reviews_continue(
+        lane=lane, broker=broker, firewall=firewall, kill_switch=kill.active, now=now
+    )
+    result.reviews_continued = sum(continued.values())
     if not flag_enabled("TRADING_ENABLED"):
         # signals wait in the source; the lookback fast-forward drops what grows stale meanwhile
         result.status = "trading_disabled"
@@ -395,10 +404,53 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
                 result.submitted += 1
             elif outcome.result == "deferred":
                 result.deferred += 1
+            elif outcome.result == "pending_review":
+                result.pending_review += 1
             else:
                 result.rejected += 1
     cursor_store(cursor=cursor, value=batch.cursor_after)
     _evaluate_safety(lane=lane, result=result)
+
+
+def reviews_continue(
+    *, lane: LaneConfig, broker: Broker, firewall: OrderFirewall, kill_switch: bool, now: datetime
+) -> dict[str, int]:
+    """Carry on every decision of the lane whose review is in (the caller holds the lease)."""
+    ready = ready_reviews(account_label=lane.label)
+    if not ready:
+        return {}
+    ctx = _context(lane=lane, broker=broker, now=now, kill_switch=kill_switch)
+    counts: dict[str, int] = {}
+    for review in ready:
+        decision = review.decision
+        if decision.price is not None:
+            ctx.prices[decision.symbol] = decision.price
+        outcome = review_continue(
+            review=review, candidate=decision_candidate(decision), ctx=ctx, firewall=firewall
+        )
+        counts[outcome.result] = counts.get(outcome.result, 0) + 1
+    return counts
+
+
+def lane_reviews_continue(*, account_label: str, now: datetime | None = None) -> dict[str, int]:
+    """Carry on a lane's reviewed decisions now, if no cycle holds the lane (else the cycle
+    will: it does so first thing)."""
+    lane = lane_config(account_label)
+    if not lane.enabled or not ready_reviews(account_label=lane.label):
+        return {}
+    owner = f"{lease_owner_id()}:llm-review"
+    if not lane_lease_acquire(account_label=lane.label, owner=owner):
+        return {"lane_busy": 1}
+    try:
+        return reviews_continue(
+            lane=lane,
+            broker=broker_for_lane(lane),
+            firewall=OrderFirewall(lane=lane),
+            kill_switch=kill_switch_state().active,
+            now=now or timezone.now(),
+        )
+    finally:
+        lane_lease_release(account_label=lane.label, owner=owner)
 
 
 def _record_continuity(

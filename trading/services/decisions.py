@@ -25,6 +25,9 @@ from trading.gates import (
     gate_universe,
 )
 from trading.identity import client_order_id_for, decision_hash
+from trading.llm.config import ReviewConfig
+from trading.llm.policy import review_posture
+from trading.llm.request import review_request_snapshot
 from trading.metrics import (
     DECISION_REJECTS,
     DECISIONS,
@@ -36,6 +39,13 @@ from trading.models import Strategy, TradeDecision, TradeDecisionTransition
 from trading.models.decisions import DecisionStatus
 from trading.review import review_candidate
 from trading.services.execution import SubmitOutcome, decision_submit
+from trading.services.reviews import (
+    recent_decisions_summary,
+    review_deadline,
+    review_enqueue,
+    review_link_execution,
+    review_open,
+)
 from trading.signals.types import SignalEnvelope
 from trading.statemachine import decision_transition
 from trading.strategies.base import Intent
@@ -60,6 +70,23 @@ def strategy_spec(strategy: Strategy) -> StrategySpec:
     )
 
 
+def decision_candidate(decision: TradeDecision) -> Candidate:
+    """A stored decision as a gate candidate again (the deterministic size, before any review)."""
+    signal = decision.decision_json.get("signal", {})
+    return Candidate(
+        strategy=strategy_spec(decision.strategy),
+        symbol=decision.symbol,
+        side=decision.action,
+        price=decision.price,
+        features={k: float(v) for k, v in (signal.get("features") or {}).items()},
+        event_ts=decision.event_ts,
+        qty=decision.qty,
+        order_type=decision.order_type,
+        time_in_force=decision.time_in_force,
+        limit_price=decision.limit_price,
+    )
+
+
 def candidate_evaluate(candidate: Candidate, ctx: CycleContext) -> Candidate:
     """Run the gate chain in order; stop at the first failing gate (its reasons are recorded)."""
     for gate in GATES:
@@ -68,15 +95,15 @@ def candidate_evaluate(candidate: Candidate, ctx: CycleContext) -> Candidate:
         if not verdict.passed:
             return candidate
     candidate.verdicts.append(review_candidate(candidate, ctx))
-    if not candidate.verdicts[-1].passed:
-        return candidate
+    if not candidate.verdicts[-1].passed or candidate.review_shadow is False:
+        return candidate  # a pending review: execution policy runs when the review is in
     candidate.verdicts.append(gate_execution_policy(candidate, ctx))
     return candidate
 
 
 @dataclass(frozen=True)
 class DecisionOutcome:
-    result: str  # duplicate | rejected | submitted | adopted | deferred | blocked
+    result: str  # duplicate | rejected | submitted | adopted | deferred | blocked | pending_review
     decision_id: int | None = None
     reason: str = ""
 
@@ -143,6 +170,7 @@ def decision_process(
             (v.as_json()["details"] for v in candidate.verdicts if v.gate == "sizing"), {}
         ),
     }
+    review_id: int | None = None
     try:
         with transaction.atomic():
             decision = TradeDecision.objects.create(
@@ -169,9 +197,14 @@ def decision_process(
             TradeDecisionTransition.objects.create(
                 decision=decision, from_status="", to_status="planned"
             )
+            if candidate.review_shadow is not None and not reasons:
+                review_id = _review_open(decision=decision, candidate=candidate, ctx=ctx)
     except IntegrityError:
         DUPLICATE_DECISIONS.inc()
         return DecisionOutcome("duplicate")
+    if review_id is not None and candidate.review_shadow is False:
+        DECISIONS.labels(strategy=spec.name, outcome="pending_review").inc()
+        return DecisionOutcome("pending_review", decision.pk)
     if reasons:
         decision_transition(
             decision=decision,
@@ -191,6 +224,8 @@ def decision_process(
         return DecisionOutcome("duplicate", decision.pk)
     outcome: SubmitOutcome = decision_submit(decision=decision, firewall=firewall)
     DECISIONS.labels(strategy=spec.name, outcome=outcome.result).inc()
+    if review_id is not None and outcome.execution_id is not None:
+        review_link_execution(decision_id=decision.pk, execution_id=outcome.execution_id)
     if outcome.result in ("submitted", "adopted"):
         ctx.record_order(
             symbol=signal.symbol,
@@ -200,6 +235,45 @@ def decision_process(
             at=ctx.now,
         )
     return DecisionOutcome(outcome.result, decision.pk, outcome.reason)
+
+
+def _review_open(*, decision: TradeDecision, candidate: Candidate, ctx: CycleContext) -> int:
+    """Inside the decision's transaction: snapshot the request, open the review, and for a
+    review the decision waits for, move it to `pending_review` with the deadline. The task is
+    queued when the transaction commits."""
+    config = ReviewConfig.current()
+    posture = review_posture(config, is_live=ctx.is_live)
+    snapshot = review_request_snapshot(
+        candidate=candidate,
+        ctx=ctx,
+        config=config,
+        recent_decisions=recent_decisions_summary(
+            account_label=decision.account_label,
+            strategy_id=decision.strategy_id,
+            symbol=decision.symbol,
+            limit=config.recent_decisions,
+        ),
+        adjustments_allowed=posture.adjustments_allowed,
+    )
+    deadline = review_deadline(now=timezone.now(), config=config)
+    shadow = bool(candidate.review_shadow)
+    hook = next(v for v in candidate.verdicts if v.gate == "llm_review")
+    review = review_open(
+        decision=decision,
+        snapshot=snapshot,
+        shadow=shadow,
+        shadow_reasons=list(hook.details.get("shadow_reasons", [])),
+        deadline=deadline,
+    )
+    if not shadow:
+        decision_transition(
+            decision=decision,
+            to_status=DecisionStatus.PENDING_REVIEW,
+            reason="llm_review_requested",
+            fields={"review_deadline": deadline},
+        )
+    review_enqueue(review.pk)
+    return review.pk
 
 
 def _cancel_conflicting(candidate: Candidate, firewall: OrderFirewall) -> None:

@@ -1,0 +1,149 @@
+"""Admin pages of the LLM review and DSPy artifacts: read-only, every field shown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from torghut_site.admin_base import ReadOnlyAdmin
+from torghut_site.storage import ObjectStoreError, object_url
+from trading.models import LLMCircuitBreaker, LLMDecisionReview, LLMDspyWorkflowArtifact
+
+
+def _pretty(value: Any) -> SafeString:
+    if value in (None, "", [], {}):
+        return format_html("{}", "—")
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return format_html('<pre style="white-space: pre-wrap; max-width: 100em">{}</pre>', text)
+
+
+def review_summary(review: LLMDecisionReview) -> SafeString:
+    """The review as a table on the decision page, linked to its full record and the order."""
+    url = reverse("admin:trading_llmdecisionreview_change", args=[review.pk])
+    order = "—"
+    if review.execution_id is not None:
+        order = format_html(
+            '<a href="{}">execution {}</a>',
+            reverse("admin:trading_execution_change", args=[review.execution_id]),
+            review.execution_id,
+        )
+    rows = [
+        ("review", format_html('<a href="{}">review {}</a> ({})', url, review.pk, review.status)),
+        ("verdict → effect", f"{review.verdict or '—'} → {review.effect or '—'}"),
+        ("reasons", ", ".join(review.reasons) or "—"),
+        ("shadow", f"yes ({', '.join(review.shadow_reasons)})" if review.shadow else "no"),
+        ("quantity", f"{review.deterministic_qty} deterministic → {review.final_qty} reviewed"),
+        ("rationale", review.rationale or "—"),
+        ("model", f"{review.provider} {review.model} prompt {review.prompt_version}"),
+        (
+            "program",
+            f"{review.program_name} {review.signature_version} {review.artifact_hash[:16]}"
+            if review.program_name
+            else "—",
+        ),
+        ("tokens", f"{review.tokens_prompt} prompt + {review.tokens_completion} completion"),
+        ("latency", f"{review.latency_ms} ms" if review.latency_ms is not None else "—"),
+        ("error", review.error or "—"),
+        ("order", order),
+    ]
+    body = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+    return format_html("<table>{}</table>", body)
+
+
+@admin.register(LLMDecisionReview)
+class LLMDecisionReviewAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "account_label",
+        "decision_id",
+        "status",
+        "verdict",
+        "effect",
+        "shadow",
+        "runtime",
+        "model",
+        "deterministic_qty",
+        "final_qty",
+        "latency_ms",
+    )
+    list_filter = ("status", "verdict", "effect", "shadow", "runtime", "account_label")
+    search_fields = ("decision__symbol", "decision__client_order_id", "model", "artifact_hash")
+    date_hierarchy = "created_at"
+    exclude = ("input_json", "prompt_json", "response_json", "config_json")
+    readonly_fields = ("decision_link", "input", "prompt", "response", "config")
+
+    @admin.display(description="decision")
+    def decision_link(self, obj: LLMDecisionReview) -> SafeString:
+        url = reverse("admin:trading_tradedecision_change", args=[obj.decision_id])
+        return format_html('<a href="{}">decision {}</a>', url, obj.decision_id)
+
+    @admin.display(description="input snapshot")
+    def input(self, obj: LLMDecisionReview) -> SafeString:
+        return _pretty(obj.input_json)
+
+    @admin.display(description="prompt (messages sent)")
+    def prompt(self, obj: LLMDecisionReview) -> SafeString:
+        return _pretty(obj.prompt_json)
+
+    @admin.display(description="response")
+    def response(self, obj: LLMDecisionReview) -> SafeString:
+        return _pretty(obj.response_json)
+
+    @admin.display(description="configuration")
+    def config(self, obj: LLMDecisionReview) -> SafeString:
+        return _pretty(obj.config_json)
+
+
+@admin.register(LLMCircuitBreaker)
+class LLMCircuitBreakerAdmin(ReadOnlyAdmin):
+    list_display = ("key", "open_until", "trips", "error_times", "last_error", "updated_at")
+
+
+@admin.register(LLMDspyWorkflowArtifact)
+class LLMDspyWorkflowArtifactAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "lane",
+        "status",
+        "run_key",
+        "program_name",
+        "artifact_hash",
+        "gate_compatibility",
+        "promotion_target",
+        "approved_by",
+    )
+    list_filter = ("lane", "status", "gate_compatibility", "promotion_target")
+    search_fields = ("run_key", "artifact_hash", "dataset_hash", "eval_hash")
+    exclude = ("metric_bundle", "request_payload", "response_payload", "metadata")
+    readonly_fields = ("stored_file", "metrics", "request", "response", "meta")
+
+    @admin.display(description="stored file")
+    def stored_file(self, obj: LLMDspyWorkflowArtifact) -> SafeString:
+        if not obj.object_key:
+            return format_html("{}", "—")
+        try:
+            url = object_url(obj.object_key)
+        except ObjectStoreError as exc:
+            return format_html("{} ({})", obj.object_key, exc.reason)
+        return format_html('<a href="{}">{}</a>', url, obj.object_key)
+
+    @admin.display(description="metric bundle")
+    def metrics(self, obj: LLMDspyWorkflowArtifact) -> SafeString:
+        return _pretty(obj.metric_bundle)
+
+    @admin.display(description="request payload")
+    def request(self, obj: LLMDspyWorkflowArtifact) -> SafeString:
+        return _pretty(obj.request_payload)
+
+    @admin.display(description="response payload")
+    def response(self, obj: LLMDspyWorkflowArtifact) -> SafeString:
+        return _pretty(obj.response_payload)
+
+    @admin.display(description="metadata")
+    def meta(self, obj: LLMDspyWorkflowArtifact) -> SafeString:
+        return _pretty(obj.metadata)

@@ -1,0 +1,12 @@
+"""LLM trade review (inventory §10) and the DSPy review program and its lanes (§9).
+
+- `config`: the settings and flags one review sees, read once per review.
+- `provider`: the one adapter for OpenAI-compatible chat completions (OpenAI, Jangar,
+  self-hosted), with timeouts, fallback and error classification.
+- `schema`: the response contract and its validation.
+- `policy`: the deterministic rules over a verdict: rollout posture, fail modes, quality
+  guardrails, clamping (never above the deterministic size).
+- `engine`: one review, from the stored snapshot to an outcome (legacy and DSPy paths).
+- `dspy_program`, `dspy_runtime`, `dspy_workflow`: the DSPy program, its runtime and its
+  dataset/compile/eval/promote lanes.
+"""
