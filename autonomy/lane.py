@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from autonomy.drift import DriftThresholds, drift_report, observation_from_evidence
 from autonomy.engine.artifacts import canonical, sha256_hex
 from autonomy.engine.backtest import (
     BacktestConfig,
@@ -109,6 +110,7 @@ class LaneInputs:
     stress: StressSettings = field(default_factory=StressSettings)
     code_commit: str = ""
     signal_source: str = "file"
+    drift: DriftThresholds = field(default_factory=DriftThresholds)
 
 
 @dataclass(frozen=True)
@@ -357,40 +359,6 @@ def _patch_yaml(spec: CandidateSpec, candidate_id: str) -> str:
         },
     }
     return yaml.safe_dump(configmap, sort_keys=True, default_flow_style=False)
-
-
-def _drift(
-    data: DataIntegrity,
-    perf: PerformanceSummary,
-    evidence: Mapping[str, Any],
-    metrics_pct_drawdown: float,
-) -> dict[str, Any]:
-    """§8.6 drift reason codes from this run's own evidence (age 0)."""
-    codes: list[str] = []
-    if data.null_rate > 0.02:
-        codes.append("data:null_rate")
-    if data.staleness_ms_p95 is not None and data.staleness_ms_p95 > 180_000:
-        codes.append("data:staleness")
-    if data.duplicate_rate > 0.05:
-        codes.append("data:duplicates")
-    if len(data.schema_versions) > 1:
-        codes.append("data:schema_mismatch")
-    err = evidence.get("confidence_calibration", {}).get("error")
-    if err is not None and err > 0.45:
-        codes.append("model:calibration_error")
-    if perf.net_pnl < 0:
-        codes.append("performance:net_pnl")
-    if metrics_pct_drawdown > 0.08:
-        codes.append("performance:drawdown")
-    if perf.cost_bps > 35:
-        codes.append("performance:cost_bps")
-    performance = [c for c in codes if c.startswith("performance:")]
-    return {
-        "reason_codes": codes,
-        "action": "reselection" if performance else ("retrain" if codes else "none"),
-        "evidence_age_seconds": 0,
-        "live_promotion_eligible": not codes,
-    }
 
 
 def skipped_outcome(inputs: LaneInputs, reason: str = "no_signals") -> LaneOutcome:
@@ -700,7 +668,16 @@ def run_lane(
         ),
         "passed": all(rollback_checks.values()) and bool(rollback_target),
     }
-    drift = _drift(data, perf, evidence, result.metrics.max_drawdown_pct)
+    drift = drift_report(
+        observation_from_evidence(
+            data=data,
+            net_pnl=perf.net_pnl,
+            drawdown_pct=result.metrics.max_drawdown_pct,
+            cost_bps=perf.cost_bps,
+            evidence=evidence,
+        ),
+        inputs.drift,
+    )
     evidence_ok = len(folds_out) >= 1 and len(stress.cases) >= 1
     eligible = (
         report.allowed

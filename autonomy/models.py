@@ -300,3 +300,65 @@ class CandidateStage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.candidate_id} @ {self.active_stage}"
+
+
+class DriftAction(models.TextChoices):
+    NONE = "none", "none"
+    RETRAIN = "retrain", "retrain"
+    RESELECTION = "reselection", "reselection"
+
+
+class DriftActionStatus(models.TextChoices):
+    NONE = "none", "no action needed"
+    TRIGGERED = "triggered", "triggered"
+    COOLDOWN_SKIP = "cooldown_skip", "skipped (cooldown)"
+    DISABLED = "disabled", "governance disabled"
+
+
+class DriftCheck(models.Model):
+    """One drift detection (§8.6) over a research run's evidence, with the action it led to."""
+
+    run = models.ForeignKey(ResearchRun, on_delete=models.PROTECT, related_name="drift_checks")
+    strategy_name = models.CharField(max_length=100)
+    trigger = models.CharField(max_length=32, default="cli")
+    reason_codes = models.JSONField(default=list, blank=True)
+    action = models.CharField(max_length=16, choices=DriftAction.choices, default=DriftAction.NONE)
+    action_status = models.CharField(
+        max_length=16, choices=DriftActionStatus.choices, default=DriftActionStatus.NONE
+    )
+    rollback_triggered = models.BooleanField(default=False)
+    rollback_candidate_id = models.CharField(max_length=64, blank=True)
+    detection = models.JSONField(default=dict, blank=True)
+    artifacts = models.JSONField(default=dict, blank=True)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "research_drift_checks"
+        ordering = ["-checked_at", "-pk"]
+        constraints = [
+            choices_constraint("action", DriftAction, "research_drift_action_valid"),
+            choices_constraint("action_status", DriftActionStatus, "research_drift_status_valid"),
+            models.UniqueConstraint(fields=["run"], name="research_drift_one_per_run"),
+        ]
+        indexes = [models.Index(fields=["strategy_name", "-checked_at"], name="drift_strategy_idx")]
+
+    def __str__(self) -> str:
+        return f"drift {self.run_id}: {self.action}/{self.action_status}"
+
+
+class EvidenceContinuityReport(models.Model):
+    """A continuity audit of the most recent research runs: each needs its ledger rows."""
+
+    checked_at = models.DateTimeField()
+    run_limit = models.PositiveIntegerField()
+    runs_checked = models.PositiveIntegerField()
+    passed = models.BooleanField()
+    failed_runs = models.JSONField(default=list, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "research_evidence_continuity"
+        ordering = ["-checked_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"continuity {self.checked_at:%Y-%m-%d %H:%M} {'ok' if self.passed else 'FAILED'}"

@@ -8,6 +8,7 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
+from autonomy.services.governance import evidence_continuity_check
 from autonomy.services.schedule import lane_tick
 
 logger = logging.getLogger(__name__)
@@ -21,3 +22,17 @@ def autonomy_lane_tick() -> dict[str, Any]:
     if result.ran:
         logger.info("autonomy lane tick: %s %s", result.reason, run)
     return {"ran": result.ran, "reason": result.reason, "run_id": run}
+
+
+@shared_task(name="autonomy.tasks.evidence_continuity_check", ignore_result=True)
+def evidence_continuity_task() -> dict[str, Any]:
+    """The daily evidence-continuity audit (a no-op while TRADING_EVIDENCE_CONTINUITY_ENABLED is
+    off, read on every run)."""
+    from torghut_site.flags import flag_enabled
+
+    if not flag_enabled("TRADING_EVIDENCE_CONTINUITY_ENABLED"):
+        return {"ran": False}
+    report = evidence_continuity_check()
+    if not report.passed:
+        logger.warning("evidence continuity: %s", report.failed_runs)
+    return {"ran": True, "passed": report.passed, "failed_runs": report.failed_runs}

@@ -52,4 +52,13 @@ def _app_schedules() -> list[tuple[str, dict[str, Any]]]:
             ),
         )
     )
+    entries.append(
+        (
+            "autonomy-evidence-continuity",
+            every(
+                float(settings.TRADING_EVIDENCE_CONTINUITY_INTERVAL_SECONDS),
+                "autonomy.tasks.evidence_continuity_check",
+            ),
+        )
+    )
     return entries

@@ -20,11 +20,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from autonomy.drift import DriftThresholds
 from autonomy.engine.artifacts import canonical
 from autonomy.engine.backtest import CostModel
 from autonomy.engine.progress import Progress, fan_out, no_progress
 from autonomy.gates import Readiness
 from autonomy.lane import (
+    PROMOTION_GATE,
     CandidateSpec,
     LaneInputs,
     LaneOutcome,
@@ -33,9 +35,12 @@ from autonomy.lane import (
     run_lane,
     skipped_outcome,
 )
+from autonomy.metrics import LANE_RUNS
 from autonomy.models import (
     CandidateStage,
     FoldMetric,
+    Promotion,
+    PromotionAction,
     ResearchCandidate,
     ResearchRun,
     RunStatus,
@@ -77,6 +82,23 @@ def code_commit() -> str:
         return head
     except OSError:
         return str(settings.TORGHUT_VERSION)
+
+
+def drift_thresholds() -> DriftThresholds:
+    return DriftThresholds(
+        max_required_null_rate=settings.TRADING_DRIFT_MAX_REQUIRED_NULL_RATE,
+        max_staleness_ms_p95=settings.TRADING_DRIFT_MAX_STALENESS_MS_P95,
+        max_duplicate_ratio=settings.TRADING_DRIFT_MAX_DUPLICATE_RATIO,
+        max_schema_mismatch_total=settings.TRADING_DRIFT_MAX_SCHEMA_MISMATCH_TOTAL,
+        max_model_calibration_error=settings.TRADING_DRIFT_MAX_MODEL_CALIBRATION_ERROR,
+        max_model_llm_error_ratio=settings.TRADING_DRIFT_MAX_MODEL_LLM_ERROR_RATIO,
+        min_performance_net_pnl=settings.TRADING_DRIFT_MIN_PERFORMANCE_NET_PNL,
+        max_performance_drawdown=settings.TRADING_DRIFT_MAX_PERFORMANCE_DRAWDOWN,
+        max_performance_cost_bps=settings.TRADING_DRIFT_MAX_PERFORMANCE_COST_BPS,
+        max_execution_fallback_ratio=settings.TRADING_DRIFT_MAX_EXECUTION_FALLBACK_RATIO,
+        retrain_codes=tuple(settings.TRADING_DRIFT_TRIGGER_RETRAIN_REASON_CODES),
+        reselection_codes=tuple(settings.TRADING_DRIFT_TRIGGER_RESELECTION_REASON_CODES),
+    )
 
 
 def costs_from_settings() -> CostModel:
@@ -240,6 +262,25 @@ def _record(
                     for c in outcome.stress.cases
                 ]
             )
+        # the lane's recommendation is the first audit row: `hold` (awaiting a human approval) or
+        # `deny` (a gate failed); only a human's action can be `promote`
+        rec = outcome.recommendation
+        if not Promotion.objects.filter(
+            candidate=candidate, recommendation_trace_id=outcome.recommendation_trace_id
+        ).exists():
+            Promotion.objects.create(
+                candidate=candidate,
+                requested_mode=outcome.promotion_target,
+                decision_action=(
+                    PromotionAction.DENY if rec.get("action") == "deny" else PromotionAction.HOLD
+                ),
+                approver="",
+                approver_role="lane",
+                reason=f"lane recommendation: {rec.get('action', 'hold')}",
+                rationale=str(rec.get("rationale", "")),
+                evidence_bundle={"recommendation": canonical(rec)},
+                recommendation_trace_id=outcome.recommendation_trace_id,
+            )
         stage = Stage.POLICY_DRY_RUN if outcome.eligible else Stage.GATE_EVALUATION
         CandidateStage.objects.update_or_create(
             candidate_id=outcome.candidate_id,
@@ -285,6 +326,10 @@ def lane_execute(
     if not fresh:
         return LaneRun(run=run, outcome=outcome, recorded=False)
     run = _record(run, outcome, manifest, readiness_record)
+    LANE_RUNS.labels(trigger=trigger, status=run.status).inc()
+    from autonomy.services.governance import drift_record
+
+    drift_record(run=run, drift=outcome.artifacts[PROMOTION_GATE]["drift"])
     return LaneRun(run=run, outcome=outcome, recorded=True)
 
 
@@ -295,6 +340,7 @@ def lane_skip(*, inputs: LaneInputs, output_dir: Path | None, trigger: str) -> L
     manifest = write_artifacts(outcome, output_dir)
     if fresh:
         run = _record(run, outcome, manifest, {})
+        LANE_RUNS.labels(trigger=trigger, status=run.status).inc()
     return LaneRun(run=run, outcome=outcome, recorded=fresh)
 
 
@@ -324,4 +370,5 @@ def policy_inputs(
         default_qty=float(settings.TRADING_DEFAULT_QTY or 1),
         code_commit=code_commit(),
         signal_source=signal_source,
+        drift=drift_thresholds(),
     )

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from autonomy.guard import CandidateState, TransitionRequest, check_transition, load_policy
 from autonomy.lane import PAPER_PATCH, PATCH_MAX_NOTIONAL, PATCH_MAX_POSITION_PCT
+from autonomy.metrics import DRIFT_PROMOTION_BLOCKS, PROMOTION_ACTIONS
 from autonomy.models import (
     CandidateStage,
     LifecycleRole,
@@ -219,6 +220,14 @@ _MODE_RANK = {"shadow": 0, "paper": 1, "live": 2}
 # ------------------------------------------------------------------ actions
 
 
+def _append(**fields: Any) -> Promotion:
+    """Append one ledger row (counted once its transaction commits)."""
+    promotion = Promotion.objects.create(**fields)
+    action, mode = str(fields["decision_action"]), str(fields["requested_mode"])
+    transaction.on_commit(lambda: PROMOTION_ACTIONS.labels(action=action, mode=mode).inc())
+    return promotion
+
+
 def promotion_approve(
     *,
     candidate: ResearchCandidate,
@@ -275,6 +284,16 @@ def promotion_approve(
             )
             if gate5.get("status") != "pass":
                 raise PromotionError("live_gate_failed", "the run has no gate-5 (live ramp) pass")
+            from autonomy.services.governance import drift_evidence_for_live
+
+            drift_refusal = drift_evidence_for_live(cand.strategy_name)
+            if drift_refusal:
+                DRIFT_PROMOTION_BLOCKS.inc()
+                raise PromotionError(
+                    drift_refusal,
+                    "live promotion needs a drift check of the strategy younger than "
+                    "TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS without reason codes",
+                )
             if live_approval_active(label) is None:
                 raise PromotionError(
                     "live_approval_missing", f"lane {label} has no active recorded live approval"
@@ -302,7 +321,7 @@ def promotion_approve(
         cand.save(
             update_fields=["lifecycle_role", "lifecycle_status", "promotion_target", "updated_at"]
         )
-        promotion = Promotion.objects.create(
+        promotion = _append(
             candidate=cand,
             requested_mode=mode,
             approved_mode=mode,
@@ -335,7 +354,7 @@ def promotion_deny(
     why = _require_reason(reason)
     with transaction.atomic():
         cand = _locked(candidate)
-        return Promotion.objects.create(
+        return _append(
             candidate=cand,
             requested_mode=mode,
             decision_action=PromotionAction.DENY,
@@ -359,9 +378,13 @@ def _last_promotion(cand: ResearchCandidate) -> Promotion:
     return last
 
 
-def promotion_demote(*, candidate: ResearchCandidate, actor: Actor, reason: str) -> Promotion:
-    """Stop trading the candidate's strategy (disabled on every lane); no champion is restored."""
-    approver = _require_perm(actor, "autonomy.approve_promotion")
+def promotion_demote(
+    *, candidate: ResearchCandidate, actor: Actor, reason: str, system: str = ""
+) -> Promotion:
+    """Stop trading the candidate's strategy (disabled on every lane); no champion is restored.
+    `system`: a risk-reducing demotion by a named system component (drift governance), recorded
+    as `system:<name>` instead of a human approver."""
+    approver = f"system:{system}" if system else _require_perm(actor, "autonomy.approve_promotion")
     why = _require_reason(reason)
     with transaction.atomic():
         cand = _locked(candidate)
@@ -371,12 +394,12 @@ def promotion_demote(*, candidate: ResearchCandidate, actor: Actor, reason: str)
         cand.lifecycle_role = LifecycleRole.DEMOTED
         cand.lifecycle_status = LifecycleStatus.STANDBY
         cand.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
-        return Promotion.objects.create(
+        return _append(
             candidate=cand,
             requested_mode=last.approved_mode or last.requested_mode,
             decision_action=PromotionAction.DEMOTE,
             approver=approver,
-            approver_role=_role(actor),
+            approver_role="system" if system else _role(actor),
             reason=why,
             account_label=last.account_label,
             effective_time=timezone.now(),
@@ -408,7 +431,7 @@ def promotion_rollback(*, candidate: ResearchCandidate, actor: Actor, reason: st
                 restored.lifecycle_role = LifecycleRole.CHAMPION
                 restored.lifecycle_status = LifecycleStatus.ACTIVE
                 restored.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
-        return Promotion.objects.create(
+        return _append(
             candidate=cand,
             requested_mode=last.approved_mode or last.requested_mode,
             decision_action=PromotionAction.ROLLBACK,

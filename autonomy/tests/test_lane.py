@@ -11,6 +11,7 @@ from django.core.management import CommandError
 
 from autonomy.models import (
     CandidateStage,
+    DriftCheck,
     FoldMetric,
     Promotion,
     ResearchCandidate,
@@ -128,8 +129,12 @@ def test_sample_inputs_recommend_paper_with_one_fold_and_four_stress_cases(
     assert CandidateStage.objects.get(candidate_id=candidate.candidate_id).active_stage == (
         "policy-dry-run"
     )
-    # the lane never promotes, and its dry runs leave nothing behind
-    assert Promotion.objects.count() == 0
+    # the lane never promotes: its audit row is `hold` (awaiting a human), and its dry runs
+    # leave nothing behind
+    (audit,) = Promotion.objects.all()
+    assert (audit.decision_action, audit.approver, audit.approved_mode) == ("hold", "", "")
+    assert audit.recommendation_trace_id == run.recommendation_trace_id
+    assert DriftCheck.objects.get(run=run).reason_codes == []
     assert not Strategy.objects.filter(name="legacy-macd-rsi-v3", enabled=True).exists()
     assert SafetyEvent.objects.count() == 0
     assert not SafetyState.objects.filter(kill_switch_engaged=True).exists()
@@ -151,6 +156,8 @@ def test_same_inputs_give_byte_identical_artifacts_and_one_ledger_run(run_lane_c
     assert ResearchCandidate.objects.count() == 1
     assert FoldMetric.objects.count() == 1
     assert StressMetric.objects.count() == 4
+    assert Promotion.objects.count() == 1
+    assert DriftCheck.objects.count() == 1
 
 
 def test_a_different_target_is_a_different_run(run_lane_cmd):
@@ -189,6 +196,7 @@ def test_production_policy_abstains_on_too_little_data(run_lane_cmd, tmp_path):
     assert recal["status"] == "queued"
     assert len(recal["recalibration_run_id"]) == 24
     assert ResearchRun.objects.get(run_id=summary["run_id"]).status == "failed"
+    assert Promotion.objects.get().decision_action == "deny"
 
 
 def test_no_signals_records_a_skipped_run(run_lane_cmd, tmp_path):
@@ -228,7 +236,8 @@ def test_a_bad_gate_policy_names_the_key(run_lane_cmd, tmp_path):
 def test_artifacts_go_to_the_s3_bucket(run_lane_cmd, s3_artifacts):
     summary = run_lane_cmd()
     prefix = f"autonomy/runs/{summary['run_id']}/"
-    assert sorted(k[len(prefix) :] for k in s3_artifacts.keys(prefix)) == ARTIFACTS
+    drift = ["drift/action.json", "drift/detection.json", "drift/outcome.json"]
+    assert sorted(k[len(prefix) :] for k in s3_artifacts.keys(prefix)) == sorted(ARTIFACTS + drift)
     run = ResearchRun.objects.get(run_id=summary["run_id"])
     assert run.artifacts["gates/gate-evaluation.json"]["uri"] == (
         f"s3://{s3_artifacts.bucket}/{prefix}gates/gate-evaluation.json"

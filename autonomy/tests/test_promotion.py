@@ -65,7 +65,10 @@ def test_paper_promotion_enables_the_strategy_for_the_paper_lane(candidate):
     # a retry changes nothing and returns the same row
     again = promotion_approve(candidate=candidate, mode="paper", actor=alice, reason="reviewed")
     assert (again.created, again.promotion.pk) == (False, promo.pk)
-    assert Promotion.objects.count() == 1
+    assert list(Promotion.objects.order_by("pk").values_list("decision_action", flat=True)) == [
+        "hold",
+        "promote",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +88,7 @@ def test_refused_promotions_change_nothing(candidate, who, reason, code):
     with pytest.raises(PromotionError) as exc:
         promotion_approve(candidate=candidate, mode="paper", actor=actor, reason=reason)
     assert exc.value.code == code
-    assert Promotion.objects.count() == 0
+    assert list(Promotion.objects.values_list("decision_action", flat=True)) == ["hold"]
     assert not Strategy.objects.filter(name=STRATEGY).exists()
     candidate.refresh_from_db()
     assert candidate.lifecycle_role == "challenger"
@@ -232,7 +235,9 @@ def test_rollback_restores_the_previous_strategy_and_champion(candidate, run_lan
     second.refresh_from_db()
     assert (candidate.lifecycle_role, second.lifecycle_role) == ("champion", "demoted")
     assert list(Promotion.objects.order_by("pk").values_list("decision_action", flat=True)) == [
+        "hold",
         "promote",
+        "hold",
         "promote",
         "rollback",
     ]

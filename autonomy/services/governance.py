@@ -1,0 +1,216 @@
+"""Drift governance and evidence continuity (§8.6).
+
+Drift: every recorded lane run gets one `DriftCheck` from its own evidence (reason codes against
+the `TRADING_DRIFT_*` thresholds). The action its codes call for (`retrain` for data/model codes,
+`reselection` for performance codes) is `triggered` unless the same action type triggered within
+its cooldown (`cooldown_skip`). `retrain` and `reselection` are recorded for operators (and in the
+admin); the risk-reducing part is automatic: a *scheduled* run (recent live signals) with a
+`TRADING_DRIFT_ROLLBACK_REASON_CODES` code demotes the strategy's promoted champion when
+`TRADING_DRIFT_ROLLBACK_ON_PERFORMANCE` is on. A CLI run over a historical file never acts on
+what trades. Detection, action and outcome are also written as JSON artifacts next to the run's.
+
+Evidence continuity: the last `run_limit` finished, non-skipped runs must each have their
+candidate, fold metrics, stress metrics and a promotion audit row carrying the run's
+recommendation trace id; a report is stored each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from autonomy.metrics import (
+    DRIFT_ACTIONS,
+    DRIFT_CHECKS,
+    DRIFT_COOLDOWN_SKIPS,
+    DRIFT_INCIDENTS,
+    DRIFT_ROLLBACKS,
+    EVIDENCE_CONTINUITY_CHECKS,
+    EVIDENCE_CONTINUITY_FAILURES,
+)
+from autonomy.models import (
+    DriftAction,
+    DriftActionStatus,
+    DriftCheck,
+    EvidenceContinuityReport,
+    LifecycleRole,
+    Promotion,
+    ResearchCandidate,
+    ResearchRun,
+    RunStatus,
+)
+from autonomy.services.lane import artifact_bytes
+from torghut_site.flags import flag_enabled
+from torghut_site.storage import ObjectStoreError, object_put
+
+_COOLDOWN = {
+    DriftAction.RETRAIN: "TRADING_DRIFT_RETRAIN_COOLDOWN_SECONDS",
+    DriftAction.RESELECTION: "TRADING_DRIFT_RESELECTION_COOLDOWN_SECONDS",
+}
+
+
+def _store(run_id: str, name: str, value: Any) -> str:
+    try:
+        return object_put(
+            f"autonomy/runs/{run_id}/drift/{name}",
+            artifact_bytes(value),
+            content_type="application/json",
+        ).uri
+    except ObjectStoreError as exc:
+        return f"storage_error:{exc.reason}"
+
+
+def drift_record(
+    *, run: ResearchRun, drift: Mapping[str, Any], now: datetime | None = None
+) -> DriftCheck:
+    """The run's drift check (`drift`: the promotion evidence gate's drift block) and its action;
+    once per run."""
+    from autonomy.services.promotion import PromotionError, promotion_demote
+
+    existing = DriftCheck.objects.filter(run=run).first()
+    if existing is not None:
+        return existing
+    now = now or timezone.now()
+    codes = list(drift.get("reason_codes", []))
+    action = drift.get("action", DriftAction.NONE)
+    DRIFT_CHECKS.inc()
+    if codes:
+        DRIFT_INCIDENTS.inc()
+    status = DriftActionStatus.NONE
+    if not flag_enabled("TRADING_DRIFT_GOVERNANCE_ENABLED"):
+        status = DriftActionStatus.DISABLED
+    elif action != DriftAction.NONE:
+        cooldown = timedelta(seconds=getattr(settings, _COOLDOWN[DriftAction(action)]))
+        recent = DriftCheck.objects.filter(
+            action=action,
+            action_status=DriftActionStatus.TRIGGERED,
+            checked_at__gt=now - cooldown,
+        ).exists()
+        status = DriftActionStatus.COOLDOWN_SKIP if recent else DriftActionStatus.TRIGGERED
+        (DRIFT_COOLDOWN_SKIPS if recent else DRIFT_ACTIONS).labels(action=action).inc()
+    rollback_id = ""
+    rollback_codes = set(settings.TRADING_DRIFT_ROLLBACK_REASON_CODES) & set(codes)
+    if (
+        status != DriftActionStatus.DISABLED
+        and run.trigger == "schedule"
+        and rollback_codes
+        and flag_enabled("TRADING_DRIFT_ROLLBACK_ON_PERFORMANCE")
+    ):
+        champion = ResearchCandidate.objects.filter(
+            strategy_name=run.strategy_name, lifecycle_role=LifecycleRole.CHAMPION
+        ).first()
+        if champion is not None:
+            try:
+                promotion_demote(
+                    candidate=champion,
+                    actor=None,
+                    reason=f"drift on run {run.run_id}: {', '.join(sorted(rollback_codes))}",
+                    system="drift-governance",
+                )
+                rollback_id = champion.candidate_id
+                DRIFT_ROLLBACKS.inc()
+            except PromotionError as exc:
+                rollback_id = f"refused:{exc.code}"
+    detection = {
+        "run_id": run.run_id,
+        "strategy_name": run.strategy_name,
+        "trigger": run.trigger,
+        "checked_at": now.isoformat(),
+        **dict(drift),
+    }
+    action_doc = {"run_id": run.run_id, "action": action, "status": status}
+    rolled_back = bool(rollback_id) and not rollback_id.startswith("refused:")
+    outcome = {
+        "run_id": run.run_id,
+        "rollback_triggered": rolled_back,
+        "rollback_candidate_id": rollback_id,
+    }
+    artifacts = {
+        "drift/detection.json": _store(run.run_id, "detection.json", detection),
+        "drift/action.json": _store(run.run_id, "action.json", action_doc),
+        "drift/outcome.json": _store(run.run_id, "outcome.json", outcome),
+    }
+    return DriftCheck.objects.create(
+        run=run,
+        strategy_name=run.strategy_name,
+        trigger=run.trigger,
+        reason_codes=codes,
+        action=action,
+        action_status=status,
+        rollback_triggered=rolled_back,
+        rollback_candidate_id=rollback_id,
+        detection=detection,
+        artifacts=artifacts,
+        checked_at=now,
+    )
+
+
+def drift_evidence_for_live(strategy_name: str, *, now: datetime | None = None) -> str:
+    """'' when a live promotion may proceed, else the refusal code."""
+    if not flag_enabled("TRADING_DRIFT_LIVE_PROMOTION_REQUIRES_EVIDENCE"):
+        return ""
+    now = now or timezone.now()
+    max_age = timedelta(seconds=settings.TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS)
+    latest = DriftCheck.objects.filter(strategy_name=strategy_name).order_by("-checked_at").first()
+    if latest is None or latest.checked_at < now - max_age:
+        return "drift_evidence_missing"
+    if latest.reason_codes:
+        return "drift_detected"
+    return ""
+
+
+def evidence_continuity_check(
+    *, run_limit: int | None = None, now: datetime | None = None
+) -> EvidenceContinuityReport:
+    limit = min(50, max(1, run_limit or settings.TRADING_EVIDENCE_CONTINUITY_RUN_LIMIT))
+    now = now or timezone.now()
+    runs = list(
+        ResearchRun.objects.filter(status__in=[RunStatus.PASSED, RunStatus.FAILED]).order_by(
+            "-started_at", "-pk"
+        )[:limit]
+    )
+    failed: list[dict[str, Any]] = []
+    for run in runs:
+        missing: list[str] = []
+        candidate = run.candidates.first()
+        if candidate is None:
+            missing.append("research_candidates")
+        else:
+            if not candidate.fold_metrics.exists():
+                missing.append("research_fold_metrics")
+            if not candidate.stress_metrics.exists():
+                missing.append("research_stress_metrics")
+            promotions = Promotion.objects.filter(candidate=candidate)
+            if not promotions.exists():
+                missing.append("research_promotions")
+            elif (
+                not promotions.filter(recommendation_trace_id=run.recommendation_trace_id)
+                .exclude(recommendation_trace_id="")
+                .exists()
+            ):
+                missing.append("promotion_audit")
+        if missing:
+            failed.append({"run_id": run.run_id, "missing": missing})
+    EVIDENCE_CONTINUITY_CHECKS.inc()
+    if failed:
+        EVIDENCE_CONTINUITY_FAILURES.inc()
+    report = {
+        "checked_at": now.isoformat(),
+        "run_limit": limit,
+        "runs_checked": len(runs),
+        "run_ids": [r.run_id for r in runs],
+        "failed_runs": failed,
+        "passed": not failed,
+    }
+    return EvidenceContinuityReport.objects.create(
+        checked_at=now,
+        run_limit=limit,
+        runs_checked=len(runs),
+        passed=not failed,
+        failed_runs=failed,
+        report=report,
+    )
