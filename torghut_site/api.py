@@ -1,13 +1,14 @@
-"""DRF plumbing shared by every app: one error format and bounded pagination."""
+"""DRF plumbing shared by every app: one error format, bounded pagination, storable JSON."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, pagination
+from rest_framework import exceptions, pagination, parsers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -17,6 +18,34 @@ from torghut_site.logging import current_request_id
 class LimitOffsetPagination(pagination.LimitOffsetPagination):
     default_limit = 200
     max_limit = settings.API_MAX_PAGE_SIZE
+
+
+# Postgres text and jsonb cannot hold NUL, and UTF-8 cannot encode a lone surrogate (valid in a
+# JSON string escape, e.g. "\\ud800"): a body carrying either would fail at INSERT time with a 500.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text(value: Any) -> bool:
+    """True if any string in `value` (keys included) has a NUL or a lone surrogate."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(unstorable_text(k) or unstorable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(unstorable_text(item) for item in value)
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser that rejects, as a 400, text the database could not store."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        if unstorable_text(data):
+            raise exceptions.ParseError(
+                "JSON parse error - NUL characters and lone surrogates are not accepted"
+            )
+        return data
 
 
 class ApiError(exceptions.APIException):

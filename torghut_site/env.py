@@ -78,15 +78,33 @@ class Env:
     def problem(self, message: Str) -> None:
         self.problems.append(message)
 
-    def _parse(self, names: tuple[Str, ...], default: T, parse: Callable[[Str], T], what: Str) -> T:
+    def _parse(
+        self,
+        names: tuple[Str, ...],
+        default: T,
+        parse: Callable[[Str], T],
+        what: Str,
+        *,
+        echo: Bool = True,
+    ) -> T:
+        """`echo=False` for values that may carry credentials: the message then says where the
+        value is broken instead of quoting it."""
         found = self.raw(*names)
         if found is None:
             return default
         name, value = found
         try:
             return parse(value)
-        except (ValueError, InvalidOperation, TypeError, json.JSONDecodeError):
-            self.problem(f"{name}={value!r} is not {what}")
+        except (ValueError, InvalidOperation, TypeError, json.JSONDecodeError) as exc:
+            if echo:
+                self.problem(f"{name}={value!r} is not {what}")
+            elif isinstance(exc, json.JSONDecodeError):
+                self.problem(
+                    f"{name} is not {what} (line {exc.lineno} column {exc.colno}: {exc.msg}; "
+                    "the value is not shown, it may hold credentials)"
+                )
+            else:
+                self.problem(f"{name} is not {what} (the value is not shown)")
             return default
 
     # -- typed readers -----------------------------------------------------------------------
@@ -186,7 +204,8 @@ class Env:
         return [item.strip() for item in found[1].split(",") if item.strip()]
 
     def json(self, *names: Str, default: Any = None) -> Any:
-        return self._parse(names, default, json.loads, "valid JSON")
+        # JSON settings carry credentials (TRADING_ACCOUNTS_JSON holds each lane's Alpaca keys)
+        return self._parse(names, default, json.loads, "valid JSON", echo=False)
 
     # -- helpers ------------------------------------------------------------------------------
     def _name(self, names: tuple[Str, ...]) -> Str:

@@ -188,12 +188,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "torghut_site.api.LimitOffsetPagination",
     "PAGE_SIZE": 200,
     "EXCEPTION_HANDLER": "torghut_site.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "torghut_site.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["torghut_site.api.JSONParser"],
 }
 API_MAX_PAGE_SIZE = 500
 
@@ -215,6 +215,8 @@ LOG_LEVEL = env.choice(
     "LOG_LEVEL", choices=("debug", "info", "warning", "error"), default="info"
 ).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", choices=("json", "text"), default="json")
+# error reports hide credentials inside URLs too (REDIS_URL, CELERY_BROKER_URL, CACHES)
+DEFAULT_EXCEPTION_REPORTER_FILTER = "torghut_site.debug.SafeExceptionReporterFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -235,6 +237,8 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "kafka": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # botocore's DEBUG lines carry the signed request headers (the S3 access key id)
+        "botocore": {"level": "INFO"},
         "LiteLLM": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
@@ -32,25 +33,36 @@ class CanOperateSafety(BasePermission):
         return bool(user and user.is_authenticated and user.has_perm("trading.change_safetystate"))
 
 
+MAX_ID = 2**63 - 1  # bigint: a larger id or offset is refused, not sent to Postgres
+
+
 class FilterSerializer(serializers.Serializer[Any]):
     symbol = serializers.CharField(required=False, max_length=32)
     since = serializers.DateTimeField(required=False)
     status = serializers.CharField(required=False, max_length=20)
-    strategy_id = serializers.IntegerField(required=False, min_value=1)
+    strategy_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    # read by the paginator (which ignores bad values); validated here so they answer 400
+    limit = serializers.IntegerField(required=False, min_value=1)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ID)
 
 
 FILTER_PARAMS = [
-    OpenApiParameter("symbol", str),
-    OpenApiParameter("since", str, description="ISO 8601 time"),
-    OpenApiParameter("limit", int, description="at most 500 (default 200)"),
-    OpenApiParameter("offset", int),
+    OpenApiParameter("symbol", {"type": "string", "maxLength": 32}),
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601 time"),
+    OpenApiParameter(
+        "limit", {"type": "integer", "minimum": 1}, description="at most 500 (default 200)"
+    ),
+    OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_ID}),
 ]
 
 
 def _filters(request: Request) -> dict[str, Any]:
     serializer = FilterSerializer(data=request.query_params)
     serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    data = dict(serializer.validated_data)
+    data.pop("limit", None)
+    data.pop("offset", None)
+    return data
 
 
 class DecisionOutputSerializer(serializers.Serializer[Any]):
@@ -136,6 +148,8 @@ class HealthApi(APIView):
 
 
 class DecisionListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema describes the paginated answer
+
     @extend_schema(parameters=FILTER_PARAMS, responses=DecisionOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         rows = decision_list(**_filters(request))
@@ -145,6 +159,8 @@ class DecisionListApi(APIView):
 
 
 class ExecutionListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema describes the paginated answer
+
     @extend_schema(parameters=FILTER_PARAMS, responses=ExecutionOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         filters = _filters(request)
@@ -156,7 +172,11 @@ class ExecutionListApi(APIView):
 
 class TcaApi(APIView):
     @extend_schema(
-        parameters=[*FILTER_PARAMS, OpenApiParameter("strategy_id", int)], responses={200: dict}
+        parameters=[
+            *FILTER_PARAMS,
+            OpenApiParameter("strategy_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+        ],
+        responses={200: dict},
     )
     def get(self, request: Request) -> Response:
         filters = _filters(request)

@@ -210,6 +210,8 @@ class AnalysisRunAdmin(ReadOnlyAdmin):
             outcome = admin_requeue(run, actor=request.user.get_username())
             level = messages.SUCCESS if outcome.reason == "requeued" else messages.WARNING
             detail = f" ({outcome.detail})" if outcome.detail else ""
+            # the admin's audit trail (the run's History): who asked, and what came of it
+            self.log_change(request, run, f"Requeue analysis: {outcome.reason}{detail}")
             self.message_user(request, f"{run.run_id}: {outcome.reason}{detail}", level)
 
     @admin.action(description="Re-dispatch AgentRun (queued task)", permissions=["dispatch"])
@@ -218,9 +220,12 @@ class AnalysisRunAdmin(ReadOnlyAdmin):
     ) -> None:
         from whitepapers.tasks import dispatch_agentrun
 
-        for run_id in queryset.values_list("run_id", flat=True):
-            dispatch_agentrun.delay(run_id)
-        self.message_user(request, f"dispatch queued for {queryset.count()} run(s)")
+        runs = list(queryset)
+        for run in runs:
+            # the task dispatches as "torghut": the History names the operator who asked
+            self.log_change(request, run, "Re-dispatch AgentRun: dispatch queued")
+            dispatch_agentrun.delay(run.run_id)
+        self.message_user(request, f"dispatch queued for {len(runs)} run(s)")
 
 
 class VersionInline(_ReadOnlyInline):

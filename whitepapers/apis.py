@@ -24,8 +24,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from torghut_site.api import ApiError
+from torghut_site.api import ApiError, unstorable_text
 from torghut_site.auth import HashedTokenAuthentication, constant_time_equals
+from torghut_site.schema import ErrorSerializer
 from whitepapers.models import EventSource, WhitepaperAnalysisRun
 from whitepapers.selectors import run_detail, whitepaper_status
 from whitepapers.services.dispatch import DispatchError, agentrun_dispatch
@@ -137,7 +138,10 @@ class IssueEventApi(WhitepaperControlView):
 
 
 class DispatchApi(WhitepaperControlView):
-    @extend_schema(request=None, responses={200: dict[str, Any]})
+    @extend_schema(
+        request=None,
+        responses={200: dict[str, Any], 409: ErrorSerializer, 502: ErrorSerializer},
+    )
     def post(self, request: Request, run_id: str) -> Response:
         try:
             outcome = agentrun_dispatch(run_id=run_id, requested_by=self.requested_by(request))
@@ -265,7 +269,9 @@ class FinalizeSerializer(_Lenient):
 
 
 class FinalizeApi(WhitepaperControlView):
-    @extend_schema(request=FinalizeSerializer, responses={200: dict[str, Any]})
+    @extend_schema(
+        request=FinalizeSerializer, responses={200: dict[str, Any], 409: ErrorSerializer}
+    )
     def post(self, request: Request, run_id: str) -> Response:
         serializer = FinalizeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -316,7 +322,15 @@ class GithubWebhookApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
 
-    @extend_schema(request=dict[str, Any], responses={200: dict[str, Any], 202: dict[str, Any]})
+    @extend_schema(
+        request=dict[str, Any],
+        responses={
+            200: dict[str, Any],
+            202: dict[str, Any],
+            401: ErrorSerializer,
+            503: ErrorSerializer,
+        },
+    )
     def post(self, request: Request) -> Response:
         secret = settings.WHITEPAPER_GITHUB_WEBHOOK_SECRET
         if not secret:
@@ -344,6 +358,11 @@ class GithubWebhookApi(APIView):
             payload = _webhook_payload(request, body)
         except ValueError as exc:
             raise ApiError(code="invalid_request", message=f"body is not JSON: {exc}") from exc
+        if unstorable_text(payload):
+            raise ApiError(
+                code="invalid_request",
+                message="the body has NUL characters or lone surrogates, which cannot be stored",
+            )
         try:
             with transaction.atomic():
                 event = github_event_record(

@@ -43,7 +43,8 @@ HEADER = "torghut cannot start: invalid configuration"
         (
             {"TRADING_MULTI_ACCOUNT_ENABLED": "true", "TRADING_ACCOUNTS_JSON": "[{"},
             [
-                "TRADING_ACCOUNTS_JSON='[{' is not valid JSON",
+                "TRADING_ACCOUNTS_JSON is not valid JSON (line 1 column 3: Expecting property name "
+                "enclosed in double quotes; the value is not shown, it may hold credentials)",
                 'TRADING_ACCOUNTS_JSON must be a non-empty list of lanes (or {"accounts": [...]}) when '
                 "TRADING_MULTI_ACCOUNT_ENABLED=true",
             ],

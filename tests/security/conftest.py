@@ -1,0 +1,37 @@
+"""Fixtures of the security checks: an operator with an API token, relaxed throttles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from rest_framework import throttling
+
+from torghut_site.auth import IssuedToken, api_token_issue
+
+RELAXED_RATES = {"anon": "100000/min", "user": "100000/min", "control": "100000/min"}
+
+
+@pytest.fixture
+def relaxed_throttles(monkeypatch) -> Iterator[None]:
+    """Fuzzing sends thousands of requests a minute: lift the rates (the throttles still run),
+    and leave no counters behind for the tests that check throttling."""
+    for cls in (
+        throttling.SimpleRateThrottle,
+        throttling.AnonRateThrottle,
+        throttling.UserRateThrottle,
+        throttling.ScopedRateThrottle,
+    ):
+        monkeypatch.setattr(cls, "THROTTLE_RATES", RELAXED_RATES, raising=False)
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def operator_token(db) -> IssuedToken:
+    """A superuser's API token: every endpoint's permission is granted."""
+    user = get_user_model().objects.create_superuser("sec-operator", password="pw-sec-op-1234")
+    return api_token_issue(user=user, name="security-tests")
