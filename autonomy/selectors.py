@@ -1,1 +1,338 @@
-"""selectors: filled in by the issue that builds this app (see README)."""
+"""Reads of the research ledger behind the autonomy API and admin: run and candidate lookups, the
+status of the research loop (`GET /trading/autonomy`), and the shapes the review pages show
+(gate table, readiness, artifact links).
+
+Nothing here writes; the lane and the promotion services are the only writers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+
+from autonomy.lane import PAPER_PATCH
+from autonomy.models import (
+    CandidateStage,
+    DriftCheck,
+    EvidenceContinuityReport,
+    LifecycleRole,
+    Promotion,
+    ResearchCandidate,
+    ResearchRun,
+)
+from autonomy.policy import GatePolicyError, load_gate_policy
+from autonomy.services.lane import OBJECT_PREFIX
+from torghut_site.flags import flag_enabled
+from torghut_site.storage import ObjectStoreError, object_url
+
+# run ids are 24 hex digits and candidate ids `cand-<12 hex>`; anything outside this alphabet
+# cannot name a row, and must not reach Postgres (a NUL in a text parameter is a driver error)
+_LEDGER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _valid_id(value: str) -> bool:
+    return _LEDGER_ID.fullmatch(value) is not None
+
+
+# ------------------------------------------------------------------ lookups
+
+
+def run_list(*, status: str | None = None, trigger: str | None = None) -> QuerySet[ResearchRun]:
+    """Runs, newest first (`research_runs` is ordered by `-started_at`), with their candidate."""
+    rows = ResearchRun.objects.prefetch_related(
+        Prefetch("candidates", queryset=ResearchCandidate.objects.order_by("pk"))
+    ).order_by("-started_at", "-pk")
+    if status:
+        rows = rows.filter(status=status)
+    if trigger:
+        rows = rows.filter(trigger=trigger)
+    return rows
+
+
+def run_get(*, run_id: str) -> ResearchRun:
+    """One run with its candidates, their folds, stress cases and promotions.
+    Raises `ResearchRun.DoesNotExist`."""
+    if not _valid_id(run_id):
+        raise ResearchRun.DoesNotExist(run_id)
+    return ResearchRun.objects.prefetch_related(
+        Prefetch(
+            "candidates",
+            queryset=ResearchCandidate.objects.order_by("pk").prefetch_related(
+                "fold_metrics", "stress_metrics", "promotions"
+            ),
+        )
+    ).get(run_id=run_id)
+
+
+def candidate_get(*, candidate_id: str) -> ResearchCandidate:
+    """One candidate with its run, folds, stress cases and promotions.
+    Raises `ResearchCandidate.DoesNotExist`."""
+    if not _valid_id(candidate_id):
+        raise ResearchCandidate.DoesNotExist(candidate_id)
+    return (
+        ResearchCandidate.objects.select_related("run")
+        .prefetch_related("fold_metrics", "stress_metrics", "promotions")
+        .get(candidate_id=candidate_id)
+    )
+
+
+def candidate_stage(*, candidate_id: str) -> CandidateStage | None:
+    return CandidateStage.objects.filter(candidate_id=candidate_id).first()
+
+
+def promotion_list(*, candidate: ResearchCandidate) -> QuerySet[Promotion]:
+    return Promotion.objects.filter(candidate=candidate).order_by("-created_at", "-pk")
+
+
+# ------------------------------------------------------------------ review shapes
+
+
+def display_value(value: Any) -> str:
+    """A JSON value as the review pages show it: JSON spelling, `—` for none."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    name: str
+    value: Any
+    threshold: Any
+    passed: bool | None
+    note: str
+
+    @property
+    def value_text(self) -> str:
+        return display_value(self.value)
+
+    @property
+    def threshold_text(self) -> str:
+        return display_value(self.threshold)
+
+
+@dataclass(frozen=True)
+class GateRow:
+    gate: str
+    name: str
+    status: str
+    reasons: list[str]
+    checks: list[GateCheck]
+
+
+def gate_rows(report: dict[str, Any]) -> list[GateRow]:
+    """One row per gate of a gate report (`gates/gate-evaluation.json`), each check of its
+    `details` with its value and threshold. A detail that is not a check (gate 7's `action`,
+    `estimate`) is shown as a value without threshold."""
+    rows: list[GateRow] = []
+    for gate in report.get("gates") or []:
+        if not isinstance(gate, dict):
+            continue
+        checks: list[GateCheck] = []
+        details = gate.get("details") or {}
+        for name, detail in sorted(details.items() if isinstance(details, dict) else []):
+            if isinstance(detail, dict) and "value" in detail:
+                passed = detail.get("passed")
+                checks.append(
+                    GateCheck(
+                        name=str(name),
+                        value=detail.get("value"),
+                        threshold=detail.get("threshold"),
+                        passed=passed if isinstance(passed, bool) else None,
+                        note=str(detail.get("note") or ""),
+                    )
+                )
+            else:
+                checks.append(GateCheck(str(name), detail, None, None, ""))
+        rows.append(
+            GateRow(
+                gate=str(gate.get("gate", "")),
+                name=str(gate.get("name", "")),
+                status=str(gate.get("status", "")),
+                reasons=[str(r) for r in gate.get("reasons") or []],
+                checks=checks,
+            )
+        )
+    return rows
+
+
+def readiness_rows(readiness: dict[str, Any]) -> list[tuple[str, str]]:
+    """The readiness dry runs as (check, result) pairs (their errors are under `errors`)."""
+    return sorted((str(k), display_value(v)) for k, v in readiness.items() if k != "errors")
+
+
+@dataclass(frozen=True)
+class ArtifactLink:
+    path: str
+    sha256: str
+    size: int | None
+    uri: str
+    url: str | None
+    error: str
+
+
+def artifact_key(run_id: str, path: str) -> str:
+    """The object-storage key the lane stored an artifact under."""
+    return f"{OBJECT_PREFIX}/{run_id}/{path}"
+
+
+def artifact_links(run: ResearchRun) -> list[ArtifactLink]:
+    """The run's artifacts with a link to each (a presigned URL on S3, a `file://` URL on the
+    filesystem backend). A storage failure leaves that artifact without a link, with the reason;
+    it never fails the page."""
+    links: list[ArtifactLink] = []
+    manifest = run.artifacts if isinstance(run.artifacts, dict) else {}
+    for path, entry in sorted(manifest.items()):
+        info = entry if isinstance(entry, dict) else {}
+        url: str | None = None
+        error = str(info.get("storage_error") or "")
+        if not error:
+            try:
+                url = object_url(artifact_key(run.run_id, str(path)))
+            except ObjectStoreError as exc:
+                error = exc.reason
+        size = info.get("size")
+        links.append(
+            ArtifactLink(
+                path=str(path),
+                sha256=str(info.get("sha256") or ""),
+                size=size if isinstance(size, int) else None,
+                uri=str(info.get("uri") or ""),
+                url=url,
+                error=error,
+            )
+        )
+    return links
+
+
+def artifact_rows(run: ResearchRun) -> list[dict[str, Any]]:
+    """The artifact manifest as API rows (no links: a presigned URL is the admin's to hand out)."""
+    manifest = run.artifacts if isinstance(run.artifacts, dict) else {}
+    rows = []
+    for path, entry in sorted(manifest.items()):
+        info = entry if isinstance(entry, dict) else {}
+        size = info.get("size")
+        rows.append(
+            {
+                "path": str(path),
+                "sha256": str(info.get("sha256") or ""),
+                "size": size if isinstance(size, int) else None,
+                "uri": str(info.get("uri") or ""),
+                "storage_error": str(info.get("storage_error") or ""),
+            }
+        )
+    return rows
+
+
+# ------------------------------------------------------------------ status
+
+
+def _gate_policy() -> dict[str, Any]:
+    path = str(settings.TRADING_AUTONOMY_GATE_POLICY_PATH)
+    try:
+        policy, _ = load_gate_policy(path)
+    except GatePolicyError as exc:
+        return {"path": path, "version": None, "error": str(exc)}
+    return {"path": path, "version": policy.policy_version, "error": None}
+
+
+def run_summary(run: ResearchRun) -> dict[str, Any]:
+    """What the status endpoint says about one run."""
+    candidates = list(run.candidates.all())
+    patch = run.artifacts.get(PAPER_PATCH) if isinstance(run.artifacts, dict) else None
+    recommendation = run.recommendation or {}
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "candidate_id": candidates[0].candidate_id if candidates else None,
+        "promotion_target": run.promotion_target,
+        "recommended_mode": run.recommended_mode or None,
+        "recommendation": {
+            "action": recommendation.get("action"),
+            "eligible": bool(recommendation.get("eligible", False)),
+            "reasons": [str(r) for r in recommendation.get("reasons") or []],
+        },
+        "gates_allowed": run.gate_report.get("allowed") if run.gate_report else None,
+        "gates": [
+            {"gate": g.gate, "name": g.name, "status": g.status, "reasons": g.reasons}
+            for g in gate_rows(run.gate_report or {})
+        ],
+        "patch_path": (patch or {}).get("path") or None,
+        "patch_uri": (patch or {}).get("uri") or None,
+        "progress": {
+            "done": run.progress_done,
+            "total": run.progress_total,
+            "label": run.progress_label,
+        },
+        "error": run.error,
+    }
+
+
+def _last_drift() -> dict[str, Any] | None:
+    check = DriftCheck.objects.select_related("run").order_by("-checked_at", "-pk").first()
+    if check is None:
+        return None
+    return {
+        "run_id": check.run.run_id,
+        "strategy_name": check.strategy_name,
+        "checked_at": check.checked_at,
+        "reason_codes": [str(c) for c in check.reason_codes or []],
+        "action": check.action,
+        "action_status": check.action_status,
+        "rollback_triggered": check.rollback_triggered,
+        "rollback_candidate_id": check.rollback_candidate_id,
+    }
+
+
+def _last_continuity() -> dict[str, Any] | None:
+    report = EvidenceContinuityReport.objects.order_by("-checked_at", "-pk").first()
+    if report is None:
+        return None
+    return {
+        "checked_at": report.checked_at,
+        "passed": report.passed,
+        "runs_checked": report.runs_checked,
+        "failed_runs": report.failed_runs,
+    }
+
+
+def autonomy_status() -> dict[str, Any]:
+    """`GET /trading/autonomy`: the research loop's configuration (flags read fresh; never the
+    approval token itself), its last run, the current champions, and the last drift check and
+    evidence-continuity audit."""
+    last = run_list().first()
+    champions = ResearchCandidate.objects.filter(
+        lifecycle_role=LifecycleRole.CHAMPION
+    ).select_related("run")
+    return {
+        "enabled": flag_enabled("TRADING_AUTONOMY_ENABLED"),
+        "interval_seconds": settings.TRADING_AUTONOMY_INTERVAL_SECONDS,
+        "signal_lookback_minutes": settings.TRADING_AUTONOMY_SIGNAL_LOOKBACK_MINUTES,
+        "gate_policy": _gate_policy(),
+        "strategy_config_path": str(settings.TRADING_AUTONOMY_STRATEGY_CONFIG_PATH),
+        "allow_live_promotion": flag_enabled("TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION"),
+        "approval_token_configured": bool(settings.TRADING_AUTONOMY_APPROVAL_TOKEN),
+        "artifact_dir": str(settings.TRADING_ARTIFACT_DIR),
+        "last_run": run_summary(last) if last is not None else None,
+        "champions": [
+            {
+                "candidate_id": c.candidate_id,
+                "strategy_name": c.strategy_name,
+                "promotion_target": c.promotion_target,
+                "run_id": c.run.run_id,
+            }
+            for c in champions
+        ],
+        "last_drift_check": _last_drift(),
+        "evidence_continuity": _last_continuity(),
+    }

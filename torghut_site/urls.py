@@ -19,4 +19,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("trading/", include("trading.urls")),
     path("whitepapers/", include("whitepapers.urls")),
+    path("autonomy/", include("autonomy.urls")),
 ]

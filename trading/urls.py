@@ -1,10 +1,13 @@
 from django.urls import path
 
+from autonomy import apis as autonomy_apis
 from trading import apis
 
 urlpatterns = [
     path("status", apis.StatusApi.as_view(), name="trading-status"),
     path("health", apis.HealthApi.as_view(), name="trading-health"),
+    # the original's status path of the research loop; the ledger itself is under /autonomy/
+    path("autonomy", autonomy_apis.AutonomyStatusApi.as_view(), name="trading-autonomy"),
     path("metrics", apis.MetricsApi.as_view(), name="trading-metrics"),
     path("decisions", apis.DecisionListApi.as_view(), name="trading-decisions"),
     path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),
