@@ -93,3 +93,47 @@ def review_messages(snapshot: dict[str, Any], *, prompt_version: str) -> list[di
             f"described above.\n{compact}",
         },
     ]
+
+
+def decision_request_snapshot(
+    *, decision: Any, config: ReviewConfig, is_live: bool
+) -> dict[str, Any]:
+    """A review request rebuilt from a stored decision (for datasets of decisions that were
+    never reviewed): the decision and the market it saw; the portfolio is not known any more."""
+    signal = decision.decision_json.get("signal", {})
+    strategy = decision.decision_json.get("strategy", {})
+    features = signal.get("features") or {}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "decision": {
+            "strategy_id": strategy.get("name", ""),
+            "strategy_version": strategy.get("version", ""),
+            "symbol": decision.symbol,
+            "action": decision.action,
+            "qty": str(decision.qty),
+            "order_type": decision.order_type,
+            "time_in_force": decision.time_in_force,
+            "limit_price": _num(decision.limit_price),
+            "event_ts": decision.event_ts.isoformat(),
+            "timeframe": decision.timeframe,
+            "params": strategy.get("params", {}),
+        },
+        "portfolio": {},
+        "market": {
+            "symbol": decision.symbol,
+            "as_of": decision.event_ts.isoformat(),
+            "price": _num(decision.price),
+            "spread": features.get("spread"),
+            "features": {k: features[k] for k in sorted(features)},
+        },
+        "recent_decisions": [],
+        "policy": {
+            "adjustment_allowed": False,
+            "min_qty_multiplier": str(config.min_qty_multiplier),
+            "max_qty_multiplier": str(min(config.max_qty_multiplier, Decimal(1))),
+            "allowed_order_types": list(ALLOWED_ORDER_TYPES),
+        },
+        "trading_mode": "live" if is_live else "paper",
+        "market_session": "regular" if market_is_open(decision.event_ts) else "closed",
+        "prompt_version": config.prompt_version,
+    }

@@ -238,11 +238,11 @@ class LLMDspyWorkflowArtifact(models.Model):
                 condition=~Q(status="promoted") | Q(approved_by__isnull=False),
                 name="dspy_promotion_has_approver",
             ),
-            # one promotion record per (artifact, evaluation)
+            # one promotion record per (artifact, evaluation, target)
             models.UniqueConstraint(
-                fields=["artifact_hash", "eval_hash"],
+                fields=["artifact_hash", "eval_hash", "promotion_target"],
                 condition=Q(lane="promote"),
-                name="dspy_promotion_unique",
+                name="dspy_promotion_target_unique",
             ),
         ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,80 @@ def llm_settings(settings, llm_server):
     dspy_runtime._cache.clear()
     yield settings
     dspy_runtime._cache.clear()
+
+
+@pytest.fixture
+def artifacts_dir(settings, tmp_path):
+    """Object storage in a temporary directory (the filesystem backend)."""
+    root = tmp_path / "artifacts"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
+    }
+    return root
+
+
+@pytest.fixture
+def jangar(settings) -> Iterator[Any]:
+    from tests.servers.jangar_server import JangarServer
+
+    server = JangarServer()
+    server.start()
+    settings.JANGAR_BASE_URL = server.url
+    settings.JANGAR_API_KEY = ""
+    settings.WHITEPAPER_AGENTRUN_TIMEOUT_SECONDS = 0.5
+    settings.WHITEPAPER_AGENTRUN_MAX_ATTEMPTS = 3
+    settings.WHITEPAPER_AGENTRUN_BACKOFF_SECONDS = 0.01
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def labelled(db) -> dict[str, str]:
+    """20 stored decisions with known outcomes (see `data.seed_decisions`)."""
+    from trading.models import Strategy
+    from trading.tests.llm.data import LABELS, seed_decisions
+
+    strategy = Strategy.objects.create(
+        name="seeded", strategy_type="legacy_macd_rsi", enabled=False
+    )
+    return seed_decisions(strategy, LABELS)
+
+
+@pytest.fixture
+def approver(db):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("risk-officer", password="pw-approver-123")
+    user.user_permissions.add(Permission.objects.get(codename="change_llmdspyworkflowartifact"))
+    return get_user_model().objects.get(pk=user.pk)  # reload: permissions are cached
+
+
+@pytest.fixture
+def promoted(labelled, llm_settings, llm_server, artifacts_dir, approver) -> str:
+    """A compiled, evaluated (pass) and promoted artifact; returns its hash."""
+    from trading.services.dspy_lanes import (
+        dspy_compile,
+        dspy_dataset_build,
+        dspy_evaluate,
+        dspy_promote,
+    )
+    from trading.tests.llm.data import perfect_reviewer
+
+    llm_server.responder = perfect_reviewer(labelled)
+    dataset = dspy_dataset_build()
+    compiled = dspy_compile(dataset_hash=dataset.dataset_hash, optimizer="labeled-fewshot")
+    evaluation = dspy_evaluate(artifact_hash=compiled.artifact_hash)
+    dspy_promote(
+        artifact_hash=compiled.artifact_hash,
+        eval_hash=evaluation.eval_hash,
+        target="shadow",
+        approver=approver,
+        approval_token_ref="CHG-1",
+    )
+    llm_server.reset()
+    return compiled.artifact_hash
