@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 PYTEST_ARGS ?=
 
-.PHONY: run test venv deps deps-dev lint typecheck migrations-check pytest services-up services-down bench clean
+.PHONY: run test venv deps deps-dev lint typecheck migrations-check pytest services-up services-down bench clean release-check image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,25 @@ test: deps-dev
 
 bench: deps-dev
 	$(BIN)/python bench/run_all.py
+
+# Release gate (scripts/release_check.py, standard library only): compares the revision running
+# in production with the candidate. Exit 0 = deploy automatically, 3 = migrations changed: a
+# person approves (the output says whether they are backwards compatible), 1 = error.
+# RELEASE_CHECK_ARGS="--json --fail-on-incompatible" for machine output and exit 2 on a breaking
+# migration.
+BASE ?=
+HEAD ?= HEAD
+RELEASE_CHECK_ARGS ?=
+release-check:
+	@test -n "$(BASE)" || { echo "usage: make release-check BASE=<running rev> [HEAD=<candidate rev>]" >&2; exit 1; }
+	$(PYTHON) scripts/release_check.py --base "$(BASE)" --head "$(HEAD)" $(RELEASE_CHECK_ARGS)
+
+# The container image (needs a Docker daemon; deploy/entrypoint.sh picks the process role).
+IMAGE ?= torghut
+image:
+	docker build -t $(IMAGE):$$(git rev-parse --short HEAD) \
+	  --build-arg TORGHUT_COMMIT=$$(git rev-parse HEAD) \
+	  --build-arg TORGHUT_VERSION=$$(git describe --tags --always) .
 
 clean:
 	rm -rf var .services .pytest_cache .mypy_cache .ruff_cache
