@@ -30,12 +30,15 @@ from autonomy.selectors import (
     autonomy_status,
     candidate_get,
     candidate_stage,
+    last_continuity_report,
     run_get,
     run_list,
 )
 from autonomy.serializers import (
     AutonomyStatusSerializer,
     CandidateSerializer,
+    ContinuityQuerySerializer,
+    ContinuityReportSerializer,
     DenyInputSerializer,
     PromoteInputSerializer,
     PromotionReasonInputSerializer,
@@ -44,6 +47,7 @@ from autonomy.serializers import (
     RunFilterSerializer,
     RunSummarySerializer,
 )
+from autonomy.services.governance import evidence_continuity_check
 from autonomy.services.promotion import (
     PromotionError,
     promotion_approve,
@@ -130,6 +134,38 @@ class AutonomyStatusApi(APIView):
     @extend_schema(responses={200: AutonomyStatusSerializer}, summary="Autonomy status")
     def get(self, request: Request) -> Response:
         return Response(AutonomyStatusSerializer(autonomy_status()).data)
+
+
+class EvidenceContinuityApi(APIView):
+    """`GET /trading/autonomy/evidence-continuity?refresh&run_limit≤50`: the last continuity audit
+    of recent research runs; `refresh=true` (or no audit yet) runs one now and records it."""
+
+    @extend_schema(
+        parameters=[ContinuityQuerySerializer],
+        responses={200: ContinuityReportSerializer},
+        summary="Evidence continuity",
+    )
+    def get(self, request: Request) -> Response:
+        query = ContinuityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = last_continuity_report()
+        refreshed = bool(query.validated_data["refresh"]) or report is None
+        if refreshed:
+            report = evidence_continuity_check(run_limit=query.validated_data.get("run_limit"))
+        assert report is not None
+        return Response(
+            ContinuityReportSerializer(
+                {
+                    "checked_at": report.checked_at,
+                    "passed": report.passed,
+                    "runs_checked": report.runs_checked,
+                    "failed_runs": report.failed_runs,
+                    "run_limit": report.run_limit,
+                    "run_ids": report.report.get("run_ids", []),
+                    "refreshed": refreshed,
+                }
+            ).data
+        )
 
 
 class RunListApi(APIView):

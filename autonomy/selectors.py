@@ -294,8 +294,12 @@ def _last_drift() -> dict[str, Any] | None:
     }
 
 
+def last_continuity_report() -> EvidenceContinuityReport | None:
+    return EvidenceContinuityReport.objects.order_by("-checked_at", "-pk").first()
+
+
 def _last_continuity() -> dict[str, Any] | None:
-    report = EvidenceContinuityReport.objects.order_by("-checked_at", "-pk").first()
+    report = last_continuity_report()
     if report is None:
         return None
     return {

@@ -257,6 +257,17 @@ class ContinuitySummarySerializer(serializers.Serializer[Any]):
     failed_runs = serializers.JSONField()
 
 
+class ContinuityQuerySerializer(serializers.Serializer[Any]):
+    refresh = serializers.BooleanField(required=False, default=False)
+    run_limit = serializers.IntegerField(required=False, min_value=1, max_value=50)
+
+
+class ContinuityReportSerializer(ContinuitySummarySerializer):
+    run_limit = serializers.IntegerField()
+    run_ids = serializers.ListField(child=serializers.CharField())
+    refreshed = serializers.BooleanField()
+
+
 class AutonomyStatusSerializer(serializers.Serializer[Any]):
     enabled = serializers.BooleanField()
     interval_seconds = serializers.IntegerField()

@@ -8,6 +8,11 @@ urlpatterns = [
     path("health", apis.HealthApi.as_view(), name="trading-health"),
     # the original's status path of the research loop; the ledger itself is under /autonomy/
     path("autonomy", autonomy_apis.AutonomyStatusApi.as_view(), name="trading-autonomy"),
+    path(
+        "autonomy/evidence-continuity",
+        autonomy_apis.EvidenceContinuityApi.as_view(),
+        name="trading-autonomy-evidence-continuity",
+    ),
     path("metrics", apis.MetricsApi.as_view(), name="trading-metrics"),
     path("decisions", apis.DecisionListApi.as_view(), name="trading-decisions"),
     path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),

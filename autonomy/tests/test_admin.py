@@ -13,13 +13,13 @@ from django.contrib.auth.models import Permission
 from django.db.models import QuerySet
 from django.test import Client
 
-from autonomy.admin import equity_curve_svg
 from autonomy.models import (
     CandidateStage,
     Promotion,
     ResearchCandidate,
     ResearchRun,
 )
+from torghut_site.charts import equity_curve_svg
 from torghut_site.storage import ObjectStoreError
 from trading.models import Strategy
 

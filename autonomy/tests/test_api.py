@@ -597,6 +597,7 @@ def test_the_schema_describes_every_autonomy_operation(db, reader):
     }
     assert ops == {
         ("/trading/autonomy", "get"): {"200", "401", "403", "429"},
+        ("/trading/autonomy/evidence-continuity", "get"): {"200", "400", "401", "403", "429"},
         ("/autonomy/runs", "get"): {"200", "400", "401", "403", "429"},
         ("/autonomy/runs/{run_id}", "get"): {"200", "400", "401", "403", "404", "429"},
         ("/autonomy/candidates/{candidate_id}", "get"): {"200", "400", "401", "403", "404", "429"},
@@ -617,3 +618,26 @@ def test_the_schema_describes_every_autonomy_operation(db, reader):
     promote = spec["components"]["schemas"]["PromoteInputRequest"]
     enum = spec["components"]["schemas"]["PromoteInputModeEnum"]
     assert (promote["required"], enum["enum"]) == (["mode"], ["paper", "live"])
+
+
+def test_evidence_continuity_endpoint_audits_on_refresh(reader, run_lane_cmd):
+    from autonomy.models import EvidenceContinuityReport
+
+    first = reader.get("/trading/autonomy/evidence-continuity")
+    assert first.status_code == 200
+    assert (first.json()["refreshed"], first.json()["runs_checked"]) == (True, 0)
+    run_id = run_lane_cmd()["run_id"]
+    cached = reader.get("/trading/autonomy/evidence-continuity")
+    assert (cached.json()["refreshed"], cached.json()["runs_checked"]) == (False, 0)
+    fresh = reader.get("/trading/autonomy/evidence-continuity?refresh=true&run_limit=3")
+    body = fresh.json()
+    assert (body["refreshed"], body["passed"], body["run_limit"], body["run_ids"]) == (
+        True,
+        True,
+        3,
+        [run_id],
+    )
+    assert EvidenceContinuityReport.objects.count() == 2
+    bad = reader.get("/trading/autonomy/evidence-continuity?run_limit=51")
+    assert bad.status_code == 400
+    assert EvidenceContinuityReport.objects.count() == 2
