@@ -492,3 +492,29 @@ def test_a_task_run_twice_calls_the_model_once(
     assert review_run(review_id=review.pk).result == "completed"
     assert review_run(review_id=review.pk).result == "not_pending"
     assert len(llm_server.completions()) == 1
+
+
+def test_the_decision_page_shows_its_review_and_the_review_page_its_snapshot(
+    replay_settings,
+    macd_strategy,
+    llm_settings,
+    llm_server,
+    django_capture_on_commit_callbacks,
+    admin_client,
+):
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    llm_server.queue(legacy_json("approve", rationale="momentum intact, spread tight"))
+    review_run(review_id=review.pk)
+    lane_reviews_continue(account_label="paper")
+    execution = Execution.objects.get()
+    page = admin_client.get(f"/admin/trading/tradedecision/{decision.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "approve → pass" in html
+    assert "momentum intact, spread tight" in html
+    assert "10.00000000 deterministic → 10.00000000 reviewed" in html
+    assert f'href="/admin/trading/llmdecisionreview/{review.pk}/change/"' in html
+    assert f'href="/admin/trading/execution/{execution.pk}/change/"' in html
+    detail = admin_client.get(f"/admin/trading/llmdecisionreview/{review.pk}/change/")
+    assert detail.status_code == 200
+    assert "Review the following trade decision" in detail.content.decode()

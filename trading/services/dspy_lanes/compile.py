@@ -1,0 +1,147 @@
+"""compile: the program optimized on a dataset's training split (few-shot demos)."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from autonomy.engine.artifacts import sha256_hex
+from trading.llm import dspy_artifacts as artifacts
+from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.models import LLMDspyWorkflowArtifact
+from trading.models.llm import DspyArtifactStatus, DspyLane
+from trading.services.dspy_lanes.common import (
+    DspyLaneError,
+    dataset_load,
+    lane_lm,
+    recorded,
+    review_input,
+    store_json,
+    upsert,
+    verdict_metric,
+)
+
+
+def labelled_fields(example: dict[str, Any]) -> dict[str, Any]:
+    """The answer the label asks for, in the program's output fields (the demos' outputs)."""
+    label = example["label"]
+    verdict = label["verdict"]
+    flags = ["adverse_markout"] if verdict == "veto" else []
+    return {
+        "verdict": verdict,
+        "confidence": 0.8,
+        "rationale": f"labelled {verdict}: markout {label['markoutBps']} bps after the decision",
+        "rationale_short": verdict,
+        "required_checks": ["risk_engine", "order_firewall", "execution_policy"],
+        "risk_flags": flags,
+        "adjusted_qty": "none",
+        "adjusted_order_type": "none",
+        "limit_price": "none",
+        "escalate_reason": "none",
+        "uncertainty_band": "medium",
+        "committee": [
+            {
+                "role": role,
+                "verdict": verdict,
+                "confidence": 0.8,
+                "uncertainty_band": "medium",
+                "rationale_short": f"{role}: {verdict}",
+                "required_checks": [],
+                "risk_flags": flags,
+            }
+            for role in ("researcher", "risk_critic", "execution_critic", "policy_judge")
+        ],
+        "calibration_metadata": {"label_source": "markout"},
+    }
+
+
+OPTIMIZERS = ("bootstrap-fewshot", "labeled-fewshot")
+
+
+def dspy_compile(
+    *,
+    dataset_hash: str,
+    optimizer: str = "bootstrap-fewshot",
+    seed: int = 0,
+    max_demos: int = 4,
+    lm: Any | None = None,
+    now: datetime | None = None,
+) -> LLMDspyWorkflowArtifact:
+    import dspy
+
+    from trading.llm.dspy_program import INPUT_FIELDS, TradeReviewCommitteeV1, program_inputs
+
+    if optimizer not in OPTIMIZERS:
+        raise DspyLaneError("optimizer_unknown", f"{optimizer!r} (use {', '.join(OPTIMIZERS)})")
+    data = dataset_load(dataset_hash)
+    train = sorted(
+        (e for e in data["examples"] if e["split"] == "train"), key=lambda e: e["decisionHash"]
+    )
+    if not train:
+        raise DspyLaneError("dataset_empty", f"dataset {dataset_hash} has no training examples")
+    random.Random(seed).shuffle(train)  # noqa: S311 (reproducible order, not crypto)
+    student = TradeReviewCommitteeV1()
+    trainset = [
+        dspy.Example(
+            **program_inputs(review_input(e, program=student, artifact_hash="")),
+            **labelled_fields(e),
+        ).with_inputs(*INPUT_FIELDS)
+        for e in train
+    ]
+    with dspy.context(lm=lane_lm(lm)):
+        if optimizer == "labeled-fewshot":
+            compiled = dspy.LabeledFewShot(k=max_demos).compile(student, trainset=trainset)
+        else:
+            compiled = dspy.BootstrapFewShot(
+                metric=verdict_metric,
+                max_bootstrapped_demos=max_demos,
+                max_labeled_demos=max_demos,
+                max_rounds=1,
+            ).compile(student, trainset=trainset)
+    state = json.loads(json.dumps(compiled.dump_state()))
+    prompt_hash = sha256_hex(state)
+    state_key = f"dspy/programs/{prompt_hash}/program-state.json"
+    state_uri, _ = store_json(state_key, state)
+    signature_versions = {student.program_name: student.signature_version}
+    metric_bundle = {
+        "trainExamples": len(trainset),
+        "demos": len(compiled.review.demos),
+        "maxDemos": max_demos,
+    }
+    result = artifacts.compile_result(
+        program_name=student.program_name,
+        signature_versions=signature_versions,
+        optimizer=optimizer,
+        dataset_hash=dataset_hash,
+        metric_bundle=metric_bundle,
+        program_state=state,
+        compiled_artifact_uri=state_uri,
+        seed=seed,
+        created_at=now or timezone.now(),
+    )
+    if (done := recorded(f"compile:{result['artifactHash']}")) is not None:
+        return done
+    key = f"dspy/artifacts/{result['artifactHash']}/{artifacts.COMPILE_FILE}"
+    _, file_hash = store_json(key, result)
+    return upsert(
+        f"compile:{result['artifactHash']}",
+        lane=DspyLane.COMPILE,
+        status=DspyArtifactStatus.COMPILED,
+        implementation_spec_ref=IMPLEMENTATION_SPEC_BY_LANE["compile"],
+        program_name=student.program_name,
+        signature_version=student.signature_version,
+        optimizer=optimizer,
+        artifact_uri=state_uri,
+        object_key=key,
+        artifact_hash=result["artifactHash"],
+        dataset_hash=dataset_hash,
+        compiled_prompt_hash=result["compiledPromptHash"],
+        reproducibility_hash=result["reproducibilityHash"],
+        file_hash=file_hash,
+        metric_bundle=metric_bundle,
+        metadata={"program_state_key": state_key, "seed": seed},
+    )
