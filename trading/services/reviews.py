@@ -11,7 +11,7 @@ never overrides an expiry and the decision moves once. A decision that waits for
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,8 +32,12 @@ from trading.gates import (
 )
 from trading.lanes import lane_config
 from trading.llm.config import ReviewConfig
+from trading.llm.dspy_runtime import DspyReviewError, dspy_review
 from trading.llm.engine import ReviewRun, review_execute
 from trading.llm.policy import DeterministicOrder, fail_outcome, review_posture
+from trading.llm.provider import LLMProviderError, chat_complete
+from trading.llm.request import review_messages
+from trading.llm.schema import ReviewSchemaError, parse_review_response
 from trading.metrics import (
     DECISION_REJECTS,
     LLM_DSPY_FALLBACK,
@@ -114,6 +118,17 @@ def review_open(
     )
 
 
+def answer_hash(response_json: dict[str, Any] | None) -> str:
+    """sha256 of the reviewer's answer alone (not the provider's ids and usage), so the same
+    answer to the same question hashes the same."""
+    if response_json is None:
+        return ""
+    if isinstance(response_json.get("dspy"), dict) and "output" in response_json["dspy"]:
+        return canonical_hash(response_json["dspy"]["output"])
+    skip = {"provider", "provider_errors", "dspy", "dspy_shadow", "late_answer", "late_verdict"}
+    return canonical_hash({k: v for k, v in response_json.items() if k not in skip})
+
+
 def _count(run: ReviewRun, *, shadow: bool) -> None:
     LLM_REQUESTS.labels(runtime=run.runtime).inc()
     LLM_VERDICTS[run.verdict].inc()
@@ -174,7 +189,7 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
         "prompt_json": run.prompt_json,
         "config_json": {**config.as_json(), "fail_mode_effective": posture.fail_mode},
         "response_json": response_json,
-        "response_hash": canonical_hash(response_json) if response_json is not None else "",
+        "response_hash": answer_hash(response_json),
         "verdict": run.verdict,
         "effect": ReviewEffect.SHADOW if review.shadow else outcome.effect,
         "reasons": list(outcome.reasons),
@@ -363,3 +378,81 @@ def review_enqueue(review_id: int) -> None:
     from trading.tasks import llm_review_run
 
     transaction.on_commit(lambda: llm_review_run.delay(review_id))
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    review_id: int
+    runtime: str
+    original_verdict: str
+    replay_verdict: str
+    original_answer_hash: str
+    replay_answer_hash: str
+    error: str = ""
+
+    @property
+    def same_answer(self) -> bool:
+        return (
+            bool(self.original_answer_hash) and self.original_answer_hash == self.replay_answer_hash
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "review_id": self.review_id,
+            "runtime": self.runtime,
+            "original_verdict": self.original_verdict,
+            "replay_verdict": self.replay_verdict,
+            "same_verdict": self.original_verdict == self.replay_verdict,
+            "original_answer_hash": self.original_answer_hash,
+            "replay_answer_hash": self.replay_answer_hash,
+            "same_answer": self.same_answer,
+            "error": self.error,
+        }
+
+
+def review_replay(*, review_id: int) -> ReplayResult:
+    """Ask the same question again: the stored snapshot, with the stored model, prompt version,
+    temperature, seed and token limit (or the same DSPy artifact), through the configured
+    provider. Nothing is written; the decision is not touched."""
+    review = LLMDecisionReview.objects.get(pk=review_id)
+    recorded = review.config_json
+    config = replace(
+        ReviewConfig.current(),
+        model=str(recorded.get("model", review.model)),
+        prompt_version=str(recorded.get("prompt_version", review.prompt_version)),
+        temperature=float(recorded.get("temperature", 0.0)),
+        seed=int(recorded.get("seed", 0)),
+        max_tokens=int(recorded.get("max_tokens", 300)),
+        dspy_artifact_hash=review.artifact_hash,
+        dspy_program_name=review.program_name or ReviewConfig.current().dspy_program_name,
+        dspy_signature_version=review.signature_version
+        or ReviewConfig.current().dspy_signature_version,
+    )
+    verdict, answer, error = "error", None, ""
+    try:
+        if review.runtime == "dspy_active":
+            output = dspy_review(review.input_json, config=config).output
+            verdict, answer = output.verdict, {"dspy": {"output": output.as_contract()}}
+        else:
+            result = chat_complete(
+                messages=review_messages(review.input_json, prompt_version=config.prompt_version),
+                provider=config.provider,
+                model=config.model,
+                temperature=config.temperature,
+                max_tokens=config.max_tokens,
+                seed=config.seed,
+                timeout_seconds=config.timeout_seconds,
+            )
+            response, answer = parse_review_response(result.content)
+            verdict = response.verdict
+    except (LLMProviderError, ReviewSchemaError, DspyReviewError) as exc:
+        error = str(exc)[:500]
+    return ReplayResult(
+        review_id=review.pk,
+        runtime=review.runtime,
+        original_verdict=review.verdict,
+        replay_verdict=verdict,
+        original_answer_hash=review.response_hash,
+        replay_answer_hash=answer_hash(answer),
+        error=error,
+    )

@@ -518,3 +518,37 @@ def test_the_decision_page_shows_its_review_and_the_review_page_its_snapshot(
     detail = admin_client.get(f"/admin/trading/llmdecisionreview/{review.pk}/change/")
     assert detail.status_code == 200
     assert "Review the following trade decision" in detail.content.decode()
+
+
+def test_a_stored_review_can_be_replayed_and_compared(
+    replay_settings, macd_strategy, llm_settings, llm_server, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    from trading.services.reviews import review_replay
+
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    llm_server.queue(legacy_json("approve"))
+    review_run(review_id=review.pk)
+    review.refresh_from_db()
+
+    llm_server.queue(legacy_json("approve"))
+    same = review_replay(review_id=review.pk)
+    assert (same.same_answer, same.original_verdict, same.replay_verdict) == (
+        True,
+        "approve",
+        "approve",
+    )
+    sent, replayed = llm_server.completions()
+    assert replayed["messages"] == sent["messages"] == review.prompt_json
+    assert (replayed["temperature"], replayed["seed"], replayed["model"]) == (0.0, 0, "test-model")
+
+    llm_server.queue(legacy_json("veto"))
+    with pytest.raises(SystemExit) as exit_code:
+        call_command("llm_review_replay", "--review-id", str(review.pk))
+    assert exit_code.value.code == 2
+    decision.refresh_from_db()
+    assert (decision.status, LLMDecisionReview.objects.get().verdict) == (
+        "pending_review",
+        "approve",
+    )
