@@ -130,16 +130,19 @@ def test_pagination_is_capped(user_client):
 
 
 @pytest.mark.django_db
-def test_throttling_returns_429(user_client, settings):
+def test_throttling_returns_429(user_client, settings, monkeypatch):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "control": "2/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     cache.clear()
     from rest_framework.throttling import ScopedRateThrottle
 
-    ScopedRateThrottle.THROTTLE_RATES = rates
+    # monkeypatch: the 2/min rate and the counters must not outlive this test (later tests of
+    # control endpoints would get 429)
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
     codes = [user_client.get("/t/throttled").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert user_client.get("/t/throttled").json()["error"]["code"] == "throttled"
+    cache.clear()
 
 
 @pytest.mark.django_db
