@@ -1,0 +1,119 @@
+"""The review task on a real broker: the cycle's commit queues `llm_review_run` on Redis, a real
+Celery worker process answers it through the local LM server and sends the order."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, subprocess_db_dsn
+from torghut_site.celery import app
+from trading.models import Execution, LLMDecisionReview, TradeCursor, TradeDecision
+from trading.services.cycle import trading_cycle_run
+from trading.tests.cycle.conftest import REPLAY_START
+from trading.tests.llm.answers import legacy_json
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+CELERY = str(Path(sys.executable).parent / "celery")
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def redis_queue(settings) -> Iterator[str]:
+    """The app sends to a queue of this test's own on the test Redis."""
+    broker = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    queue = f"llm-review-test-{uuid.uuid4().hex[:8]}"
+    before = (app.conf.broker_url, app.conf.task_default_queue)
+    app.conf.broker_url = broker
+    app.conf.task_default_queue = queue
+    yield queue
+    app.conf.broker_url, app.conf.task_default_queue = before
+
+
+def test_a_worker_on_redis_runs_the_review_and_sends_the_order(
+    replay_settings, macd_strategy, llm_settings, llm_server, redis_queue, tmp_path
+):
+    llm_server.queue(legacy_json("approve"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TRADING_", "LLM_"))},
+        "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
+        "TORGHUT_ENV_FILE": "/nonexistent",
+        "TORGHUT_VAR_DIR": str(tmp_path),
+        "DB_DSN": subprocess_db_dsn(),
+        "CELERY_BROKER_URL": app.conf.broker_url,
+        "LOG_LEVEL": "warning",
+        "TRADING_ENABLED": "true",
+        "TRADING_KILL_SWITCH_ENABLED": "false",
+        "TRADING_EXECUTION_PREFER_LIMIT": "false",
+        "LLM_ENABLED": "true",
+        "LLM_PROVIDER": "self_hosted",
+        "LLM_MODEL": "test-model",
+        "LLM_SELF_HOSTED_BASE_URL": llm_server.base_url,
+        "LLM_SELF_HOSTED_MODEL": "test-model",
+        "LLM_EVALUATION_REPORT": "eval-2026-03",
+        "LLM_EFFECTIVE_CHALLENGE_ID": "challenge-7",
+        "LLM_SHADOW_COMPLETED_AT": "2026-02-01T00:00:00Z",
+        "LLM_MODEL_VERSION_LOCK": "test-model",
+    }
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [
+            CELERY,
+            "-A",
+            "torghut_site",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            redis_queue,
+            "-n",
+            f"{redis_queue}@test",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+        text=True,
+    )
+    try:
+        TradeCursor.objects.create(
+            source="replay", account_label="paper", state={"anchor": REPLAY_START.isoformat()}
+        )
+        result = trading_cycle_run(account_label="paper", now=REPLAY_START + timedelta(seconds=30))
+        assert (result.pending_review, result.submitted) == (1, 0)
+        assert _wait_for(lambda: Execution.objects.exists()), (tmp_path / "worker.log").read_text()
+        decision = TradeDecision.objects.get()
+        review = LLMDecisionReview.objects.get()
+        assert (decision.status, Execution.objects.get().submitted_qty) == (
+            "submitted",
+            Decimal(10),
+        )
+        assert (review.status, review.verdict, review.execution_id) == (
+            "completed",
+            "approve",
+            Execution.objects.get().pk,
+        )
+        assert len(llm_server.completions()) == 1
+    finally:
+        worker.kill()
+        worker.wait(timeout=20)
+        log.close()
