@@ -13,15 +13,20 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from trading.models.executions import ExecutionStatus
 
 ORDER_STATUSES = frozenset(ExecutionStatus.values)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+# orjson reads an integer beyond 64 bits as a float (json keeps it exact): a run of 19 digits
+# sends the text to json. Digits map to "1", all else to "0"; two passes in C (a regex is slower).
+_DIGIT_MASK = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_LONG_RUN = b"1" * 19
 
 
 class InvalidTradeUpdate(ValueError):
@@ -32,8 +37,9 @@ class InvalidTradeUpdate(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class TradeUpdate:
+class TradeUpdate(NamedTuple):
+    """One trade update, normalised (immutable; a tuple, so cheap to build per event)."""
+
     account_label: str
     event_type: str
     broker_order_id: str
@@ -60,7 +66,7 @@ def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpd
         raise InvalidTradeUpdate("invalid_json", "empty message (tombstone)")
     try:
         raw_text = value.decode("utf-8")
-        envelope = json.loads(raw_text)
+        envelope = _loads(value, raw_text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidTradeUpdate("invalid_json", f"not JSON: {exc}") from exc
     if not isinstance(envelope, dict):
@@ -109,38 +115,52 @@ def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpd
     account = account or default_account
     # identity fields in a fixed order, numbers canonical (4 == 4.000), joined unambiguously
     identity = "\x1f".join(
-        "" if v is None else str(v)
-        for v in (
-            account,
-            order_id,
-            client_order_id,
-            event_type,
-            status,
-            event_ts.isoformat() if event_ts else None,
-            seq,
-            _canonical(qty),
-            _canonical(filled_qty),
-            _canonical(avg),
-        )
+        [
+            "" if v is None else str(v)
+            for v in (
+                account,
+                order_id,
+                client_order_id,
+                event_type,
+                status,
+                event_ts.isoformat() if event_ts else None,
+                seq,
+                _canonical(qty),
+                _canonical(filled_qty),
+                _canonical(avg),
+            )
+        ]
     )
     fingerprint = hashlib.sha256(identity.encode()).hexdigest()
-    return TradeUpdate(
-        account_label=account[:64],
-        event_type=event_type[:32],
-        broker_order_id=order_id[:64],
-        client_order_id=client_order_id[:64],
-        symbol=symbol[:32],
-        status=status[:24],
-        event_ts=event_ts,
-        feed_seq=seq,
-        qty=qty,
-        filled_qty=filled_qty,
-        avg_fill_price=avg,
-        order=order,
-        raw=envelope,
-        raw_text=raw_text,
-        fingerprint=fingerprint,
+    return TradeUpdate(  # positional: the tuple's fields in order
+        account[:64],
+        event_type[:32],
+        order_id[:64],
+        client_order_id[:64],
+        symbol[:32],
+        status[:24],
+        event_ts,
+        seq,
+        qty,
+        filled_qty,
+        avg,
+        order,
+        envelope,
+        raw_text,
+        fingerprint,
     )
+
+
+def _loads(value: bytes, text: str) -> Any:
+    """orjson (several times faster) when it reads the text exactly as the standard library
+    does; otherwise — an integer beyond 64 bits, NaN/Infinity, invalid JSON — the standard
+    library, whose result and error message stay what they always were."""
+    if _LONG_RUN not in value.translate(_DIGIT_MASK):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def _payload(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +234,9 @@ def _timestamp(value: Any) -> datetime | None:
     text = str(value).strip()
     if text.isdigit():
         return _timestamp(int(text))
-    text = _FRACTION.sub(r"\1", text.replace("Z", "+00:00").replace("z", "+00:00"))
+    text = text.replace("Z", "+00:00").replace("z", "+00:00")
+    if "." in text:
+        text = _FRACTION.sub(r"\1", text)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
