@@ -40,11 +40,28 @@ class OrderEvent(models.Model):
     filled_qty = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
     avg_fill_price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     raw_event = models.JSONField(default=dict)
+    # No database FOREIGN KEY on these two links (Django still emulates SET_NULL on delete). The
+    # ingest writes them in the transaction that holds the execution (and the decision it
+    # follows) locked FOR UPDATE, executions and decisions are never deleted (read-only admin,
+    # no delete path), and the deferred per-row RI checks were 13% of the consumer's database
+    # time (bench/profile_orderfeed.py). The execution link keeps its index
+    # (`order_events_for_execution`, the admin's count); nothing reads events by decision.
     execution = models.ForeignKey(
-        Execution, on_delete=models.SET_NULL, null=True, blank=True, related_name="order_events"
+        Execution,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="order_events",
+        db_constraint=False,
     )
     decision = models.ForeignKey(
-        TradeDecision, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        TradeDecision,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     outcome = models.CharField(max_length=24, choices=EventOutcome.choices)
     received_at = models.DateTimeField()
