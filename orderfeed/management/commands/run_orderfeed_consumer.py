@@ -4,7 +4,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orderfeed.consumer import OrderFeedNotConfigured, order_feed_consumer
+from orderfeed.consumer import OrderFeedNotConfigured, consumer_process_tune, order_feed_consumer
 from torghut_site.kafka import BatchConsumer
 from torghut_site.management.consumer_command import ConsumerCommand
 
@@ -22,4 +22,6 @@ class Command(ConsumerCommand):
         return "TRADING_ORDER_FEED_ENABLED is false: set it to true"
 
     def build(self, **kwargs: Any) -> BatchConsumer:
-        return order_feed_consumer(**kwargs)
+        consumer = order_feed_consumer(**kwargs)
+        consumer_process_tune()  # this process runs the consumer and nothing else
+        return consumer
