@@ -52,6 +52,8 @@ def test_a_worker_on_redis_runs_the_review_and_sends_the_order(
     replay_settings, macd_strategy, llm_settings, llm_server, redis_queue, tmp_path
 ):
     llm_server.queue(legacy_json("approve"))
+    # a loaded machine may take a while to start the worker: the review must not expire first
+    llm_settings.LLM_REVIEW_DEADLINE_SECONDS = 240
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TRADING_", "LLM_"))},
         "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
@@ -100,7 +102,10 @@ def test_a_worker_on_redis_runs_the_review_and_sends_the_order(
         )
         result = trading_cycle_run(account_label="paper", now=REPLAY_START + timedelta(seconds=30))
         assert (result.pending_review, result.submitted) == (1, 0)
-        assert _wait_for(lambda: Execution.objects.exists()), (tmp_path / "worker.log").read_text()
+        assert _wait_for(lambda: Execution.objects.exists(), timeout=180), (
+            LLMDecisionReview.objects.values("status", "verdict", "error").get(),
+            (tmp_path / "worker.log").read_text(),
+        )
         decision = TradeDecision.objects.get()
         review = LLMDecisionReview.objects.get()
         assert (decision.status, Execution.objects.get().submitted_qty) == (
