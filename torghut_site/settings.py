@@ -707,7 +707,7 @@ LLM_TOKEN_BUDGET_MAX = env.int("LLM_TOKEN_BUDGET_MAX", default=1200, min_value=1
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=20.0, min_value=0.1, max_value=300)
 # how long a decision waits in `pending_review` before the fail mode decides for it
 LLM_REVIEW_DEADLINE_SECONDS = env.int(
-    "LLM_REVIEW_DEADLINE_SECONDS", default=30, min_value=1, max_value=600
+    "LLM_REVIEW_DEADLINE_SECONDS", default=30, min_value=1, max_value=300
 )
 LLM_FAIL_MODE = env.choice("LLM_FAIL_MODE", choices=LLM_VERDICT_MODES, default="veto")
 LLM_FAIL_MODE_ENFORCEMENT = env.choice(

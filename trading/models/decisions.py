@@ -113,6 +113,12 @@ class TradeDecision(models.Model):
                 condition=Q(status="submitting"),
                 name="decision_submitting_idx",
             ),
+            # every cycle and the review tasks: decisions of a lane waiting for their LLM review
+            models.Index(
+                fields=["account_label", "created_at"],
+                condition=Q(status="pending_review"),
+                name="decision_pending_review_idx",
+            ),
         ]
 
     def __str__(self) -> str:

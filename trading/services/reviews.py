@@ -253,7 +253,7 @@ def ready_reviews(*, account_label: str) -> list[LLMDecisionReview]:
     """Reviews in, whose decisions still wait in `pending_review` (oldest first)."""
     return list(
         LLMDecisionReview.objects.filter(
-            account_label=account_label,
+            decision__account_label=account_label,
             decision__status=DecisionStatus.PENDING_REVIEW,
             shadow=False,
         )
