@@ -42,10 +42,10 @@ def redis_queue(settings) -> Iterator[str]:
     broker = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     queue = f"llm-review-test-{uuid.uuid4().hex[:8]}"
     before = (app.conf.broker_url, app.conf.task_default_queue)
-    app.conf.broker_url = broker
+    app.conf.broker_url = broker  # type: ignore[misc]  # celery-types: read-only property
     app.conf.task_default_queue = queue
     yield queue
-    app.conf.broker_url, app.conf.task_default_queue = before
+    app.conf.broker_url, app.conf.task_default_queue = before  # type: ignore[misc]
 
 
 def test_a_worker_on_redis_runs_the_review_and_sends_the_order(
