@@ -257,13 +257,16 @@ def test_entrypoint_execs_manage_and_resets_the_metrics_directory(tmp_path):
     assert not (metrics / "counter_123.db").exists()
 
 
-def test_entrypoint_migrate_then_web_serves_the_probes(tmp_path):
+def test_entrypoint_migrate_then_web_serves_the_probes_and_static_files(tmp_path):
+    """The image's build step (collectstatic) and a release: migrate, then web."""
     env = {
         "TORGHUT_VAR_DIR": str(tmp_path),
         "DB_DSN": f"sqlite:///{tmp_path / 'release.sqlite3'}",
         "WEB_CONCURRENCY": "1",
         "PORT": str(free_port()),
     }
+    collected = entrypoint("manage", "collectstatic", "--noinput", env=env, timeout=180)
+    assert collected.returncode == 0, collected.stderr
     migrated = entrypoint("migrate", env=env, timeout=180)
     assert migrated.returncode == 0, migrated.stderr
     assert "Applying trading.0001_initial... OK" in migrated.stdout
@@ -294,6 +297,9 @@ def test_entrypoint_migrate_then_web_serves_the_probes(tmp_path):
         assert healthz.json() == {"status": "ok", "service": "torghut"}
         db_check = requests.get(f"{url}/db-check", timeout=5)
         assert (db_check.status_code, db_check.json()["schema_current"]) == (200, True)
+        # WhiteNoise serves the collected files (manifest storage, as in the image)
+        css = requests.get(f"{url}/static/admin/css/base.css", timeout=5)
+        assert (css.status_code, css.headers["Content-Type"]) == (200, 'text/css; charset="utf-8"')
     finally:
         proc.send_signal(signal.SIGTERM)  # gunicorn is PID of the exec'd shell: graceful stop
         assert proc.wait(timeout=30) == 0
