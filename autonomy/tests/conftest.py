@@ -17,6 +17,22 @@ SAMPLE_SIGNALS = ROOT / "tests" / "fixtures" / "walkforward_signals.json"
 SAMPLE_STRATEGY = ROOT / "config" / "autonomous-strategy-sample.yaml"
 SAMPLE_POLICY = ROOT / "config" / "autonomous-gate-policy.json"
 PRODUCTION_POLICY = ROOT / "config" / "autonomy-gates-v3.json"
+# what the lane writes on the sample inputs (paper recommended, so the patch is there)
+SAMPLE_ARTIFACTS = [
+    "backtest/baseline-evaluation-report.json",
+    "backtest/evaluation-report.json",
+    "backtest/walkforward-results.json",
+    "gates/gate-evaluation.json",
+    "gates/profitability-benchmark-v4.json",
+    "gates/profitability-evidence-v4.json",
+    "gates/profitability-evidence-validation.json",
+    "gates/promotion-evidence-gate.json",
+    "gates/promotion-prerequisites.json",
+    "gates/recalibration-report.json",
+    "gates/rollback-readiness.json",
+    "paper-candidate/strategy-configmap-patch.yaml",
+    "research/candidate-spec.json",
+]
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from torghut_site.charts import equity_curve_svg
 from torghut_site.storage import ObjectStoreError
 from trading.models import Strategy
 
+from .conftest import SAMPLE_ARTIFACTS
+
 pytestmark = pytest.mark.django_db
 
 STRATEGY = "legacy-macd-rsi-v3"  # the sample strategy config's name
@@ -35,21 +37,6 @@ PAPER_LANE = {
     "secret_key": "",
     "base_url": "",
 }
-SAMPLE_ARTIFACTS = [
-    "backtest/baseline-evaluation-report.json",
-    "backtest/evaluation-report.json",
-    "backtest/walkforward-results.json",
-    "gates/gate-evaluation.json",
-    "gates/profitability-benchmark-v4.json",
-    "gates/profitability-evidence-v4.json",
-    "gates/profitability-evidence-validation.json",
-    "gates/promotion-evidence-gate.json",
-    "gates/promotion-prerequisites.json",
-    "gates/recalibration-report.json",
-    "gates/rollback-readiness.json",
-    "paper-candidate/strategy-configmap-patch.yaml",
-    "research/candidate-spec.json",
-]
 
 
 @dataclass(frozen=True)

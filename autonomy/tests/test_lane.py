@@ -21,24 +21,9 @@ from autonomy.models import (
 from trading.models import SafetyEvent, SafetyState, Strategy
 
 from .conftest import PRODUCTION_POLICY
+from .conftest import SAMPLE_ARTIFACTS as ARTIFACTS
 
 pytestmark = pytest.mark.django_db
-
-ARTIFACTS = [
-    "backtest/baseline-evaluation-report.json",
-    "backtest/evaluation-report.json",
-    "backtest/walkforward-results.json",
-    "gates/gate-evaluation.json",
-    "gates/profitability-benchmark-v4.json",
-    "gates/profitability-evidence-v4.json",
-    "gates/profitability-evidence-validation.json",
-    "gates/promotion-evidence-gate.json",
-    "gates/promotion-prerequisites.json",
-    "gates/recalibration-report.json",
-    "gates/rollback-readiness.json",
-    "paper-candidate/strategy-configmap-patch.yaml",
-    "research/candidate-spec.json",
-]
 
 
 def read(out: Path, path: str) -> dict:
