@@ -26,7 +26,7 @@ from torghut_site.flags import flag_enabled
 from trading.brokers.base import FINAL_ORDER_STATUSES, Broker
 from trading.firewall import OrderFirewall
 from trading.gates import CycleContext, OpenOrder, RiskLimits
-from trading.lanes import LaneConfig, broker_for_lane, lane_config
+from trading.lanes import LaneConfig, UnknownLaneError, broker_for_lane, lane_config
 from trading.metrics import (
     CYCLE_DURATION,
     CYCLES,
@@ -435,7 +435,10 @@ def reviews_continue(
 def lane_reviews_continue(*, account_label: str, now: datetime | None = None) -> dict[str, int]:
     """Carry on a lane's reviewed decisions now, if no cycle holds the lane (else the cycle
     will: it does so first thing)."""
-    lane = lane_config(account_label)
+    try:
+        lane = lane_config(account_label)
+    except UnknownLaneError:
+        return {}  # a lane no longer configured: its decisions stay where they are
     if not lane.enabled or not ready_reviews(account_label=lane.label):
         return {}
     owner = f"{lease_owner_id()}:llm-review"

@@ -30,7 +30,7 @@ from trading.gates import (
     gate_risk,
     qty_step,
 )
-from trading.lanes import lane_config
+from trading.lanes import UnknownLaneError, lane_config
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy_runtime import DspyReviewError, dspy_review
 from trading.llm.engine import ReviewRun, review_execute
@@ -58,6 +58,14 @@ from trading.services.execution import decision_submit
 from trading.statemachine import decision_transition
 
 logger = logging.getLogger(__name__)
+
+
+def _is_live(account_label: str) -> bool:
+    """A lane no longer configured is treated as live: the strictest fail mode applies."""
+    try:
+        return lane_config(account_label).is_live
+    except UnknownLaneError:
+        return True
 
 
 def deterministic_order(decision: TradeDecision) -> DeterministicOrder:
@@ -164,7 +172,7 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
         return ReviewTaskResult(review_id, "past_deadline")  # the sweep applies the fail mode
     decision = review.decision
     config = ReviewConfig.current()
-    posture = review_posture(config, is_live=lane_config(decision.account_label).is_live)
+    posture = review_posture(config, is_live=_is_live(decision.account_label))
     run = review_execute(
         snapshot=review.input_json,
         order=deterministic_order(decision),
@@ -229,7 +237,7 @@ def reviews_expire(*, now: datetime | None = None) -> list[int]:
         status=ReviewStatus.PENDING, deadline__lte=now
     ).select_related("decision")
     for review in overdue.order_by("deadline")[:500]:
-        posture = review_posture(config, is_live=lane_config(review.account_label).is_live)
+        posture = review_posture(config, is_live=_is_live(review.account_label))
         order = deterministic_order(review.decision)
         outcome = fail_outcome(order, fail_mode=posture.fail_mode, reason="llm_review_expired")
         won = LLMDecisionReview.objects.filter(pk=review.pk, status=ReviewStatus.PENDING).update(

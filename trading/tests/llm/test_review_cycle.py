@@ -552,3 +552,24 @@ def test_a_stored_review_can_be_replayed_and_compared(
         "pending_review",
         "approve",
     )
+
+
+def test_a_review_of_a_lane_no_longer_configured_expires_strictly_and_blocks_nothing(
+    replay_settings, macd_strategy, llm_settings, llm_server, django_capture_on_commit_callbacks
+):
+    llm_settings.LLM_FAIL_MODE = "pass_through"
+    llm_settings.LLM_FAIL_MODE_ENFORCEMENT = "configured"
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    replay_settings.TRADING_LANES = [{**replay_settings.TRADING_LANES[0], "label": "paper-2"}]
+    assert reviews_expire(now=review.deadline) == [review.pk]
+    review.refresh_from_db()
+    # treated as live: pass_through without the live fail-open approval is a veto
+    assert (review.status, review.effect, review.reasons) == (
+        "expired",
+        "veto",
+        ["llm_review_expired"],
+    )
+    assert lane_reviews_continue(account_label="paper") == {}
+    decision.refresh_from_db()
+    assert decision.status == "pending_review"
+    _no_order()
