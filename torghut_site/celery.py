@@ -37,7 +37,9 @@ def _setup_schedule(sender: Celery, **kwargs: Any) -> None:
 @signals.worker_ready.connect
 def _worker_ready(sender: Any = None, **kwargs: Any) -> None:
     from torghut_site import tasks
+    from torghut_site.metrics import metrics_exporter_start
 
+    metrics_exporter_start()  # TORGHUT_METRICS_PORT: a worker on its own host is scraped here
     hostname = getattr(sender, "hostname", None)
     tasks.worker_heartbeat.delay(hostname=hostname, event="ready")
 

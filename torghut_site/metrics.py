@@ -75,6 +75,23 @@ def start_process_exporter(port: int) -> None:
     start_http_server(port, addr="0.0.0.0", registry=build_registry())  # noqa: S104
 
 
+_exporter_port: int | None = None
+
+
+def metrics_exporter_start() -> int | None:
+    """Start this process's exporter on `TORGHUT_METRICS_PORT` when it is set (once per process):
+    Celery workers call it when ready and consumers when they start. The port it serves, or None."""
+    global _exporter_port
+    from django.conf import settings
+
+    port = settings.TORGHUT_METRICS_PORT
+    if port is None or _exporter_port is not None:
+        return _exporter_port
+    start_process_exporter(port)
+    _exporter_port = port
+    return port
+
+
 def mark_process_dead(pid: int) -> None:
     """Drop a finished process's live gauges from the multiprocess directory."""
     if multiprocess_enabled():

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from torghut_site.kafka import BatchConsumer
+from torghut_site.metrics import metrics_exporter_start
 
 
 class ConsumerCommand(BaseCommand):
@@ -56,5 +57,6 @@ class ConsumerCommand(BaseCommand):
         except self.not_configured as exc:
             raise CommandError(str(exc)) from exc
         consumer.install_signal_handlers()
+        metrics_exporter_start()  # TORGHUT_METRICS_PORT: scraped on its own host
         stats = consumer.run()
         self.stdout.write(json.dumps(stats.as_json()))

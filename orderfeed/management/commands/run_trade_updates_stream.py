@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orderfeed.bridge import BridgeNotConfigured, TradeUpdatesBridges
+from torghut_site.metrics import metrics_exporter_start
 
 
 class Command(BaseCommand):
@@ -54,6 +55,7 @@ class Command(BaseCommand):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, _stop)
+        metrics_exporter_start()  # TORGHUT_METRICS_PORT: scraped on its own host
         try:
             stats = bridges.run(exit_after_seconds=options["exit_after_seconds"])
         finally:
