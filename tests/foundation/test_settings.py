@@ -20,6 +20,24 @@ HEADER = "torghut cannot start: invalid configuration"
     ("env", "problems"),
     [
         ({"TRADING_POLL_MS": "abc"}, ["TRADING_POLL_MS='abc' is not an integer"]),
+        (
+            {"TRADING_AUTONOMY_GATE_POLICY_PATH": "/nope.json"},
+            ["TRADING_AUTONOMY_GATE_POLICY_PATH='/nope.json' is not a readable file"],
+        ),
+        (
+            {
+                "TRADING_DRIFT_RETRAIN_REASON_CODES": "x",
+                "TRADING_DRIFT_ROLLBACK_REASON_CODES": "bad",
+            },
+            [
+                "TRADING_DRIFT_ROLLBACK_REASON_CODES has unknown drift reason code(s) bad (known: "
+                "data_required_null_rate_exceeded, data_staleness_p95_exceeded, "
+                "data_duplicate_ratio_exceeded, data_schema_mismatch, "
+                "model_calibration_error_exceeded, model_llm_error_ratio_exceeded, "
+                "performance_net_pnl_below_min, performance_drawdown_exceeded, "
+                "performance_cost_bps_exceeded, performance_execution_fallback_ratio_exceeded)"
+            ],
+        ),
         ({"TRADING_MODE": "foo"}, ["TRADING_MODE='foo' must be one of: paper, live"]),
         (
             {"TRADING_MODE": "live"},
