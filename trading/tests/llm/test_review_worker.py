@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,18 @@ def _wait_for(predicate, timeout: float = 60.0) -> bool:
     return False
 
 
+def _reset_broker_pools() -> None:
+    """Drop the connection and producer pools an earlier test opened on another broker
+    (Celery builds them once and keeps them across `conf.broker_url` changes)."""
+    celery_app: Any = app  # private attributes, untyped
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    amqp = celery_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 @pytest.fixture
 def redis_queue(settings) -> Iterator[str]:
     """The app sends to a queue of this test's own on the test Redis."""
@@ -44,7 +57,9 @@ def redis_queue(settings) -> Iterator[str]:
     before = (app.conf.broker_url, app.conf.task_default_queue)
     app.conf.broker_url = broker  # type: ignore[misc]  # celery-types: read-only property
     app.conf.task_default_queue = queue
+    _reset_broker_pools()
     yield queue
+    _reset_broker_pools()
     app.conf.broker_url, app.conf.task_default_queue = before  # type: ignore[misc]
 
 
