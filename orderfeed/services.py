@@ -13,8 +13,9 @@
    fill) and TCA rows.
 The rules (steps 3–5) run on plain values (`orderfeed.ingest.rules`); reading and writing is
 set-based — a handful of statements per batch, none per event — through one of two stores:
-`orderfeed.ingest.postgres` (the consumer's database: one CTE statement writes every change) or
-`orderfeed.ingest.portable` (ORM and bulk helpers, for the embedded SQLite default).
+`orderfeed.ingest.postgres` (the consumer's database: one pipelined read, one CTE statement that
+writes every change) or `orderfeed.ingest.portable` (ORM and bulk helpers, for the embedded SQLite
+default).
 A redelivered batch finds all its events stored and changes nothing.
 """
 
@@ -34,7 +35,7 @@ from orderfeed import metrics
 from orderfeed.ingest import portable, postgres
 from orderfeed.ingest.rules import (
     UNKNOWN_ORDER,
-    DecisionState,
+    BatchState,
     ExecutionState,
     Followed,
     Pending,
@@ -75,30 +76,12 @@ class IngestStore:
     """How ingest reads and writes one database (the rules in between are shared)."""
 
     name: str
-    stored_matches: Callable[
-        [Iterable[str], Iterable[tuple[str, int, int]]], list[tuple[str, str, int, int]]
-    ]
-    executions_lock: Callable[
-        [Sequence[Pending]], tuple[list[ExecutionState], dict[int, DecisionState]]
-    ]
-    events_insert: Callable[[Sequence[tuple[Any, ...]]], None]
-    changes_write: Callable[..., None]
+    read: Callable[[Sequence[Pending]], BatchState]
+    write: Callable[..., None]
 
 
-POSTGRES_STORE = IngestStore(
-    "postgres",
-    postgres.stored_matches,
-    postgres.executions_lock,
-    postgres.events_insert,
-    postgres.changes_write,
-)
-PORTABLE_STORE = IngestStore(
-    "portable",
-    portable.stored_matches,
-    portable.executions_lock,
-    portable.events_insert,
-    portable.changes_write,
-)
+POSTGRES_STORE = IngestStore("postgres", postgres.batch_read, postgres.batch_write)
+PORTABLE_STORE = IngestStore("portable", portable.batch_read, portable.batch_write)
 
 
 def ingest_store() -> IngestStore:
@@ -116,11 +99,13 @@ def order_events_ingest(
     store = store or ingest_store()
     result = IngestResult(messages=len(messages))
     candidates = _parse_unique(messages, default_account, result)
-    with transaction.atomic():
-        fresh = _drop_stored(candidates, store, result)
-        if fresh:
-            _store(fresh, store, result)
-            fault_point("orderfeed_before_commit")
+    if candidates:
+        with transaction.atomic():
+            state = store.read(candidates)
+            fresh = _drop_stored(candidates, state, result)
+            if fresh:
+                _store(fresh, state, store, result)
+                fault_point("orderfeed_before_commit")
     _count(result)
     return result
 
@@ -151,20 +136,15 @@ def _parse_unique(
 
 
 def _drop_stored(
-    candidates: list[Pending], store: IngestStore, result: IngestResult
+    candidates: list[Pending], state: BatchState, result: IngestResult
 ) -> list[Pending]:
-    if not candidates:
-        return []
+    if not state.stored:
+        return candidates
     stored_fp: set[str] = set()
     stored_pos: set[tuple[str, int, int]] = set()
-    for fingerprint, topic, partition, offset in store.stored_matches(
-        [p.update.fingerprint for p in candidates],
-        [(p.message.topic, p.message.partition, p.message.offset) for p in candidates],
-    ):
+    for fingerprint, topic, partition, offset in state.stored:
         stored_fp.add(fingerprint)
         stored_pos.add((topic, partition, offset))
-    if not stored_fp:
-        return candidates
     fresh = []
     for p in candidates:
         m = p.message
@@ -176,9 +156,11 @@ def _drop_stored(
 
 
 # -- 2. link, apply, write ----------------------------------------------------------------------
-def _store(fresh: list[Pending], store: IngestStore, result: IngestResult) -> None:
-    executions, decisions = store.executions_lock(fresh)
-    unlinked = link(fresh, executions)
+def _store(
+    fresh: list[Pending], state: BatchState, store: IngestStore, result: IngestResult
+) -> None:
+    decisions = state.decisions
+    unlinked = link(fresh, state.executions)
     if unlinked:
         _link_decisions(fresh, unlinked)
         _adopt_from_feed(fresh)
@@ -192,14 +174,14 @@ def _store(fresh: list[Pending], store: IngestStore, result: IngestResult) -> No
     if missing:  # executions recorded from the feed just now
         decisions.update(portable.decisions_lock(missing))
     followed: Followed = decisions_follow(applied.executions, decisions, now=now)
-    store.events_insert([event_row(p, now) for p in fresh])
-    result.persisted = len(fresh)
-    store.changes_write(
+    store.write(
+        events=[event_row(p, now) for p in fresh],
         executions=applied.executions,
         transitions=applied.transitions,
         followed=followed,
         now=now,
     )
+    result.persisted = len(fresh)
     result.executions_changed = len(applied.executions)
     result.decisions_changed = len(followed.decisions)
     if applied.unknown_orders:

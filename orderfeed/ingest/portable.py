@@ -19,13 +19,14 @@ from orderfeed.ingest.rules import (
     EVENT_COLUMNS,
     TCA_COLUMNS,
     TRANSITION_COLUMNS,
+    BatchState,
     DecisionState,
     ExecutionState,
     Followed,
     Pending,
 )
 from orderfeed.models import OrderEvent
-from torghut_site.db import bulk_insert_rows, bulk_update_rows, bulk_upsert_rows
+from torghut_site.db import JsonText, bulk_insert_rows, bulk_update_rows, bulk_upsert_rows
 from trading.models import (
     Execution,
     ExecutionTcaMetric,
@@ -60,6 +61,19 @@ EXECUTION_WRITE_COLUMNS = (
     "last_update_at",
     "updated_at",
 )
+
+
+def batch_read(candidates: Sequence[Pending]) -> BatchState:
+    """What is already stored of these events, and their executions and decisions, locked."""
+    executions, decisions = executions_lock(candidates)
+    return BatchState(
+        stored_matches(
+            [p.update.fingerprint for p in candidates],
+            [(p.message.topic, p.message.partition, p.message.offset) for p in candidates],
+        ),
+        executions,
+        decisions,
+    )
 
 
 def stored_matches(
@@ -120,17 +134,20 @@ def decisions_lock(ids: Iterable[int]) -> dict[int, DecisionState]:
     }
 
 
-def events_insert(rows: Sequence[tuple[Any, ...]]) -> None:
-    bulk_insert_rows(OrderEvent, EVENT_COLUMNS, rows)
-
-
-def changes_write(
+def batch_write(
     *,
+    events: Sequence[tuple[Any, ...]],
     executions: Sequence[ExecutionState],
     transitions: Sequence[tuple[Any, ...]],
     followed: Followed,
     now: datetime,
 ) -> None:
+    raw = EVENT_COLUMNS.index("raw_event")
+    bulk_insert_rows(
+        OrderEvent,
+        EVENT_COLUMNS,
+        [(*row[:raw], JsonText(row[raw]), *row[raw + 1 :]) for row in events],
+    )
     bulk_update_rows(
         Execution,
         EXECUTION_WRITE_COLUMNS,

@@ -1,21 +1,24 @@
 """Set-based ingest statements for Postgres, the consumer's database in production.
 
-A batch costs four round trips whatever its size, and no model instance:
-1. `stored_matches`: the batch's events already stored (one index probe per fingerprint, one
-   range scan per partition for the log positions);
-2. `executions_lock`: the executions the fresh events name and their decisions, locked in
-   primary-key order (executions first, then decisions, as reconciliation does);
-3. `events_copy`: the events, by COPY;
-4. `changes_write`: ONE statement whose data-modifying CTEs update the executions, append their
-   transitions, move the decisions, append theirs and upsert TCA, from JSON array parameters
-   (serialised by orjson in C; Postgres unpacks them with `jsonb_array_elements`).
+A batch costs three round trips whatever its size (four above EVENTS_COPY_MIN events), and no
+model instance:
+1. `batch_read`: two statements sent together (psycopg pipeline mode): the batch's events already
+   stored (one index probe per fingerprint, one range scan per partition for the log positions),
+   and the executions its events name with their decisions, locked in primary-key order
+   (executions first, then decisions, as reconciliation does);
+2. `batch_write`: ONE statement whose data-modifying CTEs insert the events, update the
+   executions, append their transitions, move the decisions, append theirs and upsert TCA, from
+   JSON array parameters (serialised by orjson in C, unpacked by `jsonb_array_elements`). A large
+   batch sends its events by binary COPY first instead: cheaper per row for both sides, one more
+   round trip;
+3. the commit.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -23,13 +26,14 @@ from typing import Any
 
 import orjson
 import psycopg
-from django.db import connection
+from django.db import DataError, connection
 from psycopg.abc import Buffer
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from orderfeed.ingest.rules import (
     EVENT_COLUMNS,
+    BatchState,
     DecisionState,
     ExecutionState,
     Followed,
@@ -84,8 +88,18 @@ SELECT lx.*, ld.id, ld.strategy_id, ld.status, ld.price, ld.executed_at, ld.reje
   FROM lx LEFT JOIN ld ON ld.id = lx.decision_id
 """
 
-CHANGES_WRITE_SQL = """
-WITH executions AS (
+_EVENTS_CTE = f"""
+events AS (
+    INSERT INTO orderfeed_orderevent ({", ".join(EVENT_COLUMNS)})
+    SELECT r->>0, r->>1, (r->>2)::int, (r->>3)::bigint, r->>4, (r->>5)::bigint,
+           (r->>6)::timestamptz, r->>7, r->>8, r->>9, r->>10, r->>11, (r->>12)::numeric,
+           (r->>13)::numeric, (r->>14)::numeric, r->15, (r->>16)::bigint, (r->>17)::bigint,
+           r->>18, (r->>19)::timestamptz, (r->>20)::timestamptz
+      FROM jsonb_array_elements(%(events)s::jsonb) AS r
+),"""  # noqa: S608 - the model's column names
+
+_CHANGES_CTES = """
+executions AS (
     UPDATE trading_execution t
        SET status = r->>1,
            filled_qty = (r->>2)::numeric,
@@ -139,63 +153,50 @@ WITH executions AS (
 )
 SELECT 1
 """
+# events in the statement (small batches: one round trip less) or by COPY before it (large ones)
+WRITE_WITH_EVENTS_SQL = "WITH" + _EVENTS_CTE + _CHANGES_CTES
+WRITE_SQL = "WITH" + _CHANGES_CTES
+# From this many events a batch COPYs them: the JSON path costs Postgres ~4 µs more per event
+# (bench/profile_orderfeed.py), the COPY one round trip more.
+EVENTS_COPY_MIN = 100
 
 
-def stored_matches(
-    fingerprints: Iterable[str], positions: Iterable[tuple[str, int, int]]
-) -> list[tuple[str, str, int, int]]:
-    """Stored events with one of these fingerprints, or stored in the offset range the batch
-    covers in one of its partitions: (fingerprint, topic, partition, offset). A superset of the
-    duplicates by log position; the caller keeps exact matches."""
+def batch_read(candidates: Sequence[Pending]) -> BatchState:
+    """What is already stored of these events, and their executions and decisions, locked:
+    two statements in one round trip."""
     ranges: dict[tuple[str, int], list[int]] = defaultdict(lambda: [2**63 - 1, -1])
-    for topic, partition, offset in positions:
-        bounds = ranges[(topic, partition)]
-        if offset < bounds[0]:
-            bounds[0] = offset
-        if offset > bounds[1]:
-            bounds[1] = offset
-    keys = sorted(ranges)
-    with _cursor() as cursor:
-        cursor.execute(
-            STORED_MATCHES_SQL,
-            [
-                "{" + ",".join(fingerprints) + "}",  # sha256 hex digests: nothing to quote
-                [t for t, _ in keys],
-                [p for _, p in keys],
-                [ranges[k][0] for k in keys],
-                [ranges[k][1] for k in keys],
-            ],
-        )
-        rows: list[tuple[str, str, int, int]] = cursor.fetchall()
-    return rows
-
-
-def executions_lock(
-    pending: Sequence[Pending],
-) -> tuple[list[ExecutionState], dict[int, DecisionState]]:
-    """The executions these events name (broker order id, else client order id, per lane) and
-    their decisions, locked in primary-key order."""
-    keys = {
-        (p.update.account_label, p.update.broker_order_id, p.update.client_order_id)
-        for p in pending
-    }
-    with _cursor() as cursor:
-        cursor.execute(
-            EXECUTIONS_LOCK_SQL,
-            [
-                pg_array_literal([k[0] for k in keys]),
-                pg_array_literal([k[1] for k in keys]),
-                pg_array_literal([k[2] for k in keys]),
-            ],
-        )
-        rows = cursor.fetchall()
+    keys: set[tuple[str, str, str]] = set()
+    for p in candidates:
+        m, u = p.message, p.update
+        bounds = ranges[(m.topic, m.partition)]
+        if m.offset < bounds[0]:
+            bounds[0] = m.offset
+        if m.offset > bounds[1]:
+            bounds[1] = m.offset
+        keys.add((u.account_label, u.broker_order_id, u.client_order_id))
+    partitions = sorted(ranges)
+    stored_params = [
+        # sha256 hex digests: nothing to quote
+        "{" + ",".join(p.update.fingerprint for p in candidates) + "}",
+        [t for t, _ in partitions],
+        [p for _, p in partitions],
+        [ranges[k][0] for k in partitions],
+        [ranges[k][1] for k in partitions],
+    ]
+    lock_params = [pg_array_literal([k[i] for k in keys]) for i in range(3)]
+    with _cursor() as stored, _cursor() as locked:
+        with stored.connection.pipeline():
+            stored.execute(STORED_MATCHES_SQL, stored_params)
+            locked.execute(EXECUTIONS_LOCK_SQL, lock_params)
+        stored_rows: list[tuple[str, str, int, int]] = stored.fetchall()
+        locked_rows = locked.fetchall()
     executions = []
     decisions: dict[int, DecisionState] = {}
-    for row in rows:
+    for row in locked_rows:
         executions.append(ExecutionState(*row[:13]))
         if row[13] is not None:
             decisions[row[13]] = DecisionState(*row[13:19])
-    return executions, decisions
+    return BatchState(stored_rows, executions, decisions)
 
 
 # binary COPY: no text formatting of datetimes and numerics on either side
@@ -227,16 +228,17 @@ EVENTS_COPY_SQL = (
 )
 
 
-def events_insert(rows: Sequence[tuple[Any, ...]]) -> None:
+def events_copy(rows: Sequence[tuple[Any, ...]]) -> None:
     """The new events (EVENT_COLUMNS tuples) by one binary COPY."""
-    if not rows:
-        return
     with _cursor() as cursor:
         cursor.adapters.register_dumper(None, _JsonTextBinaryDumper)
-        with cursor.copy(EVENTS_COPY_SQL) as copy:
-            copy.set_types(EVENT_COPY_TYPES)
-            for row in rows:
-                copy.write_row(row)
+        try:
+            with cursor.copy(EVENTS_COPY_SQL) as copy:
+                copy.set_types(EVENT_COPY_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+        except OverflowError as exc:  # an integer beyond int8, refused here instead of by Postgres
+            raise DataError(f"value out of range for a bigint column: {exc}") from exc
 
 
 class _JsonTextBinaryDumper(Dumper):
@@ -260,43 +262,54 @@ def _cursor() -> Iterator[psycopg.Cursor[Any]]:
         yield cursor
 
 
-def changes_write(
+def batch_write(
     *,
+    events: Sequence[tuple[Any, ...]],
     executions: Sequence[ExecutionState],
     transitions: Sequence[tuple[Any, ...]],
     followed: Followed,
     now: datetime,
 ) -> None:
-    """Executions, their transitions, decisions, theirs and TCA rows in one statement."""
-    if not executions:
-        return
+    """The events, executions, their transitions, decisions, theirs and TCA rows: one statement
+    (a large batch COPYs its events first)."""
+    params: dict[str, Any] = {
+        "now": now,
+        "executions": _json(
+            [
+                (
+                    e.id,
+                    e.status,
+                    e.filled_qty,
+                    e.avg_fill_price,
+                    e.raw_order,
+                    e.last_event_ts,
+                    e.last_seq,
+                )
+                for e in executions
+            ]
+        ),
+        "transitions": _json([t[:4] for t in transitions]),
+        "decisions": _json(
+            [(d.id, d.status, d.executed_at, d.reject_reason) for d in followed.decisions]
+        ),
+        "decision_transitions": _json([t[:3] for t in followed.transitions]),
+        "tca": _json([t[:12] for t in followed.tca]),
+    }
+    sql = WRITE_SQL
+    if len(events) < EVENTS_COPY_MIN:
+        try:
+            # the raw record (position 15) is JSON already: embedded as it arrived
+            params["events"] = orjson.dumps(
+                [(*row[:15], orjson.Fragment(row[15]), *row[16:]) for row in events],
+                default=_decimal_text,
+            ).decode()
+            sql = WRITE_WITH_EVENTS_SQL
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits: COPY takes it as it is
+            pass
+    if sql is WRITE_SQL:
+        events_copy(events)
     with _cursor() as cursor:
-        cursor.execute(
-            CHANGES_WRITE_SQL,
-            {
-                "now": now,
-                "executions": _json(
-                    [
-                        (
-                            e.id,
-                            e.status,
-                            e.filled_qty,
-                            e.avg_fill_price,
-                            e.raw_order,
-                            e.last_event_ts,
-                            e.last_seq,
-                        )
-                        for e in executions
-                    ]
-                ),
-                "transitions": _json([t[:4] for t in transitions]),
-                "decisions": _json(
-                    [(d.id, d.status, d.executed_at, d.reject_reason) for d in followed.decisions]
-                ),
-                "decision_transitions": _json([t[:3] for t in followed.transitions]),
-                "tca": _json([t[:12] for t in followed.tca]),
-            },
-        )
+        cursor.execute(sql, params)
 
 
 def _json(rows: list[tuple[Any, ...]]) -> str:

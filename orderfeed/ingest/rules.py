@@ -11,11 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from orderfeed.models import EventOutcome
 from orderfeed.normalize import TradeUpdate
-from torghut_site.db import JsonText
 from torghut_site.kafka import RawMessage
 from trading.models.decisions import DecisionStatus
 from trading.statemachine import ORDER_TO_DECISION, decision_can_move, execution_may_advance
@@ -78,6 +77,16 @@ class Pending:
     execution: ExecutionState | None = None
     decision_id: int | None = None
     outcome: str = UNCHANGED
+
+
+class BatchState(NamedTuple):
+    """What a store's read of one batch found: stored events matching it (fingerprint, topic,
+    partition, offset: a superset of the duplicates by log position, the caller keeps exact
+    matches), the executions its events name and their decisions, locked."""
+
+    stored: list[tuple[str, str, int, int]]
+    executions: list[ExecutionState]
+    decisions: dict[int, DecisionState]
 
 
 @dataclass(slots=True)
@@ -312,8 +321,8 @@ EVENT_COLUMNS = (
 
 
 def event_row(p: Pending, now: datetime) -> tuple[Any, ...]:
-    """One `OrderEvent` as a value tuple in EVENT_COLUMNS order (the raw record stored as is,
-    as JSON text)."""
+    """One `OrderEvent` as a value tuple in EVENT_COLUMNS order (`raw_event`: the record's JSON
+    text, stored as it arrived)."""
     u = p.update
     m = p.message
     return (
@@ -332,7 +341,7 @@ def event_row(p: Pending, now: datetime) -> tuple[Any, ...]:
         clamp_qty(u.qty),
         clamp_qty(u.filled_qty),
         u.avg_fill_price,
-        JsonText(u.raw_text),
+        u.raw_text,
         p.execution.id if p.execution is not None else None,
         p.decision_id,
         p.outcome,

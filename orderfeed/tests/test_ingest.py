@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.utils import timezone
 
+from orderfeed.ingest import postgres
 from orderfeed.ingest.rules import DecisionState, ExecutionState, tca_row
 from orderfeed.models import OrderEvent
 from orderfeed.services import (
@@ -37,7 +38,16 @@ from trading.services.execution import tca_metric_for
 
 pytestmark = pytest.mark.django_db
 
-STORES = pytest.mark.parametrize("store", [POSTGRES_STORE, PORTABLE_STORE], ids=lambda s: s.name)
+
+@pytest.fixture(params=["postgres", "postgres_copy", "portable"])
+def store(request, monkeypatch) -> IngestStore:
+    """Each case runs through the Postgres store (events in its one write statement), the same
+    with the events COPYed first (a large batch's path), and the portable ORM store."""
+    if request.param == "postgres_copy":
+        monkeypatch.setattr(postgres, "EVENTS_COPY_MIN", 0)
+    return PORTABLE_STORE if request.param == "portable" else POSTGRES_STORE
+
+
 V1 = "feed.v1"
 V2 = "feed.v2"
 PRODUCED_MS = 1772548200123  # 2026-03-03T14:30:00.123Z
@@ -94,7 +104,6 @@ def fill(execution, ts="2026-03-03T14:30:03Z", **kw):
     return trade_update(execution, "fill", status="filled", ts=ts, filled="10", avg="100.20", **kw)
 
 
-@STORES
 def test_one_order_new_partial_fill_writes_every_row_exactly(store):
     decision, execution = make_order()
     updates = [new(execution), partial(execution), fill(execution)]
@@ -164,7 +173,6 @@ def test_one_order_new_partial_fill_writes_every_row_exactly(store):
     assert (tca.slippage_bps, tca.shortfall_notional) == (Decimal("20.0000"), Decimal("2.000000"))
 
 
-@STORES
 def test_duplicates_inside_one_batch_are_counted_and_skipped(store):
     _, execution = make_order()
     result = ingest(
@@ -189,7 +197,6 @@ def test_duplicates_inside_one_batch_are_counted_and_skipped(store):
     ]
 
 
-@STORES
 def test_duplicates_across_batches_and_a_redelivered_batch_change_nothing(store):
     decision, execution = make_order()
     ingest(store, rec(0, new(execution)), rec(1, partial(execution)))
@@ -230,7 +237,6 @@ def test_duplicates_across_batches_and_a_redelivered_batch_change_nothing(store)
     ]
 
 
-@STORES
 def test_out_of_order_within_one_batch_is_decided_in_log_order(store):
     _, execution = make_order()
     result = ingest(
@@ -267,7 +273,6 @@ def test_out_of_order_within_one_batch_is_decided_in_log_order(store):
     assert (late.out_of_order, late.applied) == (1, 0)
 
 
-@STORES
 def test_unknown_orders_are_stored_flagged_and_raised_once_per_order(store):
     foreign = {"id": "foreign-1", "client_order_id": "manual-1", "symbol": "TSLA", "qty": "3"}
     result = ingest(
@@ -296,7 +301,6 @@ def test_unknown_orders_are_stored_flagged_and_raised_once_per_order(store):
     assert Incident.objects.count() == 2
 
 
-@STORES
 def test_mixed_v1_and_v2_records_in_one_batch_reach_their_own_lanes(store):
     _, paper = make_order(n=1)
     _, lane_b = make_order(n=2, account_label="lane-b")
@@ -335,7 +339,6 @@ def test_mixed_v1_and_v2_records_in_one_batch_reach_their_own_lanes(store):
     assert lane_b.order_feed_last_event_ts == datetime(2026, 3, 3, 14, 30, 4, tzinfo=UTC)
 
 
-@STORES
 def test_our_order_reported_before_its_execution_is_recorded_from_the_feed(store):
     decision = make_decision(status="submitting")
     sideless = make_decision(n=2, status="submitting")
@@ -379,7 +382,6 @@ def test_our_order_reported_before_its_execution_is_recorded_from_the_feed(store
     assert ExecutionTcaMetric.objects.get().execution_id == execution.pk
 
 
-@STORES
 def test_decisions_follow_rejections_cancels_and_stay_final(store):
     rejected_decision, rejected = make_order(n=1)
     canceled_decision, canceled = make_order(n=2, symbol="MSFT", side="sell", price="50")
@@ -439,13 +441,50 @@ def test_decisions_follow_rejections_cancels_and_stay_final(store):
     assert (tca.slippage_bps, tca.shortfall_notional) == (Decimal("175.3086"), Decimal("2.191358"))
 
 
+@pytest.mark.parametrize(("copy_min", "copies"), [(100, 0), (3, 1), (0, 1)])
+def test_a_small_batch_writes_its_events_in_the_write_statement_a_large_one_copies_them(
+    monkeypatch, copy_min, copies
+):
+    original = postgres.events_copy
+    calls: list[int] = []
+
+    def spy(rows):
+        calls.append(len(rows))
+        original(rows)
+
+    monkeypatch.setattr(postgres, "EVENTS_COPY_MIN", copy_min)
+    monkeypatch.setattr(postgres, "events_copy", spy)
+    _, execution = make_order()
+    updates = [new(execution), partial(execution), fill(execution)]
+    ingest(POSTGRES_STORE, *(rec(i, u) for i, u in enumerate(updates)))
+    assert calls == [3] * copies
+    assert events() == [
+        (V1, 0, 0, "new", "applied"),
+        (V1, 0, 1, "partial_fill", "applied"),
+        (V1, 0, 2, "fill", "applied"),
+    ]
+    assert [e.raw_event for e in OrderEvent.objects.order_by("source_offset")] == updates
+
+
+def test_a_value_beyond_the_columns_fails_the_batch_as_a_data_error(store):
+    """The consumer retries, then isolates and dead-letters such a record (test_consumer)."""
+    _, execution = make_order()
+    with pytest.raises(DataError):
+        ingest(store, rec(0, new(execution)), rec(1, fill(execution, seq=2**64)))
+    assert OrderEvent.objects.count() == 0
+    execution.refresh_from_db()
+    assert execution.status == "accepted"
+
+
 def test_a_duplicate_committed_by_another_consumer_meanwhile_fails_the_batch():
     """Two consumers of one partition during a rebalance: both saw the event as new. The unique
     constraints refuse the second insert, so its batch rolls back whole (and is retried, then
     deduped) instead of applying the update twice."""
     _, execution = make_order()
     ingest(POSTGRES_STORE, rec(0, new(execution)))
-    blind = dataclasses.replace(POSTGRES_STORE, stored_matches=lambda fps, positions: [])
+    blind = dataclasses.replace(
+        POSTGRES_STORE, read=lambda candidates: POSTGRES_STORE.read(candidates)._replace(stored=[])
+    )
     with pytest.raises(IntegrityError):
         ingest(blind, rec(1, new(execution)), rec(2, fill(execution)))
     execution.refresh_from_db()
