@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass, fields
 from typing import Any
 
 from django.conf import settings
@@ -43,12 +44,27 @@ def order_feed_topics() -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in topics if t))
 
 
+# librdkafka's local prefetch queue (all partitions together). Its default, 64 MB, kept its broker
+# thread busy re-fetching: ~1.4 s of CPU per 60,000 records consumed in batches, against 0.02 s
+# with 4 MB, which still holds two full batches of 1 KB records ahead of the handler.
+PREFETCH_KBYTES = 4096
+
+
+@dataclass(frozen=True)
+class OrderFeedConsumerSettings(ConsumerSettings):
+    def consumer_config(self) -> dict[str, Any]:
+        config = super().consumer_config()
+        # a value given in TRADING_ORDER_FEED_KAFKA wins
+        config.setdefault("queued.max.messages.kbytes", PREFETCH_KBYTES)
+        return config
+
+
 def order_feed_consumer_settings(**overrides: Any) -> ConsumerSettings:
     if not settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS:
         raise OrderFeedNotConfigured(
             "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS is not set: the order feed has no Kafka to read"
         )
-    return consumer_settings_from(
+    base = consumer_settings_from(
         "TRADING_ORDER_FEED",
         name="orderfeed",
         heartbeat_kind=HeartbeatKind.ORDERFEED_CONSUMER,
@@ -59,6 +75,7 @@ def order_feed_consumer_settings(**overrides: Any) -> ConsumerSettings:
         max_handler_attempts=settings.TRADING_ORDER_FEED_MAX_HANDLER_ATTEMPTS,
         **overrides,
     )
+    return OrderFeedConsumerSettings(**{f.name: getattr(base, f.name) for f in fields(base)})
 
 
 def order_feed_consumer(
