@@ -1,0 +1,237 @@
+"""Fault-injection fixtures: private service processes (a Redis of the test's own) and real
+Celery workers and consumers on the test database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from celery import Celery
+from django.utils import timezone
+
+from tests.conftest import ROOT, free_port, subprocess_db_dsn
+from trading.brokers.simulated import SimulatedBroker
+from trading.models import Execution, Strategy, TradeCursor, TradeDecision
+
+CELERY = str(Path(sys.executable).parent / "celery")
+SIGNAL_HEADER = "event_ts,symbol,seq,timeframe,price,macd,macd_signal,macd_hist,rsi14,spread\n"
+# two buys (MACD above signal, RSI < 35) and one sell, one minute apart: three decisions per lane
+SIGNALS = [
+    ("2026-03-03T14:31:00Z", "AAPL", 1, "100.00", "1.2", "0.5", "20"),
+    ("2026-03-03T14:32:00Z", "MSFT", 2, "50.00", "0.8", "0.1", "30"),
+    ("2026-03-03T14:33:00Z", "AAPL", 3, "101.00", "-0.2", "0.1", "75"),
+]
+OPEN = ("planned", "submitting", "pending_review")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+class RedisServer:
+    """A redis-server of this test's own on a free port (never the shared one on 6379)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: run the suite through `make test`")
+        self.proc = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        assert wait_for(lambda: _pings(client), timeout=10), "private redis did not start"
+
+    def kill(self) -> None:
+        """SIGKILL, no persistence: whatever the queue held is gone with it."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+
+def _pings(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def signals_csv(path: Path) -> Path:
+    lines = [SIGNAL_HEADER]
+    for ts, symbol, seq, price, macd, sig, rsi in SIGNALS:
+        hist = f"{float(macd) - float(sig):.6f}"
+        lines.append(f"{ts},{symbol},{seq},1Min,{price},{macd},{sig},{hist},{rsi},0.02\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def lanes_ready(labels: list[str]) -> None:
+    """The MACD strategy and, per lane, a replay cursor whose three signals have all "played"."""
+    Strategy.objects.create(
+        name="macd",
+        strategy_type="legacy_macd_rsi",
+        enabled=True,
+        base_timeframe="1Min",
+        max_notional_per_trade=1000,
+        params={"buy_rsi_threshold": 35, "sell_rsi_threshold": 65},
+    )
+    # at 1000x the file's three minutes play in 0.18 s: 30 s ago means every row has been played
+    anchor = timezone.now() - timedelta(seconds=30)
+    for label in labels:
+        TradeCursor.objects.create(
+            source="replay", account_label=label, state={"anchor": anchor.isoformat()}
+        )
+
+
+def trading_env(signals_file: Path, var_dir: Path, broker_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a worker/consumer process on the test database."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TRADING_", "LLM_"))},
+        "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
+        "TORGHUT_ENV_FILE": "/nonexistent",
+        "TORGHUT_VAR_DIR": str(var_dir),
+        "DB_DSN": subprocess_db_dsn(),
+        "CELERY_BROKER_URL": broker_url,
+        "LOG_LEVEL": "warning",
+        "TRADING_ENABLED": "true",
+        "TRADING_KILL_SWITCH_ENABLED": "false",
+        "TRADING_SIGNAL_SOURCE": "replay",
+        "TRADING_SIGNAL_REPLAY_PATH": str(signals_file),
+        "TRADING_SIGNAL_REPLAY_LOOP": "false",
+        "TRADING_SIGNAL_REPLAY_SPEED": "1000",
+        "TRADING_EXECUTION_PREFER_LIMIT": "false",
+        "TRADING_FEATURE_QUALITY_ENABLED": "false",
+        "TRADING_LANE_LEASE_SECONDS": "10",
+    }
+    env.pop("TORGHUT_FAULT_INJECT", None)
+    env.update(extra)
+    return env
+
+
+class Worker:
+    """A real `celery worker` process (solo pool: a kill -9 takes the whole worker down)."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"worker-{name}.log"
+        self._log: IO[str] = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [CELERY, "-A", "torghut_site", "worker", "--pool=solo", "-Q", "torghut",
+             "-n", f"{name}@faults", "--without-gossip", "--without-mingle",
+             "--without-heartbeat"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=self._log,
+            text=True,
+        )  # fmt: skip
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+        self._log.close()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], Worker]]:
+    started: list[Worker] = []
+
+    def start(name: str, env: dict[str, str]) -> Worker:
+        worker = Worker(name, env, tmp_path)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+def beat(broker_url: str) -> Celery:
+    """A client app that sends to the workers' queue, as beat does (own pools, nothing shared
+    with the suite's app)."""
+    return Celery(
+        f"faults-{uuid.uuid4().hex[:6]}",
+        broker=broker_url,
+        set_as_current=False,
+        config_source={
+            "task_serializer": "json",
+            "accept_content": ["json"],
+            "task_default_queue": "torghut",
+            "broker_connection_retry_on_startup": True,
+        },
+    )
+
+
+def tick(client: Celery, lane: str) -> None:
+    """One beat tick of the lane's trade cycle."""
+    client.send_task("trading.tasks.run_trade_cycle", args=[lane], queue="torghut")
+
+
+def lane_settled(lane: str, decisions: int) -> bool:
+    rows = TradeDecision.objects.filter(account_label=lane)
+    return rows.count() == decisions and not rows.filter(status__in=OPEN).exists()
+
+
+def assert_one_order_per_decision(lane: str) -> list[str]:
+    """Every sent decision has exactly one order at the broker and one execution; nothing else."""
+    orders = SimulatedBroker(lane).list_orders(status="all")
+    client_ids = [o.client_order_id for o in orders]
+    assert len(set(client_ids)) == len(client_ids), client_ids
+    sent = list(
+        TradeDecision.objects.filter(account_label=lane)
+        .exclude(status="rejected")
+        .values_list("client_order_id", flat=True)
+    )
+    assert sorted(client_ids) == sorted(sent)
+    executions = list(
+        Execution.objects.filter(account_label=lane).values_list("client_order_id", flat=True)
+    )
+    assert sorted(executions) == sorted(sent)
+    return client_ids
