@@ -153,6 +153,7 @@ executions AS (
 )
 SELECT 1
 """
+_RAW = EVENT_COLUMNS.index("raw_event")
 # events in the statement (small batches: one round trip less) or by COPY before it (large ones)
 WRITE_WITH_EVENTS_SQL = "WITH" + _EVENTS_CTE + _CHANGES_CTES
 WRITE_SQL = "WITH" + _CHANGES_CTES
@@ -298,9 +299,9 @@ def batch_write(
     sql = WRITE_SQL
     if len(events) < EVENTS_COPY_MIN:
         try:
-            # the raw record (position 15) is JSON already: embedded as it arrived
+            # the raw record is JSON already: embedded as it arrived
             params["events"] = orjson.dumps(
-                [(*row[:15], orjson.Fragment(row[15]), *row[16:]) for row in events],
+                [(*row[:_RAW], orjson.Fragment(row[_RAW]), *row[_RAW + 1 :]) for row in events],
                 default=_decimal_text,
             ).decode()
             sql = WRITE_WITH_EVENTS_SQL
