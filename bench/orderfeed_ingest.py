@@ -1,26 +1,32 @@
 """Order-feed ingest: synthetic trade updates through the real consumer into Postgres.
 
+Each run (`--runs`, default 3; figures are reported per run and as min / median / max):
 1. Throughput. N trade updates (new → partial_fill → fill for N/3 orders whose executions exist,
-   each order's three updates produced together) go to a fresh 3-partition topic, then are read:
+   each order's three updates produced together, keyed by symbol) go to a fresh 6-partition topic
+   (6 splits evenly over 1, 2 or 3 consumers), then are read:
    - raw: a bare confluent-kafka consumer (the ceiling: librdkafka delivery, no parsing);
-   - ingest: real `manage.py run_orderfeed_consumer` processes (batch 2000), one and then two in
-     one group (a second topic of N): parse, fingerprint, dedupe against the stored events, link,
-     apply to executions and decisions, TCA, one commit per batch, offsets stored. events/s from
-     the first to the last stored event.
-2. Latency. A separate producer process sends 1,000 updates/s for 10 s while the consumer runs;
-   for every update: time of its batch's database commit minus the record's CreateTime.
-   Figures: p50 / p99 / max in ms.
+   - ingest: real `manage.py run_orderfeed_consumer` processes with the default settings
+     (TRADING_ORDER_FEED_BATCH_SIZE, _POLL_MS), one, then two in one group (a second topic of N):
+     parse, fingerprint, dedupe against the stored events, link, apply to executions and
+     decisions, TCA, one commit per batch, offsets stored. events/s between the first and the
+     last batch's write (`received_at`), not counting the first batch.
+2. Latency. A separate producer process sends 1,000 updates/s for 10 s while the consumer runs
+   (default settings, the command's process tuning); for every update: time of its batch's
+   database commit minus the record's CreateTime. Figures: p50 / p99 / max in ms.
+The topics are deleted afterwards (the broker keeps records in memory).
 
 Kafka: TEST_KAFKA_BOOTSTRAP (set by `make test`'s services) or a noida-db started here.
-Postgres: a scratch database on the local server (or DB_DSN).
-    .venv/bin/python bench/orderfeed_ingest.py
+Postgres: a scratch database on the local server (`--database`), or DB_DSN.
+    .venv/bin/python bench/orderfeed_ingest.py [--runs 3] [--events 60000]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,12 +35,13 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from _common import ROOT, django_setup, percentile, scratch_database, write_result
 
-N = 60_000
 LATENCY_RATE = 1_000
 LATENCY_SECONDS = 10
+PARTITIONS = 6
 SYMBOLS = [f"S{i:03d}" for i in range(50)]
 
 PRODUCER = r"""
@@ -63,10 +70,10 @@ p.flush(30)
 """
 
 
-def kafka_bootstrap() -> tuple[str, subprocess.Popen[bytes] | None, str | None]:
+def kafka_bootstrap() -> tuple[str, str | None]:
     existing = os.environ.get("TEST_KAFKA_BOOTSTRAP") or os.environ.get("KAFKA_BOOTSTRAP")
     if existing:
-        return existing, None, None
+        return existing, None
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -77,7 +84,7 @@ def kafka_bootstrap() -> tuple[str, subprocess.Popen[bytes] | None, str | None]:
         check=True,
         capture_output=True,
     )
-    return f"127.0.0.1:{port}", None, data_dir
+    return f"127.0.0.1:{port}", data_dir
 
 
 def update(n: int, step: int) -> bytes:
@@ -155,12 +162,23 @@ def create_orders(first: int, count: int) -> None:
         )
 
 
-def create_topic(bootstrap: str, topic: str) -> None:
+def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(topic, num_partitions=3)]).values():
+    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
         future.result(timeout=10)
+
+
+def delete_topics(bootstrap: str, topics: Sequence[str]) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics(list(topics)).values():
+        try:
+            future.result(timeout=10)
+        except Exception as exc:  # noqa: BLE001 - best effort: a leftover topic is not a failure
+            print(f"  could not delete a topic: {exc}")
 
 
 def raw_consume(bootstrap: str, topic: str, total: int) -> float:
@@ -188,60 +206,25 @@ def raw_consume(bootstrap: str, topic: str, total: int) -> float:
 
 
 class TimedHandler:
-    """The order-feed handler, timed: active span, and per-record commit latency."""
+    """The order-feed handler, timed: per-record latency to its batch's commit."""
 
     def __init__(self) -> None:
         from orderfeed.services import OrderFeedHandler
 
         self.inner = OrderFeedHandler()
-        self.first_start = 0.0
-        self.last_end = 0.0
         self.latencies_ms: list[float] = []
-        self.persisted = 0
-        self.duplicates = 0
 
-    def handle_batch(self, messages: Sequence[object]) -> list[object]:
-        if not self.first_start:
-            self.first_start = time.perf_counter()
-        letters = self.inner.handle_batch(messages)  # type: ignore[arg-type]
-        self.last_end = time.perf_counter()
+    def handle_batch(self, messages: Sequence[Any]) -> list[Any]:
+        letters = self.inner.handle_batch(messages)
         now_ms = time.time() * 1000
-        self.latencies_ms.extend(now_ms - m.timestamp_ms for m in messages if m.timestamp_ms)  # type: ignore[attr-defined]
-        result = self.inner.last_result
-        if result is not None:
-            self.persisted += result.persisted
-            self.duplicates += result.duplicates
-        return letters  # type: ignore[return-value]
+        self.latencies_ms.extend(now_ms - m.timestamp_ms for m in messages if m.timestamp_ms)
+        return letters
 
 
-def build_consumer(bootstrap: str, topic: str, total: int, batch_size: int):  # type: ignore[no-untyped-def]
-    from orderfeed import metrics
-    from torghut_site.kafka import BatchConsumer, ConsumerMetrics, ConsumerSettings
-
-    handler = TimedHandler()
-    consumer = BatchConsumer(
-        ConsumerSettings(
-            name="orderfeed",
-            heartbeat_kind="orderfeed_consumer",
-            bootstrap_servers=bootstrap,
-            topics=(topic,),
-            group_id=f"bench-{uuid.uuid4().hex}",
-            client_id="bench",
-            auto_offset_reset="earliest",
-            poll_ms=250,
-            batch_size=batch_size,
-        ),
-        handler,  # type: ignore[arg-type]
-        ConsumerMetrics(messages=metrics.MESSAGES, errors=metrics.CONSUMER_ERRORS),
-        max_messages=total,
-    )
-    return consumer, handler
-
-
-def ingest_processes(bootstrap: str, topic: str, processes: int) -> float:
-    """Real `manage.py run_orderfeed_consumer` processes in one group; events/s from the first
-    to the last stored event."""
-    from django.db.models import Max, Min
+def ingest_processes(topic: str, processes: int, expected: int) -> float:
+    """Real `manage.py run_orderfeed_consumer` processes in one group, default settings; events/s
+    between the first and the last batch's write, without the first batch."""
+    from django.db.models import Count, Max, Min
 
     from orderfeed.models import OrderEvent
 
@@ -253,7 +236,6 @@ def ingest_processes(bootstrap: str, topic: str, processes: int) -> float:
         "TRADING_ORDER_FEED_TOPIC": topic,
         "TRADING_ORDER_FEED_GROUP_ID": group,
         "TRADING_ORDER_FEED_AUTO_OFFSET_RESET": "earliest",
-        "TRADING_ORDER_FEED_BATCH_SIZE": "2000",
         "TRADING_ORDER_FEED_DLQ_TOPIC": "",
         "LOG_LEVEL": "warning",
     }
@@ -261,20 +243,20 @@ def ingest_processes(bootstrap: str, topic: str, processes: int) -> float:
         subprocess.Popen(
             [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "3"],
             cwd=ROOT,
-            env={**env, "TRADING_ORDER_FEED_GROUP_INSTANCE_ID": f"bench-{i}"},
+            env={**env, "TRADING_ORDER_FEED_GROUP_INSTANCE_ID": f"{group}-{i}"},
             stdout=subprocess.DEVNULL,
         )
         for i in range(processes)
     ]
     for proc in procs:
-        proc.wait(timeout=600)
-    span = OrderEvent.objects.filter(source_topic=topic).aggregate(
-        first=Min("received_at"), last=Max("received_at")
-    )
-    count = OrderEvent.objects.filter(source_topic=topic).count()
-    assert count == N, f"{count} events stored, expected {N}"
+        proc.wait(timeout=900)
+        assert proc.returncode == 0, f"consumer exited with {proc.returncode}"
+    events = OrderEvent.objects.filter(source_topic=topic)
+    span = events.aggregate(first=Min("received_at"), last=Max("received_at"), n=Count("pk"))
+    assert span["n"] == expected, f"{span['n']} events stored, expected {expected}"
+    first_batch = events.filter(received_at=span["first"]).count()
     seconds: float = (span["last"] - span["first"]).total_seconds()
-    return N / seconds
+    return (expected - first_batch) / seconds
 
 
 def produce_orders(bootstrap: str, topic: str, first: int, orders: int) -> None:
@@ -290,10 +272,111 @@ def produce_orders(bootstrap: str, topic: str, first: int, orders: int) -> None:
     producer.flush(60)
 
 
+def latency(bootstrap: str, topic: str, first: int) -> list[float]:
+    """End-to-end ms per record at LATENCY_RATE/s through the consumer (default settings)."""
+    from django.conf import settings
+
+    from orderfeed import metrics
+    from orderfeed.consumer import consumer_process_tune, order_feed_consumer_settings
+    from torghut_site.kafka import BatchConsumer, ConsumerMetrics
+
+    total = LATENCY_RATE * LATENCY_SECONDS
+    handler = TimedHandler()
+    settings.TRADING_ORDER_FEED_TOPIC = topic
+    settings.TRADING_ORDER_FEED_TOPIC_V2 = ""
+    settings.TRADING_ORDER_FEED_GROUP_ID = f"bench-{uuid.uuid4().hex}"
+    settings.TRADING_ORDER_FEED_AUTO_OFFSET_RESET = "earliest"
+    settings.TRADING_ORDER_FEED_DLQ_TOPIC = ""
+    consumer = BatchConsumer(
+        order_feed_consumer_settings(),
+        handler,
+        ConsumerMetrics(messages=metrics.MESSAGES, errors=metrics.CONSUMER_ERRORS),
+        max_messages=total,
+    )
+    consumer_process_tune()
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    while not consumer._assigned:  # produce once the consumer owns the partitions
+        time.sleep(0.05)
+    producer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            PRODUCER,
+            bootstrap,
+            topic,
+            str(LATENCY_RATE),
+            str(LATENCY_SECONDS),
+            str(first),
+        ]
+    )
+    producer.wait(timeout=60)
+    thread.join(timeout=60)
+    return sorted(handler.latencies_ms)
+
+
+def one_run(bootstrap: str, events: int, run: int) -> dict[str, float]:
+    from orderfeed.models import OrderEvent
+    from trading.models import Execution
+
+    load_average = os.getloadavg()[0]  # what else runs on the machine (figures are CPU-bound)
+    orders = events // 3
+    base = run * (orders * 2 + LATENCY_RATE * LATENCY_SECONDS)
+    create_orders(base, orders * 2)
+    suffix = uuid.uuid4().hex[:8]
+    topics = [f"bench.trade-updates.{suffix}", f"bench.trade-updates.b.{suffix}"]
+    lat_topic = f"bench.trade-updates.lat.{suffix}"
+    try:
+        for topic in topics:
+            create_topic(bootstrap, topic)
+        produce_orders(bootstrap, topics[0], base, orders)
+        raw_rate = raw_consume(bootstrap, topics[0], events)
+        one = ingest_processes(topics[0], 1, events)
+        filled = Execution.objects.filter(
+            status="filled",
+            client_order_id__in=[f"tg-bench-{n}" for n in range(base, base + orders)],
+        ).count()
+        assert filled == orders, f"{filled}/{orders} executions filled"
+        produce_orders(bootstrap, topics[1], base + orders, orders)
+        two = ingest_processes(topics[1], 2, events)
+        print(f"run {run + 1}: load average {load_average:.2f} at its start")
+        print(f"run {run + 1}: raw consume {raw_rate:,.0f} records/s")
+        print(f"run {run + 1}: ingest, 1 consumer process  {one:,.0f} events/s")
+        print(f"run {run + 1}: ingest, 2 consumer processes {two:,.0f} events/s")
+
+        first = base + orders * 2
+        create_orders(first, LATENCY_RATE * LATENCY_SECONDS // 3 + 1)
+        create_topic(bootstrap, lat_topic, partitions=3)
+        lat = latency(bootstrap, lat_topic, first)
+        p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
+        print(
+            f"run {run + 1}: end-to-end at {LATENCY_RATE}/s: p50 {p50:.1f} ms  p99 {p99:.1f} ms  "
+            f"max {lat[-1]:.1f} ms"
+        )
+        assert OrderEvent.objects.filter(source_topic=lat_topic).count() == len(lat)
+    finally:
+        delete_topics(bootstrap, [*topics, lat_topic])
+    return {
+        "load_average_1min_at_start": load_average,
+        "raw": raw_rate,
+        "one": one,
+        "two": two,
+        "p50": p50,
+        "p99": p99,
+        "max": lat[-1],
+        "latency_events": len(lat),
+    }
+
+
 def main() -> None:
-    bootstrap, _, noida_dir = kafka_bootstrap()
-    dsn = scratch_database("torghut_bench_feed")
-    os.environ["DB_DSN"] = dsn
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--database", default="torghut_bench_feed")
+    args = parser.parse_args()
+
+    bootstrap, noida_dir = kafka_bootstrap()
+    os.environ["DB_DSN"] = scratch_database(args.database)
     os.environ["TRADING_ORDER_FEED_BOOTSTRAP_SERVERS"] = bootstrap
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"],
@@ -302,80 +385,47 @@ def main() -> None:
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "torghut_site.settings"},
     )
     django_setup()
-    from orderfeed.models import OrderEvent
-    from trading.models import Execution
+    from django.conf import settings
 
     try:
-        # -- 1. throughput ------------------------------------------------------------------
-        orders = N // 3
-        create_orders(0, orders * 2)
-        topic = f"bench.trade-updates.{uuid.uuid4().hex[:8]}"
-        create_topic(bootstrap, topic)
-        produce_orders(bootstrap, topic, 0, orders)
-        raw_rate = raw_consume(bootstrap, topic, N)
-        one = ingest_processes(bootstrap, topic, 1)
-        filled = Execution.objects.filter(status="filled").count()
-        topic_b = f"bench.trade-updates.b.{uuid.uuid4().hex[:8]}"
-        create_topic(bootstrap, topic_b)
-        produce_orders(bootstrap, topic_b, orders, orders)
-        two = ingest_processes(bootstrap, topic_b, 2)
-        stored = OrderEvent.objects.count()
-        print(f"raw consume             {raw_rate:,.0f} records/s")
-        print(f"ingest, 1 consumer      {one:,.0f} events/s")
-        print(f"ingest, 2 consumers     {two:,.0f} events/s")
-        print(f"  stored {stored}, executions filled {filled}/{orders} after the first run")
-
-        # -- 2. latency at a steady rate -----------------------------------------------------
-        total = LATENCY_RATE * LATENCY_SECONDS
-        first = orders * 2
-        create_orders(first, total // 3 + 1)
-        topic2 = f"bench.trade-updates.lat.{uuid.uuid4().hex[:8]}"
-        create_topic(bootstrap, topic2)
-        consumer, handler = build_consumer(bootstrap, topic2, total, batch_size=200)
-        thread = threading.Thread(target=consumer.run)
-        thread.start()
-        while not consumer._assigned:  # produce once the consumer owns the partitions
-            time.sleep(0.05)
-        producer_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                PRODUCER,
-                bootstrap,
-                topic2,
-                str(LATENCY_RATE),
-                str(LATENCY_SECONDS),
-                str(first),
-            ]
-        )
-        producer_proc.wait(timeout=60)
-        thread.join(timeout=60)
-        lat = sorted(handler.latencies_ms)
-        p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
-        print(
-            f"end-to-end at {LATENCY_RATE}/s: p50 {p50:.1f} ms  p99 {p99:.1f} ms  max {lat[-1]:.1f} ms"
-        )
-        figures = {
-            "events": N,
-            "raw_consume_records_per_second": round(raw_rate),
-            "ingest_events_per_second_1_consumer": round(one),
-            "ingest_events_per_second_2_consumers": round(two),
-            "ingest_vs_raw_ratio_1_consumer": round(one / raw_rate, 4),
-            "ingest_target_events_per_second": 20000,
-            "events_stored": stored,
-            "executions_filled_first_run": filled,
-            "latency_rate_per_second": LATENCY_RATE,
-            "latency_events": len(lat),
-            "latency_p50_ms": round(p50, 1),
-            "latency_p99_ms": round(p99, 1),
-            "latency_max_ms": round(lat[-1], 1),
-            "latency_target_p99_ms": 100,
-        }
-        print(write_result("orderfeed_ingest", figures))
+        runs = [one_run(bootstrap, args.events, run) for run in range(args.runs)]
     finally:
         if noida_dir:
             noida = str(Path(sys.executable).parent / "noida-db")
             subprocess.run([noida, "down", "--data-dir", noida_dir], check=False)
+
+    def spread(key: str, digits: int = 0) -> dict[str, float]:
+        values = [r[key] for r in runs]
+        return {
+            "min": round(min(values), digits),
+            "median": round(statistics.median(values), digits),
+            "max": round(max(values), digits),
+        }
+
+    figures: dict[str, Any] = {
+        "runs": args.runs,
+        "events_per_run": args.events,
+        "topic_partitions": PARTITIONS,
+        "batch_size": settings.TRADING_ORDER_FEED_BATCH_SIZE,
+        "poll_ms": settings.TRADING_ORDER_FEED_POLL_MS,
+        "raw_consume_records_per_second": spread("raw"),
+        "ingest_events_per_second_1_process": spread("one"),
+        "ingest_events_per_second_2_processes": spread("two"),
+        "ingest_target_events_per_second": 20000,
+        "latency_rate_per_second": LATENCY_RATE,
+        "latency_p50_ms": spread("p50", 1),
+        "latency_p99_ms": spread("p99", 1),
+        "latency_max_ms": spread("max", 1),
+        "latency_target_p99_ms": 100,
+        "per_run": [
+            {k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()} for r in runs
+        ],
+    }
+    for key in ("ingest_events_per_second_1_process", "ingest_events_per_second_2_processes"):
+        print(f"{key}: {figures[key]}")
+    for key in ("raw_consume_records_per_second", "latency_p50_ms", "latency_p99_ms"):
+        print(f"{key}: {figures[key]}")
+    print(write_result("orderfeed_ingest", figures))
 
 
 if __name__ == "__main__":
