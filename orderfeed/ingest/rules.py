@@ -258,6 +258,13 @@ def decisions_follow(
                 if not decision.moved:
                     decision.moved = True
                     result.decisions.append(decision)
+            # a fill the decision has not recorded (a partial fill canceled in the same batch):
+            # the decision did execute, whatever status it ends in
+            if execution.filled_qty > 0 and decision.executed_at is None:
+                decision.executed_at = now
+                if not decision.moved:
+                    decision.moved = True
+                    result.decisions.append(decision)
         if execution.filled_qty > 0:
             result.tca.append(tca_row(execution, decision, now=now))
     return result

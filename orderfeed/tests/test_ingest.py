@@ -421,9 +421,9 @@ def test_decisions_follow_rejections_cancels_and_stay_final(store):
     )
     assert rejected_decision.executed_at is None
     assert (canceled_decision.status, final_decision.status) == ("canceled", "filled")
-    # the decision follows the execution's status after the batch: submitted -> canceled here,
-    # so no `executed_at` although the order had a partial fill (as before this store existed)
-    assert canceled_decision.executed_at is None
+    # the decision follows the execution's status after the batch (submitted -> canceled here)
+    # and records that it executed: the order had a partial fill before the cancel
+    assert canceled_decision.executed_at is not None
     assert decision_path(canceled_decision) == [("submitted", "canceled", "order_feed")]
     canceled.refresh_from_db()
     assert (canceled.status, canceled.filled_qty, canceled.avg_fill_price) == (
