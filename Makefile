@@ -61,8 +61,13 @@ test: deps-dev
 	scripts/services.sh up
 	rc=0; $(MAKE) --no-print-directory pytest || rc=$$?; scripts/services.sh down; exit $$rc
 
+# Every benchmark, one table (bench/run_all.py; BENCH_ARGS="--only api_latency celery_roundtrip"
+# for some). Starts the services `make test` uses when they are down and leaves them running
+# (`make services-down`); the benchmarks make their own databases (torghut_bench*) and Redis.
+BENCH_ARGS ?=
 bench: deps-dev
-	$(BIN)/python bench/run_all.py
+	scripts/services.sh up
+	set -a; source .services/env; set +a; $(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 # Release gate (scripts/release_check.py, standard library only): compares the revision running
 # in production with the candidate. Exit 0 = deploy automatically, 3 = migrations changed: a

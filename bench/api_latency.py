@@ -1,0 +1,276 @@
+"""API latency under a bounded local load: gunicorn against a seeded Postgres database.
+
+A scratch database (`torghut_bench_api`, or DB_DSN) is migrated and seeded through the real
+submit path (`decision_process` with the simulated broker: --decisions decisions, each with its
+execution and broker order); a user gets an API token (`manage.py create_api_token`). gunicorn
+(from the venv, --web-workers sync workers, no access log, DRF throttling on a private Redis with
+rates high enough never to answer 429) serves it on a free port. A Python load generator
+(--concurrency threads, each with its own connection, closed loop: the next request as soon as the
+previous answer is read) drives each endpoint for --seconds after a one-second warm-up:
+
+- GET /healthz               the baseline: the same server, routing and DRF, no auth, no database
+- GET /trading/decisions     token auth, default page (200 of the seeded rows, newest first)
+- GET /trading/status        token auth, lanes, flags, kill switch, heartbeats, decision counts
+
+Figures per endpoint: p50 / p99 / max latency (ms), requests/s, errors; ratio = requests/s against
+/healthz in the same run. Writes bench/results/api_latency.json.
+
+    .venv/bin/python bench/api_latency.py [--runs 2] [--seconds 10] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    ROOT,
+    PrivateRedis,
+    free_port,
+    manage,
+    percentile,
+    process_env,
+    scratch_database,
+    wait_until,
+    write_result,
+)
+
+SEED = r"""
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from django.contrib.auth import get_user_model
+from trading.firewall import OrderFirewall
+from trading.gates import CycleContext, RiskLimits
+from trading.lanes import lane_config
+from trading.models import Strategy
+from trading.services.decisions import decision_process, strategy_spec
+from trading.signals.types import SignalEnvelope
+from trading.strategies.base import Intent
+
+get_user_model().objects.create_user("bench", password=None)
+strategy = Strategy.objects.create(name="bench", strategy_type="legacy_macd_rsi", enabled=True,
+                                   max_notional_per_trade=1000)
+spec = strategy_spec(strategy)
+firewall = OrderFirewall(lane=lane_config("paper"))
+big = Decimal(10**9)
+ctx = CycleContext(account_label="paper", is_live=False, equity=big, cash=big, buying_power=big,
+                   positions={}, prices={}, universe=None, limits=RiskLimits.from_settings(kill_switch=False),
+                   now=datetime.now(tz=UTC))
+t0 = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
+symbols = ["AAPL", "MSFT", "NVDA", "SPY", "TSLA"]
+outcomes = {}
+for i in range(N):
+    signal = SignalEnvelope(event_ts=t0 + timedelta(seconds=i), symbol=symbols[i % 5], seq=i,
+                            timeframe="1Min", source="bench", price=Decimal("100"),
+                            features={"macd": 1.0, "macd_signal": 0.5, "rsi14": 20.0})
+    out = decision_process(strategy=strategy, spec=spec, signal=signal,
+                           intent=Intent(action="buy", confidence=0.65, rationale="bench"),
+                           ctx=ctx, firewall=firewall)
+    outcomes[out.result] = outcomes.get(out.result, 0) + 1
+print(json.dumps(outcomes))
+"""
+
+ENDPOINTS = [
+    ("healthz", "/healthz", False),
+    ("decisions", "/trading/decisions", True),
+    ("status", "/trading/status", True),
+]
+
+
+def load(
+    port: int, path: str, headers: dict[str, str], concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """Closed-loop load: `concurrency` threads, each sending the next request when the previous
+    answer has been read, for `seconds`. Latencies of the answers that came back 200."""
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    start_gate = threading.Barrier(concurrency + 1)
+    stop_at = [0.0]
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        start_gate.wait()
+        while True:
+            begin = time.perf_counter()
+            if begin >= stop_at[0]:
+                break
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+                if response.getheader("connection", "").lower() == "close":
+                    conn.close()  # gunicorn's sync workers close after each answer
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+            if ok:
+                latencies[i].append(time.perf_counter() - begin)
+            else:
+                errors[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    start_gate.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    values = sorted(v for per in latencies for v in per)
+    return {
+        "requests": len(values),
+        "errors": sum(errors),
+        "requests_per_second": round(len(values) / elapsed, 1),
+        "p50_ms": round(percentile(values, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(values, 0.99) * 1000, 2),
+        "max_ms": round(values[-1] * 1000, 2) if values else None,
+    }
+
+
+def one_run(port: int, token: str, concurrency: int, seconds: float) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, path, auth in ENDPOINTS:
+        headers = {"Authorization": f"Token {token}"} if auth else {}
+        load(port, path, headers, concurrency, 1.0)  # warm-up: connections, caches, JIT-free paths
+        out[name] = load(port, path, headers, concurrency, seconds)
+        print(f"  {name:<10} {out[name]}", flush=True)
+    return out
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--decisions", type=int, default=1000)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--database", default="torghut_bench_api")
+    args = parser.parse_args()
+
+    dsn = scratch_database(args.database)
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as var, PrivateRedis(var) as redis:
+        env = process_env(
+            dsn,
+            var,
+            REDIS_URL=redis.url,
+            API_THROTTLE_USER="100000000/min",
+            API_THROTTLE_ANON="100000000/min",
+            TRADING_ENABLED="true",
+            TRADING_KILL_SWITCH_ENABLED="false",
+            TRADING_EXECUTION_PREFER_LIMIT="false",
+            SIMULATED_BROKER_STARTING_CASH="1000000000",
+        )
+        manage("migrate", "-v0", env=env)
+        seeded = time.perf_counter()
+        outcomes = json.loads(
+            manage("shell", "-c", f"N = {args.decisions}\n{SEED}", env=env).strip().splitlines()[-1]
+        )
+        print(f"seeded {outcomes} in {time.perf_counter() - seeded:.1f} s", flush=True)
+        token = manage("create_api_token", "--user", "bench", "--name", "bench", env=env).strip()
+
+        port = free_port()
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        log_path = Path(var) / "gunicorn.log"
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(
+                [gunicorn, "torghut_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                 "--workers", str(args.web_workers), "--timeout", "60"],
+                cwd=ROOT, env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+        try:
+
+            def up() -> bool:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                    conn.request("GET", "/healthz")
+                    return conn.getresponse().status == 200
+                except OSError:
+                    return False
+
+            if not wait_until(up, timeout=60, step=0.2):
+                raise SystemExit(f"gunicorn did not answer:\n{log_path.read_text()}")
+            runs: list[dict[str, Any]] = []
+            for run in range(args.runs):
+                load_avg = round(os.getloadavg()[0], 1)
+                print(f"run {run + 1}/{args.runs} (load average {load_avg})", flush=True)
+                result = one_run(port, token, args.concurrency, args.seconds)
+                runs.append({"load_average_1min_at_start": load_avg, **result})
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    figures: dict[str, Any] = {
+        "concurrency": args.concurrency,
+        "seconds_per_endpoint": args.seconds,
+        "web_workers": args.web_workers,
+        "seeded_decisions": args.decisions,
+        "seed_outcomes": outcomes,
+        "runs": args.runs,
+        "per_run": runs,
+    }
+    base_rps = [r["healthz"]["requests_per_second"] for r in runs]
+    for name, _, _ in ENDPOINTS:
+        for key in ("p50_ms", "p99_ms", "requests_per_second"):
+            figures[f"{name}_{key}"] = spread([r[name][key] for r in runs])
+        figures[f"{name}_errors"] = sum(r[name]["errors"] for r in runs)
+        if name != "healthz":
+            figures[f"{name}_rps_ratio_vs_healthz"] = spread(
+                [
+                    round(r[name]["requests_per_second"] / b, 3)
+                    for r, b in zip(runs, base_rps, strict=True)
+                ]
+            )
+    table: list[dict[str, Any]] = [
+        {
+            "name": f"api GET /trading/{name} req/s",
+            "figure": figures[f"{name}_requests_per_second"],
+            "baseline": figures["healthz_requests_per_second"],
+            "ratio": figures[f"{name}_rps_ratio_vs_healthz"],
+            "unit": f"req/s, {args.concurrency} clients",
+        }
+        for name in ("decisions", "status")
+    ] + [
+        {
+            "name": f"api GET /trading/{name} p50/p99",
+            "figure": f"{fmt(figures[f'{name}_p50_ms'])} / {fmt(figures[f'{name}_p99_ms'])}",
+            "baseline": f"{fmt(figures['healthz_p50_ms'])} / {fmt(figures['healthz_p99_ms'])}",
+            "ratio": None,
+            "unit": "ms",
+        }
+        for name in ("decisions", "status")
+    ]
+    path = write_result("api_latency", figures, table)
+    for key, value in figures.items():
+        if key != "per_run":
+            print(f"{key:<40} {value}")
+    print(f"wrote {path.relative_to(ROOT)}")
+    if any(figures[f"{name}_errors"] for name, _, _ in ENDPOINTS):
+        raise SystemExit("some requests failed")
+
+
+def fmt(value: dict[str, float]) -> str:
+    """A min-max range, or one value when the runs agree."""
+    low, high = value["min"], value["max"]
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+
+
+if __name__ == "__main__":
+    main()
