@@ -235,3 +235,18 @@ def assert_one_order_per_decision(lane: str) -> list[str]:
     )
     assert sorted(executions) == sorted(sent)
     return client_ids
+
+
+def assert_lane_decisions(lane: str) -> None:
+    """The three signals' decisions: the two buys sent; the sell sent too, or refused by the gate
+    chain when the simulated broker had not filled the AAPL buy yet (it fills on later prices)."""
+    rows = sorted(
+        TradeDecision.objects.filter(account_label=lane).values_list(
+            "symbol", "action", "status", "reject_reason"
+        )
+    )
+    assert len(rows) == 3, rows
+    buys = [r for r in rows if r[1] == "buy"]
+    [sell] = [r for r in rows if r[1] == "sell"]
+    assert [(r[0], r[2]) for r in buys] == [("AAPL", "submitted"), ("MSFT", "submitted")], rows
+    assert sell[2:] in (("submitted", ""), ("rejected", "shorts_not_allowed")), rows
