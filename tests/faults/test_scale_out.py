@@ -1,0 +1,173 @@
+"""The multi-process topology: two Celery workers and two `run_orderfeed_consumer` processes in
+one consumer group on a 4-partition topic process everything exactly once.
+
+- Four simulated-broker lanes; every lane's cycle is ticked several times at both workers at once
+  (the lane lease lets one run it; decisions and client order ids are unique): each decision is
+  sent once. The simulated broker's trade updates go to the topic (the order feed is on).
+- Alongside, K Alpaca-shaped updates (new, partial fill, fill) for orders of two more lanes,
+  keyed by symbol over every partition.
+- Both consumers get partitions and process records; every update is stored once, every
+  execution ends at its final state, with each transition once.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from orderfeed.models import OrderEvent
+from orderfeed.tests.conftest import (  # noqa: F401 - kafka_bootstrap is a fixture
+    create_topics,
+    kafka_bootstrap,
+    make_order,
+    trade_update,
+)
+from tests.conftest import ROOT
+from tests.faults.conftest import (
+    assert_one_order_per_decision,
+    beat,
+    lane_settled,
+    lanes_ready,
+    signals_csv,
+    tick,
+    trading_env,
+    wait_for,
+)
+from torghut_site.models import DeadLetterMessage
+from trading.brokers.simulated import SimulatedBroker
+from trading.models import Execution, ExecutionTransition, TradeDecision
+from trading.simbroker.models import SimTradeUpdate
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
+
+LANES = ["l1", "l2", "l3", "l4"]
+FEED_LANES = ["feed-a", "feed-b"]
+ORDERS_PER_FEED_LANE = 20  # K = 2 lanes x 20 orders x 3 updates = 120 records
+PARTITIONS = 4
+
+
+def test_two_workers_and_two_consumers_process_everything_exactly_once(
+    workers,
+    kafka_bootstrap,  # noqa: F811 - fixture
+    tmp_path: Path,
+    private_redis,
+):
+    suffix = uuid.uuid4().hex[:10]
+    topic, dlq, group = f"scale.{suffix}", f"scale.dlq.{suffix}", f"scale-{suffix}"
+    create_topics(kafka_bootstrap, (topic, PARTITIONS), (dlq, 1))
+    lanes_ready(LANES)
+    signals = signals_csv(tmp_path / "signals.csv")
+    accounts = [{"label": label, "mode": "paper", "broker": "simulated"} for label in LANES]
+    env = trading_env(
+        signals,
+        tmp_path,
+        private_redis.url,
+        TRADING_MULTI_ACCOUNT_ENABLED="true",
+        TRADING_ACCOUNTS_JSON=json.dumps(accounts),
+        TRADING_ORDER_FEED_ENABLED="true",
+        TRADING_ORDER_FEED_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        TRADING_ORDER_FEED_TOPIC=topic,
+        TRADING_ORDER_FEED_GROUP_ID=group,
+        TRADING_ORDER_FEED_AUTO_OFFSET_RESET="earliest",
+        TRADING_ORDER_FEED_POLL_MS="100",
+        TRADING_ORDER_FEED_BATCH_SIZE="16",
+        TRADING_ORDER_FEED_DLQ_TOPIC=dlq,
+    )
+    consumers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "6"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for name in ("w1", "w2"):
+            workers(name, env)
+        client = beat(private_redis.url)
+        for _ in range(3):  # both workers get ticks of every lane at once
+            for label in LANES:
+                tick(client, label)
+
+        # the synthetic feed: updates for orders of two more lanes, keyed by symbol
+        from confluent_kafka import Producer
+
+        executions = []
+        producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+        for lane_no, lane in enumerate(FEED_LANES):
+            for n in range(ORDERS_PER_FEED_LANE):
+                _, execution = make_order(
+                    account_label=lane, symbol=f"S{lane_no}{n:02d}", n=1000 * lane_no + n
+                )
+                executions.append(execution)
+                for step, (event, status, filled) in enumerate(
+                    [("new", "new", "0"), ("partial_fill", "partially_filled", "4"),
+                     ("fill", "filled", "10")]
+                ):  # fmt: skip
+                    update = trade_update(
+                        execution, event, status=status, ts=f"2026-03-03T14:30:0{step}Z",
+                        filled=filled, avg="100.5" if filled != "0" else None, account=lane,
+                    )  # fmt: skip
+                    producer.produce(
+                        topic, key=execution.symbol.encode(), value=json.dumps(update).encode()
+                    )
+        assert producer.flush(10) == 0
+        synthetic = len(executions) * 3
+
+        assert wait_for(lambda: all(lane_settled(label, 3) for label in LANES), timeout=120)
+        assert wait_for(
+            lambda: not SimTradeUpdate.objects.filter(published_at__isnull=True).exists(), 60
+        )
+        published = SimTradeUpdate.objects.count()
+        assert wait_for(lambda: OrderEvent.objects.count() >= synthetic + published, 90), (
+            OrderEvent.objects.count(),
+            synthetic + published,
+        )
+        outputs = [c.communicate(timeout=60) for c in consumers]
+    finally:
+        for c in consumers:
+            if c.poll() is None:
+                c.kill()
+                c.wait(timeout=10)
+
+    assert [c.returncode for c in consumers] == [0, 0], [o[1][-2000:] for o in outputs]
+    stats = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    # both processes took part: the group split the partitions between them
+    assert all(s["messages"] > 0 for s in stats), stats
+    assert sum(s["messages"] for s in stats) >= synthetic + published
+    assert sum(s["dead_letters"] for s in stats) == 0
+    assert DeadLetterMessage.objects.count() == 0
+
+    # every record stored once: by position and by content
+    events = list(OrderEvent.objects.values_list("source_partition", "source_offset"))
+    assert len(events) == synthetic + published
+    assert len(set(events)) == len(events)
+    assert {p for p, _ in events} == set(range(PARTITIONS))
+    assert OrderEvent.objects.values("event_fingerprint").distinct().count() == len(events)
+
+    for execution in executions:
+        execution.refresh_from_db()
+        assert (execution.status, execution.filled_qty) == ("filled", Decimal("10"))
+        assert list(
+            ExecutionTransition.objects.filter(execution=execution, source="order_feed")
+            .order_by("pk")
+            .values_list("to_status", flat=True)
+        ) == ["new", "partially_filled", "filled"]
+
+    for label in LANES:
+        assert_one_order_per_decision(label)
+        broker = {
+            o.client_order_id: o.status for o in SimulatedBroker(label).list_orders(status="all")
+        }
+        for execution in Execution.objects.filter(account_label=label):
+            assert execution.status == broker[execution.client_order_id], label
+    assert TradeDecision.objects.filter(account_label__in=LANES).count() == 3 * len(LANES)
