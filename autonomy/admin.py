@@ -56,7 +56,7 @@ from autonomy.services.promotion import (
     promotion_rollback,
 )
 from torghut_site.admin_base import ReadOnlyAdmin
-from torghut_site.charts import equity_curve_svg
+from torghut_site.charts import BarSeries, bar_chart_svg, equity_curve_svg
 from trading.lanes import lane_configs
 
 APPROVE = "autonomy.approve_promotion"
@@ -137,6 +137,20 @@ class CandidateEvidence:
     folds: list[FoldMetric]
     stress: list[StressMetric]
     chart: SafeString
+
+    @property
+    def fold_chart(self) -> SafeString:
+        """Gross and net PnL per walk-forward fold, as grouped bars."""
+        return bar_chart_svg(
+            [f.fold_name for f in self.folds],
+            [
+                BarSeries("gross pnl", [f.gross_pnl for f in self.folds]),
+                BarSeries("net pnl", [f.net_pnl for f in self.folds]),
+            ],
+            label="PnL per fold",
+            value_format=",.2f",
+            empty_text="No fold recorded.",
+        )
 
 
 @admin.register(ResearchRun)

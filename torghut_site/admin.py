@@ -1,7 +1,9 @@
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 
 from torghut_site.admin_base import ReadOnlyAdmin
+from torghut_site.admin_dashboard import dashboard_view
 from torghut_site.models import ApiToken, DeadLetterMessage, ProcessHeartbeat
 
 
@@ -19,9 +21,21 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
 
 @admin.register(ProcessHeartbeat)
 class ProcessHeartbeatAdmin(ReadOnlyAdmin):
+    """Also serves the operators' dashboard page (`admin:ops_dashboard`), linked from the
+    index."""
+
     list_display = ("kind", "name", "pid", "started_at", "last_seen_at")
     list_filter = ("kind",)
     search_fields = ("name",)
+
+    def get_urls(self) -> list[URLPattern]:
+        dashboard = path(
+            "dashboard/", self.admin_site.admin_view(self.dashboard_view), name="ops_dashboard"
+        )
+        return [dashboard, *super().get_urls()]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        return dashboard_view(request, self.admin_site)
 
 
 @admin.register(DeadLetterMessage)

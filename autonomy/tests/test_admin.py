@@ -180,6 +180,14 @@ def test_run_page_shows_recommendation_gates_readiness_artifacts_and_candidate_e
         in html
     )
     assert ">2026-01-01 00:01</text>" in html and ">2026-01-01 00:04</text>" in html
+    # the folds' gross and net PnL as grouped bars
+    assert (
+        '<div class="fold-chart"><svg xmlns="http://www.w3.org/2000/svg" class="chart bar-chart"'
+        in html
+    )
+    assert 'data-categories="1" data-bars="2"' in html
+    assert "<title>autonomous_lane · gross pnl: 1.00</title>" in html
+    assert "<title>autonomous_lane · net pnl: 0.88</title>" in html
 
 
 def test_run_page_survives_storage_errors(sample, viewer_client, monkeypatch):
