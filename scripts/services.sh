@@ -6,6 +6,8 @@
 #   Redis      127.0.0.1:6379   Debian redis-server
 #   Kafka      127.0.0.1:19092  noida-db (a Kafka-protocol broker shipped in a PyPI wheel)
 #   Ceph RGW   127.0.0.1:7480   Debian radosgw on a throw-away single-node memstore cluster
+#   Chromium   (not a service)  Debian chromium, which tests/browser drive through Playwright
+#                               (Playwright never downloads a browser of its own)
 #
 # What `up` started is listed in .services/started; `down` stops exactly those. The addresses are
 # written to .services/env for the test run.
@@ -93,6 +95,10 @@ rgw_up() {
   mark_started rgw
 }
 
+chromium_install() {
+  apt_install chromium
+}
+
 write_env() {
   cat >"$S/env" <<ENV
 TEST_DB_DSN=postgresql://postgres:postgres@127.0.0.1:5432/torghut
@@ -137,6 +143,7 @@ up)
   redis_up
   kafka_up
   rgw_up
+  chromium_install
   write_env
   log "ready: $(tr '\n' ' ' <"$S/started")"
   ;;
