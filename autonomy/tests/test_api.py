@@ -14,9 +14,9 @@ from rest_framework.test import APIClient
 
 from autonomy.models import CandidateStage, DriftCheck, ResearchRun
 from autonomy.services.governance import evidence_continuity_check
+from autonomy.tests.conftest import SAMPLE_ARTIFACTS
 from autonomy.tests.test_admin import (  # noqa: F401 - fixtures shared with the admin tests
     PAPER_LANE,
-    SAMPLE_ARTIFACTS,
     STRATEGY,
     Sample,
     lane_settings_fixture,

@@ -204,6 +204,7 @@ def test_every_api_route_is_in_the_schema():
         and issubclass(callback.view_class, APIView)
         and not route.startswith("api/")
     }
+
     def normalized(route: str) -> str:
         return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route.lstrip("/"))
 
