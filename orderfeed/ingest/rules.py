@@ -18,6 +18,7 @@ from orderfeed.normalize import TradeUpdate
 from torghut_site.kafka import RawMessage
 from trading.models.decisions import DecisionStatus
 from trading.statemachine import ORDER_TO_DECISION, decision_can_move, execution_may_advance
+from trading.tca import tca_numbers
 
 APPLIED = EventOutcome.APPLIED.value
 UNCHANGED = EventOutcome.UNCHANGED.value
@@ -26,11 +27,6 @@ AWAITING_EXECUTION = EventOutcome.AWAITING_EXECUTION.value
 UNKNOWN_ORDER = EventOutcome.UNKNOWN_ORDER.value
 
 _FILLED_DECISION = frozenset({DecisionStatus.PARTIALLY_FILLED, DecisionStatus.FILLED})
-_ONE = Decimal(1)
-_MINUS_ONE = Decimal(-1)
-_BPS = Decimal(10000)
-_BPS_PLACES = Decimal("0.0001")
-_NOTIONAL_PLACES = Decimal("0.000001")
 _QTY_PLACES = Decimal("0.00000001")
 
 
@@ -275,16 +271,14 @@ def tca_row(
 ) -> tuple[Any, ...]:
     """The TCA row (TCA_COLUMNS) of an execution: fill versus the decision's arrival price.
 
-    The same arithmetic as `trading.services.execution.tca_metric_for` (a test pins them equal),
-    on plain values instead of model instances.
+    The same arithmetic as `trading.services.execution.tca_metric_for` (`trading.tca`), on plain
+    values instead of model instances.
     """
     arrival = decision.price if decision is not None else None
     fill = execution.avg_fill_price
-    direction = _ONE if execution.side == "buy" else _MINUS_ONE
-    slippage = shortfall = None
-    if arrival and fill:
-        slippage = (direction * (fill - arrival) / arrival * _BPS).quantize(_BPS_PLACES)
-        shortfall = (direction * (fill - arrival) * execution.filled_qty).quantize(_NOTIONAL_PLACES)
+    numbers = tca_numbers(
+        side=execution.side, arrival=arrival, fill=fill, filled_qty=execution.filled_qty
+    )
     return (
         execution.id,
         decision.id if decision is not None else None,
@@ -295,9 +289,9 @@ def tca_row(
         arrival,
         fill,
         execution.filled_qty,
-        direction * execution.filled_qty,
-        slippage,
-        shortfall,
+        numbers.signed_qty,
+        numbers.slippage_bps,
+        numbers.shortfall_notional,
         now,
     )
 

@@ -41,6 +41,7 @@ from trading.statemachine import (
     execution_may_advance,
     execution_record_transition,
 )
+from trading.tca import tca_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -224,15 +225,9 @@ def tca_metric_for(*, execution: Execution, decision: TradeDecision | None) -> E
     """The (unsaved) TCA row of an execution: fill versus the decision's arrival price."""
     arrival = decision.price if decision is not None else None
     fill = execution.avg_fill_price
-    direction = Decimal(1) if execution.side == "buy" else Decimal(-1)
-    slippage = shortfall = None
-    if arrival and fill:
-        slippage = (direction * (fill - arrival) / arrival * Decimal(10000)).quantize(
-            Decimal("0.0001")
-        )
-        shortfall = (direction * (fill - arrival) * execution.filled_qty).quantize(
-            Decimal("0.000001")
-        )
+    numbers = tca_numbers(
+        side=execution.side, arrival=arrival, fill=fill, filled_qty=execution.filled_qty
+    )
     return ExecutionTcaMetric(
         execution=execution,
         decision=decision,
@@ -243,9 +238,9 @@ def tca_metric_for(*, execution: Execution, decision: TradeDecision | None) -> E
         arrival_price=arrival,
         avg_fill_price=fill,
         filled_qty=execution.filled_qty,
-        signed_qty=direction * execution.filled_qty,
-        slippage_bps=slippage,
-        shortfall_notional=shortfall,
+        signed_qty=numbers.signed_qty,
+        slippage_bps=numbers.slippage_bps,
+        shortfall_notional=numbers.shortfall_notional,
         computed_at=timezone.now(),
     )
 
