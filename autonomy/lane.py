@@ -37,7 +37,7 @@ from autonomy.engine.backtest import (
     simulate,
     strategy_actions,
 )
-from autonomy.engine.data import BarFrame, frame_from_rows
+from autonomy.engine.data import BarFrame, frame_from_rows, ns_to_datetime
 from autonomy.engine.progress import Progress, no_progress
 from autonomy.engine.stress import StressReport, StressSettings, run_stress
 from autonomy.engine.walkforward import Fold, WalkForwardResult, make_folds, walk_forward
@@ -223,15 +223,15 @@ def candidate_from_config(raw: bytes) -> CandidateSpec:
 
 
 def _iso(ns: int) -> str:
-    from autonomy.engine.data import ns_to_datetime
-
     return ns_to_datetime(ns).isoformat()
 
 
-def _fold_plan(n: int, folds: int) -> list[Fold]:
+def _fold_plan(n: int, folds: int) -> tuple[list[Fold], bool]:
+    """(folds, single): one fold over every row when `folds` is 1 or the data is too short for
+    rolling folds with a train window each."""
     if folds <= 1 or n < 2 * (folds + 1):
-        return make_folds(n, n_folds=1, train_bars=0)
-    return make_folds(n, n_folds=folds, train_bars=n // (folds + 1), mode="rolling")
+        return make_folds(n, n_folds=1, train_bars=0), True
+    return make_folds(n, n_folds=folds, train_bars=n // (folds + 1), mode="rolling"), False
 
 
 def _fold_records(frame: BarFrame, wf: WalkForwardResult, single: bool) -> list[FoldRecord]:
@@ -419,8 +419,7 @@ def run_lane(
         else Sizing(qty=inputs.default_qty)
     )
     config = BacktestConfig(costs=inputs.costs, sizing=sizing, starting_cash=inputs.starting_cash)
-    single = inputs.folds <= 1 or len(frame) < 2 * (inputs.folds + 1)
-    folds = _fold_plan(len(frame), inputs.folds)
+    folds, single = _fold_plan(len(frame), inputs.folds)
     wf = walk_forward(
         frame,
         plugin,

@@ -15,6 +15,7 @@ from typing import Any
 
 import django_stubs_ext
 
+import autonomy.drift as _drift
 from torghut_site.dburl import DatabaseUrlError, parse_database_url, sqlite_database
 from torghut_site.env import Env, load_dotenv
 
@@ -392,20 +393,9 @@ TRADING_DRIFT_MAX_PERFORMANCE_COST_BPS = env.float(
 TRADING_DRIFT_MAX_EXECUTION_FALLBACK_RATIO = env.float(
     "TRADING_DRIFT_MAX_EXECUTION_FALLBACK_RATIO", default=0.25, min_value=0.0, max_value=1.0
 )
-_DRIFT_DATA_MODEL_CODES = (
-    "data_required_null_rate_exceeded",
-    "data_staleness_p95_exceeded",
-    "data_duplicate_ratio_exceeded",
-    "data_schema_mismatch",
-    "model_calibration_error_exceeded",
-    "model_llm_error_ratio_exceeded",
-)
-_DRIFT_PERFORMANCE_CODES = (
-    "performance_net_pnl_below_min",
-    "performance_drawdown_exceeded",
-    "performance_cost_bps_exceeded",
-    "performance_execution_fallback_ratio_exceeded",
-)
+# the reason codes are defined once, with the detector (a pure module, no Django imports)
+_DRIFT_DATA_MODEL_CODES = _drift.DATA_CODES + _drift.MODEL_CODES
+_DRIFT_PERFORMANCE_CODES = _drift.PERFORMANCE_CODES
 TRADING_DRIFT_TRIGGER_RETRAIN_REASON_CODES = env.csv(
     "TRADING_DRIFT_TRIGGER_RETRAIN_REASON_CODES", default=_DRIFT_DATA_MODEL_CODES
 )
@@ -420,13 +410,11 @@ for _name in (
     "TRADING_DRIFT_TRIGGER_RESELECTION_REASON_CODES",
     "TRADING_DRIFT_ROLLBACK_REASON_CODES",
 ):
-    _unknown = sorted(
-        set(globals()[_name]) - set(_DRIFT_DATA_MODEL_CODES + _DRIFT_PERFORMANCE_CODES)
-    )
+    _unknown = sorted(set(globals()[_name]) - set(_drift.ALL_CODES))
     if _unknown:
         env.problem(
             f"{_name} has unknown drift reason code(s) {', '.join(_unknown)} (known: "
-            f"{', '.join(_DRIFT_DATA_MODEL_CODES + _DRIFT_PERFORMANCE_CODES)})"
+            f"{', '.join(_drift.ALL_CODES)})"
         )
 TRADING_DRIFT_RETRAIN_COOLDOWN_SECONDS = env.int(
     "TRADING_DRIFT_RETRAIN_COOLDOWN_SECONDS", default=3600, min_value=0

@@ -50,6 +50,7 @@ from autonomy.models import (
 from autonomy.policy import GatePolicy
 from autonomy.services.readiness import readiness_probe
 from torghut_site.storage import ObjectStoreError, object_put
+from trading.signals.types import FEATURE_SCHEMA_VERSION
 
 OBJECT_PREFIX = "autonomy/runs"
 
@@ -193,8 +194,8 @@ def _record(
             run.strategy_type = spec.strategy_type
             run.strategy_version = spec.version
             run.spec_hash = outcome.candidate_hash
-            run.feature_version = "3.0.0"
-            run.schema_version = "3.0.0"
+            run.feature_version = FEATURE_SCHEMA_VERSION
+            run.schema_version = FEATURE_SCHEMA_VERSION
             run.dataset_from = (
                 datetime.fromisoformat(outcome.dataset_from) if outcome.dataset_from else None
             )

@@ -10,7 +10,6 @@ cache lock (SQLite) keeps two workers from running the same window twice.
 
 from __future__ import annotations
 
-import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from autonomy.engine.artifacts import canonical
 from autonomy.lane import lane_run_id
 from autonomy.policy import load_gate_policy
 from autonomy.services.lane import LaneRun, lane_execute, lane_skip, policy_inputs
+from torghut_site.auth import constant_time_equals
 from torghut_site.flags import flag_enabled
 from trading.lanes import enabled_lane_labels
 from trading.services.signals import cursor_get, signal_source_for
@@ -41,7 +41,7 @@ def approval_token_matches(token: str | None) -> bool:
     expected = settings.TRADING_AUTONOMY_APPROVAL_TOKEN
     if not expected or not token:
         return False
-    return hmac.compare_digest(expected.encode(), token.encode())
+    return constant_time_equals(expected, token)
 
 
 def signal_row(s: SignalEnvelope) -> dict[str, Any]:
