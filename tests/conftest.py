@@ -20,6 +20,36 @@ from rest_framework.test import APIClient
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def paper_lane(label: str = "paper", **changes: Any) -> dict[str, Any]:
+    """One account lane on the built-in simulated broker, as `settings.TRADING_LANES` holds it."""
+    lane: dict[str, Any] = {
+        "label": label,
+        "mode": "paper",
+        "broker": "simulated",
+        "enabled": True,
+        "api_key": "",
+        "secret_key": "",
+        "base_url": "",
+    }
+    return {**lane, **changes}
+
+
+def use_replay_trading(settings: Any, signals_path: Path | str) -> Any:
+    """Trading on, flags and kill switch off, one simulated paper lane replaying `signals_path`
+    once at recorded speed with market orders and no strategy catalog."""
+    settings.TRADING_ENABLED = True
+    settings.TRADING_KILL_SWITCH_ENABLED = False
+    settings.TRADING_FEATURE_FLAGS_ENABLED = False
+    settings.TRADING_SIGNAL_SOURCE = "replay"
+    settings.TRADING_SIGNAL_REPLAY_PATH = str(signals_path)
+    settings.TRADING_SIGNAL_REPLAY_SPEED = 1.0
+    settings.TRADING_SIGNAL_REPLAY_LOOP = False
+    settings.TRADING_EXECUTION_PREFER_LIMIT = False
+    settings.TRADING_STRATEGY_CONFIG_PATH = ""
+    settings.TRADING_LANES = [paper_lane()]
+    return settings
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

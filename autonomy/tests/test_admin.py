@@ -19,6 +19,7 @@ from autonomy.models import (
     ResearchCandidate,
     ResearchRun,
 )
+from tests.conftest import paper_lane
 from torghut_site.charts import equity_curve_svg
 from torghut_site.storage import ObjectStoreError
 from trading.models import Strategy
@@ -28,15 +29,7 @@ from .conftest import SAMPLE_ARTIFACTS
 pytestmark = pytest.mark.django_db
 
 STRATEGY = "legacy-macd-rsi-v3"  # the sample strategy config's name
-PAPER_LANE = {
-    "label": "paper",
-    "mode": "paper",
-    "broker": "simulated",
-    "enabled": True,
-    "api_key": "",
-    "secret_key": "",
-    "base_url": "",
-}
+PAPER_LANE = paper_lane()
 
 
 @dataclass(frozen=True)

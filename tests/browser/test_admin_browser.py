@@ -28,7 +28,7 @@ from autonomy.models import ResearchRun
 from autonomy.tests.conftest import SAMPLE_POLICY, SAMPLE_SIGNALS, SAMPLE_STRATEGY
 from orderfeed.models import OrderEvent
 from tests.browser.conftest import screenshot
-from tests.conftest import ROOT
+from tests.conftest import ROOT, use_replay_trading
 from torghut_site.models import HeartbeatKind
 from torghut_site.services import heartbeat_record
 from trading.models import (
@@ -56,30 +56,11 @@ PASSWORD = "pw-browser-root-1"
 
 @pytest.fixture
 def trading_settings(settings):
-    settings.TRADING_FEATURE_FLAGS_ENABLED = False
-    settings.TRADING_ENABLED = True
-    settings.TRADING_KILL_SWITCH_ENABLED = False
+    use_replay_trading(settings, SAMPLE_SIGNALS_CSV)
     settings.TRADING_EMERGENCY_STOP_ENABLED = True
     settings.TRADING_LIVE_ENABLED = False
     settings.TRADING_MODE = "paper"
     settings.TRADING_ORDER_FEED_ENABLED = False
-    settings.TRADING_SIGNAL_SOURCE = "replay"
-    settings.TRADING_SIGNAL_REPLAY_PATH = str(SAMPLE_SIGNALS_CSV)
-    settings.TRADING_SIGNAL_REPLAY_SPEED = 1.0
-    settings.TRADING_SIGNAL_REPLAY_LOOP = False
-    settings.TRADING_EXECUTION_PREFER_LIMIT = False
-    settings.TRADING_STRATEGY_CONFIG_PATH = ""
-    settings.TRADING_LANES = [
-        {
-            "label": "paper",
-            "mode": "paper",
-            "broker": "simulated",
-            "enabled": True,
-            "api_key": "",
-            "secret_key": "",
-            "base_url": "",
-        }
-    ]
     return settings
 
 

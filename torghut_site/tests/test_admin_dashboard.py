@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
+from tests.conftest import paper_lane
 from torghut_site.admin_dashboard import dashboard_panels
 from torghut_site.dashboard import (
     DashboardData,
@@ -39,17 +40,7 @@ def quiet_settings(settings):
     settings.TRADING_ORDER_FEED_ENABLED = False
     settings.TRADING_SIGNAL_SOURCE = "replay"
     settings.TRADING_MODE = "paper"
-    settings.TRADING_LANES = [
-        {
-            "label": "paper",
-            "mode": "paper",
-            "broker": "simulated",
-            "enabled": True,
-            "api_key": "",
-            "secret_key": "",
-            "base_url": "",
-        }
-    ]
+    settings.TRADING_LANES = [paper_lane()]
 
 
 @pytest.fixture

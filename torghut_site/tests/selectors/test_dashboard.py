@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from orderfeed.models import OrderEvent
+from tests.conftest import paper_lane
 from torghut_site.dashboard import (
     Glance,
     LaneGlance,
@@ -43,15 +44,7 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 3, 3, 15, 0, 30, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=24)
-PAPER = {
-    "label": "paper",
-    "mode": "paper",
-    "broker": "simulated",
-    "enabled": True,
-    "api_key": "",
-    "secret_key": "",
-    "base_url": "",
-}
+PAPER = paper_lane()
 
 
 @pytest.fixture(autouse=True)

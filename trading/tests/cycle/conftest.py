@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import use_replay_trading
 from trading.models import Strategy
 
 SIGNAL_HEADER = "event_ts,symbol,seq,timeframe,price,macd,macd_signal,macd_hist,rsi14,spread\n"
@@ -36,27 +37,7 @@ def signals_file(tmp_path):
 
 @pytest.fixture
 def replay_settings(settings, signals_file):
-    settings.TRADING_ENABLED = True
-    settings.TRADING_KILL_SWITCH_ENABLED = False
-    settings.TRADING_FEATURE_FLAGS_ENABLED = False
-    settings.TRADING_SIGNAL_SOURCE = "replay"
-    settings.TRADING_SIGNAL_REPLAY_PATH = str(signals_file)
-    settings.TRADING_SIGNAL_REPLAY_SPEED = 1.0
-    settings.TRADING_SIGNAL_REPLAY_LOOP = False
-    settings.TRADING_EXECUTION_PREFER_LIMIT = False
-    settings.TRADING_STRATEGY_CONFIG_PATH = ""
-    settings.TRADING_LANES = [
-        {
-            "label": "paper",
-            "mode": "paper",
-            "broker": "simulated",
-            "enabled": True,
-            "api_key": "",
-            "secret_key": "",
-            "base_url": "",
-        }
-    ]
-    return settings
+    return use_replay_trading(settings, signals_file)
 
 
 @pytest.fixture

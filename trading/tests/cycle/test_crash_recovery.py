@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.conftest import subprocess_db_dsn
+from tests.conftest import paper_lane, subprocess_db_dsn
 from trading.brokers.simulated import SimulatedBroker
 from trading.models import Execution, LaneState, Strategy, TradeCursor, TradeDecision
 from trading.services.reconcile import reconcile_lane
@@ -90,17 +90,7 @@ def test_kill_after_broker_accept_is_adopted_exactly_once(lane_ready, settings):
     assert [o.client_order_id for o in broker_orders] == [decision.client_order_id]
 
     # the restarted worker reconciles first: the order is adopted, not resent
-    settings.TRADING_LANES = [
-        {
-            "label": "paper",
-            "mode": "paper",
-            "broker": "simulated",
-            "enabled": True,
-            "api_key": "",
-            "secret_key": "",
-            "base_url": "",
-        }
-    ]
+    settings.TRADING_LANES = [paper_lane()]
     result = reconcile_lane(account_label="paper")
     # the broker's own trade update ("new") reached the order feed first and recorded the order
     # for our decision; the reconcile lookup then had nothing left to adopt
