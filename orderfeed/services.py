@@ -93,12 +93,20 @@ def order_events_ingest(
     *,
     default_account: str | None = None,
     store: IngestStore | None = None,
+    parsed: ParsedBatch | None = None,
 ) -> IngestResult:
-    """Store and apply one batch of trade updates; safe to call again with the same batch."""
-    default_account = default_account or settings.TRADING_ACCOUNT_LABEL
+    """Store and apply one batch of trade updates; safe to call again with the same batch.
+    `parsed`: the batch's `batch_parse` when it was done already (by the consumer's helper
+    thread, while the previous batch was in the database)."""
+    parsed = parsed or batch_parse(messages, default_account=default_account)
     store = store or ingest_store()
-    result = IngestResult(messages=len(messages))
-    candidates = _parse_unique(messages, default_account, result)
+    result = IngestResult(
+        messages=len(messages),
+        duplicates=parsed.duplicates,
+        missing_fields=len(parsed.dead_letters),
+        dead_letters=list(parsed.dead_letters),
+    )
+    candidates = [Pending(message, update) for message, update in parsed.unique]
     if candidates:
         with transaction.atomic():
             state = store.read(candidates)
@@ -111,28 +119,41 @@ def order_events_ingest(
 
 
 # -- 1. parsing and duplicates ------------------------------------------------------------------
-def _parse_unique(
-    messages: Sequence[RawMessage], default_account: str, result: IngestResult
-) -> list[Pending]:
-    """Parsed messages, the first of each fingerprint and log position (in polled order)."""
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """A batch parsed, before any database read: the first message of each fingerprint and log
+    position (in polled order) with its update, the refused messages, the in-batch duplicates.
+    Read-only: a retried batch reuses it."""
+
+    unique: tuple[tuple[RawMessage, TradeUpdate], ...]
+    dead_letters: tuple[DeadLetter, ...]
+    duplicates: int
+
+
+def batch_parse(
+    messages: Sequence[RawMessage], *, default_account: str | None = None
+) -> ParsedBatch:
+    """Parse a batch (CPU only: no database, no metrics; safe on another thread)."""
+    default_account = default_account or settings.TRADING_ACCOUNT_LABEL
     seen_fp: set[str] = set()
     seen_pos: set[tuple[str, int, int]] = set()
-    unique: list[Pending] = []
+    unique: list[tuple[RawMessage, TradeUpdate]] = []
+    letters: list[DeadLetter] = []
+    duplicates = 0
     for message in messages:
         try:
             update = parse_trade_update(message.value, default_account=default_account)
         except InvalidTradeUpdate as exc:
-            result.missing_fields += 1
-            result.dead_letters.append(DeadLetter(message, exc.reason, str(exc)))
+            letters.append(DeadLetter(message, exc.reason, str(exc)))
             continue
         pos = (message.topic, message.partition, message.offset)
         if update.fingerprint in seen_fp or pos in seen_pos:
-            result.duplicates += 1
+            duplicates += 1
             continue
         seen_fp.add(update.fingerprint)
         seen_pos.add(pos)
-        unique.append(Pending(message, update))
-    return unique
+        unique.append((message, update))
+    return ParsedBatch(tuple(unique), tuple(letters), duplicates)
 
 
 def _drop_stored(
@@ -299,13 +320,25 @@ def _count(result: IngestResult) -> None:
 
 
 class OrderFeedHandler:
-    """The order feed's batch handler for `torghut_site.kafka.BatchConsumer`."""
+    """The order feed's batch handler for `torghut_site.kafka.BatchConsumer`: parsing is its
+    prepare step (`torghut_site.kafka.PreparingHandler`), so the consumer parses the next batch
+    while this one is in the database."""
 
     def __init__(self, *, default_account: str | None = None) -> None:
         self.default_account = default_account
         self.last_result: IngestResult | None = None
 
-    def handle_batch(self, messages: Sequence[RawMessage]) -> list[DeadLetter]:
-        result = order_events_ingest(messages, default_account=self.default_account)
+    def prepare_batch(self, messages: Sequence[RawMessage]) -> ParsedBatch:
+        return batch_parse(messages, default_account=self.default_account)
+
+    def handle_prepared(
+        self, messages: Sequence[RawMessage], prepared: ParsedBatch
+    ) -> list[DeadLetter]:
+        result = order_events_ingest(
+            messages, default_account=self.default_account, parsed=prepared
+        )
         self.last_result = result
         return result.dead_letters
+
+    def handle_batch(self, messages: Sequence[RawMessage]) -> list[DeadLetter]:
+        return self.handle_prepared(messages, self.prepare_batch(messages))

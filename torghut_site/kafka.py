@@ -10,6 +10,12 @@ One loop, one contract, so every consumer gets the same guarantees:
 4. only then store the offsets (`enable.auto.offset.store=false`; librdkafka commits the stored
    offsets in the background and on close).
 
+A handler that can split off a CPU-only first step (`PreparingHandler.prepare_batch`: parsing, no
+database, no side effect) gets it run for the NEXT batch on a helper thread while this batch is in
+the database (the thread runs Python while the main thread waits on Postgres). One batch at most is
+held ahead; it is handled before the partitions are revoked and before the process exits, and its
+offsets, like every batch's, are stored only after its own commit.
+
 A crash anywhere before step 4 redelivers the batch, and the handler's dedupe makes the second
 delivery a no-op: effects are exactly once although delivery is at least once.
 
@@ -26,10 +32,11 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
@@ -117,6 +124,28 @@ class BatchHandler(Protocol):
     """Handles one batch in one database transaction; returns the messages it refuses."""
 
     def handle_batch(self, messages: Sequence[RawMessage]) -> list[DeadLetter]: ...
+
+
+@runtime_checkable
+class PreparingHandler(BatchHandler, Protocol):
+    """A handler in two steps, so the first can run for the next batch on a helper thread.
+
+    `prepare_batch` is CPU only: no database, no side effect, no metrics; whatever it returns is
+    read-only (a retried batch reuses it). `handle_prepared` is `handle_batch` given it.
+    """
+
+    def prepare_batch(self, messages: Sequence[RawMessage]) -> Any: ...
+
+    def handle_prepared(
+        self, messages: Sequence[RawMessage], prepared: Any
+    ) -> list[DeadLetter]: ...
+
+
+class _Ahead(NamedTuple):
+    """A polled batch whose preparation runs on the helper thread."""
+
+    batch: list[RawMessage]
+    prepared: Future[Any]
 
 
 @dataclass(frozen=True)
@@ -259,6 +288,8 @@ class BatchConsumer:
         self._last_lag = 0.0
         self._assigned: set[tuple[str, int]] = set()
         self._lag: dict[str, int] = {}
+        self._preparer: ThreadPoolExecutor | None = None
+        self._ahead: _Ahead | None = None
         self.stats = ConsumerStats()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -277,6 +308,8 @@ class BatchConsumer:
         s = self.settings
         consumer = self._consumer_factory(s.consumer_config())
         self._consumer = consumer
+        if isinstance(self.handler, PreparingHandler):
+            self._preparer = ThreadPoolExecutor(1, thread_name_prefix=f"{s.name}-prepare")
         consumer.subscribe(list(s.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         logger.info(
             "consumer started",
@@ -286,15 +319,28 @@ class BatchConsumer:
         idle_since = time.monotonic()
         try:
             while not self._stop:
-                polled = self._poll_batch(consumer)
-                batch = self._accept(polled)
+                batch = self._accept(self._poll_batch(consumer))
                 if batch or not self._assigned:
                     # idleness counts from the moment partitions are ours (group join takes time)
                     idle_since = time.monotonic()
-                if batch:
-                    self._process(batch)
-                elif (
-                    self.idle_exit_seconds is not None
+                if self._preparer is None:
+                    if batch:
+                        self._process(batch)
+                else:
+                    # this batch is prepared on the helper thread while the one ahead of it
+                    # goes to the database
+                    ahead = self._ahead
+                    self._ahead = (
+                        _Ahead(batch, self._preparer.submit(self._prepare, batch))
+                        if batch
+                        else None
+                    )
+                    if ahead is not None:
+                        self._process(ahead.batch, ahead.prepared)
+                if (
+                    not batch
+                    and self._ahead is None
+                    and self.idle_exit_seconds is not None
                     and time.monotonic() - idle_since >= self.idle_exit_seconds
                 ):
                     logger.info("consumer idle, exiting", extra={"consumer": s.name})
@@ -303,6 +349,7 @@ class BatchConsumer:
                     break
                 self._heartbeat()
                 self._report_lag()
+            self._process_ahead()
         except _StopRequested:
             pass
         finally:
@@ -313,16 +360,37 @@ class BatchConsumer:
         """Wait up to poll_ms for the first record, then take what is already fetched.
 
         Under load batches fill up to batch_size; under light load a record is handled as soon
-        as it arrives instead of waiting for a full batch (end-to-end latency stays low).
+        as it arrives instead of waiting for a full batch (end-to-end latency stays low). With a
+        batch held ahead, nothing is waited for: that batch goes to the database now.
         """
-        first = consumer.poll(self.settings.poll_ms / 1000)
+        size = self.settings.batch_size
+        held = len(self._ahead.batch) if self._ahead is not None else 0
+        if self.max_messages is not None:
+            size = min(size, self.max_messages - self.stats.messages - held)
+            if size <= 0:
+                return []
+        first = consumer.poll(0 if held else self.settings.poll_ms / 1000)
         if first is None:
             return []
-        if self.settings.batch_size == 1:
+        if size == 1:
             return [first]
-        return [first, *consumer.consume(num_messages=self.settings.batch_size - 1, timeout=0)]
+        return [first, *consumer.consume(num_messages=size - 1, timeout=0)]
+
+    def _prepare(self, batch: list[RawMessage]) -> Any:
+        assert isinstance(self.handler, PreparingHandler)
+        return self.handler.prepare_batch(batch)
+
+    def _process_ahead(self) -> None:
+        """Handle the batch held ahead, if any (before a revoke takes its partitions, and before
+        the process exits)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            self._process(ahead.batch, ahead.prepared)
 
     def _shutdown(self) -> None:
+        # a batch still held ahead here was not handled (an outage stopped the process): its
+        # offsets are not stored, so the partition's next owner gets it again
+        self._ahead = None
         consumer = self._consumer
         if consumer is not None:
             self._report_lag(force=True)
@@ -332,6 +400,9 @@ class BatchConsumer:
                 if exc.args[0].code() != KafkaError._NO_OFFSET:
                     logger.warning("final offset commit failed", extra={"error": str(exc)})
             consumer.close()
+        if self._preparer is not None:
+            self._preparer.shutdown(wait=True, cancel_futures=True)
+            self._preparer = None
         if self._producer is not None:
             self._producer.flush(10)
         self._heartbeat(force=True, state="stopped")
@@ -348,7 +419,9 @@ class BatchConsumer:
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # every handled batch already stored its offsets: commit them before the partitions move
+        # the batch held ahead is handled while its partitions are still ours; every handled
+        # batch has stored its offsets: commit them before the partitions move
+        self._process_ahead()
         try:
             consumer.commit(asynchronous=False)
         except KafkaException as exc:
@@ -381,10 +454,10 @@ class BatchConsumer:
             batch.append(RawMessage.from_kafka(message))
         return batch
 
-    def _process(self, batch: list[RawMessage]) -> None:
+    def _process(self, batch: list[RawMessage], prepared: Future[Any] | None = None) -> None:
         started = time.perf_counter()
         self.metrics.messages.inc(len(batch))
-        letters = self._handle_with_retries(batch)
+        letters = self._handle_with_retries(batch, prepared)
         if letters is None:
             letters = self._isolate(batch)
         if letters:
@@ -412,13 +485,26 @@ class BatchConsumer:
                 letters.extend(result)
         return letters
 
-    def _handle_with_retries(self, batch: list[RawMessage]) -> list[DeadLetter] | None:
+    def _handle_with_retries(
+        self, batch: list[RawMessage], prepared: Future[Any] | None = None
+    ) -> list[DeadLetter] | None:
+        handle: Callable[[], list[DeadLetter]] = lambda: self.handler.handle_batch(batch)  # noqa: E731
+        if prepared is not None:
+            try:
+                ready = prepared.result()
+            except Exception as exc:  # noqa: BLE001 - the plain path prepares (and fails) again
+                logger.warning(
+                    "batch preparation failed",
+                    extra={"consumer": self.settings.name, "error": f"{type(exc).__name__}: {exc}"},
+                )
+            else:
+                assert isinstance(self.handler, PreparingHandler)
+                handler = self.handler
+                handle = lambda: handler.handle_prepared(batch, ready)  # noqa: E731
         attempts = 0
         while True:
             try:
-                letters: list[DeadLetter] = self._retry_transient(
-                    lambda: self.handler.handle_batch(batch)
-                )
+                letters: list[DeadLetter] = self._retry_transient(handle)
                 return letters
             except _StopRequested:
                 raise

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,8 +13,9 @@ from prometheus_client import REGISTRY
 
 from orderfeed.consumer import order_feed_consumer
 from orderfeed.models import EventOutcome, OrderEvent
+from orderfeed.services import OrderFeedHandler, ParsedBatch
 from orderfeed.tests.conftest import make_decision, make_order, trade_update
-from torghut_site.kafka import BatchConsumer, ConsumerStats
+from torghut_site.kafka import BatchConsumer, ConsumerStats, DeadLetter, RawMessage
 from torghut_site.models import DeadLetterMessage, ProcessHeartbeat
 from trading.models import (
     Execution,
@@ -367,3 +370,68 @@ def test_database_outage_is_waited_out_not_dead_lettered(feed):  # test transact
     assert DeadLetterMessage.objects.count() == 0
     execution.refresh_from_db()
     assert execution.status == "filled"
+
+
+def test_the_next_batch_is_parsed_while_one_is_in_the_database(feed):
+    """Pipelining (`PreparingHandler`): while a batch is in the database the helper thread parses
+    the next one; each batch's offsets are stored after its own handling and before the next
+    batch is handled; every update is applied once."""
+    executions = [make_order(n=n, symbol=f"S{n}")[1] for n in range(8)]
+    feed.produce(
+        *[
+            trade_update(e, "fill", status="filled", ts="2026-03-03T14:30:03Z", filled="10")
+            for e in executions
+        ]
+    )
+    consumer = order_feed_consumer(idle_exit_seconds=0.6, batch_size=2)
+    handler = consumer.handler
+    assert isinstance(handler, OrderFeedHandler)
+    log: list[tuple[str, tuple[int, ...]]] = []
+    prepared = threading.Semaphore(0)
+    overlaps = 0
+    prepare, handle, store = handler.prepare_batch, handler.handle_prepared, consumer._store_offsets
+
+    def offsets(messages: Sequence[RawMessage]) -> tuple[int, ...]:
+        return tuple(sorted((m.partition * 1000 + m.offset) for m in messages))
+
+    def prepare_batch(messages: Sequence[RawMessage]) -> ParsedBatch:
+        assert threading.current_thread() is not threading.main_thread()
+        log.append(("prepare", offsets(messages)))
+        prepared.release()
+        return prepare(messages)
+
+    def handle_prepared(messages: Sequence[RawMessage], parsed: ParsedBatch) -> list[DeadLetter]:
+        nonlocal overlaps
+        assert threading.current_thread() is threading.main_thread()
+        log.append(("handle", offsets(messages)))
+        # this batch's own preparation released once; a second release: the next batch is
+        # being prepared while this one is handled
+        if prepared.acquire(timeout=2) and prepared.acquire(timeout=2):
+            overlaps += 1
+            prepared.release()
+        return handle(messages, parsed)
+
+    def store_offsets(messages: list[RawMessage]) -> None:
+        log.append(("stored", offsets(messages)))
+        store(messages)
+
+    handler.prepare_batch = prepare_batch  # type: ignore[method-assign]
+    handler.handle_prepared = handle_prepared  # type: ignore[method-assign]
+    consumer._store_offsets = store_offsets  # type: ignore[method-assign]
+    stats = consumer.run()
+
+    assert stats.messages == 8
+    assert overlaps >= 1, log
+    handled = [batch for step, batch in log if step == "handle"]
+    assert sorted(o for batch in handled for o in batch) == sorted(
+        o for step, batch in log if step == "prepare" for o in batch
+    )
+    for batch in handled:
+        assert log.index(("prepare", batch)) < log.index(("handle", batch))
+    # each batch's offsets are stored after it was handled and before the next one is
+    assert [entry for entry in log if entry[0] != "prepare"] == [
+        (step, batch) for batch in handled for step in ("handle", "stored")
+    ]
+    assert OrderEvent.objects.count() == 8
+    assert Execution.objects.filter(status="filled").count() == 8
+    assert ExecutionTransition.objects.filter(source="order_feed").count() == 8
