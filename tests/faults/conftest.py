@@ -3,9 +3,11 @@ Celery workers and consumers on the test database."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,6 +97,79 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+class KafkaBroker:
+    """A noida-db Kafka-protocol broker of this test's own: a free port and its own data dir
+    (never the shared one on 19092). `kill()` is a SIGKILL of the broker binary; `start()` again
+    brings it back on the same port and data dir.
+
+    noida-db keeps records, topics and committed offsets in memory and writes them to
+    `<data dir>/kafka.json` about once a second: a SIGKILL loses whatever changed since the last
+    write (`sync()` waits for one)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = workdir / "noida"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.binary = str(Path(sys.executable).parent / "noida-db")
+        self.pid: int | None = None
+
+    def start(self) -> None:
+        result = subprocess.run(
+            [self.binary, "up", "--only", "kafka", "--kafka-port", str(self.port),
+             "--data-dir", str(self.data_dir)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        control = json.loads((self.data_dir / "noida.control.json").read_text())
+        self.pid = int(control["pid"])
+        assert wait_for(lambda: _port_open(self.port), timeout=20), "private noida-db did not start"
+
+    def kill(self) -> None:
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        assert wait_for(lambda: not _port_open(self.port), timeout=10, step=0.01)
+        self.pid = None
+
+    def persisted_at(self) -> float:
+        """When the broker last wrote its state to disk (0 before the first write)."""
+        path = self.data_dir / "kafka.json"
+        return path.stat().st_mtime if path.exists() else 0.0
+
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until everything the broker acknowledged so far is on its disk.
+
+        It writes only when something changed: make a change (a throw-away topic) and wait
+        for the write that follows it, which holds all state up to then."""
+        from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+        moment = time.time()
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        name = f"sync-{uuid.uuid4().hex[:12]}"
+        admin.create_topics([NewTopic(name, num_partitions=1)])[name].result(timeout=10)
+        return wait_for(lambda: self.persisted_at() > moment, timeout=timeout, step=0.02)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
 
 
 def signals_csv(path: Path) -> Path:
