@@ -1028,6 +1028,14 @@ WHITEPAPER_AGENTRUN_TTL_SECONDS = env.int(
 )
 WHITEPAPER_DEFAULT_REPOSITORY = env.str("WHITEPAPER_DEFAULT_REPOSITORY", default="proompteng/lab")
 WHITEPAPER_DEFAULT_BASE_BRANCH = env.str("WHITEPAPER_DEFAULT_BASE_BRANCH", default="main")
+# object storage unreachable during intake: attempts of one event (backoff 1, 2, 4 … s, full
+# jitter, capped) before its failure is recorded as a failed run
+WHITEPAPER_STORAGE_RETRY_ATTEMPTS = env.int(
+    "WHITEPAPER_STORAGE_RETRY_ATTEMPTS", default=10, min_value=1, max_value=100
+)
+WHITEPAPER_STORAGE_RETRY_BACKOFF_MAX_SECONDS = env.int(
+    "WHITEPAPER_STORAGE_RETRY_BACKOFF_MAX_SECONDS", default=300, min_value=1, max_value=3600
+)
 # events received but not processed after this long (a lost task, a crashed worker) are
 # re-queued by the beat sweep, as are queued runs that were never dispatched
 WHITEPAPER_SWEEP_AFTER_SECONDS = env.int(

@@ -21,22 +21,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, SSLError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
 STORAGE_ALIAS = "artifacts"
 LOCAL_BUCKET = "local"
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "SlowDown", "ServiceUnavailable", "InternalError", "Throttling"}
+)
 
 
 class ObjectStoreError(Exception):
     """A storage failure. `reason`: storage_upload_failed, storage_download_failed,
-    storage_object_missing, storage_url_failed, storage_key_invalid or storage_unsupported."""
+    storage_object_missing, storage_url_failed, storage_key_invalid or storage_unsupported.
 
-    def __init__(self, reason: str, detail: str) -> None:
+    `retryable`: the store could not be reached or answered with a server error (connection
+    refused or dropped, a timeout, HTTP 5xx, SlowDown) — the same call may succeed later. False
+    for what a retry does not change (refused credentials, a missing bucket or key, a bad key,
+    a TLS failure, the filesystem backend's errors)."""
+
+    def __init__(self, reason: str, detail: str, *, retryable: bool = False) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -218,7 +228,21 @@ def _strip_etag(etag: Any) -> str | None:
 
 
 def _wrap(reason: str, where: str, exc: BaseException) -> ObjectStoreError:
-    return ObjectStoreError(reason, f"{where}: {type(exc).__name__}: {exc}")
+    return ObjectStoreError(
+        reason, f"{where}: {type(exc).__name__}: {exc}", retryable=_is_transient(exc)
+    )
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """The store was unreachable or failed on its side (after botocore's own retries)."""
+    if isinstance(exc, SSLError):
+        return False
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or _error_code(exc) in _TRANSIENT_CODES
+    return False
 
 
 def _unsupported(storage: Storage) -> ObjectStoreError:

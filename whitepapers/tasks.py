@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from whitepapers.services.dispatch import DispatchError, agentrun_dispatch
-from whitepapers.services.intake import github_event_process
+from whitepapers.services.intake import StorageUnavailable, github_event_process
 from whitepapers.services.sweep import whitepaper_sweep_run
 
 logger = logging.getLogger(__name__)
@@ -19,13 +20,17 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
     soft_time_limit=300,
     time_limit=330,
-    autoretry_for=(OperationalError, InterfaceError),
+    # object storage unreachable: the event stays pending and comes back with backoff; the
+    # event's own attempt count (WHITEPAPER_STORAGE_RETRY_ATTEMPTS) decides when it fails
+    autoretry_for=(OperationalError, InterfaceError, StorageUnavailable),
     retry_backoff=True,
-    max_retries=10,
+    retry_backoff_max=settings.WHITEPAPER_STORAGE_RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=max(10, settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS),
 )
 def process_github_event(event_id: int) -> dict[str, Any]:
     """Apply the intake rules to a recorded GitHub event (download, store, record, dispatch)."""
-    return github_event_process(event_id).as_json()
+    return github_event_process(event_id, retry_unavailable_storage=True).as_json()
 
 
 @shared_task(

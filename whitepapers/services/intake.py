@@ -18,6 +18,12 @@ event (`GithubIssueEvent`), then processes it with the same rules. Processing:
 A download or storage failure is recorded whole, in one transaction: a `failed` run whose version
 says why (`parse_status=failed`), never a half-written row. A keyword comment on such a run
 retries the download. Processing an event twice changes nothing the second time.
+
+Object storage that cannot be reached (or fails on its side: `ObjectStoreError.retryable`) is not
+a verdict on the paper. When the caller can retry (the processing task), the event stays `pending`
+with the error in its `detail`, nothing else is written, and `StorageUnavailable` is raised for a
+later attempt; only the event's WHITEPAPER_STORAGE_RETRY_ATTEMPTS-th attempt records the failed
+run. Attempts are counted on the event, so a sweep re-queueing it meanwhile cannot make them more.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from whitepapers.github import (
@@ -73,6 +80,16 @@ REQUEUE_STEP = "requeue_request"
 
 # outcomes that created or re-queued work (HTTP 202); the rest answer 200
 WORK_REASONS = frozenset({"accepted", "requeued"})
+
+
+class StorageUnavailable(Exception):
+    """Object storage is unreachable and the event has attempts left: nothing was written for it
+    but its `attempts` and `detail`; retry the event later."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -202,13 +219,35 @@ def _trigger_source(event: GithubIssueEvent, *, comment: bool) -> str:
     return f"{kind}_{event.source}"
 
 
-def github_event_process(event_id: int) -> IntakeOutcome:
-    """Apply the intake rules to a recorded event, once; a processed event returns its outcome."""
+def github_event_process(
+    event_id: int, *, retry_unavailable_storage: bool = False
+) -> IntakeOutcome:
+    """Apply the intake rules to a recorded event, once; a processed event returns its outcome.
+
+    With `retry_unavailable_storage`, unreachable object storage raises `StorageUnavailable`
+    (the event stays pending) until the event's last allowed attempt, which records the failure.
+    """
     event = GithubIssueEvent.objects.select_related("run__document").get(pk=event_id)
     if event.status == EventStatus.PROCESSED:
         return _stored_outcome(event)
-    GithubIssueEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
-    outcome = _process(event)
+    GithubIssueEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    attempt = GithubIssueEvent.objects.values_list("attempts", flat=True).get(pk=event.pk)
+    retry = retry_unavailable_storage and attempt < settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS
+    try:
+        outcome = _process(event, retry_storage=retry)
+    except StorageUnavailable as exc:
+        GithubIssueEvent.objects.filter(pk=event.pk, status=EventStatus.PENDING).update(
+            detail=f"attempt {attempt}: {exc}"[:4000]
+        )
+        WHITEPAPER_EVENTS.labels(source=event.source, reason="storage_retry").inc()
+        logger.warning(
+            "whitepaper event %s: object storage unavailable (attempt %s of %s), retrying: %s",
+            event.pk,
+            attempt,
+            settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS,
+            exc,
+        )
+        raise
     updated = GithubIssueEvent.objects.filter(pk=event.pk, status=EventStatus.PENDING).update(
         status=EventStatus.PROCESSED,
         accepted=outcome.accepted,
@@ -264,7 +303,7 @@ def _run_outcome(
     )
 
 
-def _process(event: GithubIssueEvent) -> IntakeOutcome:
+def _process(event: GithubIssueEvent, *, retry_storage: bool = False) -> IntakeOutcome:
     if not settings.WHITEPAPER_WORKFLOW_ENABLED:
         return _refused("workflow_disabled")
     try:
@@ -307,6 +346,8 @@ def _process(event: GithubIssueEvent) -> IntakeOutcome:
     try:
         stored = object_put(pdf_object_key(pdf.sha256), pdf.data, content_type="application/pdf")
     except ObjectStoreError as exc:
+        if retry_storage and exc.retryable:
+            raise StorageUnavailable(exc.reason, exc.detail) from exc
         return _record_failed_intake(
             issue,
             event,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from botocore.config import Config
 
+from tests.conftest import free_port
 from whitepapers.storage import (
     ObjectStoreError,
     StoredObject,
@@ -121,7 +125,7 @@ def test_s3_bucket_that_does_not_exist(s3_artifacts, settings):
     key = pdf_object_key(SHA)
     with pytest.raises(ObjectStoreError) as info:
         object_put(key, PDF, content_type="application/pdf")
-    assert info.value.reason == "storage_upload_failed"
+    assert (info.value.reason, info.value.retryable) == ("storage_upload_failed", False)
     assert info.value.detail == (
         f"s3://{missing}/{key}: NoSuchBucket: "
         "An error occurred (NoSuchBucket) when calling the PutObject operation: None"
@@ -142,13 +146,97 @@ def test_s3_wrong_credentials(s3_artifacts, settings):
     }
     with pytest.raises(ObjectStoreError) as info:
         object_put(pdf_object_key(SHA), PDF, content_type="application/pdf")
-    assert info.value.reason == "storage_upload_failed"
+    assert (info.value.reason, info.value.retryable) == ("storage_upload_failed", False)
     # HEAD answers carry no error body: RGW's refusal shows as a bare 403
     assert info.value.detail == (
         f"s3://{s3_artifacts.bucket}/{pdf_object_key(SHA)}: ClientError: "
         "An error occurred (403) when calling the HeadObject operation: Forbidden"
     )
     assert s3_artifacts.keys() == []
+
+
+def _no_botocore_retries(settings, endpoint: str, bucket: str) -> None:
+    use_s3_bucket(settings, endpoint, bucket)
+    options = {
+        **settings.STORAGES["artifacts"]["OPTIONS"],
+        "client_config": Config(
+            retries={"total_max_attempts": 1},
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",
+        ),
+    }
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {**settings.STORAGES["artifacts"], "OPTIONS": options},
+    }
+
+
+def test_s3_endpoint_unreachable_is_retryable(settings):
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    _no_botocore_retries(settings, endpoint, "torghut-unreachable")
+    key = pdf_object_key(SHA)
+    with pytest.raises(ObjectStoreError) as info:
+        object_put(key, PDF, content_type="application/pdf")
+    assert (info.value.reason, info.value.retryable) == ("storage_upload_failed", True)
+    assert info.value.detail == (
+        f"s3://torghut-unreachable/{key}: EndpointConnectionError: "
+        f'Could not connect to the endpoint URL: "{endpoint}/torghut-unreachable/{key}"'
+    )
+
+
+class _S3Refusing(BaseHTTPRequestHandler):
+    """An S3 endpoint whose HEAD finds no object and whose PUT fails with `answer`."""
+
+    answer: tuple[int, str] = (503, "SlowDown")
+    protocol_version = "HTTP/1.1"  # answers botocore's `Expect: 100-continue` at once
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_HEAD(self) -> None:
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, code = self.answer
+        body = f"<Error><Code>{code}</Code><Message>refused</Message></Error>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [
+        (503, "SlowDown", True),
+        (500, "InternalError", True),
+        (502, "BadGateway", True),
+        (400, "RequestTimeout", True),
+        (403, "AccessDenied", False),
+        (400, "InvalidArgument", False),
+    ],
+)
+def test_s3_server_errors_are_retryable_client_errors_are_not(settings, status, code, retryable):
+    handler = type("Handler", (_S3Refusing,), {"answer": (status, code)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _no_botocore_retries(settings, f"http://127.0.0.1:{server.server_address[1]}", "bucket")
+        with pytest.raises(ObjectStoreError) as info:
+            object_put(pdf_object_key(SHA), PDF, content_type="application/pdf")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (info.value.reason, info.value.retryable) == ("storage_upload_failed", retryable)
+    assert info.value.detail.startswith(f"s3://bucket/{pdf_object_key(SHA)}: ")
+    assert info.value.detail.endswith(  # botocore's own retries are off here
+        f"An error occurred ({code}) when calling the PutObject operation "
+        "(reached max retries: 0): refused"
+    )
 
 
 def test_s3_describe(s3_artifacts):
