@@ -4,6 +4,8 @@
 1. parses every message (invalid JSON / no order identity → dead letter, counted `missing_fields`);
 2. drops duplicates — same content (`event_fingerprint`) or same log position
    (`topic, partition, offset`), within the batch or already stored — counted, never an error;
+   a stored position that comes back with other content (a reused offset) is dead-lettered
+   `offset_reused` instead;
 3. links each new event to its execution (broker order id, else client order id, per lane),
    else to our decision by client order id (an execution is then recorded from the event: the
    feed was faster than the submitting process's commit), else flags it `unknown_order`;
@@ -52,6 +54,8 @@ from trading.models import Execution, ExecutionTransition, Incident, TradeDecisi
 
 logger = logging.getLogger(__name__)
 
+OFFSET_REUSED = "offset_reused"
+
 
 @dataclass
 class IngestResult:
@@ -65,6 +69,7 @@ class IngestResult:
     awaiting_execution: int = 0
     executions_changed: int = 0
     decisions_changed: int = 0
+    offsets_reused: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
     def as_json(self) -> dict[str, int]:
@@ -159,6 +164,11 @@ def batch_parse(
 def _drop_stored(
     candidates: list[Pending], state: BatchState, result: IngestResult
 ) -> list[Pending]:
+    """Drop what is stored already: the same content (fingerprint) is a duplicate, wherever it
+    sits in the log. A stored log position with OTHER content is not a duplicate: the log reused
+    the offset (a topic deleted and recreated, a broker that lost acknowledged records). That
+    record is dead-lettered as `offset_reused` — kept and visible, never silently dropped, and
+    never applied over the position's stored event."""
     if not state.stored:
         return candidates
     stored_fp: set[str] = set()
@@ -169,8 +179,22 @@ def _drop_stored(
     fresh = []
     for p in candidates:
         m = p.message
-        if p.update.fingerprint in stored_fp or (m.topic, m.partition, m.offset) in stored_pos:
+        if p.update.fingerprint in stored_fp:
             result.duplicates += 1
+        elif (m.topic, m.partition, m.offset) in stored_pos:
+            result.offsets_reused += 1
+            result.dead_letters.append(
+                DeadLetter(
+                    m,
+                    OFFSET_REUSED,
+                    f"{m.topic}[{m.partition}]@{m.offset} holds a stored event with other "
+                    "content: the log reused the offset",
+                )
+            )
+            logger.error(
+                "order feed: a stored log position came back with other content",
+                extra={"topic": m.topic, "partition": m.partition, "offset": m.offset},
+            )
         else:
             fresh.append(p)
     return fresh

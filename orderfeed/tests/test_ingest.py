@@ -237,6 +237,30 @@ def test_duplicates_across_batches_and_a_redelivered_batch_change_nothing(store)
     ]
 
 
+def test_a_reused_log_position_with_other_content_is_dead_lettered_not_dropped(store):
+    """A topic recreated (or a broker that lost acknowledged records) hands an offset we stored
+    to a new record: it is not a duplicate. Kept as a dead letter, never applied over the stored
+    event; the same content at that position is still a plain duplicate."""
+    decision, execution = make_order()
+    ingest(store, rec(0, new(execution)), rec(1, partial(execution)))
+    before = (path(execution), decision_path(decision))
+
+    reused = rec(1, fill(execution))  # other content at the stored position 1
+    again = rec(0, new(execution))  # the stored record itself, redelivered
+    result = ingest(store, again, reused)
+
+    assert counts(result) == {"messages": 2, "duplicates": 1, "offsets_reused": 1}
+    [letter] = result.dead_letters
+    assert (letter.message, letter.reason) == (reused, "offset_reused")
+    assert letter.error == (
+        f"{V1}[0]@1 holds a stored event with other content: the log reused the offset"
+    )
+    assert events() == [(V1, 0, 0, "new", "applied"), (V1, 0, 1, "partial_fill", "applied")]
+    execution.refresh_from_db()
+    assert execution.status == "partially_filled"
+    assert (path(execution), decision_path(decision)) == before
+
+
 def test_out_of_order_within_one_batch_is_decided_in_log_order(store):
     _, execution = make_order()
     result = ingest(
