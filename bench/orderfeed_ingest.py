@@ -6,17 +6,24 @@ Each run (`--runs`, default 3; figures are reported per run and as min / median 
    (6 splits evenly over 1, 2 or 3 consumers), then are read:
    - raw: a bare confluent-kafka consumer (the ceiling: librdkafka delivery, no parsing);
    - ingest: real `manage.py run_orderfeed_consumer` processes with the default settings
-     (TRADING_ORDER_FEED_BATCH_SIZE, _POLL_MS), one, then two in one group (a second topic of N):
+     (TRADING_ORDER_FEED_BATCH_SIZE, _POLL_MS), one, then two in one group, each on a topic of
+     its own with the same kind of records. They join the group first; the records are produced
+     once every process owns partitions, so a group rebalance is not in the figure. Each one:
      parse, fingerprint, dedupe against the stored events, link, apply to executions and
      decisions, TCA, one commit per batch, offsets stored. events/s between the first and the
-     last batch's write (`received_at`), not counting the first batch.
+     last batch's write (`received_at`), not counting the first batch; and the CPU µs per event
+     of the consumer processes, the Postgres server and the broker while it ran (the three share
+     the machine's cores).
 2. Latency. A separate producer process sends 1,000 updates/s for 10 s while the consumer runs
    (default settings, the command's process tuning); for every update: time of its batch's
    database commit minus the record's CreateTime. Figures: p50 / p99 / max in ms.
-The topics are deleted afterwards (the broker keeps records in memory).
+Each topic is deleted once its phase is done.
 
-Kafka: TEST_KAFKA_BOOTSTRAP (set by `make test`'s services) or a noida-db started here.
-Postgres: a scratch database on the local server (`--database`), or DB_DSN.
+Kafka: a noida-db broker started here with a fresh data dir (`PrivateBroker`: not the test
+services' shared one, whose state snapshots would take a core). noida-db answers an empty fetch at
+once instead of long-polling (`fetch.wait.max.ms`), so an idle consumer and the broker spin
+between them; a Kafka broker would not take that CPU. Postgres: a scratch database on the local
+server (`--database`).
     .venv/bin/python bench/orderfeed_ingest.py [--runs 3] [--events 60000]
 """
 
@@ -70,21 +77,79 @@ p.flush(30)
 """
 
 
-def kafka_bootstrap() -> tuple[str, str | None]:
-    existing = os.environ.get("TEST_KAFKA_BOOTSTRAP") or os.environ.get("KAFKA_BOOTSTRAP")
-    if existing:
-        return existing, None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data_dir = tempfile.mkdtemp(prefix="bench-noida-")
-    noida = str(Path(sys.executable).parent / "noida-db")
-    subprocess.run(
-        [noida, "up", "--only", "kafka", "--kafka-port", str(port), "--data-dir", data_dir],
-        check=True,
-        capture_output=True,
-    )
-    return f"127.0.0.1:{port}", data_dir
+class PrivateBroker:
+    """A noida-db Kafka broker of this benchmark's own (fresh data dir, free port).
+
+    Not the test services' shared broker: noida-db snapshots its whole state to disk about once a
+    second after a change, so a broker holding the test suite's topics (hundreds of MB) spends a
+    core on that while the benchmark runs. Its CPU is measured (`cpu_seconds`) because it shares
+    the machine's two cores with the consumers and Postgres.
+    """
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.data_dir = tempfile.mkdtemp(prefix="bench-noida-")
+        self.noida = str(Path(sys.executable).parent / "noida-db")
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> PrivateBroker:
+        subprocess.run(
+            [self.noida, "up", "--only", "kafka", "--kafka-port", str(self.port),
+             "--data-dir", self.data_dir],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        subprocess.run([self.noida, "down", "--data-dir", self.data_dir], capture_output=True)
+
+    def pids(self) -> list[int]:
+        """The broker's processes (the wrapper and the binary it runs)."""
+        return [pid for pid, cmd in _processes() if "noida" in cmd and self.data_dir in cmd]
+
+
+def _processes() -> list[tuple[int, str]]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    found.append(
+                        (int(entry), f.read().replace(b"\0", b" ").decode(errors="replace"))
+                    )
+            except OSError:
+                continue
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds the processes have used (all their threads)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def postgres_pids() -> list[int]:
+    """Every process of the local Postgres server (backends, WAL writer, checkpointer...)."""
+    pids = []
+    for pid, _ in _processes():
+        try:
+            with open(f"/proc/{pid}/comm", encoding="ascii") as f:
+                if f.read().startswith("postgres"):
+                    pids.append(pid)
+        except OSError:
+            continue
+    return pids
 
 
 def update(n: int, step: int) -> bytes:
@@ -221,12 +286,22 @@ class TimedHandler:
         return letters
 
 
-def ingest_processes(topic: str, processes: int, expected: int) -> float:
-    """Real `manage.py run_orderfeed_consumer` processes in one group, default settings; events/s
-    between the first and the last batch's write, without the first batch."""
+def ingest_processes(
+    broker: PrivateBroker, topic: str, processes: int, first: int, orders: int
+) -> tuple[float, dict[str, float]]:
+    """Real `manage.py run_orderfeed_consumer` processes in one group, default settings.
+
+    The processes start on the empty topic; once the group is stable (every process has
+    partitions: their heartbeats say so), the orders' updates are produced. So the figure is the
+    steady state, not a group rebalance: events/s between the first and the last batch's write
+    (`received_at`), without the first batch. With it, the CPU milliseconds per 1,000 events
+    that the consumer processes, the Postgres server and the broker used from the first record
+    produced to the last event stored.
+    """
     from django.db.models import Count, Max, Min
 
     from orderfeed.models import OrderEvent
+    from torghut_site.models import ProcessHeartbeat
 
     group = f"bench-{uuid.uuid4().hex}"
     env = {
@@ -237,39 +312,84 @@ def ingest_processes(topic: str, processes: int, expected: int) -> float:
         "TRADING_ORDER_FEED_GROUP_ID": group,
         "TRADING_ORDER_FEED_AUTO_OFFSET_RESET": "earliest",
         "TRADING_ORDER_FEED_DLQ_TOPIC": "",
+        "KAFKA_CONSUMER_HEARTBEAT_SECONDS": "0.5",
         "LOG_LEVEL": "warning",
     }
+    records = order_records(first, orders)
     procs = [
         subprocess.Popen(
-            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "3"],
+            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "6"],
             cwd=ROOT,
             env={**env, "TRADING_ORDER_FEED_GROUP_INSTANCE_ID": f"{group}-{i}"},
             stdout=subprocess.DEVNULL,
         )
         for i in range(processes)
     ]
+
+    def stable() -> bool:
+        owned = [
+            len(h.details.get("assigned", []))
+            for h in ProcessHeartbeat.objects.filter(details__group=group)
+        ]
+        return len(owned) == processes and min(owned) > 0 and sum(owned) == PARTITIONS
+
+    deadline = time.monotonic() + 120
+    while not stable():
+        assert time.monotonic() < deadline, "the consumer group did not settle in 120 s"
+        assert all(p.poll() is None for p in procs), "a consumer exited before the group settled"
+        time.sleep(0.1)
+    expected = len(records)
+    events = OrderEvent.objects.filter(source_topic=topic)
+    who = {
+        "consumers": [p.pid for p in procs],
+        "postgres": postgres_pids(),
+        "broker": broker.pids(),
+    }
+    before = {name: cpu_seconds(pids) for name, pids in who.items()}
+    produce(broker.bootstrap, topic, records)
+    deadline = time.monotonic() + 900
+    while events.count() < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    cpu = {
+        name: round((cpu_seconds(pids) - before[name]) * 1e6 / expected, 1)
+        for name, pids in who.items()
+    }
     for proc in procs:
         proc.wait(timeout=900)
         assert proc.returncode == 0, f"consumer exited with {proc.returncode}"
-    events = OrderEvent.objects.filter(source_topic=topic)
     span = events.aggregate(first=Min("received_at"), last=Max("received_at"), n=Count("pk"))
     assert span["n"] == expected, f"{span['n']} events stored, expected {expected}"
     first_batch = events.filter(received_at=span["first"]).count()
     seconds: float = (span["last"] - span["first"]).total_seconds()
-    return (expected - first_batch) / seconds
+    return (expected - first_batch) / seconds, cpu
 
 
-def produce_orders(bootstrap: str, topic: str, first: int, orders: int) -> None:
+def order_records(first: int, orders: int) -> list[tuple[bytes, bytes, int]]:
+    """(key, value, partition) of the orders' updates: an order's three updates together, keyed
+    by symbol; a symbol's partition is its number modulo the partitions (as keying would keep a
+    symbol in one partition, but spread evenly: hashing 50 keys onto 6 partitions gave them
+    4,800 to 12,000 of 60,000 records, and the consumer with less waited on the other)."""
+    return [
+        (SYMBOLS[n % 50].encode(), update(n, step), (n % 50) % PARTITIONS)
+        for n in range(first, first + orders)
+        for step in range(3)
+    ]
+
+
+def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes, int]]) -> None:
     from confluent_kafka import Producer
 
     producer = Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
     )
-    for n in range(first, first + orders):  # an order's updates close together, as sent
-        for step in range(3):
-            producer.produce(topic, key=SYMBOLS[n % 50].encode(), value=update(n, step))
-            producer.poll(0)
+    for key, value, partition in records:
+        producer.produce(topic, key=key, value=value, partition=partition)
+        producer.poll(0)
     producer.flush(60)
+
+
+def produce_orders(bootstrap: str, topic: str, first: int, orders: int) -> None:
+    produce(bootstrap, topic, order_records(first, orders))
 
 
 def latency(bootstrap: str, topic: str, first: int) -> list[float]:
@@ -315,7 +435,7 @@ def latency(bootstrap: str, topic: str, first: int) -> list[float]:
     return sorted(handler.latencies_ms)
 
 
-def one_run(bootstrap: str, events: int, run: int) -> dict[str, float]:
+def one_run(broker: PrivateBroker, events: int, run: int) -> dict[str, Any]:
     from orderfeed.models import OrderEvent
     from trading.models import Execution
 
@@ -324,25 +444,40 @@ def one_run(bootstrap: str, events: int, run: int) -> dict[str, float]:
     base = run * (orders * 2 + LATENCY_RATE * LATENCY_SECONDS)
     create_orders(base, orders * 2)
     suffix = uuid.uuid4().hex[:8]
-    topics = [f"bench.trade-updates.{suffix}", f"bench.trade-updates.b.{suffix}"]
+    topics = [
+        f"bench.raw.{suffix}",
+        f"bench.trade-updates.{suffix}",
+        f"bench.trade-updates.b.{suffix}",
+    ]
     lat_topic = f"bench.trade-updates.lat.{suffix}"
+    bootstrap = broker.bootstrap
     try:
         for topic in topics:
             create_topic(bootstrap, topic)
-        produce_orders(bootstrap, topics[0], base, orders)
+        produce_orders(bootstrap, topics[0], base, orders)  # same records, other topic
         raw_rate = raw_consume(bootstrap, topics[0], events)
-        one = ingest_processes(topics[0], 1, events)
+        # each phase's records leave the broker with it: its once-a-second snapshot of its whole
+        # state costs CPU in proportion to what it holds
+        delete_topics(bootstrap, topics[:1])
+        one, one_cpu = ingest_processes(broker, topics[1], 1, base, orders)
+        delete_topics(bootstrap, topics[1:2])
         filled = Execution.objects.filter(
             status="filled",
             client_order_id__in=[f"tg-bench-{n}" for n in range(base, base + orders)],
         ).count()
         assert filled == orders, f"{filled}/{orders} executions filled"
-        produce_orders(bootstrap, topics[1], base + orders, orders)
-        two = ingest_processes(topics[1], 2, events)
+        two, two_cpu = ingest_processes(broker, topics[2], 2, base + orders, orders)
+        delete_topics(bootstrap, topics[2:])
         print(f"run {run + 1}: load average {load_average:.2f} at its start")
         print(f"run {run + 1}: raw consume {raw_rate:,.0f} records/s")
-        print(f"run {run + 1}: ingest, 1 consumer process  {one:,.0f} events/s")
-        print(f"run {run + 1}: ingest, 2 consumer processes {two:,.0f} events/s")
+        for label, rate, cpu in (
+            ("1 consumer process ", one, one_cpu),
+            ("2 consumer processes", two, two_cpu),
+        ):
+            print(
+                f"run {run + 1}: ingest, {label} {rate:,.0f} events/s; CPU µs/event: "
+                + ", ".join(f"{k} {v}" for k, v in cpu.items())
+            )
 
         first = base + orders * 2
         create_orders(first, LATENCY_RATE * LATENCY_SECONDS // 3 + 1)
@@ -355,12 +490,14 @@ def one_run(bootstrap: str, events: int, run: int) -> dict[str, float]:
         )
         assert OrderEvent.objects.filter(source_topic=lat_topic).count() == len(lat)
     finally:
-        delete_topics(bootstrap, [*topics, lat_topic])
+        delete_topics(bootstrap, [lat_topic])
     return {
         "load_average_1min_at_start": load_average,
         "raw": raw_rate,
         "one": one,
         "two": two,
+        "cpu_us_per_event_1_process": one_cpu,
+        "cpu_us_per_event_2_processes": two_cpu,
         "p50": p50,
         "p99": p99,
         "max": lat[-1],
@@ -375,24 +512,19 @@ def main() -> None:
     parser.add_argument("--database", default="torghut_bench_feed")
     args = parser.parse_args()
 
-    bootstrap, noida_dir = kafka_bootstrap()
     os.environ["DB_DSN"] = scratch_database(args.database)
-    os.environ["TRADING_ORDER_FEED_BOOTSTRAP_SERVERS"] = bootstrap
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"],
         check=True,
         cwd=ROOT,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "torghut_site.settings"},
     )
-    django_setup()
-    from django.conf import settings
+    with PrivateBroker() as broker:
+        os.environ["TRADING_ORDER_FEED_BOOTSTRAP_SERVERS"] = broker.bootstrap
+        django_setup()
+        from django.conf import settings
 
-    try:
-        runs = [one_run(bootstrap, args.events, run) for run in range(args.runs)]
-    finally:
-        if noida_dir:
-            noida = str(Path(sys.executable).parent / "noida-db")
-            subprocess.run([noida, "down", "--data-dir", noida_dir], check=False)
+        runs = [one_run(broker, args.events, run) for run in range(args.runs)]
 
     def spread(key: str, digits: int = 0) -> dict[str, float]:
         values = [r[key] for r in runs]
@@ -417,6 +549,14 @@ def main() -> None:
         "latency_p99_ms": spread("p99", 1),
         "latency_max_ms": spread("max", 1),
         "latency_target_p99_ms": 100,
+        "cpu_us_per_event_1_process": {
+            k: statistics.median(r["cpu_us_per_event_1_process"][k] for r in runs)
+            for k in ("consumers", "postgres", "broker")
+        },
+        "cpu_us_per_event_2_processes": {
+            k: statistics.median(r["cpu_us_per_event_2_processes"][k] for r in runs)
+            for k in ("consumers", "postgres", "broker")
+        },
         "per_run": [
             {k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()} for r in runs
         ],

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from orderfeed.consumer import order_feed_consumer
+from orderfeed.consumer import order_feed_consumer, order_feed_consumer_settings
 from orderfeed.models import EventOutcome, OrderEvent
 from orderfeed.services import OrderFeedHandler, ParsedBatch
 from orderfeed.tests.conftest import make_decision, make_order, trade_update
@@ -435,3 +435,13 @@ def test_the_next_batch_is_parsed_while_one_is_in_the_database(feed):
     assert OrderEvent.objects.count() == 8
     assert Execution.objects.filter(status="filled").count() == 8
     assert ExecutionTransition.objects.filter(source="order_feed").count() == 8
+
+
+def test_prefetch_is_bounded_per_partition_and_in_total_unless_configured(feed, settings):
+    settings.TRADING_ORDER_FEED_BATCH_SIZE = 2000
+    config = order_feed_consumer_settings().consumer_config()
+    assert (config["queued.min.messages"], config["queued.max.messages.kbytes"]) == (2000, 4096)
+    settings.TRADING_ORDER_FEED_BATCH_SIZE = 200
+    assert order_feed_consumer_settings().consumer_config()["queued.min.messages"] == 1000
+    settings.TRADING_ORDER_FEED_KAFKA = {"queued.min.messages": 50}  # an operator's value wins
+    assert order_feed_consumer_settings().consumer_config()["queued.min.messages"] == 50
