@@ -27,6 +27,16 @@ flushed and a last heartbeat written.
 Database work (heartbeats, the reconcile trigger) runs in one worker thread per bridge, never on
 the event loop.
 
+The producer: every update stays in `_unconfirmed` until its delivery report says Kafka has it. A
+report with an error drops it, counts it and triggers a reconciliation. A *fatal* producer error
+(librdkafka gives up on the idempotent producer, e.g. `OUT_OF_ORDER_SEQUENCE_NUMBER` after a broker
+lost records it had acknowledged) would otherwise make every later produce fail until the process
+restarts: the bridge logs it once, counts it, puts a new producer with the same configuration in
+place, produces every unconfirmed update on it (a duplicate is harmless: the consumer dedupes by
+event fingerprint) and triggers a reconciliation, because what the broker lost after acknowledging
+it is beyond any producer. A producer that fails again before delivering anything is replaced
+after the reconnect backoff (min * 2^(n-1), capped), not in a loop.
+
 Note (CONVENTIONS 17): alpaca-py and confluent-kafka are imported here rather than through
 `trading/brokers/alpaca.py`; the stream is a different client than the REST adapter and the
 order feed owns it. Moving `_open_stream` into the adapter is a mechanical follow-up.
@@ -35,6 +45,7 @@ order feed owns it. Moving `_open_stream` into the adapter is a mechanical follo
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import threading
@@ -43,6 +54,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from alpaca.common.enums import BaseURL
@@ -77,6 +89,11 @@ BRIDGE_RECONNECTS = Counter(
 BRIDGE_PRODUCE_ERRORS = Counter(
     "torghut_trading_order_feed_bridge_produce_errors_total",
     "Trade updates that could not be queued or were not delivered to Kafka.",
+    ["account"],
+)
+BRIDGE_PRODUCER_FATAL_ERRORS = Counter(
+    "torghut_trading_order_feed_bridge_producer_fatal_errors_total",
+    "Fatal errors of the bridge's Kafka producer; each one replaced the producer.",
     ["account"],
 )
 
@@ -127,6 +144,29 @@ def backoff_seconds(failures: int, *, minimum: float, maximum: float) -> float:
     return float(min(maximum, minimum * 2 ** max(failures - 1, 0)))
 
 
+def fatal_kafka_error(exc: BaseException) -> KafkaError | None:
+    """The fatal producer error behind `exc`, or None.
+
+    confluent-kafka never hands a fatal error to `error_cb`: `poll()`/`flush()` raise it as a
+    KafkaException. A delivery callback served in the same call then runs with that exception
+    still set and fails, so the call raises a SystemError whose cause is the KafkaException
+    (confluent-kafka 2.16, observed): the whole chain is searched. `produce()` on a producer that
+    is already fatal raises `_FATAL`, which is not flagged `fatal()`. (`flush()` can even lose the
+    exception and raise a bare SystemError: see `TradeUpdatesBridge._serve`.)"""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, KafkaException) and current.args:
+            error = current.args[0]
+            if isinstance(error, KafkaError) and (
+                error.fatal() or error.code() == KafkaError._FATAL
+            ):
+                return error
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def reconcile_trigger(account_label: str) -> None:
     """Queue the lane's reconciliation; without a reachable Celery broker, run it here."""
     from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -162,6 +202,8 @@ class BridgeStats:
     updates: int = 0  # updates handed to the producer
     delivered: int = 0  # acknowledged by Kafka
     produce_errors: int = 0
+    producer_fatal_errors: int = 0  # each one replaced the producer
+    resent: int = 0  # unconfirmed updates produced again on a new producer
     connected: bool = False
     last_error: str = ""
     backoff_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=32))
@@ -175,6 +217,8 @@ class BridgeStats:
             "updates": self.updates,
             "delivered": self.delivered,
             "produce_errors": self.produce_errors,
+            "producer_fatal_errors": self.producer_fatal_errors,
+            "resent": self.resent,
             "last_error": self.last_error,
             "backoff_seconds": list(self.backoff_seconds),
         }
@@ -187,7 +231,7 @@ class TradeUpdatesBridge:
         self,
         lane: LaneConfig,
         *,
-        producer: Producer,
+        kafka_config: dict[str, Any],
         topic: str,
         stream_url: str | None = None,
         reconcile: Callable[[str], None] = reconcile_trigger,
@@ -208,13 +252,24 @@ class TradeUpdatesBridge:
         self.max_updates = max_updates
         self.process_name = f"{lane.label}:{default_process_name()}"
         self.stats = BridgeStats(account=lane.label)
-        self._producer = producer
+        self._kafka_config = dict(kafka_config)
+        self._producer = Producer(self._kafka_config)
+        self._generation = 0  # of the producer: reports of a replaced one are ignored
+        self._ids = itertools.count()
+        # every update until Kafka confirmed it: id -> (symbol, value), in produce order
+        self._unconfirmed: dict[int, tuple[str, bytes]] = {}
+        self._failed: list[tuple[int, KafkaError]] = []  # reports with an error, settled after
+        self._fatal: KafkaError | BaseException | None = None  # the current producer is dead
+        self._fatal_streak = 0  # replacements since the last delivery
+        self._replace_not_before = 0.0
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._pending: set[asyncio.Future[None]] = set()
-        self._reconcile_needed = False  # an update Kafka refused: the broker is the truth now
+        # why the lane must be reconciled ("" = no need): an update Kafka refused, a replaced
+        # producer; the broker is the truth now
+        self._reconcile_needed = ""
 
     @classmethod
     def for_lane(
@@ -249,16 +304,13 @@ class TradeUpdatesBridge:
                 f"lane {lane.label!r} has no Alpaca key/secret (TRADING_ACCOUNTS_JSON or "
                 "APCA_API_KEY_ID/APCA_API_SECRET_KEY)"
             )
-        producer = Producer(
-            producer_config(
+        return cls(
+            lane,
+            kafka_config=producer_config(
                 bootstrap_servers=settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS,
                 client_id=f"{settings.TRADING_ORDER_FEED_CLIENT_ID}-bridge",
                 security=settings.TRADING_ORDER_FEED_KAFKA,
-            )
-        )
-        return cls(
-            lane,
-            producer=producer,
+            ),
             topic=bridge_topic(),
             stream_url=stream_url,
             reconcile=reconcile,
@@ -267,6 +319,11 @@ class TradeUpdatesBridge:
             heartbeat_seconds=settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
             max_updates=max_updates,
         )
+
+    @property
+    def producer(self) -> Producer:
+        """The current producer: a new one after each fatal error."""
+        return self._producer
 
     @property
     def endpoint(self) -> str:
@@ -317,15 +374,24 @@ class TradeUpdatesBridge:
         return self.stats
 
     def _finish(self) -> None:
-        """In the worker thread: deliver what is queued, write the last heartbeat, let go of
-        the thread's database connection."""
-        remaining = int(self._producer.flush(FLUSH_TIMEOUT_SECONDS))
+        """In the worker thread (the event loop is done with the producer): deliver what is
+        queued — on a new producer if this one fails fatally now —, reconcile if an update did
+        not make it, write the last heartbeat, let go of the thread's database connection."""
+        self._serve(self._producer.flush, FLUSH_TIMEOUT_SECONDS)
+        if self._fatal is not None:
+            self._recover_if_fatal(force=True)
+            self._serve(self._producer.flush, FLUSH_TIMEOUT_SECONDS)
+        remaining = len(self._unconfirmed)
         if remaining:
             self._count_produce_errors(remaining)
+            self._reconcile_needed = "updates not delivered at shutdown"
             logger.error(
                 "trade updates not delivered at shutdown",
                 extra={"account": self.lane.label, "undelivered": remaining},
             )
+        if self._reconcile_needed:
+            reason, self._reconcile_needed = self._reconcile_needed, ""
+            self._reconcile(reason)
         self._heartbeat(state="stopped")
         db_connections.close_all()
 
@@ -428,8 +494,7 @@ class TradeUpdatesBridge:
             try:
                 raw = await asyncio.wait_for(websocket.recv(), timeout=POLL_SECONDS)
             except TimeoutError:
-                self._producer.poll(0)
-                self._reconcile_if_needed()
+                self._serve_producer()
                 if not listening and time.monotonic() > listen_deadline:
                     raise StreamProtocolError("no `listening` acknowledgement") from None
                 continue
@@ -443,14 +508,13 @@ class TradeUpdatesBridge:
                 self._on_listening(message)
                 listening = True
             await stream._dispatch(message)  # trade updates go to `_on_trade_update`
-            self._producer.poll(0)
-            self._reconcile_if_needed()
+            self._serve_producer()
 
     def _reconcile_if_needed(self) -> None:
         """An update that never reached Kafka is lost to the consumer: reconcile the lane."""
         if self._reconcile_needed:
-            self._reconcile_needed = False
-            self._in_worker(self._reconcile)
+            reason, self._reconcile_needed = self._reconcile_needed, ""
+            self._in_worker(partial(self._reconcile, reason))
 
     def _on_listening(self, message: dict[str, Any]) -> None:
         streams = (message.get("data") or {}).get("streams") or []
@@ -464,7 +528,7 @@ class TradeUpdatesBridge:
         )
         if self.stats.connections > 1:
             # the stream has no replay: what happened while we were away is only at the broker
-            self._in_worker(self._reconcile)
+            self._in_worker(partial(self._reconcile, "reconnect"))
 
     # -- updates -----------------------------------------------------------------------------------
     async def _on_trade_update(self, message: dict[str, Any]) -> None:
@@ -480,43 +544,170 @@ class TradeUpdatesBridge:
         order = data.get("order")
         symbol = str(order.get("symbol") or "") if isinstance(order, dict) else ""
         value = json.dumps(trade_update_envelope(data=data, account_label=self.lane.label))
-        try:
-            try:
-                self._send(symbol, value.encode())
-            except BufferError:
-                # the local queue is full (Kafka unreachable for a long time): make room, once
-                self._producer.poll(1.0)
-                self._send(symbol, value.encode())
-        except (BufferError, KafkaException) as exc:
-            self._count_produce_errors(1)
-            self._reconcile_needed = True
-            logger.error(  # noqa: TRY400 - an expected outcome, counted; no traceback wanted
-                "trade update could not be queued for Kafka",
-                extra={"account": self.lane.label, "symbol": symbol, "error": str(exc)},
-            )
+        key = next(self._ids)
+        self._unconfirmed[key] = (symbol, value.encode())
+        if not self._send(key):
             return
         self.stats.updates += 1
         BRIDGE_UPDATES.labels(account=self.lane.label).inc()
         if self.max_updates is not None and self.stats.updates >= self.max_updates:
             self.stop()
 
-    def _send(self, symbol: str, value: bytes) -> None:
+    def _send(self, key: int) -> bool:
+        """Hand an unconfirmed update to the producer. False when it cannot be queued (then it is
+        dropped, counted, and the lane will be reconciled); True when queued, or kept for the
+        next producer because this one is dead."""
+        if self._fatal is not None:
+            return True  # kept: the next producer sends it
+        entry = self._unconfirmed.get(key)
+        if entry is None:
+            return True  # confirmed meanwhile (a re-send that made room with a poll)
+        symbol, value = entry
+        failure: Exception
+        try:
+            try:
+                self._produce_one(key, symbol, value)
+            except BufferError:
+                # the local queue is full (Kafka unreachable for a long time): make room, once
+                self._serve(self._producer.poll, 1.0)
+                if self._fatal is not None:
+                    return True
+                self._produce_one(key, symbol, value)
+        except KafkaException as exc:
+            fatal = fatal_kafka_error(exc)
+            if fatal is not None:
+                self._on_fatal(fatal)
+                return True
+            failure = exc
+        except BufferError as exc:
+            failure = exc
+        else:
+            return True
+        del self._unconfirmed[key]
+        self._count_produce_errors(1)
+        self._reconcile_needed = "update not queued"
+        logger.error(
+            "trade update could not be queued for Kafka",
+            extra={"account": self.lane.label, "symbol": symbol, "error": str(failure)},
+        )
+        return False
+
+    def _produce_one(self, key: int, symbol: str, value: bytes) -> None:
         self._producer.produce(
             self.topic,
             key=symbol.encode() if symbol else None,
             value=value,
-            on_delivery=self._on_delivery,
+            on_delivery=partial(self._on_delivery, self._generation, key),
         )
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            self.stats.delivered += 1
+    def _on_delivery(self, generation: int, key: int, err: KafkaError | None, msg: Message) -> None:
+        """A delivery report, served by `poll`/`flush` on the thread that calls them. An error is
+        only noted here: whether the update is lost or goes to the next producer depends on a
+        fatal error, which may surface in the same call (see `_settle_failures`)."""
+        if generation != self._generation:
+            return  # from a replaced producer: its unconfirmed updates were produced again
+        if err is not None:
+            self._failed.append((key, err))
             return
-        self._count_produce_errors(1)
-        self._reconcile_needed = True
+        self._fatal_streak = 0
+        if self._unconfirmed.pop(key, None) is not None:
+            self.stats.delivered += 1
+
+    # -- the producer's state ----------------------------------------------------------------------
+    def _serve_producer(self) -> None:
+        """On the event loop, after every frame and at least every POLL_SECONDS: serve delivery
+        reports, replace a dead producer, queue a reconciliation when one is needed."""
+        self._serve(self._producer.poll, 0)
+        self._recover_if_fatal()
+        self._reconcile_if_needed()
+
+    def _serve(self, call: Callable[[float], int], timeout: float) -> None:
+        """`poll` or `flush` the producer; a fatal error it raises marks the producer dead.
+
+        So does a SystemError without a fatal error behind it: confluent-kafka 2.16's `flush()`
+        loses the fatal error it met and raises "returned NULL without setting an exception"
+        (observed after OUT_OF_ORDER_SEQUENCE_NUMBER). A producer whose client code is in that
+        state is not trusted either; replacing it costs at most duplicates."""
+        try:
+            call(timeout)
+        except (KafkaException, SystemError) as exc:
+            fatal = fatal_kafka_error(exc)
+            if fatal is None and not isinstance(exc, SystemError):
+                raise
+            self._on_fatal(fatal or exc)
+        self._settle_failures()
+
+    def _settle_failures(self) -> None:
+        """Delivery errors after a poll: with a dead producer the updates wait for the next one;
+        otherwise they are lost to Kafka (counted; the lane will be reconciled)."""
+        failed, self._failed = self._failed, []
+        for _, error in failed:
+            if error.fatal() or error.code() == KafkaError._FATAL:
+                self._on_fatal(error)
+        if self._fatal is not None:
+            return
+        for key, error in failed:
+            if self._unconfirmed.pop(key, None) is None:
+                continue
+            self._count_produce_errors(1)
+            self._reconcile_needed = "update not delivered"
+            logger.error(
+                "trade update not delivered to Kafka",
+                extra={"account": self.lane.label, "topic": self.topic, "error": str(error)},
+            )
+
+    def _on_fatal(self, error: KafkaError | BaseException) -> None:
+        if self._fatal is not None:
+            return  # this producer's fatal error is known already
+        self._fatal = error
+        self.stats.producer_fatal_errors += 1
+        BRIDGE_PRODUCER_FATAL_ERRORS.labels(account=self.lane.label).inc()
         logger.error(
-            "trade update not delivered to Kafka",
-            extra={"account": self.lane.label, "topic": self.topic, "error": str(err)},
+            "Kafka producer failed fatally: replacing it and producing its unconfirmed updates "
+            "again",
+            extra={
+                "account": self.lane.label,
+                "topic": self.topic,
+                "error": str(error),
+                "unconfirmed": len(self._unconfirmed),
+                "fatal_errors": self.stats.producer_fatal_errors,
+            },
+        )
+
+    def _recover_if_fatal(self, *, force: bool = False) -> None:
+        """Replace a dead producer — at once the first time, after the backoff when the last new
+        one died before delivering anything — and produce the unconfirmed updates on the new one.
+        """
+        if self._fatal is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._replace_not_before:
+            return
+        self._fatal_streak += 1
+        self._replace_not_before = now + backoff_seconds(
+            self._fatal_streak, minimum=self.backoff_min_seconds, maximum=self.backoff_max_seconds
+        )
+        dead = self._producer
+        self._generation += 1
+        self._failed.clear()
+        self._fatal = None
+        try:
+            # local only: drop what it holds (its reports now belong to a replaced generation)
+            dead.purge(in_queue=True, in_flight=True, blocking=False)
+            dead.poll(0)
+        except (KafkaException, SystemError) as exc:
+            logger.warning(
+                "could not purge the failed producer",
+                extra={"account": self.lane.label, "error": str(exc)},
+            )
+        self._producer = Producer(self._kafka_config)
+        unconfirmed = list(self._unconfirmed)
+        resent = sum(self._send(key) for key in unconfirmed)
+        self.stats.resent += resent
+        self._reconcile_needed = "producer replaced"
+        logger.info(
+            "Kafka producer replaced",
+            extra={"account": self.lane.label, "resent": resent, "unconfirmed": len(unconfirmed)},
         )
 
     def _count_produce_errors(self, n: int) -> None:
@@ -530,13 +721,17 @@ class TradeUpdatesBridge:
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, reason: str) -> None:
         try:
             self.reconcile(self.lane.label)
         except Exception:  # noqa: BLE001 - the stream must go on; the periodic reconcile retries
-            logger.exception("reconciliation after reconnect failed", extra=self.stats.as_json())
+            logger.exception(
+                "reconciliation failed", extra={"reason": reason, **self.stats.as_json()}
+            )
         else:
-            logger.info("reconciliation triggered after reconnect", extra=self.stats.as_json())
+            logger.info(
+                "reconciliation triggered", extra={"reason": reason, **self.stats.as_json()}
+            )
 
     async def _heartbeats(self) -> None:
         assert self._loop is not None
@@ -555,6 +750,8 @@ class TradeUpdatesBridge:
             "updates": self.stats.updates,
             "delivered": self.stats.delivered,
             "produce_errors": self.stats.produce_errors,
+            "producer_fatal_errors": self.stats.producer_fatal_errors,
+            "resent": self.stats.resent,
             "connections": self.stats.connections,
             "reconnects": self.stats.reconnects,
         }

@@ -213,6 +213,8 @@ def test_updates_reach_the_topic_keyed_by_symbol_in_order(bridge_settings, kafka
             "updates": 4,
             "delivered": 4,
             "produce_errors": 0,
+            "producer_fatal_errors": 0,
+            "resent": 0,
             "last_error": "",
             "backoff_seconds": [],
         }
@@ -234,6 +236,8 @@ def test_updates_reach_the_topic_keyed_by_symbol_in_order(bridge_settings, kafka
         "updates": 4,
         "delivered": 4,
         "produce_errors": 0,
+        "producer_fatal_errors": 0,
+        "resent": 0,
         "connections": 1,
         "reconnects": 0,
     }
@@ -301,6 +305,47 @@ def test_reconnect_after_a_network_loss_reconciles_once_and_keeps_bridging(
     }
     details = heartbeat_details()
     assert (details["state"], details["updates"], details["reconnects"]) == ("stopped", 2, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.services
+def test_update_kafka_refuses_is_counted_and_reconciled_and_the_producer_kept(
+    bridge_settings, kafka_bootstrap, stream
+):
+    """A non-fatal produce error (a record over `message.max.bytes`, refused by `produce()`):
+    the update is counted as a produce error and reconciled; the producer stays."""
+    bridge_settings.TRADING_ORDER_FEED_KAFKA = {"message.max.bytes": "1000"}
+    reconciled: list[str] = []
+    bridge = TradeUpdatesBridge.for_lane("alp", stream_url=stream.url, reconcile=reconciled.append)
+    first = bridge.producer
+    before = {name: metric(name) for name in ("updates", "produce_errors", "producer_fatal_errors")}
+    small, large, after = update(1, "AAPL"), update(2, "AAPL", note="x" * 1000), update(3, "MSFT")
+    thread = threading.Thread(target=bridge.run)
+    thread.start()
+    try:
+        stream.push(small, large)
+        wait_until(lambda: bridge.stats.produce_errors == 1 and reconciled == ["alp"])
+        stream.push(after)
+        wait_until(lambda: bridge.stats.delivered == 2)
+    finally:
+        bridge.stop()
+        thread.join(timeout=15)
+    assert not thread.is_alive()
+
+    assert bridge.producer is first
+    assert reconciled == ["alp"]
+    assert (bridge.stats.updates, bridge.stats.delivered, bridge.stats.produce_errors) == (2, 2, 1)
+    assert (bridge.stats.producer_fatal_errors, bridge.stats.resent) == (0, 0)
+    records = read_records(kafka_bootstrap, bridge_settings.TRADING_ORDER_FEED_TOPIC, expect=2)
+    assert sorted((key, value["payload"]["order"]["id"]) for _, key, value in records) == [
+        (b"AAPL", "order-1"),
+        (b"MSFT", "order-3"),
+    ]
+    assert {name: metric(name) - value for name, value in before.items()} == {
+        "updates": 2,
+        "produce_errors": 1,
+        "producer_fatal_errors": 0,
+    }
 
 
 @pytest.mark.django_db(transaction=True)
