@@ -205,3 +205,19 @@ def trade_update(
     if account is not None:
         envelope["accountLabel"] = account
     return envelope
+
+
+def assert_executions_filled_once(executions: list[Execution]) -> None:
+    """Each execution went new → partially filled → filled through the feed, once each (10 of
+    10 filled): what a run of new, partial_fill and fill updates per order must leave, whatever
+    crashed or was redelivered on the way."""
+    from trading.models import ExecutionTransition
+
+    for execution in executions:
+        execution.refresh_from_db()
+        assert (execution.status, execution.filled_qty) == ("filled", Decimal("10"))
+        assert list(
+            ExecutionTransition.objects.filter(execution=execution, source="order_feed")
+            .order_by("pk")
+            .values_list("to_status", flat=True)
+        ) == ["new", "partially_filled", "filled"]

@@ -417,8 +417,8 @@ def test_the_next_batch_is_parsed_while_one_is_in_the_database(feed):
         store(messages)
 
     handler.prepare_batch = prepare_batch  # type: ignore[method-assign]
-    handler.handle_prepared = handle_prepared  # type: ignore[method-assign]
-    consumer._store_offsets = store_offsets  # type: ignore[method-assign]
+    handler.handle_prepared = handle_prepared  # type: ignore[method-assign,assignment]
+    consumer._store_offsets = store_offsets  # type: ignore[method-assign,assignment]
     stats = consumer.run()
 
     assert stats.messages == 8

@@ -12,16 +12,15 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from orderfeed.models import OrderEvent
-from orderfeed.tests.conftest import make_order, trade_update
+from orderfeed.tests.conftest import assert_executions_filled_once, make_order, trade_update
 from tests.conftest import manage_in_test_db
 from torghut_site.models import DeadLetterMessage
-from trading.models import ExecutionTransition, TradeDecision, TradeDecisionTransition
+from trading.models import TradeDecision, TradeDecisionTransition
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
@@ -95,14 +94,7 @@ def test_kill_9_mid_batch_then_restart_applies_every_event_exactly_once(feed):
 
     assert OrderEvent.objects.count() == ORDERS * 3
     assert set(OrderEvent.objects.values_list("outcome", flat=True)) == {"applied"}
-    for execution in executions:
-        execution.refresh_from_db()
-        assert (execution.status, execution.filled_qty) == ("filled", Decimal("10"))
-        assert list(
-            ExecutionTransition.objects.filter(execution=execution, source="order_feed")
-            .order_by("pk")
-            .values_list("to_status", flat=True)
-        ) == ["new", "partially_filled", "filled"]
+    assert_executions_filled_once(executions)
     for decision in TradeDecision.objects.all():
         assert decision.status == "filled"
         path = list(

@@ -36,7 +36,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +51,17 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from orderfeed.models import OrderEvent
-from orderfeed.tests.conftest import create_topics, make_order, trade_update
+from orderfeed.tests.conftest import (
+    assert_executions_filled_once,
+    create_topics,
+    make_order,
+    trade_update,
+)
 from tests.conftest import ROOT, free_port, json_lines
 from tests.faults.conftest import KafkaBroker, trading_env, wait_for
 from torghut_site.kafka import producer_config
 from torghut_site.models import DeadLetterMessage, HeartbeatKind, ProcessHeartbeat
-from trading.models import Execution, ExecutionTransition, TradeDecision
+from trading.models import Execution, TradeDecision
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
 
@@ -273,14 +277,8 @@ def _assert_applied_once(executions: list[Execution], topic: str) -> None:
     assert OrderEvent.objects.count() == 3 * ORDERS
     assert set(OrderEvent.objects.values_list("outcome", flat=True)) == {"applied"}
     assert set(OrderEvent.objects.values_list("source_topic", flat=True)) == {topic}
+    assert_executions_filled_once(executions)
     for execution in executions:
-        execution.refresh_from_db()
-        assert (execution.status, execution.filled_qty) == ("filled", Decimal("10"))
-        assert list(
-            ExecutionTransition.objects.filter(execution=execution, source="order_feed")
-            .order_by("pk")
-            .values_list("to_status", flat=True)
-        ) == ["new", "partially_filled", "filled"]
         events: list[Any] = list(
             OrderEvent.objects.filter(execution=execution)
             .order_by("source_offset")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from django.db import connection
 
 from orderfeed.models import OrderEvent
 from orderfeed.tests.conftest import (  # noqa: F401 - kafka_bootstrap is a fixture
+    assert_executions_filled_once,
     create_topics,
     kafka_bootstrap,
     make_order,
@@ -25,7 +25,7 @@ from orderfeed.tests.conftest import (  # noqa: F401 - kafka_bootstrap is a fixt
 from tests.conftest import ROOT
 from tests.faults.conftest import trading_env, wait_for
 from torghut_site.models import DeadLetterMessage
-from trading.models import ExecutionTransition, TradeDecision
+from trading.models import TradeDecision
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
 
@@ -113,12 +113,5 @@ def test_connection_killed_mid_batch_every_event_applied_once(
     assert DeadLetterMessage.objects.count() == 0
     assert OrderEvent.objects.count() == total
     assert set(OrderEvent.objects.values_list("outcome", flat=True)) == {"applied"}
-    for execution in executions:
-        execution.refresh_from_db()
-        assert (execution.status, execution.filled_qty) == ("filled", Decimal("10"))
-        assert list(
-            ExecutionTransition.objects.filter(execution=execution, source="order_feed")
-            .order_by("pk")
-            .values_list("to_status", flat=True)
-        ) == ["new", "partially_filled", "filled"]
+    assert_executions_filled_once(executions)
     assert set(TradeDecision.objects.values_list("status", flat=True)) == {"filled"}

@@ -16,13 +16,13 @@ import json
 import subprocess
 import sys
 import uuid
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from orderfeed.models import OrderEvent
 from orderfeed.tests.conftest import (  # noqa: F401 - kafka_bootstrap is a fixture
+    assert_executions_filled_once,
     create_topics,
     kafka_bootstrap,
     make_order,
@@ -41,7 +41,7 @@ from tests.faults.conftest import (
 )
 from torghut_site.models import DeadLetterMessage
 from trading.brokers.simulated import SimulatedBroker
-from trading.models import Execution, ExecutionTransition, TradeDecision
+from trading.models import Execution, TradeDecision
 from trading.simbroker.models import SimTradeUpdate
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
@@ -154,14 +154,7 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
     assert {p for p, _ in events} == set(range(PARTITIONS))
     assert OrderEvent.objects.values("event_fingerprint").distinct().count() == len(events)
 
-    for execution in executions:
-        execution.refresh_from_db()
-        assert (execution.status, execution.filled_qty) == ("filled", Decimal("10"))
-        assert list(
-            ExecutionTransition.objects.filter(execution=execution, source="order_feed")
-            .order_by("pk")
-            .values_list("to_status", flat=True)
-        ) == ["new", "partially_filled", "filled"]
+    assert_executions_filled_once(executions)
 
     for label in LANES:
         assert_one_order_per_decision(label)
