@@ -79,8 +79,42 @@ def signal_rows_ingest(messages: Sequence[RawMessage]) -> tuple[int, list[DeadLe
         )
     with transaction.atomic():
         TaSignal.objects.bulk_create(rows, ignore_conflicts=True)
-    SIGNAL_ACCEPTED.inc(len(rows))
-    return len(rows), letters
+        reused = _reused_positions(rows, messages)
+    SIGNAL_ACCEPTED.inc(len(rows) - len(reused))
+    return len(rows) - len(reused), letters + reused
+
+
+def _reused_positions(rows: Sequence[TaSignal], messages: Sequence[RawMessage]) -> list[DeadLetter]:
+    """Rows whose log position is stored with another stream key (event time, symbol, seq): the
+    log reused the offset (a topic recreated, a broker that lost acknowledged records). The
+    conflict ignored the row; it is dead-lettered as `offset_reused` instead of lost. The same
+    key at the position is a redelivery (nothing to do)."""
+    if not rows:
+        return []
+    stored = {
+        (t, p, o): key
+        for t, p, o, *key in TaSignal.objects.filter(
+            source_topic__in={r.source_topic for r in rows},
+            source_offset__in={r.source_offset for r in rows},
+        ).values_list(
+            "source_topic", "source_partition", "source_offset", "event_ts", "symbol", "seq"
+        )
+    }
+    by_position = {(m.topic, m.partition, m.offset): m for m in messages}
+    letters = []
+    for r in rows:
+        position = (r.source_topic, r.source_partition, r.source_offset)
+        key = stored.get(position)
+        if key is not None and key != [r.event_ts, r.symbol, r.seq]:
+            letters.append(
+                DeadLetter(
+                    by_position[position],
+                    "offset_reused",
+                    f"{r.source_topic}[{r.source_partition}]@{r.source_offset} holds a stored "
+                    "signal with another key: the log reused the offset",
+                )
+            )
+    return letters
 
 
 class SignalFeedHandler:

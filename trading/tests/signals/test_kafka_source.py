@@ -10,9 +10,10 @@ import pytest
 from confluent_kafka import Producer
 
 from orderfeed.tests.conftest import create_topics, kafka_bootstrap  # noqa: F401 - fixture
+from torghut_site.kafka import RawMessage
 from torghut_site.models import DeadLetterMessage
 from trading.models import TaSignal, TradeCursor
-from trading.services.signal_feed import signal_consumer
+from trading.services.signal_feed import signal_consumer, signal_rows_ingest
 from trading.services.signals import signal_source_for
 from trading.signals.kafka import KafkaSignalSource
 from trading.signals.types import SignalCursor
@@ -96,3 +97,26 @@ def test_source_reads_rows_after_the_cursor_in_stream_order(topic, settings):
     empty = source.fetch(second.cursor_after, limit=2, now=now)
     assert empty.signals == ()
     assert empty.no_signal_reason is not None
+
+
+def test_a_reused_log_position_with_another_signal_is_dead_lettered_not_dropped():
+    def message(offset: int, value: dict[str, object]) -> RawMessage:
+        return RawMessage("ta.topic", 0, offset, b"k", json.dumps(value).encode(), 0)
+
+    first = row("2026-03-03T14:31:00Z", "AAPL", 1)
+    assert signal_rows_ingest([message(0, first)]) == (1, [])
+
+    again = message(0, first)  # the stored record itself, redelivered
+    reused = message(0, row("2026-03-03T14:32:00Z", "AAPL", 2))  # another signal at offset 0
+    accepted, letters = signal_rows_ingest([again])
+    assert (accepted, letters) == (1, [])
+    accepted, letters = signal_rows_ingest([reused])
+    assert accepted == 0
+    assert [(letter.message, letter.reason, letter.error) for letter in letters] == [
+        (
+            reused,
+            "offset_reused",
+            "ta.topic[0]@0 holds a stored signal with another key: the log reused the offset",
+        )
+    ]
+    assert list(TaSignal.objects.values_list("symbol", "seq", "source_offset")) == [("AAPL", 1, 0)]
