@@ -5,7 +5,9 @@ Runs on the shared `torghut_site.kafka.BatchConsumer`: a polled batch is stored 
 position), then the offsets are stored. Processing — PDF download, storage, AgentRun dispatch —
 happens in Celery tasks queued after the commit, so a slow PDF host never stalls the partition
 and a crash never loses an event (the sweep re-queues what is still pending). Records that are not
-JSON objects are dead-lettered; events of other kinds (pushes, pull requests…) are skipped.
+JSON objects are dead-lettered, and so is a record whose log position is stored with another
+payload (`offset_reused`: the log handed the offset out again); events of other kinds (pushes,
+pull requests…) are skipped.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from whitepapers.metrics import (
     WHITEPAPER_KAFKA_ERRORS,
     WHITEPAPER_KAFKA_MESSAGES,
 )
-from whitepapers.services.intake import github_events_record_from_kafka
+from whitepapers.services.intake import (
+    github_event_positions_reused,
+    github_events_record_from_kafka,
+)
 
 
 class WhitepaperKafkaNotConfigured(RuntimeError):
@@ -60,6 +65,17 @@ class WhitepaperEventHandler:
         if rows:
             with transaction.atomic():
                 github_events_record_from_kafka(rows)
+                reused = set(github_event_positions_reused(rows))
+            letters.extend(
+                DeadLetter(
+                    m,
+                    "offset_reused",
+                    f"{m.topic}[{m.partition}]@{m.offset} holds a stored event with another "
+                    "payload: the log reused the offset",
+                )
+                for m in messages
+                if (m.topic, m.partition, m.offset) in reused
+            )
         return letters
 
 

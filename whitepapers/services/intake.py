@@ -211,6 +211,26 @@ def github_events_record_from_kafka(rows: list[tuple[str, int, int, dict[str, An
     return pending
 
 
+def github_event_positions_reused(
+    rows: list[tuple[str, int, int, dict[str, Any]]],
+) -> list[tuple[str, int, int]]:
+    """The log positions among `rows` that are stored with another payload: the log reused the
+    offset (a topic recreated, a broker that lost acknowledged records), so the unique position
+    ignored a new event. The caller dead-letters them instead of losing them."""
+    payloads = {(topic, partition, offset): payload for topic, partition, offset, payload in rows}
+    stored = GithubIssueEvent.objects.filter(
+        source=EventSource.KAFKA,
+        source_topic__in={p[0] for p in payloads},
+        source_offset__in={p[2] for p in payloads},
+    ).values_list("source_topic", "source_partition", "source_offset", "payload")
+    reused = []
+    for topic, partition, offset, payload in stored:
+        position = (topic, partition or 0, offset or 0)  # a Kafka row always has both
+        if position in payloads and payloads[position] != payload:
+            reused.append(position)
+    return sorted(reused)
+
+
 # -- processing ----------------------------------------------------------------------------------
 
 

@@ -223,3 +223,30 @@ def test_sweep_requeues_lost_processing_and_dispatch(
     assert run.status == "agentrun_dispatched"
     assert whitepaper_sweep_run() == {"events": 0, "runs": 0}
     assert len(workflow.jangar.submits()) == 1
+
+
+def test_a_reused_kafka_log_position_is_dead_lettered_not_dropped(
+    workflow, django_capture_on_commit_callbacks
+):
+    """A stored log position that comes back with another event (the log handed the offset out
+    again) is dead-lettered, not ignored by the unique position; the same record again is not."""
+    url = workflow.host.put("momentum.pdf", PAPER)
+    first = json.dumps(envelope(issue_payload(url=url), delivery="k-1")).encode()
+    other = json.dumps(envelope(issue_payload(url=url, number=8), delivery="k-2")).encode()
+    handler = WhitepaperEventHandler()
+    stored = RawMessage(topic="t", partition=0, offset=7, key=None, value=first)
+    reused = RawMessage(topic="t", partition=0, offset=7, key=None, value=other)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert handler.handle_batch([stored]) == []
+        assert handler.handle_batch([stored]) == []
+        letters = handler.handle_batch([reused])
+
+    assert [(letter.message, letter.reason, letter.error) for letter in letters] == [
+        (
+            reused,
+            "offset_reused",
+            "t[0]@7 holds a stored event with another payload: the log reused the offset",
+        )
+    ]
+    assert GithubIssueEvent.objects.count() == 1
+    assert WhitepaperAnalysisRun.objects.count() == 1
