@@ -38,31 +38,17 @@ from tests.servers.jangar_server import JangarServer
 from whitepapers.models import (
     GithubIssueEvent,
     WhitepaperAnalysisRun,
-    WhitepaperCodexAgentRun,
-    WhitepaperContent,
-    WhitepaperDocument,
-    WhitepaperDocumentVersion,
 )
 from whitepapers.storage import pdf_object_key
 from whitepapers.tests.conftest import s3_client  # noqa: F401 - fixture
 from whitepapers.tests.pdfs import make_pdf
-from whitepapers.tests.workflow import PaperHost, envelope, issue_payload
+from whitepapers.tests.workflow import PaperHost, envelope, intake_row_counts, issue_payload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
 
 PAPER = make_pdf(["Order flow imbalance at the open", "Results: hit rate 54 percent"])
 KEY = pdf_object_key(hashlib.sha256(PAPER).hexdigest())
 RETRY_LINE = re.compile(r"object storage unavailable \(attempt (\d+) of 20\), retrying")
-
-
-def _counts() -> dict[str, int]:
-    return {
-        "documents": WhitepaperDocument.objects.count(),
-        "versions": WhitepaperDocumentVersion.objects.count(),
-        "contents": WhitepaperContent.objects.count(),
-        "runs": WhitepaperAnalysisRun.objects.count(),
-        "agentruns": WhitepaperCodexAgentRun.objects.count(),
-    }
 
 
 @pytest.fixture
@@ -170,7 +156,7 @@ def _run(
         rf'Could not connect to the endpoint URL: "{proxy.url}/{bucket}/{KEY}"',
         down.detail,
     ), down.detail
-    assert _counts() == dict.fromkeys(_counts(), 0)
+    assert intake_row_counts() == dict.fromkeys(intake_row_counts(), 0)
     assert objects() == []
     assert jangar.submits() == []
     assert worker.proc.poll() is None
@@ -197,7 +183,13 @@ def _run(
         bucket,
         KEY,
     )
-    assert _counts() == {"documents": 1, "versions": 1, "contents": 1, "runs": 1, "agentruns": 1}
+    assert intake_row_counts() == {
+        "documents": 1,
+        "versions": 1,
+        "contents": 1,
+        "runs": 1,
+        "agentruns": 1,
+    }
     assert objects() == [KEY]
     assert s3.get_object(Bucket=bucket, Key=KEY)["Body"].read() == PAPER
     assert proxy.connections >= 1  # stored through the proxy

@@ -14,10 +14,6 @@ from tests.conftest import free_port
 from whitepapers.models import (
     GithubIssueEvent,
     WhitepaperAnalysisRun,
-    WhitepaperCodexAgentRun,
-    WhitepaperContent,
-    WhitepaperDocument,
-    WhitepaperDocumentVersion,
 )
 from whitepapers.services.intake import (
     StorageUnavailable,
@@ -27,7 +23,7 @@ from whitepapers.services.intake import (
 from whitepapers.storage import pdf_object_key
 from whitepapers.tests.conftest import s3_options
 from whitepapers.tests.test_workflow import PAPER, post_event
-from whitepapers.tests.workflow import issue_payload
+from whitepapers.tests.workflow import intake_row_counts, issue_payload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 
@@ -56,16 +52,6 @@ def _storage_up(settings, workflow) -> None:
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": s3_options(endpoint, workflow.bucket),
         },
-    }
-
-
-def _counts() -> dict[str, int]:
-    return {
-        "documents": WhitepaperDocument.objects.count(),
-        "versions": WhitepaperDocumentVersion.objects.count(),
-        "contents": WhitepaperContent.objects.count(),
-        "runs": WhitepaperAnalysisRun.objects.count(),
-        "agentruns": WhitepaperCodexAgentRun.objects.count(),
     }
 
 
@@ -100,7 +86,7 @@ def test_unreachable_storage_keeps_the_event_pending_until_its_last_attempt(
             f"attempt {attempt}: storage_upload_failed: s3://{workflow.bucket}/{key}: "
             f'EndpointConnectionError: Could not connect to the endpoint URL: "{endpoint}/'
         ), event.detail
-        assert _counts() == NOTHING  # not a half-written row
+        assert intake_row_counts() == NOTHING  # not a half-written row
 
     with django_capture_on_commit_callbacks(execute=True):
         outcome = github_event_process(event.pk, retry_unavailable_storage=True)
@@ -109,7 +95,7 @@ def test_unreachable_storage_keeps_the_event_pending_until_its_last_attempt(
     assert (event.status, event.attempts, event.reason) == ("processed", 3, "storage_upload_failed")
     run = WhitepaperAnalysisRun.objects.get()
     assert (run.status, run.failure_code) == ("failed", "storage_upload_failed")
-    assert _counts() == {**NOTHING, "documents": 1, "versions": 1, "runs": 1}
+    assert intake_row_counts() == {**NOTHING, "documents": 1, "versions": 1, "runs": 1}
     assert workflow.objects() == []
     assert workflow.jangar.submits() == []
 
@@ -131,13 +117,25 @@ def test_storage_back_before_the_last_attempt_completes_the_intake_once(
     assert (event.status, event.attempts, event.reason) == ("processed", 2, "accepted")
     run = WhitepaperAnalysisRun.objects.get()
     assert run.status == "agentrun_dispatched"
-    assert _counts() == {"documents": 1, "versions": 1, "contents": 1, "runs": 1, "agentruns": 1}
+    assert intake_row_counts() == {
+        "documents": 1,
+        "versions": 1,
+        "contents": 1,
+        "runs": 1,
+        "agentruns": 1,
+    }
     assert len(workflow.objects()) == 1
     assert len(workflow.jangar.submits()) == 1
     # processed: a late retry (or a sweep) of the same event changes nothing
     again = github_event_process(event.pk, retry_unavailable_storage=True)
     assert (again.reason, again.run_id) == ("accepted", run.run_id)
-    assert _counts() == {"documents": 1, "versions": 1, "contents": 1, "runs": 1, "agentruns": 1}
+    assert intake_row_counts() == {
+        "documents": 1,
+        "versions": 1,
+        "contents": 1,
+        "runs": 1,
+        "agentruns": 1,
+    }
 
 
 def test_refused_storage_is_not_retried(workflow, settings, django_capture_on_commit_callbacks):

@@ -114,3 +114,22 @@ class Workflow:
     def objects(self) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=self.bucket)
         return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def intake_row_counts() -> dict[str, int]:
+    """How many documents, versions, contents, runs and AgentRuns the intake has written."""
+    from whitepapers.models import (
+        WhitepaperAnalysisRun,
+        WhitepaperCodexAgentRun,
+        WhitepaperContent,
+        WhitepaperDocument,
+        WhitepaperDocumentVersion,
+    )
+
+    return {
+        "documents": WhitepaperDocument.objects.count(),
+        "versions": WhitepaperDocumentVersion.objects.count(),
+        "contents": WhitepaperContent.objects.count(),
+        "runs": WhitepaperAnalysisRun.objects.count(),
+        "agentruns": WhitepaperCodexAgentRun.objects.count(),
+    }
