@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,12 @@ def percentile(sorted_values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index]
+
+
+def spread(values: list[float], digits: int | None = None) -> dict[str, float]:
+    """min / median / max of one figure over a benchmark's runs (rounded to `digits` if given)."""
+    figures = {"min": min(values), "median": statistics.median(values), "max": max(values)}
+    return figures if digits is None else {k: round(v, digits) for k, v in figures.items()}
 
 
 def write_result(

@@ -24,7 +24,6 @@ import argparse
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from _common import (
     percentile,
     process_env,
     scratch_database,
+    spread,
     wait_until,
     write_result,
 )
@@ -149,10 +149,6 @@ def one_run(port: int, token: str, concurrency: int, seconds: float) -> dict[str
         out[name] = load(port, path, headers, concurrency, seconds)
         print(f"  {name:<10} {out[name]}", flush=True)
     return out
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from _common import (
     percentile,
     process_env,
     scratch_database,
+    spread,
     wait_until,
     write_result,
 )
@@ -76,10 +76,6 @@ def summary(values: list[float]) -> dict[str, float]:
         "p99_ms": ms(percentile(ordered, 0.99)),
         "max_ms": ms(ordered[-1]),
     }
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, django_setup, percentile, scratch_database, write_result
+from _common import ROOT, django_setup, percentile, scratch_database, spread, write_result
 
 LATENCY_RATE = 1_000
 LATENCY_SECONDS = 10
@@ -526,13 +526,8 @@ def main() -> None:
 
         runs = [one_run(broker, args.events, run) for run in range(args.runs)]
 
-    def spread(key: str, digits: int = 0) -> dict[str, float]:
-        values = [r[key] for r in runs]
-        return {
-            "min": round(min(values), digits),
-            "median": round(statistics.median(values), digits),
-            "max": round(max(values), digits),
-        }
+    def over_runs(key: str, digits: int = 0) -> dict[str, float]:
+        return spread([r[key] for r in runs], digits)
 
     figures: dict[str, Any] = {
         "runs": args.runs,
@@ -540,22 +535,21 @@ def main() -> None:
         "topic_partitions": PARTITIONS,
         "batch_size": settings.TRADING_ORDER_FEED_BATCH_SIZE,
         "poll_ms": settings.TRADING_ORDER_FEED_POLL_MS,
-        "raw_consume_records_per_second": spread("raw"),
-        "ingest_events_per_second_1_process": spread("one"),
-        "ingest_events_per_second_2_processes": spread("two"),
+        "raw_consume_records_per_second": over_runs("raw"),
+        "ingest_events_per_second_1_process": over_runs("one"),
+        "ingest_events_per_second_2_processes": over_runs("two"),
         "ingest_target_events_per_second": 20000,
         "latency_rate_per_second": LATENCY_RATE,
-        "latency_p50_ms": spread("p50", 1),
-        "latency_p99_ms": spread("p99", 1),
-        "latency_max_ms": spread("max", 1),
+        "latency_p50_ms": over_runs("p50", 1),
+        "latency_p99_ms": over_runs("p99", 1),
+        "latency_max_ms": over_runs("max", 1),
         "latency_target_p99_ms": 100,
-        "cpu_us_per_event_1_process": {
-            k: statistics.median(r["cpu_us_per_event_1_process"][k] for r in runs)
-            for k in ("consumers", "postgres", "broker")
-        },
-        "cpu_us_per_event_2_processes": {
-            k: statistics.median(r["cpu_us_per_event_2_processes"][k] for r in runs)
-            for k in ("consumers", "postgres", "broker")
+        **{
+            figure: {
+                k: statistics.median(r[figure][k] for r in runs)
+                for k in ("consumers", "postgres", "broker")
+            }
+            for figure in ("cpu_us_per_event_1_process", "cpu_us_per_event_2_processes")
         },
         "per_run": [
             {k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()} for r in runs
