@@ -54,8 +54,6 @@ from trading.models import Execution, ExecutionTransition, Incident, TradeDecisi
 
 logger = logging.getLogger(__name__)
 
-OFFSET_REUSED = "offset_reused"
-
 
 @dataclass
 class IngestResult:
@@ -184,12 +182,7 @@ def _drop_stored(
         elif (m.topic, m.partition, m.offset) in stored_pos:
             result.offsets_reused += 1
             result.dead_letters.append(
-                DeadLetter(
-                    m,
-                    OFFSET_REUSED,
-                    f"{m.topic}[{m.partition}]@{m.offset} holds a stored event with other "
-                    "content: the log reused the offset",
-                )
+                DeadLetter.offset_reused(m, "a stored event with other content")
             )
             logger.error(
                 "order feed: a stored log position came back with other content",

@@ -48,6 +48,7 @@ from torghut_site.faults import fault_point
 logger = logging.getLogger(__name__)
 
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+OFFSET_REUSED = "offset_reused"
 
 KAFKA_BATCHES = Counter(
     "torghut_kafka_consumer_batches_total", "Batches handled by a consumer.", ["consumer"]
@@ -120,6 +121,19 @@ class DeadLetter:
     reason: str
     error: str
 
+    @classmethod
+    def offset_reused(cls, message: RawMessage, holds: str) -> DeadLetter:
+        """A record whose log position is stored with other content (`holds`, e.g. "a stored
+        event with other content"): the log handed the offset out again (a topic recreated, a
+        broker that lost acknowledged records). Kept as a dead letter, never dropped as a
+        duplicate of what the position holds."""
+        return cls(
+            message,
+            OFFSET_REUSED,
+            f"{message.topic}[{message.partition}]@{message.offset} holds {holds}: "
+            "the log reused the offset",
+        )
+
 
 class BatchHandler(Protocol):
     """Handles one batch in one database transaction; returns the messages it refuses."""
@@ -140,6 +154,13 @@ class PreparingHandler(BatchHandler, Protocol):
     def handle_prepared(
         self, messages: Sequence[RawMessage], prepared: Any
     ) -> list[DeadLetter]: ...
+
+
+class _Preparation(NamedTuple):
+    """The helper thread that prepares the next batch, and the handler whose step it runs."""
+
+    pool: ThreadPoolExecutor
+    handler: PreparingHandler
 
 
 class _Ahead(NamedTuple):
@@ -289,7 +310,7 @@ class BatchConsumer:
         self._last_lag = 0.0
         self._assigned: set[tuple[str, int]] = set()
         self._lag: dict[str, int] = {}
-        self._preparer: ThreadPoolExecutor | None = None
+        self._preparation: _Preparation | None = None
         self._ahead: _Ahead | None = None
         self.stats = ConsumerStats()
 
@@ -310,7 +331,9 @@ class BatchConsumer:
         consumer = self._consumer_factory(s.consumer_config())
         self._consumer = consumer
         if isinstance(self.handler, PreparingHandler):
-            self._preparer = ThreadPoolExecutor(1, thread_name_prefix=f"{s.name}-prepare")
+            self._preparation = _Preparation(
+                ThreadPoolExecutor(1, thread_name_prefix=f"{s.name}-prepare"), self.handler
+            )
         consumer.subscribe(list(s.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         logger.info(
             "consumer started",
@@ -324,7 +347,8 @@ class BatchConsumer:
                 if batch or not self._assigned:
                     # idleness counts from the moment partitions are ours (group join takes time)
                     idle_since = time.monotonic()
-                if self._preparer is None:
+                preparation = self._preparation
+                if preparation is None:
                     if batch:
                         self._process(batch)
                 else:
@@ -332,7 +356,9 @@ class BatchConsumer:
                     # goes to the database
                     ahead = self._ahead
                     self._ahead = (
-                        _Ahead(batch, self._preparer.submit(self._prepare, batch))
+                        _Ahead(
+                            batch, preparation.pool.submit(preparation.handler.prepare_batch, batch)
+                        )
                         if batch
                         else None
                     )
@@ -377,10 +403,6 @@ class BatchConsumer:
             return [first]
         return [first, *consumer.consume(num_messages=size - 1, timeout=0)]
 
-    def _prepare(self, batch: list[RawMessage]) -> Any:
-        assert isinstance(self.handler, PreparingHandler)
-        return self.handler.prepare_batch(batch)
-
     def _process_ahead(self) -> None:
         """Handle the batch held ahead, if any (before a revoke takes its partitions, and before
         the process exits)."""
@@ -401,9 +423,9 @@ class BatchConsumer:
                 if exc.args[0].code() != KafkaError._NO_OFFSET:
                     logger.warning("final offset commit failed", extra={"error": str(exc)})
             consumer.close()
-        if self._preparer is not None:
-            self._preparer.shutdown(wait=True, cancel_futures=True)
-            self._preparer = None
+        if self._preparation is not None:
+            self._preparation.pool.shutdown(wait=True, cancel_futures=True)
+            self._preparation = None
         if self._producer is not None:
             self._producer.flush(10)
         self._heartbeat(force=True, state="stopped")
@@ -498,7 +520,7 @@ class BatchConsumer:
         max_attempts: int | None = None,
     ) -> list[DeadLetter] | None:
         handle: Callable[[], list[DeadLetter]] = lambda: self.handler.handle_batch(batch)  # noqa: E731
-        if prepared is not None:
+        if prepared is not None and self._preparation is not None:
             try:
                 ready = prepared.result()
             except Exception as exc:  # noqa: BLE001 - the plain path prepares (and fails) again
@@ -507,8 +529,7 @@ class BatchConsumer:
                     extra={"consumer": self.settings.name, "error": f"{type(exc).__name__}: {exc}"},
                 )
             else:
-                assert isinstance(self.handler, PreparingHandler)
-                handler = self.handler
+                handler = self._preparation.handler
                 handle = lambda: handler.handle_prepared(batch, ready)  # noqa: E731
         most = max_attempts or self.settings.max_handler_attempts
         attempts = 0

@@ -67,12 +67,7 @@ class WhitepaperEventHandler:
                 github_events_record_from_kafka(rows)
                 reused = set(github_event_positions_reused(rows))
             letters.extend(
-                DeadLetter(
-                    m,
-                    "offset_reused",
-                    f"{m.topic}[{m.partition}]@{m.offset} holds a stored event with another "
-                    "payload: the log reused the offset",
-                )
+                DeadLetter.offset_reused(m, "a stored event with another payload")
                 for m in messages
                 if (m.topic, m.partition, m.offset) in reused
             )

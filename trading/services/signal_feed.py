@@ -107,12 +107,7 @@ def _reused_positions(rows: Sequence[TaSignal], messages: Sequence[RawMessage]) 
         key = stored.get(position)
         if key is not None and key != [r.event_ts, r.symbol, r.seq]:
             letters.append(
-                DeadLetter(
-                    by_position[position],
-                    "offset_reused",
-                    f"{r.source_topic}[{r.source_partition}]@{r.source_offset} holds a stored "
-                    "signal with another key: the log reused the offset",
-                )
+                DeadLetter.offset_reused(by_position[position], "a stored signal with another key")
             )
     return letters
 
