@@ -442,7 +442,10 @@ def test_prefetch_is_bounded_per_partition_and_in_total_unless_configured(feed, 
     settings.TRADING_ORDER_FEED_BATCH_SIZE = 2000
     config = order_feed_consumer_settings().consumer_config()
     assert (config["queued.min.messages"], config["queued.max.messages.kbytes"]) == (2000, 4096)
+    # a full queue is looked at again after 10 ms, not librdkafka's 1 s
+    assert config["fetch.queue.backoff.ms"] == 10
     settings.TRADING_ORDER_FEED_BATCH_SIZE = 200
     assert order_feed_consumer_settings().consumer_config()["queued.min.messages"] == 1000
-    settings.TRADING_ORDER_FEED_KAFKA = {"queued.min.messages": 50}  # an operator's value wins
-    assert order_feed_consumer_settings().consumer_config()["queued.min.messages"] == 50
+    settings.TRADING_ORDER_FEED_KAFKA = {"queued.min.messages": 50, "fetch.queue.backoff.ms": 100}
+    config = order_feed_consumer_settings().consumer_config()  # an operator's values win
+    assert (config["queued.min.messages"], config["fetch.queue.backoff.ms"]) == (50, 100)
