@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--database", default="torghut_perf_profile")
+    parser.add_argument(
+        "--setup-sql", help="SQL run after the migrations, before the orders (what-if trials)"
+    )
     args = parser.parse_args()
 
     os.environ["DB_DSN"] = scratch_database(args.database)
@@ -55,6 +58,9 @@ def main() -> None:
     from torghut_site.kafka import RawMessage
 
     orders = args.events // 3
+    if args.setup_sql:
+        with connection.cursor() as cursor:
+            cursor.execute(args.setup_sql)
     create_orders(0, orders)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
