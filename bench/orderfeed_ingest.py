@@ -109,8 +109,8 @@ class PrivateBroker:
 
     def __exit__(self, *_: object) -> None:
         """`noida-db down`, then whatever of the broker is still running is killed and its data
-        dir removed. `down` returned with the broker still up after runs that had kept it busy,
-        and each run's broker stayed behind, snapshotting what it held, under the next ones."""
+        dir removed: with `down` alone, the brokers of 26 earlier runs were found still running
+        (idle, but each snapshotting what it held) under the later ones."""
         pids = self.pids()
         subprocess.run(
             [self.noida, "down", "--data-dir", self.data_dir], capture_output=True, timeout=60
