@@ -207,6 +207,30 @@ def trade_update(
     return envelope
 
 
+def fill_updates(execution: Execution, **options: Any) -> list[dict[str, Any]]:
+    """An order's fill as three trade updates a second apart: new, partial_fill (4 filled at
+    100.5), fill (10 at 100.5); what `assert_executions_filled_once` expects applied. `options`
+    go to each `trade_update` (shape, account...)."""
+    return [
+        trade_update(
+            execution,
+            event,
+            status=status,
+            ts=f"2026-03-03T14:30:0{step}Z",
+            filled=filled,
+            avg="100.5" if filled != "0" else None,
+            **options,
+        )
+        for step, (event, status, filled) in enumerate(
+            [
+                ("new", "new", "0"),
+                ("partial_fill", "partially_filled", "4"),
+                ("fill", "filled", "10"),
+            ]
+        )
+    ]
+
+
 def assert_executions_filled_once(executions: list[Execution]) -> None:
     """Each execution went new → partially filled → filled through the feed, once each (10 of
     10 filled): what a run of new, partial_fill and fill updates per order must leave, whatever

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from orderfeed.models import OrderEvent
-from orderfeed.tests.conftest import assert_executions_filled_once, make_order, trade_update
+from orderfeed.tests.conftest import assert_executions_filled_once, fill_updates, make_order
 from tests.conftest import manage_in_test_db
 from torghut_site.models import DeadLetterMessage
 from trading.models import TradeDecision, TradeDecisionTransition
@@ -49,32 +49,12 @@ def _consumer(feed, fault: str | None) -> subprocess.CompletedProcess[str]:
 
 def test_kill_9_mid_batch_then_restart_applies_every_event_exactly_once(feed):
     executions = []
-    updates = []
     for n in range(ORDERS):
         _, execution = make_order(n=n + 1, symbol=f"SYM{n}")
         executions.append(execution)
-        for step, (event, status, filled) in enumerate(
-            [
-                ("new", "new", "0"),
-                ("partial_fill", "partially_filled", "4"),
-                ("fill", "filled", "10"),
-            ]
-        ):
-            updates.append(
-                (
-                    execution.symbol,
-                    trade_update(
-                        execution,
-                        event,
-                        status=status,
-                        ts=f"2026-03-03T14:30:0{step}Z",
-                        filled=filled,
-                        avg="100.5" if filled != "0" else None,
-                    ),
-                )
-            )
-    for symbol, update in updates:  # keyed by symbol, as in production: spread over partitions
-        feed.produce(update, key=symbol.encode())
+        for update in fill_updates(execution):
+            # keyed by symbol, as in production: spread over partitions
+            feed.produce(update, key=execution.symbol.encode())
 
     first = _consumer(feed, "orderfeed_before_commit")
     assert first.returncode == -signal.SIGKILL, first.stderr

@@ -54,8 +54,8 @@ from orderfeed.models import OrderEvent
 from orderfeed.tests.conftest import (
     assert_executions_filled_once,
     create_topics,
+    fill_updates,
     make_order,
-    trade_update,
 )
 from tests.conftest import ROOT, free_port, json_lines
 from tests.faults.conftest import KafkaBroker, trading_env, wait_for
@@ -67,7 +67,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.
 
 ORDERS = 20
 PARTITIONS = 3
-STEPS = [("new", "new", "0"), ("partial_fill", "partially_filled", "4"), ("fill", "filled", "10")]
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -175,12 +174,8 @@ def _run(
         return list(row.details.get("assigned", [])) if row else []
 
     def produce(step: int) -> None:
-        event, status, filled = STEPS[step]
         for e in executions:
-            update = trade_update(
-                e, event, status=status, ts=f"2026-03-03T14:30:0{step}Z", filled=filled,
-                avg="100.5" if filled != "0" else None,
-            )  # fmt: skip
+            update = fill_updates(e)[step]
             producer.produce(
                 topic, key=e.symbol.encode(), value=json.dumps(update).encode(), on_delivery=sent
             )

@@ -18,9 +18,9 @@ from orderfeed.models import OrderEvent
 from orderfeed.tests.conftest import (  # noqa: F401 - kafka_bootstrap is a fixture
     assert_executions_filled_once,
     create_topics,
+    fill_updates,
     kafka_bootstrap,
     make_order,
-    trade_update,
 )
 from tests.conftest import ROOT
 from tests.faults.conftest import trading_env, wait_for
@@ -58,14 +58,7 @@ def test_connection_killed_mid_batch_every_event_applied_once(
     for n in range(ORDERS):
         _, execution = make_order(symbol=f"P{n:02d}", n=n + 1)
         executions.append(execution)
-        for step, (event, status, filled) in enumerate(
-            [("new", "new", "0"), ("partial_fill", "partially_filled", "4"),
-             ("fill", "filled", "10")]
-        ):  # fmt: skip
-            update = trade_update(
-                execution, event, status=status, ts=f"2026-03-03T14:30:0{step}Z",
-                filled=filled, avg="100.5" if filled != "0" else None,
-            )  # fmt: skip
+        for update in fill_updates(execution):
             producer.produce(
                 topic, key=execution.symbol.encode(), value=json.dumps(update).encode()
             )

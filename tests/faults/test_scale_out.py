@@ -24,9 +24,9 @@ from orderfeed.models import OrderEvent
 from orderfeed.tests.conftest import (  # noqa: F401 - kafka_bootstrap is a fixture
     assert_executions_filled_once,
     create_topics,
+    fill_updates,
     kafka_bootstrap,
     make_order,
-    trade_update,
 )
 from tests.conftest import ROOT
 from tests.faults.conftest import (
@@ -109,14 +109,7 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
                     account_label=lane, symbol=f"S{lane_no}{n:02d}", n=1000 * lane_no + n
                 )
                 executions.append(execution)
-                for step, (event, status, filled) in enumerate(
-                    [("new", "new", "0"), ("partial_fill", "partially_filled", "4"),
-                     ("fill", "filled", "10")]
-                ):  # fmt: skip
-                    update = trade_update(
-                        execution, event, status=status, ts=f"2026-03-03T14:30:0{step}Z",
-                        filled=filled, avg="100.5" if filled != "0" else None, account=lane,
-                    )  # fmt: skip
+                for update in fill_updates(execution, account=lane):
                     producer.produce(
                         topic, key=execution.symbol.encode(), value=json.dumps(update).encode()
                     )
