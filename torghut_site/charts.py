@@ -82,6 +82,42 @@ def _x_positions_shared(groups: list[list[str]]) -> list[list[float]]:
     return [[i / (longest - 1) for i in range(len(g))] for g in groups]
 
 
+def _axes(
+    *,
+    left: float,
+    top: float,
+    right: float,
+    bottom: float,
+    height: int,
+    hi: str,
+    lo: str,
+    first: str,
+    last: str,
+) -> SafeString:
+    """A chart's frame: the y and x axes around the plot (left, top, right, bottom), the y
+    range's ends left of the y axis, the first and last time under the x axis."""
+    return format_html(
+        '<line x1="{ax}" y1="{top}" x2="{ax}" y2="{ay}" stroke="#999"/>'
+        '<line x1="{ax}" y1="{ay}" x2="{xr}" y2="{ay}" stroke="#999"/>'
+        '<text class="y-max" x="{tx}" y="{ty_max}" text-anchor="end" font-size="11">{hi}</text>'
+        '<text class="y-min" x="{tx}" y="{ty_min}" text-anchor="end" font-size="11">{lo}</text>'
+        '<text class="x-first" x="{ax}" y="{tx_y}" font-size="11">{first}</text>'
+        '<text class="x-last" x="{xr}" y="{tx_y}" text-anchor="end" font-size="11">{last}</text>',
+        ax=left,
+        ay=bottom,
+        top=top,
+        xr=right,
+        tx=left - 6,
+        ty_max=top + 10,
+        ty_min=bottom,
+        tx_y=height - 8,
+        hi=hi,
+        lo=lo,
+        first=first,
+        last=last,
+    )
+
+
 def equity_curve_svg(points: Sequence[Any], *, width: int = 640, height: int = 220) -> SafeString:
     """An equity curve ([[iso_ts, equity], …]) as an inline SVG polyline with the min/max equity
     on the y axis and the first/last time on the x axis. One point is drawn as a dot, a flat
@@ -110,32 +146,23 @@ def equity_curve_svg(points: Sequence[Any], *, width: int = 640, height: int = 2
             '<polyline points="{}" fill="none" stroke="#417690" stroke-width="1.5"/>',
             " ".join(f"{x:.1f},{yy:.1f}" for x, yy in coords),
         )
-    axis_y, axis_x = top + plot_h, left
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="equity-curve" width="{w}" height="{h}" '
-        'viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
-        '<line x1="{ax}" y1="{top}" x2="{ax}" y2="{ay}" stroke="#999"/>'
-        '<line x1="{ax}" y1="{ay}" x2="{xr}" y2="{ay}" stroke="#999"/>'
-        '<text class="y-max" x="{tx}" y="{ty_max}" text-anchor="end" font-size="11">{hi}</text>'
-        '<text class="y-min" x="{tx}" y="{ty_min}" text-anchor="end" font-size="11">{lo}</text>'
-        '<text class="x-first" x="{ax}" y="{tx_y}" font-size="11">{first}</text>'
-        '<text class="x-last" x="{xr}" y="{tx_y}" text-anchor="end" font-size="11">{last}</text>'
-        "{mark}</svg>",
+        'viewBox="0 0 {w} {h}" role="img" aria-label="{label}">{axes}{mark}</svg>',
         w=width,
         h=height,
         label=f"equity curve, {len(clean)} point(s), from {lo:,.2f} to {hi:,.2f}",
-        ax=axis_x,
-        ay=axis_y,
-        top=top,
-        xr=left + plot_w,
-        tx=left - 6,
-        ty_max=top + 10,
-        ty_min=axis_y,
-        tx_y=height - 8,
-        hi=f"{hi:,.2f}",
-        lo=f"{lo:,.2f}",
-        first=_short_time(clean[0][0]),
-        last=_short_time(clean[-1][0]),
+        axes=_axes(
+            left=left,
+            top=top,
+            right=left + plot_w,
+            bottom=top + plot_h,
+            height=height,
+            hi=f"{hi:,.2f}",
+            lo=f"{lo:,.2f}",
+            first=_short_time(clean[0][0]),
+            last=_short_time(clean[-1][0]),
+        ),
         mark=mark,
     )
 
@@ -232,7 +259,7 @@ def line_chart_svg(
                     name,
                 )
             )
-    axis_y, axis_x, x_right = top + plot_h, left, left + plot_w
+    x_right = left + plot_w
     if lo < 0 < hi:
         marks.insert(
             0,
@@ -240,7 +267,7 @@ def line_chart_svg(
                 '<line class="zero" x1="{x1}" y1="{y0}" x2="{x2}" y2="{y0}" stroke="#999" '
                 'stroke-dasharray="4 3"/><text class="y-zero" x="{tx}" y="{ty}" '
                 'text-anchor="end" font-size="11">0</text>',
-                x1=axis_x,
+                x1=left,
                 x2=x_right,
                 y0=f"{y(0.0):.1f}",
                 tx=left - 6,
@@ -252,32 +279,24 @@ def line_chart_svg(
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="chart line-chart" width="{w}" '
         'height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{aria}" data-series="{n}" '
-        'data-points="{points}">'
-        '<line x1="{ax}" y1="{top}" x2="{ax}" y2="{ay}" stroke="#999"/>'
-        '<line x1="{ax}" y1="{ay}" x2="{xr}" y2="{ay}" stroke="#999"/>'
-        '<text class="y-max" x="{tx}" y="{ty_max}" text-anchor="end" font-size="11">{hi}</text>'
-        '<text class="y-min" x="{tx}" y="{ty_min}" text-anchor="end" font-size="11">{lo}</text>'
-        '<text class="x-first" x="{ax}" y="{tx_y}" font-size="11">{first}</text>'
-        '<text class="x-last" x="{xr}" y="{tx_y}" text-anchor="end" font-size="11">{last}</text>'
-        "{legend}{marks}</svg>",
+        'data-points="{points}">{axes}{legend}{marks}</svg>',
         w=width,
         h=height,
         aria=f"{label}: {len(values)} point(s), from {_fmt(lo, value_format)} "
         f"to {_fmt(hi, value_format)}",
         n=len(drawn),
         points=len(values),
-        ax=axis_x,
-        ay=axis_y,
-        top=top,
-        xr=x_right,
-        tx=left - 6,
-        ty_max=top + 10,
-        ty_min=axis_y,
-        tx_y=height - 8,
-        hi=_fmt(hi, value_format),
-        lo=_fmt(lo, value_format),
-        first=_short_time(first),
-        last=_short_time(last),
+        axes=_axes(
+            left=left,
+            top=top,
+            right=x_right,
+            bottom=top + plot_h,
+            height=height,
+            hi=_fmt(hi, value_format),
+            lo=_fmt(lo, value_format),
+            first=_short_time(first),
+            last=_short_time(last),
+        ),
         legend=_legend([name for name, _ in drawn], x=left, y=16) if legend else "",
         marks=format_html_join("", "{}", ((m,) for m in marks)),
     )
