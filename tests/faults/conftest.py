@@ -302,14 +302,16 @@ def trading_env(signals_file: Path, var_dir: Path, broker_url: str, **extra: str
 class Worker:
     """A real `celery worker` process (solo pool: a kill -9 takes the whole worker down)."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"worker-{name}.log"
         self._log: IO[str] = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [CELERY, "-A", "torghut_site", "worker", "--pool=solo", "-Q", "torghut",
              "-n", f"{name}@faults", "--without-gossip", "--without-mingle",
-             "--without-heartbeat"],
+             "--without-heartbeat", *extra_args],
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -328,11 +330,11 @@ class Worker:
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], Worker]]:
+def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(name: str, env: dict[str, str]) -> Worker:
-        worker = Worker(name, env, tmp_path)
+    def start(name: str, env: dict[str, str], *extra_args: str) -> Worker:
+        worker = Worker(name, env, tmp_path, extra_args)
         started.append(worker)
         return worker
 

@@ -223,10 +223,10 @@ def _maybe_reload_catalog() -> None:
         logger.info(
             "strategy catalog applied",
             extra={
-                "hash": result.file_hash,
-                "created": result.created,
-                "updated": result.updated,
-                "disabled": result.disabled,
+                "catalog_hash": result.file_hash,
+                "strategies_created": result.created,
+                "strategies_updated": result.updated,
+                "strategies_disabled": result.disabled,
             },
         )
 
