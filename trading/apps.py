@@ -7,4 +7,8 @@ class TradingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from trading import checks  # noqa: F401  (registers the system checks)
+        from celery.signals import worker_init
+
+        from trading import checks  # registers the system checks
+
+        worker_init.connect(checks.dspy_worker_guard, weak=False)

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from torghut_site.flags import flag_enabled
 from trading.brokers.base import FINAL_ORDER_STATUSES, Broker
+from trading.checks import dspy_artifact_error
 from trading.firewall import OrderFirewall
 from trading.gates import CycleContext, OpenOrder, RiskLimits
 from trading.lanes import LaneConfig, UnknownLaneError, broker_for_lane, lane_config
@@ -301,6 +302,13 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
         result.cancelled_orders = orders_cancel_all(
             lane=lane, reason="kill_switch" if kill.active else "emergency_stop", firewall=firewall
         )
+    dspy_error = dspy_artifact_error()
+    if dspy_error is not None:
+        # nothing is decided or sent while the configured review program cannot run; the
+        # cursor stays, so the signals wait for the artifact's promotion
+        result.status = "dspy_artifact_not_promoted"
+        result.error = f"{dspy_error.msg} [{dspy_error.id}]"
+        return
     # decisions whose LLM review came in (or expired) since: they go on before new signals
     continued = reviews_continue(
         lane=lane, broker=broker, firewall=firewall, kill_switch=kill.active, now=now
