@@ -32,11 +32,15 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-$BIN/gunicorn torghut_site.wsgi:application --bind "127.0.0.1:$WEB_PORT" --workers 2 --access-logfile - &
+# each process runs under scripts/supervise.sh: one that exits is restarted with a backoff
+# (and logged), so a worker that exits when Redis or the database drops never stops the bot
+scripts/supervise.sh web $BIN/gunicorn torghut_site.wsgi:application --bind "127.0.0.1:$WEB_PORT" \
+  --workers 2 --access-logfile - &
 pids+=($!)
-$BIN/celery -A torghut_site worker --loglevel INFO --concurrency 2 -Q torghut -n "worker@%h" &
+scripts/supervise.sh worker $BIN/celery -A torghut_site worker --loglevel INFO --concurrency 2 \
+  -Q torghut -n "worker@%h" &
 pids+=($!)
-$BIN/celery -A torghut_site beat --loglevel INFO &
+scripts/supervise.sh beat $BIN/celery -A torghut_site beat --loglevel INFO &
 pids+=($!)
 
 sleep 2
@@ -48,7 +52,7 @@ cat <<MSG
     status     http://127.0.0.1:$WEB_PORT/trading/status   (API token printed above)
     API docs   http://127.0.0.1:$WEB_PORT/api/docs/
     metrics    http://127.0.0.1:$WEB_PORT/metrics
-  Ctrl-C stops web, worker and beat.
+  A process that exits is restarted (logged as [supervise]); Ctrl-C stops web, worker and beat.
 
 MSG
-wait -n "${pids[@]}"
+wait "${pids[@]}"
