@@ -10,6 +10,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from orderfeed.models import EventOutcome, OrderEvent
+from torghut_site.flags import flag_enabled
 from torghut_site.models import DeadLetterMessage, HeartbeatKind
 from torghut_site.selectors import heartbeat_list
 from trading.models import Incident
@@ -28,7 +29,7 @@ def order_feed_status(*, window: timedelta = timedelta(hours=24)) -> dict[str, A
     stale_after = timedelta(seconds=3 * settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS)
     consumers = heartbeat_list(kind=HeartbeatKind.ORDERFEED_CONSUMER, max_age=stale_after)
     return {
-        "enabled": settings.TRADING_ORDER_FEED_ENABLED,
+        "enabled": flag_enabled("TRADING_ORDER_FEED_ENABLED"),
         "topics": [
             t
             for t in (settings.TRADING_ORDER_FEED_TOPIC_V2, settings.TRADING_ORDER_FEED_TOPIC)

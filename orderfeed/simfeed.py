@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 
 from orderfeed.services import IngestResult, order_events_ingest
+from torghut_site.flags import flag_enabled
 from torghut_site.kafka import RawMessage, producer_config
 from trading.simbroker.models import SimTradeUpdate
 from trading.simbroker.services import trade_updates_mark_published
@@ -49,8 +50,13 @@ def sim_feed_topic() -> str:
 
 
 def sim_trade_updates_flush(*, account_label: str, limit: int = 1000) -> int:
-    """Publish (Kafka) or apply (embedded) this lane's pending simulated trade updates."""
-    if settings.TRADING_ORDER_FEED_ENABLED:
+    """Publish (Kafka) or apply (embedded) this lane's pending simulated trade updates.
+
+    The order-feed flag is read on every flush, so a flip in Flipt switches the path at the next
+    cycle; both paths dedupe by event. Without bootstrap servers (a flag switched on over an
+    embedded configuration) there is no Kafka to publish to, and the updates are applied here.
+    """
+    if flag_enabled("TRADING_ORDER_FEED_ENABLED") and settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS:
         return _publish(account_label=account_label, limit=limit)
     return _apply_directly(account_label=account_label, limit=limit).persisted
 

@@ -276,6 +276,9 @@ def _lane_glance(
 
 
 def _signal_lag_tile(key: str, state: Any) -> Tile:
+    streak = _no_signal_streak_tile(key, state)
+    if streak is not None:
+        return streak
     lag = state.signal_lag_seconds if state else None
     if lag is None:
         reason = state.no_signal_reason if state else ""
@@ -291,6 +294,24 @@ def _signal_lag_tile(key: str, state: Any) -> Tile:
         else "ok"
     )
     return Tile(f"{key}-signal-lag", "Signal lag", value, level, state.no_signal_reason)
+
+
+def _no_signal_streak_tile(key: str, state: Any) -> Tile | None:
+    """Cycles in a row without signals, from TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD on
+    (warn); bad once a critical reason reaches the emergency stop's streak limit. A market-closed
+    reason the configuration expects is not an alert."""
+    if state is None or not state.no_signal_reason:
+        return None
+    streak, reason = state.no_signal_streak, state.no_signal_reason
+    expected = reason in settings.TRADING_SIGNAL_MARKET_CLOSED_EXPECTED_REASONS
+    if streak < settings.TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD or (
+        state.market_open is False and expected
+    ):
+        return None
+    critical = reason in settings.TRADING_SIGNAL_STALENESS_ALERT_CRITICAL_REASONS
+    limit = settings.TRADING_ROLLBACK_SIGNAL_STALENESS_ALERT_STREAK_LIMIT
+    level: Level = "bad" if critical and streak >= limit else "warn"
+    return Tile(f"{key}-signal-lag", "Signal lag", f"no signals for {streak} cycles", level, reason)
 
 
 def _interval(kind: str) -> float:

@@ -36,9 +36,12 @@ from torghut_site.metrics import FEATURE_FLAG_EVALUATIONS, FEATURE_FLAG_FALLBACK
 
 logger = logging.getLogger(__name__)
 
-# Flipt flag key -> setting it overrides (the original's `torghut_*` inventory). Flags of
-# components this project does not ship (the LEAN runner and the hash-based forecast router)
-# are not mapped.
+# Flipt flag key -> setting it overrides (the `torghut_*` keys listed in docs and the README).
+# Every mapped setting is read through `flag_enabled` by the code it governs, so a flip reaches
+# the next cycle. Not mapped: flags of components this project does not ship (the LEAN runner,
+# the hash-based forecast router, the strategy scheduler and its legacy fallback, the execution
+# advisor, the market context, the LLM committee switch), and `TRADING_MULTI_ACCOUNT_ENABLED`,
+# which is deployment configuration read at start (the set of account lanes), not a switch.
 FLAG_SETTINGS: dict[str, str] = {
     "torghut_trading_enabled": "TRADING_ENABLED",
     "torghut_trading_live_enabled": "TRADING_LIVE_ENABLED",
@@ -47,9 +50,6 @@ FLAG_SETTINGS: dict[str, str] = {
     "torghut_trading_crypto_enabled": "TRADING_CRYPTO_ENABLED",
     "torghut_trading_crypto_live_enabled": "TRADING_CRYPTO_LIVE_ENABLED",
     "torghut_trading_order_feed_enabled": "TRADING_ORDER_FEED_ENABLED",
-    "torghut_trading_multi_account_enabled": "TRADING_MULTI_ACCOUNT_ENABLED",
-    "torghut_trading_strategy_scheduler_enabled": "TRADING_STRATEGY_SCHEDULER_ENABLED",
-    "torghut_trading_strategy_runtime_fallback_legacy": "TRADING_STRATEGY_RUNTIME_FALLBACK_LEGACY",
     "torghut_trading_feature_quality_enabled": "TRADING_FEATURE_QUALITY_ENABLED",
     "torghut_trading_autonomy_enabled": "TRADING_AUTONOMY_ENABLED",
     "torghut_trading_autonomy_allow_live_promotion": "TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION",
@@ -64,16 +64,13 @@ FLAG_SETTINGS: dict[str, str] = {
         "TRADING_DRIFT_LIVE_PROMOTION_REQUIRES_EVIDENCE"
     ),
     "torghut_trading_drift_rollback_on_performance": "TRADING_DRIFT_ROLLBACK_ON_PERFORMANCE",
-    "torghut_trading_execution_advisor_enabled": "TRADING_EXECUTION_ADVISOR_ENABLED",
     "torghut_trading_allow_shorts": "TRADING_ALLOW_SHORTS",
     "torghut_trading_kill_switch_enabled": "TRADING_KILL_SWITCH_ENABLED",
     "torghut_trading_emergency_stop_enabled": "TRADING_EMERGENCY_STOP_ENABLED",
-    "torghut_trading_market_context_required": "TRADING_MARKET_CONTEXT_REQUIRED",
     "torghut_llm_enabled": "LLM_ENABLED",
     "torghut_llm_fail_open_live_approved": "LLM_FAIL_OPEN_LIVE_APPROVED",
     "torghut_llm_adjustment_allowed": "LLM_ADJUSTMENT_ALLOWED",
     "torghut_llm_shadow_mode": "LLM_SHADOW_MODE",
-    "torghut_llm_committee_enabled": "LLM_COMMITTEE_ENABLED",
     "torghut_llm_adjustment_approved": "LLM_ADJUSTMENT_APPROVED",
 }
 SETTING_FLAGS: dict[str, str] = {setting: flag for flag, setting in FLAG_SETTINGS.items()}

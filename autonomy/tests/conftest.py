@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from tests.conftest import flipt, flipt_server  # noqa: F401  (the Flipt stand-in)
 from whitepapers.tests.conftest import fs_artifacts, s3_artifacts, s3_client  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]

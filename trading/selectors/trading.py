@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, QuerySet, Sum
 from django.utils import timezone
 
-from torghut_site.flags import flags_snapshot
+from torghut_site.flags import flag_enabled, flags_snapshot
 from torghut_site.models import HeartbeatKind
 from torghut_site.selectors import heartbeat_list
 from trading.lanes import lane_configs
@@ -190,7 +190,7 @@ def trading_health() -> dict[str, Any]:
             for s in lanes
         },
     }
-    if settings.TRADING_ORDER_FEED_ENABLED:
+    if flag_enabled("TRADING_ORDER_FEED_ENABLED"):
         feed = order_feed_status()
         deps["order_feed"] = {
             "ok": any(c["healthy"] for c in feed["consumers"]),

@@ -358,7 +358,7 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
         cursor_store(cursor=cursor, value=batch.cursor_after)
         _evaluate_safety(lane=lane, result=result)
         return
-    if settings.TRADING_FEATURE_QUALITY_ENABLED:
+    if flag_enabled("TRADING_FEATURE_QUALITY_ENABLED"):
         quality = feature_quality_reasons(signals, now=now)
         if quality:
             result.status = "feature_quality_rejected"

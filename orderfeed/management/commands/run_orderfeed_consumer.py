@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
 from orderfeed.consumer import OrderFeedNotConfigured, consumer_process_tune, order_feed_consumer
+from torghut_site.flags import flag_enabled
 from torghut_site.kafka import BatchConsumer
 from torghut_site.management.consumer_command import ConsumerCommand
 
@@ -17,7 +16,7 @@ class Command(ConsumerCommand):
     not_configured = (OrderFeedNotConfigured,)
 
     def disabled_reason(self) -> str | None:
-        if settings.TRADING_ORDER_FEED_ENABLED:
+        if flag_enabled("TRADING_ORDER_FEED_ENABLED"):
             return None
         return "TRADING_ORDER_FEED_ENABLED is false: set it to true"
 

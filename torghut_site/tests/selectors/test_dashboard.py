@@ -340,6 +340,49 @@ def test_signal_lag_is_ok_while_the_market_is_closed_and_bad_past_the_rollback_l
     )
 
 
+def test_a_no_signal_streak_warns_from_its_alert_threshold_and_is_bad_at_the_latch_limit(
+    settings,
+):
+    settings.TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD = 2
+    settings.TRADING_ROLLBACK_SIGNAL_STALENESS_ALERT_STREAK_LIMIT = 4
+    settings.TRADING_SIGNAL_STALENESS_ALERT_CRITICAL_REASONS = ["no_signals_in_window"]
+    settings.TRADING_SIGNAL_MARKET_CLOSED_EXPECTED_REASONS = ["no_signals_in_window"]
+    state = LaneState.objects.create(
+        account_label="paper",
+        last_cycle_finished_at=NOW,
+        last_cycle_status="no_signals",
+        last_reconcile_at=NOW,
+        signal_lag_seconds=30.0,
+        market_open=True,
+        no_signal_reason="no_signals_in_window",
+        no_signal_streak=1,
+    )
+
+    def tile() -> Tile:
+        return glance(now=NOW).lanes[0].signal_lag
+
+    assert tile() == Tile(
+        "lane-paper-signal-lag", "Signal lag", "30 s", "ok", "no_signals_in_window"
+    )
+    state.no_signal_streak = 2
+    state.save()
+    assert tile() == Tile(
+        "lane-paper-signal-lag", "Signal lag", "no signals for 2 cycles", "warn",
+        "no_signals_in_window",
+    )  # fmt: skip
+    settings.TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD = 3
+    assert tile().level == "ok"
+    state.no_signal_streak = 4
+    state.save()
+    assert tile() == Tile(
+        "lane-paper-signal-lag", "Signal lag", "no signals for 4 cycles", "bad",
+        "no_signals_in_window",
+    )  # fmt: skip
+    state.market_open = False  # an expected reason while the market is closed
+    state.save()
+    assert tile().level == "ok"
+
+
 def test_the_live_flag_on_still_warns_in_live_mode(settings):
     settings.TRADING_MODE = "live"
     settings.TRADING_LIVE_ENABLED = True
