@@ -159,6 +159,12 @@ def reason_code(reason: str) -> str:
     return reason.split(":")[0]
 
 
+def _latch_key(reason: str) -> str:
+    code = reason_code(reason)
+    # a daily loss latches per session day: today's is new even while yesterday's is latched
+    return reason if code == DAILY_LOSS else code
+
+
 def _latch(
     *, state: SafetyState, reasons: list[str], account_label: str, snapshot: dict[str, Any]
 ) -> list[str]:
@@ -167,8 +173,8 @@ def _latch(
     A reason whose code is already latched adds nothing; a new code joins a latch already
     active (so a recoverable latch never auto-recovers past a loss limit). Returns the reasons
     added."""
-    latched = {reason_code(r) for r in state.emergency_stop_reasons}
-    added = [r for r in reasons if reason_code(r) not in latched]
+    latched = {_latch_key(r) for r in state.emergency_stop_reasons}
+    added = [r for r in reasons if _latch_key(r) not in latched]
     if not added:
         return []
     now = timezone.now()

@@ -16,9 +16,19 @@ from tests.servers.alpaca_server import AlpacaServer
 from tests.servers.base import Fault
 from trading.brokers.simulated import SimulatedBroker
 from trading.metrics import EMERGENCY_STOPS, LANE_DRAWDOWN
-from trading.models import Incident, LaneState, SafetyEvent, SafetyState, TradeCursor, TradeDecision
+from trading.models import (
+    Execution,
+    Incident,
+    LaneState,
+    SafetyEvent,
+    SafetyState,
+    TradeCursor,
+    TradeDecision,
+)
+from trading.selectors.safety import FallbackWindow, fallback_window
 from trading.selectors.trading import trading_status
 from trading.services.cycle import CycleResult, trading_cycle_run
+from trading.services.reconcile import reconcile_lane
 from trading.services.safety import DailyLossLockedError, emergency_stop_clear
 from trading.tests.cycle.conftest import REPLAY_START, write_signals
 
@@ -283,3 +293,18 @@ def test_submits_without_a_clean_broker_answer_latch_the_fallback_ratio(alpaca, 
         emergency_stop_clear(actor=operator, reason="alpaca status page: resolved")
     assert cycle(390, "alp").emergency_stop == ""
     assert SafetyState.objects.get(scope="global").emergency_stop_active is False
+
+
+def test_a_submit_settled_by_reconciliation_counts_as_a_fallback(alpaca):
+    cycle(30, "alp")
+    decision = TradeDecision.objects.get()
+    assert decision.submit_answer == "accepted"
+    # what a worker killed between Alpaca's accept and our commit leaves behind
+    Execution.objects.all().delete()
+    TradeDecision.objects.filter(pk=decision.pk).update(
+        status="submitting", submit_answer="", submit_answered_at=None
+    )
+    assert reconcile_lane(account_label="alp").adopted == 1
+    decision.refresh_from_db()
+    assert (decision.status, decision.submit_answer) == ("submitted", "recovered")
+    assert fallback_window(account_label="alp") == FallbackWindow(submits=1, fallbacks=1)
