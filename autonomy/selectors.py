@@ -24,6 +24,7 @@ from autonomy.models import (
     Promotion,
     ResearchCandidate,
     ResearchRun,
+    RunStatus,
 )
 from autonomy.policy import GatePolicyError, load_gate_policy
 from autonomy.services.lane import OBJECT_PREFIX
@@ -340,3 +341,24 @@ def autonomy_status() -> dict[str, Any]:
         "last_drift_check": _last_drift(),
         "evidence_continuity": _last_continuity(),
     }
+
+
+def scheduled_failure_streak(*, limit: int) -> list[str]:
+    """The run ids of the latest finished scheduled runs that failed in a row, newest first (at
+    most `limit`).
+
+    A run counts as failed when the lane itself broke: status `failed` with the error it raised
+    recorded. A run whose candidate failed its gates is also stored as `failed` but with no
+    error: the loop worked and said no, which ends the streak like a passed or skipped run.
+    """
+    rows = (
+        ResearchRun.objects.filter(trigger="schedule", finished_at__isnull=False)
+        .order_by("-finished_at", "-pk")
+        .values_list("run_id", "status", "error")[:limit]
+    )
+    streak = []
+    for run_id, status, error in rows:
+        if status != RunStatus.FAILED or not error:
+            break
+        streak.append(run_id)
+    return streak

@@ -463,8 +463,20 @@ TRADING_ROLLBACK_FALLBACK_RATIO_LIMIT = env.float(
     "TRADING_ROLLBACK_FALLBACK_RATIO_LIMIT", default=0.25, min_value=0.0, max_value=1.0
 )
 TRADING_ROLLBACK_MAX_DRAWDOWN_LIMIT = env.float(
-    "TRADING_ROLLBACK_MAX_DRAWDOWN_LIMIT", default=0.08, min_value=0.0
+    "TRADING_ROLLBACK_MAX_DRAWDOWN_LIMIT", default=0.08, min_value=0.0, max_value=1.0
 )
+# fraction of the US/Eastern session's starting equity a lane may lose before the stop latches
+TRADING_ROLLBACK_DAILY_LOSS_LIMIT = env.float(
+    "TRADING_ROLLBACK_DAILY_LOSS_LIMIT", default=0.05, min_value=0.0, max_value=1.0
+)
+# a ratio limit of 0 would latch the emergency stop on every cycle
+for _name in (
+    "TRADING_ROLLBACK_FALLBACK_RATIO_LIMIT",
+    "TRADING_ROLLBACK_MAX_DRAWDOWN_LIMIT",
+    "TRADING_ROLLBACK_DAILY_LOSS_LIMIT",
+):
+    if env.is_set(_name) and globals()[_name] <= 0:
+        env.problem(f"{_name}={globals()[_name]} must be > 0")
 
 # -- account lanes ---------------------------------------------------------------------------
 TRADING_MULTI_ACCOUNT_ENABLED = env.bool("TRADING_MULTI_ACCOUNT_ENABLED", default=False)

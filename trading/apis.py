@@ -22,7 +22,12 @@ from trading.selectors.trading import (
     trading_health,
     trading_status,
 )
-from trading.services.safety import SafetyActionError, emergency_stop_clear, kill_switch_set
+from trading.services.safety import (
+    DailyLossLockedError,
+    SafetyActionError,
+    emergency_stop_clear,
+    kill_switch_set,
+)
 
 
 class CanOperateSafety(BasePermission):
@@ -244,12 +249,24 @@ class EmergencyStopClearApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "control"
 
-    @extend_schema(request=ReasonInputSerializer, responses={200: dict, 409: dict})
+    class InputSerializer(serializers.Serializer[Any]):
+        reason = serializers.CharField(max_length=2000)
+        rebase_high_water_mark = serializers.BooleanField(default=False)
+
+    @extend_schema(request=InputSerializer, responses={200: dict, 409: dict})
     def post(self, request: Request) -> Response:
-        data = ReasonInputSerializer(data=request.data)
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            emergency_stop_clear(actor=request.user, reason=data.validated_data["reason"])
+            emergency_stop_clear(
+                actor=request.user,
+                reason=data.validated_data["reason"],
+                rebase_high_water_mark=data.validated_data["rebase_high_water_mark"],
+            )
+        except DailyLossLockedError as exc:
+            raise ApiError(
+                code="daily_loss_limit_locked", message=str(exc), status_code=409
+            ) from exc
         except SafetyActionError as exc:
             raise ApiError(
                 code="emergency_stop_not_active", message=str(exc), status_code=409

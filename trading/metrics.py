@@ -73,6 +73,12 @@ KILL_SWITCH_CANCELS = Counter(
 EMERGENCY_STOPS = Counter(
     "torghut_trading_emergency_stop_total", "Emergency stop latches by reason.", ["reason"]
 )
+LANE_DRAWDOWN = Gauge(
+    "torghut_trading_lane_drawdown_ratio",
+    "A lane's equity below its high-water mark, as a fraction of the mark.",
+    ["account"],
+    multiprocess_mode="mostrecent",
+)
 STRATEGY_ERRORS = Counter(
     "torghut_trading_strategy_errors_total", "Strategy evaluation errors.", ["strategy"]
 )

@@ -22,10 +22,12 @@ from django.core.cache import cache
 from autonomy.engine.artifacts import canonical
 from autonomy.lane import lane_run_id
 from autonomy.policy import load_gate_policy
+from autonomy.selectors import scheduled_failure_streak
 from autonomy.services.lane import LaneRun, lane_execute, lane_skip, policy_inputs
 from torghut_site.auth import constant_time_equals
 from torghut_site.flags import flag_enabled
 from trading.lanes import enabled_lane_labels
+from trading.services.safety import emergency_stop_latch
 from trading.services.signals import cursor_get, signal_source_for
 from trading.signals.base import CursorSignalSource, SignalSourceError
 from trading.signals.types import SignalCursor, SignalEnvelope
@@ -33,6 +35,7 @@ from trading.signals.types import SignalCursor, SignalEnvelope
 MAX_WINDOW_ROWS = 200_000
 PAGE = 5_000
 LOCK_KEY = "autonomy:lane-tick"
+AUTONOMY_FAILURE_STREAK = "autonomy_failure_streak_exceeded"
 
 
 def approval_token_matches(token: str | None) -> bool:
@@ -93,8 +96,27 @@ def lane_tick(*, now: datetime) -> TickResult:
         return TickResult(False, "already_running")
     try:
         return _tick(now)
+    except Exception:
+        failure_streak_check()
+        raise
     finally:
         cache.delete(LOCK_KEY)
+
+
+def failure_streak_check() -> bool:
+    """After a tick that broke: latch the trading emergency stop once the ledger shows
+    TRADING_ROLLBACK_AUTONOMY_FAILURE_STREAK_LIMIT failed scheduled runs in a row (a passed run
+    ends the streak; it never clears a latch). True when this call latched it."""
+    limit = settings.TRADING_ROLLBACK_AUTONOMY_FAILURE_STREAK_LIMIT
+    streak = scheduled_failure_streak(limit=limit)
+    if len(streak) < limit:
+        return False
+    verdict = emergency_stop_latch(
+        reasons=[AUTONOMY_FAILURE_STREAK],
+        account_label="",
+        snapshot={"source": "autonomy", "failure_streak": len(streak), "failed_runs": streak},
+    )
+    return verdict.triggered
 
 
 def _tick(now: datetime) -> TickResult:

@@ -38,6 +38,18 @@ HEADER = "torghut cannot start: invalid configuration"
                 "performance_cost_bps_exceeded, performance_execution_fallback_ratio_exceeded)"
             ],
         ),
+        (
+            {
+                "TRADING_ROLLBACK_DAILY_LOSS_LIMIT": "0",
+                "TRADING_ROLLBACK_MAX_DRAWDOWN_LIMIT": "1.5",
+                "TRADING_ROLLBACK_FALLBACK_RATIO_LIMIT": "0",
+            },
+            [
+                "TRADING_ROLLBACK_MAX_DRAWDOWN_LIMIT=1.5 must be <= 1.0",
+                "TRADING_ROLLBACK_FALLBACK_RATIO_LIMIT=0.0 must be > 0",
+                "TRADING_ROLLBACK_DAILY_LOSS_LIMIT=0.0 must be > 0",
+            ],
+        ),
         ({"TRADING_MODE": "foo"}, ["TRADING_MODE='foo' must be one of: paper, live"]),
         (
             {"TRADING_MODE": "live"},

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from torghut_site.db import choices_constraint
 
@@ -64,7 +64,33 @@ class LaneState(models.Model):
     market_open = models.BooleanField(null=True, blank=True)
     universe_status = models.CharField(max_length=16, blank=True, default="")
     catalog_checked_at = models.DateTimeField(null=True, blank=True)
+    # equity watermarks, moved once per cycle from the account snapshot (`lane_equity_track`):
+    # the high-water mark only rises (GREATEST in the UPDATE) unless an operator rebases it when
+    # clearing an emergency stop; the session fields restart on the first cycle of a US/Eastern day
+    last_equity = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    equity_high_water_mark = models.DecimalField(
+        max_digits=20, decimal_places=6, null=True, blank=True
+    )
+    session_day = models.DateField(null=True, blank=True, help_text="US/Eastern calendar date")
+    session_start_equity = models.DecimalField(
+        max_digits=20, decimal_places=6, null=True, blank=True
+    )
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(equity_high_water_mark__isnull=True)
+                | Q(last_equity__isnull=True)
+                | Q(equity_high_water_mark__gte=F("last_equity")),
+                name="lane_hwm_not_below_equity",
+            ),
+            models.CheckConstraint(
+                condition=Q(session_day__isnull=True, session_start_equity__isnull=True)
+                | Q(session_day__isnull=False, session_start_equity__isnull=False),
+                name="lane_session_day_has_start",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"lane state {self.account_label}"

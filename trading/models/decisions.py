@@ -38,6 +38,22 @@ class TimeInForce(models.TextChoices):
     FOK = "fok", "fok"
 
 
+class SubmitAnswer(models.TextChoices):
+    """How the broker answered a decision's submit (blank: never sent, e.g. blocked first)."""
+
+    NONE = "", "not sent"
+    ACCEPTED = "accepted", "accepted"
+    REFUSED = "refused", "refused (a clean broker rejection)"
+    # the recovery path: no clean answer, the order was looked up by client order id
+    AMBIGUOUS = "ambiguous", "ambiguous answer (timeout, 5xx)"
+    DUPLICATE = "duplicate", "duplicate client order id"
+    RECOVERED = "recovered", "no answer recorded; settled by reconciliation"
+
+
+# submits that fell back to the recovery path (counted by the fallback-ratio latch)
+FALLBACK_ANSWERS = (SubmitAnswer.AMBIGUOUS, SubmitAnswer.DUPLICATE, SubmitAnswer.RECOVERED)
+
+
 class TradeDecision(models.Model):
     """What a strategy decided for one signal, every gate's verdict, and where it went.
 
@@ -79,6 +95,10 @@ class TradeDecision(models.Model):
     reject_reason = models.CharField(max_length=80, blank=True, default="", db_index=True)
     review_deadline = models.DateTimeField(null=True, blank=True)
     executed_at = models.DateTimeField(null=True, blank=True)
+    submit_answer = models.CharField(
+        max_length=12, choices=SubmitAnswer.choices, blank=True, default=SubmitAnswer.NONE
+    )
+    submit_answered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -103,6 +123,12 @@ class TradeDecision(models.Model):
                 condition=~Q(status="rejected") | ~Q(reject_reason=""),
                 name="decision_rejected_has_reason",
             ),
+            choices_constraint("submit_answer", SubmitAnswer, "decision_submit_answer_valid"),
+            models.CheckConstraint(
+                condition=Q(submit_answer="", submit_answered_at__isnull=True)
+                | (~Q(submit_answer="") & Q(submit_answered_at__isnull=False)),
+                name="decision_submit_answer_has_time",
+            ),
         ]
         indexes = [
             models.Index(fields=["account_label", "-created_at"], name="decision_lane_recent_idx"),
@@ -118,6 +144,12 @@ class TradeDecision(models.Model):
                 fields=["account_label", "created_at"],
                 condition=Q(status="pending_review"),
                 name="decision_pending_review_idx",
+            ),
+            # the fallback-ratio latch: a lane's latest answered submits
+            models.Index(
+                fields=["account_label", "-submit_answered_at"],
+                condition=~Q(submit_answer=""),
+                name="decision_submit_answer_idx",
             ),
         ]
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
 from torghut_site.flags import flag_enabled
 from trading.lanes import LaneConfig
-from trading.models import LiveApproval, SafetyState
+from trading.models import LiveApproval, SafetyEvent, SafetyState, TradeDecision
+from trading.models.decisions import FALLBACK_ANSWERS, SubmitAnswer
+from trading.models.safety import SafetyEventKind
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,48 @@ def submission_verdict(lane: LaneConfig) -> FirewallVerdict:
         if live_approval_active(lane.label) is None:
             return FirewallVerdict(False, "live_approval_missing")
     return FirewallVerdict(True)
+
+
+# the fallback-ratio window: a lane's latest submits within the hour, and too few of them to
+# mean anything below the minimum (one ambiguous answer among two is noise, not a trend)
+FALLBACK_WINDOW_SUBMITS = 20
+FALLBACK_WINDOW = timedelta(hours=1)
+FALLBACK_MIN_SUBMITS = 4
+
+
+@dataclass(frozen=True)
+class FallbackWindow:
+    submits: int
+    fallbacks: int
+
+    @property
+    def ratio(self) -> float:
+        return self.fallbacks / self.submits if self.submits else 0.0
+
+    @property
+    def counts(self) -> bool:
+        return self.submits >= FALLBACK_MIN_SUBMITS
+
+
+def fallback_window(*, account_label: str) -> FallbackWindow:
+    """How many of the lane's recent broker submits fell back to the recovery path (no clean
+    answer: looked up by client order id, adopted, deferred or closed `submit_unconfirmed`).
+
+    The window starts again at the last manual clear of the emergency stop: the person who
+    cleared it has accepted the submits before, which would otherwise latch it again at once."""
+    since = timezone.now() - FALLBACK_WINDOW
+    cleared = (
+        SafetyEvent.objects.filter(kind=SafetyEventKind.EMERGENCY_STOP_CLEARED, at__gt=since)
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    answers = list(
+        TradeDecision.objects.filter(
+            account_label=account_label, submit_answered_at__gte=cleared or since
+        )
+        .exclude(submit_answer=SubmitAnswer.NONE)
+        .order_by("-submit_answered_at")
+        .values_list("submit_answer", flat=True)[:FALLBACK_WINDOW_SUBMITS]
+    )
+    return FallbackWindow(len(answers), sum(1 for a in answers if a in FALLBACK_ANSWERS))

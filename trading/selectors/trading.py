@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -87,6 +88,29 @@ def order_feed_status() -> dict[str, Any]:
     return feed_status()
 
 
+def _ratio(loss: Decimal | None, base: Decimal | None) -> str | None:
+    if loss is None or base is None or base <= 0:
+        return None
+    return f"{loss / base:.6f}"
+
+
+def _lane_equity(state: LaneState | None) -> dict[str, Any]:
+    """The lane's equity marks and the loss fractions the emergency stop compares to its limits."""
+    equity = state.last_equity if state else None
+    hwm = state.equity_high_water_mark if state else None
+    start = state.session_start_equity if state else None
+    return {
+        "last_equity": equity,
+        "high_water_mark": hwm,
+        "drawdown": _ratio(hwm - equity if hwm is not None and equity is not None else None, hwm),
+        "session_day": state.session_day if state else None,
+        "session_start_equity": start,
+        "daily_loss": _ratio(
+            start - equity if start is not None and equity is not None else None, start
+        ),
+    }
+
+
 def trading_status() -> dict[str, Any]:
     kill = kill_switch_state()
     safety = SafetyState.objects.filter(scope="global").first()
@@ -114,6 +138,7 @@ def trading_status() -> dict[str, Any]:
                     "market_open": state.market_open if state else None,
                     "universe_status": state.universe_status if state else "",
                 },
+                "equity": _lane_equity(state),
             }
         )
     flags = {f.setting: {"value": f.value, "source": f.source} for f in flags_snapshot()}

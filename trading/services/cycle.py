@@ -23,7 +23,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from torghut_site.flags import flag_enabled
-from trading.brokers.base import FINAL_ORDER_STATUSES, Broker
+from trading.brokers.base import FINAL_ORDER_STATUSES, Broker, BrokerError
 from trading.checks import dspy_artifact_error
 from trading.firewall import OrderFirewall
 from trading.gates import CycleContext, OpenOrder, RiskLimits
@@ -39,7 +39,7 @@ from trading.metrics import (
 )
 from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeDecision
 from trading.models.safety import SafetyEventKind
-from trading.selectors.safety import emergency_stop_active, kill_switch_state
+from trading.selectors.safety import emergency_stop_active, fallback_window, kill_switch_state
 from trading.services.accounts import account_snapshot_current
 from trading.services.catalog import catalog_apply
 from trading.services.decisions import (
@@ -49,6 +49,7 @@ from trading.services.decisions import (
     strategy_record_success,
     strategy_spec,
 )
+from trading.services.equity import lane_equity_track, loss_limit_reasons
 from trading.services.lanes import (
     lane_ensure,
     lane_lease_acquire,
@@ -57,7 +58,7 @@ from trading.services.lanes import (
     lease_owner_id,
 )
 from trading.services.reviews import ready_reviews, review_continue
-from trading.services.safety import emergency_stop_evaluate
+from trading.services.safety import emergency_stop_evaluate, emergency_stop_latch
 from trading.services.signals import cursor_get, cursor_store, cursor_value, signal_source_for
 from trading.services.universe import universe_resolve
 from trading.signals.base import SignalSourceError
@@ -68,6 +69,7 @@ from trading.strategies.registry import get_strategy
 logger = logging.getLogger(__name__)
 
 REQUIRED_FEATURES = ("macd", "macd_signal", "rsi14")
+FALLBACK_RATIO = "fallback_ratio_exceeded"
 
 
 @dataclass
@@ -297,6 +299,8 @@ def trading_cycle_run(*, account_label: str, now: datetime | None = None) -> Cyc
 def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
     broker = broker_for_lane(lane)
     firewall = OrderFirewall(lane=lane)
+    # before anything can submit: a stop latched here cancels the lane's orders just below
+    _limits_watch(lane=lane, broker=broker, result=result, now=now)
     kill = kill_switch_state()
     if kill.active or emergency_stop_active():
         result.cancelled_orders = orders_cancel_all(
@@ -510,5 +514,33 @@ def _evaluate_safety(*, lane: LaneConfig, result: CycleResult) -> None:
         result.cancelled_orders += orders_cancel_all(lane=lane, reason="emergency_stop")
     elif verdict.recovered:
         result.emergency_stop = "recovered"
-    elif verdict.active:
+    elif verdict.active and not result.emergency_stop:
         result.emergency_stop = "active"
+
+
+def _limits_watch(*, lane: LaneConfig, broker: Broker, result: CycleResult, now: datetime) -> None:
+    """Move the lane's equity marks and latch the emergency stop on a loss limit (drawdown from
+    the high-water mark, the session's daily loss) or on too many submits without a clean broker
+    answer. None of these recovers by itself."""
+    try:
+        snapshot = account_snapshot_current(account_label=lane.label, broker=broker)
+    except BrokerError as exc:
+        # the marks wait for the next cycle; the steps below meet the same broker and say so
+        logger.warning("account snapshot failed", extra={"lane": lane.label, "error": str(exc)})
+        return
+    marks = lane_equity_track(account_label=lane.label, equity=snapshot.equity, now=now)
+    reasons = loss_limit_reasons(marks=marks)
+    window = fallback_window(account_label=lane.label)
+    if window.counts and window.ratio >= settings.TRADING_ROLLBACK_FALLBACK_RATIO_LIMIT:
+        reasons.append(FALLBACK_RATIO)
+    verdict = emergency_stop_latch(
+        reasons=reasons,
+        account_label=lane.label,
+        snapshot={
+            **marks.as_json(),
+            "fallback": {"submits": window.submits, "fallbacks": window.fallbacks},
+        },
+        cancel_all_lanes=False,
+    )
+    if verdict.triggered:
+        result.emergency_stop = "triggered"

@@ -34,7 +34,7 @@ from trading.brokers.base import (
 from trading.firewall import OrderFirewall, OrderFirewallBlocked
 from trading.metrics import ORDERS_ADOPTED, ORDERS_FAILED, ORDERS_SUBMITTED
 from trading.models import Execution, ExecutionTcaMetric, TradeDecision
-from trading.models.decisions import DecisionStatus
+from trading.models.decisions import DecisionStatus, SubmitAnswer
 from trading.statemachine import (
     decision_follow_order,
     decision_transition,
@@ -85,9 +85,11 @@ def decision_submit(*, decision: TradeDecision, firewall: OrderFirewall) -> Subm
         return SubmitOutcome("blocked", exc.reason)
     except DuplicateClientOrderIdError:
         ORDERS_FAILED.labels(account=lane, reason="duplicate_client_order_id").inc()
+        decision_answer_record(decision_id=decision.pk, answer=SubmitAnswer.DUPLICATE)
         return decision_adopt_or_defer(decision=decision, firewall=firewall, source="duplicate")
     except AmbiguousBrokerError as exc:
         ORDERS_FAILED.labels(account=lane, reason="ambiguous").inc()
+        decision_answer_record(decision_id=decision.pk, answer=SubmitAnswer.AMBIGUOUS)
         logger.warning(
             "ambiguous submit; looking the order up",
             extra={"client_order_id": decision.client_order_id, "error": str(exc)},
@@ -101,16 +103,27 @@ def decision_submit(*, decision: TradeDecision, firewall: OrderFirewall) -> Subm
         return _broker_refused(decision, exc, kind="terminal", reject_reason="broker_rejected")
     fault_point("after_broker_submit")
     ORDERS_SUBMITTED.labels(account=lane).inc()
+    decision_answer_record(decision_id=decision.pk, answer=SubmitAnswer.ACCEPTED)
     execution = execution_record(
         decision=decision, order=order, broker=firewall.lane.broker, adopted=False
     )
     return SubmitOutcome("submitted", execution_id=execution.pk)
 
 
+def decision_answer_record(*, decision_id: int, answer: SubmitAnswer) -> bool:
+    """Record how the broker answered a decision's submit; the first answer stays (a later
+    adoption of an ambiguous submit does not turn it into a clean one)."""
+    won = TradeDecision.objects.filter(pk=decision_id, submit_answer=SubmitAnswer.NONE).update(
+        submit_answer=answer, submit_answered_at=timezone.now()
+    )
+    return won == 1
+
+
 def _broker_refused(
     decision: TradeDecision, exc: BrokerError, *, kind: str, reject_reason: str
 ) -> SubmitOutcome:
     ORDERS_FAILED.labels(account=decision.account_label, reason=kind).inc()
+    decision_answer_record(decision_id=decision.pk, answer=SubmitAnswer.REFUSED)
     reason = f"{reject_reason}:{exc.code or exc.status_code or 'error'}"
     decision_transition(
         decision=decision,

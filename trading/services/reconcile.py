@@ -25,10 +25,14 @@ from trading.firewall import OrderFirewall
 from trading.lanes import broker_for_lane, lane_config
 from trading.metrics import ORDERS_ADOPTED, RECONCILE_RESULTS
 from trading.models import Execution, TradeDecision
-from trading.models.decisions import DecisionStatus
+from trading.models.decisions import DecisionStatus, SubmitAnswer
 from trading.services.accounts import account_snapshot_refresh
 from trading.services.cycle import broker_updates_flush
-from trading.services.execution import execution_apply_order, execution_record
+from trading.services.execution import (
+    decision_answer_record,
+    execution_apply_order,
+    execution_record,
+)
 from trading.services.lanes import lane_ensure, lane_state_update
 from trading.statemachine import decision_transition
 
@@ -92,6 +96,7 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
             order = firewall.lookup(decision.client_order_id)
         except OrderNotFoundError:
             if decision.updated_at < grace:
+                decision_answer_record(decision_id=decision.pk, answer=SubmitAnswer.RECOVERED)
                 decision_transition(
                     decision=decision,
                     to_status=DecisionStatus.REJECTED,
@@ -104,6 +109,7 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
         except BrokerError:
             result.errors += 1
             continue
+        decision_answer_record(decision_id=decision.pk, answer=SubmitAnswer.RECOVERED)
         execution_record(decision=decision, order=order, broker=lane.broker, adopted=True)
         result.adopted += 1
         ORDERS_ADOPTED.labels(account=lane.label, source="reconcile").inc()
@@ -124,6 +130,7 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
             account_label=lane.label, client_order_id=order.client_order_id
         ).first()
         if match is not None and match.status == DecisionStatus.SUBMITTING:
+            decision_answer_record(decision_id=match.pk, answer=SubmitAnswer.RECOVERED)
             execution_record(decision=match, order=order, broker=lane.broker, adopted=True)
             result.adopted += 1
             continue

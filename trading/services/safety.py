@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.files.base import ContentFile
@@ -18,10 +19,12 @@ from torghut_site.flags import flag_enabled
 from trading.metrics import EMERGENCY_STOPS
 from trading.models import Incident, LaneState, LiveApproval, SafetyEvent, SafetyState
 from trading.models.safety import SafetyEventKind
+from trading.services.equity import DAILY_LOSS, high_water_marks_rebase, session_day_of
 
 logger = logging.getLogger(__name__)
 
-# reasons that clear by themselves once signals flow again (inventory §2.7)
+# reasons that clear by themselves once signals flow again; every other reason (universe
+# outage, drawdown, daily loss, fallback ratio, autonomy failure streak) needs a person
 RECOVERABLE_PREFIXES = ("signal_lag_exceeded", "signal_staleness_streak")
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -29,6 +32,10 @@ Actor = AbstractBaseUser | AnonymousUser | None
 
 class SafetyActionError(ValueError):
     pass
+
+
+class DailyLossLockedError(SafetyActionError):
+    """The daily loss limit latched in the current US/Eastern session: no clear until tomorrow."""
 
 
 def _actor_fields(actor: Actor, actor_label: str | None) -> dict[str, Any]:
@@ -68,8 +75,20 @@ def kill_switch_set(
 
 
 def emergency_stop_clear(
-    *, actor: Actor, reason: str, actor_label: str | None = None
+    *,
+    actor: Actor,
+    reason: str,
+    actor_label: str | None = None,
+    rebase_high_water_mark: bool = False,
 ) -> SafetyState:
+    """Clear a latched emergency stop by hand (audited).
+
+    Refused while a daily-loss reason of today's US/Eastern session is latched: that limit holds
+    for the rest of the session. Clearing keeps every lane's equity high-water mark, so a lane
+    still in drawdown latches again on its next cycle; `rebase_high_water_mark=True` is the
+    operator's explicit acceptance of the loss: each lane's mark drops to its last equity, and
+    the moves are recorded in the SafetyEvent.
+    """
     if not reason.strip():
         raise SafetyActionError("a reason is required to clear an emergency stop")
     with transaction.atomic():
@@ -77,6 +96,12 @@ def emergency_stop_clear(
         if not state.emergency_stop_active:
             raise SafetyActionError("no emergency stop is latched")
         previous = list(state.emergency_stop_reasons)
+        today = f"{DAILY_LOSS}:{session_day_of(timezone.now()).isoformat()}"
+        if today in previous:
+            raise DailyLossLockedError(
+                "the daily loss limit latched in today's session (US/Eastern); it can be "
+                "cleared from the next session day"
+            )
         state.emergency_stop_active = False
         state.emergency_stop_reasons = []
         state.emergency_stop_clean_cycles = 0
@@ -84,10 +109,13 @@ def emergency_stop_clear(
         Incident.objects.filter(kind="emergency_stop", resolved_at__isnull=True).update(
             resolved_at=timezone.now()
         )
+        details: dict[str, Any] = {"reasons": previous}
+        if rebase_high_water_mark:
+            details["rebased_high_water_marks"] = high_water_marks_rebase()
         SafetyEvent.objects.create(
             kind=SafetyEventKind.EMERGENCY_STOP_CLEARED,
             reason=reason,
-            details={"reasons": previous},
+            details=details,
             **_actor_fields(actor, actor_label),
         )
     return state
@@ -126,65 +154,120 @@ def emergency_stop_reasons(*, lane: LaneState) -> list[str]:
     return reasons
 
 
+def reason_code(reason: str) -> str:
+    """`signal_lag_exceeded:900s` -> `signal_lag_exceeded` (the metric label, the latch key)."""
+    return reason.split(":")[0]
+
+
+def _latch_key(reason: str) -> str:
+    code = reason_code(reason)
+    # a daily loss latches per session day: today's is new even while yesterday's is latched
+    return reason if code == DAILY_LOSS else code
+
+
+def _latch(
+    *, state: SafetyState, reasons: list[str], account_label: str, snapshot: dict[str, Any]
+) -> list[str]:
+    """Latch `reasons` on the locked safety row with their incident, audit event and metric.
+
+    A reason whose code is already latched adds nothing; a new code joins a latch already
+    active (so a recoverable latch never auto-recovers past a loss limit). Returns the reasons
+    added."""
+    latched = {_latch_key(r) for r in state.emergency_stop_reasons}
+    added = [r for r in reasons if _latch_key(r) not in latched]
+    if not added:
+        return []
+    now = timezone.now()
+    if not state.emergency_stop_active:
+        state.emergency_stop_active = True
+        state.emergency_stop_reasons = []
+        state.emergency_stop_triggered_at = now
+    state.emergency_stop_reasons = [*state.emergency_stop_reasons, *added]
+    state.emergency_stop_clean_cycles = 0
+    state.save()
+    incident = _incident_write(reasons=added, snapshot={"lane": account_label, **snapshot}, now=now)
+    SafetyEvent.objects.create(
+        kind=SafetyEventKind.EMERGENCY_STOP_TRIGGERED,
+        account_label=account_label,
+        actor_label="system",
+        reason=", ".join(added),
+        details={"incident": incident.incident_key},
+    )
+    for reason in added:
+        EMERGENCY_STOPS.labels(reason=reason_code(reason)).inc()
+    logger.error("emergency stop latched", extra={"reasons": added, "lane": account_label})
+    return added
+
+
+def emergency_stop_latch(
+    *,
+    reasons: list[str],
+    account_label: str,
+    snapshot: dict[str, Any],
+    cancel_all_lanes: bool = True,
+) -> EmergencyStopResult:
+    """Latch the emergency stop for `reasons` (a no-op while TRADING_EMERGENCY_STOP_ENABLED is
+    off). None of these reasons recovers by itself.
+
+    With `cancel_all_lanes`, every lane's open orders are cancelled by a task queued after the
+    commit; a trade cycle passes False and cancels its own lane's orders at once (the other
+    lanes cancel theirs on their next cycle, since the stop is active)."""
+    if not reasons or not flag_enabled("TRADING_EMERGENCY_STOP_ENABLED"):
+        return EmergencyStopResult(False, False, False, [])
+    with transaction.atomic():
+        state = _locked_state()
+        added = _latch(state=state, reasons=reasons, account_label=account_label, snapshot=snapshot)
+        if added and cancel_all_lanes:
+            transaction.on_commit(
+                lambda: current_app.send_task("trading.tasks.cancel_open_orders_all_lanes")
+            )
+        return EmergencyStopResult(True, bool(added), False, list(state.emergency_stop_reasons))
+
+
 def emergency_stop_evaluate(*, lane: LaneState, snapshot: dict[str, Any]) -> EmergencyStopResult:
     """Latch, keep, or auto-recover the emergency stop after a lane's cycle."""
     enabled = flag_enabled("TRADING_EMERGENCY_STOP_ENABLED")
     reasons = emergency_stop_reasons(lane=lane) if enabled else []
     with transaction.atomic():
         state = _locked_state()
-        if reasons and not state.emergency_stop_active:
-            now = timezone.now()
-            state.emergency_stop_active = True
-            state.emergency_stop_reasons = reasons
-            state.emergency_stop_triggered_at = now
-            state.emergency_stop_clean_cycles = 0
-            state.save()
-            incident = _incident_write(
-                reasons=reasons, snapshot={"lane": lane.account_label, **snapshot}, now=now
-            )
-            SafetyEvent.objects.create(
-                kind=SafetyEventKind.EMERGENCY_STOP_TRIGGERED,
-                account_label=lane.account_label,
-                actor_label="system",
-                reason=", ".join(reasons),
-                details={"incident": incident.incident_key},
-            )
-            for reason in reasons:
-                EMERGENCY_STOPS.labels(reason=reason.split(":")[0]).inc()
-            logger.error(
-                "emergency stop latched", extra={"reasons": reasons, "lane": lane.account_label}
-            )
-            return EmergencyStopResult(True, True, False, reasons)
+        if reasons and _latch(
+            state=state, reasons=reasons, account_label=lane.account_label, snapshot=snapshot
+        ):
+            return EmergencyStopResult(True, True, False, list(state.emergency_stop_reasons))
         if not state.emergency_stop_active:
             return EmergencyStopResult(False, False, False, [])
         if reasons:
             state.emergency_stop_clean_cycles = 0
             state.save(update_fields=["emergency_stop_clean_cycles", "updated_at"])
             return EmergencyStopResult(True, False, False, list(state.emergency_stop_reasons))
-        recoverable = all(r.startswith(RECOVERABLE_PREFIXES) for r in state.emergency_stop_reasons)
-        state.emergency_stop_clean_cycles += 1
-        if (
-            recoverable
-            and state.emergency_stop_clean_cycles >= settings.TRADING_EMERGENCY_STOP_RECOVERY_CYCLES
-        ):
-            previous = list(state.emergency_stop_reasons)
-            state.emergency_stop_active = False
-            state.emergency_stop_reasons = []
-            state.emergency_stop_clean_cycles = 0
-            state.save()
-            Incident.objects.filter(kind="emergency_stop", resolved_at__isnull=True).update(
-                resolved_at=timezone.now()
-            )
-            SafetyEvent.objects.create(
-                kind=SafetyEventKind.EMERGENCY_STOP_RECOVERED,
-                account_label=lane.account_label,
-                actor_label="system",
-                reason="clean cycles after recoverable reasons",
-                details={"reasons": previous},
-            )
-            return EmergencyStopResult(False, False, True, previous)
-        state.save(update_fields=["emergency_stop_clean_cycles", "updated_at"])
-        return EmergencyStopResult(True, False, False, list(state.emergency_stop_reasons))
+        return _recover_after_clean_cycle(state=state, account_label=lane.account_label)
+
+
+def _recover_after_clean_cycle(*, state: SafetyState, account_label: str) -> EmergencyStopResult:
+    recoverable = all(r.startswith(RECOVERABLE_PREFIXES) for r in state.emergency_stop_reasons)
+    state.emergency_stop_clean_cycles += 1
+    if (
+        recoverable
+        and state.emergency_stop_clean_cycles >= settings.TRADING_EMERGENCY_STOP_RECOVERY_CYCLES
+    ):
+        previous = list(state.emergency_stop_reasons)
+        state.emergency_stop_active = False
+        state.emergency_stop_reasons = []
+        state.emergency_stop_clean_cycles = 0
+        state.save()
+        Incident.objects.filter(kind="emergency_stop", resolved_at__isnull=True).update(
+            resolved_at=timezone.now()
+        )
+        SafetyEvent.objects.create(
+            kind=SafetyEventKind.EMERGENCY_STOP_RECOVERED,
+            account_label=account_label,
+            actor_label="system",
+            reason="clean cycles after recoverable reasons",
+            details={"reasons": previous},
+        )
+        return EmergencyStopResult(False, False, True, previous)
+    state.save(update_fields=["emergency_stop_clean_cycles", "updated_at"])
+    return EmergencyStopResult(True, False, False, list(state.emergency_stop_reasons))
 
 
 def _incident_write(*, reasons: list[str], snapshot: dict[str, Any], now: Any) -> Incident:

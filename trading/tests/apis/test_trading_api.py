@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
@@ -145,3 +146,34 @@ def test_kill_switch_off_after_on(operator):
     kill_switch_set(engaged=True, actor=user, reason="drill")
     operator.post("/trading/kill-switch", {"engaged": False, "reason": "done"}, format="json")
     assert SafetyState.objects.get().kill_switch_engaged is False
+
+
+def test_emergency_stop_clear_refuses_todays_daily_loss_and_rebases_only_when_asked(operator):
+    from trading.models import LaneState
+
+    now = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+    state = SafetyState.objects.create(
+        scope="global",
+        emergency_stop_active=True,
+        emergency_stop_reasons=["daily_loss_limit_exceeded:2026-03-03"],
+        emergency_stop_triggered_at=now,
+    )
+    with time_machine.travel(now, tick=False):
+        refused = operator.post("/trading/emergency-stop/clear", {"reason": "ok"}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "daily_loss_limit_locked"
+    assert SafetyEvent.objects.count() == 0
+
+    state.emergency_stop_reasons = ["max_drawdown_exceeded"]
+    state.save()
+    LaneState.objects.create(
+        account_label="paper", equity_high_water_mark=Decimal(2000), last_equity=Decimal(1800)
+    )
+    body = {"reason": "accept the loss", "rebase_high_water_mark": True}
+    cleared = operator.post("/trading/emergency-stop/clear", body, format="json")
+    assert cleared.status_code == 200
+    assert LaneState.objects.get().equity_high_water_mark == Decimal(1800)
+    assert SafetyEvent.objects.get().details == {
+        "reasons": ["max_drawdown_exceeded"],
+        "rebased_high_water_marks": {"paper": {"from": "2000.000000", "to": "1800.000000"}},
+    }

@@ -1,18 +1,24 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.files.storage import storages
 from django.test import override_settings
 
 from trading.models import Incident, LaneState, SafetyEvent, SafetyState
 from trading.selectors.safety import kill_switch_state
+from trading.services.equity import lane_equity_track
 from trading.services.safety import (
+    DailyLossLockedError,
     SafetyActionError,
     emergency_stop_clear,
     emergency_stop_evaluate,
+    emergency_stop_latch,
     kill_switch_set,
 )
 
@@ -133,3 +139,78 @@ def test_disabled_emergency_stop_never_latches():
         is False
     )
     assert SafetyState.objects.filter(emergency_stop_active=True).count() == 0
+
+
+def test_the_high_water_mark_only_rises_and_a_session_starts_once_a_us_eastern_day():
+    LaneState.objects.create(account_label="paper")
+    day1 = datetime(2026, 3, 3, 14, 31, tzinfo=UTC)  # 09:31 in New York
+    seen = [
+        lane_equity_track(account_label="paper", equity=Decimal(e), now=day1 + timedelta(hours=h))
+        for e, h in (("1000", 0), ("1200", 1), ("1100", 2), ("900", 9))  # the last: 04:31 UTC
+    ]
+    assert [(m.high_water_mark, m.session_day, m.session_start_equity) for m in seen] == [
+        (Decimal(1000), date(2026, 3, 3), Decimal(1000)),
+        (Decimal(1200), date(2026, 3, 3), Decimal(1000)),
+        (Decimal(1200), date(2026, 3, 3), Decimal(1000)),
+        (Decimal(1200), date(2026, 3, 3), Decimal(1000)),  # 23:31 in New York: the same day
+    ]
+    assert (seen[2].drawdown, seen[3].daily_loss) == (Decimal(100) / 1200, Decimal("0.1"))
+    # 00:00 in New York: a new session starts from the equity it finds
+    nextday = lane_equity_track(
+        account_label="paper", equity=Decimal(950), now=datetime(2026, 3, 4, 5, 0, tzinfo=UTC)
+    )
+    assert (nextday.session_day, nextday.session_start_equity, nextday.daily_loss) == (
+        date(2026, 3, 4),
+        Decimal(950),
+        Decimal(0),
+    )
+    # a worker still on the old day moves no session mark back
+    late = lane_equity_track(account_label="paper", equity=Decimal(940), now=day1)
+    assert (late.session_day, late.session_start_equity) == (date(2026, 3, 4), Decimal(950))
+
+
+@override_settings(TRADING_EMERGENCY_STOP_ENABLED=True, TRADING_EMERGENCY_STOP_RECOVERY_CYCLES=1)
+def test_a_loss_limit_joining_a_recoverable_latch_stops_its_auto_recovery():
+    state = lane(signal_lag_seconds=900.0)
+    assert emergency_stop_evaluate(lane=state, snapshot={}).triggered is True
+    joined = emergency_stop_latch(
+        reasons=["max_drawdown_exceeded"],
+        account_label="paper",
+        snapshot={},
+        cancel_all_lanes=False,
+    )
+    assert (joined.triggered, joined.reasons) == (
+        True,
+        ["signal_lag_exceeded:900s", "max_drawdown_exceeded"],
+    )
+    assert Incident.objects.count() == 2
+    # the same code again adds nothing
+    again = emergency_stop_latch(
+        reasons=["max_drawdown_exceeded"],
+        account_label="paper",
+        snapshot={},
+        cancel_all_lanes=False,
+    )
+    assert (again.triggered, Incident.objects.count()) == (False, 2)
+    state.signal_lag_seconds = 5.0
+    for _ in range(3):
+        assert emergency_stop_evaluate(lane=state, snapshot={}).active is True
+    assert SafetyEvent.objects.filter(kind="emergency_stop_recovered").count() == 0
+
+
+@override_settings(TRADING_EMERGENCY_STOP_ENABLED=True)
+def test_a_new_session_day_latches_its_own_daily_loss(operator):
+    emergency_stop_latch(
+        reasons=["daily_loss_limit_exceeded:2026-03-03"], account_label="paper", snapshot={}
+    )
+    emergency_stop_latch(
+        reasons=["daily_loss_limit_exceeded:2026-03-04"], account_label="paper", snapshot={}
+    )
+    assert SafetyState.objects.get(scope="global").emergency_stop_reasons == [
+        "daily_loss_limit_exceeded:2026-03-03",
+        "daily_loss_limit_exceeded:2026-03-04",
+    ]
+    with time_machine.travel(datetime(2026, 3, 4, 15, 0, tzinfo=UTC), tick=False):
+        with pytest.raises(DailyLossLockedError):
+            emergency_stop_clear(actor=operator, reason="checked")
+    assert SafetyState.objects.get(scope="global").emergency_stop_active is True
