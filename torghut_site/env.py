@@ -230,7 +230,7 @@ class Env:
         for key, value in raw.items():
             number = _finite_decimal(value)
             if number is None:
-                self.problem(f"{name}[{key!r}]={value!r} is not a decimal number")
+                self.problem(f"{name}[{key!r}]={json.dumps(value)} is not a decimal number")
                 continue
             if number < min_value:
                 self.problem(f"{name}[{key!r}]={number} must be >= {min_value}")
@@ -248,7 +248,7 @@ class Env:
         out: dict[Str, Str] = {}
         for key, value in raw.items():
             if not isinstance(value, Str) or not value.strip():
-                self.problem(f"{name}[{key!r}]={value!r} must be a non-empty string")
+                self.problem(f"{name}[{key!r}]={json.dumps(value)} must be a non-empty string")
                 continue
             out[key] = value.strip()
         return out

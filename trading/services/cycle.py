@@ -39,7 +39,7 @@ from trading.metrics import (
 from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeDecision
 from trading.models.safety import SafetyEventKind
 from trading.netting import net_intents, netting_intent
-from trading.selectors.allocation import strategy_positions
+from trading.selectors.allocation import strategy_books
 from trading.selectors.safety import emergency_stop_active, kill_switch_state
 from trading.services.accounts import account_snapshot_current
 from trading.services.catalog import catalog_apply
@@ -191,6 +191,10 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         ):
             last_decision_at.setdefault(symbol, created)
     limits = RiskLimits.from_settings(kill_switch=kill_switch)
+    books = strategy_books(account_label=lane.label) if limits.allocator_enabled else None
+    if books is not None:
+        for symbol, fill_price in books.fill_prices.items():
+            prices.setdefault(symbol, fill_price)  # a symbol only the strategies' books hold
     return CycleContext(
         account_label=lane.label,
         is_live=lane.is_live,
@@ -204,9 +208,7 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         now=now,
         open_orders=open_orders,
         last_decision_at=last_decision_at,
-        strategy_positions=(
-            strategy_positions(account_label=lane.label) if limits.allocator_enabled else {}
-        ),
+        strategy_positions=books.positions if books is not None else {},
     )
 
 
