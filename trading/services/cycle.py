@@ -1,8 +1,9 @@
 """One trade cycle of one account lane (inventory §2.2), run by a Celery task every TRADING_POLL_MS.
 
 kill switch / emergency stop → catalog reload → enabled strategies → signal batch after the
-cursor → feature-quality gate → prices to the broker → account snapshot → universe → per signal
-and strategy: intent → decision chain → firewall → submit → cursor commit → safety evaluation.
+cursor → feature-quality gate → prices to the broker → account snapshot → universe → every
+strategy's intent per signal → netting per symbol (`trading.netting`) → per intent: decision
+chain → firewall → submit → cursor commit → safety evaluation.
 
 A lane runs in at most one worker at a time (lease). Whatever happens, re-running a cycle over
 the same signals creates no second decision or order: decisions are keyed by their hash.
