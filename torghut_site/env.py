@@ -58,6 +58,17 @@ def load_dotenv(path: Path, environ: dict[str, str] | None = None) -> None:
         target.setdefault(key, value)
 
 
+def _finite_decimal(value: Any) -> Decimal | None:
+    """A JSON number or numeric text as a finite Decimal; None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
 class Env:
     def __init__(self, environ: Mapping[Str, Str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
@@ -206,6 +217,41 @@ class Env:
     def json(self, *names: Str, default: Any = None) -> Any:
         # JSON settings carry credentials (TRADING_ACCOUNTS_JSON holds each lane's Alpaca keys)
         return self._parse(names, default, json.loads, "valid JSON", echo=False)
+
+    def decimal_map(self, *names: Str, min_value: Decimal = Decimal(0)) -> dict[Str, Decimal]:
+        """A JSON object of name -> decimal number (a number or numeric text), e.g. a notional
+        cap per symbol; `{}` when unset. Each bad entry is a problem naming the variable."""
+        raw: Any = self._parse(names, {}, json.loads, "valid JSON (an object of name -> number)")
+        name = self._name(names)
+        if not isinstance(raw, dict):
+            self.problem(f"{name} must be a JSON object of name -> number")
+            return {}
+        out: dict[Str, Decimal] = {}
+        for key, value in raw.items():
+            number = _finite_decimal(value)
+            if number is None:
+                self.problem(f"{name}[{key!r}]={json.dumps(value)} is not a decimal number")
+                continue
+            if number < min_value:
+                self.problem(f"{name}[{key!r}]={number} must be >= {min_value}")
+                continue
+            out[key] = number
+        return out
+
+    def str_map(self, *names: Str) -> dict[Str, Str]:
+        """A JSON object of name -> non-empty text; `{}` when unset."""
+        raw: Any = self._parse(names, {}, json.loads, "valid JSON (an object of name -> text)")
+        name = self._name(names)
+        if not isinstance(raw, dict):
+            self.problem(f"{name} must be a JSON object of name -> text")
+            return {}
+        out: dict[Str, Str] = {}
+        for key, value in raw.items():
+            if not isinstance(value, Str) or not value.strip():
+                self.problem(f"{name}[{key!r}]={json.dumps(value)} must be a non-empty string")
+                continue
+            out[key] = value.strip()
+        return out
 
     # -- helpers ------------------------------------------------------------------------------
     def _name(self, names: tuple[Str, ...]) -> Str:

@@ -658,6 +658,38 @@ TRADING_PORTFOLIO_MAX_NET_EXPOSURE = env.decimal(
 TRADING_PORTFOLIO_MAX_NET_EXPOSURE_PCT_EQUITY = env.decimal(
     "TRADING_PORTFOLIO_MAX_NET_EXPOSURE_PCT_EQUITY", min_value=Decimal(0)
 )
+# allocator (`trading.gates.gate_allocator`): notional room per strategy, symbol and correlation
+# group for risk-increasing orders; the flag is also read from Flipt every cycle
+TRADING_ALLOCATOR_ENABLED = env.bool("TRADING_ALLOCATOR_ENABLED", default=False)
+TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS = env.decimal_map(
+    "TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS"
+)
+TRADING_ALLOCATOR_SYMBOL_NOTIONAL_CAPS = {
+    symbol.upper(): cap
+    for symbol, cap in env.decimal_map("TRADING_ALLOCATOR_SYMBOL_NOTIONAL_CAPS").items()
+}
+TRADING_ALLOCATOR_MAX_SYMBOL_NOTIONAL = env.decimal(
+    "TRADING_ALLOCATOR_MAX_SYMBOL_NOTIONAL", min_value=Decimal(0)
+)
+TRADING_ALLOCATOR_MAX_SYMBOL_PCT_EQUITY = env.decimal(
+    "TRADING_ALLOCATOR_MAX_SYMBOL_PCT_EQUITY", min_value=Decimal(0)
+)
+TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS = {
+    symbol.upper(): group
+    for symbol, group in env.str_map("TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS").items()
+}
+TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS = env.decimal_map(
+    "TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS"
+)
+_unknown_groups = sorted(
+    set(TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS)
+    - set(TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS.values())
+)
+if _unknown_groups:
+    env.problem(
+        "TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS names group(s) no symbol belongs to in "
+        f"TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS: {', '.join(_unknown_groups)}"
+    )
 TRADING_EXECUTION_PREFER_LIMIT = env.bool("TRADING_EXECUTION_PREFER_LIMIT", default=True)
 TRADING_COOLDOWN_SECONDS = env.int("TRADING_COOLDOWN_SECONDS", default=0, min_value=0)
 TRADING_ALLOW_SHORTS = env.bool("TRADING_ALLOW_SHORTS", default=False)

@@ -46,13 +46,15 @@ class StrategyAdmin(admin.ModelAdmin[Strategy]):
         "max_notional_per_trade",
         "max_position_pct_equity",
         "source",
+        "uncertainty_action",
         "degraded_until",
     )
-    list_filter = ("enabled", "strategy_type", "source")
+    list_filter = ("enabled", "strategy_type", "source", "uncertainty_action")
     search_fields = ("name", "description")
     readonly_fields = (
         "source",
         "catalog_hash",
+        "uncertainty_action",  # written by the autonomy promotion from the run's gate 7
         "consecutive_errors",
         "degraded_until",
         "last_error",

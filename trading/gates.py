@@ -1,13 +1,15 @@
 """The per-decision gate chain, as pure functions over an in-memory cycle context.
 
-Order (each reject is recorded with its reasons): universe/allow-list → sizing → portfolio caps →
-risk engine → LLM review (see `trading.review`) → execution policy. The order firewall and the
-submit follow in `trading.services.execution`. Nothing here does I/O: the context is loaded
+Order (each reject is recorded with its reasons): universe/allow-list → sizing → uncertainty
+action → participation cap → allocator → portfolio caps → risk engine → LLM review (see
+`trading.review`) → execution policy. The order firewall and the submit follow in
+`trading.services.execution`. Nothing here does I/O: the context is loaded
 once per cycle, which keeps a cycle's verdicts consistent and the hot path fast.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
@@ -70,6 +72,8 @@ class StrategySpec:
     max_position_pct_equity: Decimal | None
     params: dict[str, Any]
     base_timeframe: str
+    # the research loop's gate-7 action, written by the promotion: pass | degrade | abstain | fail
+    uncertainty_action: str = "pass"
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,14 @@ class RiskLimits:
     crypto_universe_enabled: bool
     crypto_enabled: bool
     crypto_live_enabled: bool
+    max_participation_rate: Decimal | None = None
+    allocator_enabled: bool = False
+    allocator_strategy_caps: Mapping[str, Decimal] = field(default_factory=dict)
+    allocator_symbol_caps: Mapping[str, Decimal] = field(default_factory=dict)
+    allocator_max_symbol_notional: Decimal | None = None
+    allocator_max_symbol_pct_equity: Decimal | None = None
+    allocator_symbol_groups: Mapping[str, str] = field(default_factory=dict)
+    allocator_group_caps: Mapping[str, Decimal] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, *, kill_switch: bool) -> RiskLimits:
@@ -127,6 +139,14 @@ class RiskLimits:
             crypto_universe_enabled=flag_enabled("TRADING_UNIVERSE_CRYPTO_ENABLED"),
             crypto_enabled=flag_enabled("TRADING_CRYPTO_ENABLED"),
             crypto_live_enabled=flag_enabled("TRADING_CRYPTO_LIVE_ENABLED"),
+            max_participation_rate=s.TRADING_MAX_PARTICIPATION_RATE,
+            allocator_enabled=flag_enabled("TRADING_ALLOCATOR_ENABLED"),
+            allocator_strategy_caps=s.TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS,
+            allocator_symbol_caps=s.TRADING_ALLOCATOR_SYMBOL_NOTIONAL_CAPS,
+            allocator_max_symbol_notional=s.TRADING_ALLOCATOR_MAX_SYMBOL_NOTIONAL,
+            allocator_max_symbol_pct_equity=s.TRADING_ALLOCATOR_MAX_SYMBOL_PCT_EQUITY,
+            allocator_symbol_groups=s.TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS,
+            allocator_group_caps=s.TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS,
         )
 
 
@@ -155,6 +175,8 @@ class CycleContext:
     open_orders: list[OpenOrder] = field(default_factory=list)
     last_decision_at: dict[str, datetime] = field(default_factory=dict)
     committed_buy_notional: Decimal = ZERO
+    # strategy name -> symbol -> signed qty the strategy's orders hold (the allocator's budgets)
+    strategy_positions: dict[str, dict[str, Decimal]] = field(default_factory=dict)
 
     def position(self, symbol: str) -> Decimal:
         return self.positions.get(symbol, ZERO)
@@ -171,12 +193,34 @@ class CycleContext:
     def open_position_count(self) -> int:
         return sum(1 for qty in self.positions.values() if qty != 0)
 
+    def strategy_gross(self, strategy: str) -> Decimal:
+        """Absolute notional of everything `strategy` holds, at the last prices."""
+        held = self.strategy_positions.get(strategy, {})
+        return sum((abs(qty * self.prices.get(sym, ZERO)) for sym, qty in held.items()), ZERO)
+
+    def group_gross(self, group: str) -> Decimal:
+        """Absolute notional of the account's positions in one correlation group."""
+        groups = self.limits.allocator_symbol_groups
+        return sum(
+            (abs(self.position_value(s)) for s in self.positions if groups.get(s) == group), ZERO
+        )
+
     def record_order(
-        self, *, symbol: str, side: str, qty: Decimal, price: Decimal, at: datetime
+        self,
+        *,
+        symbol: str,
+        side: str,
+        qty: Decimal,
+        price: Decimal,
+        at: datetime,
+        strategy: str = "",
     ) -> None:
         """Count an order just sent against this cycle's later decisions."""
         signed = qty if side == "buy" else -qty
         self.positions[symbol] = self.position(symbol) + signed
+        if strategy:
+            held = self.strategy_positions.setdefault(strategy, {})
+            held[symbol] = held.get(symbol, ZERO) + signed
         self.prices.setdefault(symbol, price)
         if side == "buy":
             self.committed_buy_notional += qty * price
@@ -269,6 +313,123 @@ def _clip_to_notional(c: Candidate, allowed_increase: Decimal) -> None:
         return
     max_qty = floor_to_step(max(allowed_increase, ZERO) / c.price, qty_step(c.symbol))
     c.qty = min(c.qty, max_qty)
+
+
+def _reduces_only(c: Candidate, ctx: CycleContext) -> bool:
+    """The order only shrinks an open position toward zero (no flip to the other side)."""
+    current = ctx.position(c.symbol)
+    after = current + c.signed_delta()
+    same_side = after == 0 or (after > 0) == (current > 0)
+    return current != 0 and abs(after) < abs(current) and same_side
+
+
+# -- 2b. uncertainty action (the research loop's gate 7, carried by the promoted strategy) ------
+UNCERTAINTY_DEGRADE_QTY = Decimal("0.50")
+UNCERTAINTY_DEGRADE_PARTICIPATION = Decimal("0.05")
+
+
+def gate_uncertainty(c: Candidate, ctx: CycleContext) -> GateVerdict:
+    """pass: nothing; degrade: half the quantity; abstain: no risk-increasing order; fail: no
+    order that is not reduce-only. An order that only reduces a position always passes; an
+    unknown action is treated as fail."""
+    action = c.strategy.uncertainty_action
+    details: dict[str, Any] = {"action": action}
+    if action == "pass":
+        return GateVerdict("uncertainty", True, (), details)
+    if _reduces_only(c, ctx):
+        details["risk_reducing"] = True
+        return GateVerdict("uncertainty", True, (), details)
+    if action == "abstain":
+        if _risk_increasing(c, ctx):
+            return GateVerdict("uncertainty", False, ("uncertainty_gate_abstain",), details)
+        return GateVerdict("uncertainty", True, (), details)
+    if action != "degrade":
+        return GateVerdict("uncertainty", False, ("uncertainty_gate_fail",), details)
+    details["qty_in"] = c.qty
+    details["qty_multiplier"] = UNCERTAINTY_DEGRADE_QTY
+    c.qty = floor_to_step(c.qty * UNCERTAINTY_DEGRADE_QTY, qty_step(c.symbol))
+    details["qty_out"] = c.qty
+    if c.qty <= 0:
+        return GateVerdict("uncertainty", False, ("uncertainty_degrade_zero_qty",), details)
+    return GateVerdict("uncertainty", True, (), details)
+
+
+# -- 2c. participation cap ---------------------------------------------------------------------
+def gate_participation(c: Candidate, ctx: CycleContext) -> GateVerdict:
+    """TRADING_MAX_PARTICIPATION_RATE × the volume of the signal's bar caps a risk-increasing
+    order's quantity (0.05 at most for a strategy whose uncertainty action is degrade). Without
+    a bar volume the order is refused, never left uncapped."""
+    rate = ctx.limits.max_participation_rate
+    if rate is None:
+        return GateVerdict("participation", True, (), {"rate": None})
+    if c.strategy.uncertainty_action == "degrade":
+        rate = min(rate, UNCERTAINTY_DEGRADE_PARTICIPATION)
+    details: dict[str, Any] = {"rate": rate}
+    if not _risk_increasing(c, ctx):
+        details["risk_reducing"] = True
+        return GateVerdict("participation", True, (), details)
+    volume = c.features.get("volume")
+    if volume is None:
+        return GateVerdict("participation", False, ("participation_volume_missing",), details)
+    bar_volume = max(Decimal(str(volume)), ZERO)
+    cap = floor_to_step(rate * bar_volume, qty_step(c.symbol))
+    details.update(bar_volume=bar_volume, cap_qty=cap, qty_in=c.qty)
+    c.qty = min(c.qty, cap)
+    details["qty_out"] = c.qty
+    if c.qty <= 0:
+        return GateVerdict("participation", False, ("participation_cap_zero_qty",), details)
+    return GateVerdict("participation", True, (), details)
+
+
+# -- 2d. allocator -----------------------------------------------------------------------------
+def _allocator_budgets(c: Candidate, ctx: CycleContext) -> list[tuple[str, str, Decimal, Decimal]]:
+    """(reason, name, cap, notional already used) of every allocator cap that applies."""
+    limits = ctx.limits
+    held = abs(ctx.position_value(c.symbol))
+    budgets: list[tuple[str, str, Decimal, Decimal]] = []
+    strategy_cap = limits.allocator_strategy_caps.get(c.strategy.name)
+    if strategy_cap is not None:
+        used = ctx.strategy_gross(c.strategy.name)
+        budgets.append(("allocator_reject_strategy_budget", "strategy", strategy_cap, used))
+    symbol_cap = limits.allocator_symbol_caps.get(c.symbol)
+    if symbol_cap is not None:
+        budgets.append(("allocator_reject_symbol_budget", "symbol", symbol_cap, held))
+    capacity = [x for x in (limits.allocator_max_symbol_notional,) if x is not None]
+    if limits.allocator_max_symbol_pct_equity is not None:
+        capacity.append(ctx.equity * limits.allocator_max_symbol_pct_equity)
+    if capacity:
+        budgets.append(("allocator_reject_symbol_capacity", "symbol_capacity", min(capacity), held))
+    group = limits.allocator_symbol_groups.get(c.symbol)
+    group_cap = limits.allocator_group_caps.get(group) if group is not None else None
+    if group is not None and group_cap is not None:
+        used = ctx.group_gross(group)
+        budgets.append(("allocator_reject_correlation_capacity", "correlation", group_cap, used))
+    return budgets
+
+
+def gate_allocator(c: Candidate, ctx: CycleContext) -> GateVerdict:
+    """Under TRADING_ALLOCATOR_ENABLED, a risk-increasing order is clipped to the notional room
+    left under its strategy's budget, its symbol's budget, the per-symbol capacity (absolute and
+    % of equity) and its correlation group's cap; no room under one of them rejects it."""
+    if not ctx.limits.allocator_enabled:
+        return GateVerdict("allocator", True, (), {"enabled": False})
+    details: dict[str, Any] = {"enabled": True}
+    if not _risk_increasing(c, ctx):
+        details["risk_reducing"] = True
+        return GateVerdict("allocator", True, (), details)
+    details["qty_in"] = c.qty
+    group = ctx.limits.allocator_symbol_groups.get(c.symbol)
+    if group is not None:
+        details["correlation_group"] = group
+    for reason, name, cap, used in _allocator_budgets(c, ctx):
+        details[f"{name}_cap"] = cap
+        details[f"{name}_used"] = used
+        _clip_to_notional(c, cap - used)
+        if c.qty <= 0:
+            details["qty_out"] = c.qty
+            return GateVerdict("allocator", False, (reason,), details)
+    details["qty_out"] = c.qty
+    return GateVerdict("allocator", True, (), details)
 
 
 # -- 3. portfolio caps ---------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from autonomy.models import (
 from torghut_site.flags import flag_enabled
 from trading.lanes import UnknownLaneError, lane_config, lane_configs
 from trading.models import Strategy
-from trading.models.strategies import StrategySource
+from trading.models.strategies import StrategySource, UncertaintyAction
 from trading.selectors.safety import live_approval_active
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -61,6 +61,7 @@ _SNAPSHOT_FIELDS = (
     "max_notional_per_trade",
     "source",
     "catalog_hash",
+    "uncertainty_action",
 )
 
 
@@ -98,15 +99,22 @@ def strategy_restore(name: str, snapshot: Mapping[str, Any] | None) -> None:
         Strategy.objects.filter(name=name).update(enabled=False, updated_at=timezone.now())
         return
     values = {k: v for k, v in snapshot.items() if k != "name"}
+    values.setdefault("uncertainty_action", UncertaintyAction.PASS)  # snapshots older than it
     for field in ("max_position_pct_equity", "max_notional_per_trade"):
         if values.get(field) is not None:
             values[field] = Decimal(str(values[field]))
     Strategy.objects.update_or_create(name=name, defaults=values)
 
 
-def strategy_apply(spec: Mapping[str, Any], *, account_labels: list[str]) -> Strategy:
+def strategy_apply(
+    spec: Mapping[str, Any],
+    *,
+    account_labels: list[str],
+    uncertainty_action: str = UncertaintyAction.PASS,
+) -> Strategy:
     """Enable the candidate's strategy for `account_labels` (added to the lanes it already had
-    when it was already a promoted strategy) with the paper patch's limits."""
+    when it was already a promoted strategy) with the paper patch's limits and the promoted
+    run's gate-7 uncertainty action (applied by the trade cycle's uncertainty gate)."""
     name = str(spec["name"])
     existing = Strategy.objects.filter(name=name).first()
     lanes = list(account_labels)
@@ -128,9 +136,24 @@ def strategy_apply(spec: Mapping[str, Any], *, account_labels: list[str]) -> Str
             "max_position_pct_equity": Decimal(str(PATCH_MAX_POSITION_PCT)),
             "source": StrategySource.PROMOTION,
             "catalog_hash": "",
+            "uncertainty_action": uncertainty_action,
         },
     )
     return strategy
+
+
+def run_uncertainty_action(gate_report: Mapping[str, Any]) -> str:
+    """The gate-7 (uncertainty calibration) action recorded in a run's gate report."""
+    gate7: Mapping[str, Any] = next(
+        (g for g in gate_report.get("gates", []) if g.get("gate") == "gate7"), {}
+    )
+    action = (gate7.get("details") or {}).get("action", gate_report.get("uncertainty_action"))
+    if action not in UncertaintyAction.values:
+        raise PromotionError(
+            "uncertainty_action_missing",
+            f"the run's gate report has no valid gate-7 uncertainty action (got {action!r})",
+        )
+    return str(action)
 
 
 def strategy_disable(name: str) -> None:
@@ -303,6 +326,7 @@ def promotion_approve(
         else:
             _guard_move(cand, Stage.LIVE_RAMP, controls_passed=True)
         spec = cand.metadata_bundle.get("strategy") or {}
+        uncertainty = run_uncertainty_action(run.gate_report or {})
         previous_strategy = strategy_snapshot(cand.strategy_name)
         previous = (
             ResearchCandidate.objects.select_for_update()
@@ -314,7 +338,7 @@ def promotion_approve(
             previous.lifecycle_role = LifecycleRole.DEMOTED
             previous.lifecycle_status = LifecycleStatus.STANDBY
             previous.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
-        strategy_apply(spec, account_labels=[label])
+        strategy_apply(spec, account_labels=[label], uncertainty_action=uncertainty)
         cand.lifecycle_role = LifecycleRole.CHAMPION
         cand.lifecycle_status = LifecycleStatus.ACTIVE
         cand.promotion_target = mode

@@ -14,6 +14,7 @@ from autonomy.services.promotion import (
     promotion_rollback,
 )
 from trading.models import Strategy
+from trading.services.decisions import strategy_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +49,7 @@ def test_paper_promotion_enables_the_strategy_for_the_paper_lane(candidate):
         "0.025000",
     )
     assert strategy.params == {"buy_rsi_threshold": 35, "sell_rsi_threshold": 65, "qty": 1}
+    assert strategy.uncertainty_action == "pass"  # the sample run's gate 7
     candidate.refresh_from_db()
     assert (candidate.lifecycle_role, candidate.lifecycle_status) == ("champion", "active")
     promo = result.promotion
@@ -241,3 +243,66 @@ def test_rollback_restores_the_previous_strategy_and_champion(candidate, run_lan
         "promote",
         "rollback",
     ]
+
+
+def _set_gate7_action(candidate: ResearchCandidate, action: str) -> None:
+    """The run's recorded gate-7 result, as the gate matrix writes it, with `action`."""
+    run = candidate.run
+    report = dict(run.gate_report)
+    report["gates"] = [
+        {**g, "details": {**g.get("details", {}), "action": action}}
+        if g.get("gate") == "gate7"
+        else g
+        for g in report["gates"]
+    ]
+    report["uncertainty_action"] = action
+    run.gate_report = report
+    run.save(update_fields=["gate_report"])
+
+
+def test_promotion_writes_the_runs_gate7_uncertainty_action(candidate):
+    gate7 = next(g for g in candidate.run.gate_report["gates"] if g["gate"] == "gate7")
+    assert gate7["details"]["action"] == "pass"
+    _set_gate7_action(candidate, "degrade")
+    promotion_approve(candidate=candidate, mode="paper", actor=approver(), reason="ok")
+    strategy = Strategy.objects.get(name=STRATEGY)
+    assert (strategy.enabled, strategy.uncertainty_action) == (True, "degrade")
+    assert strategy_spec(strategy).uncertainty_action == "degrade"
+
+
+def test_promotion_refuses_a_gate_report_without_a_valid_uncertainty_action(candidate):
+    _set_gate7_action(candidate, "maybe")
+    with pytest.raises(PromotionError) as exc:
+        promotion_approve(candidate=candidate, mode="paper", actor=approver(), reason="ok")
+    assert exc.value.code == "uncertainty_action_missing"
+    assert not Strategy.objects.filter(name=STRATEGY).exists()
+    assert list(Promotion.objects.values_list("decision_action", flat=True)) == ["hold"]
+
+
+def test_rollback_restores_the_uncertainty_action_the_row_had(candidate, run_lane_cmd, tmp_path):
+    alice = approver()
+    Strategy.objects.create(
+        name=STRATEGY,
+        strategy_type="legacy_macd_rsi",
+        enabled=True,
+        account_labels=["paper"],
+        source="catalog",
+        uncertainty_action="abstain",
+    )
+    _set_gate7_action(candidate, "degrade")
+    promotion_approve(candidate=candidate, mode="paper", actor=alice, reason="first")
+    assert Strategy.objects.get(name=STRATEGY).uncertainty_action == "degrade"
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        "strategies:\n  - name: legacy-macd-rsi-v3\n    type: legacy_macd_rsi\n"
+        "    enabled: true\n    params: {buy_rsi_threshold: 40, sell_rsi_threshold: 60}\n"
+    )
+    second = ResearchCandidate.objects.get(
+        candidate_id=run_lane_cmd(strategy=other, out=tmp_path / "second")["candidate_id"]
+    )
+    promotion_approve(candidate=second, mode="paper", actor=alice, reason="better")
+    assert Strategy.objects.get(name=STRATEGY).uncertainty_action == "pass"
+    promotion_rollback(candidate=second, actor=alice, reason="worse")
+    assert Strategy.objects.get(name=STRATEGY).uncertainty_action == "degrade"
+    promotion_rollback(candidate=candidate, actor=alice, reason="back to the catalog row")
+    assert Strategy.objects.get(name=STRATEGY).uncertainty_action == "abstain"

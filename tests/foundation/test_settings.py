@@ -120,6 +120,32 @@ HEADER = "torghut cannot start: invalid configuration"
                 "WHITEPAPER_KAFKA_SASL_USERNAME and WHITEPAPER_KAFKA_SASL_PASSWORD",
             ],
         ),
+        (
+            {
+                "TRADING_ALLOCATOR_ENABLED": "maybe",
+                "TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS": '{"macd": "lots", "b": true}',
+                "TRADING_ALLOCATOR_SYMBOL_NOTIONAL_CAPS": "[1]",
+                "TRADING_ALLOCATOR_MAX_SYMBOL_NOTIONAL": "x",
+                "TRADING_ALLOCATOR_MAX_SYMBOL_PCT_EQUITY": "-1",
+                "TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS": '{"AAPL": 3, "msft": "tech"}',
+                "TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS": '{"tech": -5, "metals": 1}',
+                "TRADING_MAX_PARTICIPATION_RATE": "-0.1",
+            },
+            [
+                "TRADING_MAX_PARTICIPATION_RATE=-0.1 must be >= 0",
+                "TRADING_ALLOCATOR_ENABLED='maybe' is not a boolean (true/false, 1/0, yes/no, "
+                "on/off)",
+                "TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS['macd']=\"lots\" is not a decimal number",
+                "TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS['b']=true is not a decimal number",
+                "TRADING_ALLOCATOR_SYMBOL_NOTIONAL_CAPS must be a JSON object of name -> number",
+                "TRADING_ALLOCATOR_MAX_SYMBOL_NOTIONAL='x' is not a decimal number",
+                "TRADING_ALLOCATOR_MAX_SYMBOL_PCT_EQUITY=-1 must be >= 0",
+                "TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS['AAPL']=3 must be a non-empty string",
+                "TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS['tech']=-5 must be >= 0",
+                "TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS names group(s) no symbol "
+                "belongs to in TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS: metals",
+            ],
+        ),
     ],
 )
 def test_invalid_values_stop_startup_with_one_message(env, problems):
@@ -201,6 +227,28 @@ def test_env_readers():
     with pytest.raises(ConfigError) as info:
         env.raise_if_problems()
     assert str(info.value) == f"{HEADER}\n  - G='inf' is not a finite number"
+
+
+def test_allocator_maps_parse_into_settings():
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(repr(("
+        "s.TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS, s.TRADING_ALLOCATOR_SYMBOL_NOTIONAL_CAPS, "
+        "s.TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS, "
+        "s.TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS)))",
+        env={
+            "TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS": '{"macd": 2500, "tsmom": "1000.50"}',
+            "TRADING_ALLOCATOR_SYMBOL_NOTIONAL_CAPS": '{"aapl": 0}',
+            "TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS": '{"aapl": " tech ", "MSFT": "tech"}',
+            "TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS": '{"tech": 4000}',
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "({'macd': Decimal('2500'), 'tsmom': Decimal('1000.50')}, {'AAPL': Decimal('0')}, "
+        "{'AAPL': 'tech', 'MSFT': 'tech'}, {'tech': Decimal('4000')})"
+    )
 
 
 def test_env_secret_file_and_aliases(tmp_path):

@@ -17,6 +17,16 @@ class StrategySource(models.TextChoices):
     PROMOTION = "promotion", "autonomy promotion"
 
 
+class UncertaintyAction(models.TextChoices):
+    """The research loop's gate-7 (uncertainty calibration) action for the promoted run; the
+    trade cycle's uncertainty gate applies it (`trading.gates.gate_uncertainty`)."""
+
+    PASS = "pass", "pass"
+    DEGRADE = "degrade", "degrade: half size, participation at most 0.05"
+    ABSTAIN = "abstain", "abstain: no risk-increasing order"
+    FAIL = "fail", "fail: reduce-only"
+
+
 class Strategy(models.Model):
     """A configured strategy instance: which plugin, on which symbols, with which limits."""
 
@@ -44,6 +54,9 @@ class Strategy(models.Model):
         max_length=16, choices=StrategySource.choices, default=StrategySource.ADMIN
     )
     catalog_hash = models.CharField(max_length=64, blank=True, default="")
+    uncertainty_action = models.CharField(
+        max_length=16, choices=UncertaintyAction.choices, default=UncertaintyAction.PASS
+    )
     # per-strategy circuit breaker, persisted so every worker agrees on it
     consecutive_errors = models.PositiveIntegerField(default=0)
     degraded_until = models.DateTimeField(null=True, blank=True)
@@ -56,6 +69,9 @@ class Strategy(models.Model):
         constraints = [
             choices_constraint("strategy_type", StrategyType, "strategy_type_valid"),
             choices_constraint("source", StrategySource, "strategy_source_valid"),
+            choices_constraint(
+                "uncertainty_action", UncertaintyAction, "strategy_uncertainty_action_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(max_position_pct_equity__isnull=True)
                 | (Q(max_position_pct_equity__gt=0) & Q(max_position_pct_equity__lte=1)),

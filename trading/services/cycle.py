@@ -1,8 +1,9 @@
 """One trade cycle of one account lane (inventory §2.2), run by a Celery task every TRADING_POLL_MS.
 
 kill switch / emergency stop → catalog reload → enabled strategies → signal batch after the
-cursor → feature-quality gate → prices to the broker → account snapshot → universe → per signal
-and strategy: intent → decision chain → firewall → submit → cursor commit → safety evaluation.
+cursor → feature-quality gate → prices to the broker → account snapshot → universe → every
+strategy's intent per signal → netting per symbol (`trading.netting`) → per intent: decision
+chain → firewall → submit → cursor commit → safety evaluation.
 
 A lane runs in at most one worker at a time (lease). Whatever happens, re-running a cycle over
 the same signals creates no second decision or order: decisions are keyed by their hash.
@@ -26,7 +27,7 @@ from torghut_site.flags import flag_enabled
 from trading.brokers.base import FINAL_ORDER_STATUSES, Broker, BrokerError
 from trading.checks import dspy_artifact_error
 from trading.firewall import OrderFirewall
-from trading.gates import CycleContext, OpenOrder, RiskLimits
+from trading.gates import CycleContext, OpenOrder, RiskLimits, StrategySpec
 from trading.lanes import LaneConfig, UnknownLaneError, broker_for_lane, lane_config
 from trading.metrics import (
     CYCLE_DURATION,
@@ -39,6 +40,8 @@ from trading.metrics import (
 )
 from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeDecision
 from trading.models.safety import SafetyEventKind
+from trading.netting import net_intents, netting_intent
+from trading.selectors.allocation import strategy_books
 from trading.selectors.safety import emergency_stop_active, fallback_window, kill_switch_state
 from trading.services.accounts import account_snapshot_current
 from trading.services.catalog import catalog_apply
@@ -64,6 +67,7 @@ from trading.services.universe import universe_resolve
 from trading.signals.base import SignalSourceError
 from trading.signals.session import market_is_open
 from trading.signals.types import SignalEnvelope
+from trading.strategies.base import Intent
 from trading.strategies.registry import get_strategy
 
 logger = logging.getLogger(__name__)
@@ -190,6 +194,11 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
             .values_list("symbol", "created_at")
         ):
             last_decision_at.setdefault(symbol, created)
+    limits = RiskLimits.from_settings(kill_switch=kill_switch)
+    books = strategy_books(account_label=lane.label) if limits.allocator_enabled else None
+    if books is not None:
+        for symbol, fill_price in books.fill_prices.items():
+            prices.setdefault(symbol, fill_price)  # a symbol only the strategies' books hold
     return CycleContext(
         account_label=lane.label,
         is_live=lane.is_live,
@@ -199,10 +208,11 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         positions=positions,
         prices=prices,
         universe=None,
-        limits=RiskLimits.from_settings(kill_switch=kill_switch),
+        limits=limits,
         now=now,
         open_orders=open_orders,
         last_decision_at=last_decision_at,
+        strategy_positions=books.positions if books is not None else {},
     )
 
 
@@ -382,10 +392,24 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
         cursor_store(cursor=cursor, value=batch.cursor_after)
         _evaluate_safety(lane=lane, result=result)
         return
+    pending = _batch_intents(signals=signals, strategies=strategies, result=result)
+    _batch_decide(pending=pending, ctx=ctx, firewall=firewall, result=result)
+    cursor_store(cursor=cursor, value=batch.cursor_after)
+    _evaluate_safety(lane=lane, result=result)
+
+
+_PendingIntent = tuple[SignalEnvelope, Strategy, StrategySpec, Intent]
+
+
+def _batch_intents(
+    *, signals: list[SignalEnvelope], strategies: list[Strategy], result: CycleResult
+) -> list[_PendingIntent]:
+    """Every strategy's intent for every signal of the batch, in signal then strategy order."""
     specs = [
         (strategy, strategy_spec(strategy), get_strategy(strategy.strategy_type))
         for strategy in strategies
     ]
+    pending: list[_PendingIntent] = []
     for signal in signals:
         for strategy, spec, plugin in specs:
             if spec.base_timeframe != signal.timeframe:
@@ -396,32 +420,50 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
                 strategy_record_error(strategy=strategy, error=exc)
                 continue
             strategy_record_success(strategy=strategy)
-            if intent is None:
-                continue
-            result.intents += 1
-            outcome = decision_process(
-                strategy=strategy,
-                spec=spec,
-                signal=signal,
-                intent=intent,
-                ctx=ctx,
-                firewall=firewall,
-            )
-            result.outcomes[outcome.result] = result.outcomes.get(outcome.result, 0) + 1
-            if outcome.result == "duplicate":
-                result.duplicates += 1
-                continue
-            result.decisions += 1
-            if outcome.result in ("submitted", "adopted"):
-                result.submitted += 1
-            elif outcome.result == "deferred":
-                result.deferred += 1
-            elif outcome.result == "pending_review":
-                result.pending_review += 1
-            else:
-                result.rejected += 1
-    cursor_store(cursor=cursor, value=batch.cursor_after)
-    _evaluate_safety(lane=lane, result=result)
+            if intent is not None:
+                result.intents += 1
+                pending.append((signal, strategy, spec, intent))
+    return pending
+
+
+def _batch_decide(
+    *,
+    pending: list[_PendingIntent],
+    ctx: CycleContext,
+    firewall: OrderFirewall,
+    result: CycleResult,
+) -> None:
+    """Net the batch's intents per symbol, then take each through the decision chain in order
+    (a netted-out intent is recorded as a rejected decision)."""
+    netted = net_intents(
+        [
+            netting_intent(spec=spec, signal=signal, intent=intent, ctx=ctx)
+            for signal, _, spec, intent in pending
+        ]
+    )
+    for index, (signal, strategy, spec, intent) in enumerate(pending):
+        outcome = decision_process(
+            strategy=strategy,
+            spec=spec,
+            signal=signal,
+            intent=intent,
+            ctx=ctx,
+            firewall=firewall,
+            netting=netted[index].verdict() if index in netted else None,
+        )
+        result.outcomes[outcome.result] = result.outcomes.get(outcome.result, 0) + 1
+        if outcome.result == "duplicate":
+            result.duplicates += 1
+            continue
+        result.decisions += 1
+        if outcome.result in ("submitted", "adopted"):
+            result.submitted += 1
+        elif outcome.result == "deferred":
+            result.deferred += 1
+        elif outcome.result == "pending_review":
+            result.pending_review += 1
+        else:
+            result.rejected += 1
 
 
 def reviews_continue(

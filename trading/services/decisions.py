@@ -17,11 +17,15 @@ from trading.firewall import OrderFirewall
 from trading.gates import (
     Candidate,
     CycleContext,
+    GateVerdict,
     StrategySpec,
+    gate_allocator,
     gate_execution_policy,
+    gate_participation,
     gate_portfolio,
     gate_risk,
     gate_sizing,
+    gate_uncertainty,
     gate_universe,
 )
 from trading.identity import client_order_id_for, decision_hash
@@ -52,7 +56,15 @@ from trading.strategies.base import Intent
 
 logger = logging.getLogger(__name__)
 
-GATES = (gate_universe, gate_sizing, gate_portfolio, gate_risk)
+GATES = (
+    gate_universe,
+    gate_sizing,
+    gate_uncertainty,
+    gate_participation,
+    gate_allocator,
+    gate_portfolio,
+    gate_risk,
+)
 
 
 def strategy_spec(strategy: Strategy) -> StrategySpec:
@@ -67,6 +79,7 @@ def strategy_spec(strategy: Strategy) -> StrategySpec:
         max_position_pct_equity=strategy.max_position_pct_equity,
         params=dict(strategy.params or {}),
         base_timeframe=strategy.base_timeframe,
+        uncertainty_action=strategy.uncertainty_action,
     )
 
 
@@ -87,8 +100,16 @@ def decision_candidate(decision: TradeDecision) -> Candidate:
     )
 
 
-def candidate_evaluate(candidate: Candidate, ctx: CycleContext) -> Candidate:
-    """Run the gate chain in order; stop at the first failing gate (its reasons are recorded)."""
+def candidate_evaluate(
+    candidate: Candidate, ctx: CycleContext, *, netting: GateVerdict | None = None
+) -> Candidate:
+    """Run the gate chain in order; stop at the first failing gate (its reasons are recorded).
+    `netting`: the cycle's netting verdict of an intent another side outweighed (the chain does
+    not run for it)."""
+    if netting is not None:
+        candidate.verdicts.append(netting)
+        if not netting.passed:
+            return candidate
     for gate in GATES:
         verdict = gate(candidate, ctx)
         candidate.verdicts.append(verdict)
@@ -129,6 +150,7 @@ def decision_process(
     intent: Intent,
     ctx: CycleContext,
     firewall: OrderFirewall,
+    netting: GateVerdict | None = None,
 ) -> DecisionOutcome:
     lane = ctx.account_label
     dhash = decision_hash(
@@ -151,7 +173,7 @@ def decision_process(
         order_type=intent.order_type,
         time_in_force=intent.time_in_force,
     )
-    candidate_evaluate(candidate, ctx)
+    candidate_evaluate(candidate, ctx, netting=netting)
     reasons = candidate.rejected_reasons
     decision_json = {
         "signal": _signal_json(signal),
@@ -233,6 +255,7 @@ def decision_process(
             qty=candidate.qty,
             price=signal.price or Decimal(0),
             at=ctx.now,
+            strategy=spec.name,
         )
     return DecisionOutcome(outcome.result, decision.pk, outcome.reason)
 

@@ -25,6 +25,7 @@ from trading.gates import (
     Candidate,
     CycleContext,
     GateVerdict,
+    gate_allocator,
     gate_execution_policy,
     gate_portfolio,
     gate_risk,
@@ -323,9 +324,9 @@ def review_continue(
     ctx: CycleContext,
     firewall: OrderFirewall,
 ) -> ContinueOutcome:
-    """Carry a reviewed decision on: veto → rejected; otherwise portfolio caps, risk engine and
-    execution policy on the current books with the reviewed (never larger) quantity, then the
-    order firewall. `candidate` is the decision rebuilt by the caller."""
+    """Carry a reviewed decision on: veto → rejected; otherwise allocator, portfolio caps, risk
+    engine and execution policy on the current books with the reviewed (never larger) quantity,
+    then the order firewall. `candidate` is the decision rebuilt by the caller."""
     decision = review.decision
     verdicts = [v for v in decision.gate_verdicts if v.get("gate") != "llm_review"]
     review_verdict = _review_verdict(review)
@@ -340,7 +341,7 @@ def review_continue(
     candidate.qty = review.final_qty
     if review.adjusted_order_type == "limit" and review.limit_price is not None:
         candidate.order_type, candidate.limit_price = "limit", review.limit_price
-    for gate in (gate_portfolio, gate_risk, gate_execution_policy):
+    for gate in (gate_allocator, gate_portfolio, gate_risk, gate_execution_policy):
         verdict = gate(candidate, ctx)
         verdicts.append(verdict.as_json())
         if not verdict.passed:
@@ -368,6 +369,7 @@ def review_continue(
             qty=candidate.qty,
             price=decision.price or Decimal(0),
             at=ctx.now,
+            strategy=decision.strategy.name,
         )
     return ContinueOutcome(outcome.result, outcome.reason, outcome.execution_id)
 

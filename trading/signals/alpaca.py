@@ -3,7 +3,8 @@
 Each fetch asks the market-data adapter for the last `warmup_minutes` of bars of every symbol,
 computes the indicators (`trading.indicators.compute_features`) per symbol and turns each completed
 bar into a signal: event_ts = bar open + timeframe (the bar's close time; bars that close after
-`now` are still forming and are left out), seq = bar open time in epoch seconds, price = close.
+`now` are still forming and are left out), seq = bar open time in epoch seconds, price = close,
+feature `volume` = the bar's volume.
 Bars whose warm-up is too short to give RSI14 are invalid rows. The shared cursor rules apply.
 """
 
@@ -78,7 +79,8 @@ def signals_from_bars(
                     timeframe=timeframe,
                     source=SOURCE_NAME,
                     price=Decimal(bar.close),
-                    features={k: row[k] for k in SIGNAL_FEATURE_KEYS if k in row},
+                    features={k: row[k] for k in SIGNAL_FEATURE_KEYS if k in row}
+                    | ({"volume": float(bar.volume)} if bar.volume.is_finite() else {}),
                     ingest_ts=None,
                 )
             out.append((key, signal))

@@ -82,6 +82,7 @@ FLAT_COLUMNS = (
     "spread",
     "imbalance_bid_px",
     "imbalance_ask_px",
+    "volume",
 )
 FLAT_OVERLAP = timedelta(seconds=2)
 LATEST_TTL = timedelta(seconds=30)

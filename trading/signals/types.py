@@ -31,8 +31,9 @@ REQUIRED_FEATURES = ("macd", "macd_signal", "rsi14")
 MAX_SYMBOL = "\U0010ffff"
 MAX_SEQ = 2**63 - 1
 
-# the indicators computed from bars, plus the microstructure fields a feed may carry
-SIGNAL_FEATURE_KEYS = (*FEATURE_KEYS, "spread", "imbalance_bid_px", "imbalance_ask_px")
+# the indicators computed from bars, plus the microstructure fields a feed may carry and the
+# volume of the signal's own bar (read by the participation cap, `trading.gates`)
+SIGNAL_FEATURE_KEYS = (*FEATURE_KEYS, "spread", "imbalance_bid_px", "imbalance_ask_px", "volume")
 
 # flat column -> feature key; the first present column wins
 _FLAT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -51,6 +52,7 @@ _FLAT_ALIASES: dict[str, tuple[str, ...]] = {
     "spread": ("spread", "imbalance_spread"),
     "imbalance_bid_px": ("imbalance_bid_px",),
     "imbalance_ask_px": ("imbalance_ask_px",),
+    "volume": ("volume",),
 }
 
 # envelope payload group -> (group key -> feature key)

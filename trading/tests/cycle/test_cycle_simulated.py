@@ -40,6 +40,9 @@ def test_cycle_submits_one_order_per_decision_and_fills_on_next_price(
     assert [v["gate"] for v in decision.gate_verdicts] == [
         "universe",
         "sizing",
+        "uncertainty",
+        "participation",
+        "allocator",
         "portfolio",
         "risk",
         "llm_review",

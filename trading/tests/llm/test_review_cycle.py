@@ -109,9 +109,13 @@ def test_cycle_does_not_call_the_llm_and_an_approval_sends_the_deterministic_ord
     assert [v["gate"] for v in decision.gate_verdicts] == [
         "universe",
         "sizing",
+        "uncertainty",
+        "participation",
+        "allocator",
         "portfolio",
         "risk",
         "llm_review",
+        "allocator",
         "portfolio",
         "risk",
         "execution_policy",

@@ -217,3 +217,19 @@ def test_cursor_order_is_the_stream_predicate():
     assert SignalCursor(T0, "AAPL", 0) > SignalCursor.at(T0)
     assert SignalCursor.after_time(T0) > SignalCursor(T0, "ZZZZ", 10**12)
     assert row_key({"ts": T0, "symbol": "SPY"}) == SignalCursor(T0, "SPY", 0)
+
+
+def test_bar_volume_is_a_feature_of_flat_and_envelope_rows():
+    flat = parse_signal_row({**FLAT, "volume": "95650"})
+    assert flat is not None and flat.features["volume"] == 95650.0
+    assert list(flat.features)[-1] == "volume"
+    envelope = parse_signal_row(
+        {
+            "event_ts": "2026-03-03T14:31:00Z",
+            "symbol": "AAPL",
+            "payload": {"macd": {"macd": 1, "signal": 0}, "rsi14": 50, "price": 1, "volume": 12},
+        }
+    )
+    assert envelope is not None and envelope.features["volume"] == 12.0
+    without = parse_signal_row(FLAT)
+    assert without is not None and "volume" not in without.features

@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+from tests.conftest import flipt, flipt_server  # noqa: F401  (the Flipt stand-in)
