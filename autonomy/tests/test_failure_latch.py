@@ -148,7 +148,7 @@ def test_three_failed_runs_in_a_row_latch_the_emergency_stop(
     assert sorted(TradeDecision.objects.values_list("reject_reason", flat=True)) == [
         "emergency_stop_active",
         "emergency_stop_active",
-        "shorts_not_allowed",  # the sell, refused before the firewall
+        "intent_netted_conflict",  # the AAPL sell, netted against the buy of the same batch
     ]
     orders = SimulatedBroker("paper").list_orders(status="all")
     assert [(o.client_order_id, o.status) for o in orders] == [("resting-1", "canceled")]
