@@ -182,15 +182,15 @@ def evidence_write(
     entries: dict[str, dict[str, Any]] = {}
     for path, value in sorted(outcome.artifacts.items()):
         data = artifact_bytes(value)
-        digest = hashlib.sha256(data).hexdigest()
-        if recorded.get(path, digest) != digest:
+        content_sha = hashlib.sha256(data).hexdigest()
+        if recorded.get(path, content_sha) != content_sha:
             raise conflict_record(
                 run_id=outcome.run_id,
                 path=path,
                 location="ledger",
                 reason=ArtifactConflictReason.WRITE_CONFLICT,
                 expected_sha256=recorded[path],
-                found_sha256=digest,
+                found_sha256=content_sha,
                 detail="recomputed bytes differ from the ledger's record of this run "
                 "(a result changed without an ENGINE_VERSION bump?); nothing written",
             )
@@ -260,14 +260,14 @@ def evidence_replay(
         blob = _stored(run_id, path)
         if blob is None:
             return None
-        digest = hashlib.sha256(blob).hexdigest()
-        if digest != entry["sha256"]:
+        content_sha = hashlib.sha256(blob).hexdigest()
+        if content_sha != entry["sha256"]:
             raise _mismatch(
                 run_id,
                 path,
                 ArtifactConflictReason.STORED_MISMATCH,
                 entry["sha256"],
-                digest,
+                content_sha,
                 "the stored object does not match the run's manifest (changed after it was "
                 "written); refusing to replay it",
             )

@@ -233,7 +233,9 @@ def test_the_approval_is_recorded_as_valid_or_not_never_the_token(
     assert TOKEN not in json.dumps(list(ResearchRun.objects.values("inputs", "artifacts")))
 
 
-def test_a_tampered_stored_object_is_refused_not_rewritten(run_lane_cmd, tmp_path, s3_artifacts):
+def test_a_tampered_stored_object_is_refused_not_rewritten(
+    run_lane_cmd, tmp_path, s3_artifacts, admin_client
+):
     first = run_lane_cmd(out=tmp_path / "a")
     key = object_key(first["run_id"], "gates/gate-evaluation.json")
     tampered = b'{"allowed": true}\n'
@@ -256,6 +258,9 @@ def test_a_tampered_stored_object_is_refused_not_rewritten(run_lane_cmd, tmp_pat
     assert conflict.found_sha256 == sha(tampered)
     assert conflict.expected_sha256 == run.artifacts["gates/gate-evaluation.json"]["sha256"]
     assert run.status == "passed"
+    page = admin_client.get("/admin/autonomy/artifactconflict/").content.decode()
+    assert "gates/gate-evaluation.json" in page
+    assert first["run_id"] in page
 
 
 def test_a_tampered_manifest_is_refused(run_lane_cmd, tmp_path, fs_artifacts):
