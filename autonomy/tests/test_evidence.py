@@ -344,3 +344,56 @@ def test_drift_documents_are_written_once(tmp_path, fs_artifacts):
 def test_fold_plan_kinds():
     assert FoldPlan.for_folds(1) == FoldPlan(folds=1, kind="single")
     assert FoldPlan.for_folds(3) == FoldPlan(folds=3, kind="rolling")
+
+
+def test_a_missing_stored_object_is_computed_again_and_restored_byte_for_byte(
+    tmp_path, s3_artifacts
+):
+    first = lane_execute(inputs=lane_inputs(), output_dir=tmp_path / "a")
+    stored = bucket_hashes(s3_artifacts)
+    key = object_key(first.outcome.run_id, "backtest/evaluation-report.json")
+    s3_artifacts.client.delete_object(Bucket=s3_artifacts.bucket, Key=key)
+
+    second = lane_execute(inputs=lane_inputs(), output_dir=tmp_path / "b")
+    assert second.recorded is False
+    assert second.outcome.candidate is not None  # computed, not replayed
+    assert bucket_hashes(s3_artifacts) == stored
+    assert dir_hashes(tmp_path / "a") == dir_hashes(tmp_path / "b")
+    assert (ResearchRun.objects.count(), ArtifactConflict.objects.count()) == (1, 0)
+
+
+def test_a_recomputation_that_differs_from_the_ledger_is_refused(tmp_path, s3_artifacts):
+    first = lane_execute(inputs=lane_inputs(), output_dir=tmp_path / "a")
+    run_id = first.outcome.run_id
+    path = "backtest/evaluation-report.json"
+    s3_artifacts.client.delete_object(Bucket=s3_artifacts.bucket, Key=object_key(run_id, path))
+    # the ledger holds another sha256 for the artifact than this code computes (code changed
+    # without an ENGINE_VERSION bump, or the ledger was edited)
+    run = ResearchRun.objects.get()
+    run.artifacts[path]["sha256"] = "0" * 64
+    run.save(update_fields=["artifacts"])
+    stored = bucket_hashes(s3_artifacts)
+
+    with pytest.raises(ArtifactConflictError, match=f"write_conflict: run {run_id}, {path}"):
+        lane_execute(inputs=lane_inputs(), output_dir=tmp_path / "b")
+    assert bucket_hashes(s3_artifacts) == stored
+    conflict = ArtifactConflict.objects.get()
+    assert (conflict.location, conflict.expected_sha256) == ("ledger", "0" * 64)
+    assert ResearchRun.objects.get().status == "passed"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SIMULATED_BROKER_SLIPPAGE_BPS", 7),
+        ("SIMULATED_BROKER_STARTING_CASH", 50_000),
+        ("TRADING_DEFAULT_QTY", 2),
+        ("TRADING_DRIFT_MAX_PERFORMANCE_COST_BPS", 1),
+    ],
+)
+def test_settings_the_lane_reads_are_part_of_the_run_id(setting, value, settings, tmp_path):
+    base = lane_execute(inputs=lane_inputs(), output_dir=tmp_path / "base")
+    setattr(settings, setting, value)
+    other = lane_execute(inputs=lane_inputs(), output_dir=tmp_path / "other")
+    assert other.outcome.run_id != base.outcome.run_id
+    assert ResearchRun.objects.count() == 2
