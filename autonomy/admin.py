@@ -30,6 +30,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from autonomy.models import (
+    ArtifactConflict,
     CandidateStage,
     DriftCheck,
     EvidenceContinuityReport,
@@ -182,6 +183,8 @@ class ResearchRunAdmin(ReadOnlyAdmin):
         "gate_report_trace_id",
         "recommendation_trace_id",
         "code_commit",
+        "inputs",
+        "manifest_sha256",
         "spec_hash",
         "signal_source",
         "dataset_from",
@@ -504,6 +507,15 @@ class DriftCheckAdmin(ReadOnlyAdmin):
     list_filter = ("action", "action_status", "rollback_triggered", "trigger")
     search_fields = ("run__run_id", "strategy_name")
     list_select_related = ("run",)
+
+
+@admin.register(ArtifactConflict)
+class ArtifactConflictAdmin(ReadOnlyAdmin):
+    """Refused writes and replays of write-once research artifacts (nothing was overwritten)."""
+
+    list_display = ("detected_at", "run_id", "path", "reason", "location")
+    list_filter = ("reason",)
+    search_fields = ("run_id", "path")
 
 
 @admin.register(EvidenceContinuityReport)

@@ -7,10 +7,12 @@ ledger records. It touches no database and no file: `autonomy.services.lane` per
 and writes the artifacts; the one database-dependent input, operational readiness (dry runs), is
 a callback.
 
-Determinism: the run id is sha256(signals bytes + strategy config bytes + gate policy bytes +
-target)[:24]; artifacts carry no wall-clock time, floats are rounded by `canonical_json`, so the
-same inputs and code give byte-identical artifacts (the readiness dry runs report pass/fail only;
-their timestamps go to the ledger, not into the artifacts).
+Determinism: the run id covers every input that can change an artifact (`autonomy.run_inputs`:
+the signals, strategy config and gate policy, target, approval, fold plan, costs, stress and drift
+settings, code commit and `ENGINE_VERSION`); artifacts carry no wall-clock time, floats are
+rounded by `canonical_json`, so the same inputs and code give byte-identical artifacts (the
+readiness dry runs report pass/fail only; their timestamps go to the ledger, not into the
+artifacts). `autonomy.services.artifacts` stores them write-once under the run id.
 
 The lane evaluates one candidate: the strategy config must enable exactly one strategy (the
 original listed several "runtime strategies" but scored them as one candidate). Its baseline is
@@ -61,6 +63,7 @@ from autonomy.gates import (
     evaluate_gate_matrix,
 )
 from autonomy.policy import GatePolicy
+from autonomy.run_inputs import RunInputs, run_id_for, run_inputs
 from trading.services.catalog import CatalogError, parse_catalog
 from trading.signals.types import SignalEnvelope
 from trading.strategies.registry import get_strategy
@@ -180,16 +183,28 @@ class LaneOutcome:
 ReadinessProbe = Callable[[CandidateSpec], Readiness]
 
 
+def lane_run_inputs(inputs: LaneInputs) -> RunInputs:
+    """Everything in `inputs` that can change an artifact, as the run id's record."""
+    return run_inputs(
+        code_commit=inputs.code_commit,
+        signals_bytes=inputs.signals_bytes,
+        signal_rows=inputs.signal_rows,
+        signal_source=inputs.signal_source,
+        strategy_config_bytes=inputs.strategy_config_bytes,
+        gate_policy_bytes=inputs.gate_policy_bytes,
+        promotion_target=inputs.promotion_target,
+        approval_valid=inputs.approval_token_ok,
+        folds=inputs.folds,
+        costs=inputs.costs,
+        starting_cash=inputs.starting_cash,
+        default_qty=inputs.default_qty,
+        stress=inputs.stress,
+        drift=inputs.drift,
+    )
+
+
 def lane_run_id(inputs: LaneInputs) -> str:
-    digest = hashlib.sha256()
-    for part in (
-        inputs.signals_bytes,
-        inputs.strategy_config_bytes,
-        inputs.gate_policy_bytes,
-        inputs.promotion_target.encode(),
-    ):
-        digest.update(part)
-    return digest.hexdigest()[:24]
+    return run_id_for(lane_run_inputs(inputs))
 
 
 def candidate_from_config(raw: bytes) -> CandidateSpec:

@@ -9,6 +9,11 @@ LANE_RUNS = Counter(
     "Research lane runs by trigger and status.",
     ["trigger", "status"],
 )
+ARTIFACT_CONFLICTS = Counter(
+    "torghut_trading_autonomy_artifact_conflicts_total",
+    "Write-once research artifacts refused (different bytes at a written path) by reason.",
+    ["reason"],
+)
 PROMOTION_ACTIONS = Counter(
     "torghut_trading_autonomy_promotion_actions_total",
     "Promotion ledger actions (promote, deny, demote, rollback, hold) by mode.",

@@ -108,6 +108,15 @@ class ResearchRun(models.Model):
     readiness = models.JSONField(
         default=dict, blank=True, help_text="operational readiness dry runs, with their times"
     )
+    inputs = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="everything the run id covers (autonomy.run_inputs.RunInputs); also in the "
+        "run's manifest.json",
+    )
+    manifest_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="sha256 of the run's stored manifest.json"
+    )
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     progress_label = models.CharField(max_length=200, blank=True)
@@ -362,3 +371,32 @@ class EvidenceContinuityReport(models.Model):
 
     def __str__(self) -> str:
         return f"continuity {self.checked_at:%Y-%m-%d %H:%M} {'ok' if self.passed else 'FAILED'}"
+
+
+class ArtifactConflictReason(models.TextChoices):
+    WRITE_CONFLICT = "write_conflict", "different bytes for an artifact already written"
+    STORED_MISMATCH = "stored_mismatch", "stored bytes differ from the run's manifest"
+    MANIFEST_MISMATCH = "manifest_mismatch", "stored manifest differs from the ledger"
+
+
+class ArtifactConflict(models.Model):
+    """A refused write or replay of a write-once research artifact (nothing was overwritten)."""
+
+    run_id = models.CharField(max_length=40)
+    path = models.CharField(max_length=512, help_text="artifact path relative to the run")
+    location = models.CharField(max_length=1024, help_text="object URI or file path")
+    reason = models.CharField(max_length=32, choices=ArtifactConflictReason.choices)
+    expected_sha256 = models.CharField(max_length=64, blank=True)
+    found_sha256 = models.CharField(max_length=64, blank=True)
+    detail = models.TextField(blank=True)
+    detected_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "research_artifact_conflicts"
+        ordering = ["-detected_at", "-pk"]
+        constraints = [
+            choices_constraint("reason", ArtifactConflictReason, "research_artifact_reason_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} {self.run_id}/{self.path}"

@@ -27,7 +27,7 @@ from autonomy.models import (
     RunStatus,
 )
 from autonomy.policy import GatePolicyError, load_gate_policy
-from autonomy.services.lane import OBJECT_PREFIX
+from autonomy.services.artifacts import OBJECT_PREFIX
 from torghut_site.flags import flag_enabled
 from torghut_site.storage import ObjectStoreError, object_url
 

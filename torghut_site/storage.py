@@ -9,6 +9,12 @@ Writes are idempotent: a key names its content, so putting the same key twice le
 object. `Storage.save()` cannot promise that (with `file_overwrite=False` it renames the second
 copy), so the S3 path talks to the storage's boto3 client and the filesystem path writes
 atomically with `os.replace`.
+
+`object_put_once` is the write-once variant (research evidence): an object that exists is never
+replaced. The write itself is conditional — S3 `PutObject` with `If-None-Match: *` (Ceph RGW and
+AWS S3 answer 412 when the key exists), on the filesystem a hard link of a finished temporary
+file, which fails when the name exists — and the stored bytes are read back and compared, so
+different bytes already under the key raise `ObjectConflict` and are left as they are.
 """
 
 from __future__ import annotations
@@ -49,6 +55,21 @@ class ObjectStoreError(Exception):
         self.retryable = retryable
 
 
+class ObjectConflict(ObjectStoreError):
+    """A write-once key already holds different bytes (reason `storage_object_conflict`); the
+    stored object was not touched."""
+
+    def __init__(self, where: str, *, expected_sha256: str, found_sha256: str) -> None:
+        super().__init__(
+            "storage_object_conflict",
+            f"{where} holds sha256 {found_sha256}, not {expected_sha256}: write-once, "
+            "not overwritten",
+        )
+        self.where = where
+        self.expected_sha256 = expected_sha256
+        self.found_sha256 = found_sha256
+
+
 @dataclass(frozen=True)
 class StoredObject:
     bucket: str  # the S3 bucket, or "local" for the filesystem backend
@@ -68,6 +89,59 @@ def object_put(key: str, data: bytes, *, content_type: str) -> StoredObject:
     if isinstance(storage, FileSystemStorage):
         return _fs_put(storage, key=key, data=data)
     raise _unsupported(storage)
+
+
+def object_put_once(key: str, data: bytes, *, content_type: str) -> StoredObject:
+    """Store `data` under `key` unless the key exists; either way the stored bytes are read back
+    and must be `data`, else `ObjectConflict` (the existing object is left unchanged)."""
+    _check_key(key)
+    storage = _artifacts()
+    s3 = _as_s3(storage)
+    if s3 is not None:
+        return _s3_put_once(s3, key=key, data=data, content_type=content_type)
+    if isinstance(storage, FileSystemStorage):
+        path = Path(storage.path(key))
+        try:
+            file_put_once(path, data, mode=storage.file_permissions_mode or 0o644)
+        except OSError as exc:
+            raise _wrap("storage_upload_failed", str(path), exc) from exc
+        return StoredObject(
+            bucket=LOCAL_BUCKET,
+            key=key,
+            etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            size=len(data),
+            uri=path.as_uri(),
+        )
+    raise _unsupported(storage)
+
+
+def file_put_once(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write `data` to `path` unless it exists (a hard link of a fsynced temporary file: the name
+    appears whole or not at all, and never replaces one that exists); then the bytes at `path`
+    must be `data`, else `ObjectConflict`. OSError for filesystem failures."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(handle, "wb") as temp:
+                temp.write(data)
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.chmod(temp_name, mode)
+            try:
+                os.link(temp_name, path)
+            except FileExistsError:
+                pass  # written meanwhile by another writer: compared below
+        finally:
+            Path(temp_name).unlink(missing_ok=True)
+    _verify(str(path), path.read_bytes(), data)
+
+
+def _verify(where: str, stored: bytes, data: bytes) -> None:
+    expected = hashlib.sha256(data).hexdigest()
+    found = hashlib.sha256(stored).hexdigest()
+    if found != expected:
+        raise ObjectConflict(where, expected_sha256=expected, found_sha256=found)
 
 
 def object_get(key: str) -> bytes:
@@ -172,6 +246,51 @@ def _s3_put(s3: Any, *, key: str, data: bytes, content_type: str) -> StoredObjec
     except (BotoCoreError, ClientError) as exc:
         raise _wrap("storage_upload_failed", where, exc) from exc
     # `key` stays relative to the storage (what object_get/object_url take); the URI is absolute
+    return StoredObject(bucket=bucket, key=key, etag=_strip_etag(etag), size=len(data), uri=where)
+
+
+def _s3_read(client: Any, bucket: str, full_key: str) -> bytes | None:
+    try:
+        body = client.get_object(Bucket=bucket, Key=full_key)["Body"]
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING_CODES:
+            return None
+        raise
+    try:
+        return bytes(body.read())
+    finally:
+        body.close()
+
+
+def _s3_put_once(s3: Any, *, key: str, data: bytes, content_type: str) -> StoredObject:
+    client, bucket = s3.connection.meta.client, str(s3.bucket_name)
+    full_key = _full_key(s3, key)
+    where = f"s3://{bucket}/{full_key}"
+    try:
+        stored = _s3_read(client, bucket, full_key)
+        etag = None
+        if stored is None:
+            params: dict[str, Any] = dict(s3.get_object_parameters(key))
+            params["ContentType"] = content_type
+            acl = s3.default_acl
+            if acl:
+                params.setdefault("ACL", acl)
+            try:
+                response = client.put_object(
+                    Bucket=bucket, Key=full_key, Body=data, IfNoneMatch="*", **params
+                )
+                etag = response.get("ETag")
+            except ClientError as exc:
+                # 412: the key was created since the read above; 409: a concurrent
+                # conditional write is in flight. Either way the stored bytes decide below.
+                if _error_code(exc) not in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                    raise
+            stored = _s3_read(client, bucket, full_key)
+    except (BotoCoreError, ClientError) as exc:
+        raise _wrap("storage_upload_failed", where, exc) from exc
+    if stored is None:
+        raise ObjectStoreError("storage_upload_failed", f"{where} is missing after the write")
+    _verify(where, stored, data)
     return StoredObject(bucket=bucket, key=key, etag=_strip_etag(etag), size=len(data), uri=where)
 
 

@@ -7,7 +7,8 @@ its cooldown (`cooldown_skip`). `retrain` and `reselection` are recorded for ope
 admin); the risk-reducing part is automatic: a *scheduled* run (recent live signals) with a
 `TRADING_DRIFT_ROLLBACK_REASON_CODES` code demotes the strategy's promoted champion when
 `TRADING_DRIFT_ROLLBACK_ON_PERFORMANCE` is on. A CLI run over a historical file never acts on
-what trades. Detection, action and outcome are also written as JSON artifacts next to the run's.
+what trades. Detection, action and outcome are also written as JSON artifacts next to the run's,
+write-once like them.
 
 Evidence continuity: the last `run_limit` finished, non-skipped runs must each have their
 candidate, fold metrics, stress metrics and a promotion audit row carrying the run's
@@ -43,9 +44,8 @@ from autonomy.models import (
     ResearchRun,
     RunStatus,
 )
-from autonomy.services.lane import artifact_bytes
+from autonomy.services.artifacts import ArtifactConflictError, artifact_bytes, artifact_put
 from torghut_site.flags import flag_enabled
-from torghut_site.storage import ObjectStoreError, object_put
 
 _COOLDOWN = {
     DriftAction.RETRAIN: "TRADING_DRIFT_RETRAIN_COOLDOWN_SECONDS",
@@ -54,14 +54,17 @@ _COOLDOWN = {
 
 
 def _store(run_id: str, name: str, value: Any) -> str:
+    """Write one drift document once (`autonomy.services.artifacts`): its URI, or
+    `storage_error:<reason>`. A path that already holds other bytes (a second drift check for a
+    run whose ledger was reset) is recorded as an `ArtifactConflict` and left unchanged; the
+    check is still recorded, so it is reported here rather than raised."""
     try:
-        return object_put(
-            f"autonomy/runs/{run_id}/drift/{name}",
-            artifact_bytes(value),
-            content_type="application/json",
-        ).uri
-    except ObjectStoreError as exc:
-        return f"storage_error:{exc.reason}"
+        entry = artifact_put(
+            run_id=run_id, path=f"drift/{name}", data=artifact_bytes(value), output_dir=None
+        )
+    except ArtifactConflictError:
+        return "storage_error:storage_object_conflict"
+    return str(entry.get("uri") or f"storage_error:{entry.get('storage_error', '')}")
 
 
 def drift_record(

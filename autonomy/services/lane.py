@@ -1,16 +1,16 @@
 """Running the lane for real: read inputs, run, write artifacts (output dir and object storage),
 and record the run in the research ledger.
 
-The ledger row is created first (`running`, with progress updates as the lane goes), and the
-outcome is stored in one transaction at the end. The same inputs give the same run id: a run
-that already finished is not recorded twice (its artifacts are rewritten, byte-identical); a run
-left `running` by a crash is redone.
+The ledger row is created first (`running`, with progress updates as the lane goes, and the
+inputs its run id covers), and the outcome is stored in one transaction at the end. The same
+inputs give the same run id: a run that already finished is not recorded twice, its stored
+evidence is replayed (verified, never rewritten: `autonomy.services.artifacts`); a run left
+`running` by a crash is redone and must reproduce whatever it had already written.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from autonomy.lane import (
     LaneInputs,
     LaneOutcome,
     candidate_from_config,
-    lane_run_id,
+    lane_run_inputs,
     run_lane,
     skipped_outcome,
 )
@@ -48,22 +48,15 @@ from autonomy.models import (
     StressMetric,
 )
 from autonomy.policy import GatePolicy
+from autonomy.run_inputs import RunInputs, run_id_for
+from autonomy.services.artifacts import (
+    evidence_replay,
+    evidence_write,
+    output_dir_check,
+    replayed_outcome,
+)
 from autonomy.services.readiness import readiness_probe
-from torghut_site.storage import ObjectStoreError, object_put
 from trading.signals.types import FEATURE_SCHEMA_VERSION
-
-OBJECT_PREFIX = "autonomy/runs"
-
-
-def artifact_bytes(value: Any) -> bytes:
-    """JSON artifacts: canonical values, sorted keys, 2-space indent, trailing newline (readable
-    and still byte-identical run to run). YAML text is written as it is."""
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    text = json.dumps(
-        canonical(value), sort_keys=True, indent=2, ensure_ascii=True, allow_nan=False
-    )
-    return (text + "\n").encode("ascii")
 
 
 def code_commit() -> str:
@@ -110,31 +103,6 @@ def costs_from_settings() -> CostModel:
     )
 
 
-def write_artifacts(outcome: LaneOutcome, output_dir: Path | None) -> dict[str, dict[str, Any]]:
-    """Write every artifact to `output_dir` (when given) and to object storage; the manifest
-    path -> {sha256, size, uri}. Storage errors are recorded in the manifest, not raised: the
-    output dir and the ledger still hold the run."""
-    manifest: dict[str, dict[str, Any]] = {}
-    for path, value in sorted(outcome.artifacts.items()):
-        data = artifact_bytes(value)
-        entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-        if output_dir is not None:
-            target = output_dir / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            entry["path"] = str(target)
-        content_type = "application/yaml" if path.endswith(".yaml") else "application/json"
-        try:
-            stored = object_put(
-                f"{OBJECT_PREFIX}/{outcome.run_id}/{path}", data, content_type=content_type
-            )
-            entry["uri"] = stored.uri
-        except ObjectStoreError as exc:
-            entry["storage_error"] = exc.reason
-        manifest[path] = entry
-    return manifest
-
-
 def _progress_recorder(run_pk: int) -> Progress:
     def report(done: int, total: int, label: str) -> None:
         ResearchRun.objects.filter(pk=run_pk).update(
@@ -152,12 +120,13 @@ class LaneRun:
 
 
 def _start(
-    run_id: str, inputs: LaneInputs, trigger: str, output_dir: Path | None
+    run_id: str, inputs: LaneInputs, run_inputs: RunInputs, trigger: str, output_dir: Path | None
 ) -> tuple[ResearchRun, bool]:
     with transaction.atomic():
         run, created = ResearchRun.objects.select_for_update().get_or_create(
             run_id=run_id,
             defaults={
+                "inputs": run_inputs.as_dict(),
                 "trigger": trigger,
                 "promotion_target": inputs.promotion_target,
                 "gate_policy_version": inputs.gate_policy.policy_version,
@@ -172,7 +141,11 @@ def _start(
 
 
 def _record(
-    run: ResearchRun, outcome: LaneOutcome, manifest: dict[str, Any], readiness: dict[str, Any]
+    run: ResearchRun,
+    outcome: LaneOutcome,
+    manifest: dict[str, Any],
+    manifest_sha256: str,
+    readiness: dict[str, Any],
 ) -> ResearchRun:
     spec = outcome.candidate
     report = outcome.artifacts.get("gates/gate-evaluation.json", {})
@@ -181,6 +154,7 @@ def _record(
         run.status = outcome.status
         run.recommended_mode = outcome.recommended_mode
         run.artifacts = manifest
+        run.manifest_sha256 = manifest_sha256
         run.gate_report = canonical(report)
         run.recommendation = canonical(outcome.recommendation)
         run.readiness = readiness
@@ -295,6 +269,9 @@ def _record(
     return run
 
 
+Compute = Callable[[Callable[[CandidateSpec], Readiness], Progress], LaneOutcome]
+
+
 def lane_execute(
     *,
     inputs: LaneInputs,
@@ -303,8 +280,49 @@ def lane_execute(
     progress: Progress = no_progress,
 ) -> LaneRun:
     candidate_from_config(inputs.strategy_config_bytes)  # bad input: refused before recording
-    run_id = lane_run_id(inputs)
-    run, fresh = _start(run_id, inputs, trigger, output_dir)
+    return _lane_run(
+        inputs=inputs,
+        output_dir=output_dir,
+        trigger=trigger,
+        progress=progress,
+        compute=lambda probe, report: run_lane(inputs, readiness=probe, progress=report),
+    )
+
+
+def lane_skip(*, inputs: LaneInputs, output_dir: Path | None, trigger: str) -> LaneRun:
+    """Record a window without signals as a `skipped` run with its no-signal artifact."""
+    return _lane_run(
+        inputs=inputs,
+        output_dir=output_dir,
+        trigger=trigger,
+        progress=no_progress,
+        compute=lambda probe, report: skipped_outcome(inputs),
+    )
+
+
+def _lane_run(
+    *,
+    inputs: LaneInputs,
+    output_dir: Path | None,
+    trigger: str,
+    progress: Progress,
+    compute: Compute,
+) -> LaneRun:
+    """Replay the stored run when its id is in the ledger and its evidence verifies; else compute
+    it, write its evidence once and (a new run) record it."""
+    run_inputs = lane_run_inputs(inputs)
+    run_id = run_id_for(run_inputs)
+    output_dir_check(output_dir=output_dir, run_id=run_id)
+    run, fresh = _start(run_id, inputs, run_inputs, trigger, output_dir)
+    if not fresh:
+        replay = evidence_replay(
+            run_id=run_id,
+            inputs=run_inputs,
+            manifest_sha256=run.manifest_sha256,
+            output_dir=output_dir,
+        )
+        if replay is not None:
+            return LaneRun(run=run, outcome=replayed_outcome(replay), recorded=False)
     readiness_record: dict[str, Any] = {}
 
     def probe(spec: CandidateSpec) -> Readiness:
@@ -313,8 +331,15 @@ def lane_execute(
         return readiness
 
     report = fan_out(progress, _progress_recorder(run.pk)) if fresh else progress
+    recorded = {
+        path: str(entry.get("sha256", ""))
+        for path, entry in (run.artifacts if isinstance(run.artifacts, dict) else {}).items()
+    }
     try:
-        outcome = run_lane(inputs, readiness=probe, progress=report)
+        outcome = compute(probe, report)
+        evidence = evidence_write(
+            outcome=outcome, inputs=run_inputs, output_dir=output_dir, recorded=recorded
+        )
     except Exception as exc:
         if fresh:
             ResearchRun.objects.filter(pk=run.pk).update(
@@ -323,26 +348,15 @@ def lane_execute(
                 finished_at=timezone.now(),
             )
         raise
-    manifest = write_artifacts(outcome, output_dir)
     if not fresh:
         return LaneRun(run=run, outcome=outcome, recorded=False)
-    run = _record(run, outcome, manifest, readiness_record)
+    run = _record(run, outcome, evidence.entries, evidence.manifest_sha256, readiness_record)
     LANE_RUNS.labels(trigger=trigger, status=run.status).inc()
-    from autonomy.services.governance import drift_record
+    if PROMOTION_GATE in outcome.artifacts:
+        from autonomy.services.governance import drift_record
 
-    drift_record(run=run, drift=outcome.artifacts[PROMOTION_GATE]["drift"])
+        drift_record(run=run, drift=outcome.artifacts[PROMOTION_GATE]["drift"])
     return LaneRun(run=run, outcome=outcome, recorded=True)
-
-
-def lane_skip(*, inputs: LaneInputs, output_dir: Path | None, trigger: str) -> LaneRun:
-    """Record a window without signals as a `skipped` run with its no-signal artifact."""
-    outcome = skipped_outcome(inputs)
-    run, fresh = _start(outcome.run_id, inputs, trigger, output_dir)
-    manifest = write_artifacts(outcome, output_dir)
-    if fresh:
-        run = _record(run, outcome, manifest, {})
-        LANE_RUNS.labels(trigger=trigger, status=run.status).inc()
-    return LaneRun(run=run, outcome=outcome, recorded=fresh)
 
 
 def policy_inputs(

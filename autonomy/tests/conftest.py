@@ -36,6 +36,14 @@ SAMPLE_ARTIFACTS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def own_artifact_store(fs_artifacts, settings, tmp_path: Path) -> None:  # noqa: F811
+    """Every test its own object store and artifact dir (a test asking for `s3_artifacts` gets
+    a bucket instead): research evidence is write-once, and a store kept from an earlier session
+    would hold another version of the code's bytes under the same run ids."""
+    settings.TRADING_ARTIFACT_DIR = str(tmp_path / "autonomy-artifacts")
+
+
 @pytest.fixture
 def run_lane_cmd(tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """Run `manage.py run_autonomous_lane` in-process; returns its JSON summary."""

@@ -145,9 +145,9 @@ def test_same_inputs_give_byte_identical_artifacts_and_one_ledger_run(run_lane_c
     assert DriftCheck.objects.count() == 1
 
 
-def test_a_different_target_is_a_different_run(run_lane_cmd):
-    paper = run_lane_cmd()
-    shadow = run_lane_cmd("--promotion-target", "shadow")
+def test_a_different_target_is_a_different_run(run_lane_cmd, tmp_path):
+    paper = run_lane_cmd(out=tmp_path / "paper")
+    shadow = run_lane_cmd("--promotion-target", "shadow", out=tmp_path / "shadow")
     assert paper["run_id"] != shadow["run_id"]
     assert shadow["recommended_mode"] == "shadow"
     assert shadow["eligible"] is True
@@ -221,8 +221,9 @@ def test_a_bad_gate_policy_names_the_key(run_lane_cmd, tmp_path):
 def test_artifacts_go_to_the_s3_bucket(run_lane_cmd, s3_artifacts):
     summary = run_lane_cmd()
     prefix = f"autonomy/runs/{summary['run_id']}/"
-    drift = ["drift/action.json", "drift/detection.json", "drift/outcome.json"]
-    assert sorted(k[len(prefix) :] for k in s3_artifacts.keys(prefix)) == sorted(ARTIFACTS + drift)
+    others = ["drift/action.json", "drift/detection.json", "drift/outcome.json", "manifest.json"]
+    stored = sorted(k[len(prefix) :] for k in s3_artifacts.keys(prefix))
+    assert stored == sorted(ARTIFACTS + others)
     run = ResearchRun.objects.get(run_id=summary["run_id"])
     assert run.artifacts["gates/gate-evaluation.json"]["uri"] == (
         f"s3://{s3_artifacts.bucket}/{prefix}gates/gate-evaluation.json"

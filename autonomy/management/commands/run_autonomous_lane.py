@@ -6,11 +6,14 @@
         --output-dir artifacts/autonomy-lane [--promotion-target shadow|paper|live] \\
         [--approval-token TOKEN] [--folds N] [--no-progress]
 
-Writes the §8.2 artifacts under the output dir and to object storage, records the run in the
-research ledger, and prints one JSON summary. Exit 0 when the run completed (whatever the gates
+Writes the §8.2 artifacts and their `manifest.json` under the output dir and to object storage,
+write-once, records the run in the research ledger, and prints one JSON summary. The run id
+covers every input that changes an artifact (`autonomy.run_inputs`); the same inputs again
+replay the stored run (`recorded: false`). Exit 0 when the run completed (whatever the gates
 said: the summary and `gates/gate-evaluation.json` say it), 1 on bad input (unreadable or invalid
-signals, strategy config or gate policy). It never promotes: promotion is a human action in the
-admin or the API.
+signals, strategy config or gate policy) or when an artifact would change (an output dir holding
+another run, a stored object that no longer matches its manifest). It never promotes: promotion
+is a human action in the admin or the API.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from autonomy.engine.progress import no_progress, terminal_progress
 from autonomy.lane import LaneInputError
 from autonomy.policy import GatePolicyError, load_gate_policy
+from autonomy.services.artifacts import ArtifactConflictError
 from autonomy.services.lane import lane_execute, lane_skip, policy_inputs
 from autonomy.services.schedule import approval_token_matches
 from trading.signals.replay import read_signal_rows
@@ -91,7 +95,7 @@ class Command(BaseCommand):
                 result = lane_execute(
                     inputs=inputs, output_dir=output_dir, trigger="cli", progress=progress
                 )
-        except LaneInputError as exc:
+        except (LaneInputError, ArtifactConflictError) as exc:
             raise CommandError(str(exc)) from exc
         outcome = result.outcome
         summary = {
