@@ -223,14 +223,16 @@ def execution_advance(execution: ExecutionValues, update: OrderUpdate) -> Execut
                 filled = reported
                 if update.avg_fill_price is not None:
                     avg = update.avg_fill_price
-    return ExecutionValues(
-        status,
-        execution.submitted_qty,
-        filled,
-        avg,
-        execution.last_event_ts if update.event_ts is None else update.event_ts,
-        execution.last_seq if update.seq is None else update.seq,
-    )
+    last_ts = execution.last_event_ts if update.event_ts is None else update.event_ts
+    last_seq = execution.last_seq if update.seq is None else update.seq
+    if (
+        status is execution.status
+        and filled is execution.filled_qty
+        and last_ts is execution.last_event_ts
+        and last_seq is execution.last_seq
+    ):
+        return execution  # nothing moved (a snapshot that repeats what we have)
+    return ExecutionValues(status, execution.submitted_qty, filled, avg, last_ts, last_seq)
 
 
 def decision_target(execution: ExecutionValues) -> str | None:

@@ -55,8 +55,13 @@ class ExecutionState:
     last_seq: int | None
     raw_order: Any = None
     touched: bool = False  # an event was applied (not older): the row is written back
+    # what `take` stored last (the fields above are changed by `take` alone): an execution's
+    # next event in the batch starts from it instead of building it again
+    taken: ExecutionValues | None = None
 
     def values(self) -> ExecutionValues:
+        if self.taken is not None:
+            return self.taken
         return ExecutionValues(
             self.status,
             self.submitted_qty,
@@ -67,6 +72,7 @@ class ExecutionState:
         )
 
     def take(self, values: ExecutionValues) -> None:
+        self.taken = values
         self.status = values.status
         self.filled_qty = values.filled_qty
         self.avg_fill_price = values.avg_fill_price
@@ -87,7 +93,11 @@ class DecisionState:
     moved: bool = False  # changed by this batch: the row is written back
     batch_from: str = ""  # its status before this batch's first move
 
+    taken: DecisionValues | None = None  # as ExecutionState.taken
+
     def values(self) -> DecisionValues:
+        if self.taken is not None:
+            return self.taken
         return DecisionValues(self.status, self.executed_at, self.reject_reason)
 
 
@@ -239,6 +249,7 @@ def _decision_take(decision: DecisionState, step: OrderStep, result: Applied) ->
         decision.moved = True
         decision.batch_from = decision.status
         result.decisions.append(decision)
+    decision.taken = step.decision
     decision.status = step.decision.status
     decision.executed_at = step.decision.executed_at
     decision.reject_reason = step.decision.reject_reason

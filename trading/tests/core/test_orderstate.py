@@ -137,6 +137,13 @@ def test_the_filled_qty_only_grows_and_brings_its_price(
     assert step.execution_moved is moved
 
 
+def test_a_snapshot_that_repeats_the_execution_returns_it_unchanged():
+    before = execution("partially_filled", filled="4", avg="100.1", ts=T1, seq=1)
+    step = apply(before, None, update("partially_filled", "4", "100.1"))
+    assert step == OrderStep(before, None)
+    assert step.execution is before
+
+
 def test_a_capped_fill_already_at_the_order_qty_moves_nothing():
     before = execution("partially_filled", filled="10", avg="100")
     step = apply(before, None, update("partially_filled", "12", "101"))
