@@ -9,10 +9,11 @@
 3. links each new event to its execution (broker order id, else client order id, per lane),
    else to our decision by client order id (an execution is then recorded from the event: the
    feed was faster than the submitting process's commit), else flags it `unknown_order`;
-4. applies the linked events in log order, with the out-of-order rule: an event whose `seq` or
-   event time is older than what the execution already applied is stored, not applied;
-5. writes events, executions, transitions, decisions (status copied, `executed_at` on the first
-   fill) and TCA rows.
+4. applies the linked events in log order, one at a time, through the order-state rule
+   (`trading.orderstate`, as submit and reconciliation do): an event whose `seq` or event time is
+   older than what the execution already applied is stored, not applied;
+5. writes events, executions, transitions, decisions (status followed, `executed_at` on the
+   first fill; one decision transition per batch) and TCA rows.
 The rules (steps 3–5) run on plain values (`orderfeed.ingest.rules`); reading and writing is
 set-based — a handful of statements per batch, none per event — through one of two stores:
 `orderfeed.ingest.postgres` (the consumer's database: one pipelined read, one CTE statement that
@@ -202,16 +203,20 @@ def _store(
     if unlinked:
         _link_decisions(fresh, unlinked)
         _adopt_from_feed(fresh)
+        missing = {
+            p.execution.decision_id
+            for p in fresh
+            if p.execution is not None and p.execution.decision_id
+        } - decisions.keys()
+        if missing:  # executions recorded from the feed just now
+            decisions.update(portable.decisions_lock(missing))
     now = timezone.now()
-    applied = events_apply(fresh, now=now)
+    applied = events_apply(fresh, decisions, now=now)
     result.applied = applied.applied
     result.out_of_order = applied.out_of_order
     result.awaiting_execution = applied.awaiting_execution
     result.unknown_orders = applied.unknown_orders
-    missing = {e.decision_id for e in applied.executions if e.decision_id} - decisions.keys()
-    if missing:  # executions recorded from the feed just now
-        decisions.update(portable.decisions_lock(missing))
-    followed: Followed = decisions_follow(applied.executions, decisions, now=now)
+    followed: Followed = decisions_follow(applied, decisions, now=now)
     store.write(
         events=[event_row(p, now) for p in fresh],
         executions=applied.executions,

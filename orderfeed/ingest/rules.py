@@ -1,14 +1,16 @@
 """The order feed's rules on plain values, without a database.
 
 Both stores (the set-based Postgres one and the portable ORM one) load state into these small
-objects, run the same functions, and write back what they return. So which event applies, how an
-execution moves, what its decision copies and what TCA says are decided in one place.
+objects, run the same functions, and write back what they return. Which event applies, how an
+execution moves and what its decision copies is `trading.orderstate`'s rule, the one the trading
+core's submit, adopt and reconciliation paths apply too; this module runs it over a batch (per
+event, in log order) and collects the rows to write, with TCA.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -16,8 +18,13 @@ from typing import Any, NamedTuple
 from orderfeed.models import EventOutcome
 from orderfeed.normalize import TradeUpdate
 from torghut_site.kafka import RawMessage
-from trading.models.decisions import DecisionStatus
-from trading.statemachine import ORDER_TO_DECISION, decision_can_move, execution_may_advance
+from trading.orderstate import (
+    DecisionValues,
+    ExecutionValues,
+    OrderStep,
+    OrderUpdate,
+    order_update_apply,
+)
 from trading.tca import tca_numbers
 
 APPLIED = EventOutcome.APPLIED.value
@@ -26,7 +33,6 @@ OUT_OF_ORDER = EventOutcome.OUT_OF_ORDER.value
 AWAITING_EXECUTION = EventOutcome.AWAITING_EXECUTION.value
 UNKNOWN_ORDER = EventOutcome.UNKNOWN_ORDER.value
 
-_FILLED_DECISION = frozenset({DecisionStatus.PARTIALLY_FILLED, DecisionStatus.FILLED})
 _QTY_PLACES = Decimal("0.00000001")
 
 
@@ -49,6 +55,29 @@ class ExecutionState:
     last_seq: int | None
     raw_order: Any = None
     touched: bool = False  # an event was applied (not older): the row is written back
+    # what `take` stored last (the fields above are changed by `take` alone): an execution's
+    # next event in the batch starts from it instead of building it again
+    taken: ExecutionValues | None = None
+
+    def values(self) -> ExecutionValues:
+        if self.taken is not None:
+            return self.taken
+        return ExecutionValues(
+            self.status,
+            self.submitted_qty,
+            self.filled_qty,
+            self.avg_fill_price,
+            self.last_event_ts,
+            self.last_seq,
+        )
+
+    def take(self, values: ExecutionValues) -> None:
+        self.taken = values
+        self.status = values.status
+        self.filled_qty = values.filled_qty
+        self.avg_fill_price = values.avg_fill_price
+        self.last_event_ts = values.last_event_ts
+        self.last_seq = values.last_seq
 
 
 @dataclass(slots=True, eq=False)
@@ -61,7 +90,15 @@ class DecisionState:
     price: Decimal | None
     executed_at: datetime | None
     reject_reason: str
-    moved: bool = False
+    moved: bool = False  # changed by this batch: the row is written back
+    batch_from: str = ""  # its status before this batch's first move
+
+    taken: DecisionValues | None = None  # as ExecutionState.taken
+
+    def values(self) -> DecisionValues:
+        if self.taken is not None:
+            return self.taken
+        return DecisionValues(self.status, self.executed_at, self.reject_reason)
 
 
 @dataclass(slots=True, eq=False)
@@ -91,6 +128,7 @@ class Applied:
 
     executions: list[ExecutionState]
     transitions: list[tuple[Any, ...]]  # ExecutionTransition: TRANSITION_COLUMNS order
+    decisions: list[DecisionState] = field(default_factory=list)
     applied: int = 0
     out_of_order: int = 0
     awaiting_execution: int = 0
@@ -142,14 +180,17 @@ def link(pending: Iterable[Pending], executions: Iterable[ExecutionState]) -> li
     return unlinked
 
 
-def events_apply(pending: Sequence[Pending], *, now: datetime) -> Applied:
-    """Apply events to their executions in log order (topic, partition, offset).
+def events_apply(
+    pending: Sequence[Pending], decisions: dict[int, DecisionState], *, now: datetime
+) -> Applied:
+    """Apply events to their executions and decisions in log order (topic, partition, offset),
+    one event at a time through `trading.orderstate.order_update_apply`.
 
     An event older than what its execution already applied (`seq`, then event time) is
-    `out_of_order`; a status moves only forward (`execution_may_advance`); the filled quantity
-    only grows (capped at the order's quantity), and the average price comes with it. An event
-    that moved status or fill is `applied` and writes a transition row; a newer event that moved
-    nothing is `unchanged` but still advances the execution's last seq/time and raw order.
+    `out_of_order` and changes nothing; one that moved status or fill is `applied` and writes a
+    transition row; a newer event that moved nothing is `unchanged` but still advances the
+    execution's last seq/time and raw order. `decisions`: the batch's locked decisions, changed
+    in place (each changed one lands in `Applied.decisions`).
     """
     result = Applied(executions=[], transitions=[])
     for p in sorted(pending, key=_log_position):
@@ -163,31 +204,26 @@ def events_apply(pending: Sequence[Pending], *, now: datetime) -> Applied:
                 result.unknown_orders += 1
             continue
         u = p.update
-        if _older(u.feed_seq, u.event_ts, execution):
+        decision = decisions.get(execution.decision_id) if execution.decision_id else None
+        step = order_update_apply(
+            execution=execution.values(),
+            decision=decision.values() if decision is not None else None,
+            update=OrderUpdate(
+                u.applicable_status, u.filled_qty, u.avg_fill_price, u.event_ts, u.feed_seq
+            ),
+            now=now,
+        )
+        if step.stale:
             p.outcome = OUT_OF_ORDER
             result.out_of_order += 1
             continue
         from_status = execution.status
-        advanced = False
-        status = u.applicable_status
-        if status is not None and execution_may_advance(from_status, status):
-            execution.status = status
-            advanced = True
-        filled = u.filled_qty
-        if filled is not None and filled > execution.filled_qty:
-            execution.filled_qty = min(filled, execution.submitted_qty)
-            if u.avg_fill_price is not None:
-                execution.avg_fill_price = u.avg_fill_price
-            advanced = True
-        if u.event_ts is not None:
-            execution.last_event_ts = u.event_ts
-        if u.feed_seq is not None:
-            execution.last_seq = u.feed_seq
+        execution.take(step.execution)
         execution.raw_order = u.order or u.raw
         if not execution.touched:
             execution.touched = True
             result.executions.append(execution)
-        if advanced:
+        if step.execution_moved:
             p.outcome = APPLIED
             result.applied += 1
             result.transitions.append(
@@ -202,20 +238,26 @@ def events_apply(pending: Sequence[Pending], *, now: datetime) -> Applied:
             )
         else:
             p.outcome = UNCHANGED
+        if decision is not None and step.decision_changed:
+            _decision_take(decision, step, result)
     return result
+
+
+def _decision_take(decision: DecisionState, step: OrderStep, result: Applied) -> None:
+    assert step.decision is not None
+    if not decision.moved:
+        decision.moved = True
+        decision.batch_from = decision.status
+        result.decisions.append(decision)
+    decision.taken = step.decision
+    decision.status = step.decision.status
+    decision.executed_at = step.decision.executed_at
+    decision.reject_reason = step.decision.reject_reason
 
 
 def _log_position(p: Pending) -> tuple[str, int, int]:
     m = p.message
     return (m.topic, m.partition, m.offset)
-
-
-def _older(seq: int | None, event_ts: datetime | None, execution: ExecutionState) -> bool:
-    last_seq = execution.last_seq
-    if seq is not None and last_seq is not None and seq < last_seq:
-        return True
-    last_ts = execution.last_event_ts
-    return event_ts is not None and last_ts is not None and event_ts < last_ts
 
 
 @dataclass(slots=True)
@@ -228,41 +270,22 @@ class Followed:
 
 
 def decisions_follow(
-    executions: Iterable[ExecutionState], decisions: dict[int, DecisionState], *, now: datetime
+    applied: Applied, decisions: dict[int, DecisionState], *, now: datetime
 ) -> Followed:
-    """Copy each changed execution's status onto its decision where the decision's lifecycle
-    allows it (`executed_at` on the first fill, `broker_rejected` for a rejection), and compute
-    the TCA row of every execution with a fill."""
-    result = Followed(decisions=[], transitions=[], tca=[])
-    for execution in executions:
-        decision = decisions.get(execution.decision_id) if execution.decision_id else None
-        if decision is not None:
-            target = ORDER_TO_DECISION.get(execution.status)
-            if (
-                target is not None
-                and target != decision.status
-                and decision_can_move(decision.status, target)
-            ):
-                result.transitions.append(
-                    (decision.id, decision.status, str(target), "order_feed", now)
-                )
-                decision.status = str(target)
-                if target in _FILLED_DECISION:
-                    decision.executed_at = decision.executed_at or now
-                if target == DecisionStatus.REJECTED and not decision.reject_reason:
-                    decision.reject_reason = "broker_rejected"
-                if not decision.moved:
-                    decision.moved = True
-                    result.decisions.append(decision)
-            # a fill the decision has not recorded (a partial fill canceled in the same batch):
-            # the decision did execute, whatever status it ends in
-            if execution.filled_qty > 0 and decision.executed_at is None:
-                decision.executed_at = now
-                if not decision.moved:
-                    decision.moved = True
-                    result.decisions.append(decision)
+    """The rows a batch's decisions and filled executions write: each changed decision, ONE
+    transition per decision that moved (from its status before the batch to its status after
+    it: new, partial fill and fill in one batch record submitted -> filled), and the TCA row of
+    every execution the batch touched that has a fill."""
+    result = Followed(decisions=applied.decisions, transitions=[], tca=[])
+    for decision in applied.decisions:
+        if decision.status != decision.batch_from:
+            result.transitions.append(
+                (decision.id, decision.batch_from, decision.status, "order_feed", now)
+            )
+    for execution in applied.executions:
         if execution.filled_qty > 0:
-            result.tca.append(tca_row(execution, decision, now=now))
+            of = decisions.get(execution.decision_id) if execution.decision_id else None
+            result.tca.append(tca_row(execution, of, now=now))
     return result
 
 

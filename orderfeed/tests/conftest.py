@@ -170,7 +170,7 @@ def trade_update(
     event: str,
     *,
     status: str,
-    ts: str,
+    ts: str | None,
     filled: str = "0",
     avg: str | None = None,
     seq: int | None = None,
@@ -178,7 +178,8 @@ def trade_update(
     account: str | None = None,
     order_id: str | None = None,
 ) -> dict[str, Any]:
-    """An Alpaca-shaped trade update for an execution (or a decision's future order)."""
+    """An Alpaca-shaped trade update for an execution (or a decision's future order); `ts`
+    None: an update without an event time."""
     client_order_id = execution.client_order_id
     order: dict[str, Any] = {
         "id": order_id

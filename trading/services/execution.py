@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -35,12 +36,14 @@ from trading.firewall import OrderFirewall, OrderFirewallBlocked
 from trading.metrics import ORDERS_ADOPTED, ORDERS_FAILED, ORDERS_SUBMITTED
 from trading.models import Execution, ExecutionTcaMetric, TradeDecision
 from trading.models.decisions import DecisionStatus, SubmitAnswer
-from trading.statemachine import (
-    decision_follow_order,
-    decision_transition,
-    execution_may_advance,
-    execution_record_transition,
+from trading.orderstate import (
+    DecisionValues,
+    ExecutionValues,
+    OrderStep,
+    OrderUpdate,
+    order_update_apply,
 )
+from trading.statemachine import decision_transition, execution_record_transition
 from trading.tca import tca_numbers
 
 logger = logging.getLogger(__name__)
@@ -198,40 +201,72 @@ def execution_record(
 
 
 def execution_apply_order(*, execution: Execution, order: BrokerOrder, source: str) -> bool:
-    """Apply a broker order snapshot to an execution and its decision; never moves backwards."""
+    """Apply a broker order snapshot to an execution and its decision (`trading.orderstate`):
+    never moves backwards; the decision follows its order even when the execution is already
+    current. Returns whether the execution changed (status or filled qty)."""
+    now = timezone.now()
     with transaction.atomic():
+        # locked execution first, then its decision: the order the order feed's ingest locks in
         locked = Execution.objects.select_for_update(of=("self",)).get(pk=execution.pk)
-        advanced = execution_may_advance(locked.status, order.status)
-        more_filled = order.filled_qty > locked.filled_qty
-        if not advanced and not more_filled:
-            return False
-        from_status = locked.status
-        if advanced:
-            locked.status = order.status
-        if more_filled:
-            locked.filled_qty = min(order.filled_qty, locked.submitted_qty)
-            locked.avg_fill_price = order.filled_avg_price
-        locked.raw_order = order.raw
-        locked.last_update_at = timezone.now()
-        locked.save(
-            update_fields=[
-                "status",
-                "filled_qty",
-                "avg_fill_price",
-                "raw_order",
-                "last_update_at",
-                "updated_at",
-            ]
+        decision = (
+            TradeDecision.objects.select_for_update(of=("self",)).get(pk=locked.decision_id)
+            if locked.decision_id is not None
+            else None
         )
-        execution_record_transition(execution=locked, from_status=from_status, source=source)
-        if locked.decision_id is not None:
-            decision = TradeDecision.objects.get(pk=locked.decision_id)
-            decision_follow_order(
-                decision=decision, order_status=locked.status, reason=f"order_{source}"
+        step = order_update_apply(
+            execution=ExecutionValues(
+                locked.status, locked.submitted_qty, locked.filled_qty, locked.avg_fill_price
+            ),
+            decision=None
+            if decision is None
+            else DecisionValues(decision.status, decision.executed_at, decision.reject_reason),
+            # a snapshot: no feed sequence or event time, so never stale (rules 2-4 guard it)
+            update=OrderUpdate(order.status, order.filled_qty, order.filled_avg_price),
+            now=now,
+        )
+        if step.execution_moved:
+            from_status = locked.status
+            locked.status = step.execution.status
+            locked.filled_qty = step.execution.filled_qty
+            locked.avg_fill_price = step.execution.avg_fill_price
+            locked.raw_order = order.raw
+            locked.last_update_at = now
+            locked.save(
+                update_fields=[
+                    "status",
+                    "filled_qty",
+                    "avg_fill_price",
+                    "raw_order",
+                    "last_update_at",
+                    "updated_at",
+                ]
             )
-        if locked.filled_qty > 0:
+            execution_record_transition(execution=locked, from_status=from_status, source=source)
+        if decision is not None and step.decision_changed:
+            _decision_write(decision=decision, step=step, reason=f"order_{source}", now=now)
+        if step.execution_moved and locked.filled_qty > 0:
             tca_upsert(execution=locked)
-    return True
+    return step.execution_moved
+
+
+def _decision_write(
+    *, decision: TradeDecision, step: OrderStep, reason: str, now: datetime
+) -> None:
+    """Write what `order_update_apply` changed of a decision (locked by the caller)."""
+    assert step.decision is not None
+    fields: dict[str, object] = {}
+    if step.executed_at_set:
+        fields["executed_at"] = step.decision.executed_at
+    if step.reject_reason_set:
+        fields["reject_reason"] = step.decision.reject_reason
+    if step.decision_move is not None:
+        decision_transition(
+            decision=decision, to_status=step.decision_move.to_status, reason=reason, fields=fields
+        )
+        return
+    TradeDecision.objects.filter(pk=decision.pk).update(**fields, updated_at=now)
+    for name, value in fields.items():
+        setattr(decision, name, value)
 
 
 def tca_metric_for(*, execution: Execution, decision: TradeDecision | None) -> ExecutionTcaMetric:
