@@ -18,6 +18,17 @@ urlpatterns = [
     path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),
     path("tca", apis.TcaApi.as_view(), name="trading-tca"),
     path("kill-switch", apis.KillSwitchApi.as_view(), name="trading-kill-switch"),
+    path("live-approvals", apis.LiveApprovalListApi.as_view(), name="trading-live-approvals"),
+    path(
+        "live-approvals/<str:id>/approve",
+        apis.LiveApprovalApproveApi.as_view(),
+        name="trading-live-approval-approve",
+    ),
+    path(
+        "live-approvals/<str:id>/revoke",
+        apis.LiveApprovalRevokeApi.as_view(),
+        name="trading-live-approval-revoke",
+    ),
     path(
         "emergency-stop/clear",
         apis.EmergencyStopClearApi.as_view(),

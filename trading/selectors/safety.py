@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q
 from django.utils import timezone
 
 from torghut_site.flags import flag_enabled
 from trading.lanes import LaneConfig
-from trading.models import LiveApproval, SafetyState
+from trading.models import LiveApproval, LiveApprovalStatus, SafetyState
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,15 @@ def emergency_stop_active() -> bool:
 
 
 def live_approval_active(account_label: str) -> LiveApproval | None:
-    now = timezone.now()
+    """The lane's approved, unrevoked, unexpired two-person approval (newest first), if any."""
     return (
-        LiveApproval.objects.filter(account_label=account_label, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by("-approved_at")
+        LiveApproval.objects.filter(
+            account_label=account_label,
+            status=LiveApprovalStatus.APPROVED,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-approved_at", "-pk")
         .first()
     )
 
