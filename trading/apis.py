@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -463,6 +463,13 @@ class LiveApprovalListApi(_LiveApprovalApi):
             400: LIVE_APPROVAL_INVALID,
             403: LIVE_APPROVAL_FORBIDDEN,
         },
+        examples=[
+            OpenApiExample(
+                "request",
+                value={"account_label": "live-1", "reason": "go-live review #12", "ttl_hours": 4},
+                request_only=True,
+            )
+        ],
         summary="Request live trading for a lane (a second person must approve)",
     )
     def post(self, request: Request) -> Response:
