@@ -3,14 +3,10 @@ controls as audited actions that always ask for a reason."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -18,8 +14,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from torghut_site.admin_base import ReadOnlyAdmin
+from trading.admin_live_approvals import LiveApprovalAdmin
 from trading.admin_llm import review_summary
-from trading.lanes import live_lane_labels
 from trading.models import (
     AccountLane,
     Execution,
@@ -35,15 +31,6 @@ from trading.models import (
     TaSignal,
     TradeCursor,
     TradeDecision,
-)
-from trading.services.live_approvals import (
-    APPROVE_PERMISSION,
-    REQUEST_PERMISSION,
-    REVOKE_PERMISSIONS,
-    LiveApprovalError,
-    live_approval_approve,
-    live_approval_request,
-    live_approval_revoke,
 )
 from trading.services.safety import SafetyActionError, emergency_stop_clear, kill_switch_set
 
@@ -269,114 +256,7 @@ class IncidentAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "incident_key", "kind", "resolved_at", "artifact_path")
 
 
-class LiveApprovalActionForm(helpers.ActionForm):
-    """The changelist's action bar, with the reason every approval and revocation needs."""
-
-    reason = forms.CharField(required=False, max_length=2000, label="Reason")
-
-
-class LiveApprovalRequestForm(forms.Form):
-    account_label = forms.ChoiceField(label="Live lane", choices=())
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
-    ttl_hours = forms.IntegerField(
-        label="TTL (hours)",
-        min_value=1,
-        help_text="how long the request waits for a second person's approval, then how long "
-        "the approval lasts (at most TRADING_LIVE_APPROVAL_MAX_TTL_HOURS)",
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        field = self.fields["account_label"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [(label, label) for label in live_lane_labels()]
-
-
-@admin.register(LiveApproval)
-class LiveApprovalAdmin(admin.ModelAdmin[LiveApproval]):
-    """Two-person live approvals: "Add" records a request by the signed-in user; the actions
-    approve (another user) or revoke. Rows are never edited or deleted here."""
-
-    list_display = (
-        "id",
-        "status",
-        "account_label",
-        "requested_by",
-        "requested_at",
-        "approved_by",
-        "expires_at",
-        "revoked_at",
-    )
-    list_filter = ("status", "account_label")
-    actions = ["approve_requests", "revoke_approvals"]
-    action_form = LiveApprovalActionForm
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        perms = ("trading.view_liveapproval", REQUEST_PERMISSION, *REVOKE_PERMISSIONS)
-        return any(request.user.has_perm(perm) for perm in perms)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_approve_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(APPROVE_PERMISSION)
-
-    def has_revoke_permission(self, request: HttpRequest) -> bool:
-        return any(request.user.has_perm(perm) for perm in REVOKE_PERMISSIONS)
-
-    def add_view(
-        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = LiveApprovalRequestForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                approval = live_approval_request(
-                    account_label=form.cleaned_data["account_label"],
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                    ttl=timedelta(hours=form.cleaned_data["ttl_hours"]),
-                )
-            except LiveApprovalError as exc:
-                messages.error(request, exc.message)
-            else:
-                messages.success(
-                    request,
-                    f"Live approval {approval.pk} requested for {approval.account_label}: "
-                    "another person must approve it",
-                )
-                return HttpResponseRedirect(reverse("admin:trading_liveapproval_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Request live trading",
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/trading/live_approval_request.html", context)
-
-    def _act(
-        self, request: HttpRequest, queryset: QuerySet[LiveApproval], service: Any, done: str
-    ) -> None:
-        reason = str(request.POST.get("reason", ""))
-        for approval_id in queryset.order_by("pk").values_list("pk", flat=True):
-            try:
-                service(approval_id=approval_id, actor=request.user, reason=reason)
-            except LiveApprovalError as exc:
-                messages.error(request, f"live approval {approval_id}: {exc.message}")
-            else:
-                messages.success(request, f"live approval {approval_id} {done}")
-
-    @admin.action(description="Approve selected requests", permissions=["approve"])
-    def approve_requests(self, request: HttpRequest, queryset: QuerySet[LiveApproval]) -> None:
-        self._act(request, queryset, live_approval_approve, "approved")
-
-    @admin.action(description="Revoke selected approvals", permissions=["revoke"])
-    def revoke_approvals(self, request: HttpRequest, queryset: QuerySet[LiveApproval]) -> None:
-        self._act(request, queryset, live_approval_revoke, "revoked")
+admin.site.register(LiveApproval, LiveApprovalAdmin)
 
 
 class SafetyActionForm(forms.Form):
