@@ -216,11 +216,13 @@ def test_a_user_with_the_permission_but_not_staff_is_refused(rita):
 
 def test_an_expired_request_approve_twice_and_revoke_twice_are_409(rita, omar):
     expired = request_one(rita)
+    before = state()
     with time_machine.travel(timezone.now() + timedelta(hours=1, seconds=1)):
         response = client_for(omar).post(
             f"{LIST}/{expired.pk}/approve", {"reason": "late"}, format="json"
         )
     assert (response.status_code, response.json()["error"]["code"]) == (409, "request_expired")
+    assert state() == before
     approval = request_one(rita)
     client = client_for(omar)
     assert (

@@ -205,3 +205,17 @@ def test_rows_cannot_be_edited_or_deleted(rita, omar):
     assert client.post(f"{CHANGELIST}{approval.pk}/delete/", {"post": "yes"}).status_code == 403
     approval.refresh_from_db()
     assert (approval.status, approval.reason) == ("requested", "ramp")
+
+
+def test_a_non_staff_user_with_the_permissions_never_reaches_the_admin(rita):
+    approval = live_approval_request(
+        account_label="live-1", actor=rita, reason="ramp", ttl=timedelta(hours=1)
+    )
+    outsider = staff_user("outsider", "add_liveapproval", "approve_liveapproval", is_staff=False)
+    client = logged_in(outsider)
+    before = state()
+    response = act(client, "approve_requests", [approval.pk], "x")
+    assert response.redirect_chain[0][0].startswith("/admin/login/")
+    response = client.post(ADD, {"account_label": "live-1", "reason": "x", "ttl_hours": 1})
+    assert (response.status_code, response["Location"][:13]) == (302, "/admin/login/")
+    assert state() == before

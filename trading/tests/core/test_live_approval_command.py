@@ -166,6 +166,23 @@ def test_the_requester_cannot_approve_from_the_command_line(capsys, settings):
     assert state() == before
 
 
+def test_a_non_staff_user_and_an_expired_request_are_refused(capsys):
+    approval = request_one()
+    staff_user("outsider", "approve_liveapproval", is_staff=False)
+    before = state()
+    code, _, err = manage(capsys, "approve", "--user=outsider", f"--id={approval.pk}", "--reason=x")
+    assert (code, err) == (
+        1,
+        "CommandError: not_staff: outsider is not an active staff user: "
+        "live approvals need staff users\n",
+    )
+    with time_machine.travel(approval.requested_at + timedelta(hours=1), tick=False):
+        code, _, err = manage(capsys, "approve", "--user=omar", f"--id={approval.pk}", "--reason=x")
+    assert code == 1
+    assert err.startswith(f"CommandError: request_expired: live approval {approval.pk} was ")
+    assert state() == before
+
+
 def test_approve_twice_and_revoke_twice_exit_1(capsys):
     approval = request_one()
     assert manage(capsys, "approve", "--user=omar", f"--id={approval.pk}", "--reason=a")[0] == 0
