@@ -50,6 +50,39 @@ def use_replay_trading(settings: Any, signals_path: Path | str) -> Any:
     return settings
 
 
+def staff_user(username: str, *codenames: str, **fields: Any) -> Any:
+    """An active staff user holding the given `trading` permissions (by codename)."""
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(
+        username, password=f"pw-{username}-123", **{"is_staff": True, **fields}
+    )
+    permissions = list(
+        Permission.objects.filter(content_type__app_label="trading", codename__in=codenames)
+    )
+    assert len(permissions) == len(codenames), codenames
+    user.user_permissions.add(*permissions)
+    return get_user_model().objects.get(pk=user.pk)  # a fresh permission cache
+
+
+def live_approval_granted(account_label: str, *, hours: int = 1) -> Any:
+    """A two-person live approval in force for a configured live lane: requested by one staff
+    user, approved by another, through the services."""
+    from datetime import timedelta
+
+    from trading.services.live_approvals import live_approval_approve, live_approval_request
+
+    requester = staff_user(f"{account_label}-requester", "add_liveapproval")
+    approver = staff_user(f"{account_label}-approver", "approve_liveapproval")
+    approval = live_approval_request(
+        account_label=account_label,
+        actor=requester,
+        reason="go-live review",
+        ttl=timedelta(hours=hours),
+    )
+    return live_approval_approve(approval_id=approval.pk, actor=approver, reason="second review")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

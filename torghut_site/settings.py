@@ -326,6 +326,12 @@ if TRADING_MODE == "live" and not TRADING_LIVE_ENABLED:
     )
 if TRADING_MODE == "paper" and TRADING_LIVE_ENABLED:
     env.problem("TRADING_LIVE_ENABLED=true requires TRADING_MODE=live (paper and live must agree)")
+# the longest TTL a live-approval request may ask for: the time it waits for a second person's
+# approval, and then the life of that approval (trading.services.live_approvals; its
+# TTL_HOURS_LIMIT repeats the upper bound, 366 days)
+TRADING_LIVE_APPROVAL_MAX_TTL_HOURS = env.int(
+    "TRADING_LIVE_APPROVAL_MAX_TTL_HOURS", default=24, min_value=1, max_value=8784
+)
 TRADING_ACCOUNT_LABEL = env.str("TRADING_ACCOUNT_LABEL", default=TRADING_MODE)
 TRADING_BROKER = env.choice("TRADING_BROKER", choices=("simulated", "alpaca"), default="simulated")
 TRADING_KILL_SWITCH_ENABLED = env.bool("TRADING_KILL_SWITCH_ENABLED", default=True)

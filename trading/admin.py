@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from torghut_site.admin_base import ReadOnlyAdmin
+from trading.admin_live_approvals import LiveApprovalAdmin
 from trading.admin_llm import review_summary
 from trading.models import (
     AccountLane,
@@ -257,16 +258,7 @@ class IncidentAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "incident_key", "kind", "resolved_at", "artifact_path")
 
 
-@admin.register(LiveApproval)
-class LiveApprovalAdmin(ReadOnlyAdmin):
-    list_display = (
-        "approved_at",
-        "account_label",
-        "approved_by",
-        "reason",
-        "expires_at",
-        "revoked_at",
-    )
+admin.site.register(LiveApproval, LiveApprovalAdmin)
 
 
 class SafetyActionForm(forms.Form):

@@ -43,6 +43,11 @@ def enabled_lane_labels() -> list[str]:
     return [lane.label for lane in lane_configs() if lane.enabled]
 
 
+def live_lane_labels() -> list[str]:
+    """Labels of the configured live lanes (enabled or not): the lanes a live approval is for."""
+    return [lane.label for lane in lane_configs() if lane.is_live]
+
+
 class ReadOnlyBrokerError(PermissionError):
     pass
 

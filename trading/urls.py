@@ -1,7 +1,7 @@
 from django.urls import path
 
 from autonomy import apis as autonomy_apis
-from trading import apis
+from trading import apis, apis_live_approvals
 
 urlpatterns = [
     path("status", apis.StatusApi.as_view(), name="trading-status"),
@@ -18,6 +18,21 @@ urlpatterns = [
     path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),
     path("tca", apis.TcaApi.as_view(), name="trading-tca"),
     path("kill-switch", apis.KillSwitchApi.as_view(), name="trading-kill-switch"),
+    path(
+        "live-approvals",
+        apis_live_approvals.LiveApprovalListApi.as_view(),
+        name="trading-live-approvals",
+    ),
+    path(
+        "live-approvals/<str:id>/approve",
+        apis_live_approvals.LiveApprovalApproveApi.as_view(),
+        name="trading-live-approval-approve",
+    ),
+    path(
+        "live-approvals/<str:id>/revoke",
+        apis_live_approvals.LiveApprovalRevokeApi.as_view(),
+        name="trading-live-approval-revoke",
+    ),
     path(
         "emergency-stop/clear",
         apis.EmergencyStopClearApi.as_view(),

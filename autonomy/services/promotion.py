@@ -7,8 +7,9 @@ A promotion is an explicit human action (admin or API), never a side effect of t
   `autonomy.approve_promotion`; a reason is given. The candidate's strategy is enabled for one
   paper lane with the patch's limits (max notional 250, 2.5% of equity per position);
 - live: additionally `TRADING_LIVE_ENABLED` (read fresh), a live gate-5 pass on the run
-  (recommended mode `live`), an approver with `autonomy.approve_live_promotion`, and an active
-  recorded `LiveApproval` for the live lane (the order firewall checks it again on every order).
+  (recommended mode `live`), an approver with `autonomy.approve_live_promotion`, and an
+  approved, unexpired two-person `LiveApproval` for the live lane
+  (`trading.services.live_approvals`; the order firewall checks it again on every order).
 Every action appends a `Promotion` row (append-only, enforced by triggers) with the approver,
 the reason and the evidence, and moves the candidate through the orchestration guard's stages.
 Retrying a promotion that already happened returns the existing row: nothing is applied twice.

@@ -110,7 +110,7 @@ def test_live_needs_live_enablement_a_live_gate_pass_and_a_recorded_approval(
 ):
     import json
 
-    from trading.services.safety import live_approval_grant
+    from tests.conftest import live_approval_granted
 
     from .conftest import SAMPLE_POLICY
 
@@ -139,7 +139,7 @@ def test_live_needs_live_enablement_a_live_gate_pass_and_a_recorded_approval(
     refused("live_disabled")
     settings.TRADING_LIVE_ENABLED = True
     refused("live_approval_missing")
-    live_approval_grant(account_label="live-1", actor=carol, reason="ramp approved")
+    live_approval_granted("live-1")
     promo = promotion_approve(candidate=cand, mode="live", actor=carol, reason="go live").promotion
     assert (promo.approved_mode, promo.account_label, promo.approver) == ("live", "live-1", "carol")
     assert Strategy.objects.get(name=STRATEGY).account_labels == ["live-1", "paper"]

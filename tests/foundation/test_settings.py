@@ -52,6 +52,10 @@ HEADER = "torghut cannot start: invalid configuration"
         ),
         ({"TRADING_MODE": "foo"}, ["TRADING_MODE='foo' must be one of: paper, live"]),
         (
+            {"TRADING_LIVE_APPROVAL_MAX_TTL_HOURS": "0"},
+            ["TRADING_LIVE_APPROVAL_MAX_TTL_HOURS=0 must be >= 1"],
+        ),
+        (
             {"TRADING_MODE": "live"},
             [
                 "TRADING_MODE=live requires TRADING_LIVE_ENABLED=true (allowed: paper, or live with it)"

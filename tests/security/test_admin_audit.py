@@ -24,7 +24,10 @@ pytestmark = pytest.mark.django_db
 CONTROLS = "/admin/trading/safetystate/controls/"
 RUNS = "/admin/whitepapers/whitepaperanalysisrun/"
 # custom actions by model; Django's delete_selected is covered by test_delete_is_logged
-AUDITED_ACTIONS = {"whitepapers.WhitepaperAnalysisRun": {"requeue_runs", "redispatch_runs"}}
+AUDITED_ACTIONS = {
+    "whitepapers.WhitepaperAnalysisRun": {"requeue_runs", "redispatch_runs"},
+    "trading.LiveApproval": {"approve_requests", "revoke_approvals"},
+}
 
 
 @pytest.fixture
@@ -105,6 +108,34 @@ def test_safety_controls_refuse_staff_without_the_permission(db):
     assert response.status_code == 200  # the page again, the form not acted on
     assert not SafetyEvent.objects.exists()
     assert not SafetyState.objects.filter(kill_switch_engaged=True).exists()
+
+
+def test_live_approval_actions_record_the_operator_and_reason(root, root_client, settings):
+    from datetime import timedelta
+
+    from tests.conftest import paper_lane, staff_user
+    from trading.services.live_approvals import live_approval_request
+
+    settings.TRADING_LANES = [paper_lane("live-1", mode="live")]
+    requester = staff_user("audit-requester", "add_liveapproval")
+    approval = live_approval_request(
+        account_label="live-1", actor=requester, reason="ramp", ttl=timedelta(hours=1)
+    )
+    page = "/admin/trading/liveapproval/"
+    for action, reason in (("approve_requests", "audit approve"), ("revoke_approvals", "stop")):
+        response = root_client.post(
+            page,
+            {"action": action, "index": 0, "_selected_action": [approval.pk], "reason": reason},
+        )
+        assert response.status_code == 302
+    events = SafetyEvent.objects.order_by("pk").values_list(
+        "kind", "actor_id", "actor_label", "reason"
+    )
+    assert list(events) == [
+        ("live_approval_requested", requester.pk, "audit-requester", "ramp"),
+        ("live_approval_granted", root.pk, root.username, "audit approve"),
+        ("live_approval_revoked", root.pk, root.username, "stop"),
+    ]
 
 
 def test_requeue_action_is_logged_with_the_operator_and_outcome(root, root_client, run):

@@ -56,6 +56,7 @@ WORKFLOW_TOKEN_ROUTES = {
 BODIES: dict[str, dict[str, Any]] = {
     "trading/kill-switch": {"engaged": True, "reason": "auth test"},
     "trading/emergency-stop/clear": {"reason": "auth test"},
+    "trading/live-approvals": {"account_label": "live-auth", "reason": "auth test", "ttl_hours": 1},
     "whitepapers/events/github-issue": {
         "action": "opened",
         "issue": {"number": 7, "title": "t", "body": "no marker", "user": {"login": "r"}},
@@ -126,7 +127,12 @@ def _state() -> tuple[Any, ...]:
 
 @pytest.fixture
 def world(settings, relaxed_throttles) -> None:
-    """An active emergency stop (so clearing it would write) and a queued run."""
+    """An active emergency stop (so clearing it would write), a queued run and a live lane (so
+    a live-approval request would write)."""
+    settings.TRADING_LANES = [
+        *settings.TRADING_LANES,
+        {**settings.TRADING_LANES[0], "label": "live-auth", "mode": "live"},
+    ]
     settings.WHITEPAPER_WORKFLOW_ENABLED = True
     settings.WHITEPAPER_WORKFLOW_API_TOKEN = WORKFLOW_TOKEN
     settings.WHITEPAPER_GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
@@ -219,7 +225,7 @@ def test_api_write_gets_in_with_the_right_credentials(world, route, method):
         # the credentials are accepted, whatever the request's own fate
         assert response.status_code not in (401, 403), response.content
         return
-    assert response.status_code in (200, 202), response.content
+    assert response.status_code in (200, 201, 202), response.content
     assert _state() != before, f"{method.upper()} /{route} wrote nothing when authorised"
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given
@@ -26,7 +27,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from trading.models import Execution, ExecutionTcaMetric, Strategy, TradeDecision
+from trading.models import Execution, ExecutionTcaMetric, LiveApproval, Strategy, TradeDecision
 from whitepapers.models import DocumentSource, WhitepaperAnalysisRun, WhitepaperDocument
 
 # Checked: no 500, every status code, content type, body and header documented, and (as the
@@ -78,6 +79,11 @@ def api_schema(db, settings, relaxed_throttles) -> Iterator[Any]:
     settings.WHITEPAPER_AGENTRUN_SUBMIT_URL = "http://127.0.0.1:9/v1/agent-runs"
     settings.WHITEPAPER_AGENTRUN_MAX_ATTEMPTS = 1
     settings.WHITEPAPER_AGENTRUN_BACKOFF_SECONDS = 0.0
+    # the live lane of the live-approval request's documented example, so that it is answered 201
+    settings.TRADING_LANES = [
+        *settings.TRADING_LANES,
+        {**settings.TRADING_LANES[0], "label": "live-1", "mode": "live"},
+    ]
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     try:
@@ -89,8 +95,8 @@ def api_schema(db, settings, relaxed_throttles) -> Iterator[Any]:
 
 @pytest.fixture
 def seeded(db) -> None:
-    """A decision with its execution and TCA row, and a whitepaper run, so the read endpoints
-    serialize real rows and the run endpoints find a run."""
+    """A decision with its execution and TCA row, a whitepaper run and a live-approval request,
+    so the read endpoints serialize real rows and the run endpoints find a run."""
     strategy = Strategy.objects.create(name="sec-fuzz", strategy_type="legacy_macd_rsi")
     decision = TradeDecision.objects.create(
         strategy=strategy,
@@ -139,6 +145,10 @@ def seeded(db) -> None:
         source_identifier="proompteng/lab#1",
     )
     WhitepaperAnalysisRun.objects.create(run_id=SEEDED_RUN_ID, document=document)
+    requester = get_user_model().objects.create_user("sec-requester", is_staff=True)
+    LiveApproval.objects.create(
+        account_label="live-1", reason="seeded", requested_by=requester, ttl=timedelta(hours=1)
+    )
 
 
 def _fuzz(

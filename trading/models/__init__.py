@@ -2,6 +2,7 @@ from trading.models.accounts import (
     AccountLane,
     LaneState,
     LiveApproval,
+    LiveApprovalStatus,
     PositionSnapshot,
     TradeCursor,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "LLMDspyWorkflowArtifact",
     "LaneState",
     "LiveApproval",
+    "LiveApprovalStatus",
     "PositionSnapshot",
     "SafetyEvent",
     "SafetyState",

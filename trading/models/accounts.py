@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from torghut_site.db import choices_constraint
 
@@ -96,15 +99,40 @@ class LaneState(models.Model):
         return f"lane state {self.account_label}"
 
 
+class LiveApprovalStatus(models.TextChoices):
+    REQUESTED = "requested", "requested"
+    APPROVED = "approved", "approved"
+    REVOKED = "revoked", "revoked"
+
+
 class LiveApproval(models.Model):
-    """A recorded human approval to send live orders for one account lane."""
+    """Permission to send live orders for one account lane, given by two people.
+
+    One staff user requests it (`requested_by`, with a reason and a TTL); a different user with
+    `trading.approve_liveapproval` approves it before the TTL runs out, and the approval then
+    lasts the TTL from `approved_at` (`expires_at`). Either kind of operator may revoke it.
+    Only `trading.services.live_approvals` writes these rows (compare-and-set on `status`).
+    Rows from before the two-person rule were migrated to `revoked` and carry no `ttl`.
+    """
 
     account_label = models.CharField(max_length=64)
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    status = models.CharField(
+        max_length=16, choices=LiveApprovalStatus.choices, default=LiveApprovalStatus.REQUESTED
     )
     reason = models.TextField()
-    approved_at = models.DateTimeField(auto_now_add=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    ttl = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="how long the request waits for approval, and how long the approval lasts",
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
@@ -112,20 +140,56 @@ class LiveApproval(models.Model):
     )
 
     class Meta:
+        ordering = ["-requested_at", "-pk"]
+        permissions = [("approve_liveapproval", "Can approve live trading")]
         constraints = [
             models.CheckConstraint(condition=~Q(reason=""), name="live_approval_reason_required"),
+            choices_constraint("status", LiveApprovalStatus, "live_approval_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status=LiveApprovalStatus.APPROVED)
+                | Q(
+                    approved_by__isnull=False,
+                    approved_at__isnull=False,
+                    expires_at__isnull=False,
+                    expires_at__gt=F("approved_at"),
+                ),
+                name="live_approval_approved_complete",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=LiveApprovalStatus.APPROVED)
+                | ~Q(approved_by=F("requested_by")),
+                name="live_approval_two_people",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=LiveApprovalStatus.REQUESTED)
+                | Q(approved_by__isnull=True, approved_at__isnull=True, expires_at__isnull=True),
+                name="live_approval_requested_unapproved",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=LiveApprovalStatus.REVOKED, revoked_at__isnull=False)
+                | (
+                    ~Q(status=LiveApprovalStatus.REVOKED)
+                    & Q(revoked_at__isnull=True, revoked_by__isnull=True)
+                ),
+                name="live_approval_revoked_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(ttl__isnull=False, ttl__gt=timedelta(0))
+                | Q(status=LiveApprovalStatus.REVOKED),
+                name="live_approval_ttl_positive",
+            ),
         ]
         indexes = [
-            # "is there an active approval for this lane" (the live order guard)
+            # `live_approval_active`: the approved rows of a lane (the live order firewall)
             models.Index(
                 fields=["account_label"],
-                condition=Q(revoked_at__isnull=True),
-                name="live_approval_active_idx",
+                condition=Q(status=LiveApprovalStatus.APPROVED),
+                name="live_approval_approved_idx",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"live approval {self.account_label} by {self.approved_by_id}"
+        return f"live approval {self.pk} {self.account_label} ({self.status})"
 
 
 class PositionSnapshot(models.Model):

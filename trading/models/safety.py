@@ -42,6 +42,7 @@ class SafetyEventKind(models.TextChoices):
     EMERGENCY_STOP_TRIGGERED = "emergency_stop_triggered", "emergency stop triggered"
     EMERGENCY_STOP_RECOVERED = "emergency_stop_recovered", "emergency stop auto-recovered"
     EMERGENCY_STOP_CLEARED = "emergency_stop_cleared", "emergency stop cleared by hand"
+    LIVE_APPROVAL_REQUESTED = "live_approval_requested", "live approval requested"
     LIVE_APPROVAL_GRANTED = "live_approval_granted", "live approval granted"
     LIVE_APPROVAL_REVOKED = "live_approval_revoked", "live approval revoked"
 

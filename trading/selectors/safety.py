@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Q
 from django.utils import timezone
 
 from torghut_site.flags import flag_enabled
 from trading.lanes import LaneConfig
-from trading.models import LiveApproval, SafetyEvent, SafetyState, TradeDecision
+from trading.models import (
+    LiveApproval,
+    LiveApprovalStatus,
+    SafetyEvent,
+    SafetyState,
+    TradeDecision,
+)
 from trading.models.decisions import FALLBACK_ANSWERS, SubmitAnswer
 from trading.models.safety import SafetyEventKind
 
@@ -47,11 +52,15 @@ def emergency_stop_active() -> bool:
 
 
 def live_approval_active(account_label: str) -> LiveApproval | None:
-    now = timezone.now()
+    """The lane's approved, unrevoked, unexpired two-person approval (newest first), if any."""
     return (
-        LiveApproval.objects.filter(account_label=account_label, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by("-approved_at")
+        LiveApproval.objects.filter(
+            account_label=account_label,
+            status=LiveApprovalStatus.APPROVED,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-approved_at", "-pk")
         .first()
     )
 

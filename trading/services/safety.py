@@ -1,4 +1,7 @@
-"""Safety controls: kill switch, emergency stop (latched in the database), live approvals."""
+"""Safety controls: kill switch, emergency stop (latched in the database).
+
+Live approvals (two people) are in `trading.services.live_approvals`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
@@ -17,7 +20,7 @@ from django.utils import timezone
 
 from torghut_site.flags import flag_enabled
 from trading.metrics import EMERGENCY_STOPS
-from trading.models import Incident, LaneState, LiveApproval, SafetyEvent, SafetyState
+from trading.models import Incident, LaneState, SafetyEvent, SafetyState
 from trading.models.safety import SafetyEventKind
 from trading.services.equity import DAILY_LOSS, high_water_marks_rebase, session_day_of
 
@@ -293,37 +296,3 @@ def _incident_write(*, reasons: list[str], snapshot: dict[str, Any], now: Any) -
     return Incident.objects.create(
         incident_key=key, reasons=reasons, snapshot=snapshot, artifact_path=stored
     )
-
-
-def live_approval_grant(
-    *, account_label: str, actor: User, reason: str, expires_at: Any = None
-) -> LiveApproval:
-    if not reason.strip():
-        raise SafetyActionError("a reason is required")
-    with transaction.atomic():
-        approval = LiveApproval.objects.create(
-            account_label=account_label, approved_by=actor, reason=reason, expires_at=expires_at
-        )
-        SafetyEvent.objects.create(
-            kind=SafetyEventKind.LIVE_APPROVAL_GRANTED,
-            account_label=account_label,
-            reason=reason,
-            details={"approval_id": approval.pk},
-            **_actor_fields(actor, None),
-        )
-    return approval
-
-
-def live_approval_revoke(*, approval: LiveApproval, actor: User, reason: str) -> None:
-    with transaction.atomic():
-        changed = LiveApproval.objects.filter(pk=approval.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now(), revoked_by=actor
-        )
-        if changed:
-            SafetyEvent.objects.create(
-                kind=SafetyEventKind.LIVE_APPROVAL_REVOKED,
-                account_label=approval.account_label,
-                reason=reason,
-                details={"approval_id": approval.pk},
-                **_actor_fields(actor, None),
-            )

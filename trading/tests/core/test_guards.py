@@ -7,16 +7,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
+import time_machine
 from django.core.cache import cache
 from django.utils import timezone
 
+from tests.conftest import paper_lane, staff_user
 from tests.servers.base import Response, TestHTTPServer
 from trading.lanes import LaneConfig, ReadOnlyBrokerError, broker_for_lane
 from trading.models import Strategy
 from trading.selectors.safety import submission_verdict
 from trading.services.decisions import strategy_record_error, strategy_record_success
-from trading.services.safety import live_approval_grant, live_approval_revoke
+from trading.services.live_approvals import (
+    live_approval_approve,
+    live_approval_request,
+    live_approval_revoke,
+)
 from trading.services.universe import universe_resolve
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -55,27 +60,32 @@ def test_read_only_broker_refuses_mutations():
 
 
 @pytest.mark.django_db
-def test_live_lane_needs_live_enabled_and_a_recorded_approval(settings):
+def test_live_lane_needs_live_enabled_and_a_two_person_approval(settings):
     settings.TRADING_ENABLED = True
     settings.TRADING_KILL_SWITCH_ENABLED = False
+    settings.TRADING_FEATURE_FLAGS_ENABLED = False
+    settings.TRADING_LANES = [paper_lane("live-1", mode="live")]
     settings.TRADING_LIVE_ENABLED = False
     assert submission_verdict(LIVE).reason == "live_trading_disabled"
     settings.TRADING_LIVE_ENABLED = True
     assert submission_verdict(LIVE).reason == "live_approval_missing"
-    approver = get_user_model().objects.create_user("risk-officer")
-    approval = live_approval_grant(
-        account_label="live-1", actor=approver, reason="go-live review #12"
+    requester = staff_user("risk-requester", "add_liveapproval")
+    approver = staff_user("risk-officer", "approve_liveapproval")
+    approval = live_approval_request(
+        account_label="live-1", actor=requester, reason="go-live review #12", ttl=timedelta(hours=1)
     )
+    assert submission_verdict(LIVE).reason == "live_approval_missing"  # a request is not enough
+    live_approval_approve(approval_id=approval.pk, actor=approver, reason="reviewed")
     assert submission_verdict(LIVE).allowed is True
-    live_approval_revoke(approval=approval, actor=approver, reason="pause")
+    live_approval_revoke(approval_id=approval.pk, actor=approver, reason="pause")
     assert submission_verdict(LIVE).reason == "live_approval_missing"
-    expired = live_approval_grant(
-        account_label="live-1",
-        actor=approver,
-        reason="x",
-        expires_at=timezone.now() - timedelta(seconds=1),
+    second = live_approval_request(
+        account_label="live-1", actor=requester, reason="again", ttl=timedelta(hours=1)
     )
-    assert expired.pk and submission_verdict(LIVE).reason == "live_approval_missing"
+    live_approval_approve(approval_id=second.pk, actor=approver, reason="reviewed")
+    assert submission_verdict(LIVE).allowed is True
+    with time_machine.travel(timezone.now() + timedelta(hours=1, seconds=1)):
+        assert submission_verdict(LIVE).reason == "live_approval_missing"  # expired
 
 
 @pytest.mark.django_db
