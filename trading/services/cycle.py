@@ -224,7 +224,7 @@ def _maybe_reload_catalog() -> None:
             "strategy catalog applied",
             extra={
                 "hash": result.file_hash,
-                "created": result.created,
+                "strategies_created": result.created,  # `created` is a LogRecord attribute
                 "updated": result.updated,
                 "disabled": result.disabled,
             },
