@@ -57,11 +57,34 @@ def test_whitepaper_batch_size_is_the_polled_batch(kafka_settings):
         assert _built("WHITEPAPER_KAFKA").settings.batch_size == size
 
 
+def _sasl(protocol: str, mechanism: str, username: str, password: str) -> dict[str, str]:
+    return {
+        protocol: "sasl_plaintext",
+        mechanism: "scram-sha-256",
+        username: "torghut",
+        password: "s3cret",
+    }
+
+
 SASL = {
-    "SECURITY_PROTOCOL": "sasl_plaintext",
-    "SASL_MECHANISM": "scram-sha-256",
-    "SASL_USERNAME": "torghut",
-    "SASL_PASSWORD": "s3cret",
+    "TRADING_ORDER_FEED": _sasl(
+        "TRADING_ORDER_FEED_SECURITY_PROTOCOL",
+        "TRADING_ORDER_FEED_SASL_MECHANISM",
+        "TRADING_ORDER_FEED_SASL_USERNAME",
+        "TRADING_ORDER_FEED_SASL_PASSWORD",
+    ),
+    "TRADING_SIGNAL_KAFKA": _sasl(
+        "TRADING_SIGNAL_KAFKA_SECURITY_PROTOCOL",
+        "TRADING_SIGNAL_KAFKA_SASL_MECHANISM",
+        "TRADING_SIGNAL_KAFKA_SASL_USERNAME",
+        "TRADING_SIGNAL_KAFKA_SASL_PASSWORD",
+    ),
+    "WHITEPAPER_KAFKA": _sasl(
+        "WHITEPAPER_KAFKA_SECURITY_PROTOCOL",
+        "WHITEPAPER_KAFKA_SASL_MECHANISM",
+        "WHITEPAPER_KAFKA_SASL_USERNAME",
+        "WHITEPAPER_KAFKA_SASL_PASSWORD",
+    ),
 }
 
 
@@ -79,8 +102,7 @@ def test_each_consumer_security_block_reaches_librdkafka(monkeypatch, kafka_sett
     config = _built(prefix).settings.consumer_config()
     assert config["security.protocol"] == "PLAINTEXT"
     assert "sasl.username" not in config
-    env = {f"{prefix}_{suffix}": value for suffix, value in SASL.items()}
-    setattr(kafka_settings, attr, settings_from_env(monkeypatch, env)[attr])
+    setattr(kafka_settings, attr, settings_from_env(monkeypatch, SASL[prefix])[attr])
     config = _built(prefix).settings.consumer_config()
     assert {k: config[k] for k in config if k.startswith(("security.", "sasl."))} == {
         "security.protocol": "SASL_PLAINTEXT",
@@ -109,8 +131,7 @@ def test_the_security_protocol_decides_whether_the_plaintext_broker_answers(
         return True
 
     assert reachable({}) is True
-    sasl = {f"TRADING_ORDER_FEED_{suffix}": value for suffix, value in SASL.items()}
-    assert reachable({**sasl, "TRADING_ORDER_FEED_SECURITY_PROTOCOL": "ssl"}) is False
+    assert reachable({"TRADING_ORDER_FEED_SECURITY_PROTOCOL": "ssl"}) is False
 
 
 @pytest.mark.services

@@ -210,3 +210,57 @@ def test_recent_decisions_bounds_the_history_in_the_review_snapshot(
     recent = [d["decision_id"] for d in review.input_json["recent_decisions"]]
     # the decision under review is the symbol's latest: listed once history is asked for
     assert recent == ([] if limit == 0 else [review.decision_id])
+
+
+# -- DSPy programs ---------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_dspy_secret_binding_ref_is_sent_with_the_lane_agentrun(jangar, settings):
+    from trading.services.dspy_lanes import dspy_agentrun_submit
+
+    base = {
+        "lane": "compile",
+        "repository": "proompteng/lab",
+        "base": "main",
+        "head": "codex/dspy-compile",
+        "artifact_path": "artifacts/dspy/x",
+    }
+    for key, ref in (("dspy-a", "binding-a"), ("dspy-b", "binding-b")):
+        settings.LLM_DSPY_SECRET_BINDING_REF = ref
+        dspy_agentrun_submit(**base, idempotency_key=key)
+    sent = [r.json()["policy"]["secretBindingRef"] for r in jangar.submits()]
+    assert sent == ["binding-a", "binding-b"]
+
+
+def test_dspy_compile_metrics_policy_ref_sets_the_evaluation_gates(settings, tmp_path):
+    from trading.llm.dspy_artifacts import EvalMetrics, gate_results, load_metrics_policy
+
+    metrics = EvalMetrics(
+        examples=50,
+        schema_valid_rate=1.0,
+        veto_alignment_rate=0.9,
+        baseline_veto_alignment_rate=0.8,
+        false_veto_rate=0.02,
+        fallback_rate=0.0,
+        latency_p95_ms=2500,
+    )
+    settings.LLM_DSPY_COMPILE_METRICS_POLICY_REF = "config/trading/llm/dspy-metrics.yaml"
+    assert gate_results(metrics, load_metrics_policy())["latencyP95Ms"]["pass"] is False
+    lenient = tmp_path / "metrics.yaml"
+    shipped = (settings.BASE_DIR / "config" / "trading" / "llm" / "dspy-metrics.yaml").read_text()
+    lenient.write_text(shipped.replace("latencyP95MsMax: 1800", "latencyP95MsMax: 3000"))
+    settings.LLM_DSPY_COMPILE_METRICS_POLICY_REF = str(lenient)
+    gates = gate_results(metrics, load_metrics_policy())
+    assert (gates["latencyP95Ms"]["threshold"], gates["latencyP95Ms"]["pass"]) == (3000, True)
+
+
+@pytest.mark.django_db
+def test_dspy_signature_version_must_name_a_known_program(settings):
+    from trading.checks import dspy_artifact_promoted
+
+    settings.LLM_DSPY_RUNTIME_MODE = "shadow"
+    settings.LLM_DSPY_ARTIFACT_HASH = "a" * 64
+    settings.LLM_DSPY_PROGRAM_NAME = "trade-review-committee-v1"
+    settings.LLM_DSPY_SIGNATURE_VERSION = "v9"
+    assert [m.id for m in dspy_artifact_promoted(databases=["default"])] == ["trading.E002"]
+    settings.LLM_DSPY_SIGNATURE_VERSION = "v1"  # known: now the artifact itself is checked
+    assert [m.id for m in dspy_artifact_promoted(databases=["default"])] == ["trading.E001"]
