@@ -43,11 +43,16 @@ def _built(prefix: str) -> BatchConsumer:
 
 
 @pytest.mark.parametrize(
-    "prefix", ["TRADING_ORDER_FEED", "TRADING_SIGNAL_KAFKA", "WHITEPAPER_KAFKA"]
+    ("prefix", "setting"),
+    [
+        ("TRADING_ORDER_FEED", "TRADING_ORDER_FEED_CLIENT_ID"),
+        ("TRADING_SIGNAL_KAFKA", "TRADING_SIGNAL_KAFKA_CLIENT_ID"),
+        ("WHITEPAPER_KAFKA", "WHITEPAPER_KAFKA_CLIENT_ID"),
+    ],
 )
-def test_each_consumer_client_id_is_its_kafka_client_id(kafka_settings, prefix):
+def test_each_consumer_client_id_is_its_kafka_client_id(kafka_settings, prefix, setting):
     for client_id in ("torghut-a", "torghut-b"):
-        setattr(kafka_settings, f"{prefix}_CLIENT_ID", client_id)
+        setattr(kafka_settings, setting, client_id)
         assert _built(prefix).settings.consumer_config()["client.id"] == client_id
 
 
