@@ -409,6 +409,8 @@ def audit(
     for flag_key, setting in sorted(flag_settings.items()):
         if {flag_key, setting} & in_progress:
             continue
+        if setting not in model.attrs:
+            problems.append(f"{flag_key} ({setting}): settings.py defines no such setting")
         if setting not in app.flag_reads:
             problems.append(
                 f"{flag_key} ({setting}): not read through flag_enabled(), so flipping it "
@@ -622,6 +624,16 @@ def test_self_a_flag_read_as_a_plain_setting_is_not_flippable():
         "trading/bar.py": "from torghut_site.flags import flag_enabled\nX = flag_enabled('BAR')\n"
     }
     assert _audit("BAR = env.bool('BAR')\n", flags=flags, app=app) == []
+
+
+def test_self_a_flag_for_a_setting_that_does_not_exist_fails():
+    app = {
+        "trading/x.py": "from torghut_site.flags import flag_enabled\nX = flag_enabled('GONE')\n"
+    }
+    tests = {"tests/test_x.py": "X = 'GONE'\n"}
+    assert _audit("", flags={"torghut_gone": "GONE"}, app=app, tests=tests) == [
+        "torghut_gone (GONE): settings.py defines no such setting"
+    ]
 
 
 def test_self_the_flag_table_itself_is_not_a_read():
