@@ -30,7 +30,8 @@ class FliptStub(TestHTTPServer):
 
 @pytest.fixture
 def stub(settings) -> Iterator[FliptStub]:
-    server = FliptStub().start()
+    server = FliptStub()
+    server.start()
     settings.TRADING_FEATURE_FLAGS_ENABLED = True
     settings.TRADING_FEATURE_FLAGS_URL = server.url
     settings.TRADING_FEATURE_FLAGS_CACHE_SECONDS = 0.0

@@ -192,7 +192,7 @@ def test_each_throttle_rate_limits_its_scope(monkeypatch, db, name, scope, authe
             request = APIRequestFactory().get("/t", REMOTE_ADDR="10.0.0.9")
             request.user = user
             throttle = cls()
-            out.append(throttle.allow_request(request, View()))
+            out.append(throttle.allow_request(request, View()))  # type: ignore[arg-type]
         monkeypatch.undo()
         return out
 
@@ -219,7 +219,7 @@ def s3_stub():
     server.stop()
 
 
-def _put(module: dict[str, Any]) -> Request:
+def _put(module: dict[str, Any]) -> Any:
     from storages.backends.s3 import S3Storage
 
     options = module["STORAGES"]["artifacts"]["OPTIONS"]

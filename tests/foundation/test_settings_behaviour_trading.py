@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -64,8 +65,8 @@ STRATEGY = StrategySpec(
 )
 
 
-def _ctx(positions: dict[str, Decimal] | None = None, **changes) -> CycleContext:
-    values = {
+def _ctx(positions: dict[str, Decimal] | None = None, **changes: Any) -> CycleContext:
+    values: dict[str, Any] = {
         "account_label": "paper",
         "is_live": False,
         "equity": D(10000),

@@ -168,8 +168,9 @@ def _env_call_names(node: ast.AST, templates: Mapping[str, list[str]]) -> Iterab
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                         yield arg.value
         elif isinstance(func, ast.Name) and func.id in templates:
-            if call.args and isinstance(call.args[0], ast.Constant):
-                yield from (f"{call.args[0].value}{suffix}" for suffix in templates[func.id])
+            first = call.args[0] if call.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                yield from (first.value + suffix for suffix in templates[func.id])
 
 
 def _helper_templates(tree: ast.Module) -> dict[str, list[str]]:
@@ -364,12 +365,16 @@ def _call_mentions(
 ) -> None:
     func = call.func
     name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-    literal = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
+    literal = [
+        a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None
+        for a in call.args
+    ]
     if name == "flag_enabled" and literal and isinstance(literal[0], str):
         result.flag_reads.add(literal[0])
     for index, suffix in templates.get(name, ()):
-        if index < len(literal) and isinstance(literal[index], str):
-            result.words.add(f"{literal[index]}{suffix}")
+        prefix = literal[index] if index < len(literal) else None
+        if prefix is not None:
+            result.words.add(prefix + suffix)
 
 
 # -- the audit ---------------------------------------------------------------------------------
@@ -534,9 +539,10 @@ def test_self_a_new_setting_in_the_real_settings_module_fails():
         "app_sources": app_sources,
         "test_sources": test_sources,
     }
-    before = audit(settings_source=settings_source, **sources)
+    before = audit(settings_source=settings_source, **sources)  # type: ignore[arg-type]
     after = audit(
-        settings_source=settings_source + '\nFOO = env.int("FOO", default=1)\n', **sources
+        settings_source=settings_source + '\nFOO = env.int("FOO", default=1)\n',
+        **sources,  # type: ignore[arg-type]
     )
     assert [p for p in after if p not in before] == [
         "FOO (FOO): nothing reads it",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -217,7 +218,7 @@ def test_recent_decisions_bounds_the_history_in_the_review_snapshot(
 def test_dspy_secret_binding_ref_is_sent_with_the_lane_agentrun(jangar, settings):
     from trading.services.dspy_lanes import dspy_agentrun_submit
 
-    base = {
+    base: dict[str, Any] = {
         "lane": "compile",
         "repository": "proompteng/lab",
         "base": "main",
