@@ -1076,7 +1076,6 @@ WHITEPAPER_AGENTRUN_SECRET_BINDING = env.str(
 WHITEPAPER_AGENTRUN_TTL_SECONDS = env.int(
     "WHITEPAPER_AGENTRUN_TTL_SECONDS", default=7200, min_value=60
 )
-WHITEPAPER_DEFAULT_REPOSITORY = env.str("WHITEPAPER_DEFAULT_REPOSITORY", default="proompteng/lab")
 WHITEPAPER_DEFAULT_BASE_BRANCH = env.str("WHITEPAPER_DEFAULT_BASE_BRANCH", default="main")
 # object storage unreachable during intake: attempts of one event (backoff 1, 2, 4 … s, full
 # jitter, capped) before its failure is recorded as a failed run

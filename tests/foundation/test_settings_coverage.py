@@ -65,6 +65,8 @@ DERIVED: dict[str, str] = {
     "TRADING_BROKER": "TRADING_LANES",
     # multi-account lanes, parsed and validated into TRADING_LANES
     "TRADING_ACCOUNTS_JSON": "TRADING_LANES",
+    # deployment configuration read at start: which lanes TRADING_LANES holds (not a Flipt flag)
+    "TRADING_MULTI_ACCOUNT_ENABLED": "TRADING_LANES",
     # an ObjectBucketClaim's host/port/TLS (and their BUCKET_* aliases) build the S3 endpoint,
     # which, with the Ceph credentials, region, bucket and timeout, builds STORAGES["artifacts"]
     "WHITEPAPER_CEPH_BUCKET_HOST": "STORAGES",
@@ -106,25 +108,7 @@ FRAMEWORK: dict[str, str] = {
 }
 
 # covered by work in progress; must be empty on main
-IN_PROGRESS = frozenset(
-    {
-        "TRADING_ROLLBACK_AUTONOMY_FAILURE_STREAK_LIMIT",
-        "TRADING_ROLLBACK_FALLBACK_RATIO_LIMIT",
-        "TRADING_ROLLBACK_MAX_DRAWDOWN_LIMIT",
-        "TRADING_MAX_PARTICIPATION_RATE",
-        "TRADING_ALLOCATOR_ENABLED",
-        "torghut_trading_multi_account_enabled",
-        "torghut_trading_strategy_scheduler_enabled",
-        "torghut_trading_strategy_runtime_fallback_legacy",
-        "torghut_trading_execution_advisor_enabled",
-        "torghut_trading_market_context_required",
-        "torghut_llm_committee_enabled",
-        # the lead is changing how these three are read
-        "TRADING_FEATURE_QUALITY_ENABLED",
-        "TRADING_ORDER_FEED_ENABLED",
-        "TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD",
-    }
-)
+IN_PROGRESS: frozenset[str] = frozenset()  # work in progress on a branch; empty on main
 
 # torghut_site.env.Env's readers (not `problem`, whose argument is a message)
 ENV_READERS = frozenset(

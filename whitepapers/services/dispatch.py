@@ -114,7 +114,7 @@ def agentrun_payload(run: WhitepaperAnalysisRun, *, attempt: int) -> tuple[dict[
     prompt = agentrun_prompt(run, head_branch=head_branch)
     version = run.document_version
     parameters = {
-        "repository": str(context.get("repository", settings.WHITEPAPER_DEFAULT_REPOSITORY)),
+        "repository": str(context["repository"]),  # the intake always records the issue's
         "base": str(context.get("base_branch") or settings.WHITEPAPER_DEFAULT_BASE_BRANCH),
         "head": head_branch,
         "issueNumber": str(context.get("issue_number", "")),

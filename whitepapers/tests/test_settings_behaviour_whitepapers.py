@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from whitepapers.models import WhitepaperAnalysisRun
-from whitepapers.services.dispatch import agentrun_payload
 from whitepapers.tests.pdfs import make_pdf
 from whitepapers.tests.workflow import comment_payload, issue_payload
 
@@ -102,21 +101,3 @@ def test_requeue_comment_keyword_decides_which_comment_requeues(
     settings.WHITEPAPER_REQUEUE_COMMENT_KEYWORD = "run it again"
     second = _post(control, comment, django_capture_on_commit_callbacks)
     assert second["reason"] != "comment_without_requeue_keyword"
-
-
-def test_default_repository_fills_a_run_context_without_one(
-    workflow, control, settings, django_capture_on_commit_callbacks
-):
-    """Only a run whose stored context has no repository uses the default (the intake always
-    records the issue's repository)."""
-    url = workflow.host.put("p.pdf", PAPER)
-    _post(control, issue_payload(url=url), django_capture_on_commit_callbacks)
-    run = WhitepaperAnalysisRun.objects.get()
-    assert agentrun_payload(run, attempt=1)[0]["parameters"]["repository"] == "proompteng/lab"
-    run.orchestration_context = {
-        k: v for k, v in run.orchestration_context.items() if k != "repository"
-    }
-    settings.WHITEPAPER_DEFAULT_REPOSITORY = "acme/research"
-    assert agentrun_payload(run, attempt=1)[0]["parameters"]["repository"] == "acme/research"
-    settings.WHITEPAPER_DEFAULT_REPOSITORY = "acme/other"
-    assert agentrun_payload(run, attempt=1)[0]["parameters"]["repository"] == "acme/other"
