@@ -105,13 +105,7 @@ def object_put_once(key: str, data: bytes, *, content_type: str) -> StoredObject
             file_put_once(path, data, mode=storage.file_permissions_mode or 0o644)
         except OSError as exc:
             raise _wrap("storage_upload_failed", str(path), exc) from exc
-        return StoredObject(
-            bucket=LOCAL_BUCKET,
-            key=key,
-            etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-            size=len(data),
-            uri=path.as_uri(),
-        )
+        return _fs_stored(key=key, path=path, data=data)
     raise _unsupported(storage)
 
 
@@ -315,6 +309,10 @@ def _fs_put(storage: FileSystemStorage, *, key: str, data: bytes) -> StoredObjec
                 raise
     except OSError as exc:
         raise _wrap("storage_upload_failed", str(path), exc) from exc
+    return _fs_stored(key=key, path=path, data=data)
+
+
+def _fs_stored(*, key: str, path: Path, data: bytes) -> StoredObject:
     return StoredObject(
         bucket=LOCAL_BUCKET,
         key=key,

@@ -13,6 +13,7 @@ body field. Refusals come back in the one error format with their code:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -256,6 +257,25 @@ ACTION_RESPONSES: dict[int, Any] = {
 }
 
 
+def _reasoned_action(
+    request: Request,
+    raw_id: str,
+    action: Callable[..., LiveApproval],
+) -> Response:
+    """Approve or revoke: the id from the route, the reason from the body, the caller as actor."""
+    approval_id = _approval_id(raw_id)
+    data = ReasonInputSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        approval = action(
+            approval_id=approval_id, actor=request.user, reason=data.validated_data["reason"]
+        )
+    except LiveApprovalError as exc:
+        raise live_approval_api_error(exc) from exc
+    approval = live_approval_list().get(pk=approval.pk)
+    return Response(live_approval_body(approval, now=timezone.now()))
+
+
 class LiveApprovalApproveApi(_LiveApprovalApi):
     live_approval_permissions = {"POST": (APPROVE_PERMISSION,)}
 
@@ -266,17 +286,7 @@ class LiveApprovalApproveApi(_LiveApprovalApi):
         summary="Approve another person's live-approval request",
     )
     def post(self, request: Request, id: str) -> Response:  # noqa: A002 - the route's name
-        approval_id = _approval_id(id)
-        data = ReasonInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            approval = live_approval_approve(
-                approval_id=approval_id, actor=request.user, reason=data.validated_data["reason"]
-            )
-        except LiveApprovalError as exc:
-            raise live_approval_api_error(exc) from exc
-        approval = live_approval_list().get(pk=approval.pk)
-        return Response(live_approval_body(approval, now=timezone.now()))
+        return _reasoned_action(request, id, live_approval_approve)
 
 
 class LiveApprovalRevokeApi(_LiveApprovalApi):
@@ -289,14 +299,4 @@ class LiveApprovalRevokeApi(_LiveApprovalApi):
         summary="Revoke a live-approval request or approval",
     )
     def post(self, request: Request, id: str) -> Response:  # noqa: A002 - the route's name
-        approval_id = _approval_id(id)
-        data = ReasonInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            approval = live_approval_revoke(
-                approval_id=approval_id, actor=request.user, reason=data.validated_data["reason"]
-            )
-        except LiveApprovalError as exc:
-            raise live_approval_api_error(exc) from exc
-        approval = live_approval_list().get(pk=approval.pk)
-        return Response(live_approval_body(approval, now=timezone.now()))
+        return _reasoned_action(request, id, live_approval_revoke)

@@ -91,14 +91,7 @@ def netting_intent(
     *, spec: StrategySpec, signal: SignalEnvelope, intent: Intent, ctx: CycleContext
 ) -> NettingIntent:
     """An intent with the notional the sizing gate gives it on the cycle's opening books."""
-    probe = Candidate(
-        strategy=spec,
-        symbol=signal.symbol,
-        side=intent.action,
-        price=signal.price,
-        features=dict(signal.features),
-        event_ts=signal.event_ts,
-    )
+    probe = candidate_for(spec=spec, signal=signal, intent=intent)
     gate_sizing(probe, ctx)
     return NettingIntent(
         symbol=signal.symbol,
@@ -106,4 +99,18 @@ def netting_intent(
         strategy=spec.name,
         confidence=intent.confidence,
         notional=probe.notional,
+    )
+
+
+def candidate_for(*, spec: StrategySpec, signal: SignalEnvelope, intent: Intent) -> Candidate:
+    """A strategy's intent on a signal as a gate candidate, not yet sized."""
+    return Candidate(
+        strategy=spec,
+        symbol=signal.symbol,
+        side=intent.action,
+        price=signal.price,
+        features=dict(signal.features),
+        event_ts=signal.event_ts,
+        order_type=intent.order_type,
+        time_in_force=intent.time_in_force,
     )

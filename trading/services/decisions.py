@@ -41,6 +41,7 @@ from trading.metrics import (
 )
 from trading.models import Strategy, TradeDecision, TradeDecisionTransition
 from trading.models.decisions import DecisionStatus
+from trading.netting import candidate_for
 from trading.review import review_candidate
 from trading.services.execution import SubmitOutcome, decision_submit
 from trading.services.reviews import (
@@ -163,16 +164,7 @@ def decision_process(
         signal_seq=signal.seq,
         action=intent.action,
     )
-    candidate = Candidate(
-        strategy=spec,
-        symbol=signal.symbol,
-        side=intent.action,
-        price=signal.price,
-        features=dict(signal.features),
-        event_ts=signal.event_ts,
-        order_type=intent.order_type,
-        time_in_force=intent.time_in_force,
-    )
+    candidate = candidate_for(spec=spec, signal=signal, intent=intent)
     candidate_evaluate(candidate, ctx, netting=netting)
     reasons = candidate.rejected_reasons
     decision_json = {
