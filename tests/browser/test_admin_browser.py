@@ -165,8 +165,10 @@ def test_operator_path_through_the_admin(
     assert page.locator(".chart-panel svg.chart").count() == 7
     # a point per minute with snapshots: the 41 cycles' minutes and the last reconcile's
     assert page.locator("#chart-equity svg").get_attribute("data-points") == "42"
+    # each cycle's snapshot is taken first thing (the loss limits read it before anything can
+    # submit), so a minute's point is the equity before that minute's orders
     assert page.locator("#chart-pnl svg").get_attribute("aria-label") == (
-        "PnL: 42 point(s), from -15.53 to 4.83"
+        "PnL: 42 point(s), from -15.13 to 4.83"
     )
 
     def bar_titles(chart: str) -> list[str]:

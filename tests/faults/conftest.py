@@ -391,7 +391,8 @@ def assert_one_order_per_decision(lane: str) -> list[str]:
 
 def assert_lane_decisions(lane: str) -> None:
     """The three signals' decisions: the two buys sent; the sell sent too, or refused by the gate
-    chain when the simulated broker had not filled the AAPL buy yet (it fills on later prices)."""
+    chain when the simulated broker had not filled the AAPL buy yet (it fills on later prices),
+    or netted against that buy when both came in one batch."""
     rows = sorted(
         TradeDecision.objects.filter(account_label=lane).values_list(
             "symbol", "action", "status", "reject_reason"
@@ -401,4 +402,8 @@ def assert_lane_decisions(lane: str) -> None:
     buys = [r for r in rows if r[1] == "buy"]
     [sell] = [r for r in rows if r[1] == "sell"]
     assert [(r[0], r[2]) for r in buys] == [("AAPL", "submitted"), ("MSFT", "submitted")], rows
-    assert sell[2:] in (("submitted", ""), ("rejected", "shorts_not_allowed")), rows
+    assert sell[2:] in (
+        ("submitted", ""),
+        ("rejected", "shorts_not_allowed"),
+        ("rejected", "intent_netted_conflict"),  # in the same batch as the AAPL buy: netted
+    ), rows
