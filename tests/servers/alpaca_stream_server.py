@@ -17,7 +17,7 @@ The server runs in a background thread with its own event loop. From the test:
 `start()`/`stop()`, `url`, `push(update)` (sent to every listening client; queued until a client
 listens when none does — a test convenience, the real stream has no replay), `drop_connections()`
 (aborts the TCP connections without a close frame: a network loss), `refuse(n, how)` (the next
-`n` connection attempts are refused for too many connections: `how="http"` answers the handshake
+`n` connection attempts are refused for too many connections, `refuse(0)` stops it: `how="http"` answers the handshake
 with HTTP 429 "connection limit exceeded", `how="frame"` accepts it and answers the
 authentication with an error frame saying so, then closes), and the counters `connections`
 (websocket handshakes accepted), `auth_attempts`, `listening`, `refused` and `attempt_times`
@@ -114,10 +114,11 @@ class AlpacaStreamServer:
         self._call(self._broadcast(list(updates)))
 
     def refuse(self, n: int, how: str = "http") -> None:
-        """Refuse the next `n` connection attempts for too many connections."""
+        """Refuse the next `n` connection attempts for too many connections (replacing what was
+        asked before: `refuse(0)` lets the next attempt in)."""
         assert how in ("http", "frame"), how
         with self._lock:
-            self._refusals.extend([how] * n)
+            self._refusals = [how] * n
 
     def drop_connections(self) -> int:
         """Abort every open connection (no close frame); returns how many were dropped."""

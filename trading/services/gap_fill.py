@@ -70,7 +70,7 @@ def trade_stream_gap_fill(*, account_label: str, now: datetime | None = None) ->
         return result
     starts = [t for t in (watch.oldest_open_submitted_at, watch.last_event_at) if t is not None]
     try:
-        orders = _orders_since(broker_for_lane(lane), after=min(starts) - GAP_FILL_OVERLAP)
+        orders = orders_since(broker_for_lane(lane), after=min(starts) - GAP_FILL_OVERLAP)
     except BrokerError as exc:
         result.status = "broker_error"
         result.error = f"{type(exc).__name__}: {exc}"[:500]
@@ -87,18 +87,20 @@ def trade_stream_gap_fill(*, account_label: str, now: datetime | None = None) ->
     return result
 
 
-def _orders_since(broker: Broker, *, after: datetime) -> list[BrokerOrder]:
+def orders_since(
+    broker: Broker, *, after: datetime, page_size: int = GAP_FILL_PAGE_SIZE
+) -> list[BrokerOrder]:
     """Up to GAP_FILL_MAX_PAGES pages, oldest first. The next page starts a microsecond before
     the last order's submission (orders submitted in the same microsecond are not skipped; the
     repeats are dropped by id)."""
     orders: dict[str, BrokerOrder] = {}
     cursor = after
     for _ in range(GAP_FILL_MAX_PAGES):
-        page = broker.list_orders_after(after=cursor, limit=GAP_FILL_PAGE_SIZE)
+        page = broker.list_orders_after(after=cursor, limit=page_size)
         new = [order for order in page if order.id not in orders]
         orders.update((order.id, order) for order in new)
         last = page[-1].submitted_at if page else None
-        if len(page) < GAP_FILL_PAGE_SIZE or not new or last is None:
+        if len(page) < page_size or not new or last is None:
             break
         cursor = last - timedelta(microseconds=1)
     return list(orders.values())
