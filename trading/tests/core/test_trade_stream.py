@@ -28,6 +28,7 @@ from trading.services.trade_stream import (
     trade_stream_disconnected,
     trade_stream_touch,
 )
+from trading.tasks import trade_stream_gap_fill_run
 from trading.tests.core.test_gates import cand, ctx
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -268,6 +269,17 @@ def test_gap_fill_is_a_no_op_while_healthy(rest):
     requests_before = len(rest.requests)
     result = trade_stream_gap_fill(account_label="alp")
     assert (result.status, result.stream, result.listed) == ("healthy", "healthy", 0)
+    # the beat task's body: the same service, a JSON result
+    assert trade_stream_gap_fill_run.run(account_label="alp") == {
+        "account_label": "alp",
+        "status": "healthy",
+        "stream": "healthy",
+        "listed": 0,
+        "applied": 0,
+        "unknown_orders": 0,
+        "adopted": 0,
+        "error": "",
+    }
     assert len(rest.requests) == requests_before  # no broker call
     assert gauge() == 0.0
 
