@@ -19,6 +19,7 @@ from trading.brokers.base import FINAL_ORDER_STATUSES, Broker, BrokerError, Brok
 from trading.lanes import LaneConfig, UnknownLaneError, broker_for_lane, lane_config
 from trading.metrics import RECONCILE_RESULTS, TRADE_STREAM_GAP_FILLS
 from trading.models import Execution, TradeDecision
+from trading.models.decisions import DecisionStatus
 from trading.selectors.trade_stream import trade_stream_watch
 from trading.services.execution import execution_apply_order, execution_record
 from trading.services.reconcile import reconcile_lane
@@ -123,19 +124,22 @@ def _apply(*, lane: LaneConfig, orders: list[BrokerOrder], result: GapFillResult
                 result.applied += 1
                 RECONCILE_RESULTS.labels(account=lane.label, result="gap_fill").inc()
             continue
-        if TradeDecision.objects.filter(
+        match = TradeDecision.objects.filter(
             account_label=lane.label, client_order_id=order.client_order_id
-        ).exists():
-            needs_adoption = True  # a decision still `submitting`: the reconciliation adopts it
+        ).first()
+        if match is not None and match.status == DecisionStatus.SUBMITTING:
+            needs_adoption = True  # the reconciliation adopts it (and records the answer)
             continue
         execution_record(
-            decision=None,
+            decision=match,
             order=order,
             broker=lane.broker,
             adopted=True,
             account_label=lane.label,
-            unknown=True,
+            unknown=match is None,
         )
+        if match is not None:
+            continue  # ours, without its execution: recorded now, as the reconciliation does
         result.unknown_orders += 1
         RECONCILE_RESULTS.labels(account=lane.label, result="unknown_order").inc()
         logger.error(

@@ -19,7 +19,7 @@ from trading.brokers.base import OrderRequest
 from trading.brokers.simulated import SimulatedBroker
 from trading.gates import StreamHealth, gate_risk, stream_health_evaluate
 from trading.lanes import lane_config
-from trading.models import Execution, LaneState, TradeStreamState
+from trading.models import Execution, LaneState, Strategy, TradeDecision, TradeStreamState
 from trading.selectors.trade_stream import trade_stream_health, trade_stream_watch_needed
 from trading.services.execution import execution_record
 from trading.services.gap_fill import orders_since, trade_stream_gap_fill
@@ -261,6 +261,44 @@ def test_gap_fill_applies_fills_from_rest_and_flags_orders_never_sent(rest):
 
     again = trade_stream_gap_fill(account_label="alp")  # idempotent
     assert (again.status, again.listed, again.applied, again.unknown_orders) == ("filled", 2, 0, 0)
+
+
+def test_gap_fill_leaves_a_submitting_decision_to_the_reconciliation_which_adopts_it(rest):
+    submit(rest, "cid-open")  # an open order keeps the lane watched
+    trade_stream_connected(account_label="alp", at=timezone.now() - timedelta(seconds=30))
+    strategy = Strategy.objects.create(name="s", strategy_type="legacy_macd_rsi")
+    decision = TradeDecision.objects.create(
+        strategy=strategy,
+        account_label="alp",
+        symbol="MSFT",
+        timeframe="1Min",
+        event_ts=timezone.now(),
+        action="buy",
+        qty=Decimal(5),
+        decision_hash="a" * 64,
+        client_order_id="tg-submitting",
+        status="submitting",
+    )
+    # the submit reached Alpaca, its answer never reached us
+    broker_for(rest).submit_order(
+        OrderRequest(symbol="MSFT", side="buy", qty=Decimal(5), client_order_id="tg-submitting")
+    )
+
+    result = trade_stream_gap_fill(account_label="alp")
+
+    assert (result.status, result.listed, result.adopted, result.unknown_orders) == (
+        "filled",
+        2,
+        1,
+        0,
+    )
+    adopted = Execution.objects.get(client_order_id="tg-submitting")
+    assert (adopted.decision_id, adopted.adopted, adopted.unknown_order) == (
+        decision.pk,
+        True,
+        False,
+    )
+    assert rest.posts() == 2  # nothing sent again
 
 
 def test_gap_fill_is_a_no_op_while_healthy(rest):
