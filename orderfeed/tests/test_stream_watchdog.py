@@ -131,6 +131,28 @@ class Running:
         assert not self.thread.is_alive()
 
 
+class Talking:
+    """The stream delivers an update every 0.3 s while in the block (a lively account)."""
+
+    def __init__(self, server: AlpacaStreamServer) -> None:
+        self.server = server
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._talk)
+
+    def _talk(self) -> None:
+        n = 0
+        while not self.done.wait(0.3):
+            n += 1
+            self.server.push(update(n % 60, "AAPL"))
+
+    def __enter__(self) -> None:
+        self.thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
+
+
 def bridge_for(server: AlpacaStreamServer, reconciled: list[str]) -> TradeUpdatesBridge:
     return TradeUpdatesBridge.for_lane("alp", stream_url=server.url, reconcile=reconciled.append)
 
@@ -238,9 +260,9 @@ def test_silent_stream_refuses_new_risk_gap_fills_and_recovers(world):
         assert_refused_then_reduce_goes(world, "silent")
         assert_gap_filled(world, execution, "silent")
 
-        world.stream.push(update(1, "AAPL"))  # the stream talks again
-        wait_until(lambda: state() == "healthy")
-        assert_next_buy_goes(world)
+        with Talking(world.stream):  # the stream talks again
+            wait_until(lambda: state() == "healthy")
+            assert_next_buy_goes(world)
     assert reconciled == []  # one connection all along
 
 
@@ -261,8 +283,9 @@ def test_disconnected_stream_refuses_new_risk_gap_fills_and_recovers(world):
 
         world.stream.refuse(0)
         wait_until(connected)
-        assert state() == "healthy"
-        assert_next_buy_goes(world)
+        with Talking(world.stream):
+            wait_until(lambda: state() == "healthy")
+            assert_next_buy_goes(world)
     assert reconciled == ["alp"]  # after the reconnection
     assert bridge.stats.rate_limited >= 1
 
