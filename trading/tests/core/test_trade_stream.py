@@ -21,6 +21,7 @@ from trading.gates import StreamHealth, gate_risk, stream_health_evaluate
 from trading.lanes import lane_config
 from trading.models import Execution, LaneState, Strategy, TradeDecision, TradeStreamState
 from trading.selectors.trade_stream import trade_stream_health, trade_stream_watch_needed
+from trading.selectors.trading import trading_health
 from trading.services.execution import execution_record
 from trading.services.gap_fill import orders_since, trade_stream_gap_fill
 from trading.services.trade_stream import (
@@ -320,6 +321,20 @@ def test_gap_fill_is_a_no_op_while_healthy(rest):
     }
     assert len(rest.requests) == requests_before  # no broker call
     assert gauge() == 0.0
+
+
+def test_health_endpoint_reports_the_stream(rest):
+    submit(rest, "cid-1")
+    trade_stream_connected(account_label="alp", at=timezone.now() - timedelta(seconds=30))
+    stream = trading_health()["dependencies"]["trade_updates_stream:alp"]
+    assert (stream["ok"], stream["state"]) == (False, "silent")
+    assert 29 < stream["gap_seconds"] < 60
+    trade_stream_connected(account_label="alp", at=timezone.now())
+    assert trading_health()["dependencies"]["trade_updates_stream:alp"] == {
+        "ok": True,
+        "state": "healthy",
+        "gap_seconds": 0.0,
+    }
 
 
 def test_orders_since_pages_oldest_first_from_after(rest):
