@@ -1,7 +1,8 @@
 """The per-decision gate chain, as pure functions over an in-memory cycle context.
 
 Order (each reject is recorded with its reasons): universe/allow-list → sizing → uncertainty
-action → participation cap → allocator → portfolio caps → risk engine → LLM review (see
+action → participation cap → allocator → portfolio caps → risk engine (which also refuses new
+risk while the lane's broker stream is unhealthy, `CycleContext.trade_stream`) → LLM review (see
 `trading.review`) → execution policy. The order firewall and the submit follow in
 `trading.services.execution`. Nothing here does I/O: the context is loaded
 once per cycle, which keeps a cycle's verdicts consistent and the hot path fast.
