@@ -17,15 +17,26 @@ session itself instead of `run()`:
           ^                                        |                            |
           |                                  (connected: reset the backoff;     |
           |                                   not the first time: reconcile)    |
-          +---- backoff: min * 2^(n-1), capped at max <---- lost / refused -----+
+          +---- backoff (full jitter, floor) <---------- lost / refused / silent --+
 
-The backoff is deterministic (no jitter): there is one connection per account, Alpaca allows
-only one, so there is no herd to spread. `stop()` (thread-safe) cancels the session at its next
-await — an update already received is always handed to the producer — then the producer is
-flushed and a last heartbeat written.
+The backoff is full jitter with a floor: uniform(0, min(max, min * 2^(n-1))), never below min
+(`jittered_backoff_seconds`; every process restarted at once does not come back in step). A
+refusal for too many connections (HTTP 429 at the handshake, or "connection limit exceeded" in
+the authorization answer: Alpaca allows one stream per account) waits at least
+RATE_LIMIT_BACKOFF_SECONDS on top of that, so a run of refusals never becomes a burst. A stream
+that is connected but has sent nothing for TRADING_TRADE_UPDATES_MAX_SILENCE_SECONDS while the
+lane has open orders and the market is open (`trade_stream_watch_needed`) is closed and reopened
+through the same backoff (counted; logged once per silence): a session closed for silence does
+not reset the backoff unless a trade update came through it. `stop()` (thread-safe) cancels the
+session at its next await — an update already received is always handed to the producer — then
+the producer is flushed and a last heartbeat written.
 
-Database work (heartbeats, the reconcile trigger) runs in one worker thread per bridge, never on
-the event loop.
+Stream health for the trade cycle: the bridge writes the lane's `TradeStreamState` through
+`trading.services.trade_stream` — on `listening`, at most once a second while frames arrive, and
+when the session ends — which the cycle reads to refuse new risk while the stream is unhealthy.
+
+Database work (heartbeats, stream health, the reconcile trigger) runs in one worker thread per
+bridge, never on the event loop, in the order it was asked for.
 
 The producer: every update stays in `_unconfirmed` until its delivery report says Kafka has it. A
 report with an error drops it, counts it and triggers a reconciliation. A *fatal* producer error
@@ -48,12 +59,14 @@ import asyncio
 import itertools
 import json
 import logging
+import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -69,12 +82,23 @@ from websockets.exceptions import InvalidURI, WebSocketException
 from torghut_site.kafka import producer_config
 from torghut_site.services import default_process_name, heartbeat_record
 from trading.lanes import LaneConfig, UnknownLaneError, lane_config, lane_configs
+from trading.selectors.trade_stream import trade_stream_watch_needed
+from trading.services.trade_stream import (
+    trade_stream_connected,
+    trade_stream_disconnected,
+    trade_stream_touch,
+)
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_KIND = "trade_updates_bridge"
 FLUSH_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 1.0  # the receive loop wakes at least this often to serve delivery reports
+# after a refusal for too many connections: Alpaca counts connections per account, a fast retry
+# only renews the refusal
+RATE_LIMIT_BACKOFF_SECONDS = 60.0
+TOUCH_SECONDS = 1.0  # stream health is written at most this often while frames arrive
+CONNECTION_LIMIT_TEXT = "connection limit exceeded"
 
 BRIDGE_UPDATES = Counter(
     "torghut_trading_order_feed_bridge_updates_total",
@@ -89,6 +113,16 @@ BRIDGE_RECONNECTS = Counter(
 BRIDGE_PRODUCE_ERRORS = Counter(
     "torghut_trading_order_feed_bridge_produce_errors_total",
     "Trade updates that could not be queued or were not delivered to Kafka.",
+    ["account"],
+)
+BRIDGE_RATE_LIMITED = Counter(
+    "torghut_trading_order_feed_bridge_rate_limited_total",
+    "Stream connections refused for too many connections (HTTP 429, connection limit exceeded).",
+    ["account"],
+)
+BRIDGE_SILENCE_RECONNECTS = Counter(
+    "torghut_trading_order_feed_bridge_silence_reconnects_total",
+    "Connected streams closed and reopened after the max silence while orders were open.",
     ["account"],
 )
 BRIDGE_PRODUCER_FATAL_ERRORS = Counter(
@@ -110,10 +144,20 @@ class StreamProtocolError(Exception):
     """The stream answered something the Alpaca protocol does not allow."""
 
 
+class StreamRateLimited(Exception):
+    """The stream refused the connection: too many connections for the account."""
+
+
+class StreamSilent(Exception):
+    """Connected, but nothing came for longer than the max silence while orders are open."""
+
+
 # what ends a session and leads to a reconnect with backoff; anything else is a bug and raises
 SESSION_ERRORS: tuple[type[BaseException], ...] = (
     StreamAuthError,
     StreamProtocolError,
+    StreamRateLimited,
+    StreamSilent,
     OSError,  # refused, reset, unreachable; TimeoutError is an OSError
     WebSocketException,  # handshake refused (e.g. HTTP 429/5xx), connection closed
 )
@@ -142,6 +186,26 @@ def bridge_lane_labels() -> list[str]:
 def backoff_seconds(failures: int, *, minimum: float, maximum: float) -> float:
     """The wait before the next attempt after `failures` consecutive failures (>= 1)."""
     return float(min(maximum, minimum * 2 ** max(failures - 1, 0)))
+
+
+def jittered_backoff_seconds(
+    failures: int, *, minimum: float, maximum: float, rng: random.Random
+) -> float:
+    """Full jitter with a floor: uniform(0, `backoff_seconds`), never below `minimum`."""
+    return max(
+        minimum, rng.uniform(0.0, backoff_seconds(failures, minimum=minimum, maximum=maximum))
+    )
+
+
+def stream_rate_limited(exc: BaseException) -> bool:
+    """A refusal for too many connections: HTTP 429 at the handshake (websockets' legacy client
+    raises InvalidStatusCode with `status_code`, the new one InvalidStatus with `response`), or
+    Alpaca's "connection limit exceeded"."""
+    if isinstance(exc, StreamRateLimited):
+        return True
+    response = getattr(exc, "response", None)
+    status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
+    return status == 429 or CONNECTION_LIMIT_TEXT in str(exc).lower()
 
 
 def fatal_kafka_error(exc: BaseException) -> KafkaError | None:
@@ -194,9 +258,27 @@ def stream_credentials(lane: LaneConfig) -> tuple[str, str]:
 
 
 @dataclass
+class _StreamWatch:
+    """One session's stream-health bookkeeping, on the event loop (times: monotonic, except the
+    wall-clock times still to be written)."""
+
+    connected: bool = False  # `listening` came
+    last_message: float = 0.0
+    last_touch: float = 0.0  # the last health write
+    message_at: datetime | None = None  # of the last frame not written yet
+    event_at: datetime | None = None  # of the last trade update not written yet
+    events: int = 0  # trade updates in this session
+    check_pending: bool = False  # the worker is looking for open orders
+    next_check: float = 0.0
+    close: bool = False  # silent with open orders: the worker says close
+
+
+@dataclass
 class BridgeStats:
     account: str
     attempts: int = 0  # connection attempts
+    rate_limited: int = 0  # attempts refused for too many connections
+    silence_reconnects: int = 0  # sessions closed after the max silence with orders open
     connections: int = 0  # sessions that reached `listening`
     reconnects: int = 0  # attempts after the first
     updates: int = 0  # updates handed to the producer
@@ -212,6 +294,8 @@ class BridgeStats:
         return {
             "account": self.account,
             "attempts": self.attempts,
+            "rate_limited": self.rate_limited,
+            "silence_reconnects": self.silence_reconnects,
             "connections": self.connections,
             "reconnects": self.reconnects,
             "updates": self.updates,
@@ -240,6 +324,9 @@ class TradeUpdatesBridge:
         heartbeat_seconds: float = 15.0,
         connect_timeout_seconds: float = 10.0,
         max_updates: int | None = None,
+        max_silence_seconds: float = 60.0,
+        rate_limit_backoff_seconds: float = RATE_LIMIT_BACKOFF_SECONDS,
+        rng: random.Random | None = None,
     ) -> None:
         self.lane = lane
         self.topic = topic
@@ -250,6 +337,10 @@ class TradeUpdatesBridge:
         self.heartbeat_seconds = heartbeat_seconds
         self.connect_timeout_seconds = connect_timeout_seconds
         self.max_updates = max_updates
+        self.max_silence_seconds = max_silence_seconds
+        self.rate_limit_backoff_seconds = rate_limit_backoff_seconds
+        # jitter, not secrecy: a seeded generator makes a test's waits reproducible
+        self._rng = rng or random.Random()  # noqa: S311
         self.process_name = f"{lane.label}:{default_process_name()}"
         self.stats = BridgeStats(account=lane.label)
         self._kafka_config = dict(kafka_config)
@@ -270,6 +361,8 @@ class TradeUpdatesBridge:
         # why the lane must be reconciled ("" = no need): an update Kafka refused, a replaced
         # producer; the broker is the truth now
         self._reconcile_needed = ""
+        self._watch = _StreamWatch()
+        self._silence_logged = False  # the current silence was logged: once until an update
 
     @classmethod
     def for_lane(
@@ -318,6 +411,7 @@ class TradeUpdatesBridge:
             backoff_max_seconds=settings.TRADING_ORDER_FEED_BRIDGE_BACKOFF_MAX_SECONDS,
             heartbeat_seconds=settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
             max_updates=max_updates,
+            max_silence_seconds=settings.TRADING_TRADE_UPDATES_MAX_SILENCE_SECONDS,
         )
 
     @property
@@ -405,29 +499,50 @@ class TradeUpdatesBridge:
                 self.stats.reconnects += 1
                 BRIDGE_RECONNECTS.labels(account=self.lane.label).inc()
             connections_before = self.stats.connections
+            error: BaseException | None = None
             try:
                 stopped = await self._until_stopped(self._session())
             except InvalidURI:
                 raise  # a configuration error: retrying cannot help
             except SESSION_ERRORS as exc:
-                stopped = False
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                log = logger.error if isinstance(exc, StreamAuthError) else logger.warning
-                log(
-                    "trade-updates stream lost",
-                    extra={"account": self.lane.label, "error": self.stats.last_error},
-                )
+                stopped, error = False, exc
+                self._session_lost(exc)
             if stopped or self._stop_event.is_set():
                 return
-            if self.stats.connections > connections_before:
+            silent = isinstance(error, StreamSilent)
+            if self.stats.connections > connections_before and (not silent or self._watch.events):
                 failures = 0  # the session got through: start the backoff over
             failures += 1
-            delay = backoff_seconds(
-                failures, minimum=self.backoff_min_seconds, maximum=self.backoff_max_seconds
+            delay = jittered_backoff_seconds(
+                failures,
+                minimum=self.backoff_min_seconds,
+                maximum=self.backoff_max_seconds,
+                rng=self._rng,
             )
+            if error is not None and stream_rate_limited(error):
+                delay += self.rate_limit_backoff_seconds
             self.stats.backoff_seconds.append(delay)
             if await self._wait_stop(delay):
                 return
+
+    def _session_lost(self, exc: BaseException) -> None:
+        """Count and log why a session ended: a refusal for too many connections, a silence
+        (logged once until a trade update comes again), anything else."""
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        extra = {"account": self.lane.label, "error": self.stats.last_error}
+        if stream_rate_limited(exc):
+            self.stats.rate_limited += 1
+            BRIDGE_RATE_LIMITED.labels(account=self.lane.label).inc()
+            logger.warning("trade-updates stream refused: too many connections", extra=extra)
+        elif isinstance(exc, StreamSilent):
+            self.stats.silence_reconnects += 1
+            BRIDGE_SILENCE_RECONNECTS.labels(account=self.lane.label).inc()
+            log = logger.debug if self._silence_logged else logger.warning
+            self._silence_logged = True
+            log("trade-updates stream silent with orders open: reopening it", extra=extra)
+        else:
+            log = logger.error if isinstance(exc, StreamAuthError) else logger.warning
+            log("trade-updates stream lost", extra=extra)
 
     async def _until_stopped(self, session: Coroutine[Any, Any, None]) -> bool:
         """Run the session until it ends (returns False, or raises) or stop() (returns True)."""
@@ -472,19 +587,43 @@ class TradeUpdatesBridge:
     async def _session(self) -> None:
         """One connection: connect, authenticate, listen, then receive until it breaks."""
         stream = self._open_stream()
+        self._watch = _StreamWatch()
         try:
-            try:
-                await asyncio.wait_for(stream._start_ws(), self.connect_timeout_seconds)
-            except (ValueError, AttributeError) as exc:
-                # alpaca-py's `_auth` raises ValueError("failed to authenticate") on a refusal;
-                # an answer that is not JSON or has no `data` is a protocol error
-                if isinstance(exc, (json.JSONDecodeError, AttributeError)):
-                    raise StreamProtocolError(f"bad authorization answer: {exc}") from exc
-                raise StreamAuthError(str(exc)) from exc
+            await asyncio.wait_for(self._start(stream), self.connect_timeout_seconds)
             await self._receive(stream)
         finally:
             self.stats.connected = False
+            if self._watch.connected:
+                self._flush_touch(force=True)
+                self._in_worker(
+                    partial(self._health_write, trade_stream_disconnected, at=datetime.now(UTC))
+                )
             await stream.close()
+
+    async def _start(self, stream: Any) -> None:
+        """alpaca-py's `_start_ws` (connect, authenticate, listen) with the authorization answer
+        read here, so that a refusal for too many connections is told from wrong keys."""
+        await stream._connect()
+        api_key, secret_key = stream_credentials(self.lane)
+        await stream._ws.send(
+            json.dumps(
+                {"action": "authenticate", "data": {"key_id": api_key, "secret_key": secret_key}}
+            )
+        )
+        raw = await stream._ws.recv()
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        if CONNECTION_LIMIT_TEXT in text.lower():
+            raise StreamRateLimited(f"authorization answer: {text:.200}")
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise StreamProtocolError(f"bad authorization answer: {exc}") from exc
+        data = message.get("data") if isinstance(message, dict) else None
+        if not isinstance(data, dict):
+            raise StreamProtocolError(f"bad authorization answer: {text:.200}")
+        if data.get("status") != "authorized":
+            raise StreamAuthError("failed to authenticate")
+        await stream._subscribe_trade_updates()
 
     async def _receive(self, stream: Any) -> None:
         websocket = stream._ws
@@ -497,6 +636,8 @@ class TradeUpdatesBridge:
                 self._serve_producer()
                 if not listening and time.monotonic() > listen_deadline:
                     raise StreamProtocolError("no `listening` acknowledgement") from None
+                if listening:
+                    self._watch_silence()
                 continue
             try:
                 message = json.loads(raw)
@@ -507,6 +648,8 @@ class TradeUpdatesBridge:
             if message.get("stream") == "listening":
                 self._on_listening(message)
                 listening = True
+            else:
+                self._message_seen(event=message.get("stream") == "trade_updates")
             await stream._dispatch(message)  # trade updates go to `_on_trade_update`
             self._serve_producer()
 
@@ -522,6 +665,10 @@ class TradeUpdatesBridge:
             raise StreamProtocolError(f"the stream did not subscribe trade_updates: {message}")
         self.stats.connected = True
         self.stats.connections += 1
+        watch = self._watch
+        watch.connected = True
+        watch.last_message = watch.last_touch = time.monotonic()
+        self._in_worker(partial(self._health_write, trade_stream_connected, at=datetime.now(UTC)))
         logger.info(
             "trade-updates stream connected",
             extra={"account": self.lane.label, "connections": self.stats.connections},
@@ -529,6 +676,71 @@ class TradeUpdatesBridge:
         if self.stats.connections > 1:
             # the stream has no replay: what happened while we were away is only at the broker
             self._in_worker(partial(self._reconcile, "reconnect"))
+
+    # -- stream health -----------------------------------------------------------------------------
+    def _message_seen(self, *, event: bool) -> None:
+        watch = self._watch
+        watch.last_message = time.monotonic()
+        watch.message_at = datetime.now(UTC)
+        watch.close = False
+        if event:
+            watch.event_at = watch.message_at
+            watch.events += 1
+            self._silence_logged = False
+        self._flush_touch()
+
+    def _flush_touch(self, *, force: bool = False) -> None:
+        """Write the last frame's time, at most every TOUCH_SECONDS (or now when `force`)."""
+        watch = self._watch
+        if watch.message_at is None:
+            return
+        if not force and time.monotonic() - watch.last_touch < TOUCH_SECONDS:
+            return
+        at, event_at = watch.message_at, watch.event_at
+        watch.message_at = watch.event_at = None
+        watch.last_touch = time.monotonic()
+        self._in_worker(partial(self._health_write, trade_stream_touch, at=at, event_at=event_at))
+
+    def _watch_silence(self) -> None:
+        """On every idle poll: write a pending touch; past the max silence, ask the worker (at
+        most every few seconds) whether orders are open, and close the stream when it says so."""
+        self._flush_touch()
+        watch = self._watch
+        if watch.close:
+            silent = time.monotonic() - watch.last_message
+            raise StreamSilent(f"nothing received for {silent:.1f} s with orders open")
+        now = time.monotonic()
+        if watch.check_pending or now < watch.next_check:
+            return
+        if now - watch.last_message <= self.max_silence_seconds:
+            return
+        watch.check_pending = True
+        watch.next_check = now + min(self.max_silence_seconds, 5.0)
+        self._in_worker(partial(self._silence_check, watch))
+
+    def _silence_check(self, watch: _StreamWatch) -> None:
+        """In the worker thread: a silent stream is closed only while the lane has open orders
+        and the market is open (what makes it unhealthy for the trade cycle)."""
+        try:
+            needed = trade_stream_watch_needed(account_label=self.lane.label)
+        except DatabaseError as exc:
+            logger.warning(
+                "open-orders check failed", extra={"account": self.lane.label, "error": str(exc)}
+            )
+            close_old_connections()
+            needed = False
+        watch.close = needed and time.monotonic() - watch.last_message > self.max_silence_seconds
+        watch.check_pending = False
+
+    def _health_write(self, write: Callable[..., Any], **kwargs: Any) -> None:
+        """In the worker thread: a stream-health write; a failure must not stop the updates."""
+        try:
+            write(account_label=self.lane.label, **kwargs)
+        except DatabaseError as exc:
+            logger.warning(
+                "stream health not written", extra={"account": self.lane.label, "error": str(exc)}
+            )
+            close_old_connections()
 
     # -- updates -----------------------------------------------------------------------------------
     async def _on_trade_update(self, message: dict[str, Any]) -> None:

@@ -988,6 +988,12 @@ TRADING_ORDER_FEED_BRIDGE_BACKOFF_MIN_SECONDS = env.float(
 TRADING_ORDER_FEED_BRIDGE_BACKOFF_MAX_SECONDS = env.float(
     "TRADING_ORDER_FEED_BRIDGE_BACKOFF_MAX_SECONDS", default=60.0, min_value=0.01
 )
+# the stream watchdog: an Alpaca lane with open orders while the market is open whose stream is
+# disconnected, or has sent nothing for longer than this, refuses new risk-increasing orders
+# (`trade_updates_stream_unhealthy`), is gap-filled from REST, and the bridge reopens it
+TRADING_TRADE_UPDATES_MAX_SILENCE_SECONDS = env.float(
+    "TRADING_TRADE_UPDATES_MAX_SILENCE_SECONDS", default=60.0, min_value=1.0
+)
 KAFKA_CONSUMER_HEARTBEAT_SECONDS = env.float(
     "KAFKA_CONSUMER_HEARTBEAT_SECONDS", default=15.0, min_value=0.1
 )

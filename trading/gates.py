@@ -1,7 +1,8 @@
 """The per-decision gate chain, as pure functions over an in-memory cycle context.
 
 Order (each reject is recorded with its reasons): universe/allow-list → sizing → uncertainty
-action → participation cap → allocator → portfolio caps → risk engine → LLM review (see
+action → participation cap → allocator → portfolio caps → risk engine (which also refuses new
+risk while the lane's broker stream is unhealthy, `CycleContext.trade_stream`) → LLM review (see
 `trading.review`) → execution policy. The order firewall and the submit follow in
 `trading.services.execution`. Nothing here does I/O: the context is loaded
 once per cycle, which keeps a cycle's verdicts consistent and the hot path fast.
@@ -150,6 +151,47 @@ class RiskLimits:
         )
 
 
+STREAM_UNHEALTHY = "trade_updates_stream_unhealthy"
+
+
+@dataclass(frozen=True)
+class StreamHealth:
+    """A lane's broker `trade_updates` stream as the cycle sees it. `state`: "" (not watched: not
+    an Alpaca lane, or the order feed is off), healthy, disconnected or silent. `gap_seconds`:
+    since the last stream message while unhealthy, else 0."""
+
+    state: str = ""
+    gap_seconds: float = 0.0
+
+    @property
+    def healthy(self) -> bool:
+        return self.state in ("", "healthy")
+
+
+def stream_health_evaluate(
+    *,
+    open_orders: bool,
+    market_open: bool | None,
+    connected: bool,
+    last_message_at: datetime | None,
+    since: datetime | None,
+    now: datetime,
+    max_silence_seconds: float,
+) -> StreamHealth:
+    """Unhealthy only when it matters: orders are open, the market is open, and the stream is
+    disconnected or has sent nothing for longer than `max_silence_seconds`. `since` stands in
+    for `last_message_at` when the stream never sent anything (the oldest open order's time)."""
+    if not open_orders or market_open is not True:
+        return StreamHealth("healthy")
+    last = last_message_at or since
+    gap = max((now - last).total_seconds(), 0.0) if last is not None else 0.0
+    if not connected:
+        return StreamHealth("disconnected", gap)
+    if last is None or gap > max_silence_seconds:
+        return StreamHealth("silent", gap)
+    return StreamHealth("healthy")
+
+
 @dataclass(frozen=True)
 class OpenOrder:
     broker_order_id: str
@@ -177,6 +219,8 @@ class CycleContext:
     committed_buy_notional: Decimal = ZERO
     # strategy name -> symbol -> signed qty the strategy's orders hold (the allocator's budgets)
     strategy_positions: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    # the lane's broker stream (loaded once per cycle); unhealthy refuses risk-increasing orders
+    trade_stream: StreamHealth = field(default_factory=StreamHealth)
 
     def position(self, symbol: str) -> Decimal:
         return self.positions.get(symbol, ZERO)
@@ -490,6 +534,14 @@ def gate_risk(c: Candidate, ctx: CycleContext) -> GateVerdict:
         reasons.append("trading_disabled")
     if ctx.is_live and not limits.live_enabled:
         reasons.append("live_trading_disabled")
+    increasing = _risk_increasing(c, ctx)
+    details: dict[str, Any] = {}
+    if increasing and not ctx.trade_stream.healthy:
+        # fills may be happening that nobody hears of: no new risk until the stream is back or
+        # the gap fill caught up; orders that reduce a position still go
+        reasons.append(STREAM_UNHEALTHY)
+        details["trade_stream"] = ctx.trade_stream.state
+        details["trade_stream_gap_seconds"] = round(ctx.trade_stream.gap_seconds, 3)
     if is_crypto(c.symbol):
         if not limits.crypto_ws_enabled:
             reasons.append("crypto_ws_disabled")
@@ -505,7 +557,6 @@ def gate_risk(c: Candidate, ctx: CycleContext) -> GateVerdict:
         reasons.append("symbol_not_allowed")
     if c.price is None or c.price <= 0:
         reasons.append("missing_price")
-    increasing = _risk_increasing(c, ctx)
     notional = c.notional
     max_notional = c.strategy.max_notional_per_trade or limits.max_notional_per_trade
     if increasing and max_notional is not None and notional > max_notional:
@@ -523,7 +574,7 @@ def gate_risk(c: Candidate, ctx: CycleContext) -> GateVerdict:
         last = ctx.last_decision_at.get(c.symbol)
         if last is not None and ctx.now - last < timedelta(seconds=limits.cooldown_seconds):
             reasons.append("cooldown_active")
-    return GateVerdict("risk", not reasons, tuple(reasons), {"notional": notional})
+    return GateVerdict("risk", not reasons, tuple(reasons), {"notional": notional, **details})
 
 
 # -- 6. execution policy ------------------------------------------------------------------------

@@ -111,3 +111,15 @@ LLM_REVIEW_EXPIRED = Counter(
 LLM_DSPY_FALLBACK = Counter(
     "torghut_trading_llm_dspy_fallback_total", "DSPy reviews that fell back to the legacy call."
 )
+TRADE_UPDATES_GAP = Gauge(
+    "torghut_trading_trade_updates_gap_seconds",
+    "Seconds since the lane's last broker trade-updates stream message while the stream is "
+    "unhealthy (open orders, market open, stream disconnected or silent); 0 when healthy.",
+    ["account"],
+    multiprocess_mode="mostrecent",
+)
+TRADE_STREAM_GAP_FILLS = Counter(
+    "torghut_trading_trade_updates_gap_fill_total",
+    "Gap-fill runs of an unhealthy trade-updates stream, by outcome.",
+    ["account", "outcome"],
+)

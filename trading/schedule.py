@@ -1,5 +1,6 @@
 """Trading entries of the Celery beat schedule: per enabled lane, the trade cycle every
-TRADING_POLL_MS and reconciliation every TRADING_RECONCILE_MS (each expiring within its period)."""
+TRADING_POLL_MS and reconciliation every TRADING_RECONCILE_MS, and per enabled Alpaca lane the
+trade-updates gap fill every 15 s (each expiring within its period)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 from django.conf import settings
 
-from trading.lanes import enabled_lane_labels
+from trading.lanes import lane_configs
+
+# a gap of the trade-updates stream is filled from REST within max silence + this period
+GAP_FILL_PERIOD_SECONDS = 15.0
 
 
 def trading_schedule() -> list[tuple[str, dict[str, Any]]]:
@@ -16,7 +20,10 @@ def trading_schedule() -> list[tuple[str, dict[str, Any]]]:
     # scheduled whether or not trading is enabled: TRADING_ENABLED (or its Flipt flag) is read by
     # each cycle, so flipping it on takes effect without restarting beat
     entries: list[tuple[str, dict[str, Any]]] = []
-    for label in enabled_lane_labels():
+    for lane in lane_configs():
+        if not lane.enabled:
+            continue
+        label = lane.label
         entries.append(
             (
                 f"trading-cycle-{label}",
@@ -37,6 +44,18 @@ def trading_schedule() -> list[tuple[str, dict[str, Any]]]:
                 ),
             )
         )
+        if lane.broker == "alpaca":
+            # a no-op while the lane's stream is healthy or the order feed is off
+            entries.append(
+                (
+                    f"trading-trade-stream-gap-fill-{label}",
+                    every(
+                        GAP_FILL_PERIOD_SECONDS,
+                        "trading.tasks.trade_stream_gap_fill_run",
+                        {"account_label": label},
+                    ),
+                )
+            )
     # LLM review deadlines: expire overdue reviews (their fail mode applies) and carry on
     # reviewed decisions; a no-op query while LLM review is off
     entries.append(("llm-review-sweep", every(5.0, "trading.tasks.llm_review_sweep")))

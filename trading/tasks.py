@@ -9,6 +9,7 @@ from celery import shared_task, signals
 
 from trading.lanes import enabled_lane_labels, lane_config
 from trading.services.cycle import lane_reviews_continue, orders_cancel_all, trading_cycle_run
+from trading.services.gap_fill import trade_stream_gap_fill
 from trading.services.reconcile import reconcile_lane
 from trading.services.reviews import review_run, reviews_expire
 
@@ -24,6 +25,13 @@ def run_trade_cycle(account_label: str) -> dict[str, Any]:
 @shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
 def reconcile(account_label: str) -> dict[str, Any]:
     return reconcile_lane(account_label=account_label).as_json()
+
+
+@shared_task(ignore_result=True, soft_time_limit=45, time_limit=60)
+def trade_stream_gap_fill_run(account_label: str) -> dict[str, Any]:
+    """While the lane's trade-updates stream is unhealthy, apply what the broker's order list
+    says (a no-op while healthy); idempotent, bounded to a few pages."""
+    return trade_stream_gap_fill(account_label=account_label).as_json()
 
 
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)

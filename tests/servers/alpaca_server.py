@@ -17,6 +17,17 @@ def _now() -> str:
     return datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
 
 
+def _parse_ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _submitted(order: dict[str, Any]) -> datetime:
+    return _parse_ts(order.get("submitted_at")) or datetime.min.replace(tzinfo=UTC)
+
+
 class AlpacaServer(TestHTTPServer):
     def __init__(self, *, key: str = "key", secret: str = "secret") -> None:
         super().__init__()
@@ -131,13 +142,19 @@ class AlpacaServer(TestHTTPServer):
         return Response(200, order)
 
     def _list(self, request: Request) -> Response:
+        """Alpaca's list: `after` (exclusive, on the submission time), `direction` (of the
+        submission time; desc by default), `limit` (50 by default)."""
         status = request.query.get("status", "open")
         limit = int(request.query.get("limit", 50))
+        after = _parse_ts(request.query.get("after"))
         rows = [
             o
             for o in self.orders.values()
             if status == "all" or (status == "open") == (o["status"] not in FINAL)
         ]
+        if after is not None:
+            rows = [o for o in rows if _submitted(o) > after]
+        rows.sort(key=_submitted, reverse=request.query.get("direction", "desc") != "asc")
         return Response(200, rows[:limit])
 
     def _get(self, request: Request) -> Response:

@@ -16,8 +16,13 @@ either kind with `json.loads`); `binary=False` switches to text frames.
 The server runs in a background thread with its own event loop. From the test:
 `start()`/`stop()`, `url`, `push(update)` (sent to every listening client; queued until a client
 listens when none does — a test convenience, the real stream has no replay), `drop_connections()`
-(aborts the TCP connections without a close frame: a network loss), and the counters
-`connections` (websocket handshakes accepted), `auth_attempts`, `listening`.
+(aborts the TCP connections without a close frame: a network loss), `refuse(n, how)` (the next
+`n` connection attempts are refused for too many connections, `refuse(0)` stops it: `how="http"` answers the handshake
+with HTTP 429 "connection limit exceeded", `how="frame"` accepts it and answers the
+authentication with an error frame saying so, then closes), and the counters `connections`
+(websocket handshakes accepted), `auth_attempts`, `listening`, `refused` and `attempt_times`
+(`time.monotonic()` of every connection attempt, refused ones included). A connected client that
+is sent nothing is a silent stream: the server answers pings and sends no frame until `push`.
 """
 
 from __future__ import annotations
@@ -26,10 +31,15 @@ import asyncio
 import hmac
 import json
 import threading
+import time
+from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+CONNECTION_LIMIT = "connection limit exceeded"
 
 
 class AlpacaStreamServer:
@@ -39,6 +49,9 @@ class AlpacaStreamServer:
         self.key, self.secret, self.binary = key, secret, binary
         self.connections = 0
         self.auth_attempts = 0
+        self.refused = 0
+        self.attempt_times: list[float] = []
+        self._refusals: list[str] = []  # how each of the next attempts is refused
         self.pending: list[dict[str, Any]] = []
         self._listeners: set[ServerConnection] = set()
         self._open: set[ServerConnection] = set()
@@ -65,7 +78,7 @@ class AlpacaStreamServer:
         self._loop = loop
 
         async def _listen() -> Server:
-            return await serve(self._handle, "127.0.0.1", 0)
+            return await serve(self._handle, "127.0.0.1", 0, process_request=self._process_request)
 
         try:
             self._server = loop.run_until_complete(_listen())
@@ -99,6 +112,13 @@ class AlpacaStreamServer:
     def push(self, *updates: dict[str, Any]) -> None:
         """Send trade updates (the `data` of a frame) to every listening client, in order."""
         self._call(self._broadcast(list(updates)))
+
+    def refuse(self, n: int, how: str = "http") -> None:
+        """Refuse the next `n` connection attempts for too many connections (replacing what was
+        asked before: `refuse(0)` lets the next attempt in)."""
+        assert how in ("http", "frame"), how
+        with self._lock:
+            self._refusals = [how] * n
 
     def drop_connections(self) -> int:
         """Abort every open connection (no close frame); returns how many were dropped."""
@@ -139,11 +159,33 @@ class AlpacaStreamServer:
                 except ConnectionClosed:
                     pass
 
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        with self._lock:
+            self.attempt_times.append(time.monotonic())
+            if not self._refusals or self._refusals[0] != "http":
+                return None
+            self._refusals.pop(0)
+            self.refused += 1
+        return connection.respond(HTTPStatus.TOO_MANY_REQUESTS, f"{CONNECTION_LIMIT}\n")
+
+    async def _refuse_by_frame(self, websocket: ServerConnection) -> bool:
+        with self._lock:
+            if not self._refusals or self._refusals[0] != "frame":
+                return False
+            self._refusals.pop(0)
+            self.refused += 1
+        await websocket.recv()  # the authentication request
+        await websocket.send(self._frame({"stream": "error", "data": {"error": CONNECTION_LIMIT}}))
+        await websocket.close(1008, CONNECTION_LIMIT)
+        return True
+
     async def _handle(self, websocket: ServerConnection) -> None:
         with self._lock:
             self.connections += 1
         self._open.add(websocket)
         try:
+            if await self._refuse_by_frame(websocket):
+                return
             if await self._authenticate(websocket):
                 async for raw in websocket:
                     await self._on_message(websocket, raw)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import requests
+from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.data.enums import DataFeed
 from alpaca.data.historical import StockHistoricalDataClient
@@ -296,6 +297,19 @@ class AlpacaBroker:
     def list_orders(self, *, status: str = "open", limit: int = 500) -> list[BrokerOrder]:
         query = GetOrdersRequest(status=QueryOrderStatus(status), limit=min(limit, 500))
         rows: Any = self._call("list_orders", lambda: self._client.get_orders(filter=query))
+        return [order_from_raw(row) for row in rows]
+
+    def list_orders_after(self, *, after: datetime, limit: int = 500) -> list[BrokerOrder]:
+        """One page of orders of every status submitted after `after` (Alpaca's `after` is
+        exclusive and on the submission time), oldest first: `GET /v2/orders?status=all&
+        after=...&direction=asc`. The caller pages by passing the last order's time."""
+        query = GetOrdersRequest(
+            status=QueryOrderStatus.ALL,
+            after=after,
+            direction=Sort.ASC,
+            limit=max(1, min(limit, 500)),
+        )
+        rows: Any = self._call("list_orders_after", lambda: self._client.get_orders(filter=query))
         return [order_from_raw(row) for row in rows]
 
     def cancel_order(self, order_id: str) -> None:

@@ -94,6 +94,12 @@ class SimulatedBroker:
             rows = rows.filter(status__in=["filled", "canceled", "expired"])
         return [_order(o) for o in rows[:limit]]
 
+    def list_orders_after(self, *, after: datetime, limit: int = 500) -> list[BrokerOrder]:
+        rows = SimOrder.objects.filter(
+            account=sim.account_get(self.account_label), submitted_at__gt=after
+        ).order_by("submitted_at", "pk")
+        return [_order(o) for o in rows[: max(1, limit)]]
+
     def cancel_order(self, order_id: str) -> None:
         sim.order_cancel(account_label=self.account_label, order_id=order_id)
 

@@ -20,6 +20,7 @@ from trading.models.llm import (
 from trading.models.safety import Incident, SafetyEvent, SafetyState
 from trading.models.signals import TaSignal
 from trading.models.strategies import Strategy
+from trading.models.streams import TradeStreamState
 
 __all__ = [
     "AccountLane",
@@ -42,4 +43,5 @@ __all__ = [
     "TradeCursor",
     "TradeDecision",
     "TradeDecisionTransition",
+    "TradeStreamState",
 ]

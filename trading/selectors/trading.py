@@ -16,6 +16,7 @@ from torghut_site.selectors import heartbeat_list
 from trading.lanes import lane_configs
 from trading.models import Execution, ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
 from trading.selectors.safety import kill_switch_state
+from trading.selectors.trade_stream import trade_stream_health, trade_stream_watched
 
 MAX_LIMIT = 500
 
@@ -215,6 +216,15 @@ def trading_health() -> dict[str, Any]:
             for s in lanes
         },
     }
+    for lane in lane_configs():
+        if lane.enabled and trade_stream_watched(lane=lane):
+            # the broker stream as the trade cycle judges it (unhealthy refuses new risk)
+            stream = trade_stream_health(lane=lane, now=timezone.now())
+            deps[f"trade_updates_stream:{lane.label}"] = {
+                "ok": stream.healthy,
+                "state": stream.state,
+                "gap_seconds": round(stream.gap_seconds, 1),
+            }
     if flag_enabled("TRADING_ORDER_FEED_ENABLED"):
         feed = order_feed_status()
         deps["order_feed"] = {

@@ -43,6 +43,7 @@ from trading.models.safety import SafetyEventKind
 from trading.netting import net_intents, netting_intent
 from trading.selectors.allocation import strategy_books
 from trading.selectors.safety import emergency_stop_active, fallback_window, kill_switch_state
+from trading.selectors.trade_stream import trade_stream_health
 from trading.services.accounts import account_snapshot_current
 from trading.services.catalog import catalog_apply
 from trading.services.decisions import (
@@ -63,6 +64,7 @@ from trading.services.lanes import (
 from trading.services.reviews import ready_reviews, review_continue
 from trading.services.safety import emergency_stop_evaluate, emergency_stop_latch
 from trading.services.signals import cursor_get, cursor_store, cursor_value, signal_source_for
+from trading.services.trade_stream import trade_stream_gauge_set
 from trading.services.universe import universe_resolve
 from trading.signals.base import SignalSourceError
 from trading.signals.session import market_is_open
@@ -93,6 +95,9 @@ class CycleResult:
     cancelled_orders: int = 0
     trade_updates: int = 0
     no_signal_reason: str = ""
+    # the lane's broker stream when the decisions were made: "" (not watched), healthy,
+    # disconnected or silent (the last two refuse risk-increasing orders)
+    trade_updates_stream: str = ""
     emergency_stop: str = ""
     error: str = ""
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -195,6 +200,9 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         ):
             last_decision_at.setdefault(symbol, created)
     limits = RiskLimits.from_settings(kill_switch=kill_switch)
+    # the bridge writes wall-clock times: judged against the wall clock, not the cycle's `now`
+    trade_stream = trade_stream_health(lane=lane, now=timezone.now())
+    trade_stream_gauge_set(account_label=lane.label, health=trade_stream)
     books = strategy_books(account_label=lane.label) if limits.allocator_enabled else None
     if books is not None:
         for symbol, fill_price in books.fill_prices.items():
@@ -213,6 +221,7 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         open_orders=open_orders,
         last_decision_at=last_decision_at,
         strategy_positions=books.positions if books is not None else {},
+        trade_stream=trade_stream,
     )
 
 
@@ -383,6 +392,7 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
     lane_state_update(account_label=lane.label, universe_status=universe.status)
     ctx = _context(lane=lane, broker=broker, now=now, kill_switch=kill.active)
     ctx.universe = universe.symbols
+    result.trade_updates_stream = ctx.trade_stream.state
     for signal in signals:
         if signal.price is not None:
             ctx.prices[signal.symbol] = signal.price
