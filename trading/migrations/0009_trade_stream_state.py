@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trading', '0007_strategy_uncertainty_action'),
+        ('trading', '0008_live_approval_two_person'),
     ]
 
     operations = [
