@@ -195,10 +195,10 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         ):
             last_decision_at.setdefault(symbol, created)
     limits = RiskLimits.from_settings(kill_switch=kill_switch)
-    books = strategy_books(account_label=lane.label) if limits.allocator_enabled else None
-    if books is not None:
-        for symbol, fill_price in books.fill_prices.items():
-            prices.setdefault(symbol, fill_price)  # a symbol only the strategies' books hold
+    # each strategy's own book: its sells and its max_position_pct_equity are judged on it
+    books = strategy_books(account_label=lane.label)
+    for symbol, fill_price in books.fill_prices.items():
+        prices.setdefault(symbol, fill_price)  # a symbol only the strategies' books hold
     return CycleContext(
         account_label=lane.label,
         is_live=lane.is_live,
@@ -212,7 +212,7 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         now=now,
         open_orders=open_orders,
         last_decision_at=last_decision_at,
-        strategy_positions=books.positions if books is not None else {},
+        strategy_positions=books.positions,
     )
 
 
