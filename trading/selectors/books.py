@@ -25,6 +25,7 @@ from decimal import Decimal
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
+from trading.lanes import lane_config, lane_configs
 from trading.models import Execution, ExecutionTransition, PositionSnapshot
 from trading.selectors.allocation import ZERO, BookTotals, book_totals
 
@@ -128,8 +129,8 @@ def _line(account_label: str, t: BookTotals, cost: CostState, mark: Decimal | No
         unrealised_pnl=None if unrealised is None else unrealised.quantize(PRICE_PLACES),
         buy_qty=t.buy_qty,
         sell_qty=t.sell_qty,
-        buy_notional=t.buy_notional,
-        sell_notional=t.sell_notional,
+        buy_notional=t.buy_notional.quantize(PRICE_PLACES),
+        sell_notional=t.sell_notional.quantize(PRICE_PLACES),
     )
 
 
@@ -164,17 +165,11 @@ def lane_marks(*, account_label: str) -> dict[str, Decimal]:
 
 
 def books_overview(*, account_label: str | None = None) -> list[BookLine]:
-    """The books of one lane, or of every lane that has filled executions, at the last marks."""
-    labels = (
-        [account_label]
-        if account_label
-        else list(
-            Execution.objects.filter(filled_qty__gt=0)
-            .order_by("account_label")
-            .values_list("account_label", flat=True)
-            .distinct()
-        )
-    )
+    """The books of one configured lane, or of every configured lane, at the last marks.
+    Raises `UnknownLaneError` for a label that is not a configured lane."""
+    labels = [lane_config(account_label).label] if account_label else []
+    if not account_label:
+        labels = [lane.label for lane in lane_configs()]
     lines: list[BookLine] = []
     for label in labels:
         lines.extend(lane_books(account_label=label, marks=lane_marks(account_label=label)))
