@@ -178,6 +178,9 @@ class CycleContext:
     # strategy name -> symbol -> signed qty the strategy's filled orders hold (its book, from
     # `trading.selectors.allocation.strategy_books`), plus the orders it sent this cycle
     strategy_positions: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    # strategy name -> symbol -> unfilled qty of the strategy's open sell orders of earlier
+    # cycles: what it holds but has already offered (`trading.selectors.books`)
+    strategy_open_sells: dict[str, dict[str, Decimal]] = field(default_factory=dict)
 
     def position(self, symbol: str) -> Decimal:
         return self.positions.get(symbol, ZERO)
@@ -185,6 +188,12 @@ class CycleContext:
     def strategy_position(self, strategy: str, symbol: str) -> Decimal:
         """What `strategy` itself holds of `symbol` (signed); the account may hold more."""
         return self.strategy_positions.get(strategy, {}).get(symbol, ZERO)
+
+    def strategy_sellable(self, strategy: str, symbol: str) -> Decimal:
+        """What `strategy` may still sell without going short: its own position less the
+        unfilled part of its open sell orders."""
+        offered = self.strategy_open_sells.get(strategy, {}).get(symbol, ZERO)
+        return self.strategy_position(strategy, symbol) - offered
 
     def position_value(self, symbol: str) -> Decimal:
         return self.position(symbol) * self.prices.get(symbol, ZERO)
@@ -299,7 +308,7 @@ def gate_sizing(c: Candidate, ctx: CycleContext) -> GateVerdict:
     details: dict[str, Any] = {"rule": rule, "budget": budget, "sized_qty": qty}
     if c.side == "sell" and not limits.allow_shorts:
         # a strategy closes only what it holds itself, and never more than the account holds
-        own = ctx.strategy_position(c.strategy.name, c.symbol)
+        own = ctx.strategy_sellable(c.strategy.name, c.symbol)
         held = max(min(own, ctx.position(c.symbol)), ZERO)
         if held > 0 and qty > held:
             qty = held
@@ -542,7 +551,7 @@ def gate_risk(c: Candidate, ctx: CycleContext) -> GateVerdict:
         reasons.append("insufficient_buying_power")
     if _position_pct_exceeded(c, ctx, increasing=increasing):
         reasons.append("max_position_pct_exceeded")
-    own = ctx.strategy_position(c.strategy.name, c.symbol)
+    own = ctx.strategy_sellable(c.strategy.name, c.symbol)
     if c.side == "sell" and not limits.allow_shorts:
         # judged on the strategy's own book, and the account may never go short either
         if own - c.qty < 0 or ctx.position(c.symbol) - c.qty < 0:

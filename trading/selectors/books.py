@@ -22,9 +22,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from trading.brokers.base import FINAL_ORDER_STATUSES
 from trading.lanes import lane_config, lane_configs
 from trading.models import Execution, ExecutionTransition, PositionSnapshot
 from trading.selectors.allocation import ZERO, BookTotals, book_totals
@@ -149,6 +150,23 @@ def lane_books(*, account_label: str, marks: Mapping[str, Decimal] | None = None
             cost = CostState(t.position, t.buy_notional / t.buy_qty, ZERO)
         lines.append(_line(account_label, t, cost, marks.get(t.symbol)))
     return lines
+
+
+def strategy_open_sells(*, account_label: str) -> dict[str, dict[str, Decimal]]:
+    """Strategy -> symbol -> unfilled quantity of its open (non-final) sell orders, in one
+    query. Orders without a decision belong to no strategy and are left out."""
+    rows = (
+        Execution.objects.filter(account_label=account_label, side="sell", decision__isnull=False)
+        .exclude(status__in=FINAL_ORDER_STATUSES)
+        .values_list("decision__strategy__name", "symbol")
+        .annotate(rest=Sum(F("submitted_qty") - F("filled_qty")))
+        .order_by()
+    )
+    offered: dict[str, dict[str, Decimal]] = {}
+    for strategy, symbol, rest in rows:
+        if rest:
+            offered.setdefault(strategy, {})[symbol] = rest
+    return offered
 
 
 def lane_marks(*, account_label: str) -> dict[str, Decimal]:

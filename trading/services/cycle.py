@@ -42,6 +42,7 @@ from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeDec
 from trading.models.safety import SafetyEventKind
 from trading.netting import net_intents, netting_intent
 from trading.selectors.allocation import strategy_books
+from trading.selectors.books import strategy_open_sells
 from trading.selectors.safety import emergency_stop_active, fallback_window, kill_switch_state
 from trading.services.accounts import account_snapshot_current
 from trading.services.catalog import catalog_apply
@@ -213,6 +214,7 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         open_orders=open_orders,
         last_decision_at=last_decision_at,
         strategy_positions=books.positions,
+        strategy_open_sells=strategy_open_sells(account_label=lane.label),
     )
 
 

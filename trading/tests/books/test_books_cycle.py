@@ -140,3 +140,36 @@ def test_a_fill_our_executions_do_not_know_opens_one_incident_until_the_books_ag
     assert Incident.objects.filter(kind="book_mismatch", resolved_at__isnull=True).count() == 1
     assert Incident.objects.filter(kind="book_mismatch").count() == 2
     assert gauge("AAPL") == -1.0
+
+
+def test_a_resting_sell_is_not_sold_again_by_the_next_cycle(settings, tmp_path):
+    from tests.conftest import use_replay_trading
+
+    # one signal a cycle; the two sells share a minute, so the first sell sees no newer price
+    # and is still open at the broker when the second sell signal arrives
+    rows = [
+        ("2026-03-03T14:31:00Z", "AAPL", 1, "100.00", "1.2", "0.5", "20"),
+        ("2026-03-03T14:32:00Z", "AAPL", 2, "100.00", "0.1", "0.1", "50"),
+        ("2026-03-03T14:33:00Z", "AAPL", 3, "50.00", "-0.2", "0.1", "75"),
+        ("2026-03-03T14:33:00Z", "AAPL", 4, "50.00", "-0.2", "0.1", "75"),
+    ]
+    use_replay_trading(settings, write_signals(tmp_path / "signals.csv", rows))
+    settings.TRADING_RECONCILE_MS = 0
+    settings.TRADING_SIGNAL_BATCH_SIZE = 1
+    TradeCursor.objects.create(
+        source="replay", account_label="paper", state={"anchor": REPLAY_START.isoformat()}
+    )
+    Strategy.objects.create(
+        name="b",
+        strategy_type="legacy_macd_rsi",
+        enabled=True,
+        max_notional_per_trade=Decimal(500),
+        params={"buy_rsi_threshold": 35, "sell_rsi_threshold": 65},
+    )
+    for seconds in (30, 90, 150, 151):
+        run(seconds)
+    first, second = TradeDecision.objects.filter(action="sell").order_by("signal_seq")
+    assert (first.status, first.qty) == ("submitted", Decimal(5))
+    assert (second.status, second.reject_reason) == ("rejected", "shorts_not_allowed")
+    open_sells = [o for o in SimulatedBroker("paper").list_orders(status="all") if o.side == "sell"]
+    assert [(o.qty, o.status) for o in open_sells] == [(Decimal(5), "accepted")]
