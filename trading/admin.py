@@ -300,7 +300,16 @@ class SafetyEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Incident)
 class IncidentAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "incident_key", "kind", "resolved_at", "artifact_path")
+    list_display = (
+        "created_at",
+        "incident_key",
+        "kind",
+        "account_label",
+        "symbol",
+        "resolved_at",
+        "artifact_path",
+    )
+    list_filter = ("kind", "account_label")
 
 
 @admin.register(LiveApproval)

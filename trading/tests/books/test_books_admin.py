@@ -32,3 +32,15 @@ def test_lane_page_without_fills_says_so(admin_client):
     lane = LaneState.objects.create(account_label="empty")
     page = admin_client.get(f"/admin/trading/lanestate/{lane.pk}/change/")
     assert "No filled executions." in page.content.decode()
+
+
+def test_incident_list_shows_the_lane_and_symbol_of_a_book_mismatch(admin_client):
+    from trading.models import Incident
+
+    Incident.objects.create(
+        incident_key="book-mismatch:x", kind="book_mismatch", account_label="paper", symbol="AAPL"
+    )
+    page = admin_client.get("/admin/trading/incident/?kind=book_mismatch")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert '<td class="field-account_label">paper</td><td class="field-symbol">AAPL</td>' in html
