@@ -227,14 +227,14 @@ class CycleContext:
         qty: Decimal,
         price: Decimal,
         at: datetime,
-        strategy: str = "",
+        strategy: str,
     ) -> None:
-        """Count an order just sent against this cycle's later decisions."""
+        """Count an order just sent against this cycle's later decisions, in the account's
+        position and in the book of the strategy that sent it."""
         signed = qty if side == "buy" else -qty
         self.positions[symbol] = self.position(symbol) + signed
-        if strategy:
-            held = self.strategy_positions.setdefault(strategy, {})
-            held[symbol] = held.get(symbol, ZERO) + signed
+        held = self.strategy_positions.setdefault(strategy, {})
+        held[symbol] = held.get(symbol, ZERO) + signed
         self.prices.setdefault(symbol, price)
         if side == "buy":
             self.committed_buy_notional += qty * price
