@@ -245,6 +245,52 @@ class LaneStateAdmin(ReadOnlyAdmin):
         "no_signal_streak",
         "lease_owner",
     )
+    readonly_fields = ("strategy_books",)
+
+    @admin.display(description="Strategy books")
+    def strategy_books(self, obj: LaneState) -> SafeString:
+        """The lane's per-strategy books, derived from its filled executions."""
+        from trading.selectors.books import lane_books, lane_marks
+
+        lines = lane_books(
+            account_label=obj.account_label, marks=lane_marks(account_label=obj.account_label)
+        )
+        if not lines:
+            return format_html("<p>{}</p>", "No filled executions.")
+        header = (
+            "Strategy", "Symbol", "Position", "Avg cost", "Realised PnL", "Mark",
+            "Unrealised PnL", "Bought", "Sold", "Buy notional", "Sell notional",
+        )  # fmt: skip
+        rows = format_html_join(
+            "",
+            "<tr>" + "<td>{}</td>" * len(header) + "</tr>",
+            (
+                (
+                    line.strategy or "(unattributed)",
+                    line.symbol,
+                    line.position,
+                    _or_dash(line.avg_cost),
+                    line.realised_pnl,
+                    _or_dash(line.mark),
+                    _or_dash(line.unrealised_pnl),
+                    line.buy_qty,
+                    line.sell_qty,
+                    line.buy_notional,
+                    line.sell_notional,
+                )  # fmt: skip
+                for line in lines
+            ),
+        )
+        head = format_html_join("", "<th>{}</th>", ((h,) for h in header))
+        return format_html(
+            '<table id="strategy-books"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+            head,
+            rows,
+        )
+
+
+def _or_dash(value: object) -> object:
+    return "—" if value is None else value
 
 
 @admin.register(SafetyEvent)
@@ -255,7 +301,16 @@ class SafetyEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Incident)
 class IncidentAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "incident_key", "kind", "resolved_at", "artifact_path")
+    list_display = (
+        "created_at",
+        "incident_key",
+        "kind",
+        "account_label",
+        "symbol",
+        "resolved_at",
+        "artifact_path",
+    )
+    list_filter = ("kind", "account_label")
 
 
 admin.site.register(LiveApproval, LiveApprovalAdmin)

@@ -14,6 +14,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from torghut_site.api import ApiError, LimitOffsetPagination
+from trading.lanes import UnknownLaneError
+from trading.selectors.books import books_overview
 from trading.selectors.trading import (
     decision_list,
     execution_list,
@@ -199,6 +201,60 @@ class TcaApi(APIView):
                 "rows": TcaRowSerializer(page, many=True).data,
             }
         )
+
+
+def _decimal(max_digits: int, places: int, **kw: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=max_digits, decimal_places=places, **kw)
+
+
+class BookLineSerializer(serializers.Serializer[Any]):
+    account_label = serializers.CharField()
+    strategy = serializers.CharField(allow_null=True, help_text="null: orders without a decision")
+    symbol = serializers.CharField()
+    position = _decimal(24, 8, help_text="signed filled quantity")
+    avg_cost = _decimal(26, 6, allow_null=True, help_text="average-cost method; null when flat")
+    realised_pnl = _decimal(34, 6)
+    mark = _decimal(26, 6, allow_null=True, help_text="last price (latest account snapshot)")
+    unrealised_pnl = _decimal(34, 6, allow_null=True, help_text="null: no mark for the position")
+    buy_qty = _decimal(24, 8)
+    sell_qty = _decimal(24, 8)
+    buy_notional = _decimal(34, 6)
+    sell_notional = _decimal(34, 6)
+
+
+class BooksOutputSerializer(serializers.Serializer[Any]):
+    books = BookLineSerializer(many=True, help_text="per lane, strategy and symbol")
+    unattributed = BookLineSerializer(many=True, help_text="orders without a decision")
+
+
+class BooksApi(APIView):
+    """Per-strategy books derived from the lane's filled executions (`trading.selectors.books`)."""
+
+    class FilterSerializer(serializers.Serializer[Any]):
+        account = serializers.CharField(required=False, max_length=64)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "account",
+                {"type": "string", "maxLength": 64},
+                description="a lane label; every configured lane when absent",
+            )
+        ],
+        responses={200: BooksOutputSerializer, 404: dict},
+    )
+    def get(self, request: Request) -> Response:
+        data = self.FilterSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        try:
+            lines = books_overview(account_label=data.validated_data.get("account"))
+        except UnknownLaneError as exc:
+            raise ApiError(code="unknown_lane", message=str(exc), status_code=404) from exc
+        body = {
+            "books": [line for line in lines if line.strategy is not None],
+            "unattributed": [line for line in lines if line.strategy is None],
+        }
+        return Response(BooksOutputSerializer(body).data)
 
 
 class MetricsApi(APIView):

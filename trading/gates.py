@@ -217,13 +217,27 @@ class CycleContext:
     open_orders: list[OpenOrder] = field(default_factory=list)
     last_decision_at: dict[str, datetime] = field(default_factory=dict)
     committed_buy_notional: Decimal = ZERO
-    # strategy name -> symbol -> signed qty the strategy's orders hold (the allocator's budgets)
+    # strategy name -> symbol -> signed qty the strategy's filled orders hold (its book, from
+    # `trading.selectors.allocation.strategy_books`), plus the orders it sent this cycle
     strategy_positions: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     # the lane's broker stream (loaded once per cycle); unhealthy refuses risk-increasing orders
     trade_stream: StreamHealth = field(default_factory=StreamHealth)
+    # strategy name -> symbol -> unfilled qty of the strategy's open sell orders of earlier
+    # cycles: what it holds but has already offered (`trading.selectors.books`)
+    strategy_open_sells: dict[str, dict[str, Decimal]] = field(default_factory=dict)
 
     def position(self, symbol: str) -> Decimal:
         return self.positions.get(symbol, ZERO)
+
+    def strategy_position(self, strategy: str, symbol: str) -> Decimal:
+        """What `strategy` itself holds of `symbol` (signed); the account may hold more."""
+        return self.strategy_positions.get(strategy, {}).get(symbol, ZERO)
+
+    def strategy_sellable(self, strategy: str, symbol: str) -> Decimal:
+        """What `strategy` may still sell without going short: its own position less the
+        unfilled part of its open sell orders."""
+        offered = self.strategy_open_sells.get(strategy, {}).get(symbol, ZERO)
+        return self.strategy_position(strategy, symbol) - offered
 
     def position_value(self, symbol: str) -> Decimal:
         return self.position(symbol) * self.prices.get(symbol, ZERO)
@@ -257,14 +271,14 @@ class CycleContext:
         qty: Decimal,
         price: Decimal,
         at: datetime,
-        strategy: str = "",
+        strategy: str,
     ) -> None:
-        """Count an order just sent against this cycle's later decisions."""
+        """Count an order just sent against this cycle's later decisions, in the account's
+        position and in the book of the strategy that sent it."""
         signed = qty if side == "buy" else -qty
         self.positions[symbol] = self.position(symbol) + signed
-        if strategy:
-            held = self.strategy_positions.setdefault(strategy, {})
-            held[symbol] = held.get(symbol, ZERO) + signed
+        held = self.strategy_positions.setdefault(strategy, {})
+        held[symbol] = held.get(symbol, ZERO) + signed
         self.prices.setdefault(symbol, price)
         if side == "buy":
             self.committed_buy_notional += qty * price
@@ -337,7 +351,9 @@ def gate_sizing(c: Candidate, ctx: CycleContext) -> GateVerdict:
     )
     details: dict[str, Any] = {"rule": rule, "budget": budget, "sized_qty": qty}
     if c.side == "sell" and not limits.allow_shorts:
-        held = max(ctx.position(c.symbol), ZERO)
+        # a strategy closes only what it holds itself, and never more than the account holds
+        own = ctx.strategy_sellable(c.strategy.name, c.symbol)
+        held = max(min(own, ctx.position(c.symbol)), ZERO)
         if held > 0 and qty > held:
             qty = held
             details["closing_long_qty"] = held
@@ -527,6 +543,27 @@ def gate_portfolio(c: Candidate, ctx: CycleContext) -> GateVerdict:
 
 
 # -- 4. risk engine (inventory §2.5 step 9) ----------------------------------------------------
+def _position_pct_exceeded(c: Candidate, ctx: CycleContext, *, increasing: bool) -> bool:
+    """A strategy's max_position_pct_equity caps the strategy's own projected position; the
+    account-wide TRADING_MAX_POSITION_PCT_EQUITY caps the account's projected position."""
+    if not c.price:
+        return False
+    cap = (
+        ctx.equity * c.strategy.max_position_pct_equity
+        if c.strategy.max_position_pct_equity
+        else None
+    )
+    own = ctx.strategy_position(c.strategy.name, c.symbol)
+    own_after = own + c.signed_delta()
+    if cap is not None and abs(own_after) > abs(own) and abs(own_after * c.price) > cap:
+        return True
+    account_pct = ctx.limits.max_position_pct_equity
+    if account_pct is None or not increasing:
+        return False
+    projected = abs((ctx.position(c.symbol) + c.signed_delta()) * c.price)
+    return projected > ctx.equity * account_pct
+
+
 def gate_risk(c: Candidate, ctx: CycleContext) -> GateVerdict:
     limits = ctx.limits
     reasons: list[str] = []
@@ -563,13 +600,13 @@ def gate_risk(c: Candidate, ctx: CycleContext) -> GateVerdict:
         reasons.append("max_notional_exceeded")
     if c.side == "buy" and notional > ctx.buying_power - ctx.committed_buy_notional:
         reasons.append("insufficient_buying_power")
-    max_pct = c.strategy.max_position_pct_equity or limits.max_position_pct_equity
-    if increasing and max_pct is not None and c.price:
-        projected = abs((ctx.position(c.symbol) + c.signed_delta()) * c.price)
-        if projected > ctx.equity * max_pct:
-            reasons.append("max_position_pct_exceeded")
-    if c.side == "sell" and ctx.position(c.symbol) - c.qty < 0 and not limits.allow_shorts:
-        reasons.append("shorts_not_allowed")
+    if _position_pct_exceeded(c, ctx, increasing=increasing):
+        reasons.append("max_position_pct_exceeded")
+    own = ctx.strategy_sellable(c.strategy.name, c.symbol)
+    if c.side == "sell" and not limits.allow_shorts:
+        # judged on the strategy's own book, and the account may never go short either
+        if own - c.qty < 0 or ctx.position(c.symbol) - c.qty < 0:
+            reasons.append("shorts_not_allowed")
     if limits.cooldown_seconds > 0:
         last = ctx.last_decision_at.get(c.symbol)
         if last is not None and ctx.now - last < timedelta(seconds=limits.cooldown_seconds):

@@ -79,6 +79,13 @@ LANE_DRAWDOWN = Gauge(
     ["account"],
     multiprocess_mode="mostrecent",
 )
+BOOK_MISMATCH = Gauge(
+    "torghut_trading_book_mismatch",
+    "Broker position minus the sum of the lane's strategy books (and unattributed orders), "
+    "per symbol, at the last reconcile.",
+    ["account", "symbol"],
+    multiprocess_mode="mostrecent",
+)
 STRATEGY_ERRORS = Counter(
     "torghut_trading_strategy_errors_total", "Strategy evaluation errors.", ["strategy"]
 )

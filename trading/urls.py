@@ -17,6 +17,7 @@ urlpatterns = [
     path("decisions", apis.DecisionListApi.as_view(), name="trading-decisions"),
     path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),
     path("tca", apis.TcaApi.as_view(), name="trading-tca"),
+    path("books", apis.BooksApi.as_view(), name="trading-books"),
     path("kill-switch", apis.KillSwitchApi.as_view(), name="trading-kill-switch"),
     path(
         "live-approvals",

@@ -108,6 +108,23 @@ def world(bridge_settings, tmp_path) -> Iterator[World]:  # noqa: F811
         max_notional_per_trade=Decimal(1000),
         params={"buy_rsi_threshold": 35, "sell_rsi_threshold": 65},
     )
+    held = make_decision(account_label="alp", symbol="AAPL", n=98, qty="10", status="filled")
+    TradeDecision.objects.filter(pk=held.pk).update(strategy=Strategy.objects.get(name="macd"))
+    Execution.objects.create(
+        decision=held,
+        account_label="alp",
+        broker="alpaca",
+        broker_order_id="held-aapl",
+        client_order_id=held.client_order_id,
+        symbol="AAPL",
+        side="buy",
+        order_type="market",
+        time_in_force="day",
+        submitted_qty=Decimal(10),
+        filled_qty=Decimal(10),
+        avg_fill_price=Decimal(100),
+        status="filled",
+    )
     cache.clear()
     yield World(rest, ws, settings)
     ws.stop()
@@ -207,7 +224,7 @@ def assert_refused_then_reduce_goes(world: World, expected_state: str) -> None:
         1,
         0,
     )
-    buy = TradeDecision.objects.get(account_label="alp", symbol="AAPL", action="buy")
+    buy = TradeDecision.objects.get(account_label="alp", symbol="AAPL", action="buy", signal_seq=1)
     assert (buy.status, buy.reject_reason) == ("rejected", UNHEALTHY)
     assert world.rest.posts() == 1  # the NVDA order only
     assert stream_rejects() - rejects == 1

@@ -71,18 +71,30 @@ class SafetyEvent(models.Model):
 
 
 class Incident(models.Model):
-    """An emergency-stop incident record (also written as JSON to artifact storage)."""
+    """An incident for the operator: an emergency stop (also written as JSON to artifact
+    storage), an unknown order, or a lane's books that disagree with the broker on a symbol."""
 
     incident_key = models.CharField(max_length=80, unique=True)
     kind = models.CharField(max_length=40, default="emergency_stop")
     reasons = models.JSONField(default=list)
     snapshot = models.JSONField(default=dict)
     artifact_path = models.CharField(max_length=300, blank=True, default="")
+    # set by the per-lane, per-symbol kinds (book_mismatch)
+    account_label = models.CharField(max_length=64, blank=True, default="")
+    symbol = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # `books_reconcile`: one open book_mismatch incident per lane and symbol
+            models.UniqueConstraint(
+                fields=["account_label", "symbol"],
+                condition=Q(kind="book_mismatch", resolved_at__isnull=True),
+                name="incident_book_mismatch_one_open",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.incident_key

@@ -42,6 +42,7 @@ from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeDec
 from trading.models.safety import SafetyEventKind
 from trading.netting import net_intents, netting_intent
 from trading.selectors.allocation import strategy_books
+from trading.selectors.books import strategy_open_sells
 from trading.selectors.safety import emergency_stop_active, fallback_window, kill_switch_state
 from trading.selectors.trade_stream import trade_stream_health
 from trading.services.accounts import account_snapshot_current
@@ -203,10 +204,10 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
     # the bridge writes wall-clock times: judged against the wall clock, not the cycle's `now`
     trade_stream = trade_stream_health(lane=lane, now=timezone.now())
     trade_stream_gauge_set(account_label=lane.label, health=trade_stream)
-    books = strategy_books(account_label=lane.label) if limits.allocator_enabled else None
-    if books is not None:
-        for symbol, fill_price in books.fill_prices.items():
-            prices.setdefault(symbol, fill_price)  # a symbol only the strategies' books hold
+    # each strategy's own book: its sells and its max_position_pct_equity are judged on it
+    books = strategy_books(account_label=lane.label)
+    for symbol, fill_price in books.fill_prices.items():
+        prices.setdefault(symbol, fill_price)  # a symbol only the strategies' books hold
     return CycleContext(
         account_label=lane.label,
         is_live=lane.is_live,
@@ -220,7 +221,8 @@ def _context(*, lane: LaneConfig, broker: Broker, now: datetime, kill_switch: bo
         now=now,
         open_orders=open_orders,
         last_decision_at=last_decision_at,
-        strategy_positions=books.positions if books is not None else {},
+        strategy_positions=books.positions,
+        strategy_open_sells=strategy_open_sells(account_label=lane.label),
         trade_stream=trade_stream,
     )
 

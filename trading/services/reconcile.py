@@ -6,7 +6,8 @@
   after TRADING_SUBMIT_UNCONFIRMED_GRACE_SECONDS is closed as `submit_unconfirmed` — never
   resubmitted, since its signal is stale by then;
 - open orders at the broker we have no execution for are recorded and flagged `unknown_order`;
-- the account snapshot is refreshed.
+- the account snapshot is refreshed;
+- the strategy books are checked against the broker's positions (`trading.services.books`).
 Runs every TRADING_RECONCILE_MS per lane and once at worker start.
 """
 
@@ -27,6 +28,7 @@ from trading.metrics import ORDERS_ADOPTED, RECONCILE_RESULTS
 from trading.models import Execution, TradeDecision
 from trading.models.decisions import DecisionStatus, SubmitAnswer
 from trading.services.accounts import account_snapshot_refresh
+from trading.services.books import books_reconcile
 from trading.services.cycle import broker_updates_flush
 from trading.services.execution import (
     decision_answer_record,
@@ -154,4 +156,5 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
     except BrokerError:
         result.errors += 1
     lane_state_update(account_label=lane.label, last_reconcile_at=timezone.now())
+    books_reconcile(account_label=lane.label, broker=broker)
     return result

@@ -4,7 +4,7 @@ The live path replayed here is the deepest pure part of the trade cycle
 (`trading.services.cycle._run`): for each signal in stream order and each strategy,
 `plugin.evaluate(signal, spec.params)`, then for each intent the gate chain
 `trading.services.decisions.candidate_evaluate` (universe, sizing, portfolio, risk, review,
-execution policy) on a `CycleContext`, and `ctx.record_order` for every accepted order, as
+execution policy) on a `CycleContext`, and `ctx.record_order` (with the strategy) for every accepted order, as
 `decision_process` does after a submit. What it leaves out needs the database: storing the
 `TradeDecision` row and the broker submit. The fill price is checked against the simulated
 broker's own `_fill_price`.
@@ -100,6 +100,7 @@ def live_replay(signals, strategy_type, params, *, budget=None):
                 qty=candidate.qty,
                 price=signal.price or Decimal(0),
                 at=ctx.now,
+                strategy=spec.name,
             )
         out.append(
             LiveDecision(

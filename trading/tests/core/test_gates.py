@@ -147,7 +147,12 @@ def test_sizing_rejects_missing_price_and_zero_qty():
 
 def test_sell_without_shorts_closes_at_most_the_long_position():
     c = cand(side="sell", strategy=spec(max_notional_per_trade=Decimal(1000)))
-    gate_sizing(c, ctx(positions={"AAPL": Decimal(4)}, prices={"AAPL": Decimal(100)}))
+    context = ctx(
+        positions={"AAPL": Decimal(4)},
+        prices={"AAPL": Decimal(100)},
+        strategy_positions={"s": {"AAPL": Decimal(4)}},
+    )
+    gate_sizing(c, context)
     assert c.qty == Decimal(4)
 
 

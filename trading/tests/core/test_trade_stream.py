@@ -79,7 +79,11 @@ def test_no_open_orders_or_market_closed_is_healthy_regardless_of_silence(open_o
 
 
 def test_risk_gate_refuses_increasing_orders_while_unhealthy_and_lets_reductions_go():
-    unhealthy = ctx(trade_stream=StreamHealth("silent", 75.5), positions={"AAPL": Decimal(10)})
+    unhealthy = ctx(
+        trade_stream=StreamHealth("silent", 75.5),
+        positions={"AAPL": Decimal(10)},
+        strategy_positions={"s": {"AAPL": Decimal(10)}},
+    )
     buy = cand(qty=Decimal(5))
     verdict = gate_risk(buy, unhealthy)
     assert (verdict.passed, verdict.reasons) == (False, ("trade_updates_stream_unhealthy",))
