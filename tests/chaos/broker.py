@@ -56,7 +56,9 @@ class Ambiguous:
     symbol: str
     kind: str  # ambiguous_after | ambiguous_before
     at: float  # time.perf_counter() of the ambiguous answer
+    at_step: int = 0  # the schedule step (cycle) of the answer
     resolved_at: float | None = None
+    resolved_step: int | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -76,6 +78,7 @@ class ChaosPlan:
     injected: Counter[str] = field(default_factory=Counter)
     ambiguous: dict[str, Ambiguous] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)  # client order ids refused by a fault
+    step: int = 0  # the schedule step being played (set by the runner)
 
     def disarm(self) -> None:
         self.enabled = False
@@ -135,7 +138,7 @@ class ChaosBroker:
 
     def _ambiguous(self, request: OrderRequest, kind: str) -> None:
         self._plan.ambiguous[request.client_order_id] = Ambiguous(
-            request.client_order_id, request.symbol, kind, time.perf_counter()
+            request.client_order_id, request.symbol, kind, time.perf_counter(), self._plan.step
         )
 
     def _lookup_guard(self) -> None:

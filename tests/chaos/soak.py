@@ -108,9 +108,7 @@ def _rows(rng: random.Random, symbols: tuple[str, ...], cycles: int) -> list[Any
     return rows
 
 
-def _step(rng: random.Random, *, faults: bool, kill9: bool, reconcile: bool) -> Step:
-    if not faults:
-        return Step(reconcile=reconcile)
+def _step(rng: random.Random, *, kill9: bool, reconcile: bool) -> Step:
     submits = tuple(
         rng.choices(("", *SUBMIT_FAULTS), weights=(10, 4, 2, 2))[0]
         for _ in range(rng.randrange(0, 4))
@@ -118,7 +116,7 @@ def _step(rng: random.Random, *, faults: bool, kill9: bool, reconcile: bool) -> 
     return Step(
         submit_faults=submits,
         lookup_failures=rng.choices((0, 1, 3), weights=(6, 2, 1))[0],
-        feed_fault=rng.choices(("", *FEED_FAULTS), weights=(6, 2, 1, 1))[0],
+        feed_fault=rng.choices(("", *FEED_FAULTS), weights=(5, 2, 1, 2))[0],
         kill9=kill9,
         reconcile=reconcile,
     )
@@ -131,20 +129,18 @@ def build_schedule(seed: int, *, kill: bool = False, faults: bool = True) -> Sch
     symbols = tuple(rng.sample(SYMBOLS, rng.randrange(3, 5)))
     cycles = rng.randrange(6, 11)
     rows = _rows(rng, symbols, cycles)
-    kill_at = rng.randrange(1, cycles - 2) if kill and faults else -1
-    steps = [
-        _step(rng, faults=faults, kill9=i == kill_at, reconcile=rng.random() < 0.4)
-        for i in range(cycles)
-    ]
-    if faults:
-        steps = _with_windows(rng, steps)
+    kill_at = rng.randrange(1, cycles - 2) if kill else -1
+    steps = [_step(rng, kill9=i == kill_at, reconcile=rng.random() < 0.4) for i in range(cycles)]
+    steps = _with_windows(rng, steps)
+    if not faults:  # the same signals and reconciles, nothing else
+        steps = [Step(reconcile=step.reconcile) for step in steps]
     return Schedule(
         seed=seed,
         symbols=symbols,
         rows=tuple(rows),
         steps=tuple(steps),
         fallback_limit=rng.choices((0.25, 0.6, 1.0), weights=(1, 2, 3))[0],
-        kill=kill,
+        kill=kill and faults,
     )
 
 
@@ -176,8 +172,7 @@ def write_signals(schedule: Schedule, path: Path) -> Path:
 
 
 def soak_settings(schedule: Schedule, signals: Path, *, kill_switch: bool) -> dict[str, Any]:
-    from tests.conftest import paper_lane
-
+    lane = {"label": LANE, "mode": "paper", "broker": "simulated", "enabled": True}
     return {
         "TRADING_ENABLED": True,
         "TRADING_KILL_SWITCH_ENABLED": kill_switch,
@@ -189,7 +184,7 @@ def soak_settings(schedule: Schedule, signals: Path, *, kill_switch: bool) -> di
         "TRADING_EXECUTION_PREFER_LIMIT": False,
         "TRADING_STRATEGY_CONFIG_PATH": "",
         "TRADING_FEATURE_QUALITY_ENABLED": False,
-        "TRADING_LANES": [paper_lane(LANE)],
+        "TRADING_LANES": [{**lane, "api_key": "", "secret_key": "", "base_url": ""}],
         "TRADING_ORDER_FEED_ENABLED": False,
         "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS": "",
         "TRADING_EMERGENCY_STOP_ENABLED": True,
@@ -263,6 +258,7 @@ class ScheduleReport:
     seconds: float = 0.0
     faults: dict[str, int] = field(default_factory=dict)
     ambiguous_seconds: list[float] = field(default_factory=list)
+    ambiguous_cycles: list[int] = field(default_factory=list)  # cycles from answer to settled
     orders: int = 0
     decisions: int = 0
     killed: int = 0
@@ -313,6 +309,9 @@ def run_schedule(
         raise SoakFailure(schedule.seed, schedule.kill, [f"{type(exc).__name__}: {exc}"]) from exc
     run.report.cycles = schedule.cycles
     run.report.faults = dict(plan.injected)
+    run.report.ambiguous_cycles = [
+        a.resolved_step - a.at_step for a in plan.ambiguous.values() if a.resolved_step is not None
+    ]
     run.report.ambiguous_seconds = [
         a.seconds for a in plan.ambiguous.values() if a.seconds is not None
     ]
@@ -329,10 +328,14 @@ def _play_step(run: Run, index: int, step: Step) -> None:
     from trading.services.reconcile import reconcile_lane
 
     plan = run.plan
+    plan.step = index
     plan.submit_faults = list(step.submit_faults)
     plan.lookup_failures = step.lookup_failures
     plan.feed_fault = step.feed_fault
     plan.silent = step.silent
+    for kind in ("silent", "kill_switch"):
+        if plan.enabled and getattr(step, kind):
+            plan.injected[f"{kind}_cycle"] += 1
     ambiguous_symbols = {a.symbol for a in plan.unresolved()}
     last_pk = TradeDecision.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     began = timezone.now()
@@ -426,6 +429,7 @@ def _resolve(plan: ChaosPlan) -> None:
     for item in open_:
         if item.client_order_id in recorded | closed:
             item.resolved_at = now
+            item.resolved_step = plan.step
 
 
 def _witness(run: Run, index: int, ambiguous_symbols: set[str], last_pk: int) -> int:
@@ -465,6 +469,7 @@ def _settle(run: Run) -> None:
     from trading.services.reconcile import reconcile_lane
 
     run.plan.disarm()
+    run.plan.step = run.schedule.cycles
     for _ in range(10):
         result = reconcile_lane(account_label=LANE)
         _resolve(run.plan)
