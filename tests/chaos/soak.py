@@ -339,6 +339,7 @@ def _play_step(run: Run, index: int, step: Step) -> None:
     ambiguous_symbols = {a.symbol for a in plan.unresolved()}
     last_pk = TradeDecision.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     began = timezone.now()
+    open_before = _open_at_broker() if step.kill_switch else []
     with override_settings(TRADING_KILL_SWITCH_ENABLED=step.kill_switch):
         if step.kill9 and plan.enabled:
             run.report.killed += _kill9_cycle(run, index, kill_switch=step.kill_switch)
@@ -347,7 +348,7 @@ def _play_step(run: Run, index: int, step: Step) -> None:
             trading_cycle_run(account_label=LANE, now=now)
         if step.kill_switch:
             run.kill_windows.append((began, timezone.now()))
-            _kill_switch_cancelled(run, index)
+            _kill_switch_cancelled(run, index, open_before)
         _resolve(plan)
         if step.reconcile:
             reconcile_lane(account_label=LANE)
@@ -391,15 +392,32 @@ def _kill9_cycle(run: Run, index: int, *, kill_switch: bool) -> int:
     return 0
 
 
-def _kill_switch_cancelled(run: Run, index: int) -> None:
-    """A cycle under the kill switch leaves no order open at the broker."""
+def _open_at_broker() -> list[str]:
     from trading.simbroker.models import SimOrder
 
-    still_open = list(
+    return list(
         SimOrder.objects.filter(
             account__account_label=LANE, status__in=("accepted", "partially_filled")
         ).values_list("client_order_id", flat=True)
     )
+
+
+def _kill_switch_cancelled(run: Run, index: int, open_before: list[str]) -> None:
+    """A cycle under the kill switch cancels every order open at the broker when it starts (none
+    fills meanwhile) and leaves none open."""
+    from trading.simbroker.models import SimOrder
+
+    not_cancelled = list(
+        SimOrder.objects.filter(client_order_id__in=open_before)
+        .exclude(status="canceled")
+        .values_list("client_order_id", "status")
+    )
+    if not_cancelled:
+        run.report.problems.append(
+            f"cycle {index}: kill switch on, orders open at its start not cancelled: "
+            f"{not_cancelled}"
+        )
+    still_open = _open_at_broker()
     if still_open:
         run.report.problems.append(
             f"cycle {index}: kill switch on, orders still open at the broker: {still_open}"

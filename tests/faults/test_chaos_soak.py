@@ -9,10 +9,12 @@ invariants. A failure names its seed and the one-line replay command.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.chaos.broker import FEED_FAULTS, SUBMIT_FAULTS
-from tests.chaos.soak import build_schedule, run_schedule
+from tests.chaos.soak import Step, build_schedule, run_schedule
 from tests.conftest import subprocess_db_dsn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -54,3 +56,18 @@ def test_chaos_schedule_with_a_kill_9_after_broker_accept(seed, tmp_path):
     report = run_schedule(schedule, workdir=tmp_path, dsn=subprocess_db_dsn())
     assert report.problems == []
     assert report.killed == 1, report
+
+
+def test_kill_switch_during_an_unrecorded_ambiguous_order(tmp_path):
+    """The schedule that found `orders_cancel_all` skipping the simulated broker's cancel while an
+    accepted order was not recorded yet (every submit ambiguous, every lookup failing, the feed
+    silent): under the kill switch the order filled instead of being cancelled."""
+    drawn = build_schedule(404)
+    steps = [Step() for _ in drawn.steps]
+    steps[0] = Step(submit_faults=("ambiguous_after",) * 20, lookup_failures=50, silent=True)
+    steps[1] = Step(kill_switch=True, silent=True)
+    schedule = dataclasses.replace(drawn, steps=tuple(steps), fallback_limit=1.0)
+    report = run_schedule(schedule, workdir=tmp_path, dsn=subprocess_db_dsn())
+    assert report.problems == []
+    assert report.faults["submit_ambiguous_after"] == 2
+    assert report.faults["kill_switch_cycle"] == 1
