@@ -353,6 +353,7 @@ def _play_step(run: Run, index: int, step: Step) -> None:
         if step.reconcile:
             reconcile_lane(account_label=LANE)
             _resolve(plan)
+    _emergency_stop_cancelled(run, index)
     run.report.witness_cycles += _witness(run, index, ambiguous_symbols, last_pk)
 
 
@@ -421,6 +422,20 @@ def _kill_switch_cancelled(run: Run, index: int, open_before: list[str]) -> None
     if still_open:
         run.report.problems.append(
             f"cycle {index}: kill switch on, orders still open at the broker: {still_open}"
+        )
+
+
+def _emergency_stop_cancelled(run: Run, index: int) -> None:
+    """A cycle that ends with the emergency stop latched leaves no order open at the broker (the
+    latch cancels the lane's orders; nothing is accepted after it)."""
+    from trading.selectors.safety import emergency_stop_active
+
+    if not emergency_stop_active():
+        return
+    still_open = _open_at_broker()
+    if still_open:
+        run.report.problems.append(
+            f"cycle {index}: emergency stop latched, orders still open at the broker: {still_open}"
         )
 
 
