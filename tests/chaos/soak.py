@@ -367,7 +367,9 @@ def _kill9_cycle(run: Run, index: int, *, kill_switch: bool) -> int:
     from trading.models import LaneState, TradeCursor
 
     cursors = TradeCursor.objects.filter(source="replay", account_label=LANE)
-    offset = timedelta(seconds=60 * index + 30)
+    # 5 s into the cycle's minute at launch: the process may take up to 55 s to start and still
+    # read exactly this cycle's rows (and the ones a crashed cycle left unread)
+    offset = timedelta(seconds=60 * index + 5)
     cursors.update(state={"anchor": (timezone.now() - offset).isoformat()})
     env = subprocess_env(run.schedule, run.signals, run.dsn, kill_switch=kill_switch)
     try:
