@@ -33,6 +33,7 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("backtest_engine.py", "backtest_engine", []),
     ("api_latency.py", "api_latency", []),
     ("celery_roundtrip.py", "celery_roundtrip", []),
+    ("chaos_soak.py", "chaos_soak", ["--schedules", "200"]),
 ]
 
 Row = dict[str, Any]

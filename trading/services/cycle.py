@@ -39,6 +39,7 @@ from trading.metrics import (
     SIGNALS_INVALID,
 )
 from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeDecision
+from trading.models.decisions import DecisionStatus
 from trading.models.safety import SafetyEventKind
 from trading.netting import net_intents, netting_intent
 from trading.selectors.allocation import strategy_books
@@ -159,6 +160,11 @@ def orders_cancel_all(
         Execution.objects.filter(account_label=lane.label)
         .exclude(status__in=FINAL_ORDER_STATUSES)
         .exists()
+        # a decision still `submitting` may have an order the broker accepted that we have not
+        # recorded yet (an ambiguous answer whose lookup failed, a crash before our commit)
+        or TradeDecision.objects.filter(
+            account_label=lane.label, status=DecisionStatus.SUBMITTING
+        ).exists()
     )
     if not has_open and lane.broker == "simulated":
         return 0  # the simulated broker holds no order we do not know of
