@@ -157,6 +157,10 @@ class ChaosBroker:
         self._lookup_guard()
         return self._inner.list_orders(status=status, limit=limit)
 
+    def list_orders_after(self, *, after: datetime, limit: int = 500) -> list[BrokerOrder]:
+        self._lookup_guard()
+        return self._inner.list_orders_after(after=after, limit=limit)
+
     def cancel_order(self, order_id: str) -> None:
         self._inner.cancel_order(order_id)
 
