@@ -13,6 +13,7 @@ one consumer group on a 4-partition topic process everything exactly once.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import uuid
@@ -81,7 +82,7 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
     )
     consumers = [
         subprocess.Popen(
-            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "6"],
+            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "300"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -125,12 +126,16 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
             OrderEvent.objects.count(),
             synthetic + published,
         )
+        # everything is stored: stop the consumers (SIGTERM: finish the batch, commit, leave);
+        # an idle timeout alone could end one while a slow cycle still had updates to publish
+        for c in consumers:
+            c.send_signal(signal.SIGTERM)
         outputs = [c.communicate(timeout=60) for c in consumers]
     finally:
         for c in consumers:
             if c.poll() is None:
                 c.kill()
-                c.wait(timeout=10)
+                c.communicate(timeout=10)  # reaps the process and closes its pipes
 
     assert [c.returncode for c in consumers] == [0, 0], [o[1][-2000:] for o in outputs]
     stats = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
