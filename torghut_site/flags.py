@@ -36,7 +36,7 @@ from torghut_site.metrics import FEATURE_FLAG_EVALUATIONS, FEATURE_FLAG_FALLBACK
 
 logger = logging.getLogger(__name__)
 
-# Flipt flag key -> setting it overrides (the `torghut_*` keys listed in docs and the README).
+# Flipt flag key -> setting it overrides (the `torghut_*` keys; README, Feature flags).
 # Every mapped setting is read through `flag_enabled` by the code it governs, so a flip reaches
 # the next cycle. Not mapped: flags of components this project does not ship (the LEAN runner,
 # the hash-based forecast router, the strategy scheduler and its legacy fallback, the execution
