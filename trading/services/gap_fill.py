@@ -18,11 +18,10 @@ from django.utils import timezone
 from trading.brokers.base import FINAL_ORDER_STATUSES, Broker, BrokerError, BrokerOrder
 from trading.lanes import LaneConfig, UnknownLaneError, broker_for_lane, lane_config
 from trading.metrics import RECONCILE_RESULTS, TRADE_STREAM_GAP_FILLS
-from trading.models import Execution, TradeDecision
-from trading.models.decisions import DecisionStatus
+from trading.models import Execution
 from trading.selectors.trade_stream import trade_stream_watch
-from trading.services.execution import execution_apply_order, execution_record
-from trading.services.reconcile import reconcile_lane
+from trading.services.execution import execution_apply_order
+from trading.services.reconcile import broker_order_record, reconcile_lane
 from trading.services.trade_stream import trade_stream_gauge_set
 
 logger = logging.getLogger(__name__)
@@ -124,27 +123,9 @@ def _apply(*, lane: LaneConfig, orders: list[BrokerOrder], result: GapFillResult
                 result.applied += 1
                 RECONCILE_RESULTS.labels(account=lane.label, result="gap_fill").inc()
             continue
-        match = TradeDecision.objects.filter(
-            account_label=lane.label, client_order_id=order.client_order_id
-        ).first()
-        if match is not None and match.status == DecisionStatus.SUBMITTING:
-            needs_adoption = True  # the reconciliation adopts it (and records the answer)
-            continue
-        execution_record(
-            decision=match,
-            order=order,
-            broker=lane.broker,
-            adopted=True,
-            account_label=lane.label,
-            unknown=match is None,
-        )
-        if match is not None:
-            continue  # ours, without its execution: recorded now, as the reconciliation does
-        result.unknown_orders += 1
-        RECONCILE_RESULTS.labels(account=lane.label, result="unknown_order").inc()
-        logger.error(
-            "order at the broker that torghut did not send",
-            extra={"lane": lane.label, "client_order_id": order.client_order_id},
-        )
+        found = broker_order_record(lane=lane, order=order)
+        # ours and still `submitting`: the reconciliation adopts it (and records the answer)
+        needs_adoption = needs_adoption or found.submitting is not None
+        result.unknown_orders += 1 if found.unknown else 0
     if needs_adoption:
         result.adopted = reconcile_lane(account_label=lane.label).adopted

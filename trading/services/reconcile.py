@@ -21,9 +21,14 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from trading.brokers.base import FINAL_ORDER_STATUSES, BrokerError, OrderNotFoundError
+from trading.brokers.base import (
+    FINAL_ORDER_STATUSES,
+    BrokerError,
+    BrokerOrder,
+    OrderNotFoundError,
+)
 from trading.firewall import OrderFirewall
-from trading.lanes import broker_for_lane, lane_config
+from trading.lanes import LaneConfig, broker_for_lane, lane_config
 from trading.metrics import ORDERS_ADOPTED, RECONCILE_RESULTS
 from trading.models import Execution, TradeDecision
 from trading.models.decisions import DecisionStatus, SubmitAnswer
@@ -128,28 +133,15 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
     for order in open_orders:
         if order.client_order_id in known:
             continue
-        match = TradeDecision.objects.filter(
-            account_label=lane.label, client_order_id=order.client_order_id
-        ).first()
-        if match is not None and match.status == DecisionStatus.SUBMITTING:
-            decision_answer_record(decision_id=match.pk, answer=SubmitAnswer.RECOVERED)
-            execution_record(decision=match, order=order, broker=lane.broker, adopted=True)
+        found = broker_order_record(lane=lane, order=order)
+        if found.submitting is not None:
+            decision_answer_record(decision_id=found.submitting.pk, answer=SubmitAnswer.RECOVERED)
+            execution_record(
+                decision=found.submitting, order=order, broker=lane.broker, adopted=True
+            )
             result.adopted += 1
-            continue
-        execution_record(
-            decision=match,
-            order=order,
-            broker=lane.broker,
-            adopted=True,
-            account_label=lane.label,
-            unknown=match is None,
-        )
-        result.unknown_orders += 1 if match is None else 0
-        RECONCILE_RESULTS.labels(account=lane.label, result="unknown_order").inc()
-        logger.error(
-            "open order at the broker that torghut did not send",
-            extra={"client_order_id": order.client_order_id},
-        )
+        elif found.unknown:
+            result.unknown_orders += 1
 
     try:
         account_snapshot_refresh(account_label=lane.label, broker=broker)
@@ -158,3 +150,37 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
     lane_state_update(account_label=lane.label, last_reconcile_at=timezone.now())
     books_reconcile(account_label=lane.label, broker=broker)
     return result
+
+
+@dataclass(frozen=True)
+class FoundOrder:
+    submitting: TradeDecision | None = None  # ours, still `submitting`: the caller adopts it
+    unknown: bool = False  # not ours: recorded, flagged and counted
+
+
+def broker_order_record(*, lane: LaneConfig, order: BrokerOrder) -> FoundOrder:
+    """An order at the broker without an execution here (reconciliation, the gap fill): one of
+    our decisions still `submitting` is handed back for adoption; one of our other decisions
+    gets its execution recorded; an order torghut never sent is recorded as `unknown_order`
+    (an incident) and counted."""
+    match = TradeDecision.objects.filter(
+        account_label=lane.label, client_order_id=order.client_order_id
+    ).first()
+    if match is not None and match.status == DecisionStatus.SUBMITTING:
+        return FoundOrder(submitting=match)
+    execution_record(
+        decision=match,
+        order=order,
+        broker=lane.broker,
+        adopted=True,
+        account_label=lane.label,
+        unknown=match is None,
+    )
+    if match is not None:
+        return FoundOrder()
+    RECONCILE_RESULTS.labels(account=lane.label, result="unknown_order").inc()
+    logger.error(
+        "order at the broker that torghut did not send",
+        extra={"lane": lane.label, "client_order_id": order.client_order_id},
+    )
+    return FoundOrder(unknown=True)
