@@ -114,21 +114,31 @@ def file_put_once(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     appears whole or not at all, and never replaces one that exists); then the bytes at `path`
     must be `data`, else `ObjectConflict`. OSError for filesystem failures."""
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        temp_name = _fs_temp_write(path, data, mode=mode)
         try:
-            with os.fdopen(handle, "wb") as temp:
-                temp.write(data)
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.chmod(temp_name, mode)
-            try:
-                os.link(temp_name, path)
-            except FileExistsError:
-                pass  # written meanwhile by another writer: compared below
+            os.link(temp_name, path)
+        except FileExistsError:
+            pass  # written meanwhile by another writer: compared below
         finally:
             Path(temp_name).unlink(missing_ok=True)
     _verify(str(path), path.read_bytes(), data)
+
+
+def _fs_temp_write(path: Path, data: bytes, *, mode: int) -> str:
+    """A fsynced temporary file beside `path` holding `data`, for the caller to put in place
+    (and to remove if it does not)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.chmod(temp_name, mode)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return temp_name
 
 
 def _verify(where: str, stored: bytes, data: bytes) -> None:
@@ -295,14 +305,8 @@ def _fs_put(storage: FileSystemStorage, *, key: str, data: bytes) -> StoredObjec
     path = Path(storage.path(key))
     try:
         if not (path.is_file() and path.stat().st_size == len(data)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            temp_name = _fs_temp_write(path, data, mode=storage.file_permissions_mode or 0o644)
             try:
-                with os.fdopen(handle, "wb") as temp:
-                    temp.write(data)
-                    temp.flush()
-                    os.fsync(temp.fileno())
-                os.chmod(temp_name, storage.file_permissions_mode or 0o644)
                 os.replace(temp_name, path)
             except BaseException:
                 Path(temp_name).unlink(missing_ok=True)
