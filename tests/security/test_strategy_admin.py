@@ -374,3 +374,19 @@ def test_safety_controls_page_shows_state_to_a_viewer_without_the_form():
     acted = client.post(CONTROLS, {"action": "kill_switch_on", "reason": "not mine"})
     assert acted.status_code == 200
     assert not SafetyEvent.objects.exists()
+
+
+def test_stored_labels_of_another_shape_count_as_every_lane():
+    # `label in "paper,live-1"` is a substring test in the trade cycle: such a row trades on
+    # live-1, and a change to it is a live change
+    strategy = _strategy(account_labels=["paper"])
+    Strategy.objects.filter(pk=strategy.pk).update(account_labels="paper,live-1")
+    with pytest.raises(StrategyChangeError) as caught:
+        strategy_admin_change(
+            strategy_id=strategy.pk,
+            changes={"enabled": True},
+            actor=staff_user("promoter", *PROMOTER),
+        )
+    assert caught.value.code == "live_permission_denied"
+    assert _risk(strategy) == UNCHANGED
+    assert not SafetyEvent.objects.exists()

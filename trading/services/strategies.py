@@ -15,6 +15,11 @@ through their own services; this module is for a person's add, change or delete:
    naming the actor, the changed fields before and after, and the live lanes with the approval
    each used, are written in one transaction, under a lock of the row.
 
+The permissions are the trading app's own: autonomy's `autonomy.approve_promotion` and
+`approve_live_promotion` approve a research candidate, whose promotion then writes the row
+through the autonomy service; trading sits below autonomy and names only its own permissions.
+An operator group that promotes usually holds both.
+
 A refusal raises `StrategyChangeError` (a stable `code`, a message saying why) before anything
 is written. `strategy_change_check` runs the same checks without writing (the admin form).
 """
@@ -112,9 +117,14 @@ def _check_values(changes: Mapping[str, Any]) -> None:
         raise StrategyChangeError("invalid_value", "params must be a JSON object")
 
 
-def _live_labels(account_labels: list[str]) -> set[str]:
+def _live_labels(account_labels: object) -> set[str]:
+    """The configured live lanes a strategy with these `account_labels` trades on; anything
+    but a non-empty list of strings (empty, or a stored value of another shape) counts as
+    every lane."""
     live = set(live_lane_labels())
-    return live if not account_labels else live & set(account_labels)
+    if not isinstance(account_labels, list) or not account_labels:
+        return live
+    return live & {label for label in account_labels if isinstance(label, str)}
 
 
 def _check_live(user: AbstractBaseUser, labels: set[str]) -> dict[str, int]:
@@ -165,7 +175,7 @@ def _plan(
     labels = set()
     for values in (before, after):
         if values is not None:
-            labels |= _live_labels(list(values.get("account_labels") or []))
+            labels |= _live_labels(values["account_labels"])
     return StrategyChangePlan(before, after, changed, _check_live(user, labels))
 
 
