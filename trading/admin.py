@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -33,10 +35,48 @@ from trading.models import (
     TradeDecision,
 )
 from trading.services.safety import SafetyActionError, emergency_stop_clear, kill_switch_set
+from trading.services.strategies import (
+    EDITABLE_FIELDS,
+    PROMOTE_PERMISSION,
+    RISK_FIELDS,
+    StrategyChangeError,
+    strategy_admin_change,
+    strategy_admin_delete,
+    strategy_change_check,
+)
+
+
+class StrategyAdminForm(forms.ModelForm[Strategy]):
+    """Refuses, as a form error, a change its user may not make (`strategy_change_check`)."""
+
+    actor: Any = None  # the signed-in user, set per request by `StrategyAdmin.get_form`
+
+    class Meta:
+        model = Strategy
+        fields = EDITABLE_FIELDS
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        changes = {name: cleaned[name] for name in self.fields if name in cleaned}
+        try:
+            strategy_change_check(strategy_id=self.instance.pk, changes=changes, actor=self.actor)
+        except StrategyChangeError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from exc
+        return cleaned
 
 
 @admin.register(Strategy)
 class StrategyAdmin(admin.ModelAdmin[Strategy]):
+    """Strategies. Adding, deleting and changing a risk-bearing field is a promotion
+    (`trading.promote_strategy`; on a live lane also `trading.change_live_strategy` and a live
+    approval in force): without it those fields are read-only. Every save and delete goes through
+    `trading.services.strategies`, which checks again under a row lock and writes a
+    `SafetyEvent`. No bulk actions, no list editing: they would write around it."""
+
+    form = StrategyAdminForm
+    actions = None
     list_display = (
         "name",
         "strategy_type",
@@ -62,6 +102,50 @@ class StrategyAdmin(admin.ModelAdmin[Strategy]):
         "created_at",
         "updated_at",
     )
+
+    def _may_promote(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PROMOTE_PERMISSION)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if self._may_promote(request):
+            return readonly
+        return (*RISK_FIELDS, *readonly)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and self._may_promote(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_promote(request)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Strategy]]:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    def save_model(
+        self, request: HttpRequest, obj: Strategy, form: forms.ModelForm[Strategy], change: bool
+    ) -> None:
+        changes = {name: getattr(obj, name) for name in form.fields if name in EDITABLE_FIELDS}
+        try:
+            saved = strategy_admin_change(
+                strategy_id=obj.pk if change else None, changes=changes, actor=request.user
+            )
+        except StrategyChangeError as exc:  # changed since the form was checked
+            raise PermissionDenied(exc.message) from exc
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: Strategy) -> None:
+        try:
+            strategy_admin_delete(strategy_id=obj.pk, actor=request.user)
+        except StrategyChangeError as exc:
+            raise PermissionDenied(exc.message) from exc
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Strategy]) -> None:
+        for strategy in queryset.order_by("pk"):
+            self.delete_model(request, strategy)
 
 
 class ExecutionInline(admin.TabularInline[Execution, TradeDecision]):
@@ -356,6 +440,8 @@ class SafetyStateAdmin(ReadOnlyAdmin):
     def controls_view(self, request: HttpRequest) -> HttpResponse:
         from trading.selectors.trading import trading_status
 
+        if not self.has_view_permission(request):  # view_safetystate or change_safetystate
+            raise PermissionDenied
         allowed = request.user.has_perm("trading.change_safetystate")
         form = SafetyActionForm(request.POST or None)
         if request.method == "POST" and allowed and form.is_valid():

@@ -45,6 +45,9 @@ class SafetyEventKind(models.TextChoices):
     LIVE_APPROVAL_REQUESTED = "live_approval_requested", "live approval requested"
     LIVE_APPROVAL_GRANTED = "live_approval_granted", "live approval granted"
     LIVE_APPROVAL_REVOKED = "live_approval_revoked", "live approval revoked"
+    STRATEGY_CREATED = "strategy_created", "strategy added in the admin"
+    STRATEGY_CHANGED = "strategy_changed", "strategy changed in the admin"
+    STRATEGY_DELETED = "strategy_deleted", "strategy deleted in the admin"
 
 
 class SafetyEvent(models.Model):

@@ -66,6 +66,15 @@ class Strategy(models.Model):
 
     class Meta:
         ordering = ["priority", "name"]
+        # checked by `trading.services.strategies` for every admin add, change and delete;
+        # the catalog loader and the autonomy promotion write rows through their own services
+        permissions = [
+            (
+                "promote_strategy",
+                "Can add, delete or change a strategy's risk-bearing fields (promotion)",
+            ),
+            ("change_live_strategy", "Can change a strategy that trades on a live account lane"),
+        ]
         constraints = [
             choices_constraint("strategy_type", StrategyType, "strategy_type_valid"),
             choices_constraint("source", StrategySource, "strategy_source_valid"),
