@@ -9,6 +9,7 @@ with a configuration it would misread.
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -1083,6 +1084,52 @@ WHITEPAPER_AGENTRUN_TTL_SECONDS = env.int(
     "WHITEPAPER_AGENTRUN_TTL_SECONDS", default=7200, min_value=60
 )
 WHITEPAPER_DEFAULT_BASE_BRANCH = env.str("WHITEPAPER_DEFAULT_BASE_BRANCH", default="main")
+# Who may start an analysis (whitepapers/github.py applies them to every intake). Repositories
+# whose issues are read, as owner/repo (case-insensitive); empty — the default — refuses every
+# event with `repository_not_allowed`, so a deployment names its repositories explicitly.
+WHITEPAPER_ALLOWED_REPOSITORIES = env.csv("WHITEPAPER_ALLOWED_REPOSITORIES")
+# the author_association of the issue (the comment, for a requeue comment) that may start work
+WHITEPAPER_ALLOWED_AUTHOR_ASSOCIATIONS = [
+    value.upper()
+    for value in env.csv(
+        "WHITEPAPER_ALLOWED_AUTHOR_ASSOCIATIONS", default=("OWNER", "MEMBER", "COLLABORATOR")
+    )
+]
+# a label only maintainers can add (GitHub: triage or write access) that starts the analysis of
+# any author's issue when a maintainer adds it; empty: off
+WHITEPAPER_TRIGGER_LABEL = env.str("WHITEPAPER_TRIGGER_LABEL")
+# the base branches a design pull request may target (default: the default base branch)
+WHITEPAPER_ALLOWED_BASE_BRANCHES = env.csv(
+    "WHITEPAPER_ALLOWED_BASE_BRANCHES", default=(WHITEPAPER_DEFAULT_BASE_BRANCH,)
+)
+_GITHUB_ASSOCIATIONS = (
+    "OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, FIRST_TIMER, FIRST_TIME_CONTRIBUTOR, MANNEQUIN, NONE"
+)
+for _repo in WHITEPAPER_ALLOWED_REPOSITORIES:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}/[A-Za-z0-9._-]{1,100}", _repo):
+        env.problem(f"WHITEPAPER_ALLOWED_REPOSITORIES has {_repo!r}, not owner/repo")
+for _association in WHITEPAPER_ALLOWED_AUTHOR_ASSOCIATIONS:
+    if _association not in _GITHUB_ASSOCIATIONS.split(", "):
+        env.problem(
+            f"WHITEPAPER_ALLOWED_AUTHOR_ASSOCIATIONS has {_association!r} (known: "
+            f"{_GITHUB_ASSOCIATIONS})"
+        )
+# the same plain-branch rule as whitepapers.github.branch_name_valid (settings cannot import it)
+for _name, _branches in (
+    ("WHITEPAPER_DEFAULT_BASE_BRANCH", [WHITEPAPER_DEFAULT_BASE_BRANCH]),
+    ("WHITEPAPER_ALLOWED_BASE_BRANCHES", WHITEPAPER_ALLOWED_BASE_BRANCHES),
+):
+    for _branch in _branches:
+        if (
+            not re.fullmatch(r"[A-Za-z0-9._/-]{1,100}", _branch)
+            or re.search(r"\.\.|//|^[-/.]|[/.]$|(^|/)\.|\.lock(/|$)", _branch) is not None
+        ):
+            env.problem(f"{_name} has {_branch!r}, not a plain branch name")
+if WHITEPAPER_DEFAULT_BASE_BRANCH not in WHITEPAPER_ALLOWED_BASE_BRANCHES:
+    env.problem(
+        f"WHITEPAPER_DEFAULT_BASE_BRANCH={WHITEPAPER_DEFAULT_BASE_BRANCH!r} must be one of "
+        "WHITEPAPER_ALLOWED_BASE_BRANCHES"
+    )
 # object storage unreachable during intake: attempts of one event (backoff 1, 2, 4 … s, full
 # jitter, capped) before its failure is recorded as a failed run
 WHITEPAPER_STORAGE_RETRY_ATTEMPTS = env.int(

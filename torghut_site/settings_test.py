@@ -21,3 +21,6 @@ STORAGES = {
 # no collectstatic in tests: WhiteNoise serves from the finders and does not scan STATIC_ROOT
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# the repository the suite's GitHub payloads name (whitepapers/tests/workflow.py); production's
+# default is empty, which refuses every event (tests of that default set it back to [])
+WHITEPAPER_ALLOWED_REPOSITORIES = ["proompteng/lab"]

@@ -4,6 +4,18 @@ The original service accepted a GitHub `issues`/`issue_comment` webhook payload 
 in Froussard's `{headers, body}` envelope), looked for a marker block in the issue body, found the
 paper's PDF URL and derived a deterministic run id from the issue and the normalized URL. Each
 refusal carries the original's reason code (`IntakeRefused.reason`).
+
+Who may start an analysis, and with which branches, is decided here too (the issue text is written
+by anyone who can open an issue; the agent it starts can push):
+
+- the repository must be on the operator's allow-list (`repository_not_allowed`);
+- the actor must be trusted (`author_not_allowed`): the `author_association` of the object that
+  triggers the work — the issue for `issues` events, the comment for `issue_comment` events (the
+  commenter asks for the requeue) — is one of the allowed associations, or the event is a
+  maintainer adding the trigger label (`actor_authorization`);
+- branch names must be plain git branch names (`branch_invalid`); the base branch must be on the
+  operator's allow-list (`base_branch_not_allowed`); the head branch is always the run's own
+  `codex/whitepaper-<run>` (`head_branch_for`), whatever the issue asks for.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +41,22 @@ _MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(\s*<?(?P<url>[^\s)<>]+)>?(?:\s+\"[^\"]
 _PLAIN_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 # punctuation that ends a sentence or closes a bracket rather than belonging to the URL
 _TRAILING_PUNCTUATION = ").,;:!?]}>'\"*_"
+
+# GitHub's author_association values (the REST/webhook `author_association` enum)
+AUTHOR_ASSOCIATIONS = frozenset(
+    {
+        "OWNER",
+        "MEMBER",
+        "COLLABORATOR",
+        "CONTRIBUTOR",
+        "FIRST_TIMER",
+        "FIRST_TIME_CONTRIBUTOR",
+        "MANNEQUIN",
+        "NONE",
+    }
+)
+_BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,100}")
+_REPOSITORY = re.compile(r"[A-Za-z0-9._-]{1,100}/[A-Za-z0-9._-]{1,100}")
 
 
 class IntakeRefused(Exception):
@@ -52,6 +81,11 @@ class IssueEvent:
     comment_body: str | None  # set for issue_comment events only
     actor: str | None  # sender.login, else comment.user.login
     payload: dict[str, Any]  # the bare GitHub payload
+    # upper-cased author_association of the issue (issues) or of the comment (issue_comment)
+    author_association: str = ""
+    label: str | None = None  # label.name of a `labeled` action
+    issue_author: str | None = None  # issue.user.login
+    sender_type: str | None = None  # sender.type ("User", "Bot", ...)
 
 
 @dataclass(frozen=True)
@@ -113,6 +147,7 @@ def github_event_normalize(
         comment_body = _str_or_none(comment.get("body")) if isinstance(comment, dict) else None
         comment_body = comment_body or ""
     html_url = _str_or_none(issue.get("html_url"))
+    association = _dig(comment if event == "issue_comment" else issue, "author_association")
     return IssueEvent(
         event=event,
         action=action,
@@ -126,7 +161,101 @@ def github_event_normalize(
         actor=_str_or_none(_dig(payload, "sender", "login"))
         or _str_or_none(_dig(comment, "user", "login")),
         payload=payload,
+        author_association=association.strip().upper() if isinstance(association, str) else "",
+        label=_str_or_none(_dig(payload, "label", "name")) if action == "labeled" else None,
+        issue_author=_str_or_none(_dig(issue, "user", "login")),
+        sender_type=_str_or_none(_dig(payload, "sender", "type")),
     )
+
+
+def repository_authorize(repository: str, allowed: Iterable[str]) -> None:
+    """Refuse (`repository_not_allowed`) a repository not on the allow-list (case-insensitive;
+    an empty allow-list refuses every repository)."""
+    if repository.casefold() not in {name.casefold() for name in allowed}:
+        raise IntakeRefused(
+            "repository_not_allowed",
+            f"{repository!r} is not in WHITEPAPER_ALLOWED_REPOSITORIES",
+        )
+
+
+def actor_authorization(
+    issue: IssueEvent, *, associations: Iterable[str], trigger_label: str = ""
+) -> str:
+    """Why the event may start work (`author_association:<A>` or `trigger_label:<login>`);
+    raises `IntakeRefused("author_not_allowed")` otherwise.
+
+    1. The author_association of the triggering object (the issue for `issues` events, the
+       comment for `issue_comment` events) is one of `associations`.
+    2. Or, with a trigger label configured, the event is `issues`/`labeled` adding exactly that
+       label, by a user (not a bot) other than the issue's author. GitHub lets only people with
+       triage or write access add labels; an issue template's labels, though, are applied on the
+       author's behalf (the author is then the sender) and an automation labelling by content
+       is a bot, so neither counts. The approval is of the issue as it is when labelled: a later
+       edit by an outside author is refused again until a maintainer labels it again.
+    """
+    if issue.author_association and issue.author_association in set(associations):
+        return f"author_association:{issue.author_association}"
+    label = trigger_label.strip().casefold()
+    sender = (issue.actor or "").casefold()
+    if (
+        label
+        and issue.event == "issues"
+        and issue.action == "labeled"
+        and (issue.label or "").strip().casefold() == label
+        and sender
+        and (issue.sender_type or "User") != "Bot"
+        and sender != (issue.issue_author or "").casefold()
+    ):
+        return f"trigger_label:{issue.actor}"
+    who = "comment" if issue.event == "issue_comment" else "issue"
+    raise IntakeRefused(
+        "author_not_allowed",
+        f"{who} author_association {issue.author_association or '<none>'!r} is not in "
+        "WHITEPAPER_ALLOWED_AUTHOR_ASSOCIATIONS and no maintainer added the trigger label",
+    )
+
+
+def branch_name_valid(name: str) -> bool:
+    """A plain branch name: ^[A-Za-z0-9._/-]{1,100}$ and git's ref rules that still apply (no
+    `..` or `//`, no leading `-`, `/` or `.`, no trailing `/` or `.`, no component starting with
+    `.` or ending in `.lock`)."""
+    if not _BRANCH.fullmatch(name) or ".." in name or "//" in name:
+        return False
+    if name.startswith(("-", "/", ".")) or name.endswith(("/", ".")):
+        return False
+    return not any(part.startswith(".") or part.endswith(".lock") for part in name.split("/"))
+
+
+def repository_name_valid(name: str) -> bool:
+    return bool(_REPOSITORY.fullmatch(name)) and ".." not in name
+
+
+@dataclass(frozen=True)
+class Branches:
+    base: str
+    requested_head: str | None  # the marker's head_branch, checked; never used as the head
+
+
+def branches_resolve(
+    marker: Marker, *, default_base: str, allowed_bases: Iterable[str]
+) -> Branches:
+    """The validated branches of a marker: `branch_invalid` for a malformed name,
+    `base_branch_not_allowed` for a base off the allow-list.
+
+    The issue never chooses the head branch: a well-formed `head_branch` is accepted and
+    ignored, the agent always pushes to `head_branch_for(run_id, attempt)`
+    (`codex/whitepaper-<run>`), so no text of the issue becomes a branch in the agent's
+    instructions and no issue can point its run at another run's branch."""
+    base = marker.base_branch or default_base
+    for field, value in (("base_branch", base), ("head_branch", marker.head_branch)):
+        if value is not None and not branch_name_valid(value):
+            raise IntakeRefused("branch_invalid", f"{field} {value[:120]!r} is not a valid branch")
+    if base not in set(allowed_bases):
+        raise IntakeRefused(
+            "base_branch_not_allowed",
+            f"base_branch {base!r} is not in WHITEPAPER_ALLOWED_BASE_BRANCHES",
+        )
+    return Branches(base=base, requested_head=marker.head_branch)
 
 
 def envelope_unwrap(raw: Any) -> tuple[dict[str, str], dict[str, Any]]:

@@ -92,6 +92,7 @@ def test_s3_down_during_intake_event_retried_then_stored_exactly_once(
     create_topics(kafka_bootstrap, (topic, 1), (f"{topic}.dlq", 1))
     workflow = {
         "WHITEPAPER_WORKFLOW_ENABLED": "true",
+        "WHITEPAPER_ALLOWED_REPOSITORIES": "proompteng/lab",  # the payload's repository
         "WHITEPAPER_CEPH_ENDPOINT": proxy.url,
         "WHITEPAPER_CEPH_ACCESS_KEY": os.environ["TEST_S3_ACCESS_KEY"],
         "WHITEPAPER_CEPH_SECRET_KEY": os.environ["TEST_S3_SECRET_KEY"],

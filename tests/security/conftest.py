@@ -1,4 +1,5 @@
-"""Fixtures of the security checks: an operator with an API token, relaxed throttles."""
+"""Fixtures of the security checks: an operator with an API token, relaxed throttles, and the
+whitepaper workflow (PDF host, Jangar stand-in, bucket, eager Celery)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from django.core.cache import cache
 from rest_framework import throttling
 
 from torghut_site.auth import IssuedToken, api_token_issue
+from whitepapers.tests.conftest import (  # noqa: F401 - the whitepaper workflow's fixtures
+    control,
+    eager_celery,
+    s3_artifacts,
+    s3_client,
+    workflow,
+)
 
 RELAXED_RATES = {"anon": "100000/min", "user": "100000/min", "control": "100000/min"}
 

@@ -4,9 +4,14 @@ Every intake — Kafka (Froussard), the control API, GitHub's own webhook — fi
 event (`GithubIssueEvent`), then processes it with the same rules. Processing:
 
 1. workflow off ⇒ `workflow_disabled`; not an issue/comment event we act on ⇒ `ignored_event`;
+   a repository not in WHITEPAPER_ALLOWED_REPOSITORIES ⇒ `repository_not_allowed`;
 2. the marker block and the PDF URL (`marker_missing`, `unsupported_workflow_marker`,
    `pdf_attachment_missing`); a comment without the requeue keyword ⇒
-   `comment_without_requeue_keyword`;
+   `comment_without_requeue_keyword`; then who asks (`author_not_allowed`: the issue's or the
+   comment's author_association, or a maintainer's trigger label) and the branches
+   (`branch_invalid`, `base_branch_not_allowed`; the head is always the run's own
+   `codex/whitepaper-<run>`).
+   A refused event downloads nothing, writes no run and dispatches nothing;
 3. the run id is deterministic: an existing run ⇒ `idempotent_replay`, or the requeue path for a
    keyword comment (`requeued`, `already_completed`, `already_dispatched`, `requeue_not_ready`);
 4. download the PDF (size, redirect and type limits) — the same bytes already analysed for another
@@ -40,16 +45,21 @@ from django.db.models import F
 from django.utils import timezone
 
 from whitepapers.github import (
+    Branches,
     IntakeRefused,
     IssueEvent,
     Marker,
+    actor_authorization,
+    branches_resolve,
     envelope_headers,
     envelope_unwrap,
     event_name_of,
     github_event_normalize,
     has_requeue_keyword,
+    head_branch_for,
     marker_parse,
     pdf_url_find,
+    repository_authorize,
     run_id_for,
 )
 from whitepapers.metrics import WHITEPAPER_EVENTS
@@ -332,6 +342,7 @@ def _process(event: GithubIssueEvent, *, retry_storage: bool = False) -> IntakeO
             event_name=event.event_name or None,
             delivery_id=event.delivery_id or None,
         )
+        repository_authorize(issue.repository, settings.WHITEPAPER_ALLOWED_REPOSITORIES)
         marker = marker_parse(
             issue.issue_body,
             start=settings.WHITEPAPER_ISSUE_MARKER_START,
@@ -345,6 +356,11 @@ def _process(event: GithubIssueEvent, *, retry_storage: bool = False) -> IntakeO
         issue.comment_body, settings.WHITEPAPER_REQUEUE_COMMENT_KEYWORD
     ):
         return _refused("comment_without_requeue_keyword")
+    try:  # who asks, and for which branches: before any lookup, download or write
+        _authorization(issue)
+        _branches(marker)
+    except IntakeRefused as exc:
+        return _refused(exc.reason, exc.detail)
 
     run_id = run_id_for(issue.repository, issue.issue_number, url)
     existing = WhitepaperAnalysisRun.objects.select_related("document").filter(run_id=run_id)
@@ -421,7 +437,28 @@ def _file_replay(sha256: str, *, exclude_run_id: str) -> WhitepaperAnalysisRun |
     return min(candidates, key=lambda r: _REPLAY_PREFERENCE.get(r.status, 3))
 
 
+def _authorization(issue: IssueEvent) -> str:
+    return actor_authorization(
+        issue,
+        associations=settings.WHITEPAPER_ALLOWED_AUTHOR_ASSOCIATIONS,
+        trigger_label=settings.WHITEPAPER_TRIGGER_LABEL,
+    )
+
+
+def _branches(marker: Marker) -> Branches:
+    return branches_resolve(
+        marker,
+        default_base=settings.WHITEPAPER_DEFAULT_BASE_BRANCH,
+        allowed_bases=settings.WHITEPAPER_ALLOWED_BASE_BRANCHES,
+    )
+
+
 def _context(issue: IssueEvent, marker: Marker, url: str) -> dict[str, Any]:
+    """The run's orchestration context. The base branch is the validated one (`_process` refused
+    the event otherwise), the head the run's own; the marker's text stays under `marker`, as
+    data."""
+    branches = _branches(marker)
+    run_id = run_id_for(issue.repository, issue.issue_number, url)
     return {
         "repository": issue.repository,
         "issue_number": issue.issue_number,
@@ -429,8 +466,9 @@ def _context(issue: IssueEvent, marker: Marker, url: str) -> dict[str, Any]:
         "issue_title": issue.issue_title,
         "marker": marker.fields,
         "attachment_url": url,
-        "base_branch": marker.base_branch or settings.WHITEPAPER_DEFAULT_BASE_BRANCH,
-        "head_branch": marker.head_branch or "",
+        "base_branch": branches.base,
+        "head_branch": head_branch_for(run_id, 1),  # attempt n: head_branch_for(run_id, n)
+        "authorized_by": _authorization(issue),
     }
 
 

@@ -93,6 +93,10 @@ def test_envelope_issue_event_is_normalized_exactly():
         comment_body=None,
         actor="octocat",
         payload=payload,
+        author_association="",  # the payload has none: no association is trusted
+        label=None,
+        issue_author="author",
+        sender_type=None,
     )
 
 

@@ -66,7 +66,10 @@ def issue_payload(
     action: str = "opened",
     body: str | None = None,
     title: str = "Paper: momentum with regime filters",
+    association: str = "OWNER",
 ) -> dict[str, Any]:
+    """An `issues` event; `association` is the issue author's author_association (OWNER, one of
+    the default WHITEPAPER_ALLOWED_AUTHOR_ASSOCIATIONS)."""
     return {
         "action": action,
         "issue": {
@@ -75,6 +78,7 @@ def issue_payload(
             "body": issue_body(url) if body is None else body,
             "html_url": f"https://github.com/{repo}/issues/{number}",
             "user": {"login": "researcher"},
+            "author_association": association,
         },
         "repository": {"full_name": repo},
         "sender": {"login": "researcher"},
@@ -82,10 +86,20 @@ def issue_payload(
 
 
 def comment_payload(
-    *, url: str | None, text: str, number: int = 42, repo: str = "proompteng/lab"
+    *,
+    url: str | None,
+    text: str,
+    number: int = 42,
+    repo: str = "proompteng/lab",
+    association: str = "MEMBER",
 ) -> dict[str, Any]:
+    """An `issue_comment` event; `association` is the commenter's author_association."""
     payload = issue_payload(url=url, number=number, repo=repo, action="created")
-    payload["comment"] = {"body": text, "user": {"login": "maintainer"}}
+    payload["comment"] = {
+        "body": text,
+        "user": {"login": "maintainer"},
+        "author_association": association,
+    }
     payload["sender"] = {"login": "maintainer"}
     return payload
 
