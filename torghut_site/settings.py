@@ -697,6 +697,15 @@ if _unknown_groups:
         f"TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS: {', '.join(_unknown_groups)}"
     )
 TRADING_EXECUTION_PREFER_LIMIT = env.bool("TRADING_EXECUTION_PREFER_LIMIT", default=True)
+# `GET /trading/tca` and `/trading/metrics` answer their TCA summary from the default cache,
+# computed at most this many seconds ago (`summary_as_of` in the answer); the summary covers at
+# most the last TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS days, so one computation is bounded too
+TRADING_TCA_SUMMARY_CACHE_SECONDS = env.int(
+    "TRADING_TCA_SUMMARY_CACHE_SECONDS", default=60, min_value=1, max_value=3600
+)
+TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS = env.int(
+    "TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS", default=90, min_value=1, max_value=3650
+)
 TRADING_COOLDOWN_SECONDS = env.int("TRADING_COOLDOWN_SECONDS", default=0, min_value=0)
 TRADING_ALLOW_SHORTS = env.bool("TRADING_ALLOW_SHORTS", default=False)
 TRADING_WS_CRYPTO_ENABLED = env.bool("TRADING_WS_CRYPTO_ENABLED", default=False)
