@@ -36,19 +36,24 @@ DEBUG = env.bool("DEBUG", default=False)
 TORGHUT_VERSION = env.str("TORGHUT_VERSION", default="dev")
 TORGHUT_COMMIT = env.str("TORGHUT_COMMIT", default="unknown")
 
+# Outside dev (stage and prod) nothing security-relevant is defaulted: a stage deployment is as
+# reachable as production, so it gets neither the development key nor every host.
+IS_DEV = APP_ENV == "dev"
 SECRET_KEY = env.secret("SECRET_KEY", "DJANGO_SECRET_KEY")
 if not SECRET_KEY:
-    if IS_PROD:
-        env.problem("SECRET_KEY is required when APP_ENV=prod (or SECRET_KEY_FILE)")
+    if not IS_DEV:
+        env.problem(f"SECRET_KEY is required when APP_ENV={APP_ENV} (or SECRET_KEY_FILE)")
     SECRET_KEY = "dev-only-insecure-key-never-used-in-prod-" + "x" * 20  # noqa: S105
-elif IS_PROD and len(SECRET_KEY) < 50:
-    env.problem("SECRET_KEY must be at least 50 characters when APP_ENV=prod")
+elif not IS_DEV and len(SECRET_KEY) < 50:
+    env.problem(f"SECRET_KEY must be at least 50 characters when APP_ENV={APP_ENV}")
 if IS_PROD and DEBUG:
     env.problem("DEBUG=true is not allowed when APP_ENV=prod")
 
-ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", default=() if IS_PROD else ("*",))
-if IS_PROD and not ALLOWED_HOSTS:
-    env.problem("ALLOWED_HOSTS must list the served host names when APP_ENV=prod")
+ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", default=("*",) if IS_DEV else ())
+if not IS_DEV and not ALLOWED_HOSTS:
+    env.problem(f"ALLOWED_HOSTS must list the served host names when APP_ENV={APP_ENV}")
+elif IS_PROD and "*" in ALLOWED_HOSTS:
+    env.problem("ALLOWED_HOSTS must not contain * (any host) when APP_ENV=prod")
 CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
