@@ -202,6 +202,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["torghut_site.api.JSONParser"],
 }
 API_MAX_PAGE_SIZE = 500
+# a JSON body nested deeper than this (arrays and objects) is refused with a 400 before the
+# view sees it; the parser would otherwise recurse until Python's recursion limit (a 500)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64, min_value=2, max_value=500)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "torghut API",
