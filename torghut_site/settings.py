@@ -205,6 +205,9 @@ API_MAX_PAGE_SIZE = 500
 # a JSON body nested deeper than this (arrays and objects) is refused with a 400 before the
 # view sees it; the parser would otherwise recurse until Python's recursion limit (a 500)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64, min_value=2, max_value=500)
+# days a new API token lives when its issuer names no TTL (`create_api_token` without
+# --ttl-days, the demo bootstrap); 0 = no expiry (the token lives until revoked)
+API_TOKEN_DEFAULT_TTL_DAYS = env.int("API_TOKEN_DEFAULT_TTL_DAYS", default=0, min_value=0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "torghut API",
