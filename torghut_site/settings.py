@@ -209,6 +209,16 @@ API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64, min_value=2, max_
 # --ttl-days, the demo bootstrap); 0 = no expiry (the token lives until revoked)
 API_TOKEN_DEFAULT_TTL_DAYS = env.int("API_TOKEN_DEFAULT_TTL_DAYS", default=0, min_value=0)
 
+# Admin sign-in (torghut_site.login_guard): after this many failed attempts for one username, or
+# from one client address, within ADMIN_LOGIN_LOCKOUT_SECONDS, further attempts from it are
+# refused without a password check for ADMIN_LOGIN_LOCKOUT_SECONDS (counters: the default cache)
+ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5, min_value=1)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", default=900, min_value=1)
+AUTHENTICATION_BACKENDS = [
+    "torghut_site.login_guard.LoginLockoutBackend",  # first: refuses locked sign-ins
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "torghut API",
     "DESCRIPTION": "Trading, order feed, whitepaper and autonomy endpoints of torghut.",
