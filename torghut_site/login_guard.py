@@ -126,7 +126,6 @@ class LoginLockoutBackend:
             if request is not None:
                 setattr(request, _REFUSED_ATTR, True)
             raise PermissionDenied("sign-in locked")
-        return None  # noqa: RET501 - "no user here", the backend protocol's answer
 
 
 LOCKED_MESSAGE = "Too many failed sign-in attempts. Try again in %(minutes)s min."
