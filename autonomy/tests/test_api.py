@@ -649,7 +649,7 @@ def test_evidence_continuity_endpoint_reads_and_refresh_is_a_post(reader, run_la
         [run_id],
     )
     assert EvidenceContinuityReport.objects.count() == 2
-    assert EvidenceContinuityReport.objects.first().report["requested_by"] == "auditor"
+    assert EvidenceContinuityReport.objects.order_by("-pk")[0].report["requested_by"] == "auditor"
     bad = auditor.post(
         "/trading/autonomy/evidence-continuity/refresh", {"run_limit": 51}, format="json"
     )

@@ -7,6 +7,7 @@ cache for TRADING_TCA_SUMMARY_CACHE_SECONDS; `summary_as_of` says how old it is.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -56,7 +57,7 @@ def tca(n: int, *, symbol: str, slippage: str, at: datetime) -> ExecutionTcaMetr
 
 
 @pytest.fixture
-def client(django_user_model) -> APIClient:
+def client(django_user_model) -> Iterator[APIClient]:
     cache.clear()
     user = django_user_model.objects.create_user("tca-reader", password="pw-tca-reader-1")
     client = APIClient()
@@ -71,7 +72,8 @@ def summary_of(body: dict) -> dict:
 
 def expected(since: datetime) -> dict:
     """The full aggregation over the window, rendered as the API renders it."""
-    return json.loads(JSONRenderer().render(tca_summary(tca_rows(since=since))))
+    rendered: dict = json.loads(JSONRenderer().render(tca_summary(tca_rows(since=since))))
+    return rendered
 
 
 def test_summary_is_window_bounded_cached_and_says_how_old_it_is(
