@@ -25,7 +25,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from autonomy.models import Promotion, ResearchCandidate, ResearchRun, RunStatus
+from autonomy.models import (
+    EvidenceContinuityReport,
+    Promotion,
+    ResearchCandidate,
+    ResearchRun,
+    RunStatus,
+)
 from autonomy.selectors import (
     autonomy_status,
     candidate_get,
@@ -38,6 +44,7 @@ from autonomy.serializers import (
     AutonomyStatusSerializer,
     CandidateSerializer,
     ContinuityQuerySerializer,
+    ContinuityRefreshInputSerializer,
     ContinuityReportSerializer,
     DenyInputSerializer,
     PromoteInputSerializer,
@@ -136,36 +143,91 @@ class AutonomyStatusApi(APIView):
         return Response(AutonomyStatusSerializer(autonomy_status()).data)
 
 
+def _continuity_body(report: EvidenceContinuityReport, *, refreshed: bool) -> dict[str, Any]:
+    return ContinuityReportSerializer(
+        {
+            "checked_at": report.checked_at,
+            "passed": report.passed,
+            "runs_checked": report.runs_checked,
+            "failed_runs": report.failed_runs,
+            "run_limit": report.run_limit,
+            "run_ids": report.report.get("run_ids", []),
+            "refreshed": refreshed,
+        }
+    ).data
+
+
+REFRESH_PATH = "/trading/autonomy/evidence-continuity/refresh"
+
+
 class EvidenceContinuityApi(APIView):
-    """`GET /trading/autonomy/evidence-continuity?refresh&run_limit≤50`: the last continuity audit
-    of recent research runs; `refresh=true` (or no audit yet) runs one now and records it."""
+    """`GET /trading/autonomy/evidence-continuity`: the last continuity audit of recent research
+    runs. A GET only reads: `refresh=true` is refused with 400 `refresh_requires_post` (the
+    audit is run by `POST …/refresh` or the daily task), and before any audit it is a 404."""
 
     @extend_schema(
         parameters=[ContinuityQuerySerializer],
-        responses={200: ContinuityReportSerializer},
+        responses={
+            200: ContinuityReportSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="refresh_requires_post"),
+            404: OpenApiResponse(ErrorSerializer, description="no_continuity_report"),
+        },
         summary="Evidence continuity",
     )
     def get(self, request: Request) -> Response:
         query = ContinuityQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        if query.validated_data["refresh"]:
+            raise ApiError(
+                code="refresh_requires_post",
+                message=f"a GET never runs the audit: POST {REFRESH_PATH} to run one",
+            )
         report = last_continuity_report()
-        refreshed = bool(query.validated_data["refresh"]) or report is None
-        if refreshed:
-            report = evidence_continuity_check(run_limit=query.validated_data.get("run_limit"))
-        assert report is not None
-        return Response(
-            ContinuityReportSerializer(
-                {
-                    "checked_at": report.checked_at,
-                    "passed": report.passed,
-                    "runs_checked": report.runs_checked,
-                    "failed_runs": report.failed_runs,
-                    "run_limit": report.run_limit,
-                    "run_ids": report.report.get("run_ids", []),
-                    "refreshed": refreshed,
-                }
-            ).data
+        if report is None:
+            raise ApiError(
+                code="no_continuity_report",
+                message=f"no continuity audit has run yet: POST {REFRESH_PATH} to run one",
+                status_code=status.HTTP_404_NOT_FOUND,
+            )
+        return Response(_continuity_body(report, refreshed=False))
+
+
+class CanRefreshContinuity(BasePermission):
+    """Running the audit writes a report: it needs `autonomy.add_evidencecontinuityreport`."""
+
+    message = "refreshing the audit needs the permission autonomy.add_evidencecontinuityreport"
+    code = "permission_denied"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and user.has_perm("autonomy.add_evidencecontinuityreport")
         )
+
+
+class EvidenceContinuityRefreshApi(APIView):
+    """`POST /trading/autonomy/evidence-continuity/refresh {run_limit≤50}`: run the continuity
+    audit now and record it (the report names the requesting user)."""
+
+    permission_classes = [CanRefreshContinuity]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "control"
+
+    @extend_schema(
+        request=ContinuityRefreshInputSerializer,
+        responses={201: ContinuityReportSerializer, 400: INVALID, 403: FORBIDDEN},
+        summary="Run the evidence-continuity audit",
+    )
+    def post(self, request: Request) -> Response:
+        data = ContinuityRefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = evidence_continuity_check(
+            run_limit=data.validated_data.get("run_limit"),
+            requested_by=request.user.get_username(),
+        )
+        return Response(_continuity_body(report, refreshed=True), status=status.HTTP_201_CREATED)
 
 
 class RunListApi(APIView):

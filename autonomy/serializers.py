@@ -258,7 +258,14 @@ class ContinuitySummarySerializer(serializers.Serializer[Any]):
 
 
 class ContinuityQuerySerializer(serializers.Serializer[Any]):
-    refresh = serializers.BooleanField(required=False, default=False)
+    refresh = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="refused (400 refresh_requires_post): a GET never runs the audit",
+    )
+
+
+class ContinuityRefreshInputSerializer(serializers.Serializer[Any]):
     run_limit = serializers.IntegerField(required=False, min_value=1, max_value=50)
 
 

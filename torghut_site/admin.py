@@ -9,10 +9,26 @@ from torghut_site.models import ApiToken, DeadLetterMessage, ProcessHeartbeat
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    list_display = (
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = ("revoked_at", "expires_at")
     search_fields = ("name", "prefix", "user__username")
-    readonly_fields = ("user", "name", "prefix", "digest", "created_at", "last_used_at")
+    readonly_fields = (
+        "user",
+        "name",
+        "prefix",
+        "digest",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # keys are shown exactly once, by `manage.py create_api_token`

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from typing import Any
 
@@ -36,11 +38,62 @@ def unstorable_text(value: Any) -> bool:
     return False
 
 
+logger = logging.getLogger(__name__)
+
+
+class JsonTooDeepError(ValueError):
+    """A JSON document nested deeper than allowed (a ValueError, like any other invalid JSON)."""
+
+    def __init__(self, max_depth: int) -> None:
+        self.max_depth = max_depth
+        super().__init__(f"JSON nested deeper than {max_depth} levels is not accepted")
+
+
+def json_depth_exceeds(value: Any, max_depth: int) -> bool:
+    """True if `value` (parsed JSON) nests lists/objects deeper than `max_depth`. Iterative: a
+    recursive walk would itself hit the recursion limit on the documents it must refuse."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[dict[Any, Any] | list[Any], int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def json_loads_bounded(body: str | bytes, *, max_depth: int | None = None) -> Any:
+    """`json.loads` for request bodies read outside DRF's parsers: a document nested deeper than
+    `max_depth` (default `API_MAX_JSON_DEPTH`) raises `JsonTooDeepError`, never RecursionError."""
+    limit = settings.API_MAX_JSON_DEPTH if max_depth is None else max_depth
+    try:
+        data = json.loads(body)
+    except RecursionError as exc:
+        raise JsonTooDeepError(limit) from exc
+    if json_depth_exceeds(data, limit):
+        raise JsonTooDeepError(limit)
+    return data
+
+
+def json_too_deep_error(max_depth: int) -> ApiError:
+    return ApiError(code="json_too_deep", message=str(JsonTooDeepError(max_depth)))
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser that rejects, as a 400, text the database could not store."""
+    """DRF's JSON parser that rejects, as a 400, text the database could not store and documents
+    nested deeper than `API_MAX_JSON_DEPTH` (`json_too_deep`), which would otherwise end in a
+    RecursionError (an HTML 500) in the parser or in whatever walks the data next."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        data = super().parse(stream, media_type, parser_context)
+        limit = settings.API_MAX_JSON_DEPTH
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise json_too_deep_error(limit) from exc
+        if json_depth_exceeds(data, limit):
+            raise json_too_deep_error(limit)
         if unstorable_text(data):
             raise exceptions.ParseError(
                 "JSON parse error - NUL characters and lone surrogates are not accepted"
@@ -70,6 +123,11 @@ def error_body(*, code: str, message: str, details: Any = None) -> dict[str, Any
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error looks like {"error": {"code", "message", "details"}, "request_id"}."""
+    if isinstance(exc, RecursionError):
+        # the parser refuses deep documents first; this catches any other input (a body a view
+        # reads itself) that still nests deep enough to exhaust the stack
+        logger.warning("request refused: RecursionError while handling it", exc_info=exc)
+        exc = json_too_deep_error(settings.API_MAX_JSON_DEPTH)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

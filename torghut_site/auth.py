@@ -6,9 +6,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
@@ -32,10 +35,19 @@ class IssuedToken:
     key: str
 
 
-def api_token_issue(*, user: User, name: str) -> IssuedToken:
+def api_token_issue(*, user: User, name: str, ttl_days: int | None = None) -> IssuedToken:
+    """A new token for `user`; it expires after `ttl_days` days (None: API_TOKEN_DEFAULT_TTL_DAYS;
+    0: never, until revoked)."""
+    days = settings.API_TOKEN_DEFAULT_TTL_DAYS if ttl_days is None else ttl_days
+    if days < 0:
+        raise ValueError(f"ttl_days must be >= 0, not {days}")
     key = "tg_" + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=key[:TOKEN_PREFIX_LENGTH], digest=token_digest(key)
+        user=user,
+        name=name,
+        prefix=key[:TOKEN_PREFIX_LENGTH],
+        digest=token_digest(key),
+        expires_at=timezone.now() + timedelta(days=days) if days else None,
     )
     return IssuedToken(token=token, key=key)
 
@@ -56,15 +68,17 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Invalid token header.")
         digest = token_digest(header[1])
-        # the lookup is by digest, so timing reveals nothing about the key itself
+        now = timezone.now()
+        # the lookup is by digest, so timing reveals nothing about the key itself; an expired
+        # token is refused exactly like a revoked or unknown one
         token = (
             ApiToken.objects.select_related("user")
             .filter(digest=digest, revoked_at__isnull=True)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
             .first()
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token

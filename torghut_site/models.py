@@ -20,6 +20,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # null: lives until revoked; otherwise refused from this time on, like a revoked token
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

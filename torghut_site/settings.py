@@ -37,19 +37,24 @@ DEBUG = env.bool("DEBUG", default=False)
 TORGHUT_VERSION = env.str("TORGHUT_VERSION", default="dev")
 TORGHUT_COMMIT = env.str("TORGHUT_COMMIT", default="unknown")
 
+# Outside dev (stage and prod) nothing security-relevant is defaulted: a stage deployment is as
+# reachable as production, so it gets neither the development key nor every host.
+IS_DEV = APP_ENV == "dev"
 SECRET_KEY = env.secret("SECRET_KEY", "DJANGO_SECRET_KEY")
 if not SECRET_KEY:
-    if IS_PROD:
-        env.problem("SECRET_KEY is required when APP_ENV=prod (or SECRET_KEY_FILE)")
+    if not IS_DEV:
+        env.problem(f"SECRET_KEY is required when APP_ENV={APP_ENV} (or SECRET_KEY_FILE)")
     SECRET_KEY = "dev-only-insecure-key-never-used-in-prod-" + "x" * 20  # noqa: S105
-elif IS_PROD and len(SECRET_KEY) < 50:
-    env.problem("SECRET_KEY must be at least 50 characters when APP_ENV=prod")
+elif not IS_DEV and len(SECRET_KEY) < 50:
+    env.problem(f"SECRET_KEY must be at least 50 characters when APP_ENV={APP_ENV}")
 if IS_PROD and DEBUG:
     env.problem("DEBUG=true is not allowed when APP_ENV=prod")
 
-ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", default=() if IS_PROD else ("*",))
-if IS_PROD and not ALLOWED_HOSTS:
-    env.problem("ALLOWED_HOSTS must list the served host names when APP_ENV=prod")
+ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", default=("*",) if IS_DEV else ())
+if not IS_DEV and not ALLOWED_HOSTS:
+    env.problem(f"ALLOWED_HOSTS must list the served host names when APP_ENV={APP_ENV}")
+elif IS_PROD and "*" in ALLOWED_HOSTS:
+    env.problem("ALLOWED_HOSTS must not contain * (any host) when APP_ENV=prod")
 CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -198,6 +203,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["torghut_site.api.JSONParser"],
 }
 API_MAX_PAGE_SIZE = 500
+# a JSON body nested deeper than this (arrays and objects) is refused with a 400 before the
+# view sees it; the parser would otherwise recurse until Python's recursion limit (a 500)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64, min_value=2, max_value=500)
+# days a new API token lives when its issuer names no TTL (`create_api_token` without
+# --ttl-days, the demo bootstrap); 0 = no expiry (the token lives until revoked)
+API_TOKEN_DEFAULT_TTL_DAYS = env.int("API_TOKEN_DEFAULT_TTL_DAYS", default=0, min_value=0)
+
+# Admin sign-in (torghut_site.login_guard): after this many failed attempts for one username, or
+# from one client address, within ADMIN_LOGIN_LOCKOUT_SECONDS, further attempts from it are
+# refused without a password check for ADMIN_LOGIN_LOCKOUT_SECONDS (counters: the default cache)
+ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5, min_value=1)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", default=900, min_value=1)
+AUTHENTICATION_BACKENDS = [
+    "torghut_site.login_guard.LoginLockoutBackend",  # first: refuses locked sign-ins
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "torghut API",
@@ -698,6 +719,15 @@ if _unknown_groups:
         f"TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS: {', '.join(_unknown_groups)}"
     )
 TRADING_EXECUTION_PREFER_LIMIT = env.bool("TRADING_EXECUTION_PREFER_LIMIT", default=True)
+# `GET /trading/tca` and `/trading/metrics` answer their TCA summary from the default cache,
+# computed at most this many seconds ago (`summary_as_of` in the answer); the summary covers at
+# most the last TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS days, so one computation is bounded too
+TRADING_TCA_SUMMARY_CACHE_SECONDS = env.int(
+    "TRADING_TCA_SUMMARY_CACHE_SECONDS", default=60, min_value=1, max_value=3600
+)
+TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS = env.int(
+    "TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS", default=90, min_value=1, max_value=3650
+)
 TRADING_COOLDOWN_SECONDS = env.int("TRADING_COOLDOWN_SECONDS", default=0, min_value=0)
 TRADING_ALLOW_SHORTS = env.bool("TRADING_ALLOW_SHORTS", default=False)
 TRADING_WS_CRYPTO_ENABLED = env.bool("TRADING_WS_CRYPTO_ENABLED", default=False)

@@ -3,11 +3,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from torghut_site import apis
+from torghut_site.login_guard import LockoutAwareAuthenticationForm
 from torghut_site.metrics import metrics_view
 
 admin.site.site_header = "torghut"
 admin.site.site_title = "torghut"
 admin.site.index_title = "torghut operations"
+admin.site.login_form = LockoutAwareAuthenticationForm
 
 urlpatterns = [
     path("", apis.RootApi.as_view(), name="root"),

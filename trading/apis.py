@@ -20,7 +20,7 @@ from trading.selectors.trading import (
     decision_list,
     execution_list,
     tca_rows,
-    tca_summary,
+    tca_summary_cached,
     trading_health,
     trading_status,
 )
@@ -178,6 +178,9 @@ class ExecutionListApi(APIView):
 
 
 class TcaApi(APIView):
+    """`GET /trading/tca`: the matching TCA rows, paginated, beside a summary that is cached and
+    window-bounded (`trading.selectors.trading.tca_summary_cached`; see `summary_as_of`)."""
+
     @extend_schema(
         parameters=[
             *FILTER_PARAMS,
@@ -194,9 +197,14 @@ class TcaApi(APIView):
         )
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(rows, request, view=self) or []
+        summary = tca_summary_cached(
+            symbol=filters.get("symbol"),
+            strategy_id=filters.get("strategy_id"),
+            since=filters.get("since"),
+        )
         return Response(
             {
-                **tca_summary(rows),
+                **summary,
                 "count": paginator.count,
                 "rows": TcaRowSerializer(page, many=True).data,
             }
@@ -267,7 +275,7 @@ class MetricsApi(APIView):
                     lane["label"]: lane["last_cycle_summary"] for lane in status_body["lanes"]
                 },
                 "decisions_24h": status_body["decisions_24h"],
-                "tca": tca_summary(tca_rows()),
+                "tca": tca_summary_cached(),
             }
         )
 

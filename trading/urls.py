@@ -13,6 +13,11 @@ urlpatterns = [
         autonomy_apis.EvidenceContinuityApi.as_view(),
         name="trading-autonomy-evidence-continuity",
     ),
+    path(
+        "autonomy/evidence-continuity/refresh",
+        autonomy_apis.EvidenceContinuityRefreshApi.as_view(),
+        name="trading-autonomy-evidence-continuity-refresh",
+    ),
     path("metrics", apis.MetricsApi.as_view(), name="trading-metrics"),
     path("decisions", apis.DecisionListApi.as_view(), name="trading-decisions"),
     path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),

@@ -167,8 +167,10 @@ def drift_evidence_for_live(strategy_name: str, *, now: datetime | None = None) 
 
 
 def evidence_continuity_check(
-    *, run_limit: int | None = None, now: datetime | None = None
+    *, run_limit: int | None = None, now: datetime | None = None, requested_by: str = ""
 ) -> EvidenceContinuityReport:
+    """Audit the most recent finished runs and record the report (`requested_by`: the user who
+    asked for it through the API; empty for the daily task)."""
     limit = min(50, max(1, run_limit or settings.TRADING_EVIDENCE_CONTINUITY_RUN_LIMIT))
     now = now or timezone.now()
     runs = list(
@@ -208,6 +210,7 @@ def evidence_continuity_check(
         "run_ids": [r.run_id for r in runs],
         "failed_runs": failed,
         "passed": not failed,
+        "requested_by": requested_by,
     }
     return EvidenceContinuityReport.objects.create(
         checked_at=now,

@@ -597,7 +597,12 @@ def test_the_schema_describes_every_autonomy_operation(db, reader):
     }
     assert ops == {
         ("/trading/autonomy", "get"): {"200", "401", "403", "429"},
-        ("/trading/autonomy/evidence-continuity", "get"): {"200", "400", "401", "403", "429"},
+        ("/trading/autonomy/evidence-continuity", "get"): {
+            *("200", "400", "401", "403", "404", "429")
+        },
+        ("/trading/autonomy/evidence-continuity/refresh", "post"): {
+            *("201", "400", "401", "403", "429")
+        },
         ("/autonomy/runs", "get"): {"200", "400", "401", "403", "429"},
         ("/autonomy/runs/{run_id}", "get"): {"200", "400", "401", "403", "404", "429"},
         ("/autonomy/candidates/{candidate_id}", "get"): {"200", "400", "401", "403", "404", "429"},
@@ -620,16 +625,22 @@ def test_the_schema_describes_every_autonomy_operation(db, reader):
     assert (promote["required"], enum["enum"]) == (["mode"], ["paper", "live"])
 
 
-def test_evidence_continuity_endpoint_audits_on_refresh(reader, run_lane_cmd):
+def test_evidence_continuity_endpoint_reads_and_refresh_is_a_post(reader, run_lane_cmd):
     from autonomy.models import EvidenceContinuityReport
 
-    first = reader.get("/trading/autonomy/evidence-continuity")
-    assert first.status_code == 200
+    auditor = client_for(user_with("auditor", "add_evidencecontinuityreport"))
+    none_yet = reader.get("/trading/autonomy/evidence-continuity")
+    assert none_yet.status_code == 404
+    assert none_yet.json()["error"]["code"] == "no_continuity_report"
+    first = auditor.post("/trading/autonomy/evidence-continuity/refresh", {}, format="json")
+    assert first.status_code == 201
     assert (first.json()["refreshed"], first.json()["runs_checked"]) == (True, 0)
     run_id = run_lane_cmd()["run_id"]
     cached = reader.get("/trading/autonomy/evidence-continuity")
     assert (cached.json()["refreshed"], cached.json()["runs_checked"]) == (False, 0)
-    fresh = reader.get("/trading/autonomy/evidence-continuity?refresh=true&run_limit=3")
+    fresh = auditor.post(
+        "/trading/autonomy/evidence-continuity/refresh", {"run_limit": 3}, format="json"
+    )
     body = fresh.json()
     assert (body["refreshed"], body["passed"], body["run_limit"], body["run_ids"]) == (
         True,
@@ -638,6 +649,9 @@ def test_evidence_continuity_endpoint_audits_on_refresh(reader, run_lane_cmd):
         [run_id],
     )
     assert EvidenceContinuityReport.objects.count() == 2
-    bad = reader.get("/trading/autonomy/evidence-continuity?run_limit=51")
+    assert EvidenceContinuityReport.objects.order_by("-pk")[0].report["requested_by"] == "auditor"
+    bad = auditor.post(
+        "/trading/autonomy/evidence-continuity/refresh", {"run_limit": 51}, format="json"
+    )
     assert bad.status_code == 400
     assert EvidenceContinuityReport.objects.count() == 2

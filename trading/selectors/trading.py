@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Avg, Count, QuerySet, Sum
 from django.utils import timezone
 
@@ -81,6 +83,38 @@ def tca_summary(rows: QuerySet[ExecutionTcaMetric]) -> dict[str, Any]:
         .order_by("symbol")
     )
     return {"summary": agg, "by_strategy": by_strategy, "by_symbol": by_symbol}
+
+
+def tca_summary_cached(
+    *,
+    symbol: str | None = None,
+    strategy_id: int | None = None,
+    since: datetime | None = None,
+) -> dict[str, Any]:
+    """`tca_summary` of the matching rows of the last TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS days
+    (`since` narrows it further), from the default cache for TRADING_TCA_SUMMARY_CACHE_SECONDS.
+
+    A request costs at most one bounded aggregation (three queries over the window) and nothing
+    while the cached answer lives; `summary_as_of` says when it was computed, so a reader knows
+    it can lag new TCA rows by up to `summary_max_age_seconds`."""
+    ttl = settings.TRADING_TCA_SUMMARY_CACHE_SECONDS
+    params = f"{(symbol or '').upper()}|{strategy_id or ''}|{since.isoformat() if since else ''}"
+    key = "trading:tca-summary:" + hashlib.sha256(params.encode("utf-8")).hexdigest()
+    cached: dict[str, Any] | None = cache.get(key)
+    if cached is not None:
+        return cached
+    now = timezone.now()
+    floor = now - timedelta(days=settings.TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS)
+    window_start = max(since, floor) if since else floor
+    rows = tca_rows(symbol=symbol, strategy_id=strategy_id, since=window_start)
+    body = {
+        **tca_summary(rows),
+        "summary_as_of": now,
+        "summary_since": window_start,
+        "summary_max_age_seconds": ttl,
+    }
+    cache.set(key, body, ttl)
+    return body
 
 
 def order_feed_status() -> dict[str, Any]:
