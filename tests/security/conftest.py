@@ -11,7 +11,12 @@ from rest_framework import throttling
 
 from torghut_site.auth import IssuedToken, api_token_issue
 
-RELAXED_RATES = {"anon": "100000/min", "user": "100000/min", "control": "100000/min"}
+RELAXED_RATES = {
+    "anon": "100000/min",
+    "user": "100000/min",
+    "control": "100000/min",
+    "webhook": "100000/min",
+}
 
 
 @pytest.fixture
