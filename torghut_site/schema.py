@@ -35,7 +35,21 @@ class WhitepaperTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-
             "in": "header",
             "name": "Authorization",
             "description": "`Bearer <WHITEPAPER_WORKFLOW_API_TOKEN>` (or the `x-whitepaper-token` "
-            "header); falls back to JANGAR_API_KEY",
+            "header): events, dispatch, run detail; not finalize",
+        }
+
+
+class RunTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "whitepapers.apis.RunTokenAuthentication"
+    name = "whitepaperRunToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Bearer <finalizeToken>` (or the `x-whitepaper-token` header): the "
+            "run's own token, handed to its AgentRun as the `finalizeToken` parameter",
         }
 
 

@@ -177,6 +177,16 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 # --------------------------------------------------------------------------------------------
 # DRF: authenticated by default, throttled, paginated, one error format
 # --------------------------------------------------------------------------------------------
+# GitHub webhook requests accepted per client address (POST /whitepapers/webhooks/github,
+# counted before the signature check), written as DRF rates are: <count>/<period>
+WHITEPAPER_WEBHOOK_THROTTLE = env.str("WHITEPAPER_WEBHOOK_THROTTLE", default="120/min")
+if not re.fullmatch(
+    r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", WHITEPAPER_WEBHOOK_THROTTLE
+):
+    env.problem(
+        f"WHITEPAPER_WEBHOOK_THROTTLE={WHITEPAPER_WEBHOOK_THROTTLE!r} is not a rate "
+        "(<count>/<s|min|hour|day>, e.g. 120/min)"
+    )
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "torghut_site.auth.HashedTokenAuthentication",
@@ -191,6 +201,7 @@ REST_FRAMEWORK = {
         "anon": env.str("API_THROTTLE_ANON", default="120/min"),
         "user": env.str("API_THROTTLE_USER", default="2400/min"),
         "control": env.str("API_THROTTLE_CONTROL", default="30/min"),
+        "webhook": WHITEPAPER_WEBHOOK_THROTTLE,
     },
     "DEFAULT_PAGINATION_CLASS": "torghut_site.api.LimitOffsetPagination",
     "PAGE_SIZE": 200,
@@ -1068,8 +1079,9 @@ TRADING_SIGNAL_KAFKA = kafka_security("TRADING_SIGNAL_KAFKA")
 # --------------------------------------------------------------------------------------------
 WHITEPAPER_WORKFLOW_ENABLED = env.bool("WHITEPAPER_WORKFLOW_ENABLED", default=False)
 WHITEPAPER_KAFKA_ENABLED = env.bool("WHITEPAPER_KAFKA_ENABLED", default=False)
-# control endpoints (events, dispatch, finalize): this token or JANGAR_API_KEY, compared in
-# constant time; without either, only signed-in API users with the run permission get in
+# control endpoints (events, dispatch, run detail): this token, compared in constant time, or a
+# signed-in API user with the run permission. It does not finalize a run: that takes the run's
+# own token (whitepapers.run_tokens) or such a user. JANGAR_API_KEY opens none of them.
 WHITEPAPER_WORKFLOW_API_TOKEN = env.secret("WHITEPAPER_WORKFLOW_API_TOKEN")
 WHITEPAPER_GITHUB_WEBHOOK_SECRET = env.secret("WHITEPAPER_GITHUB_WEBHOOK_SECRET")
 WHITEPAPER_REQUEUE_COMMENT_KEYWORD = env.str(

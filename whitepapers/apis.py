@@ -1,10 +1,18 @@
 """Whitepaper API: thin DRF views over the workflow's services and selectors.
 
-Control endpoints (event intake, dispatch, finalize, run detail) take the workflow token —
-`WHITEPAPER_WORKFLOW_API_TOKEN`, else `JANGAR_API_KEY` — as `Authorization: Bearer` or
-`x-whitepaper-token`, compared in constant time, or a signed-in API user with the
-`whitepapers.change_whitepaperanalysisrun` permission. Anything else is 401
-`whitepaper_control_auth_required`. The GitHub webhook is authenticated by its signature.
+Control endpoints (event intake, dispatch, run detail) take the workflow token
+`WHITEPAPER_WORKFLOW_API_TOKEN` as `Authorization: Bearer` or `x-whitepaper-token`, compared in
+constant time, or a signed-in API user with the `whitepapers.change_whitepaperanalysisrun`
+permission. JANGAR_API_KEY is torghut's credential towards Jangar and opens nothing here.
+
+Finalize takes the run's own token (`whitepapers.run_tokens`, handed to its AgentRun at
+dispatch), the same two ways, or such a signed-in operator; the workflow token does not finalize.
+Anything else is 401 `whitepaper_control_auth_required`.
+
+The GitHub webhook is authenticated by its signature, deduplicated on X-GitHub-Delivery and on
+the SHA-256 of its body, and throttled (scope `webhook`, WHITEPAPER_WEBHOOK_THROTTLE).
+`GET /whitepapers/status` answers anyone with a health summary; its detail (storage, counts,
+consumers) needs a user with a whitepapers run permission.
 """
 
 from __future__ import annotations
@@ -22,13 +30,15 @@ from rest_framework import authentication, exceptions, serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from torghut_site.api import ApiError, unstorable_text
 from torghut_site.auth import HashedTokenAuthentication, constant_time_equals
 from torghut_site.schema import ErrorSerializer
 from whitepapers.models import EventSource, WhitepaperAnalysisRun
-from whitepapers.selectors import run_detail, whitepaper_status
+from whitepapers.run_tokens import run_token_verify
+from whitepapers.selectors import run_detail, whitepaper_health, whitepaper_status
 from whitepapers.services.dispatch import DispatchError, agentrun_dispatch
 from whitepapers.services.finalize import run_finalize
 from whitepapers.services.intake import WORK_REASONS, github_event_process, github_event_record
@@ -62,7 +72,7 @@ def _presented_token(request: Request) -> str:
 
 class WhitepaperTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, None] | None:
-        expected = settings.WHITEPAPER_WORKFLOW_API_TOKEN or settings.JANGAR_API_KEY
+        expected = settings.WHITEPAPER_WORKFLOW_API_TOKEN
         presented = _presented_token(request)
         if expected and presented and constant_time_equals(presented, expected):
             return WhitepaperControlPrincipal(), None
@@ -72,16 +82,58 @@ class WhitepaperTokenAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="whitepapers"'
 
 
+class RunAgentPrincipal:
+    """`request.user` of an AgentRun that presented its run's finalize token."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, run_id: str, attempt: int) -> None:
+        self.run_id = run_id
+        self.attempt = attempt
+        self.username = f"agentrun:{run_id}#{attempt}"
+        self.pk = self.username  # the throttles key authenticated callers by pk
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class RunTokenAuthentication(authentication.BaseAuthentication):
+    """The run's own token (`whitepapers.run_tokens`) for the run named in the URL."""
+
+    def authenticate(self, request: Request) -> tuple[Any, None] | None:
+        presented = _presented_token(request)
+        run_id = str(request.parser_context.get("kwargs", {}).get("run_id", ""))
+        if not (presented and run_id):
+            return None
+        attempt = run_token_verify(run_id=run_id, token=presented)
+        if attempt is None:
+            return None  # the next authenticator refuses an unknown bearer token
+        return RunAgentPrincipal(run_id, attempt), None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="whitepapers"'
+
+
+def _is_operator(user: Any) -> bool:
+    return bool(
+        user and user.is_authenticated and user.has_perm("whitepapers.change_whitepaperanalysisrun")
+    )
+
+
 class IsWhitepaperOperator(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.user, WhitepaperControlPrincipal) or _is_operator(request.user)
+
+
+class IsRunAgentOrOperator(BasePermission):
+    """The AgentRun of the run in the URL, or a signed-in operator; never the workflow token."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        if isinstance(user, WhitepaperControlPrincipal):
-            return True
-        return bool(
-            user
-            and user.is_authenticated
-            and user.has_perm("whitepapers.change_whitepaperanalysisrun")
-        )
+        if isinstance(user, RunAgentPrincipal):
+            return user.run_id == view.kwargs.get("run_id")
+        return not isinstance(user, WhitepaperControlPrincipal) and _is_operator(user)
 
 
 class WhitepaperControlView(APIView):
@@ -91,12 +143,13 @@ class WhitepaperControlView(APIView):
         authentication.SessionAuthentication,
     ]
     permission_classes = [IsWhitepaperOperator]
+    auth_required_message = "whitepaper control endpoints need the workflow token"
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             exc = ApiError(
                 code="whitepaper_control_auth_required",
-                message="whitepaper control endpoints need the workflow token",
+                message=self.auth_required_message,
                 status_code=status.HTTP_401_UNAUTHORIZED,
             )
         return super().handle_exception(exc)
@@ -109,12 +162,27 @@ def _run_not_found(run_id: str) -> ApiError:
     return ApiError(code="run_not_found", message=f"no run {run_id}", status_code=404)
 
 
+def _may_see_status_detail(user: Any) -> bool:
+    return bool(
+        user
+        and user.is_authenticated
+        and (
+            user.has_perm("whitepapers.view_whitepaperanalysisrun")
+            or user.has_perm("whitepapers.change_whitepaperanalysisrun")
+        )
+    )
+
+
 class StatusApi(APIView):
+    """Anyone (a probe) gets the health summary; a user who may see runs gets the detail."""
+
     permission_classes = [AllowAny]
 
     @extend_schema(responses={200: dict[str, Any]}, summary="Whitepaper workflow status")
     def get(self, request: Request) -> Response:
-        return Response(whitepaper_status())
+        if _may_see_status_detail(request.user):
+            return Response(whitepaper_status())
+        return Response(whitepaper_health())
 
 
 class IssueEventApi(WhitepaperControlView):
@@ -269,6 +337,16 @@ class FinalizeSerializer(_Lenient):
 
 
 class FinalizeApi(WhitepaperControlView):
+    """The run's AgentRun (its run token) or an operator; an approval only from the operator."""
+
+    authentication_classes = [
+        RunTokenAuthentication,
+        HashedTokenAuthentication,
+        authentication.SessionAuthentication,
+    ]
+    permission_classes = [IsRunAgentOrOperator]
+    auth_required_message = "finalize needs the run's token or a signed-in operator"
+
     @extend_schema(
         request=FinalizeSerializer, responses={200: dict[str, Any], 409: ErrorSerializer}
     )
@@ -276,8 +354,14 @@ class FinalizeApi(WhitepaperControlView):
         serializer = FinalizeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        agent = isinstance(request.user, RunAgentPrincipal)
         try:
-            outcome = run_finalize(run_id=run_id, data=data, raw_payload=dict(request.data))
+            outcome = run_finalize(
+                run_id=run_id,
+                data=data,
+                raw_payload=dict(request.data),
+                approver="" if agent else self.requested_by(request),
+            )
         except WhitepaperAnalysisRun.DoesNotExist as exc:
             raise _run_not_found(run_id) from exc
         except IllegalRunTransition as exc:
@@ -315,12 +399,15 @@ def _webhook_payload(request: Request, body: bytes) -> Any:
 
 
 class GithubWebhookApi(APIView):
-    """Called by GitHub itself: signature-checked, deduplicated on X-GitHub-Delivery, stored, and
-    processed in a Celery task (GitHub wants an answer within 10 s; a PDF download may not)."""
+    """Called by GitHub itself: signature-checked, deduplicated on X-GitHub-Delivery and on the
+    body's SHA-256 (a signed body replayed under a new delivery id is a duplicate), stored, and
+    processed in a Celery task (GitHub wants an answer within 10 s; a PDF download may not).
+    Throttled per client address (scope `webhook`), before the signature is checked."""
 
     authentication_classes: list[type[authentication.BaseAuthentication]] = []
     permission_classes = [AllowAny]
-    throttle_classes: list[Any] = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "webhook"
 
     @extend_schema(
         request=dict[str, Any],
@@ -370,6 +457,7 @@ class GithubWebhookApi(APIView):
                     payload=payload,
                     event_name=event_name,
                     delivery_id=delivery_id,
+                    body_sha256=hashlib.sha256(body).hexdigest(),
                 )
         except IntegrityError:
             return Response({"accepted": True, "duplicate": True, "delivery_id": delivery_id})

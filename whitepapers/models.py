@@ -450,8 +450,11 @@ class WhitepaperArtifact(models.Model):
     class Meta:
         db_table = "whitepaper_artifacts"
         constraints = [
+            # finalize's upsert key: a run's report names its own artifacts only. Another run
+            # naming the same object gets a row of its own; it never takes over this one
             models.UniqueConstraint(
-                fields=["ceph_bucket", "ceph_object_key"], name="wp_artifact_object_unique"
+                fields=["run", "ceph_bucket", "ceph_object_key"],
+                name="wp_artifact_run_object_unique",
             ),
         ]
 
@@ -478,6 +481,9 @@ class GithubIssueEvent(models.Model):
     source_topic = models.CharField(max_length=249, blank=True)
     source_partition = models.IntegerField(null=True, blank=True)
     source_offset = models.BigIntegerField(null=True, blank=True)
+    body_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the raw webhook body (webhook only)"
+    )
     status = models.CharField(
         max_length=16, choices=EventStatus.choices, default=EventStatus.PENDING
     )
@@ -511,6 +517,12 @@ class GithubIssueEvent(models.Model):
                 fields=["delivery_id"],
                 condition=Q(source="webhook"),
                 name="wp_event_webhook_delivery_unique",
+            ),
+            # a signed body replayed under a new X-GitHub-Delivery is the same delivery
+            models.UniqueConstraint(
+                fields=["body_sha256"],
+                condition=Q(source="webhook") & ~Q(body_sha256=""),
+                name="wp_event_webhook_body_unique",
             ),
         ]
         indexes = [

@@ -22,12 +22,14 @@ from whitepapers.models import (
 from whitepapers.storage import storage_describe
 
 
-def _control_auth_enabled() -> bool:
-    return bool(settings.WHITEPAPER_WORKFLOW_API_TOKEN or settings.JANGAR_API_KEY)
+def whitepaper_health() -> dict[str, Any]:
+    """`GET /whitepapers/status` for anyone (a probe): nothing about storage, runs or queues."""
+    return {"ok": True, "workflow_enabled": settings.WHITEPAPER_WORKFLOW_ENABLED}
 
 
 def whitepaper_status(*, window: timedelta = timedelta(hours=24)) -> dict[str, Any]:
-    """`GET /whitepapers/status`: the original's fields, then what an operator needs besides."""
+    """`GET /whitepapers/status` for a user who may see runs: the original's fields, then what an
+    operator needs besides."""
     stale_after = timedelta(seconds=3 * settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS)
     consumers = heartbeat_list(kind=HeartbeatKind.WHITEPAPER_CONSUMER, max_age=stale_after)
     since = timezone.now() - window
@@ -35,13 +37,14 @@ def whitepaper_status(*, window: timedelta = timedelta(hours=24)) -> dict[str, A
         WhitepaperAnalysisRun.objects.values_list("status").annotate(n=Count("pk")).order_by()
     )
     return {
+        "ok": True,
         "workflow_enabled": settings.WHITEPAPER_WORKFLOW_ENABLED,
         "kafka_enabled": settings.WHITEPAPER_KAFKA_ENABLED,
         "inngest_enabled": False,
         "inngest_registered": False,
         "worker_running": any(c.healthy for c in consumers),
         "requeue_comment_keyword": settings.WHITEPAPER_REQUEUE_COMMENT_KEYWORD,
-        "control_auth_enabled": _control_auth_enabled(),
+        "control_auth_enabled": bool(settings.WHITEPAPER_WORKFLOW_API_TOKEN),
         "webhook_enabled": bool(settings.WHITEPAPER_GITHUB_WEBHOOK_SECRET),
         "agentrun_auto_dispatch": settings.WHITEPAPER_AGENTRUN_AUTO_DISPATCH,
         "kafka_topic": settings.WHITEPAPER_KAFKA_TOPIC,

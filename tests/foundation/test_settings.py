@@ -52,6 +52,13 @@ HEADER = "torghut cannot start: invalid configuration"
         ),
         ({"TRADING_MODE": "foo"}, ["TRADING_MODE='foo' must be one of: paper, live"]),
         (
+            {"WHITEPAPER_WEBHOOK_THROTTLE": "120/fortnight"},
+            [
+                "WHITEPAPER_WEBHOOK_THROTTLE='120/fortnight' is not a rate "
+                "(<count>/<s|min|hour|day>, e.g. 120/min)"
+            ],
+        ),
+        (
             {"TRADING_LIVE_APPROVAL_MAX_TTL_HOURS": "0"},
             ["TRADING_LIVE_APPROVAL_MAX_TTL_HOURS=0 must be >= 1"],
         ),

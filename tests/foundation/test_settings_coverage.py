@@ -55,6 +55,7 @@ DERIVED: dict[str, str] = {
     "API_THROTTLE_ANON": "REST_FRAMEWORK",
     "API_THROTTLE_USER": "REST_FRAMEWORK",
     "API_THROTTLE_CONTROL": "REST_FRAMEWORK",
+    "WHITEPAPER_WEBHOOK_THROTTLE": "REST_FRAMEWORK",
     # the root logger's level and the console handler's formatter
     "LOG_LEVEL": "LOGGING",
     "LOG_FORMAT": "LOGGING",

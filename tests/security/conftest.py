@@ -19,7 +19,12 @@ from whitepapers.tests.conftest import (  # noqa: F401 - the whitepaper workflow
     workflow,
 )
 
-RELAXED_RATES = {"anon": "100000/min", "user": "100000/min", "control": "100000/min"}
+RELAXED_RATES = {
+    "anon": "100000/min",
+    "user": "100000/min",
+    "control": "100000/min",
+    "webhook": "100000/min",
+}
 
 
 @pytest.fixture

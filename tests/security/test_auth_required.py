@@ -36,6 +36,7 @@ from whitepapers.models import (
     WhitepaperAnalysisRun,
     WhitepaperDocument,
 )
+from whitepapers.run_tokens import run_token
 
 pytestmark = pytest.mark.django_db
 
@@ -46,12 +47,13 @@ WEBHOOK_SECRET = "webhook-secret-for-auth-tests"  # noqa: S105
 
 # The only state-changing endpoint open to anonymous callers: GitHub signs its body instead.
 SIGNED_INTAKES = {"whitepapers/webhooks/github"}
-# Endpoints a workflow token (WHITEPAPER_WORKFLOW_API_TOKEN / JANGAR_API_KEY) also opens.
+# Endpoints the workflow token (WHITEPAPER_WORKFLOW_API_TOKEN) also opens.
 WORKFLOW_TOKEN_ROUTES = {
     "whitepapers/events/github-issue",
     "whitepapers/runs/<str:run_id>/dispatch-agentrun",
-    "whitepapers/runs/<str:run_id>/finalize",
 }
+# Endpoints the run's own token (whitepapers.run_tokens) opens, for that run only.
+RUN_TOKEN_ROUTES = {"whitepapers/runs/<str:run_id>/finalize"}
 # A request that writes if it gets in.
 BODIES: dict[str, dict[str, Any]] = {
     "trading/kill-switch": {"engaged": True, "reason": "auth test"},
@@ -215,6 +217,8 @@ def test_api_write_gets_in_with_the_right_credentials(world, route, method):
         return
     if route in WORKFLOW_TOKEN_ROUTES:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {WORKFLOW_TOKEN}")
+    elif route in RUN_TOKEN_ROUTES:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {run_token(RUN_ID, 1)}")
     else:
         admin = get_user_model().objects.create_superuser("root", password="pw-root-12345")
         client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_issue(user=admin, name='t').key}")

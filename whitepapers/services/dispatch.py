@@ -32,6 +32,7 @@ from whitepapers.models import (
     WhitepaperAnalysisStep,
     WhitepaperCodexAgentRun,
 )
+from whitepapers.run_tokens import FINALIZE_TOKEN_PARAMETER, run_token, token_redacted
 from whitepapers.services.runs import run_move
 from whitepapers.statemachine import RETRYABLE_AGENTRUN_STATUSES
 
@@ -206,6 +207,8 @@ def agentrun_payload(run: WhitepaperAnalysisRun, *, attempt: int) -> tuple[dict[
         "documentKey": run.document.document_key,
         "cephUri": str(version.upload_metadata.get("uri", "")) if version else "",
         "attachmentUrl": str(context.get("attachment_url", "")),
+        # this run's finalize credential (whitepapers.run_tokens); stored only redacted
+        FINALIZE_TOKEN_PARAMETER: run_token(run.run_id, attempt),
     }
     vcs_ref = {"name": settings.WHITEPAPER_AGENTRUN_VCS_REF}
     payload = {
@@ -299,8 +302,10 @@ def agentrun_dispatch(*, run_id: str, requested_by: str = "") -> DispatchOutcome
                 "started_at": started,
                 "completed_at": finished,
                 "duration_ms": int((finished - started).total_seconds() * 1000),
-                "input_json": payload,
-                "output_json": {**submitted.response, "http_attempts": submitted.http_attempts},
+                "input_json": token_redacted(payload),
+                "output_json": token_redacted(
+                    {**submitted.response, "http_attempts": submitted.http_attempts}
+                ),
                 "error_json": {"retried_errors": submitted.errors} if submitted.errors else {},
             },
         )
@@ -321,7 +326,7 @@ def agentrun_dispatch(*, run_id: str, requested_by: str = "") -> DispatchOutcome
                     vcs_head_branch=payload["parameters"]["head"],
                     prompt_text=prompt,
                     prompt_hash=hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
-                    input_context=payload["parameters"],
+                    input_context=token_redacted(payload["parameters"]),
                     started_at=finished,
                 )
         except IntegrityError:
@@ -364,7 +369,7 @@ def _record_failure(
                 "started_at": started,
                 "completed_at": finished,
                 "duration_ms": int((finished - started).total_seconds() * 1000),
-                "input_json": payload,
+                "input_json": token_redacted(payload),
                 "error_json": {
                     "message": str(error),
                     "retryable": error.retryable,

@@ -1,7 +1,12 @@
 """Finalize (§6.2): the agent reports its synthesis, verdict, design pull request(s), artifacts
-and steps. Everything is an upsert keyed as the original keyed it — synthesis and verdict 1:1 with
-the run, pull requests by (run, attempt), artifacts by (bucket, key), steps by (name, attempt) —
-so finalizing twice with the same payload changes nothing the second time."""
+and steps. Everything is an upsert keyed by the run — synthesis and verdict 1:1 with the run, pull
+requests by (run, attempt), artifacts by (run, bucket, key), steps by (run, name, attempt) — so
+finalizing twice with the same payload changes nothing the second time, and one run's report
+never changes another run's rows (a run naming an object another run reported gets its own row).
+
+A verdict's approval is a human act: `approved_by` in the payload is never stored as sent. Only
+an operator's finalize (`approver`, the signed-in user's name) records an approval, under that
+name; the agent's finalize leaves an existing approval as it is."""
 
 from __future__ import annotations
 
@@ -82,7 +87,6 @@ _VERDICT_FIELDS = (
     "rejection_reasons",
     "recommendations",
     "requires_followup",
-    "approved_by",
 )
 _PR_FIELDS = (
     "status",
@@ -129,10 +133,16 @@ def _pick(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def run_finalize(
-    *, run_id: str, data: dict[str, Any], raw_payload: dict[str, Any] | None = None
+    *,
+    run_id: str,
+    data: dict[str, Any],
+    raw_payload: dict[str, Any] | None = None,
+    approver: str = "",
 ) -> FinalizeOutcome:
-    """Apply a validated finalize payload. Raises `WhitepaperAnalysisRun.DoesNotExist` or
-    `IllegalRunTransition` (e.g. failing a run that already completed)."""
+    """Apply a validated finalize payload. `approver`: the signed-in operator finalizing, whose
+    name an `approved_by` in the verdict records (empty for the agent: no approval). Raises
+    `WhitepaperAnalysisRun.DoesNotExist` or `IllegalRunTransition` (e.g. failing a run that
+    already completed)."""
     status = data.get("status") or RunStatus.COMPLETED
     with transaction.atomic():
         run = (
@@ -142,13 +152,12 @@ def run_finalize(
         )
         raw = raw_payload or {}
         synthesis = _upsert_synthesis(run, data.get("synthesis"), raw.get("synthesis"))
-        verdict = _upsert_verdict(run, data.get("verdict"))
+        verdict = _upsert_verdict(run, data.get("verdict"), approver=approver)
         prs = _upsert_pull_requests(run, data.get("design_pull_request"))
         for artifact in data.get("artifacts") or []:
             defaults = _pick(artifact, _ARTIFACT_FIELDS)
             defaults.update(
                 {
-                    "run": run,
                     "document": run.document,
                     "document_version": run.document_version,
                     "synthesis": synthesis,
@@ -157,6 +166,7 @@ def run_finalize(
                 }
             )
             WhitepaperArtifact.objects.update_or_create(
+                run=run,
                 ceph_bucket=artifact["ceph_bucket"],
                 ceph_object_key=artifact["ceph_object_key"],
                 defaults=defaults,
@@ -203,7 +213,7 @@ def _upsert_synthesis(
 
 
 def _upsert_verdict(
-    run: WhitepaperAnalysisRun, data: dict[str, Any] | None
+    run: WhitepaperAnalysisRun, data: dict[str, Any] | None, *, approver: str
 ) -> WhitepaperViabilityVerdict | None:
     if not data:
         return WhitepaperViabilityVerdict.objects.filter(run=run).first()
@@ -213,7 +223,8 @@ def _upsert_verdict(
     if data.get("dspy_eval_report") is not None:
         gating["dspy_eval_report"] = data["dspy_eval_report"]
     defaults["gating_json"] = gating
-    if defaults.get("approved_by"):
+    if approver and data.get("approved_by"):
+        defaults["approved_by"] = approver
         existing = WhitepaperViabilityVerdict.objects.filter(run=run).first()
         defaults["approved_at"] = (
             existing.approved_at if existing and existing.approved_at else timezone.now()

@@ -175,8 +175,11 @@ def github_event_record(
     event_name: str | None = None,
     delivery_id: str | None = None,
     process: bool = True,
+    body_sha256: str = "",
 ) -> GithubIssueEvent:
-    """Store one event from the API or the webhook; queue its processing after the commit."""
+    """Store one event from the API or the webhook; queue its processing after the commit.
+    `body_sha256` (the webhook's raw body) is unique among webhook events: a replayed body
+    raises IntegrityError like a repeated delivery id."""
     summary = _summary(payload, event_name)
     if delivery_id:
         summary["delivery_id"] = delivery_id[:100]
@@ -184,6 +187,7 @@ def github_event_record(
         source=source,
         payload=payload if isinstance(payload, dict) else {"body": payload},
         received_at=timezone.now(),
+        body_sha256=body_sha256,
         **summary,
     )
     if process:

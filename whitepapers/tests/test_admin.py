@@ -53,7 +53,9 @@ def test_requeue_action(workflow, control, admin_client_user, django_capture_on_
     run_id = post_event(control, issue_payload(url=url), django_capture_on_commit_callbacks).json()[
         "run_id"
     ]
-    control.post(f"/whitepapers/runs/{run_id}/finalize", {"status": "failed"}, format="json")
+    workflow.agent(run_id).post(
+        f"/whitepapers/runs/{run_id}/finalize", {"status": "failed"}, format="json"
+    )
     run = WhitepaperAnalysisRun.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client_user.post(

@@ -20,6 +20,7 @@ from whitepapers.models import (
     WhitepaperDocument,
     WhitepaperDocumentVersion,
 )
+from whitepapers.run_tokens import run_token
 from whitepapers.tests.pdfs import make_pdf
 from whitepapers.tests.workflow import (
     comment_payload,
@@ -36,6 +37,15 @@ PAPER = make_pdf(["Momentum with regime filters", "Results: Sharpe 1.4 out of sa
 def post_event(client: APIClient, payload: dict[str, Any], capture) -> Any:
     with capture(execute=True):
         return client.post("/whitepapers/events/github-issue", payload, format="json")
+
+
+def _operator(codename: str = "change_whitepaperanalysisrun") -> Any:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(f"op-{codename}", password="pw-operator-123")
+    user.user_permissions.add(Permission.objects.get(codename=codename))
+    return type(user).objects.get(pk=user.pk)
 
 
 def version_of(run: WhitepaperAnalysisRun) -> WhitepaperDocumentVersion:
@@ -117,8 +127,15 @@ def test_issue_opened_stores_the_paper_and_dispatches_one_agentrun(
         "documentKey": run.document.document_key,
         "cephUri": f"s3://{workflow.bucket}/{version.ceph_object_key}",
         "attachmentUrl": url,
+        "finalizeToken": run_token(run_id, 1),
     }
     agentrun = WhitepaperCodexAgentRun.objects.get(run=run)
+    # the token reaches the AgentRun only: what torghut keeps of the request is redacted
+    assert agentrun.input_context == {**params, "finalizeToken": "[redacted]"}
+    dispatch_step = run.steps.get(step_name="agentrun_dispatch")
+    assert dispatch_step.input_json["parameters"]["finalizeToken"] == "[redacted]"
+    assert params["finalizeToken"] not in str(dispatch_step.output_json)
+    assert params["finalizeToken"] not in agentrun.prompt_text
     assert agentrun.attempt == 1
     assert agentrun.agentrun_name == "codex-whitepaper-agent-0001"
     assert agentrun.status == "queued"
@@ -392,7 +409,8 @@ def test_finalize_records_everything_once(workflow, control, django_capture_on_c
     run_id = post_event(control, issue_payload(url=url), django_capture_on_commit_callbacks).json()[
         "run_id"
     ]
-    response = control.post(
+    agent = workflow.agent(run_id)
+    response = agent.post(
         f"/whitepapers/runs/{run_id}/finalize", _finalize_payload(run_id), format="json"
     )
     assert response.status_code == 200
@@ -425,7 +443,7 @@ def test_finalize_records_everything_once(workflow, control, django_capture_on_c
         run.design_pull_requests.count(),
         run.artifacts.count(),
     )
-    again = control.post(
+    again = agent.post(
         f"/whitepapers/runs/{run_id}/finalize", _finalize_payload(run_id), format="json"
     )
     assert again.status_code == 200
@@ -437,7 +455,7 @@ def test_finalize_records_everything_once(workflow, control, django_capture_on_c
     ) == rows
 
     # a completed run cannot be failed afterwards
-    late = control.post(f"/whitepapers/runs/{run_id}/finalize", {"status": "failed"}, format="json")
+    late = agent.post(f"/whitepapers/runs/{run_id}/finalize", {"status": "failed"}, format="json")
     assert late.status_code == 409
     assert late.json()["error"]["code"] == "illegal_run_transition"
     run.refresh_from_db()
@@ -460,21 +478,25 @@ def test_finalize_rejects_bad_payloads_without_writing(
     run_id = post_event(control, issue_payload(url=url), django_capture_on_commit_callbacks).json()[
         "run_id"
     ]
-    bad = control.post(
+    agent = workflow.agent(run_id)
+    bad = agent.post(
         f"/whitepapers/runs/{run_id}/finalize",
         {"status": "bogus", "synthesis": {"executive_summary": "x"}},
         format="json",
     )
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "invalid_request"
-    bad_conf = control.post(
+    bad_conf = agent.post(
         f"/whitepapers/runs/{run_id}/finalize", {"verdict": {"confidence": 3}}, format="json"
     )
     assert bad_conf.status_code == 400
     run = WhitepaperAnalysisRun.objects.get(run_id=run_id)
     assert run.status == "agentrun_dispatched"
     assert not hasattr(run, "synthesis")
-    missing = control.post("/whitepapers/runs/wp-nope/finalize", {}, format="json")
+    # an operator finalizing a run that does not exist (a run token names an existing run)
+    operator = APIClient()
+    operator.force_authenticate(_operator())
+    missing = operator.post("/whitepapers/runs/wp-nope/finalize", {}, format="json")
     assert missing.status_code == 404
 
 
@@ -491,7 +513,7 @@ def test_requeue_after_a_failed_agentrun_dispatches_the_next_attempt(
     assert alive.json()["reason"] == "already_dispatched"
     assert len(workflow.jangar.submits()) == 1
 
-    control.post(
+    workflow.agent(run_id).post(
         f"/whitepapers/runs/{run_id}/finalize",
         {"status": "failed", "failure_reason": "agent crashed"},
         format="json",
@@ -515,7 +537,12 @@ def test_requeue_after_a_failed_agentrun_dispatches_the_next_attempt(
     assert run.steps.filter(step_name="requeue_request", attempt=2).count() == 1
 
     # completed runs stay completed
-    control.post(f"/whitepapers/runs/{run_id}/finalize", {"status": "completed"}, format="json")
+    # the second attempt's agent finalizes with the token its own AgentRun received
+    assert workflow.finalize_token(run_id) == run_token(run_id, 2)
+    workflow.agent(run_id).post(
+        f"/whitepapers/runs/{run_id}/finalize", {"status": "completed"}, format="json"
+    )
+    assert WhitepaperAnalysisRun.objects.get(run_id=run_id).status == "completed"
     done = post_event(control, keyword, django_capture_on_commit_callbacks)
     assert done.json()["reason"] == "already_completed"
     assert len(workflow.jangar.submits()) == 2
@@ -569,7 +596,7 @@ def test_control_endpoints_need_the_token(workflow, headers):
     assert GithubIssueEvent.objects.count() == 0
 
 
-def test_token_header_fallback_key_and_user_permissions(
+def test_token_header_no_jangar_key_fallback_and_user_permissions(
     workflow, settings, django_capture_on_commit_callbacks
 ):
     from django.contrib.auth import get_user_model
@@ -581,11 +608,13 @@ def test_token_header_fallback_key_and_user_permissions(
     payload = issue_payload(url=None)
     assert post_event(by_header, payload, django_capture_on_commit_callbacks).status_code == 200
 
+    # JANGAR_API_KEY is torghut's credential towards Jangar, not a key to torghut's endpoints
     settings.WHITEPAPER_WORKFLOW_API_TOKEN = ""
     settings.JANGAR_API_KEY = "jangar-key"
-    by_fallback = APIClient()
-    by_fallback.credentials(HTTP_AUTHORIZATION="Bearer jangar-key")
-    assert post_event(by_fallback, payload, django_capture_on_commit_callbacks).status_code == 200
+    by_jangar_key = APIClient()
+    by_jangar_key.credentials(HTTP_AUTHORIZATION="Bearer jangar-key")
+    refused = post_event(by_jangar_key, payload, django_capture_on_commit_callbacks)
+    assert refused.status_code == 401
 
     signed_in = APIClient()
     signed_in.force_authenticate(user)
@@ -595,13 +624,18 @@ def test_token_header_fallback_key_and_user_permissions(
     user = type(user).objects.get(pk=user.pk)  # drop the permission cache
     signed_in.force_authenticate(user)
     assert post_event(signed_in, payload, django_capture_on_commit_callbacks).status_code == 200
-    assert GithubIssueEvent.objects.count() == 3
+    assert GithubIssueEvent.objects.count() == 2
 
 
 def test_status_endpoint(workflow, control, django_capture_on_commit_callbacks):
     url = workflow.host.put("momentum.pdf", PAPER)
     post_event(control, issue_payload(url=url), django_capture_on_commit_callbacks)
-    body = APIClient().get("/whitepapers/status").json()
+    # anyone: the health summary only (tests/security/test_status_disclosure.py)
+    assert APIClient().get("/whitepapers/status").json() == {"ok": True, "workflow_enabled": True}
+    viewer = APIClient()
+    viewer.force_authenticate(_operator("view_whitepaperanalysisrun"))
+    body = viewer.get("/whitepapers/status").json()
+    assert body["ok"] is True
     assert body["workflow_enabled"] is True
     assert body["kafka_enabled"] is False
     assert body["inngest_enabled"] is False
@@ -657,4 +691,7 @@ def test_openapi_describes_the_whitepaper_endpoints(admin_client):
     } <= paths
     assert "whitepaperToken" in schema["components"]["securitySchemes"]
     finalize = schema["paths"]["/whitepapers/runs/{run_id}/finalize"]["post"]
-    assert {"whitepaperToken": []} in finalize["security"]
+    assert {"whitepaperRunToken": []} in finalize["security"]
+    assert {"whitepaperToken": []} not in finalize["security"]
+    dispatch = schema["paths"]["/whitepapers/runs/{run_id}/dispatch-agentrun"]["post"]
+    assert {"whitepaperToken": []} in dispatch["security"]

@@ -129,6 +129,21 @@ class Workflow:
         listing = self.s3.list_objects_v2(Bucket=self.bucket)
         return [o["Key"] for o in listing.get("Contents", [])]
 
+    def finalize_token(self, run_id: str) -> str:
+        """The `finalizeToken` the latest AgentRun of `run_id` received, as Jangar got it."""
+        sent = [s.json()["parameters"] for s in self.jangar.submits()]
+        tokens = [p["finalizeToken"] for p in sent if p["runId"] == run_id]
+        assert tokens, f"no AgentRun of {run_id} was submitted"
+        return str(tokens[-1])
+
+    def agent(self, run_id: str) -> Any:
+        """An API client holding `run_id`'s finalize token, as its AgentRun would."""
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.finalize_token(run_id)}")
+        return client
+
 
 def intake_row_counts() -> dict[str, int]:
     """How many documents, versions, contents, runs and AgentRuns the intake has written."""
