@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -33,7 +32,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.api import ApiError, unstorable_text
+from torghut_site.api import (
+    ApiError,
+    JsonTooDeepError,
+    json_loads_bounded,
+    json_too_deep_error,
+    unstorable_text,
+)
 from torghut_site.auth import HashedTokenAuthentication, constant_time_equals
 from torghut_site.schema import ErrorSerializer
 from whitepapers.models import EventSource, WhitepaperAnalysisRun
@@ -394,8 +399,8 @@ def signature_valid(secret: str, body: bytes, header: str) -> bool:
 def _webhook_payload(request: Request, body: bytes) -> Any:
     if request.content_type.startswith("application/x-www-form-urlencoded"):
         form = parse_qs(body.decode("utf-8", "replace"))
-        return json.loads(form.get("payload", [""])[0])
-    return json.loads(body)
+        return json_loads_bounded(form.get("payload", [""])[0])
+    return json_loads_bounded(body)
 
 
 class GithubWebhookApi(APIView):
@@ -443,6 +448,8 @@ class GithubWebhookApi(APIView):
             raise ApiError(code="invalid_request", message="X-GitHub-Delivery is missing")
         try:
             payload = _webhook_payload(request, body)
+        except JsonTooDeepError as exc:
+            raise json_too_deep_error(exc.max_depth) from exc
         except ValueError as exc:
             raise ApiError(code="invalid_request", message=f"body is not JSON: {exc}") from exc
         if unstorable_text(payload):

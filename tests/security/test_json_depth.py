@@ -89,6 +89,25 @@ def test_a_view_reading_the_body_itself_gets_the_same_400(settings):
     assert GithubIssueEvent.objects.count() == 0
 
 
+def test_the_webhook_refuses_a_body_deeper_than_the_limit_that_json_could_parse(settings):
+    """100 levels parse without a RecursionError: the webhook's own bounded loader refuses them
+    before the payload is stored and walked."""
+    settings.WHITEPAPER_GITHUB_WEBHOOK_SECRET = "webhook-secret"
+    cache.clear()
+    body = ('{"action": "opened", "issue": ' + nested(100) + "}").encode()
+    signature = "sha256=" + hmac.new(b"webhook-secret", body, hashlib.sha256).hexdigest()
+    response = APIClient().post(
+        "/whitepapers/webhooks/github",
+        data=body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="issues",
+        HTTP_X_GITHUB_DELIVERY="deep-2",
+        HTTP_X_HUB_SIGNATURE_256=signature,
+    )
+    too_deep(response, 64)
+    assert GithubIssueEvent.objects.count() == 0
+
+
 def test_json_loads_bounded_for_bodies_read_outside_drf(settings):
     from torghut_site.api import JsonTooDeepError, json_loads_bounded
 
