@@ -287,11 +287,31 @@ def test_an_approval_is_recorded_under_the_operators_own_name(dispatched):
     assert verdict.approved_by == "wp-approver"
     approved_at = verdict.approved_at
     assert approved_at is not None
-    # the agent reporting again neither forges nor clears the operator's approval
-    again = _finalize(_client(token), run_id, _payload("agent again", approved_by="the-ceo"))
+    # the agent reporting the same verdict again neither forges nor clears the approval
+    again = _finalize(_client(token), run_id, _payload("operator", approved_by="the-ceo"))
     assert again.status_code == 200, again.content
     verdict.refresh_from_db()
     assert (verdict.approved_by, verdict.approved_at) == ("wp-approver", approved_at)
+
+
+def test_a_verdict_changed_after_its_approval_is_no_longer_approved(dispatched):
+    run_id, token = dispatched.run(1)
+    operator = _operator("wp-approver")
+    assert (
+        _finalize(operator, run_id, _payload("read by a person", approved_by="x")).status_code
+        == 200
+    )
+    changed = _payload("rewritten by the agent", approved_by="the-ceo")
+    changed["verdict"]["verdict"] = "reject"
+    response = _finalize(_client(token), run_id, changed)
+    assert response.status_code == 200, response.content
+    verdict = WhitepaperAnalysisRun.objects.get(run_id=run_id).verdict
+    assert (verdict.verdict, verdict.rationale, verdict.approved_by, verdict.approved_at) == (
+        "reject",
+        "rewritten by the agent",
+        "",
+        None,
+    )
 
 
 # -- artifacts keyed by run ----------------------------------------------------------------------

@@ -223,14 +223,26 @@ def _upsert_verdict(
     if data.get("dspy_eval_report") is not None:
         gating["dspy_eval_report"] = data["dspy_eval_report"]
     defaults["gating_json"] = gating
+    existing = WhitepaperViabilityVerdict.objects.filter(run=run).first()
     if approver and data.get("approved_by"):
         defaults["approved_by"] = approver
-        existing = WhitepaperViabilityVerdict.objects.filter(run=run).first()
         defaults["approved_at"] = (
             existing.approved_at if existing and existing.approved_at else timezone.now()
         )
+    elif existing is not None and existing.approved_by and _verdict_changed(existing, defaults):
+        # an approval is of the verdict a person read: a changed verdict is no longer approved
+        defaults["approved_by"] = ""
+        defaults["approved_at"] = None
     verdict, _ = WhitepaperViabilityVerdict.objects.update_or_create(run=run, defaults=defaults)
     return verdict
+
+
+def _verdict_changed(existing: WhitepaperViabilityVerdict, defaults: dict[str, Any]) -> bool:
+    return any(
+        getattr(existing, name) != value
+        for name, value in defaults.items()
+        if name in _VERDICT_FIELDS or name == "gating_json"
+    )
 
 
 def _upsert_pull_requests(
