@@ -38,7 +38,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -313,7 +313,7 @@ def github_event_process(
     return replace(outcome, event_id=event.pk)
 
 
-def _claimable(now: Any) -> Q:
+def _claimable(now: datetime) -> Q:
     return Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
 
 
