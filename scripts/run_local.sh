@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: migrate, create demo data and an admin login, then run web + Celery worker + beat on
-# the embedded defaults (SQLite, SQLite-backed Celery broker, simulated broker, replayed sample
-# signals). Values from the environment or a .env file win over the defaults below.
+# `make run`: migrate, create demo data and an admin login, then run web + two Celery workers
+# (queues torghut and whitepapers) + beat on the embedded defaults (SQLite, SQLite-backed Celery
+# broker, simulated broker, replayed sample signals). Values from the environment or a .env file
+# win over the defaults below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -40,6 +41,10 @@ pids+=($!)
 scripts/supervise.sh worker $BIN/celery -A torghut_site worker --loglevel INFO --concurrency 2 \
   -Q torghut -n "worker@%h" &
 pids+=($!)
+# research work has its own queue and worker: a slow or hostile PDF never delays a trade cycle
+scripts/supervise.sh whitepapers-worker $BIN/celery -A torghut_site worker --loglevel INFO \
+  --concurrency 1 -Q whitepapers -n "whitepapers@%h" &
+pids+=($!)
 scripts/supervise.sh beat $BIN/celery -A torghut_site beat --loglevel INFO &
 pids+=($!)
 
@@ -52,7 +57,7 @@ cat <<MSG
     status     http://127.0.0.1:$WEB_PORT/trading/status   (API token printed above)
     API docs   http://127.0.0.1:$WEB_PORT/api/docs/
     metrics    http://127.0.0.1:$WEB_PORT/metrics
-  A process that exits is restarted (logged as [supervise]); Ctrl-C stops web, worker and beat.
+  A process that exits is restarted (logged as [supervise]); Ctrl-C stops web, workers and beat.
 
 MSG
 wait "${pids[@]}"

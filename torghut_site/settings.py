@@ -307,6 +307,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = (
     {} if CELERY_BROKER_IS_EMBEDDED else {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 )
 CELERY_TASK_DEFAULT_QUEUE = "torghut"
+# research work never waits in front of trading: every whitepaper task (intake with its PDF
+# download and text extraction, AgentRun dispatch, the sweep) goes to its own queue, served by a
+# worker started with `-Q whitepapers`; trade cycles, reconciliation and the rest stay on
+# `torghut`
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {"whitepapers.tasks.*": {"queue": "whitepapers"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "torghut_site.beat:HeartbeatScheduler"
 CELERY_WORKER_HEARTBEAT_SECONDS = env.int(
@@ -1100,6 +1105,23 @@ WHITEPAPER_MAX_PDF_BYTES = env.int(
 WHITEPAPER_DOWNLOAD_TIMEOUT_SECONDS = env.float(
     "WHITEPAPER_DOWNLOAD_TIMEOUT_SECONDS", default=30.0, min_value=0.1, max_value=600
 )
+# PDF text extraction runs in a child process (whitepapers/extract.py) with these limits: CPU
+# seconds (RLIMIT_CPU), address space in MB (RLIMIT_AS), wall-clock seconds (the child's process
+# group is killed) and characters of text kept. A limit that is hit leaves the paper stored with
+# empty text and the warning extraction_limit_exceeded:<cpu|memory|timeout|output>. The wall
+# clock stays well under the processing task's 300 s soft time limit.
+WHITEPAPER_EXTRACT_CPU_SECONDS = env.int(
+    "WHITEPAPER_EXTRACT_CPU_SECONDS", default=30, min_value=1, max_value=240
+)
+WHITEPAPER_EXTRACT_MEMORY_MB = env.int(
+    "WHITEPAPER_EXTRACT_MEMORY_MB", default=512, min_value=128, max_value=16384
+)
+WHITEPAPER_EXTRACT_TIMEOUT_SECONDS = env.float(
+    "WHITEPAPER_EXTRACT_TIMEOUT_SECONDS", default=45.0, min_value=1.0, max_value=240
+)
+WHITEPAPER_EXTRACT_MAX_CHARS = env.int(
+    "WHITEPAPER_EXTRACT_MAX_CHARS", default=2_000_000, min_value=1000, max_value=100_000_000
+)
 WHITEPAPER_AGENTRUN_AUTO_DISPATCH = env.bool("WHITEPAPER_AGENTRUN_AUTO_DISPATCH", default=True)
 WHITEPAPER_AGENTRUN_SUBMIT_URL = env.str(
     "WHITEPAPER_AGENTRUN_SUBMIT_URL",
@@ -1172,8 +1194,10 @@ if WHITEPAPER_DEFAULT_BASE_BRANCH not in WHITEPAPER_ALLOWED_BASE_BRANCHES:
         f"WHITEPAPER_DEFAULT_BASE_BRANCH={WHITEPAPER_DEFAULT_BASE_BRANCH!r} must be one of "
         "WHITEPAPER_ALLOWED_BASE_BRANCHES"
     )
-# object storage unreachable during intake: attempts of one event (backoff 1, 2, 4 … s, full
-# jitter, capped) before its failure is recorded as a failed run
+# attempts of one event's processing, whatever ends them: object storage unreachable during
+# intake is retried (backoff 1, 2, 4 … s, full jitter, capped) until the last attempt records a
+# failed run; an attempt that never finished (a time limit, a killed worker) leaves the event
+# pending for the sweep, and an event with no attempt left is closed as attempts_exhausted
 WHITEPAPER_STORAGE_RETRY_ATTEMPTS = env.int(
     "WHITEPAPER_STORAGE_RETRY_ATTEMPTS", default=10, min_value=1, max_value=100
 )

@@ -26,3 +26,9 @@ WHITEPAPER_KAFKA_ERRORS = Counter(
     "torghut_whitepaper_kafka_consumer_errors_total",
     "Kafka errors and failed handling attempts of the whitepaper consumer.",
 )
+WHITEPAPER_EXTRACTIONS = Counter(
+    "torghut_whitepaper_text_extractions_total",
+    "PDF text extractions in the limited child process, by outcome (ok, output, cpu, memory, "
+    "timeout, failed).",
+    ["outcome"],
+)

@@ -498,6 +498,11 @@ class GithubIssueEvent(models.Model):
         related_name="events",
     )
     attempts = models.PositiveIntegerField(default=0)
+    # a processing attempt claims the event (compare-and-set) until `claimed_until`, longer than
+    # the task's hard time limit: the sweep and a duplicate message never start a second copy
+    # while the claim is live; a finished or interrupted attempt clears it
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,20 +1,15 @@
-"""Download a whitepaper PDF safely and extract its text. No database access.
+"""Download a whitepaper PDF safely. No database access.
 
 `pdf_download` follows redirects itself so that it can drop credentials on a cross-origin hop,
 streams the body under a byte cap and an overall deadline, and checks the PDF signature.
-`pdf_text_extract` turns the bytes into text with pypdf and never raises on a bad file.
+Text extraction is in `whitepapers.extract` (a child process under resource limits).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import logging
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -26,7 +21,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CHUNK_BYTES = 64 * 1024
 _SIGNATURE = b"%PDF-"
 _SIGNATURE_WINDOW = 1024  # the signature must appear within the first KiB
-_MAX_CAPTURED_LOG_RECORDS = 50
 
 
 class PdfFetchError(Exception):
@@ -50,15 +44,6 @@ class DownloadedPdf:
     final_url: str
     content_type: str | None
     redirects: int
-
-
-@dataclass(frozen=True)
-class PdfText:
-    text: str
-    page_count: int
-    char_count: int
-    sha256: str  # of `text`, utf-8
-    warnings: list[str] = field(default_factory=list)
 
 
 def pdf_download(
@@ -127,27 +112,6 @@ def pdf_download(
     finally:
         if own_session:
             http.close()
-
-
-def pdf_text_extract(data: bytes, *, max_pages: int = 2000) -> PdfText:
-    """The text of every page (up to `max_pages`) joined by blank lines.
-
-    Never raises for a bad document: an unreadable or encrypted PDF gives empty text and a
-    warning; a page that fails gives "" and a warning ("page 3: <error>"). pypdf's own log
-    records and Python warnings are captured into `warnings` instead of reaching the root logger.
-    """
-    notes: list[str] = []
-    with _captured_pypdf_diagnostics(notes):
-        texts, page_count = _extract_pages(data, max_pages=max_pages, notes=notes)
-    # PostgreSQL text columns reject NUL characters
-    text = "\n\n".join(texts).replace("\x00", "")
-    return PdfText(
-        text=text,
-        page_count=page_count,
-        char_count=len(text),
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        warnings=notes,
-    )
 
 
 # -- download helpers -------------------------------------------------------------------------
@@ -279,76 +243,3 @@ def _tighten_read_timeout(raw: Any, remaining: float) -> None:
             sock.settimeout(max(remaining, 0.001))
         except OSError:
             return
-
-
-# -- extraction helpers -----------------------------------------------------------------------
-
-
-def _extract_pages(data: bytes, *, max_pages: int, notes: list[str]) -> tuple[list[str], int]:
-    from pypdf import PdfReader  # imported lazily: only the intake worker needs pypdf
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not _decrypt_with_empty_password(reader):
-            notes.append("encrypted pdf: cannot decrypt without a password")
-            return [], 0
-        pages = reader.pages
-        page_count = len(pages)
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "unreadable", recorded
-        notes.append(f"unreadable pdf: {type(exc).__name__}: {exc}")
-        return [], 0
-    if page_count > max_pages:
-        notes.append(f"only the first {max_pages} of {page_count} pages were extracted")
-    texts: list[str] = []
-    for index in range(min(page_count, max_pages)):
-        try:
-            texts.append(pages[index].extract_text() or "")
-        except Exception as exc:  # noqa: BLE001 - one bad page must not lose the others
-            notes.append(f"page {index + 1}: {type(exc).__name__}: {exc}")
-            texts.append("")  # keep the page boundaries where they are
-    return texts, page_count
-
-
-def _decrypt_with_empty_password(reader: Any) -> bool:
-    """Many published PDFs are encrypted only against editing and open with an empty password."""
-    try:
-        return bool(reader.decrypt(""))
-    except Exception:  # noqa: BLE001 - e.g. AES without a crypto provider: treat as encrypted
-        return False
-
-
-class _CapturingHandler(logging.Handler):
-    def __init__(self, notes: list[str]) -> None:
-        super().__init__(level=logging.WARNING)
-        self.notes = notes
-        self.captured = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.captured += 1
-        if self.captured <= _MAX_CAPTURED_LOG_RECORDS:
-            self.notes.append(f"pypdf: {record.getMessage()}")
-
-
-@contextmanager
-def _captured_pypdf_diagnostics(notes: list[str]) -> Iterator[None]:
-    """Route pypdf's log records and warnings into `notes` for the duration of one extraction.
-
-    pypdf logs a warning for every small defect of a real-world file. The logger's previous
-    handlers, level and propagation are restored afterwards, so nothing changes globally.
-    """
-    logger = logging.getLogger("pypdf")
-    handler = _CapturingHandler(notes)
-    saved_propagate, saved_level = logger.propagate, logger.level
-    logger.addHandler(handler)
-    logger.propagate = False
-    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
-        logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-        notes.extend(f"{w.category.__name__}: {w.message}" for w in caught)
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = saved_propagate
-        logger.setLevel(saved_level)

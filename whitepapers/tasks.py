@@ -10,7 +10,12 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from whitepapers.services.dispatch import DispatchError, agentrun_dispatch
-from whitepapers.services.intake import StorageUnavailable, github_event_process
+from whitepapers.services.intake import (
+    EVENT_TASK_SOFT_TIME_LIMIT,
+    EVENT_TASK_TIME_LIMIT,
+    StorageUnavailable,
+    github_event_process,
+)
 from whitepapers.services.sweep import whitepaper_sweep_run
 
 logger = logging.getLogger(__name__)
@@ -18,8 +23,9 @@ logger = logging.getLogger(__name__)
 
 @shared_task(
     ignore_result=True,
-    soft_time_limit=300,
-    time_limit=330,
+    # the event's claim (EVENT_CLAIM_SECONDS) outlives the hard limit
+    soft_time_limit=EVENT_TASK_SOFT_TIME_LIMIT,
+    time_limit=EVENT_TASK_TIME_LIMIT,
     # object storage unreachable: the event stays pending and comes back with backoff; the
     # event's own attempt count (WHITEPAPER_STORAGE_RETRY_ATTEMPTS) decides when it fails
     autoretry_for=(OperationalError, InterfaceError, StorageUnavailable),

@@ -303,13 +303,18 @@ class Worker:
     """A real `celery worker` process (solo pool: a kill -9 takes the whole worker down)."""
 
     def __init__(
-        self, name: str, env: dict[str, str], log_dir: Path, extra_args: tuple[str, ...] = ()
+        self,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        extra_args: tuple[str, ...] = (),
+        queues: str = "torghut",
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"worker-{name}.log"
         self._log: IO[str] = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [CELERY, "-A", "torghut_site", "worker", "--pool=solo", "-Q", "torghut",
+            [CELERY, "-A", "torghut_site", "worker", "--pool=solo", "-Q", queues,
              "-n", f"{name}@faults", "--without-gossip", "--without-mingle",
              "--without-heartbeat", *extra_args],
             cwd=ROOT,
@@ -333,8 +338,9 @@ class Worker:
 def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(name: str, env: dict[str, str], *extra_args: str) -> Worker:
-        worker = Worker(name, env, tmp_path, extra_args)
+    def start(name: str, env: dict[str, str], *extra_args: str, queues: str = "torghut") -> Worker:
+        """A worker consuming `queues` (whitepaper tasks are routed to `whitepapers`)."""
+        worker = Worker(name, env, tmp_path, extra_args, queues)
         started.append(worker)
         return worker
 

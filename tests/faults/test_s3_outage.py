@@ -105,7 +105,7 @@ def test_s3_down_during_intake_event_retried_then_stored_exactly_once(
         "CELERY_BROKER_URL": private_redis.url,
     }
     worker = workers("wp", trading_env(tmp_path / "none.csv", tmp_path, private_redis.url,
-                                       **workflow))  # fmt: skip
+                                       **workflow), queues="whitepapers")  # fmt: skip
     try:
         _run(worker, proxy, host, jangar, s3_client, bucket, kafka_bootstrap, topic, workflow)
     finally:

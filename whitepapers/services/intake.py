@@ -16,9 +16,10 @@ event (`GithubIssueEvent`), then processes it with the same rules. Processing:
    keyword comment (`requeued`, `already_completed`, `already_dispatched`, `requeue_not_ready`);
 4. download the PDF (size, redirect and type limits) — the same bytes already analysed for another
    issue ⇒ `idempotent_file_replay`;
-5. store it (content-addressed object key), extract its text, and record document, version,
-   content, run (`queued`) and the `issue_intake` step in one transaction; the AgentRun dispatch
-   is queued after the commit.
+5. store it (content-addressed object key), extract its text (`whitepapers.extract`: a child
+   process under CPU, memory, time and output limits, before any transaction opens), then record
+   document, version, content, run (`queued`) and the `issue_intake` step in one short
+   transaction; the AgentRun dispatch is queued after the commit.
 
 A download or storage failure is recorded whole, in one transaction: a `failed` run whose version
 says why (`parse_status=failed`), never a half-written row. A keyword comment on such a run
@@ -29,6 +30,11 @@ a verdict on the paper. When the caller can retry (the processing task), the eve
 with the error in its `detail`, nothing else is written, and `StorageUnavailable` is raised for a
 later attempt; only the event's WHITEPAPER_STORAGE_RETRY_ATTEMPTS-th attempt records the failed
 run. Attempts are counted on the event, so a sweep re-queueing it meanwhile cannot make them more.
+
+Each attempt claims the event first (a compare-and-set on `claimed_until`/`claim_token`, held
+longer than the task's hard time limit), so a duplicate message or the sweep never runs a second
+copy while one is running; an event whose attempts are used up is closed as
+`attempts_exhausted`, never queued again.
 """
 
 from __future__ import annotations
@@ -37,13 +43,15 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from whitepapers.extract import PdfText, pdf_text_extract
 from whitepapers.github import (
     Branches,
     IntakeRefused,
@@ -78,7 +86,7 @@ from whitepapers.models import (
     WhitepaperDocument,
     WhitepaperDocumentVersion,
 )
-from whitepapers.pdf import DownloadedPdf, PdfFetchError, pdf_download, pdf_text_extract
+from whitepapers.pdf import DownloadedPdf, PdfFetchError, pdf_download
 from whitepapers.services.runs import document_move, run_move
 from whitepapers.statemachine import RETRYABLE_AGENTRUN_STATUSES
 from whitepapers.storage import ObjectStoreError, StoredObject, object_put, pdf_object_key
@@ -86,6 +94,11 @@ from whitepapers.storage import ObjectStoreError, StoredObject, object_put, pdf_
 logger = logging.getLogger(__name__)
 
 INTAKE_STEP = "issue_intake"
+# the processing task's limits (whitepapers/tasks.py); a claim outlives the hard one, so a claim
+# still live means an attempt may still be running
+EVENT_TASK_SOFT_TIME_LIMIT = 300
+EVENT_TASK_TIME_LIMIT = 330
+EVENT_CLAIM_SECONDS = EVENT_TASK_TIME_LIMIT + 60
 REQUEUE_STEP = "requeue_request"
 
 # outcomes that created or re-queued work (HTTP 202); the rest answer 200
@@ -258,21 +271,26 @@ def github_event_process(
 ) -> IntakeOutcome:
     """Apply the intake rules to a recorded event, once; a processed event returns its outcome.
 
-    With `retry_unavailable_storage`, unreachable object storage raises `StorageUnavailable`
-    (the event stays pending) until the event's last allowed attempt, which records the failure.
+    The attempt first claims the event (`_claim`): while another attempt's claim is live the
+    answer is `event_claimed` and nothing runs; an event whose WHITEPAPER_STORAGE_RETRY_ATTEMPTS
+    attempts are used up is closed as `attempts_exhausted`. An attempt that is interrupted (a
+    Celery time limit, a database error) gives its claim back and re-raises: the event stays
+    pending, its attempt counted. With `retry_unavailable_storage`, unreachable object storage
+    raises `StorageUnavailable` (the event stays pending) until the event's last allowed attempt,
+    which records the failure.
     """
     event = GithubIssueEvent.objects.select_related("run__document").get(pk=event_id)
     if event.status == EventStatus.PROCESSED:
         return _stored_outcome(event)
-    GithubIssueEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
-    attempt = GithubIssueEvent.objects.values_list("attempts", flat=True).get(pk=event.pk)
+    claim = _claim(event.pk)
+    if claim is None:
+        return _unclaimed(event)
+    token, attempt = claim
     retry = retry_unavailable_storage and attempt < settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS
     try:
         outcome = _process(event, retry_storage=retry)
     except StorageUnavailable as exc:
-        GithubIssueEvent.objects.filter(pk=event.pk, status=EventStatus.PENDING).update(
-            detail=f"attempt {attempt}: {exc}"[:4000]
-        )
+        _release(event.pk, token, detail=f"attempt {attempt}: {exc}")
         WHITEPAPER_EVENTS.labels(source=event.source, reason="storage_retry").inc()
         logger.warning(
             "whitepaper event %s: object storage unavailable (attempt %s of %s), retrying: %s",
@@ -281,6 +299,11 @@ def github_event_process(
             settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS,
             exc,
         )
+        raise
+    except BaseException as exc:
+        # SoftTimeLimitExceeded and TimeLimitExceeded included: never swallowed, the claim is
+        # given back so that a later (counted, capped) attempt can run
+        _release(event.pk, token, detail=f"attempt {attempt} interrupted: {type(exc).__name__}")
         raise
     updated = GithubIssueEvent.objects.filter(pk=event.pk, status=EventStatus.PENDING).update(
         status=EventStatus.PROCESSED,
@@ -291,6 +314,8 @@ def github_event_process(
         if outcome.run_id
         else None,
         processed_at=timezone.now(),
+        claimed_until=None,
+        claim_token="",
     )
     if not updated:  # a concurrent processing finished first: its outcome is the record
         event.refresh_from_db()
@@ -300,6 +325,93 @@ def github_event_process(
         "whitepaper event %s (%s) -> %s %s", event.pk, event.source, outcome.reason, outcome.run_id
     )
     return replace(outcome, event_id=event.pk)
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+
+
+def _claim(event_id: int) -> tuple[str, int] | None:
+    """Compare-and-set: a pending event with attempts left and no live claim is claimed for
+    EVENT_CLAIM_SECONDS and its attempt counted. (token, attempt number), or None."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        GithubIssueEvent.objects.filter(
+            pk=event_id,
+            status=EventStatus.PENDING,
+            attempts__lt=settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS,
+        )
+        .filter(_claimable(now))
+        .update(
+            claimed_until=now + timedelta(seconds=EVENT_CLAIM_SECONDS),
+            claim_token=token,
+            attempts=F("attempts") + 1,
+        )
+    )
+    if not claimed:
+        return None
+    return token, GithubIssueEvent.objects.values_list("attempts", flat=True).get(pk=event_id)
+
+
+def _release(event_id: int, token: str, *, detail: str) -> None:
+    """Give an unfinished attempt's claim back (only our own claim)."""
+    try:
+        GithubIssueEvent.objects.filter(
+            pk=event_id, status=EventStatus.PENDING, claim_token=token
+        ).update(claimed_until=None, claim_token="", detail=detail[:4000])
+    except DatabaseError:
+        # the database is what failed: the claim lapses at claimed_until instead
+        logger.warning("whitepaper event %s: claim not released (database error)", event_id)
+
+
+def _unclaimed(event: GithubIssueEvent) -> IntakeOutcome:
+    """Why the claim failed: processed meanwhile, no attempt left, or another attempt's claim."""
+    event.refresh_from_db()
+    if event.status == EventStatus.PROCESSED:
+        return _stored_outcome(event)
+    if event.attempts >= settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS:
+        github_event_exhaust(event.pk)
+        event.refresh_from_db()
+        if event.status == EventStatus.PROCESSED:
+            return _stored_outcome(event)
+    return IntakeOutcome(
+        accepted=False,
+        reason="event_claimed",
+        detail=f"attempt {event.attempts} holds the event until {event.claimed_until}",
+        event_id=event.pk,
+    )
+
+
+def github_event_exhaust(event_id: int) -> bool:
+    """Close a pending, unclaimed event whose attempts are used up as `attempts_exhausted`
+    (recorded and counted, never queued again). True when this call closed it."""
+    event = GithubIssueEvent.objects.get(pk=event_id)
+    closed = (
+        GithubIssueEvent.objects.filter(
+            pk=event_id,
+            status=EventStatus.PENDING,
+            attempts__gte=settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS,
+        )
+        .filter(_claimable(timezone.now()))
+        .update(
+            status=EventStatus.PROCESSED,
+            accepted=False,
+            reason="attempts_exhausted",
+            detail=f"{event.attempts} attempts, none finished; the last: {event.detail}"[:4000],
+            processed_at=timezone.now(),
+            claimed_until=None,
+            claim_token="",
+        )
+    )
+    if closed:
+        WHITEPAPER_EVENTS.labels(source=event.source, reason="attempts_exhausted").inc()
+        logger.warning(
+            "whitepaper event %s: %s attempts used up, closed as attempts_exhausted",
+            event_id,
+            event.attempts,
+        )
+    return bool(closed)
 
 
 def _stored_outcome(event: GithubIssueEvent) -> IntakeOutcome:
@@ -397,9 +509,11 @@ def _process(event: GithubIssueEvent, *, retry_storage: bool = False) -> IntakeO
             code=exc.reason,
             detail=exc.detail,
         )
+    # the text is extracted before any transaction opens (a child process under limits)
+    text = pdf_text_extract(pdf.data)
     try:
         run = _record_intake(
-            issue, event, run_id=run_id, url=url, marker=marker, pdf=pdf, stored=stored
+            issue, event, run_id=run_id, url=url, marker=marker, pdf=pdf, stored=stored, text=text
         )
     except IntegrityError:
         # the same run (or the same object) was recorded by a concurrent processing
@@ -532,8 +646,10 @@ def _new_version(
     )
 
 
-def _store_content(version: WhitepaperDocumentVersion, pdf: DownloadedPdf) -> None:
-    text = pdf_text_extract(pdf.data)
+def _store_content(version: WhitepaperDocumentVersion, text: PdfText) -> None:
+    """The extracted text (already extracted: no parsing inside the caller's transaction). A
+    limit that stopped the extraction leaves the version stored, its text empty (or cut at
+    WHITEPAPER_EXTRACT_MAX_CHARS) and the limit named in the warnings and the metadata."""
     WhitepaperContent.objects.create(
         document_version=version,
         text_source="pypdf",
@@ -545,7 +661,11 @@ def _store_content(version: WhitepaperDocumentVersion, pdf: DownloadedPdf) -> No
     )
     version.page_count = text.page_count
     version.char_count = text.char_count
-    version.extraction_metadata = {"text_source": "pypdf", "warnings": len(text.warnings)}
+    version.extraction_metadata = {
+        "text_source": "pypdf",
+        "warnings": len(text.warnings),
+        "limit_exceeded": text.limit_exceeded,
+    }
     version.save(update_fields=["page_count", "char_count", "extraction_metadata"])
 
 
@@ -624,6 +744,7 @@ def _record_intake(
     marker: Marker,
     pdf: DownloadedPdf,
     stored: StoredObject,
+    text: PdfText,
 ) -> WhitepaperAnalysisRun:
     with transaction.atomic():
         document = _document_for(issue)
@@ -634,7 +755,7 @@ def _record_intake(
             trigger="github_issue",
             **_stored_fields(pdf, stored),
         )
-        _store_content(version, pdf)
+        _store_content(version, text)
         run = _new_run(
             issue,
             event,
@@ -803,6 +924,7 @@ def _refetch(run: WhitepaperAnalysisRun, *, origin: _Origin) -> IntakeOutcome | 
     except ObjectStoreError as exc:
         detail = f"{exc.reason}: {exc.detail}"
     else:
+        text = pdf_text_extract(pdf.data)  # before the transaction: no lock held while parsing
         with transaction.atomic():
             locked = WhitepaperAnalysisRun.objects.select_for_update().get(pk=run.pk)
             current = locked.document_version
@@ -815,7 +937,7 @@ def _refetch(run: WhitepaperAnalysisRun, *, origin: _Origin) -> IntakeOutcome | 
                     trigger="requeue_refetch",
                     **_stored_fields(pdf, stored),
                 )
-                _store_content(version, pdf)
+                _store_content(version, text)
                 locked.document_version = version
                 locked.save(update_fields=["document_version", "updated_at"])
         run.refresh_from_db()

@@ -1,14 +1,18 @@
 """The safety net for lost tasks: a Celery message can be lost (broker restart, a worker killed
 before it acked), the database cannot. Events still `pending` and runs still `queued` without an
 AgentRun for their attempt after WHITEPAPER_SWEEP_AFTER_SECONDS are queued again; processing and
-dispatch are idempotent, so a sweep that races the original task changes nothing."""
+dispatch are idempotent, so a sweep that races the original task changes nothing.
+
+An event claimed by a running attempt is left alone (its claim outlives the task's hard time
+limit); a pending event whose WHITEPAPER_STORAGE_RETRY_ATTEMPTS attempts are used up is closed
+as `attempts_exhausted` here instead of being queued again."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from whitepapers.models import (
@@ -19,6 +23,7 @@ from whitepapers.models import (
     WhitepaperAnalysisStep,
     WhitepaperCodexAgentRun,
 )
+from whitepapers.services.intake import github_event_exhaust
 
 SWEEP_LIMIT = 200
 
@@ -27,10 +32,20 @@ def whitepaper_sweep_run() -> dict[str, int]:
     from whitepapers.tasks import dispatch_agentrun, process_github_event
 
     if not settings.WHITEPAPER_WORKFLOW_ENABLED:
-        return {"events": 0, "runs": 0}
-    cutoff = timezone.now() - timedelta(seconds=settings.WHITEPAPER_SWEEP_AFTER_SECONDS)
+        return {"events": 0, "runs": 0, "exhausted": 0}
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.WHITEPAPER_SWEEP_AFTER_SECONDS)
+    # pending and not claimed by a running attempt
+    stale = GithubIssueEvent.objects.filter(
+        status=EventStatus.PENDING, received_at__lt=cutoff
+    ).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+    cap = settings.WHITEPAPER_STORAGE_RETRY_ATTEMPTS
+    used_up = stale.filter(attempts__gte=cap).order_by("received_at")
+    exhausted = sum(
+        github_event_exhaust(pk) for pk in used_up.values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
     events = list(
-        GithubIssueEvent.objects.filter(status=EventStatus.PENDING, received_at__lt=cutoff)
+        stale.filter(attempts__lt=cap)
         .order_by("received_at")
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
@@ -60,4 +75,4 @@ def whitepaper_sweep_run() -> dict[str, int]:
     runs = list(undispatched.order_by("updated_at").values_list("run_id", flat=True)[:SWEEP_LIMIT])
     for run_id in runs:
         dispatch_agentrun.delay(run_id)
-    return {"events": len(events), "runs": len(runs)}
+    return {"events": len(events), "runs": len(runs), "exhausted": exhausted}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 
 def _escape(text: str) -> bytes:
     escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
@@ -29,6 +31,65 @@ def make_pdf(pages: list[str]) -> bytes:
             b"/Resources << /Font << /F1 3 0 R >> >> " + f"/Contents {pid + 1} 0 R >>".encode()
         )
         objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets: list[int] = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n".encode()
+    out += b"0000000000 65535 f \n"
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return bytes(out)
+
+
+def make_form_bomb(*, calls: int = 400, text_bytes: int = 200_000, nesting: int = 2) -> bytes:
+    """A small PDF whose text extraction is unbounded work: the page invokes (`Do`) a form
+    XObject `calls` times, that form invokes the next one `calls` times, ... (`nesting` levels),
+    and the innermost form shows one `Tj` string of `text_bytes` letters. The streams are
+    Flate-compressed, so the file stays around 10 KB while an extractor that expands every
+    invocation would produce calls**nesting * text_bytes characters.
+
+    Objects: 1 catalog, 2 page tree, 3 font, 4 page, 5 page content, 6.. the forms (6 is the
+    outermost, the last one holds the text).
+    """
+    forms = list(range(6, 6 + nesting))
+    font = b"/Font << /F1 3 0 R >>"
+
+    def stream(body: bytes, extra: bytes = b"") -> bytes:
+        packed = zlib.compress(body, 9)
+        head = f"<< /Length {len(packed)} /Filter /FlateDecode ".encode() + extra + b" >>"
+        return head + b"\nstream\n" + packed + b"\nendstream"
+
+    def calls_of(target: int) -> bytes:
+        # each invocation saves and restores the graphics state: q /FmN Do Q
+        return b"\n".join([f"q /Fm{target} Do Q".encode()] * calls)
+
+    def resources(target: int | None) -> bytes:
+        xobjects = f"/XObject << /Fm{target} {target} 0 R >> ".encode() if target else b""
+        return b"/Resources << " + xobjects + font + b" >>"
+
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        + resources(forms[0])
+        + b" /Contents 5 0 R >>",
+        stream(calls_of(forms[0])),
+    ]
+    for index in range(len(forms)):
+        inner = forms[index + 1] if index + 1 < len(forms) else None
+        body = (
+            calls_of(inner)
+            if inner
+            else b"BT /F1 12 Tf 72 720 Td (" + b"A" * text_bytes + b") Tj ET"
+        )
+        extra = b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] " + resources(inner)
+        objects.append(stream(body, extra))
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets: list[int] = []
     for number, body in enumerate(objects, start=1):

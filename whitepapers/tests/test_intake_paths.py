@@ -211,17 +211,17 @@ def test_sweep_requeues_lost_processing_and_dispatch(
         event = github_event_record(source="api", payload=issue_payload(url=url))
     old = timezone.now() - timedelta(seconds=settings.WHITEPAPER_SWEEP_AFTER_SECONDS + 5)
     GithubIssueEvent.objects.filter(pk=event.pk).update(received_at=old)
-    assert whitepaper_sweep_run() == {"events": 1, "runs": 0}
+    assert whitepaper_sweep_run() == {"events": 1, "runs": 0, "exhausted": 0}
     run = WhitepaperAnalysisRun.objects.get()
     assert run.status == "queued"
     assert workflow.jangar.submits() == []
 
     settings.WHITEPAPER_AGENTRUN_AUTO_DISPATCH = True
     WhitepaperAnalysisRun.objects.filter(pk=run.pk).update(updated_at=old)
-    assert whitepaper_sweep_run() == {"events": 0, "runs": 1}
+    assert whitepaper_sweep_run() == {"events": 0, "runs": 1, "exhausted": 0}
     run.refresh_from_db()
     assert run.status == "agentrun_dispatched"
-    assert whitepaper_sweep_run() == {"events": 0, "runs": 0}
+    assert whitepaper_sweep_run() == {"events": 0, "runs": 0, "exhausted": 0}
     assert len(workflow.jangar.submits()) == 1
 
 

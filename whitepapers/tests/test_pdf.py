@@ -15,7 +15,8 @@ from pypdf import PdfReader, PdfWriter
 from tests.conftest import free_port
 from tests.servers.base import Fault
 from tests.servers.pdf_host import PDF_HEADER, PdfHost
-from whitepapers.pdf import PdfFetchError, pdf_download, pdf_text_extract
+from whitepapers.extract import pdf_text_extract
+from whitepapers.pdf import PdfFetchError, pdf_download
 from whitepapers.tests.pdfs import make_pdf
 
 PAPER = make_pdf(["Attention is all you need", "Results (table 2) \\ appendix"])
