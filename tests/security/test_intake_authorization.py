@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from tests.conftest import manage
 from whitepapers.metrics import WHITEPAPER_EVENTS
 from whitepapers.models import GithubIssueEvent, WhitepaperAnalysisRun, WhitepaperAnalysisStep
+from whitepapers.run_tokens import run_token
 from whitepapers.services.intake import github_event_process, github_events_record_from_kafka
 from whitepapers.tests.pdfs import make_pdf
 from whitepapers.tests.workflow import (
@@ -207,11 +208,14 @@ def test_requeue_comment_by_an_outsider_is_refused(
     run_id = post_event(control, issue_payload(url=url), django_capture_on_commit_callbacks)[
         "run_id"
     ]
-    control.post(
+    agent = APIClient()
+    agent.credentials(HTTP_AUTHORIZATION=f"Bearer {run_token(run_id, 1)}")
+    failed = agent.post(
         f"/whitepapers/runs/{run_id}/finalize",
         {"status": "failed", "failure_reason": "agent crashed"},
         format="json",
     )
+    assert failed.status_code == 200, failed.content
     downloads = workflow.host.downloads("paper.pdf")
     keyword = comment_payload(url=url, text="research whitepaper again", association=association)
 
@@ -289,7 +293,10 @@ def test_trigger_label_added_by_a_maintainer_starts_an_outsiders_issue(
         assert GithubIssueEvent.objects.get(delivery_id=delivery).reason == reason, delivery
     assert_nothing_happened(webhook)
 
-    deliver(approved, django_capture_on_commit_callbacks, delivery="l-5")
+    # GitHub sends a new body for a new event (the webhook drops a replayed body): the label
+    # added again, later
+    approved_again = {**approved, "issue": {**approved["issue"], "updated_at": "2026-12-06T12:00Z"}}
+    deliver(approved_again, django_capture_on_commit_callbacks, delivery="l-5")
     event = GithubIssueEvent.objects.get(delivery_id="l-5")
     assert (event.accepted, event.reason) == (True, "accepted")
     run = WhitepaperAnalysisRun.objects.get()
