@@ -141,9 +141,10 @@ def intake(settings, fs_artifacts, dns):  # noqa: F811 - the imported fixture
     return dns
 
 
-def refused(control_client: Any, url: str, capture: Any, *, number: int = 42) -> dict[str, Any]:  # noqa: F811
+def refused(control_client: Any, url: str, capture: Any, *, number: int = 42) -> dict[str, Any]:
+    """Post the issue with `url`; assert a refused intake recorded as a failed run."""
     response = post_event(control_client, issue_payload(url=url, number=number), capture)
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert response.status_code == 200
     assert body["accepted"] is False
     run = WhitepaperAnalysisRun.objects.get(run_id=body["run_id"])

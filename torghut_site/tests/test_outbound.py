@@ -163,7 +163,7 @@ def certificates(tmp_path_factory) -> Path:
     """A throwaway CA and two server certificates it signed: github.com and evil.example."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make test certificates")
-    root = tmp_path_factory.mktemp("tls")
+    root: Path = tmp_path_factory.mktemp("tls")
     _openssl(
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
         "-days", "2", "-subj", "/CN=torghut outbound test CA",
