@@ -241,3 +241,26 @@ def test_tls_refuses_a_certificate_for_another_name(certificates, impostor_tls):
         f"https://github.com:{port}/paper.pdf: hostname 'github.com' doesn't match 'evil.example'"
     )
     assert impostor_tls.requests == []  # nothing was sent over the refused connection
+
+
+# -- no proxy from the environment ----------------------------------------------------------------
+@pytest.fixture
+def two_hosts() -> Iterator[tuple[PdfHost, PdfHost]]:
+    target, proxy = PdfHost(PAPER).start(), PdfHost(b"").start()
+    yield target, proxy
+    target.stop()
+    proxy.stop()
+
+
+def test_proxies_from_the_environment_are_not_used(monkeypatch, two_hosts):
+    """A proxy would see the URL and the credential, and connect by name itself (no pinning)."""
+    target, proxy = two_hosts
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    policy = _policy(allowed_hosts=("127.0.0.1",), allow_loopback=True)
+    answer = outbound_get(f"{target.url}/paper.pdf", policy=policy)
+    assert answer.body == PAPER
+    assert [r.path for r in target.requests] == ["/paper.pdf"]
+    assert proxy.requests == []
