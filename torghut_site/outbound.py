@@ -278,7 +278,7 @@ def outbound_get(
             )
             return OutboundResponse(
                 status=response.status,
-                headers=dict(response.headers.items()),
+                headers=urllib3.HTTPHeaderDict(response.headers),
                 body=body,
                 final_url=current,
                 redirects=redirects,
@@ -291,6 +291,17 @@ def outbound_get(
 
 def _normal_host(host: str) -> str:
     return host.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
+
+
+def _ascii_host(host: str) -> str:
+    """The host as ASCII (IDNA for a non-ASCII name); "" if it is no valid host at all."""
+    if not host or _ip_literal(host) is not None:
+        return host
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+    return ascii_host if all(_LABEL.match(label) for label in ascii_host.split(".")) else ""
 
 
 def _ip_literal(host: str) -> IPAddress | None:
@@ -312,9 +323,9 @@ def _hop(url: str, policy: OutboundPolicy) -> _Hop:
         raise OutboundError(OutboundCode.URL_INVALID, f"{url!r} is not an absolute URL")
     if scheme not in policy.allowed_schemes or scheme not in DEFAULT_PORTS:
         raise OutboundError(OutboundCode.SCHEME_FORBIDDEN, f"{url!r}: scheme {scheme!r}")
-    host = _normal_host(raw_host)
+    host = _ascii_host(_normal_host(raw_host))
     if not host:
-        raise OutboundError(OutboundCode.URL_INVALID, f"{url!r} has no host")
+        raise OutboundError(OutboundCode.URL_INVALID, f"{url!r} has no usable host")
     if parts.username is not None or parts.password is not None:
         raise OutboundError(OutboundCode.URL_INVALID, f"{url!r} carries user-info")
     if not host_matches(host, policy.allowed_hosts):
@@ -428,6 +439,9 @@ def _open(
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             pool.close()
             raise OutboundError(OutboundCode.FAILED, f"{hop.url}: {exc}") from exc
+        except ValueError as exc:  # http.client refuses control characters in the request line
+            pool.close()
+            raise OutboundError(OutboundCode.URL_INVALID, f"{hop.url!r}: {exc}") from exc
         return response, pool, address
     raise OutboundError(OutboundCode.FAILED, f"{hop.url}: {last}")
 

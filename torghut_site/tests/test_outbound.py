@@ -264,3 +264,29 @@ def test_proxies_from_the_environment_are_not_used(monkeypatch, two_hosts):
     assert answer.body == PAPER
     assert [r.path for r in target.requests] == ["/paper.pdf"]
     assert proxy.requests == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://github.com\r\nX-Injected: 1/a.pdf", "https://git hub.com/a.pdf", "https://-x.com/"],
+)
+def test_hosts_that_are_no_host_names_are_refused(url):
+    with pytest.raises(OutboundError) as info:
+        _hop(url, _policy(allowed_hosts=("*",)))
+    assert info.value.code == OutboundCode.URL_INVALID
+
+
+def test_a_non_ascii_host_is_matched_in_its_idna_form():
+    hop = _hop("https://bücher.example/a.pdf", _policy(allowed_hosts=("xn--bcher-kva.example",)))
+    assert (hop.host, hop.host_header) == ("xn--bcher-kva.example", "xn--bcher-kva.example")
+
+
+def test_control_characters_in_the_path_are_percent_encoded_not_sent_raw(two_hosts):
+    target, _ = two_hosts
+    policy = _policy(allowed_hosts=("127.0.0.1",), allow_loopback=True)
+    with pytest.raises(OutboundError) as info:
+        outbound_get(f"{target.url}/a b\r\nX-Injected: 1\x01.pdf", policy=policy)
+    assert info.value.code == OutboundCode.HTTP_ERROR  # the server's 404 for the encoded path
+    [request] = target.requests
+    assert request.path == "/a%20bX-Injected:%201%01.pdf"  # urlsplit drops CR, LF and tab
+    assert "x-injected" not in request.headers
