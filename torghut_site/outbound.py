@@ -7,10 +7,10 @@ raises `OutboundError` before any connection is opened:
 1. the URL parses, has a host and no user-info (`url_invalid`);
 2. its scheme is in `policy.allowed_schemes` (`scheme_forbidden`);
 3. its host matches `policy.allowed_hosts` (`host_not_allowed`), see `host_matches`;
-4. the host is resolved ONCE (`resolver`), and every address it resolves to is checked
-   (`address_forbidden` if any one is loopback, private, link-local, shared/CGNAT, multicast,
-   reserved, unspecified, a cloud metadata address, or an IPv6 form embedding such an IPv4
-   address); a failed resolution is `unresolvable`;
+4. the host is resolved ONCE (`resolver`, within the deadline), and every address it resolves
+   to is checked (`address_forbidden` if any one is loopback, private, link-local, shared/CGNAT,
+   multicast, reserved, unspecified, a cloud metadata address, or an IPv6 form embedding such an
+   IPv4 address); a failed resolution is `unresolvable`;
 5. the connection goes to a checked address itself (the IP is pinned: nothing resolves the name
    again, so a DNS answer that changes between check and connect cannot redirect it), with the
    original Host header and, over TLS, the host name for SNI and certificate verification.
@@ -38,6 +38,7 @@ import enum
 import ipaddress
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -243,7 +244,7 @@ def outbound_get(
     redirects = 0
     while True:
         hop = _hop(current, policy)
-        addresses = _resolve_checked(hop, policy, resolver)
+        addresses = _resolve_checked(hop, policy, resolver, deadline)
         for index, credential in enumerate(policy.credentials):
             if not host_matches(hop.host, credential.hosts):
                 credential_hosts_kept[index] = False  # never re-added later in this chain
@@ -342,13 +343,40 @@ def _hop(url: str, policy: OutboundPolicy) -> _Hop:
     return _Hop(url, scheme, host, effective_port, host_header, target)
 
 
-def _resolve_checked(hop: _Hop, policy: OutboundPolicy, resolver: Resolver) -> list[IPAddress]:
+def _resolve_within(resolver: Resolver, hop: _Hop, timeout: float) -> list[IPAddress]:
+    """`resolver(host, port)` within `timeout`: getaddrinfo has no timeout of its own, so it runs
+    in a daemon thread that is abandoned (it ends at the system resolver's own timeout)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["addresses"] = list(resolver(hop.host, hop.port))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"outbound-resolve {hop.host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise OutboundError(
+            OutboundCode.TIMEOUT, f"{hop.url}: resolving {hop.host!r} outlasted the deadline"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    addresses: list[IPAddress] = outcome["addresses"]
+    return addresses
+
+
+def _resolve_checked(
+    hop: _Hop, policy: OutboundPolicy, resolver: Resolver, deadline: float
+) -> list[IPAddress]:
     literal = _ip_literal(hop.host)
     if literal is not None:
         addresses: list[IPAddress] = [literal]
     else:
+        timeout = _remaining(deadline, policy.timeout_seconds, hop.url)
         try:
-            addresses = list(resolver(hop.host, hop.port))
+            addresses = _resolve_within(resolver, hop, timeout)
         except (OSError, UnicodeError, ValueError) as exc:
             raise OutboundError(
                 OutboundCode.UNRESOLVABLE, f"{hop.url}: cannot resolve {hop.host!r}: {exc}"
@@ -379,6 +407,7 @@ def _hop_headers(
         "User-Agent": policy.user_agent,
         # the byte cap is meant for what goes over the wire and into memory: no compression
         "Accept-Encoding": "identity",
+        "Connection": "close",  # one connection per hop, never reused
         **(extra or {}),
     }
     secure = hop.scheme == "https" or (policy.allow_loopback and address.is_loopback)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import socket
 import ssl
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -290,3 +293,35 @@ def test_control_characters_in_the_path_are_percent_encoded_not_sent_raw(two_hos
     [request] = target.requests
     assert request.path == "/a%20bX-Injected:%201%01.pdf"  # urlsplit drops CR, LF and tab
     assert "x-injected" not in request.headers
+
+
+def test_a_slow_resolution_ends_at_the_deadline():
+    release = threading.Event()
+
+    def stalled(host: str, port: int) -> list[ipaddress.IPv4Address]:
+        release.wait(5)
+        return [ipaddress.IPv4Address("151.101.3.42")]
+
+    started = time.monotonic()
+    with pytest.raises(OutboundError) as info:
+        outbound_get(
+            "https://github.com/a.pdf", policy=_policy(timeout_seconds=0.3), resolver=stalled
+        )
+    release.set()
+    assert info.value.code == OutboundCode.TIMEOUT
+    assert info.value.detail == (
+        "https://github.com/a.pdf: resolving 'github.com' outlasted the deadline"
+    )
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_failed_resolution_is_unresolvable():
+    def failing(host: str, port: int) -> list[ipaddress.IPv4Address]:
+        raise socket.gaierror(socket.EAI_NONAME, "no such name")
+
+    with pytest.raises(OutboundError) as info:
+        outbound_get("https://github.com/a.pdf", policy=_policy(), resolver=failing)
+    assert info.value.code == OutboundCode.UNRESOLVABLE
+    assert info.value.detail == (
+        "https://github.com/a.pdf: cannot resolve 'github.com': [Errno -2] no such name"
+    )
