@@ -19,6 +19,7 @@ import django_stubs_ext
 import autonomy.drift as _drift
 from torghut_site.dburl import DatabaseUrlError, parse_database_url, sqlite_database
 from torghut_site.env import Env, load_dotenv
+from torghut_site.outbound import host_pattern_problem
 
 django_stubs_ext.monkeypatch()  # generic admin/serializer classes at run time
 
@@ -1098,7 +1099,31 @@ WHITEPAPER_ISSUE_MARKER_START = env.str(
 WHITEPAPER_ISSUE_MARKER_END = env.str(
     "WHITEPAPER_ISSUE_MARKER_END", default="<!-- TORGHUT_WHITEPAPER:END -->"
 )
+# sent as a bearer token only to GitHub-owned hosts, over https (whitepapers/pdf.py)
 WHITEPAPER_GITHUB_TOKEN = env.secret("WHITEPAPER_GITHUB_TOKEN")
+# the hosts a PDF named in an issue may be downloaded from, on every redirect hop: a name matches
+# itself and its subdomains ("arxiv.org" matches "export.arxiv.org"), "*" any host; whatever the
+# list, loopback, private, link-local and metadata addresses are refused (torghut_site/outbound.py)
+WHITEPAPER_PDF_ALLOWED_HOSTS = [
+    h.lower()
+    for h in env.csv(
+        "WHITEPAPER_PDF_ALLOWED_HOSTS",
+        default=(
+            "arxiv.org", "github.com", "githubusercontent.com", "openreview.net",
+            "aclanthology.org", "ssrn.com", "nber.org", "sciencedirect.com", "springer.com",
+            "wiley.com", "tandfonline.com", "jstor.org", "semanticscholar.org",
+            "researchgate.net", "biorxiv.org", "medrxiv.org", "mdpi.com", "acm.org", "ieee.org",
+            "nature.com", "neurips.cc", "mlr.press", "jmlr.org", "thecvf.com", "aaai.org",
+            "federalreserve.gov", "bis.org", "imf.org", "ecb.europa.eu", "oup.com",
+            "cambridge.org", "aeaweb.org",
+        ),
+    )
+]  # fmt: skip
+for _host_pattern in WHITEPAPER_PDF_ALLOWED_HOSTS:
+    if (_problem := host_pattern_problem(_host_pattern)) is not None:
+        env.problem(f"WHITEPAPER_PDF_ALLOWED_HOSTS: {_problem}")
+if not WHITEPAPER_PDF_ALLOWED_HOSTS:
+    env.problem("WHITEPAPER_PDF_ALLOWED_HOSTS is empty: list hosts, or * for any public host")
 WHITEPAPER_MAX_PDF_BYTES = env.int(
     "WHITEPAPER_MAX_PDF_BYTES", default=52428800, min_value=1024, max_value=2**31
 )

@@ -103,6 +103,9 @@ def test_s3_down_during_intake_event_retried_then_stored_exactly_once(
         "WHITEPAPER_AGENTRUN_SUBMIT_URL": f"{jangar.url}/v1/agent-runs",
         "JANGAR_API_KEY": "",
         "CELERY_BROKER_URL": private_redis.url,
+        # the PDF host is a loopback test server: the test-only allowance, and its address
+        "DJANGO_SETTINGS_MODULE": "tests.settings_loopback",
+        "WHITEPAPER_PDF_ALLOWED_HOSTS": "127.0.0.1",
     }
     worker = workers("wp", trading_env(tmp_path / "none.csv", tmp_path, private_redis.url,
                                        **workflow), queues="whitepapers")  # fmt: skip

@@ -132,6 +132,19 @@ HEADER = "torghut cannot start: invalid configuration"
             ],
         ),
         (
+            {"WHITEPAPER_PDF_ALLOWED_HOSTS": "arxiv.org, https://evil.example/x.pdf, *.github.com"},
+            [
+                "WHITEPAPER_PDF_ALLOWED_HOSTS: 'https://evil.example/x.pdf' is not a host name "
+                "(no scheme, port or path) nor an IP address",
+                "WHITEPAPER_PDF_ALLOWED_HOSTS: '*.github.com': write 'github.com', which also "
+                "matches its subdomains",
+            ],
+        ),
+        (
+            {"WHITEPAPER_PDF_ALLOWED_HOSTS": " , "},
+            ["WHITEPAPER_PDF_ALLOWED_HOSTS is empty: list hosts, or * for any public host"],
+        ),
+        (
             {
                 "TRADING_ALLOCATOR_ENABLED": "maybe",
                 "TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS": '{"macd": "lots", "b": true}',

@@ -118,6 +118,10 @@ def test_a_crafted_pdf_on_the_whitepapers_queue_does_not_delay_the_trade_cycle(
         WHITEPAPER_EXTRACT_TIMEOUT_SECONDS=str(EXTRACT_TIMEOUT),
         WHITEPAPER_EXTRACT_MAX_CHARS="100000000",
         WHITEPAPER_EXTRACT_MEMORY_MB="1024",
+        WHITEPAPER_ALLOWED_REPOSITORIES="proompteng/lab",  # the payload's repository
+        # the PDF host is a loopback test server: the test-only allowance, and its address
+        DJANGO_SETTINGS_MODULE="tests.settings_loopback",
+        WHITEPAPER_PDF_ALLOWED_HOSTS="127.0.0.1",
     )
     trade = Worker("trade", env, tmp_path, queues="torghut")
     research = Worker("research", env, tmp_path, queues="whitepapers")

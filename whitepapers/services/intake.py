@@ -86,7 +86,7 @@ from whitepapers.models import (
     WhitepaperDocument,
     WhitepaperDocumentVersion,
 )
-from whitepapers.pdf import DownloadedPdf, PdfFetchError, pdf_download
+from whitepapers.pdf import DownloadedPdf, PdfFetchError, pdf_download, pdf_fetch_policy
 from whitepapers.services.runs import document_move, run_move
 from whitepapers.statemachine import RETRYABLE_AGENTRUN_STATUSES
 from whitepapers.storage import ObjectStoreError, StoredObject, object_put, pdf_object_key
@@ -525,12 +525,8 @@ def _process(event: GithubIssueEvent, *, retry_storage: bool = False) -> IntakeO
 
 
 def _download(url: str) -> DownloadedPdf:
-    return pdf_download(
-        url,
-        token=settings.WHITEPAPER_GITHUB_TOKEN or None,
-        max_bytes=settings.WHITEPAPER_MAX_PDF_BYTES,
-        timeout_seconds=settings.WHITEPAPER_DOWNLOAD_TIMEOUT_SECONDS,
-    )
+    # the issue body chose `url`: the outbound policy decides what it may reach, and the token
+    return pdf_download(url, policy=pdf_fetch_policy())
 
 
 _REPLAY_PREFERENCE: dict[str, int] = {

@@ -118,6 +118,16 @@ def eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
 
 
+def allow_loopback_pdf_host(settings) -> None:
+    """The test-only allowance: PDFs may come from the loopback test servers (127.0.0.1).
+
+    Production cannot do this: OUTBOUND_TEST_ALLOW_LOOPBACK is no environment variable and
+    settings.py never defines it (whitepapers/pdf.py::pdf_fetch_policy reads it).
+    """
+    settings.OUTBOUND_TEST_ALLOW_LOOPBACK = True
+    settings.WHITEPAPER_PDF_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 @pytest.fixture
 def workflow(settings, s3_artifacts, eager_celery) -> Iterator[Any]:
     from tests.servers.jangar_server import JangarServer
@@ -135,6 +145,7 @@ def workflow(settings, s3_artifacts, eager_celery) -> Iterator[Any]:
     settings.WHITEPAPER_AGENTRUN_MAX_ATTEMPTS = 3
     settings.WHITEPAPER_AGENTRUN_BACKOFF_SECONDS = 0.01
     settings.WHITEPAPER_DOWNLOAD_TIMEOUT_SECONDS = 5
+    allow_loopback_pdf_host(settings)
     try:
         yield Workflow(host=host, jangar=jangar, bucket=s3_artifacts.bucket, s3=s3_artifacts.client)
     finally:

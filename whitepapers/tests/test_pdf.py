@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import logging
 import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 from pypdf import PdfReader, PdfWriter
 
 from tests.conftest import free_port
 from tests.servers.base import Fault
 from tests.servers.pdf_host import PDF_HEADER, PdfHost
+from torghut_site.outbound import Credential, OutboundPolicy
 from whitepapers.extract import pdf_text_extract
 from whitepapers.pdf import PdfFetchError, pdf_download
 from whitepapers.tests.pdfs import make_pdf
@@ -57,9 +58,29 @@ def other_host(other_host_server: PdfHost) -> PdfHost:
     return fresh(other_host_server)
 
 
-def download(url: str, **overrides):
-    options = {"token": None, "max_bytes": 10 * MiB, "timeout_seconds": 5.0, **overrides}
-    return pdf_download(url, **options)
+def port_of(server: PdfHost) -> int:
+    return int(server.url.rsplit(":", 1)[1])
+
+
+def loopback_names(host: str, port: int) -> list[ipaddress.IPv4Address]:
+    """A resolver for the test names below: each of them is the test servers' 127.0.0.1."""
+    assert host in {"github.com", "mirror.example"}
+    return [ipaddress.IPv4Address("127.0.0.1")]
+
+
+def download(url: str, *, token: str | None = None, token_hosts=("127.0.0.1",), **overrides):
+    """pdf_download under a policy that reaches the loopback test servers (the test allowance)."""
+    credentials = (Credential("Authorization", f"Bearer {token}", token_hosts),) if token else ()
+    options = {
+        "allowed_hosts": ("127.0.0.1", "github.com", "mirror.example"),
+        "allow_loopback": True,
+        "max_bytes": 10 * MiB,
+        "timeout_seconds": 5.0,
+        "user_agent": "torghut-whitepaper/1",
+        "credentials": credentials,
+        **overrides,
+    }
+    return pdf_download(url, policy=OutboundPolicy(**options), resolver=loopback_names)
 
 
 def fetch_error(url: str, **overrides) -> PdfFetchError:
@@ -123,43 +144,39 @@ def test_max_redirects_is_configurable(host):
     assert download(f"{host.url}/redirect/0", max_redirects=1).redirects == 1
 
 
-# -- credentials across origins ----------------------------------------------------------------
+# -- credentials across hosts -----------------------------------------------------------------
+# The token belongs to hosts, not origins: it goes to github.com on any port, never to another
+# host, and never again once a hop has left github.com. Both servers are 127.0.0.1, reached under
+# the names github.com and mirror.example; no cookie is ever kept or sent.
 
 
-def test_cross_origin_redirect_drops_authorization_and_cookies(host, other_host):
-    session = requests.Session()
-    session.headers["Cookie"] = "sid=header-cookie"
-    try:
-        pdf = download(
-            f"{host.url}/to?url={other_host.url}/paper.pdf", token="gh-token", session=session
-        )
-    finally:
-        session.close()
+def test_redirect_to_another_host_drops_authorization_and_cookies(host, other_host):
+    start = f"http://github.com:{port_of(host)}/to?url=http://mirror.example:{port_of(other_host)}"
+    pdf = download(f"{start}/paper.pdf", token="gh-token", token_hosts=("github.com",))
     assert pdf.data == OTHER_PAPER
-    assert pdf.final_url == f"{other_host.url}/paper.pdf"
+    assert pdf.final_url == f"http://mirror.example:{port_of(other_host)}/paper.pdf"
     assert pdf.redirects == 1
     [first] = host.requests_to("/to")
     assert first.headers["authorization"] == "Bearer gh-token"
-    assert first.headers["cookie"] == "sid=header-cookie"
+    assert first.headers["host"] == f"github.com:{port_of(host)}"
     [second] = other_host.requests_to("/paper.pdf")
     assert "authorization" not in second.headers
-    assert "cookie" not in second.headers  # neither the session's nor host A's Set-Cookie
+    assert "cookie" not in second.headers  # host A's Set-Cookie is not replayed anywhere
+    assert second.headers["host"] == f"mirror.example:{port_of(other_host)}"
     assert second.headers["user-agent"] == "torghut-whitepaper/1"
 
 
 def test_credentials_are_not_restored_when_the_chain_comes_back(host, other_host):
-    back = f"{other_host.url}/to?url={host.url}/paper.pdf"
-    session = requests.Session()
-    session.cookies.set("jar", "jar-cookie", domain="127.0.0.1", path="/")
-    try:
-        pdf = download(f"{host.url}/to?url={back}", token="gh-token", session=session)
-    finally:
-        session.close()
+    back = f"http://mirror.example:{port_of(other_host)}/to?url=http://github.com:{port_of(host)}"
+    pdf = download(
+        f"http://github.com:{port_of(host)}/to?url={back}/paper.pdf",
+        token="gh-token",
+        token_hosts=("github.com",),
+    )
     assert pdf.data == PAPER
     assert pdf.redirects == 2
     [first] = host.requests_to("/to")
     assert first.headers["authorization"] == "Bearer gh-token"
-    assert first.headers["cookie"] == "jar=jar-cookie"
     [bounce] = other_host.requests_to("/to")
     [last] = host.requests_to("/paper.pdf")
     for request in (bounce, last):
@@ -260,24 +277,24 @@ def test_dropped_connection_is_a_download_failure(host):
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "reason"),
     [
-        "ftp://127.0.0.1/paper.pdf",
-        "file:///etc/passwd",
-        "paper.pdf",
-        "http:///paper.pdf",
-        "http://[::1/x.pdf",
+        ("ftp://127.0.0.1/paper.pdf", "pdf_scheme_forbidden"),
+        ("file:///etc/passwd", "pdf_scheme_forbidden"),
+        ("paper.pdf", "pdf_url_invalid"),
+        ("http:///paper.pdf", "pdf_url_invalid"),
+        ("http://[::1/x.pdf", "pdf_url_invalid"),
     ],
 )
-def test_only_http_urls_are_fetched(url):
+def test_only_http_urls_are_fetched(url, reason):
     error = fetch_error(url)
-    assert error.reason == "pdf_url_invalid"
+    assert error.reason == reason
 
 
 def test_redirect_to_another_scheme_is_refused(host):
     error = fetch_error(f"{host.url}/to?url=file:///etc/passwd", token="t")
-    assert error.reason == "pdf_url_invalid"
-    assert error.detail == "'file:///etc/passwd' is not an http(s) URL with a host"
+    assert error.reason == "pdf_scheme_forbidden"
+    assert error.detail == "'file:///etc/passwd': scheme 'file'"
 
 
 # -- text extraction ------------------------------------------------------------------------
