@@ -9,8 +9,8 @@
 # Roles and what they run (see deploy/k8s/ for the matching Kubernetes objects):
 #   web                   gunicorn torghut_site.wsgi:application on :$PORT (8181)
 #   worker                celery -A torghut_site worker -Q $CELERY_QUEUES (torghut; any number of
-#                         replicas); a second Deployment with CELERY_QUEUES=whitepapers and
-#                         CELERY_CONCURRENCY=1 serves the research queue (deploy/k8s/worker.yaml)
+#                         replicas); a second Deployment with CELERY_QUEUES=whitepapers,research
+#                         and CELERY_CONCURRENCY=1 serves research work (deploy/k8s/worker.yaml)
 #   beat                  celery -A torghut_site beat (exactly one)
 #   migrate               manage.py migrate --noinput (the release's migration Job)
 #   orderfeed-consumer    manage.py run_orderfeed_consumer   (any number <= partitions)

@@ -41,9 +41,10 @@ pids+=($!)
 scripts/supervise.sh worker $BIN/celery -A torghut_site worker --loglevel INFO --concurrency 2 \
   -Q torghut -n "worker@%h" &
 pids+=($!)
-# research work has its own queue and worker: a slow or hostile PDF never delays a trade cycle
+# research work has its own queues and worker: a slow or hostile PDF, or a backtest, never delays
+# a trade cycle
 scripts/supervise.sh whitepapers-worker $BIN/celery -A torghut_site worker --loglevel INFO \
-  --concurrency 1 -Q whitepapers -n "whitepapers@%h" &
+  --concurrency 1 -Q whitepapers,research -n "whitepapers@%h" &
 pids+=($!)
 scripts/supervise.sh beat $BIN/celery -A torghut_site beat --loglevel INFO &
 pids+=($!)

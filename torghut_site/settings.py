@@ -309,10 +309,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = (
 )
 CELERY_TASK_DEFAULT_QUEUE = "torghut"
 # research work never waits in front of trading: every whitepaper task (intake with its PDF
-# download and text extraction, AgentRun dispatch, the sweep) goes to its own queue, served by a
-# worker started with `-Q whitepapers`; trade cycles, reconciliation and the rest stay on
-# `torghut`
-CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {"whitepapers.tasks.*": {"queue": "whitepapers"}}
+# download and text extraction, AgentRun dispatch, the sweep) goes to `whitepapers` and the
+# autonomy lane's tick and continuity audit (backtests) to `research`, both served by the research
+# worker (`-Q whitepapers,research`); trade cycles, reconciliation and the rest stay on `torghut`
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    "whitepapers.tasks.*": {"queue": "whitepapers"},
+    "autonomy.tasks.*": {"queue": "research"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "torghut_site.beat:HeartbeatScheduler"
 CELERY_WORKER_HEARTBEAT_SECONDS = env.int(

@@ -1,6 +1,7 @@
-"""Research work has its own Celery queue: every whitepaper task is routed to `whitepapers`,
-trading and operations tasks stay on `torghut`, and every way of running torghut (make run, the
-container entry point with the Kubernetes manifests) starts a worker for each queue."""
+"""Research work has its own Celery queues: every whitepaper task is routed to `whitepapers`,
+the autonomy lane's tasks to `research`, trading and operations tasks stay on `torghut`, and
+every way of running torghut (make run, the container entry point with the Kubernetes manifests)
+starts a worker for the trading queue and one for the research queues."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ TRADING_TASKS = (
     "trading.tasks.run_trade_cycle",
     "trading.tasks.reconcile",
     "torghut_site.tasks.worker_heartbeat",
-    "autonomy.tasks.autonomy_lane_tick",
 )
+RESEARCH_TASKS = ("autonomy.tasks.autonomy_lane_tick", "autonomy.tasks.evidence_continuity_check")
 
 
 def queue_of(task_name: str) -> str:
@@ -42,6 +43,13 @@ def test_trading_tasks_stay_on_the_torghut_queue():
     )
 
 
+def test_autonomy_research_goes_to_the_research_queue():
+    app.loader.import_default_modules()
+    assert {name: queue_of(name) for name in RESEARCH_TASKS} == dict.fromkeys(
+        RESEARCH_TASKS, "research"
+    )
+
+
 def test_a_queued_processing_message_carries_the_whitepapers_routing_key():
     from whitepapers.tasks import process_github_event
 
@@ -63,7 +71,7 @@ def _worker_queues(script: str) -> list[str]:
 
 def test_make_run_supervises_a_worker_per_queue():
     script = (ROOT / "scripts" / "run_local.sh").read_text(encoding="utf-8")
-    assert sorted(_worker_queues(script)) == ["torghut", "whitepapers"]
+    assert sorted(_worker_queues(script)) == ["torghut", "whitepapers,research"]
     joined = re.sub(r"\\\n\s*", " ", script)
     assert re.search(r"supervise\.sh whitepapers-worker .*--concurrency 1 -Q whitepapers", joined)
 
@@ -77,6 +85,6 @@ def test_the_manifests_deploy_a_worker_per_queue():
         env = {item["name"]: item["value"] for item in container.get("env", [])}
         # the entry point's default queue is torghut (deploy/entrypoint.sh CELERY_QUEUES)
         queues[env.get("CELERY_QUEUES", "torghut")] = env.get("CELERY_CONCURRENCY")
-    assert queues == {"torghut": "2", "whitepapers": "1"}
+    assert queues == {"torghut": "2", "whitepapers,research": "1"}
     entrypoint = (ROOT / "deploy" / "entrypoint.sh").read_text(encoding="utf-8")
     assert '--queues "${CELERY_QUEUES:-torghut}"' in entrypoint
