@@ -18,6 +18,7 @@ from whitepapers.tests.conftest import (  # noqa: F401 - the whitepaper workflow
     s3_client,
     workflow,
 )
+from whitepapers.tests.workflow import PaperHost
 
 RELAXED_RATES = {
     "anon": "100000/min",
@@ -48,3 +49,15 @@ def operator_token(db) -> IssuedToken:
     """A superuser's API token: every endpoint's permission is granted."""
     user = get_user_model().objects.create_superuser("sec-operator", password="pw-sec-op-1234")
     return api_token_issue(user=user, name="security-tests")
+
+
+@pytest.fixture
+def paper_host() -> Iterator[PaperHost]:
+    """A loopback PDF host of the test's own (the PDF-fetching tests reach it under the test-only
+    outbound allowance, or prove that production's policy refuses it)."""
+    host = PaperHost()
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()

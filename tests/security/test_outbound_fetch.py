@@ -120,16 +120,6 @@ def port_of(server: Any) -> int:
 
 # -- the intake without the test allowance: production's defaults ------------------------------
 @pytest.fixture
-def paper_host() -> Iterator[PaperHost]:
-    host = PaperHost()
-    host.start()
-    try:
-        yield host
-    finally:
-        host.stop()
-
-
-@pytest.fixture
 def intake(settings, fs_artifacts, dns):  # noqa: F811 - the imported fixture
     """The intake as deployed: default host allow-list, no loopback allowance, a GitHub token."""
     settings.WHITEPAPER_WORKFLOW_ENABLED = True

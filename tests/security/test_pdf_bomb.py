@@ -38,7 +38,7 @@ from trading.models import LaneState
 from whitepapers.models import GithubIssueEvent, WhitepaperContent
 from whitepapers.services.intake import github_event_record
 from whitepapers.tests.pdfs import make_form_bomb
-from whitepapers.tests.workflow import PaperHost, issue_payload
+from whitepapers.tests.workflow import issue_payload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
 
@@ -55,16 +55,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
-
-
-@pytest.fixture
-def paper_host() -> Iterator[PaperHost]:
-    host = PaperHost()
-    host.start()
-    try:
-        yield host
-    finally:
-        host.stop()
 
 
 def intake_client(broker_url: str) -> Celery:

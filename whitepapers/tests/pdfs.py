@@ -10,6 +10,24 @@ def _escape(text: str) -> bytes:
     return escaped.encode("latin-1")
 
 
+def _serialize(objects: list[bytes]) -> bytes:
+    """Header, objects 1..n in order, an xref table with each object's exact byte offset, and the
+    trailer with object 1 as the root: strict readers accept the file."""
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets: list[int] = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n".encode()
+    out += b"0000000000 65535 f \n"
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return bytes(out)
+
+
 def make_pdf(pages: list[str]) -> bytes:
     """A valid PDF 1.4 with one page per string, each shown in Helvetica 12 pt.
 
@@ -31,19 +49,7 @@ def make_pdf(pages: list[str]) -> bytes:
             b"/Resources << /Font << /F1 3 0 R >> >> " + f"/Contents {pid + 1} 0 R >>".encode()
         )
         objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets: list[int] = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n".encode()
-    out += b"0000000000 65535 f \n"
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    )
-    return bytes(out)
+    return _serialize(objects)
 
 
 def make_form_bomb(*, calls: int = 400, text_bytes: int = 200_000, nesting: int = 2) -> bytes:
@@ -90,16 +96,4 @@ def make_form_bomb(*, calls: int = 400, text_bytes: int = 200_000, nesting: int 
         )
         extra = b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] " + resources(inner)
         objects.append(stream(body, extra))
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets: list[int] = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n".encode()
-    out += b"0000000000 65535 f \n"
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    )
-    return bytes(out)
+    return _serialize(objects)
