@@ -88,6 +88,7 @@ def _longest_run(flags: Any) -> int:
 @pytest.mark.django_db(transaction=True)
 def test_text_extraction_runs_with_no_transaction_open(workflow, settings):
     settings.WHITEPAPER_EXTRACT_MAX_CHARS = 3_000_000
+    settings.WHITEPAPER_AGENTRUN_AUTO_DISPATCH = False  # only the intake's transactions matter
     url = workflow.host.put("bomb.pdf", SMALL_BOMB)
     event = _recorded(url)
     watch = _TransactionWatch()

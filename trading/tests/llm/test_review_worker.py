@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import kombu.pools
 import pytest
 
 from tests.conftest import ROOT, subprocess_db_dsn
@@ -41,8 +42,9 @@ def _reset_broker_pools() -> None:
     """Drop the connection and producer pools an earlier test opened on another broker
     (Celery builds them once and keeps them across `conf.broker_url` changes)."""
     celery_app: Any = app  # private attributes, untyped
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # the app's pool lives in kombu's registry, keyed by the broker: closing it there without
+    # dropping it would hand the closed pool to the next test that sends on that broker
+    kombu.pools.reset()
     celery_app._pool = None
     amqp = celery_app.__dict__.get("amqp")
     if amqp is not None:
