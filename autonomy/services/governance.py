@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from autonomy.engine.artifacts import artifact_bytes
 from autonomy.metrics import (
     DRIFT_ACTIONS,
     DRIFT_CHECKS,
@@ -44,7 +45,9 @@ from autonomy.models import (
     ResearchRun,
     RunStatus,
 )
-from autonomy.services.artifacts import ArtifactConflictError, artifact_bytes, artifact_put
+from autonomy.services.artifacts import ArtifactConflictError, artifact_put
+from autonomy.services.promotion import promotion_demote
+from autonomy.services.strategies import PromotionError
 from torghut_site.flags import flag_enabled
 
 _COOLDOWN = {
@@ -72,8 +75,6 @@ def drift_record(
 ) -> DriftCheck:
     """The run's drift check (`drift`: the promotion evidence gate's drift block) and its action;
     once per run."""
-    from autonomy.services.promotion import PromotionError, promotion_demote
-
     existing = DriftCheck.objects.filter(run=run).first()
     if existing is not None:
         return existing
@@ -150,20 +151,6 @@ def drift_record(
         artifacts=artifacts,
         checked_at=now,
     )
-
-
-def drift_evidence_for_live(strategy_name: str, *, now: datetime | None = None) -> str:
-    """'' when a live promotion may proceed, else the refusal code."""
-    if not flag_enabled("TRADING_DRIFT_LIVE_PROMOTION_REQUIRES_EVIDENCE"):
-        return ""
-    now = now or timezone.now()
-    max_age = timedelta(seconds=settings.TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS)
-    latest = DriftCheck.objects.filter(strategy_name=strategy_name).order_by("-checked_at").first()
-    if latest is None or latest.checked_at < now - max_age:
-        return "drift_evidence_missing"
-    if latest.reason_codes:
-        return "drift_detected"
-    return ""
 
 
 def evidence_continuity_check(

@@ -55,6 +55,7 @@ from autonomy.services.artifacts import (
     output_dir_check,
     replayed_outcome,
 )
+from autonomy.services.governance import drift_record
 from autonomy.services.readiness import readiness_probe
 from trading.signals.types import FEATURE_SCHEMA_VERSION
 
@@ -353,8 +354,6 @@ def _lane_run(
     run = _record(run, outcome, evidence.entries, evidence.manifest_sha256, readiness_record)
     LANE_RUNS.labels(trigger=trigger, status=run.status).inc()
     if PROMOTION_GATE in outcome.artifacts:
-        from autonomy.services.governance import drift_record
-
         drift_record(run=run, drift=outcome.artifacts[PROMOTION_GATE]["drift"])
     return LaneRun(run=run, outcome=outcome, recorded=True)
 

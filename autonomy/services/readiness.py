@@ -24,7 +24,7 @@ from django.utils import timezone
 from autonomy.gates import Readiness
 from autonomy.lane import CandidateSpec
 from autonomy.models import LifecycleRole, ResearchCandidate
-from autonomy.services.promotion import (
+from autonomy.services.strategies import (
     PromotionError,
     default_lane_label,
     strategy_apply,
