@@ -70,6 +70,36 @@ def _store(run_id: str, name: str, value: Any) -> str:
     return str(entry.get("uri") or f"storage_error:{entry.get('storage_error', '')}")
 
 
+def _drift_rollback(run: ResearchRun, codes: list[str], status: str) -> str:
+    """Demote the strategy's champion when a scheduled run's drift codes call for a rollback
+    (`TRADING_DRIFT_ROLLBACK_REASON_CODES`, `TRADING_DRIFT_ROLLBACK_ON_PERFORMANCE`): the demoted
+    candidate id, `refused:<code>`, or '' when nothing was rolled back."""
+    rollback_id = ""
+    rollback_codes = set(settings.TRADING_DRIFT_ROLLBACK_REASON_CODES) & set(codes)
+    if (
+        status != DriftActionStatus.DISABLED
+        and run.trigger == "schedule"
+        and rollback_codes
+        and flag_enabled("TRADING_DRIFT_ROLLBACK_ON_PERFORMANCE")
+    ):
+        champion = ResearchCandidate.objects.filter(
+            strategy_name=run.strategy_name, lifecycle_role=LifecycleRole.CHAMPION
+        ).first()
+        if champion is not None:
+            try:
+                promotion_demote(
+                    candidate=champion,
+                    actor=None,
+                    reason=f"drift on run {run.run_id}: {', '.join(sorted(rollback_codes))}",
+                    system="drift-governance",
+                )
+                rollback_id = champion.candidate_id
+                DRIFT_ROLLBACKS.inc()
+            except PromotionError as exc:
+                rollback_id = f"refused:{exc.code}"
+    return rollback_id
+
+
 def drift_record(
     *, run: ResearchRun, drift: Mapping[str, Any], now: datetime | None = None
 ) -> DriftCheck:
@@ -96,29 +126,7 @@ def drift_record(
         ).exists()
         status = DriftActionStatus.COOLDOWN_SKIP if recent else DriftActionStatus.TRIGGERED
         (DRIFT_COOLDOWN_SKIPS if recent else DRIFT_ACTIONS).labels(action=action).inc()
-    rollback_id = ""
-    rollback_codes = set(settings.TRADING_DRIFT_ROLLBACK_REASON_CODES) & set(codes)
-    if (
-        status != DriftActionStatus.DISABLED
-        and run.trigger == "schedule"
-        and rollback_codes
-        and flag_enabled("TRADING_DRIFT_ROLLBACK_ON_PERFORMANCE")
-    ):
-        champion = ResearchCandidate.objects.filter(
-            strategy_name=run.strategy_name, lifecycle_role=LifecycleRole.CHAMPION
-        ).first()
-        if champion is not None:
-            try:
-                promotion_demote(
-                    candidate=champion,
-                    actor=None,
-                    reason=f"drift on run {run.run_id}: {', '.join(sorted(rollback_codes))}",
-                    system="drift-governance",
-                )
-                rollback_id = champion.candidate_id
-                DRIFT_ROLLBACKS.inc()
-            except PromotionError as exc:
-                rollback_id = f"refused:{exc.code}"
+    rollback_id = _drift_rollback(run, codes, status)
     detection = {
         "run_id": run.run_id,
         "strategy_name": run.strategy_name,

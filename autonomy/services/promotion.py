@@ -36,6 +36,7 @@ from autonomy.models import (
     PromotionAction,
     PromotionMode,
     ResearchCandidate,
+    ResearchRun,
     Stage,
 )
 from autonomy.selectors import drift_evidence_for_live
@@ -159,6 +160,74 @@ def _append(**fields: Any) -> Promotion:
     return promotion
 
 
+def _approval_lane(mode: str, account_label: str | None) -> str:
+    """The account lane a promotion to `mode` goes to (given, else the first enabled one); it
+    must be a `mode` lane."""
+    label = account_label or default_lane_label(mode)
+    try:
+        lane = lane_config(label)
+    except UnknownLaneError as exc:
+        raise PromotionError("no_lane", str(exc)) from exc
+    if lane.mode != mode:
+        raise PromotionError("lane_mode_mismatch", f"lane {label} is a {lane.mode} lane")
+    return label
+
+
+def _require_recommended(run: ResearchRun, mode: str) -> None:
+    """The run passed, its recommendation is eligible and recommends at least `mode`."""
+    rec = run.recommendation or {}
+    if run.status != "passed" or not rec.get("eligible"):
+        raise PromotionError(
+            "not_eligible",
+            f"run {run.run_id} does not recommend a promotion ({rec.get('action', 'none')}: "
+            f"{', '.join(rec.get('reasons', [])) or run.status})",
+        )
+    if _MODE_RANK[run.recommended_mode or "shadow"] < _MODE_RANK[mode]:
+        raise PromotionError(
+            "mode_not_recommended",
+            f"run {run.run_id} recommends {run.recommended_mode}, not {mode}",
+        )
+
+
+def _require_live_ready(run: ResearchRun, strategy_name: str, label: str) -> None:
+    """A live promotion: `TRADING_LIVE_ENABLED`, a gate-5 pass, recent drift evidence without
+    reason codes, and an active live approval for the lane."""
+    if not flag_enabled("TRADING_LIVE_ENABLED"):
+        raise PromotionError("live_disabled", "TRADING_LIVE_ENABLED is not true")
+    gate5: dict[str, Any] = next(
+        (g for g in run.gate_report.get("gates", []) if g.get("gate") == "gate5"), {}
+    )
+    if gate5.get("status") != "pass":
+        raise PromotionError("live_gate_failed", "the run has no gate-5 (live ramp) pass")
+    drift_refusal = drift_evidence_for_live(strategy_name)
+    if drift_refusal:
+        DRIFT_PROMOTION_BLOCKS.inc()
+        raise PromotionError(
+            drift_refusal,
+            "live promotion needs a drift check of the strategy younger than "
+            "TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS without reason codes",
+        )
+    if live_approval_active(label) is None:
+        raise PromotionError(
+            "live_approval_missing", f"lane {label} has no active recorded live approval"
+        )
+
+
+def _champion_replace(cand: ResearchCandidate) -> ResearchCandidate | None:
+    """Make `cand` its strategy's champion; the champion it replaces (demoted to standby)."""
+    previous = (
+        ResearchCandidate.objects.select_for_update()
+        .filter(strategy_name=cand.strategy_name, lifecycle_role=LifecycleRole.CHAMPION)
+        .exclude(pk=cand.pk)
+        .first()
+    )
+    if previous is not None:
+        previous.lifecycle_role = LifecycleRole.DEMOTED
+        previous.lifecycle_status = LifecycleStatus.STANDBY
+        previous.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
+    return previous
+
+
 def promotion_approve(
     *,
     candidate: ResearchCandidate,
@@ -173,13 +242,7 @@ def promotion_approve(
     if mode == "live":
         _require_perm(actor, "autonomy.approve_live_promotion")
     why = _require_reason(reason)
-    label = account_label or default_lane_label(mode)
-    try:
-        lane = lane_config(label)
-    except UnknownLaneError as exc:
-        raise PromotionError("no_lane", str(exc)) from exc
-    if lane.mode != mode:
-        raise PromotionError("lane_mode_mismatch", f"lane {label} is a {lane.mode} lane")
+    label = _approval_lane(mode, account_label)
     with transaction.atomic():
         cand = _locked(candidate)
         existing = (
@@ -195,62 +258,27 @@ def promotion_approve(
         if existing is not None and cand.lifecycle_role == LifecycleRole.CHAMPION:
             return PromotionResult(existing, created=False)
         run = cand.run
-        rec = run.recommendation or {}
-        if run.status != "passed" or not rec.get("eligible"):
-            raise PromotionError(
-                "not_eligible",
-                f"run {run.run_id} does not recommend a promotion ({rec.get('action', 'none')}: "
-                f"{', '.join(rec.get('reasons', [])) or run.status})",
-            )
-        if _MODE_RANK[run.recommended_mode or "shadow"] < _MODE_RANK[mode]:
-            raise PromotionError(
-                "mode_not_recommended",
-                f"run {run.run_id} recommends {run.recommended_mode}, not {mode}",
-            )
+        _require_recommended(run, mode)
         if mode == "live":
-            if not flag_enabled("TRADING_LIVE_ENABLED"):
-                raise PromotionError("live_disabled", "TRADING_LIVE_ENABLED is not true")
-            gate5: dict[str, Any] = next(
-                (g for g in run.gate_report.get("gates", []) if g.get("gate") == "gate5"), {}
-            )
-            if gate5.get("status") != "pass":
-                raise PromotionError("live_gate_failed", "the run has no gate-5 (live ramp) pass")
-            drift_refusal = drift_evidence_for_live(cand.strategy_name)
-            if drift_refusal:
-                DRIFT_PROMOTION_BLOCKS.inc()
-                raise PromotionError(
-                    drift_refusal,
-                    "live promotion needs a drift check of the strategy younger than "
-                    "TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS without reason codes",
-                )
-            if live_approval_active(label) is None:
-                raise PromotionError(
-                    "live_approval_missing", f"lane {label} has no active recorded live approval"
-                )
-        if mode == "paper":
-            _guard_move(cand, Stage.SHADOW_PAPER, controls_passed=True)
-        else:
-            _guard_move(cand, Stage.LIVE_RAMP, controls_passed=True)
-        spec = cand.metadata_bundle.get("strategy") or {}
+            _require_live_ready(run, cand.strategy_name, label)
+        _guard_move(
+            cand, Stage.SHADOW_PAPER if mode == "paper" else Stage.LIVE_RAMP, controls_passed=True
+        )
         uncertainty = run_uncertainty_action(run.gate_report or {})
         previous_strategy = strategy_snapshot(cand.strategy_name)
-        previous = (
-            ResearchCandidate.objects.select_for_update()
-            .filter(strategy_name=cand.strategy_name, lifecycle_role=LifecycleRole.CHAMPION)
-            .exclude(pk=cand.pk)
-            .first()
+        previous = _champion_replace(cand)
+        strategy_apply(
+            cand.metadata_bundle.get("strategy") or {},
+            account_labels=[label],
+            uncertainty_action=uncertainty,
         )
-        if previous is not None:
-            previous.lifecycle_role = LifecycleRole.DEMOTED
-            previous.lifecycle_status = LifecycleStatus.STANDBY
-            previous.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
-        strategy_apply(spec, account_labels=[label], uncertainty_action=uncertainty)
         cand.lifecycle_role = LifecycleRole.CHAMPION
         cand.lifecycle_status = LifecycleStatus.ACTIVE
         cand.promotion_target = mode
         cand.save(
             update_fields=["lifecycle_role", "lifecycle_status", "promotion_target", "updated_at"]
         )
+        rec = run.recommendation or {}
         promotion = _append(
             candidate=cand,
             requested_mode=mode,
