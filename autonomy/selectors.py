@@ -18,7 +18,6 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from autonomy.engine.artifacts import OBJECT_PREFIX
-from autonomy.lane import PAPER_PATCH
 from autonomy.models import (
     CandidateStage,
     DriftCheck,
@@ -30,6 +29,7 @@ from autonomy.models import (
     RunStatus,
 )
 from autonomy.policy import GatePolicyError, load_gate_policy
+from autonomy.research_lane import PAPER_PATCH
 from torghut_site.flags import flag_enabled
 from torghut_site.storage import ObjectStoreError, object_url
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from autonomy.engine.artifacts import OBJECT_PREFIX, artifact_bytes
-from autonomy.lane import LaneOutcome
 from autonomy.metrics import ARTIFACT_CONFLICTS
 from autonomy.models import ArtifactConflict, ArtifactConflictReason
+from autonomy.research_lane import LaneOutcome
 from autonomy.run_inputs import RunInputs
 from torghut_site.storage import (
     ObjectConflict,

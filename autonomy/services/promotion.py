@@ -26,7 +26,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from autonomy.guard import CandidateState, TransitionRequest, check_transition, load_policy
-from autonomy.lane import PAPER_PATCH
 from autonomy.metrics import DRIFT_PROMOTION_BLOCKS, PROMOTION_ACTIONS
 from autonomy.models import (
     CandidateStage,
@@ -39,6 +38,7 @@ from autonomy.models import (
     ResearchRun,
     Stage,
 )
+from autonomy.research_lane import PAPER_PATCH
 from autonomy.selectors import drift_evidence_for_live
 from autonomy.services.strategies import (
     PromotionError,

@@ -22,8 +22,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from autonomy.gates import Readiness
-from autonomy.lane import CandidateSpec
 from autonomy.models import LifecycleRole, ResearchCandidate
+from autonomy.research_lane import CandidateSpec
 from autonomy.services.strategies import (
     PromotionError,
     default_lane_label,

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from autonomy.lane import PATCH_MAX_NOTIONAL, PATCH_MAX_POSITION_PCT
+from autonomy.research_lane import PATCH_MAX_NOTIONAL, PATCH_MAX_POSITION_PCT
 from trading.lanes import lane_configs
 from trading.models import Strategy
 from trading.models.strategies import StrategySource, UncertaintyAction

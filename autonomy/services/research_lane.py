@@ -1,5 +1,6 @@
-"""Running the lane for real: read inputs, run, write artifacts (output dir and object storage),
-and record the run in the research ledger.
+"""Running the research lane (`autonomy.research_lane`; not an account lane, `trading.lanes`) for
+real: read inputs, run, write artifacts (output dir and object storage), and record the run in
+the research ledger.
 
 The ledger row is created first (`running`, with progress updates as the lane goes, and the
 inputs its run id covers), and the outcome is stored in one transaction at the end. The same
@@ -25,16 +26,6 @@ from autonomy.engine.artifacts import canonical
 from autonomy.engine.backtest import CostModel
 from autonomy.engine.progress import Progress, fan_out, no_progress
 from autonomy.gates import Readiness
-from autonomy.lane import (
-    PROMOTION_GATE,
-    CandidateSpec,
-    LaneInputs,
-    LaneOutcome,
-    candidate_from_config,
-    lane_run_inputs,
-    run_lane,
-    skipped_outcome,
-)
 from autonomy.metrics import LANE_RUNS
 from autonomy.models import (
     CandidateStage,
@@ -48,6 +39,16 @@ from autonomy.models import (
     StressMetric,
 )
 from autonomy.policy import GatePolicy
+from autonomy.research_lane import (
+    PROMOTION_GATE,
+    CandidateSpec,
+    LaneInputs,
+    LaneOutcome,
+    candidate_from_config,
+    lane_run_inputs,
+    run_lane,
+    skipped_outcome,
+)
 from autonomy.run_inputs import RunInputs, run_id_for
 from autonomy.services.artifacts import (
     evidence_replay,
