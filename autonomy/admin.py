@@ -50,12 +50,12 @@ from autonomy.selectors import (
     readiness_rows,
 )
 from autonomy.services.promotion import (
-    PromotionError,
     promotion_approve,
     promotion_demote,
     promotion_deny,
     promotion_rollback,
 )
+from autonomy.services.strategies import PromotionError
 from torghut_site.admin_base import ReadOnlyAdmin
 from torghut_site.charts import BarSeries, bar_chart_svg, equity_curve_svg
 from trading.lanes import lane_configs

@@ -56,12 +56,12 @@ from autonomy.serializers import (
 )
 from autonomy.services.governance import evidence_continuity_check
 from autonomy.services.promotion import (
-    PromotionError,
     promotion_approve,
     promotion_demote,
     promotion_deny,
     promotion_rollback,
 )
+from autonomy.services.strategies import PromotionError
 from torghut_site.api import ApiError, LimitOffsetPagination
 from torghut_site.schema import ErrorSerializer
 

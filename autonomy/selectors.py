@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
-from autonomy.lane import PAPER_PATCH
+from autonomy.engine.artifacts import OBJECT_PREFIX
 from autonomy.models import (
     CandidateStage,
     DriftCheck,
@@ -27,7 +29,7 @@ from autonomy.models import (
     RunStatus,
 )
 from autonomy.policy import GatePolicyError, load_gate_policy
-from autonomy.services.artifacts import OBJECT_PREFIX
+from autonomy.research_lane import PAPER_PATCH
 from torghut_site.flags import flag_enabled
 from torghut_site.storage import ObjectStoreError, object_url
 
@@ -362,3 +364,17 @@ def scheduled_failure_streak(*, limit: int) -> list[str]:
             break
         streak.append(run_id)
     return streak
+
+
+def drift_evidence_for_live(strategy_name: str, *, now: datetime | None = None) -> str:
+    """'' when a live promotion may proceed, else the refusal code."""
+    if not flag_enabled("TRADING_DRIFT_LIVE_PROMOTION_REQUIRES_EVIDENCE"):
+        return ""
+    now = now or timezone.now()
+    max_age = timedelta(seconds=settings.TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS)
+    latest = DriftCheck.objects.filter(strategy_name=strategy_name).order_by("-checked_at").first()
+    if latest is None or latest.checked_at < now - max_age:
+        return "drift_evidence_missing"
+    if latest.reason_codes:
+        return "drift_detected"
+    return ""

@@ -48,14 +48,15 @@ from autonomy.engine.walkforward import (
     walk_forward,
 )
 
-# The version of the numbers this engine (and the lane over it, `autonomy.lane`) produces. It is
-# part of every research run id (`autonomy.run_inputs.RunInputs`, beside the code commit), and
-# research artifacts are written once under their run id. Rule: bump it in the same change as
-# anything that alters the bytes of an artifact for the same inputs (fills, costs, metrics, folds,
-# stress, gates, evidence, the artifact encoding or contents). Without the bump, code whose commit
-# is unchanged or unknown (an uncommitted change, a deployment without .git that reports
-# TORGHUT_VERSION) replays the old evidence for inputs already run, and where it has to compute
-# again (a stored object missing) it is refused (`write_conflict`) instead of rewriting evidence.
+# The version of the numbers this engine (and the research lane over it, `autonomy.research_lane`)
+# produces. It is part of every research run id (`autonomy.run_inputs.RunInputs`, beside the code
+# commit), and research artifacts are written once under their run id. Rule: bump it in the same
+# change as anything that alters the bytes of an artifact for the same inputs (fills, costs,
+# metrics, folds, stress, gates, evidence, the artifact encoding or contents). Without the bump,
+# code whose commit is unchanged or unknown (an uncommitted change, a deployment without .git that
+# reports TORGHUT_VERSION) replays the old evidence for inputs already run, and where it has to
+# compute again (a stored object missing) it is refused (`write_conflict`) instead of rewriting
+# evidence.
 ENGINE_VERSION = "2"
 
 __all__ = [

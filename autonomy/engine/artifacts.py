@@ -23,6 +23,10 @@ import numpy as np
 
 SIGNIFICANT_DIGITS = 10
 
+# where a run's artifacts are stored: `<OBJECT_PREFIX>/<run_id>/<path>`
+# (`autonomy.services.artifacts` writes them, `autonomy.selectors` links them)
+OBJECT_PREFIX = "autonomy/runs"
+
 
 def round_sig(value: float, digits: int = SIGNIFICANT_DIGITS) -> float | None:
     """`value` rounded to `digits` significant digits; None for NaN/±inf; -0.0 becomes 0.0."""
@@ -70,3 +74,14 @@ def sha256_hex(obj: Any) -> str:
     """sha256 of `canonical_json(obj)`; raw bytes are hashed as they are."""
     data = obj if isinstance(obj, bytes) else canonical_json(obj)
     return hashlib.sha256(data).hexdigest()
+
+
+def artifact_bytes(value: Any) -> bytes:
+    """JSON artifacts: canonical values, sorted keys, 2-space indent, trailing newline (readable
+    and still byte-identical run to run). YAML text is written as it is."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    text = json.dumps(
+        canonical(value), sort_keys=True, indent=2, ensure_ascii=True, allow_nan=False
+    )
+    return (text + "\n").encode("ascii")

@@ -376,19 +376,11 @@ def _simulate_symbol(
     )
 
 
-def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> BacktestResult:
-    """Fills, positions and PnL for given actions (see module doc for the rules)."""
-    n = len(frame)
-    actions = np.asarray(actions, dtype=np.int8)
-    if actions.shape != (n,):
-        raise ValueError(f"actions have shape {actions.shape}, expected ({n},)")
-    if n and not np.isfinite(frame.price).all():
-        raise ValueError("the frame has non-finite prices")
-    start = config.starting_cash
-    runs = [
-        _simulate_symbol(frame.price[rows], actions[rows], config, rows)
-        for _, rows in frame.symbol_rows()
-    ]
+def _merged_runs(
+    runs: list[_SymbolRun], n: int, start: float
+) -> tuple[FloatArray, Int8Array, FloatArray, FloatArray, FloatArray, int]:
+    """The per-symbol runs as whole-frame arrays: (orders, reject reasons, held, equity, gross
+    value, bars in the market)."""
     if len(runs) == 1 and runs[0].rows.shape[0] == n:
         run = runs[0]
         orders, reasons, held = run.orders, run.reasons, run.held
@@ -412,7 +404,13 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
         equity = start + np.cumsum(equity_inc)
         gross_value = np.cumsum(value_inc)
         in_market = np.count_nonzero(np.cumsum(open_inc))
+    return orders, reasons, held, equity, gross_value, int(in_market)
 
+
+def _merged_fills(
+    runs: list[_SymbolRun],
+) -> tuple[IntpArray, FloatArray, FloatArray, FloatArray, FloatArray, IntpArray]:
+    """Every symbol's fills in row order: (rows, qty, price, reference, fee, decision rows)."""
     fill_rows = np.concatenate([run.rows[run.fill_local] for run in runs]) if runs else _EMPTY_I
     order = np.argsort(fill_rows, kind="stable")
     fill_rows = fill_rows[order]
@@ -427,6 +425,24 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
     decision_rows = (
         np.concatenate([run.rows[run.fill_local - 1] for run in runs])[order] if runs else _EMPTY_I
     )
+    return fill_rows, fill_qty, fill_price, fill_reference, fill_fee, decision_rows
+
+
+def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> BacktestResult:
+    """Fills, positions and PnL for given actions (see module doc for the rules)."""
+    n = len(frame)
+    actions = np.asarray(actions, dtype=np.int8)
+    if actions.shape != (n,):
+        raise ValueError(f"actions have shape {actions.shape}, expected ({n},)")
+    if n and not np.isfinite(frame.price).all():
+        raise ValueError("the frame has non-finite prices")
+    start = config.starting_cash
+    runs = [
+        _simulate_symbol(frame.price[rows], actions[rows], config, rows)
+        for _, rows in frame.symbol_rows()
+    ]
+    orders, reasons, held, equity, gross_value, in_market = _merged_runs(runs, n, start)
+    fill_rows, fill_qty, fill_price, fill_reference, fill_fee, decision_rows = _merged_fills(runs)
 
     abs_fill = np.abs(fill_qty)
     traded_notional = float((abs_fill * fill_price).sum())

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomy.engine.artifacts import canonical
-from autonomy.lane import LaneOutcome
+from autonomy.engine.artifacts import OBJECT_PREFIX, artifact_bytes
 from autonomy.metrics import ARTIFACT_CONFLICTS
 from autonomy.models import ArtifactConflict, ArtifactConflictReason
+from autonomy.research_lane import LaneOutcome
 from autonomy.run_inputs import RunInputs
 from torghut_site.storage import (
     ObjectConflict,
@@ -38,7 +38,6 @@ from torghut_site.storage import (
     object_put_once,
 )
 
-OBJECT_PREFIX = "autonomy/runs"
 MANIFEST = "manifest.json"
 
 
@@ -53,17 +52,6 @@ class Evidence:
     manifest: dict[str, Any]
     manifest_sha256: str
     values: dict[str, Any] = field(default_factory=dict)  # a replay's artifacts, parsed
-
-
-def artifact_bytes(value: Any) -> bytes:
-    """JSON artifacts: canonical values, sorted keys, 2-space indent, trailing newline (readable
-    and still byte-identical run to run). YAML text is written as it is."""
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    text = json.dumps(
-        canonical(value), sort_keys=True, indent=2, ensure_ascii=True, allow_nan=False
-    )
-    return (text + "\n").encode("ascii")
 
 
 def object_key(run_id: str, path: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from autonomy.engine.artifacts import artifact_bytes
 from autonomy.metrics import (
     DRIFT_ACTIONS,
     DRIFT_CHECKS,
@@ -44,7 +45,9 @@ from autonomy.models import (
     ResearchRun,
     RunStatus,
 )
-from autonomy.services.artifacts import ArtifactConflictError, artifact_bytes, artifact_put
+from autonomy.services.artifacts import ArtifactConflictError, artifact_put
+from autonomy.services.promotion import promotion_demote
+from autonomy.services.strategies import PromotionError
 from torghut_site.flags import flag_enabled
 
 _COOLDOWN = {
@@ -67,34 +70,10 @@ def _store(run_id: str, name: str, value: Any) -> str:
     return str(entry.get("uri") or f"storage_error:{entry.get('storage_error', '')}")
 
 
-def drift_record(
-    *, run: ResearchRun, drift: Mapping[str, Any], now: datetime | None = None
-) -> DriftCheck:
-    """The run's drift check (`drift`: the promotion evidence gate's drift block) and its action;
-    once per run."""
-    from autonomy.services.promotion import PromotionError, promotion_demote
-
-    existing = DriftCheck.objects.filter(run=run).first()
-    if existing is not None:
-        return existing
-    now = now or timezone.now()
-    codes = list(drift.get("reason_codes", []))
-    action = drift.get("action", DriftAction.NONE)
-    DRIFT_CHECKS.inc()
-    if codes:
-        DRIFT_INCIDENTS.inc()
-    status = DriftActionStatus.NONE
-    if not flag_enabled("TRADING_DRIFT_GOVERNANCE_ENABLED"):
-        status = DriftActionStatus.DISABLED
-    elif action != DriftAction.NONE:
-        cooldown = timedelta(seconds=getattr(settings, _COOLDOWN[DriftAction(action)]))
-        recent = DriftCheck.objects.filter(
-            action=action,
-            action_status=DriftActionStatus.TRIGGERED,
-            checked_at__gt=now - cooldown,
-        ).exists()
-        status = DriftActionStatus.COOLDOWN_SKIP if recent else DriftActionStatus.TRIGGERED
-        (DRIFT_COOLDOWN_SKIPS if recent else DRIFT_ACTIONS).labels(action=action).inc()
+def _drift_rollback(run: ResearchRun, codes: list[str], status: str) -> str:
+    """Demote the strategy's champion when a scheduled run's drift codes call for a rollback
+    (`TRADING_DRIFT_ROLLBACK_REASON_CODES`, `TRADING_DRIFT_ROLLBACK_ON_PERFORMANCE`): the demoted
+    candidate id, `refused:<code>`, or '' when nothing was rolled back."""
     rollback_id = ""
     rollback_codes = set(settings.TRADING_DRIFT_ROLLBACK_REASON_CODES) & set(codes)
     if (
@@ -118,6 +97,36 @@ def drift_record(
                 DRIFT_ROLLBACKS.inc()
             except PromotionError as exc:
                 rollback_id = f"refused:{exc.code}"
+    return rollback_id
+
+
+def drift_record(
+    *, run: ResearchRun, drift: Mapping[str, Any], now: datetime | None = None
+) -> DriftCheck:
+    """The run's drift check (`drift`: the promotion evidence gate's drift block) and its action;
+    once per run."""
+    existing = DriftCheck.objects.filter(run=run).first()
+    if existing is not None:
+        return existing
+    now = now or timezone.now()
+    codes = list(drift.get("reason_codes", []))
+    action = drift.get("action", DriftAction.NONE)
+    DRIFT_CHECKS.inc()
+    if codes:
+        DRIFT_INCIDENTS.inc()
+    status = DriftActionStatus.NONE
+    if not flag_enabled("TRADING_DRIFT_GOVERNANCE_ENABLED"):
+        status = DriftActionStatus.DISABLED
+    elif action != DriftAction.NONE:
+        cooldown = timedelta(seconds=getattr(settings, _COOLDOWN[DriftAction(action)]))
+        recent = DriftCheck.objects.filter(
+            action=action,
+            action_status=DriftActionStatus.TRIGGERED,
+            checked_at__gt=now - cooldown,
+        ).exists()
+        status = DriftActionStatus.COOLDOWN_SKIP if recent else DriftActionStatus.TRIGGERED
+        (DRIFT_COOLDOWN_SKIPS if recent else DRIFT_ACTIONS).labels(action=action).inc()
+    rollback_id = _drift_rollback(run, codes, status)
     detection = {
         "run_id": run.run_id,
         "strategy_name": run.strategy_name,
@@ -150,20 +159,6 @@ def drift_record(
         artifacts=artifacts,
         checked_at=now,
     )
-
-
-def drift_evidence_for_live(strategy_name: str, *, now: datetime | None = None) -> str:
-    """'' when a live promotion may proceed, else the refusal code."""
-    if not flag_enabled("TRADING_DRIFT_LIVE_PROMOTION_REQUIRES_EVIDENCE"):
-        return ""
-    now = now or timezone.now()
-    max_age = timedelta(seconds=settings.TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS)
-    latest = DriftCheck.objects.filter(strategy_name=strategy_name).order_by("-checked_at").first()
-    if latest is None or latest.checked_at < now - max_age:
-        return "drift_evidence_missing"
-    if latest.reason_codes:
-        return "drift_detected"
-    return ""
 
 
 def evidence_continuity_check(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -27,7 +26,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from autonomy.guard import CandidateState, TransitionRequest, check_transition, load_policy
-from autonomy.lane import PAPER_PATCH, PATCH_MAX_NOTIONAL, PATCH_MAX_POSITION_PCT
 from autonomy.metrics import DRIFT_PROMOTION_BLOCKS, PROMOTION_ACTIONS
 from autonomy.models import (
     CandidateStage,
@@ -37,110 +35,31 @@ from autonomy.models import (
     PromotionAction,
     PromotionMode,
     ResearchCandidate,
+    ResearchRun,
     Stage,
 )
+from autonomy.research_lane import PAPER_PATCH
+from autonomy.selectors import drift_evidence_for_live
+from autonomy.services.strategies import (
+    PromotionError,
+    default_lane_label,
+    strategy_apply,
+    strategy_disable,
+    strategy_restore,
+    strategy_snapshot,
+)
 from torghut_site.flags import flag_enabled
-from trading.lanes import UnknownLaneError, lane_config, lane_configs
-from trading.models import Strategy
-from trading.models.strategies import StrategySource, UncertaintyAction
+from trading.lanes import UnknownLaneError, lane_config
+from trading.models.strategies import UncertaintyAction
 from trading.selectors.safety import live_approval_active
 
 Actor = AbstractBaseUser | AnonymousUser | None
-
-_SNAPSHOT_FIELDS = (
-    "name",
-    "description",
-    "enabled",
-    "strategy_type",
-    "version",
-    "base_timeframe",
-    "universe_symbols",
-    "account_labels",
-    "params",
-    "priority",
-    "max_position_pct_equity",
-    "max_notional_per_trade",
-    "source",
-    "catalog_hash",
-    "uncertainty_action",
-)
-
-
-class PromotionError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
 class PromotionResult:
     promotion: Promotion
     created: bool
-
-
-# ------------------------------------------------------------------ strategy rows
-
-
-def strategy_snapshot(name: str) -> dict[str, Any] | None:
-    """The strategy row's configuration as plain JSON (None: no such row)."""
-    row = Strategy.objects.filter(name=name).first()
-    if row is None:
-        return None
-    out: dict[str, Any] = {}
-    for field in _SNAPSHOT_FIELDS:
-        value = getattr(row, field)
-        out[field] = str(value) if isinstance(value, Decimal) else value
-    return out
-
-
-def strategy_restore(name: str, snapshot: Mapping[str, Any] | None) -> None:
-    """Put the strategy row back as the snapshot had it; no snapshot: disable the row."""
-    if snapshot is None:
-        Strategy.objects.filter(name=name).update(enabled=False, updated_at=timezone.now())
-        return
-    values = {k: v for k, v in snapshot.items() if k != "name"}
-    values.setdefault("uncertainty_action", UncertaintyAction.PASS)  # snapshots older than it
-    for field in ("max_position_pct_equity", "max_notional_per_trade"):
-        if values.get(field) is not None:
-            values[field] = Decimal(str(values[field]))
-    Strategy.objects.update_or_create(name=name, defaults=values)
-
-
-def strategy_apply(
-    spec: Mapping[str, Any],
-    *,
-    account_labels: list[str],
-    uncertainty_action: str = UncertaintyAction.PASS,
-) -> Strategy:
-    """Enable the candidate's strategy for `account_labels` (added to the lanes it already had
-    when it was already a promoted strategy) with the paper patch's limits and the promoted
-    run's gate-7 uncertainty action (applied by the trade cycle's uncertainty gate)."""
-    name = str(spec["name"])
-    existing = Strategy.objects.filter(name=name).first()
-    lanes = list(account_labels)
-    if existing is not None and existing.source == StrategySource.PROMOTION and existing.enabled:
-        lanes = sorted(set(existing.account_labels or []) | set(account_labels))
-    strategy, _ = Strategy.objects.update_or_create(
-        name=name,
-        defaults={
-            "description": f"promoted research candidate version={spec.get('version', '')}",
-            "enabled": True,
-            "strategy_type": spec["strategy_type"],
-            "version": spec.get("version") or "1.0.0",
-            "base_timeframe": spec.get("base_timeframe") or "1Min",
-            "universe_symbols": list(spec.get("universe_symbols") or []),
-            "account_labels": lanes,
-            "params": dict(spec.get("params") or {}),
-            "priority": int(spec.get("priority", 100)),
-            "max_notional_per_trade": Decimal(PATCH_MAX_NOTIONAL),
-            "max_position_pct_equity": Decimal(str(PATCH_MAX_POSITION_PCT)),
-            "source": StrategySource.PROMOTION,
-            "catalog_hash": "",
-            "uncertainty_action": uncertainty_action,
-        },
-    )
-    return strategy
 
 
 def run_uncertainty_action(gate_report: Mapping[str, Any]) -> str:
@@ -155,10 +74,6 @@ def run_uncertainty_action(gate_report: Mapping[str, Any]) -> str:
             f"the run's gate report has no valid gate-7 uncertainty action (got {action!r})",
         )
     return str(action)
-
-
-def strategy_disable(name: str) -> None:
-    Strategy.objects.filter(name=name).update(enabled=False, updated_at=timezone.now())
 
 
 # ------------------------------------------------------------------ checks
@@ -185,13 +100,6 @@ def _require_reason(reason: str) -> str:
 
 def _role(actor: Actor) -> str:
     return "superuser" if getattr(actor, "is_superuser", False) else "operator"
-
-
-def default_lane_label(mode: str) -> str:
-    for lane in lane_configs():
-        if lane.enabled and lane.mode == mode:
-            return lane.label
-    raise PromotionError("no_lane", f"no enabled {mode} account lane is configured")
 
 
 def _guard_move(candidate: ResearchCandidate, to_stage: str, *, controls_passed: bool) -> None:
@@ -252,6 +160,74 @@ def _append(**fields: Any) -> Promotion:
     return promotion
 
 
+def _approval_lane(mode: str, account_label: str | None) -> str:
+    """The account lane a promotion to `mode` goes to (given, else the first enabled one); it
+    must be a `mode` lane."""
+    label = account_label or default_lane_label(mode)
+    try:
+        lane = lane_config(label)
+    except UnknownLaneError as exc:
+        raise PromotionError("no_lane", str(exc)) from exc
+    if lane.mode != mode:
+        raise PromotionError("lane_mode_mismatch", f"lane {label} is a {lane.mode} lane")
+    return label
+
+
+def _require_recommended(run: ResearchRun, mode: str) -> None:
+    """The run passed, its recommendation is eligible and recommends at least `mode`."""
+    rec = run.recommendation or {}
+    if run.status != "passed" or not rec.get("eligible"):
+        raise PromotionError(
+            "not_eligible",
+            f"run {run.run_id} does not recommend a promotion ({rec.get('action', 'none')}: "
+            f"{', '.join(rec.get('reasons', [])) or run.status})",
+        )
+    if _MODE_RANK[run.recommended_mode or "shadow"] < _MODE_RANK[mode]:
+        raise PromotionError(
+            "mode_not_recommended",
+            f"run {run.run_id} recommends {run.recommended_mode}, not {mode}",
+        )
+
+
+def _require_live_ready(run: ResearchRun, strategy_name: str, label: str) -> None:
+    """A live promotion: `TRADING_LIVE_ENABLED`, a gate-5 pass, recent drift evidence without
+    reason codes, and an active live approval for the lane."""
+    if not flag_enabled("TRADING_LIVE_ENABLED"):
+        raise PromotionError("live_disabled", "TRADING_LIVE_ENABLED is not true")
+    gate5: dict[str, Any] = next(
+        (g for g in run.gate_report.get("gates", []) if g.get("gate") == "gate5"), {}
+    )
+    if gate5.get("status") != "pass":
+        raise PromotionError("live_gate_failed", "the run has no gate-5 (live ramp) pass")
+    drift_refusal = drift_evidence_for_live(strategy_name)
+    if drift_refusal:
+        DRIFT_PROMOTION_BLOCKS.inc()
+        raise PromotionError(
+            drift_refusal,
+            "live promotion needs a drift check of the strategy younger than "
+            "TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS without reason codes",
+        )
+    if live_approval_active(label) is None:
+        raise PromotionError(
+            "live_approval_missing", f"lane {label} has no active recorded live approval"
+        )
+
+
+def _champion_replace(cand: ResearchCandidate) -> ResearchCandidate | None:
+    """Make `cand` its strategy's champion; the champion it replaces (demoted to standby)."""
+    previous = (
+        ResearchCandidate.objects.select_for_update()
+        .filter(strategy_name=cand.strategy_name, lifecycle_role=LifecycleRole.CHAMPION)
+        .exclude(pk=cand.pk)
+        .first()
+    )
+    if previous is not None:
+        previous.lifecycle_role = LifecycleRole.DEMOTED
+        previous.lifecycle_status = LifecycleStatus.STANDBY
+        previous.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
+    return previous
+
+
 def promotion_approve(
     *,
     candidate: ResearchCandidate,
@@ -266,13 +242,7 @@ def promotion_approve(
     if mode == "live":
         _require_perm(actor, "autonomy.approve_live_promotion")
     why = _require_reason(reason)
-    label = account_label or default_lane_label(mode)
-    try:
-        lane = lane_config(label)
-    except UnknownLaneError as exc:
-        raise PromotionError("no_lane", str(exc)) from exc
-    if lane.mode != mode:
-        raise PromotionError("lane_mode_mismatch", f"lane {label} is a {lane.mode} lane")
+    label = _approval_lane(mode, account_label)
     with transaction.atomic():
         cand = _locked(candidate)
         existing = (
@@ -288,64 +258,27 @@ def promotion_approve(
         if existing is not None and cand.lifecycle_role == LifecycleRole.CHAMPION:
             return PromotionResult(existing, created=False)
         run = cand.run
-        rec = run.recommendation or {}
-        if run.status != "passed" or not rec.get("eligible"):
-            raise PromotionError(
-                "not_eligible",
-                f"run {run.run_id} does not recommend a promotion ({rec.get('action', 'none')}: "
-                f"{', '.join(rec.get('reasons', [])) or run.status})",
-            )
-        if _MODE_RANK[run.recommended_mode or "shadow"] < _MODE_RANK[mode]:
-            raise PromotionError(
-                "mode_not_recommended",
-                f"run {run.run_id} recommends {run.recommended_mode}, not {mode}",
-            )
+        _require_recommended(run, mode)
         if mode == "live":
-            if not flag_enabled("TRADING_LIVE_ENABLED"):
-                raise PromotionError("live_disabled", "TRADING_LIVE_ENABLED is not true")
-            gate5: dict[str, Any] = next(
-                (g for g in run.gate_report.get("gates", []) if g.get("gate") == "gate5"), {}
-            )
-            if gate5.get("status") != "pass":
-                raise PromotionError("live_gate_failed", "the run has no gate-5 (live ramp) pass")
-            from autonomy.services.governance import drift_evidence_for_live
-
-            drift_refusal = drift_evidence_for_live(cand.strategy_name)
-            if drift_refusal:
-                DRIFT_PROMOTION_BLOCKS.inc()
-                raise PromotionError(
-                    drift_refusal,
-                    "live promotion needs a drift check of the strategy younger than "
-                    "TRADING_DRIFT_LIVE_PROMOTION_MAX_EVIDENCE_AGE_SECONDS without reason codes",
-                )
-            if live_approval_active(label) is None:
-                raise PromotionError(
-                    "live_approval_missing", f"lane {label} has no active recorded live approval"
-                )
-        if mode == "paper":
-            _guard_move(cand, Stage.SHADOW_PAPER, controls_passed=True)
-        else:
-            _guard_move(cand, Stage.LIVE_RAMP, controls_passed=True)
-        spec = cand.metadata_bundle.get("strategy") or {}
+            _require_live_ready(run, cand.strategy_name, label)
+        _guard_move(
+            cand, Stage.SHADOW_PAPER if mode == "paper" else Stage.LIVE_RAMP, controls_passed=True
+        )
         uncertainty = run_uncertainty_action(run.gate_report or {})
         previous_strategy = strategy_snapshot(cand.strategy_name)
-        previous = (
-            ResearchCandidate.objects.select_for_update()
-            .filter(strategy_name=cand.strategy_name, lifecycle_role=LifecycleRole.CHAMPION)
-            .exclude(pk=cand.pk)
-            .first()
+        previous = _champion_replace(cand)
+        strategy_apply(
+            cand.metadata_bundle.get("strategy") or {},
+            account_labels=[label],
+            uncertainty_action=uncertainty,
         )
-        if previous is not None:
-            previous.lifecycle_role = LifecycleRole.DEMOTED
-            previous.lifecycle_status = LifecycleStatus.STANDBY
-            previous.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
-        strategy_apply(spec, account_labels=[label], uncertainty_action=uncertainty)
         cand.lifecycle_role = LifecycleRole.CHAMPION
         cand.lifecycle_status = LifecycleStatus.ACTIVE
         cand.promotion_target = mode
         cand.save(
             update_fields=["lifecycle_role", "lifecycle_status", "promotion_target", "updated_at"]
         )
+        rec = run.recommendation or {}
         promotion = _append(
             candidate=cand,
             requested_mode=mode,

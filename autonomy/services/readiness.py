@@ -22,9 +22,9 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from autonomy.gates import Readiness
-from autonomy.lane import CandidateSpec
 from autonomy.models import LifecycleRole, ResearchCandidate
-from autonomy.services.promotion import (
+from autonomy.research_lane import CandidateSpec
+from autonomy.services.strategies import (
     PromotionError,
     default_lane_label,
     strategy_apply,
@@ -56,64 +56,52 @@ def _migrations_applied() -> bool:
     return not executor.migration_plan(executor.loader.graph.leaf_nodes())
 
 
-def readiness_probe(spec: CandidateSpec) -> tuple[Readiness, dict[str, Any]]:
-    """(readiness for the gates, the ledger record with times and errors)."""
-    started = timezone.now()
-    try:
-        label = default_lane_label("paper")
-    except PromotionError:
-        label = ""
-    spec_dict = spec.as_dict()
-
-    def kill_switch() -> bool:
-        kill_switch_set(
-            engaged=True, actor=None, reason="readiness dry run", actor_label="autonomy-dry-run"
-        )
-        state = kill_switch_state()
-        verdict = submission_verdict(lane_config(label)) if label else None
-        return (
-            state.active
-            and state.source == "manual"
-            and verdict is not None
-            and not (verdict.allowed)
-        )
-
-    def enabled_on_lane() -> bool:
-        now = timezone.now()
-        return any(s.name == spec.name for s in enabled_strategies(account_label=label, now=now))
-
-    def strategy_disable_run() -> bool:
-        strategy_apply(spec_dict, account_labels=[label])
-        was_on = enabled_on_lane()
-        strategy_disable(spec.name)
-        return was_on and not enabled_on_lane()
-
-    def gitops_revert_run() -> bool:
-        before = strategy_snapshot(spec.name)
-        strategy_apply(spec_dict, account_labels=[label])
-        strategy_restore(spec.name, before)
-        after = strategy_snapshot(spec.name)
-        if before is None:
-            return after is None or after["enabled"] is False
-        return after == before
-
-    kill_before = kill_switch_state()
-    kill_ok, kill_err = _dry_run(kill_switch) if label else (False, "no enabled paper lane")
-    disable_ok, disable_err = (
-        _dry_run(strategy_disable_run) if label else (False, "no enabled paper lane")
+def _kill_switch_dry_run(label: str) -> bool:
+    """Engage the kill switch: it reads as manually engaged and the lane refuses submissions."""
+    kill_switch_set(
+        engaged=True, actor=None, reason="readiness dry run", actor_label="autonomy-dry-run"
     )
-    revert_ok, revert_err = (
-        _dry_run(gitops_revert_run) if label else (False, "no enabled paper lane")
+    state = kill_switch_state()
+    verdict = submission_verdict(lane_config(label)) if label else None
+    return (
+        state.active and state.source == "manual" and verdict is not None and not (verdict.allowed)
     )
-    # nothing may be left behind by the dry runs
-    kill_ok = kill_ok and kill_switch_state() == kill_before
+
+
+def _enabled_on_lane(spec: CandidateSpec, label: str) -> bool:
+    now = timezone.now()
+    return any(s.name == spec.name for s in enabled_strategies(account_label=label, now=now))
+
+
+def _strategy_disable_dry_run(spec: CandidateSpec, label: str) -> bool:
+    """Apply the candidate's strategy to the lane, then disable it: it was on, and is off."""
+    strategy_apply(spec.as_dict(), account_labels=[label])
+    was_on = _enabled_on_lane(spec, label)
+    strategy_disable(spec.name)
+    return was_on and not _enabled_on_lane(spec, label)
+
+
+def _gitops_revert_dry_run(spec: CandidateSpec, label: str) -> bool:
+    """Apply the candidate's strategy, then restore the snapshot: the row is as it was."""
+    before = strategy_snapshot(spec.name)
+    strategy_apply(spec.as_dict(), account_labels=[label])
+    strategy_restore(spec.name, before)
+    after = strategy_snapshot(spec.name)
+    if before is None:
+        return after is None or after["enabled"] is False
+    return after == before
+
+
+def _plugin_registered(spec: CandidateSpec) -> bool:
     try:
         get_strategy(spec.strategy_type)
-        plugin_ok = True
     except KeyError:
-        plugin_ok = False
-    migrations_ok = _migrations_applied()
-    operational = bool(label) and plugin_ok and migrations_ok
+        return False
+    return True
+
+
+def _rollback_target(spec: CandidateSpec) -> str:
+    """The strategy's promoted champion, else disabling the strategy."""
     champion = (
         ResearchCandidate.objects.filter(
             strategy_name=spec.name, lifecycle_role=LifecycleRole.CHAMPION
@@ -121,7 +109,32 @@ def readiness_probe(spec: CandidateSpec) -> tuple[Readiness, dict[str, Any]]:
         .values_list("candidate_id", flat=True)
         .first()
     )
-    rollback_target = champion or f"disable:{spec.name}"
+    return champion or f"disable:{spec.name}"
+
+
+def readiness_probe(spec: CandidateSpec) -> tuple[Readiness, dict[str, Any]]:
+    """(readiness for the gates, the ledger record with times and errors)."""
+    started = timezone.now()
+    try:
+        label = default_lane_label("paper")
+    except PromotionError:
+        label = ""
+
+    kill_before = kill_switch_state()
+    no_lane = (False, "no enabled paper lane")
+    kill_ok, kill_err = _dry_run(lambda: _kill_switch_dry_run(label)) if label else no_lane
+    disable_ok, disable_err = (
+        _dry_run(lambda: _strategy_disable_dry_run(spec, label)) if label else no_lane
+    )
+    revert_ok, revert_err = (
+        _dry_run(lambda: _gitops_revert_dry_run(spec, label)) if label else no_lane
+    )
+    # nothing may be left behind by the dry runs
+    kill_ok = kill_ok and kill_switch_state() == kill_before
+    plugin_ok = _plugin_registered(spec)
+    migrations_ok = _migrations_applied()
+    operational = bool(label) and plugin_ok and migrations_ok
+    rollback_target = _rollback_target(spec)
     readiness = Readiness(
         operational_ready=operational,
         runbook_validated=disable_ok and revert_ok,

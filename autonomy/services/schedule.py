@@ -20,10 +20,10 @@ from django.conf import settings
 from django.core.cache import cache
 
 from autonomy.engine.artifacts import canonical
-from autonomy.lane import lane_run_id
 from autonomy.policy import load_gate_policy
+from autonomy.research_lane import lane_run_id
 from autonomy.selectors import scheduled_failure_streak
-from autonomy.services.lane import LaneRun, lane_execute, lane_skip, policy_inputs
+from autonomy.services.research_lane import LaneRun, lane_execute, lane_skip, policy_inputs
 from torghut_site.auth import constant_time_equals
 from torghut_site.flags import flag_enabled
 from trading.lanes import enabled_lane_labels

@@ -93,6 +93,34 @@ def nothing_written(sample: Sample) -> None:
 # ------------------------------------------------------------------ reads
 
 
+# the gate rows of the sample run in `GET /trading/autonomy`
+SAMPLE_GATES = [
+    {"gate": "gate0", "name": "data_integrity", "status": "pass", "reasons": []},
+    {
+        "gate": "gate1",
+        "name": "statistical_robustness",
+        "status": "pass",
+        "reasons": [],
+    },
+    {"gate": "gate2", "name": "risk_capacity", "status": "pass", "reasons": []},
+    {"gate": "gate3", "name": "shadow_paper_quality", "status": "pass", "reasons": []},
+    {"gate": "gate4", "name": "operational_readiness", "status": "pass", "reasons": []},
+    {"gate": "gate5", "name": "live_ramp", "status": "skipped", "reasons": []},
+    {
+        "gate": "gate6",
+        "name": "profitability_evidence",
+        "status": "pass",
+        "reasons": [],
+    },
+    {
+        "gate": "gate7",
+        "name": "uncertainty_calibration",
+        "status": "not_configured",
+        "reasons": [],
+    },
+]
+
+
 def test_trading_autonomy_status(sample, reader, settings):
     settings.TRADING_AUTONOMY_APPROVAL_TOKEN = APPROVAL_TOKEN
     run = sample.run
@@ -125,31 +153,7 @@ def test_trading_autonomy_status(sample, reader, settings):
             "recommended_mode": "paper",
             "recommendation": {"action": "promote", "eligible": True, "reasons": []},
             "gates_allowed": True,
-            "gates": [
-                {"gate": "gate0", "name": "data_integrity", "status": "pass", "reasons": []},
-                {
-                    "gate": "gate1",
-                    "name": "statistical_robustness",
-                    "status": "pass",
-                    "reasons": [],
-                },
-                {"gate": "gate2", "name": "risk_capacity", "status": "pass", "reasons": []},
-                {"gate": "gate3", "name": "shadow_paper_quality", "status": "pass", "reasons": []},
-                {"gate": "gate4", "name": "operational_readiness", "status": "pass", "reasons": []},
-                {"gate": "gate5", "name": "live_ramp", "status": "skipped", "reasons": []},
-                {
-                    "gate": "gate6",
-                    "name": "profitability_evidence",
-                    "status": "pass",
-                    "reasons": [],
-                },
-                {
-                    "gate": "gate7",
-                    "name": "uncertainty_calibration",
-                    "status": "not_configured",
-                    "reasons": [],
-                },
-            ],
+            "gates": SAMPLE_GATES,
             "patch_path": patch["path"],
             "patch_uri": patch["uri"],
             "progress": {"done": 6, "total": 6, "label": "artifacts"},

@@ -25,7 +25,7 @@ from autonomy.policy import load_gate_policy
 from autonomy.run_inputs import FoldPlan
 from autonomy.services.artifacts import ArtifactConflictError, artifact_put, object_key
 from autonomy.services.governance import drift_record
-from autonomy.services.lane import lane_execute, policy_inputs
+from autonomy.services.research_lane import lane_execute, policy_inputs
 from torghut_site.storage import ObjectStoreError, object_get
 from trading.signals.replay import read_signal_rows
 

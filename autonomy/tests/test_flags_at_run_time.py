@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 
 from autonomy.models import DriftCheck, ResearchCandidate
-from autonomy.services.governance import drift_evidence_for_live
+from autonomy.selectors import drift_evidence_for_live
 from autonomy.services.promotion import promotion_approve
 from autonomy.services.schedule import LOCK_KEY, lane_tick
 from autonomy.tasks import evidence_continuity_task

@@ -10,7 +10,8 @@ from django.contrib.auth.models import Permission, User
 
 from autonomy.drift import DriftObservation, DriftThresholds, action_for, detect
 from autonomy.models import DriftCheck, FoldMetric, Promotion, ResearchCandidate, ResearchRun
-from autonomy.services.governance import drift_evidence_for_live, evidence_continuity_check
+from autonomy.selectors import drift_evidence_for_live
+from autonomy.services.governance import evidence_continuity_check
 from autonomy.services.promotion import promotion_approve
 from autonomy.services.schedule import LOCK_KEY, lane_tick
 from trading.models import Strategy, TaSignal

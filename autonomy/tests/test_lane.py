@@ -75,6 +75,12 @@ def test_sample_inputs_recommend_paper_with_one_fold_and_four_stress_cases(
     assert evaluation["gross_pnl"] == pytest.approx(1.0)
     assert evaluation["trade_count"] == 2
 
+    _assert_patch_and_spec(out, summary)
+    _assert_ledger(out, summary, fs_artifacts)
+
+
+def _assert_patch_and_spec(out: Path, summary: dict) -> None:
+    """The sample run's paper patch, candidate spec and evidence hashes."""
     patch = yaml.safe_load((out / "paper-candidate/strategy-configmap-patch.yaml").read_text())
     assert patch["metadata"]["name"] == "torghut-strategy-config"
     assert patch["metadata"]["namespace"] == "torghut"
@@ -92,7 +98,10 @@ def test_sample_inputs_recommend_paper_with_one_fold_and_four_stress_cases(
     assert spec["promotion_recommendation"]["action"] == "promote"
     assert len(read(out, "gates/profitability-evidence-v4.json")["reproducibility"]["hashes"]) == 6
 
-    # the ledger
+
+def _assert_ledger(out: Path, summary: dict, fs_artifacts) -> None:
+    """The sample run's ledger rows, and its artifacts in object storage."""
+    run_id = summary["run_id"]
     run = ResearchRun.objects.get(run_id=run_id)
     assert (run.status, run.recommended_mode, run.trigger) == ("passed", "paper", "cli")
     assert sorted(run.artifacts) == ARTIFACTS

@@ -7,12 +7,12 @@ from django.contrib.auth.models import Permission, User
 
 from autonomy.models import CandidateStage, Promotion, ResearchCandidate
 from autonomy.services.promotion import (
-    PromotionError,
     promotion_approve,
     promotion_demote,
     promotion_deny,
     promotion_rollback,
 )
+from autonomy.services.strategies import PromotionError
 from trading.models import Strategy
 from trading.services.decisions import strategy_spec
 

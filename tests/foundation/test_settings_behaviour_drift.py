@@ -10,12 +10,9 @@ import pytest
 
 from autonomy.drift import DriftObservation, action_for, detect
 from autonomy.models import DriftCheck, ResearchCandidate, ResearchRun
-from autonomy.services.governance import (
-    drift_evidence_for_live,
-    drift_record,
-    evidence_continuity_check,
-)
-from autonomy.services.lane import drift_thresholds
+from autonomy.selectors import drift_evidence_for_live
+from autonomy.services.governance import drift_record, evidence_continuity_check
+from autonomy.services.research_lane import drift_thresholds
 
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 CLEAN = DriftObservation(0.0, 0.0, 0.0, 0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)

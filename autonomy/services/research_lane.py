@@ -1,5 +1,6 @@
-"""Running the lane for real: read inputs, run, write artifacts (output dir and object storage),
-and record the run in the research ledger.
+"""Running the research lane (`autonomy.research_lane`; not an account lane, `trading.lanes`) for
+real: read inputs, run, write artifacts (output dir and object storage), and record the run in
+the research ledger.
 
 The ledger row is created first (`running`, with progress updates as the lane goes, and the
 inputs its run id covers), and the outcome is stored in one transaction at the end. The same
@@ -25,16 +26,6 @@ from autonomy.engine.artifacts import canonical
 from autonomy.engine.backtest import CostModel
 from autonomy.engine.progress import Progress, fan_out, no_progress
 from autonomy.gates import Readiness
-from autonomy.lane import (
-    PROMOTION_GATE,
-    CandidateSpec,
-    LaneInputs,
-    LaneOutcome,
-    candidate_from_config,
-    lane_run_inputs,
-    run_lane,
-    skipped_outcome,
-)
 from autonomy.metrics import LANE_RUNS
 from autonomy.models import (
     CandidateStage,
@@ -48,6 +39,16 @@ from autonomy.models import (
     StressMetric,
 )
 from autonomy.policy import GatePolicy
+from autonomy.research_lane import (
+    PROMOTION_GATE,
+    CandidateSpec,
+    LaneInputs,
+    LaneOutcome,
+    candidate_from_config,
+    lane_run_inputs,
+    run_lane,
+    skipped_outcome,
+)
 from autonomy.run_inputs import RunInputs, run_id_for
 from autonomy.services.artifacts import (
     evidence_replay,
@@ -55,6 +56,7 @@ from autonomy.services.artifacts import (
     output_dir_check,
     replayed_outcome,
 )
+from autonomy.services.governance import drift_record
 from autonomy.services.readiness import readiness_probe
 from trading.signals.types import FEATURE_SCHEMA_VERSION
 
@@ -140,6 +142,147 @@ def _start(
         return run, True
 
 
+def _record_run(
+    run: ResearchRun,
+    outcome: LaneOutcome,
+    manifest: dict[str, Any],
+    manifest_sha256: str,
+    readiness: dict[str, Any],
+) -> ResearchRun:
+    """The ledger row's outcome (within `_record`'s transaction)."""
+    spec = outcome.candidate
+    report = outcome.artifacts.get("gates/gate-evaluation.json", {})
+    run = ResearchRun.objects.select_for_update().get(pk=run.pk)
+    run.status = outcome.status
+    run.recommended_mode = outcome.recommended_mode
+    run.artifacts = manifest
+    run.manifest_sha256 = manifest_sha256
+    run.gate_report = canonical(report)
+    run.recommendation = canonical(outcome.recommendation)
+    run.readiness = readiness
+    run.gate_report_trace_id = outcome.gate_trace_id
+    run.recommendation_trace_id = outcome.recommendation_trace_id
+    run.finished_at = timezone.now()
+    run.error = ""
+    if spec is not None:
+        run.strategy_id = spec.name
+        run.strategy_name = spec.name
+        run.strategy_type = spec.strategy_type
+        run.strategy_version = spec.version
+        run.spec_hash = outcome.candidate_hash
+        run.feature_version = FEATURE_SCHEMA_VERSION
+        run.schema_version = FEATURE_SCHEMA_VERSION
+        run.dataset_from = (
+            datetime.fromisoformat(outcome.dataset_from) if outcome.dataset_from else None
+        )
+        run.dataset_to = datetime.fromisoformat(outcome.dataset_to) if outcome.dataset_to else None
+    run.save()
+    return run
+
+
+def _record_candidate(
+    run: ResearchRun, outcome: LaneOutcome, spec: CandidateSpec
+) -> ResearchCandidate:
+    """The run's candidate row (within `_record`'s transaction)."""
+    metrics = outcome.metrics
+    candidate, _ = ResearchCandidate.objects.update_or_create(
+        candidate_id=outcome.candidate_id,
+        defaults={
+            "run": run,
+            "candidate_hash": outcome.candidate_hash,
+            "strategy_name": spec.name,
+            "strategy_type": spec.strategy_type,
+            "strategy_version": spec.version,
+            "parameter_set": dict(spec.params),
+            "decision_count": int(metrics["decision_count"]),
+            "trade_count": int(metrics["trade_count"]),
+            "symbols_covered": outcome.symbols,
+            "universe_definition": {"symbols": list(spec.universe_symbols)},
+            "promotion_target": outcome.promotion_target,
+            "equity_curve": canonical(outcome.equity_curve),
+            "metadata_bundle": {"strategy": spec.as_dict(), "metrics": canonical(metrics)},
+            "recommendation_bundle": canonical(outcome.recommendation),
+        },
+    )
+    return candidate
+
+
+def _record_folds_and_stress(candidate: ResearchCandidate, outcome: LaneOutcome) -> None:
+    """The candidate's fold and stress metrics, replacing any from an earlier attempt."""
+    candidate.fold_metrics.all().delete()
+    candidate.stress_metrics.all().delete()
+    FoldMetric.objects.bulk_create(
+        [
+            FoldMetric(
+                candidate=candidate,
+                fold_name=f.name,
+                fold_order=f.order,
+                train_start=datetime.fromisoformat(f.train_from) if f.train_from else None,
+                train_end=datetime.fromisoformat(f.train_to) if f.train_to else None,
+                test_start=datetime.fromisoformat(f.test_from),
+                test_end=datetime.fromisoformat(f.test_to),
+                decision_count=int(f.metrics["decision_count"]),
+                trade_count=int(f.metrics["trade_count"]),
+                gross_pnl=float(f.metrics["gross_pnl"]),
+                net_pnl=float(f.metrics["net_pnl"]),
+                max_drawdown=float(f.metrics["max_drawdown"]),
+                turnover_ratio=float(f.metrics["turnover_ratio"]),
+                cost_bps=float(f.metrics["cost_bps"]),
+                cost_assumptions=canonical(
+                    outcome.artifacts["backtest/evaluation-report.json"]["impact_assumptions"]
+                ),
+            )
+            for f in outcome.folds
+        ]
+    )
+    if outcome.stress is not None:
+        StressMetric.objects.bulk_create(
+            [
+                StressMetric(
+                    candidate=candidate,
+                    stress_case=c.case,
+                    metric_bundle=canonical(c.as_dict()),
+                    pessimistic_pnl_delta=float(c.pnl_delta),
+                )
+                for c in outcome.stress.cases
+            ]
+        )
+
+
+def _record_lane_audit(candidate: ResearchCandidate, outcome: LaneOutcome) -> None:
+    """The lane's recommendation as the candidate's first audit row, and its orchestration
+    stage."""
+    # the lane's recommendation is the first audit row: `hold` (awaiting a human approval) or
+    # `deny` (a gate failed); only a human's action can be `promote`
+    rec = outcome.recommendation
+    if not Promotion.objects.filter(
+        candidate=candidate, recommendation_trace_id=outcome.recommendation_trace_id
+    ).exists():
+        Promotion.objects.create(
+            candidate=candidate,
+            requested_mode=outcome.promotion_target,
+            decision_action=(
+                PromotionAction.DENY if rec.get("action") == "deny" else PromotionAction.HOLD
+            ),
+            approver="",
+            approver_role="lane",
+            reason=f"lane recommendation: {rec.get('action', 'hold')}",
+            rationale=str(rec.get("rationale", "")),
+            evidence_bundle={"recommendation": canonical(rec)},
+            recommendation_trace_id=outcome.recommendation_trace_id,
+        )
+    stage = Stage.POLICY_DRY_RUN if outcome.eligible else Stage.GATE_EVALUATION
+    CandidateStage.objects.update_or_create(
+        candidate_id=outcome.candidate_id,
+        defaults={
+            "run_id": outcome.run_id,
+            "active_stage": stage,
+            "paused": False,
+            "last_decision": {"source": "lane", "recommendation": outcome.recommendation},
+        },
+    )
+
+
 def _record(
     run: ResearchRun,
     outcome: LaneOutcome,
@@ -147,125 +290,16 @@ def _record(
     manifest_sha256: str,
     readiness: dict[str, Any],
 ) -> ResearchRun:
-    spec = outcome.candidate
-    report = outcome.artifacts.get("gates/gate-evaluation.json", {})
+    """The outcome into the research ledger, in one transaction: the run row, its candidate,
+    fold and stress metrics, the lane's audit row and the candidate's stage."""
     with transaction.atomic():
-        run = ResearchRun.objects.select_for_update().get(pk=run.pk)
-        run.status = outcome.status
-        run.recommended_mode = outcome.recommended_mode
-        run.artifacts = manifest
-        run.manifest_sha256 = manifest_sha256
-        run.gate_report = canonical(report)
-        run.recommendation = canonical(outcome.recommendation)
-        run.readiness = readiness
-        run.gate_report_trace_id = outcome.gate_trace_id
-        run.recommendation_trace_id = outcome.recommendation_trace_id
-        run.finished_at = timezone.now()
-        run.error = ""
-        if spec is not None:
-            run.strategy_id = spec.name
-            run.strategy_name = spec.name
-            run.strategy_type = spec.strategy_type
-            run.strategy_version = spec.version
-            run.spec_hash = outcome.candidate_hash
-            run.feature_version = FEATURE_SCHEMA_VERSION
-            run.schema_version = FEATURE_SCHEMA_VERSION
-            run.dataset_from = (
-                datetime.fromisoformat(outcome.dataset_from) if outcome.dataset_from else None
-            )
-            run.dataset_to = (
-                datetime.fromisoformat(outcome.dataset_to) if outcome.dataset_to else None
-            )
-        run.save()
+        run = _record_run(run, outcome, manifest, manifest_sha256, readiness)
+        spec = outcome.candidate
         if spec is None:
             return run
-        metrics = outcome.metrics
-        candidate, _ = ResearchCandidate.objects.update_or_create(
-            candidate_id=outcome.candidate_id,
-            defaults={
-                "run": run,
-                "candidate_hash": outcome.candidate_hash,
-                "strategy_name": spec.name,
-                "strategy_type": spec.strategy_type,
-                "strategy_version": spec.version,
-                "parameter_set": dict(spec.params),
-                "decision_count": int(metrics["decision_count"]),
-                "trade_count": int(metrics["trade_count"]),
-                "symbols_covered": outcome.symbols,
-                "universe_definition": {"symbols": list(spec.universe_symbols)},
-                "promotion_target": outcome.promotion_target,
-                "equity_curve": canonical(outcome.equity_curve),
-                "metadata_bundle": {"strategy": spec.as_dict(), "metrics": canonical(metrics)},
-                "recommendation_bundle": canonical(outcome.recommendation),
-            },
-        )
-        candidate.fold_metrics.all().delete()
-        candidate.stress_metrics.all().delete()
-        FoldMetric.objects.bulk_create(
-            [
-                FoldMetric(
-                    candidate=candidate,
-                    fold_name=f.name,
-                    fold_order=f.order,
-                    train_start=datetime.fromisoformat(f.train_from) if f.train_from else None,
-                    train_end=datetime.fromisoformat(f.train_to) if f.train_to else None,
-                    test_start=datetime.fromisoformat(f.test_from),
-                    test_end=datetime.fromisoformat(f.test_to),
-                    decision_count=int(f.metrics["decision_count"]),
-                    trade_count=int(f.metrics["trade_count"]),
-                    gross_pnl=float(f.metrics["gross_pnl"]),
-                    net_pnl=float(f.metrics["net_pnl"]),
-                    max_drawdown=float(f.metrics["max_drawdown"]),
-                    turnover_ratio=float(f.metrics["turnover_ratio"]),
-                    cost_bps=float(f.metrics["cost_bps"]),
-                    cost_assumptions=canonical(
-                        outcome.artifacts["backtest/evaluation-report.json"]["impact_assumptions"]
-                    ),
-                )
-                for f in outcome.folds
-            ]
-        )
-        if outcome.stress is not None:
-            StressMetric.objects.bulk_create(
-                [
-                    StressMetric(
-                        candidate=candidate,
-                        stress_case=c.case,
-                        metric_bundle=canonical(c.as_dict()),
-                        pessimistic_pnl_delta=float(c.pnl_delta),
-                    )
-                    for c in outcome.stress.cases
-                ]
-            )
-        # the lane's recommendation is the first audit row: `hold` (awaiting a human approval) or
-        # `deny` (a gate failed); only a human's action can be `promote`
-        rec = outcome.recommendation
-        if not Promotion.objects.filter(
-            candidate=candidate, recommendation_trace_id=outcome.recommendation_trace_id
-        ).exists():
-            Promotion.objects.create(
-                candidate=candidate,
-                requested_mode=outcome.promotion_target,
-                decision_action=(
-                    PromotionAction.DENY if rec.get("action") == "deny" else PromotionAction.HOLD
-                ),
-                approver="",
-                approver_role="lane",
-                reason=f"lane recommendation: {rec.get('action', 'hold')}",
-                rationale=str(rec.get("rationale", "")),
-                evidence_bundle={"recommendation": canonical(rec)},
-                recommendation_trace_id=outcome.recommendation_trace_id,
-            )
-        stage = Stage.POLICY_DRY_RUN if outcome.eligible else Stage.GATE_EVALUATION
-        CandidateStage.objects.update_or_create(
-            candidate_id=outcome.candidate_id,
-            defaults={
-                "run_id": outcome.run_id,
-                "active_stage": stage,
-                "paused": False,
-                "last_decision": {"source": "lane", "recommendation": outcome.recommendation},
-            },
-        )
+        candidate = _record_candidate(run, outcome, spec)
+        _record_folds_and_stress(candidate, outcome)
+        _record_lane_audit(candidate, outcome)
     return run
 
 
@@ -353,8 +387,6 @@ def _lane_run(
     run = _record(run, outcome, evidence.entries, evidence.manifest_sha256, readiness_record)
     LANE_RUNS.labels(trigger=trigger, status=run.status).inc()
     if PROMOTION_GATE in outcome.artifacts:
-        from autonomy.services.governance import drift_record
-
         drift_record(run=run, drift=outcome.artifacts[PROMOTION_GATE]["drift"])
     return LaneRun(run=run, outcome=outcome, recorded=True)
 

@@ -1,11 +1,11 @@
-"""The autonomous lane (§8.2): signals → walk-forward → reports → gates → promotion checks →
-paper ConfigMap patch, as a pure computation over its inputs.
+"""The research lane (§8.2; not an account lane, `trading.lanes`): signals → walk-forward →
+reports → gates → promotion checks → paper ConfigMap patch, as a pure computation over its inputs.
 
 `run_lane(inputs, readiness=...)` returns a `LaneOutcome`: every artifact of §8.2 (path → JSON
 object, or text for the YAML patch), the gate report, the recommendation, and what the research
-ledger records. It touches no database and no file: `autonomy.services.lane` persists the run
-and writes the artifacts; the one database-dependent input, operational readiness (dry runs), is
-a callback.
+ledger records. It touches no database and no file: `autonomy.services.research_lane` persists
+the run and writes the artifacts; the one database-dependent input, operational readiness (dry
+runs), is a callback.
 
 Determinism: the run id covers every input that can change an artifact (`autonomy.run_inputs`:
 the signals, strategy config and gate policy, target, approval, fold plan, costs, stress and drift
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from autonomy.drift import DriftThresholds, drift_report, observation_from_evidence
+from autonomy.drift import DriftThresholds
 from autonomy.engine.artifacts import canonical, sha256_hex
 from autonomy.engine.backtest import (
     BacktestConfig,
@@ -39,7 +39,7 @@ from autonomy.engine.backtest import (
     simulate,
     strategy_actions,
 )
-from autonomy.engine.data import BarFrame, frame_from_rows, ns_to_datetime
+from autonomy.engine.data import BarFrame, ParsedFrame, frame_from_rows, ns_to_datetime
 from autonomy.engine.progress import Progress, no_progress
 from autonomy.engine.stress import StressReport, StressSettings, run_stress
 from autonomy.engine.walkforward import Fold, WalkForwardResult, make_folds, walk_forward
@@ -63,6 +63,7 @@ from autonomy.gates import (
     evaluate_gate_matrix,
 )
 from autonomy.policy import GatePolicy
+from autonomy.promotion_checks import PromotionChecks, RunFacts, promotion_checks
 from autonomy.run_inputs import RunInputs, run_id_for, run_inputs
 from trading.services.catalog import CatalogError, parse_catalog
 from trading.signals.types import SignalEnvelope
@@ -91,6 +92,9 @@ ROLLBACK_READINESS = "gates/rollback-readiness.json"
 PROMOTION_GATE = "gates/promotion-evidence-gate.json"
 PAPER_PATCH = "paper-candidate/strategy-configmap-patch.yaml"
 NO_SIGNAL = "research/no-signal-window.json"
+
+# progress steps of a run: replay, walk-forward, stress, evidence, gates, artifacts
+TOTAL_STEPS = 6
 
 
 class LaneInputError(ValueError):
@@ -400,17 +404,40 @@ def skipped_outcome(inputs: LaneInputs, reason: str = "no_signals") -> LaneOutco
     )
 
 
-def run_lane(
-    inputs: LaneInputs, *, readiness: ReadinessProbe, progress: Progress = no_progress
-) -> LaneOutcome:
-    if inputs.promotion_target not in ("shadow", "paper", "live"):
-        raise LaneInputError(
-            f"promotion target must be shadow, paper or live, not {inputs.promotion_target!r}"
-        )
-    spec = candidate_from_config(inputs.strategy_config_bytes)
-    policy = inputs.gate_policy
-    run_id = lane_run_id(inputs)
-    candidate_id = f"cand-{run_id[:12]}"
+@dataclass(frozen=True)
+class _Backtests:
+    """Step 1's results: the candidate and the baseline over the same frame and folds."""
+
+    sizing: Sizing
+    folds: list[Fold]
+    single: bool
+    wf: WalkForwardResult
+    base_wf: WalkForwardResult
+    actions: Any  # the candidate's action per row (int8 array)
+    result: BacktestResult
+    base_result: BacktestResult
+    stress: StressReport
+
+
+@dataclass(frozen=True)
+class _Reports:
+    """Step 2's results: the backtest reports and the profitability evidence."""
+
+    candidate_hash: str
+    strategy_label: str
+    folds_out: list[FoldRecord]
+    walkforward: dict[str, Any]
+    evaluation: dict[str, Any]
+    baseline_report: dict[str, Any]
+    benchmark: dict[str, Any]
+    evidence: dict[str, Any]
+    validation: dict[str, Any]
+
+
+def _replay(
+    inputs: LaneInputs, spec: CandidateSpec
+) -> tuple[ParsedFrame, list[SignalEnvelope], BarFrame]:
+    """The signals as the live path parses them, kept to the candidate's universe."""
     parsed = frame_from_rows(
         inputs.signal_rows, source=inputs.signal_source, timeframe=spec.base_timeframe
     )
@@ -421,11 +448,14 @@ def run_lane(
         )
         frame = frame.take(keep)
         signals = [signals[i] for i in keep.tolist()]
-    if len(frame) == 0:
-        return skipped_outcome(inputs)
-    total_steps = 6
-    progress(0, total_steps, "replay")
+    return parsed, signals, frame
 
+
+def _backtests(
+    inputs: LaneInputs, spec: CandidateSpec, frame: BarFrame, progress: Progress
+) -> _Backtests:
+    """Step 1: walk-forward and whole-period backtests of the candidate and the baseline, and the
+    candidate's stress cases."""
     plugin = get_strategy(spec.strategy_type)
     baseline_plugin = get_strategy(BASELINE_TYPE)
     sizing = (
@@ -435,44 +465,40 @@ def run_lane(
     )
     config = BacktestConfig(costs=inputs.costs, sizing=sizing, starting_cash=inputs.starting_cash)
     folds, single = _fold_plan(len(frame), inputs.folds)
+    mode = "single" if single else "rolling"
     wf = walk_forward(
-        frame,
-        plugin,
-        folds=folds,
-        param_grid=[spec.params],
-        config=config,
-        mode="single" if single else "rolling",
+        frame, plugin, folds=folds, param_grid=[spec.params], config=config, mode=mode
     )
     base_wf = walk_forward(
-        frame,
-        baseline_plugin,
-        folds=folds,
-        param_grid=[{}],
-        config=config,
-        mode="single" if single else "rolling",
+        frame, baseline_plugin, folds=folds, param_grid=[{}], config=config, mode=mode
     )
     actions = strategy_actions(frame, plugin, spec.params)
     result = simulate(frame, actions, config)
     base_result = simulate(frame, strategy_actions(frame, baseline_plugin, {}), config)
-    progress(1, total_steps, "walk-forward")
+    progress(1, TOTAL_STEPS, "walk-forward")
     stress = run_stress(frame, plugin, spec.params, config=config, settings=inputs.stress)
-    progress(2, total_steps, "stress")
-
-    candidate_hash = sha256_hex(
-        {
-            "strategy": spec.as_dict(),
-            "costs": inputs.costs,
-            "sizing": sizing,
-            "starting_cash": inputs.starting_cash,
-        }
+    progress(2, TOTAL_STEPS, "stress")
+    return _Backtests(
+        sizing=sizing,
+        folds=folds,
+        single=single,
+        wf=wf,
+        base_wf=base_wf,
+        actions=actions,
+        result=result,
+        base_result=base_result,
+        stress=stress,
     )
-    strategy_label = f"{spec.strategy_type}@{spec.version}"
-    folds_out = _fold_records(frame, wf, single)
-    wf_artifact = {
+
+
+def _walkforward_artifact(
+    run_id: str, candidate_id: str, label: str, bt: _Backtests, folds_out: list[FoldRecord]
+) -> dict[str, Any]:
+    return {
         "run_id": run_id,
         "candidate_id": candidate_id,
-        "strategy": strategy_label,
-        "mode": wf.mode,
+        "strategy": label,
+        "mode": bt.wf.mode,
         "folds": [
             {
                 "fold_name": r.name,
@@ -485,16 +511,75 @@ def run_lane(
             }
             for r in folds_out
         ],
-        "summary": wf.summary.as_dict(),
-        "baseline": {"strategy": BASELINE, "summary": base_wf.summary.as_dict()},
+        "summary": bt.wf.summary.as_dict(),
+        "baseline": {"strategy": BASELINE, "summary": bt.base_wf.summary.as_dict()},
     }
+
+
+def _profitability(
+    inputs: LaneInputs,
+    spec: CandidateSpec,
+    run_id: str,
+    frame: BarFrame,
+    signals: Sequence[SignalEnvelope],
+    bt: _Backtests,
+    hashes: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The profitability benchmark against the baseline, and the profitability evidence."""
+    benchmark = {
+        "run_id": run_id,
+        **profitability_benchmark(
+            candidate=bt.result,
+            baseline=bt.base_result,
+            labels=regime_labels(frame),
+            starting_cash=inputs.starting_cash,
+            min_delta=inputs.gate_policy.gate6_min_market_net_pnl_delta,
+            baseline_name=BASELINE,
+        ),
+    }
+    calibration = confidence_calibration(frame, bt.actions, _confidences(signals, bt.actions, spec))
+    evidence = {
+        "run_id": run_id,
+        **profitability_evidence(
+            result=bt.result,
+            starting_cash=inputs.starting_cash,
+            cost_model=canonical(inputs.costs),
+            calibration=calibration,
+            hashes=hashes,
+        ),
+    }
+    return benchmark, evidence
+
+
+def _reports(
+    inputs: LaneInputs,
+    spec: CandidateSpec,
+    ids: tuple[str, str],
+    frame: BarFrame,
+    signals: Sequence[SignalEnvelope],
+    bt: _Backtests,
+) -> _Reports:
+    """Step 2: the walk-forward results, the evaluation reports (candidate and baseline), and
+    the profitability benchmark, evidence and its validation."""
+    run_id, candidate_id = ids
+    candidate_hash = sha256_hex(
+        {
+            "strategy": spec.as_dict(),
+            "costs": inputs.costs,
+            "sizing": bt.sizing,
+            "starting_cash": inputs.starting_cash,
+        }
+    )
+    label = f"{spec.strategy_type}@{spec.version}"
+    folds_out = _fold_records(frame, bt.wf, bt.single)
+    wf_artifact = _walkforward_artifact(run_id, candidate_id, label, bt, folds_out)
     evaluation = _evaluation_report(
         run_id=run_id,
         candidate_id=candidate_id,
-        strategy=strategy_label,
-        result=result,
-        wf=wf,
-        stress=stress,
+        strategy=label,
+        result=bt.result,
+        wf=bt.wf,
+        stress=bt.stress,
         costs=inputs.costs,
         frame=frame,
     )
@@ -502,8 +587,8 @@ def run_lane(
         run_id=run_id,
         candidate_id=candidate_id,
         strategy=BASELINE,
-        result=base_result,
-        wf=base_wf,
+        result=bt.base_result,
+        wf=bt.base_wf,
         stress=None,
         costs=inputs.costs,
         frame=frame,
@@ -516,45 +601,43 @@ def run_lane(
         "evaluation_report": sha256_hex(evaluation),
         "baseline_evaluation_report": sha256_hex(baseline_report),
     }
-    labels = regime_labels(frame)
-    benchmark = {
-        "run_id": run_id,
-        **profitability_benchmark(
-            candidate=result,
-            baseline=base_result,
-            labels=labels,
-            starting_cash=inputs.starting_cash,
-            min_delta=policy.gate6_min_market_net_pnl_delta,
-            baseline_name=BASELINE,
-        ),
-    }
-    calibration = confidence_calibration(frame, actions, _confidences(signals, actions, spec))
-    evidence = {
-        "run_id": run_id,
-        **profitability_evidence(
-            result=result,
-            starting_cash=inputs.starting_cash,
-            cost_model=canonical(inputs.costs),
-            calibration=calibration,
-            hashes=hashes,
-        ),
-    }
-    validation = {"run_id": run_id, **validate_evidence(evidence, benchmark)}
-    progress(3, total_steps, "evidence")
+    benchmark, evidence = _profitability(inputs, spec, run_id, frame, signals, bt, hashes)
+    return _Reports(
+        candidate_hash=candidate_hash,
+        strategy_label=label,
+        folds_out=folds_out,
+        walkforward=wf_artifact,
+        evaluation=evaluation,
+        baseline_report=baseline_report,
+        benchmark=benchmark,
+        evidence=evidence,
+        validation={"run_id": run_id, **validate_evidence(evidence, benchmark)},
+    )
 
+
+def _gate_inputs(
+    inputs: LaneInputs,
+    spec: CandidateSpec,
+    run_id: str,
+    data: DataIntegrity,
+    bt: _Backtests,
+    rep: _Reports,
+    readiness: ReadinessProbe,
+) -> GateInputs:
+    """Step 3: what the gate matrix reads (data integrity, performance, stress, readiness,
+    evidence, the uncertainty estimate when gate 7 is configured)."""
+    policy = inputs.gate_policy
     uncertainty = None
     if policy.gate7_configured:
         assert policy.gate7_target_coverage is not None
-        returns = row_pnl(result, inputs.starting_cash) / inputs.starting_cash
+        returns = row_pnl(bt.result, inputs.starting_cash) / inputs.starting_cash
         uncertainty = uncertainty_estimate(
             returns,
-            folds,
+            bt.folds,
             target_coverage=policy.gate7_target_coverage,
             min_samples=policy.gate7_min_samples,
         )
-    recal_run_id = sha256_hex({"run_id": run_id, "purpose": "recalibration"})[:24]
-    data = _data_integrity(signals, parsed.invalid_rows)
-    s = wf.summary
+    s = bt.wf.summary
     perf = PerformanceSummary(
         decision_count=s.decision_count,
         trade_count=s.trade_count,
@@ -566,182 +649,121 @@ def run_lane(
         cost_bps=s.cost_bps,
         fold_count=s.fold_count,
     )
-    ready = readiness(spec)
-    gate_inputs = GateInputs(
+    cases = bt.stress.cases
+    return GateInputs(
         data=data,
         performance=perf,
         stress=StressSummary(
-            case_count=len(stress.cases),
-            fragility_score=stress.fragility_score,
-            fragility_state=stress.fragility_state,
-            fragility_state_rank=stress.fragility_state_rank,
-            stressed_max_drawdown=max((c.metrics.max_drawdown for c in stress.cases), default=0.0),
+            case_count=len(cases),
+            fragility_score=bt.stress.fragility_score,
+            fragility_state=bt.stress.fragility_state,
+            fragility_state_rank=bt.stress.fragility_state_rank,
+            stressed_max_drawdown=max((c.metrics.max_drawdown for c in cases), default=0.0),
         ),
         quality=QualityEvidence(llm_used=False, forecast_used=False),
-        readiness=ready,
-        benchmark=benchmark,
-        evidence=evidence,
-        validation=validation,
+        readiness=readiness(spec),
+        benchmark=rep.benchmark,
+        evidence=rep.evidence,
+        validation=rep.validation,
         uncertainty=uncertainty,
-        recalibration_run_id=recal_run_id,
+        recalibration_run_id=sha256_hex({"run_id": run_id, "purpose": "recalibration"})[:24],
         recalibration_artifact=RECALIBRATION,
         approval_token_ok=inputs.approval_token_ok,
     )
-    report = evaluate_gate_matrix(gate_inputs, policy, inputs.promotion_target)
-    progress(4, total_steps, "gates")
+
+
+def _gate_artifacts(
+    ids: tuple[str, str],
+    gate_inputs: GateInputs,
+    report: GateReport,
+    throughput: dict[str, int],
+    bt: _Backtests,
+    rep: _Reports,
+) -> tuple[dict[str, Any], str]:
+    """The run's artifacts up to the gate evaluation, and the gate report's trace id."""
+    run_id, candidate_id = ids
+    queued = report.uncertainty_action != "pass"
+    uncertainty = gate_inputs.uncertainty
     recalibration = {
         "run_id": run_id,
-        "status": "not_required" if report.uncertainty_action == "pass" else "queued",
+        "status": "queued" if queued else "not_required",
         "uncertainty_action": report.uncertainty_action,
-        "recalibration_run_id": "" if report.uncertainty_action == "pass" else recal_run_id,
+        "recalibration_run_id": gate_inputs.recalibration_run_id if queued else "",
         "estimate": uncertainty.as_dict() if uncertainty else None,
     }
     gate_eval = {
         "run_id": run_id,
         "candidate_id": candidate_id,
         **report.as_dict(),
-        "throughput": {
-            "signal_count": len(signals),
-            "invalid_rows": parsed.invalid_rows,
-            "decision_count": s.decision_count,
-            "trade_count": s.trade_count,
-        },
+        "throughput": throughput,
         "promotion_evidence": {
-            "fold_count": len(folds_out),
-            "folds": [r.name for r in folds_out],
-            "stress_case_count": len(stress.cases),
-            "stress_cases": [c.case for c in stress.cases],
+            "fold_count": len(rep.folds_out),
+            "folds": [r.name for r in rep.folds_out],
+            "stress_case_count": len(bt.stress.cases),
+            "stress_cases": [c.case for c in bt.stress.cases],
         },
     }
     gate_trace = sha256_hex(gate_eval)[:24]
     gate_eval["promotion_evidence"]["gate_report_trace_id"] = gate_trace
-
     artifacts: dict[str, Any] = {
-        WALKFORWARD: wf_artifact,
-        EVALUATION: evaluation,
-        BASELINE_REPORT: baseline_report,
-        BENCHMARK: benchmark,
-        EVIDENCE: evidence,
-        VALIDATION: validation,
+        WALKFORWARD: rep.walkforward,
+        EVALUATION: rep.evaluation,
+        BASELINE_REPORT: rep.baseline_report,
+        BENCHMARK: rep.benchmark,
+        EVIDENCE: rep.evidence,
+        VALIDATION: rep.validation,
         RECALIBRATION: recalibration,
         GATE_EVALUATION: gate_eval,
     }
-    # the patch exists while it may be needed; removed below if the recommendation is not eligible
-    if report.allowed and report.recommended_mode == "paper":
-        artifacts[PAPER_PATCH] = _patch_yaml(spec, candidate_id)
+    return artifacts, gate_trace
 
-    target = inputs.promotion_target
-    needs_patch = target in policy.promotion_require_patch_targets
-    required = list(policy.promotion_required_artifacts)
-    if target != "shadow":
-        required += list(policy.promotion_profitability_required_artifacts)
-    present = set(artifacts) | {CANDIDATE_SPEC}
-    prereq_checks = {
-        "gate0_passed": report.passed("gate0"),
-        "gate1_passed": report.passed("gate1"),
-        "gate2_passed": report.passed("gate2"),
-        "gate7_passed": target == "shadow" or report.passed("gate7"),
-        "required_artifacts_present": all(a in present for a in required),
-        "patch_present": not needs_patch
-        or PAPER_PATCH in artifacts
-        or report.recommended_mode == "live",
-        "throughput": len(signals) >= 1 and s.decision_count >= 1 and s.trade_count >= 0,
-        "signal_window_present": True,
-        "run_ids_match": all(
-            a.get("run_id") == run_id for a in artifacts.values() if isinstance(a, dict)
+
+def _promotion_checks(
+    inputs: LaneInputs,
+    ids: tuple[str, str],
+    signal_count: int,
+    bt: _Backtests,
+    rep: _Reports,
+    report: GateReport,
+    gate_inputs: GateInputs,
+    artifacts: Mapping[str, Any],
+    gate_trace: str,
+) -> PromotionChecks:
+    """Step 4: the promotion checks (`autonomy.promotion_checks`) over the artifacts so far."""
+    run_id, candidate_id = ids
+    return promotion_checks(
+        facts=RunFacts(
+            run_id=run_id,
+            candidate_id=candidate_id,
+            target=inputs.promotion_target,
+            strategy_label=rep.strategy_label,
+            signal_count=signal_count,
+            fold_count=len(rep.folds_out),
+            stress_case_count=len(bt.stress.cases),
+            drawdown_pct=bt.result.metrics.max_drawdown_pct,
         ),
-        "profitability_validation_passed": target == "shadow" or bool(validation["passed"]),
-        "benchmark_regime_coverage": target == "shadow" or benchmark["regime_slice_count"] >= 1,
-    }
-    prerequisites: dict[str, Any] = {
-        "run_id": run_id,
-        "candidate_id": candidate_id,
-        "promotion_target": target,
-        "required_artifacts": required,
-        "checks": prereq_checks,
-        "passed": all(prereq_checks.values()),
-        "reasons": sorted(k for k, ok in prereq_checks.items() if not ok),
-    }
-    ready_checks = {
-        "killSwitchDryRunPassed": ready.kill_switch_dry_run,
-        "gitopsRevertDryRunPassed": ready.rollback_dry_run,
-        "strategyDisableDryRunPassed": bool(ready.details.get("strategy_disable_dry_run")),
-    }
-    rollback_checks = {name: ready_checks[name] for name in policy.rollback_required_checks}
-    rollback_target = str(ready.details.get("rollback_target") or "")
-    rollback = {
-        "run_id": run_id,
-        "candidate_id": candidate_id,
-        "checks": rollback_checks,
-        "dry_run_age_hours": 0,
-        "dry_run_max_age_hours": policy.rollback_dry_run_max_age_hours,
-        "rollback_target": rollback_target,
-        # the lane cannot hold a human approval: the promotion action requires and records it
-        "human_approval": (
-            "required_at_promotion" if policy.rollback_require_human_approval else "not_required"
-        ),
-        "passed": all(rollback_checks.values()) and bool(rollback_target),
-    }
-    drift = drift_report(
-        observation_from_evidence(
-            data=data,
-            net_pnl=perf.net_pnl,
-            drawdown_pct=result.metrics.max_drawdown_pct,
-            cost_bps=perf.cost_bps,
-            evidence=evidence,
-        ),
-        inputs.drift,
+        policy=inputs.gate_policy,
+        report=report,
+        gate_inputs=gate_inputs,
+        artifacts=artifacts,
+        present=set(artifacts) | {CANDIDATE_SPEC},
+        has_patch=PAPER_PATCH in artifacts,
+        drift_thresholds=inputs.drift,
+        gate_trace_id=gate_trace,
     )
-    evidence_ok = len(folds_out) >= 1 and len(stress.cases) >= 1
-    eligible = (
-        report.allowed
-        and prerequisites["passed"]
-        and rollback["passed"]
-        and evidence_ok
-        and (report.recommended_mode != "live" or drift["live_promotion_eligible"])
-    )
-    failed_gates = [g.gate for g in report.gates if g.status == "fail"]
-    action = "promote" if eligible else ("deny" if failed_gates else "hold")
-    rationale = (
-        f"{strategy_label} on {len(signals)} signals, {len(folds_out)} fold(s), "
-        f"{len(stress.cases)} stress case(s): net pnl {round(s.net_pnl, 4)}, "
-        f"gates {'passed' if report.allowed else 'failed: ' + ', '.join(failed_gates)}; "
-        f"recommended {report.recommended_mode}"
-    )
-    recommendation: dict[str, Any] = {
-        "action": action,
-        "eligible": eligible,
-        "recommended_mode": report.recommended_mode,
-        "promotion_target": target,
-        "rationale": rationale,
-        "reasons": report.reasons
-        + [f"prerequisite:{r}" for r in prerequisites["reasons"]]
-        + ([] if rollback["passed"] else ["rollback_not_ready"]),
-        "gate_report_trace_id": gate_trace,
-    }
-    recommendation_trace = sha256_hex(recommendation)[:24]
-    recommendation["trace_id"] = recommendation_trace
-    promotion_gate = {
-        "run_id": run_id,
-        "candidate_id": candidate_id,
-        "gates_allowed": report.allowed,
-        "prerequisites_passed": prerequisites["passed"],
-        "rollback_ready": rollback["passed"],
-        "evidence": {
-            "fold_count": len(folds_out),
-            "stress_case_count": len(stress.cases),
-            "rationale": rationale,
-            "passed": evidence_ok,
-        },
-        "drift": drift,
-        "recommendation": recommendation,
-    }
-    if not eligible:
-        artifacts.pop(PAPER_PATCH, None)
-    artifacts[PREREQUISITES] = prerequisites
-    artifacts[ROLLBACK_READINESS] = rollback
-    artifacts[PROMOTION_GATE] = promotion_gate
-    artifacts[CANDIDATE_SPEC] = {
+
+
+def _candidate_spec(
+    inputs: LaneInputs,
+    spec: CandidateSpec,
+    ids: tuple[str, str],
+    candidate_hash: str,
+    artifact_paths: Sequence[str],
+    recommendation: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Step 5: the candidate spec, naming every artifact of the run (itself included)."""
+    run_id, candidate_id = ids
+    return {
         "run_id": run_id,
         "candidate_id": candidate_id,
         "candidate_hash": candidate_hash,
@@ -749,29 +771,77 @@ def run_lane(
         "runtime_errors": [],
         "runtime_strategies": [spec.as_dict()],
         "baseline": BASELINE,
-        "artifacts": sorted([*artifacts, CANDIDATE_SPEC]),
+        "artifacts": sorted([*artifact_paths, CANDIDATE_SPEC]),
         "promotion_recommendation": recommendation,
         "code_commit": inputs.code_commit,
     }
-    progress(total_steps, total_steps, "artifacts")
+
+
+def run_lane(
+    inputs: LaneInputs, *, readiness: ReadinessProbe, progress: Progress = no_progress
+) -> LaneOutcome:
+    """One run of the research lane over `inputs`, in five named steps: backtests
+    (`_backtests`), reports and evidence (`_reports`), gate inputs (`_gate_inputs`), promotion
+    checks (`autonomy.promotion_checks`), candidate spec (`_candidate_spec`)."""
+    if inputs.promotion_target not in ("shadow", "paper", "live"):
+        raise LaneInputError(
+            f"promotion target must be shadow, paper or live, not {inputs.promotion_target!r}"
+        )
+    spec = candidate_from_config(inputs.strategy_config_bytes)
+    run_id = lane_run_id(inputs)
+    ids = (run_id, f"cand-{run_id[:12]}")
+    parsed, signals, frame = _replay(inputs, spec)
+    if len(frame) == 0:
+        return skipped_outcome(inputs)
+    progress(0, TOTAL_STEPS, "replay")
+    bt = _backtests(inputs, spec, frame, progress)
+    rep = _reports(inputs, spec, ids, frame, signals, bt)
+    progress(3, TOTAL_STEPS, "evidence")
+    data = _data_integrity(signals, parsed.invalid_rows)
+    gate_inputs = _gate_inputs(inputs, spec, run_id, data, bt, rep, readiness)
+    report = evaluate_gate_matrix(gate_inputs, inputs.gate_policy, inputs.promotion_target)
+    progress(4, TOTAL_STEPS, "gates")
+    s = bt.wf.summary
+    throughput = {
+        "signal_count": len(signals),
+        "invalid_rows": parsed.invalid_rows,
+        "decision_count": s.decision_count,
+        "trade_count": s.trade_count,
+    }
+    artifacts, gate_trace = _gate_artifacts(ids, gate_inputs, report, throughput, bt, rep)
+    # the patch exists while it may be needed; removed below if the recommendation is not eligible
+    if report.allowed and report.recommended_mode == "paper":
+        artifacts[PAPER_PATCH] = _patch_yaml(spec, ids[1])
+    checks = _promotion_checks(
+        inputs, ids, len(signals), bt, rep, report, gate_inputs, artifacts, gate_trace
+    )
+    if not checks.eligible:
+        artifacts.pop(PAPER_PATCH, None)
+    artifacts[PREREQUISITES] = checks.prerequisites
+    artifacts[ROLLBACK_READINESS] = checks.rollback
+    artifacts[PROMOTION_GATE] = checks.promotion_gate
+    artifacts[CANDIDATE_SPEC] = _candidate_spec(
+        inputs, spec, ids, rep.candidate_hash, list(artifacts), checks.recommendation
+    )
+    progress(TOTAL_STEPS, TOTAL_STEPS, "artifacts")
     return LaneOutcome(
         run_id=run_id,
-        candidate_id=candidate_id,
+        candidate_id=ids[1],
         status="passed" if report.allowed else "failed",
-        promotion_target=target,
+        promotion_target=inputs.promotion_target,
         recommended_mode=report.recommended_mode,
         candidate=spec,
-        candidate_hash=candidate_hash,
+        candidate_hash=rep.candidate_hash,
         artifacts=artifacts,
         gate_report=report,
-        recommendation=recommendation,
-        folds=folds_out,
-        stress=stress,
-        metrics={**wf.summary.as_dict(), "whole_period": result.metrics.as_dict()},
-        equity_curve=evaluation["equity_curve"],
+        recommendation=checks.recommendation,
+        folds=rep.folds_out,
+        stress=bt.stress,
+        metrics={**s.as_dict(), "whole_period": bt.result.metrics.as_dict()},
+        equity_curve=rep.evaluation["equity_curve"],
         symbols=sorted({sig.symbol for sig in signals}),
         dataset_from=signals[0].event_ts.isoformat(),
         dataset_to=signals[-1].event_ts.isoformat(),
         gate_trace_id=gate_trace,
-        recommendation_trace_id=recommendation_trace,
+        recommendation_trace_id=checks.recommendation_trace_id,
     )
