@@ -1,5 +1,5 @@
 """The operators' dashboard page in the admin (`admin:ops_dashboard`, linked from the index):
-the trading charts, server-rendered SVG from `torghut_site.dashboard`'s selectors."""
+the trading charts, server-rendered SVG from `ops.dashboard`'s selectors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 
+from ops.dashboard import DashboardData, dashboard_data
 from torghut_site.charts import BarSeries, LineSeries, bar_chart_svg, line_chart_svg
-from torghut_site.dashboard import DashboardData, dashboard_data
 
 
 @dataclass(frozen=True)
