@@ -25,11 +25,10 @@ class ChartPanel:
 
 def dashboard_panels(data: DashboardData) -> list[ChartPanel]:
     """The charts of the dashboard page, in reading order."""
-    decided = sum(d.decisions for d in data.decisions)
-    rejected = sum(d.rejected for d in data.decisions)
-    fills = sum(f.fills for f in data.fills)
-    events = sum(m.count for m in data.feed)
-    symbols = [f.symbol for f in data.fills]
+    return [*_account_panels(data), *_decision_panels(data), *_execution_panels(data)]
+
+
+def _account_panels(data: DashboardData) -> list[ChartPanel]:
     return [
         ChartPanel(
             "equity",
@@ -52,6 +51,13 @@ def dashboard_panels(data: DashboardData) -> list[ChartPanel]:
             ),
             "Equity minus the lane's first equity in the window.",
         ),
+    ]
+
+
+def _decision_panels(data: DashboardData) -> list[ChartPanel]:
+    decided = sum(d.decisions for d in data.decisions)
+    rejected = sum(d.rejected for d in data.decisions)
+    return [
         ChartPanel(
             "decisions",
             "Decisions per strategy (24 h)",
@@ -76,6 +82,14 @@ def dashboard_panels(data: DashboardData) -> list[ChartPanel]:
                 empty_text="No rejected decision in the last 24 h.",
             ),
         ),
+    ]
+
+
+def _execution_panels(data: DashboardData) -> list[ChartPanel]:
+    fills = sum(f.fills for f in data.fills)
+    events = sum(m.count for m in data.feed)
+    symbols = [f.symbol for f in data.fills]
+    return [
         ChartPanel(
             "fills",
             "Fills per symbol (24 h)",
