@@ -5,3 +5,9 @@ class AutonomyConfig(AppConfig):
     name = "autonomy"
     verbose_name = "Autonomy research"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from autonomy.schedule import autonomy_schedule
+        from torghut_site.schedule import schedule_register
+
+        schedule_register(self.label, autonomy_schedule)

@@ -1,4 +1,4 @@
-"""Celery beat scheduler that also records beat's own heartbeat."""
+"""Celery beat scheduler that composes the beat schedule and records beat's own heartbeat."""
 
 from __future__ import annotations
 
@@ -10,11 +10,19 @@ from celery.beat import PersistentScheduler
 from django.conf import settings
 from django.db import close_old_connections
 
+from torghut_site.schedule import beat_schedule
+
 logger = logging.getLogger(__name__)
 
 
 class HeartbeatScheduler(PersistentScheduler):
     _last_heartbeat = 0.0
+
+    def setup_schedule(self) -> None:
+        # the apps register their entries in AppConfig.ready(); beat has loaded Django by now
+        # (Celery's Django fixup), unlike when the app's configuration is first read
+        self.app.conf.beat_schedule = beat_schedule()
+        super().setup_schedule()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         now = time.monotonic()

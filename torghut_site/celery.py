@@ -1,4 +1,5 @@
-"""The Celery app: JSON only, late acks with redelivery on worker loss, beat schedule in code."""
+"""The Celery app: JSON only, late acks with redelivery on worker loss, beat schedule in code
+(composed by the beat scheduler, `torghut_site.beat`, from `torghut_site.schedule`)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,6 @@ def _load_settings_or_exit() -> None:
     except ConfigError as exc:
         sys.stderr.write(exc.render() + "\n")
         raise SystemExit(2) from exc
-
-
-@app.on_after_configure.connect
-def _setup_schedule(sender: Celery, **kwargs: Any) -> None:
-    from torghut_site.schedule import beat_schedule
-
-    sender.conf.beat_schedule = beat_schedule()
 
 
 @signals.worker_ready.connect

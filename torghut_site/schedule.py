@@ -1,10 +1,23 @@
-"""The Celery beat schedule, declared in code. Every entry expires within its period."""
+"""The Celery beat schedule, declared in code. Every entry expires within its period.
+
+Each app owns its entries (`trading/schedule.py`, `whitepapers/schedule.py`,
+`autonomy/schedule.py`) and registers them from its `AppConfig.ready()` with
+`schedule_register`; `beat_schedule()` composes the site's own heartbeat entry with the
+registered ones, so this ground floor names no app. The beat scheduler
+(`torghut_site.beat.HeartbeatScheduler`) reads it once Django's apps are ready."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
+
+ScheduleEntries = list[tuple[str, dict[str, Any]]]
+
+# app label -> the app's entries, read when the schedule is composed (settings read fresh)
+_providers: dict[str, Callable[[], ScheduleEntries]] = {}
 
 
 def every(seconds: float, task: str, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -17,48 +30,18 @@ def every(seconds: float, task: str, kwargs: dict[str, Any] | None = None) -> di
     }
 
 
+def schedule_register(app_label: str, entries: Callable[[], ScheduleEntries]) -> None:
+    """Add an app's beat entries (idempotent: a second call for the label replaces the first)."""
+    _providers[app_label] = entries
+
+
 def beat_schedule() -> dict[str, dict[str, Any]]:
+    # the apps register in ready(): composing earlier would silently drop their entries
+    apps.check_apps_ready()
     heartbeat = float(settings.CELERY_WORKER_HEARTBEAT_SECONDS)
     schedule: dict[str, dict[str, Any]] = {
         "ops-worker-heartbeat": every(heartbeat, "torghut_site.tasks.worker_heartbeat"),
     }
-    schedule.update(dict(_app_schedules()))
+    for entries in _providers.values():
+        schedule.update(dict(entries()))
     return schedule
-
-
-def _app_schedules() -> list[tuple[str, dict[str, Any]]]:
-    entries: list[tuple[str, dict[str, Any]]] = []
-    from trading.schedule import trading_schedule
-
-    entries.extend(trading_schedule())
-    # the whitepaper sweep re-queues lost processing/dispatch tasks (a no-op when the workflow
-    # is off, so WHITEPAPER_WORKFLOW_ENABLED takes effect without restarting beat)
-    entries.append(
-        (
-            "whitepaper-sweep",
-            every(
-                max(30.0, settings.WHITEPAPER_SWEEP_AFTER_SECONDS / 2),
-                "whitepapers.tasks.whitepaper_sweep",
-            ),
-        )
-    )
-    # the research lane (a no-op while TRADING_AUTONOMY_ENABLED is off, read on every tick)
-    entries.append(
-        (
-            "autonomy-lane",
-            every(
-                float(settings.TRADING_AUTONOMY_INTERVAL_SECONDS),
-                "autonomy.tasks.autonomy_lane_tick",
-            ),
-        )
-    )
-    entries.append(
-        (
-            "autonomy-evidence-continuity",
-            every(
-                float(settings.TRADING_EVIDENCE_CONTINUITY_INTERVAL_SECONDS),
-                "autonomy.tasks.evidence_continuity_check",
-            ),
-        )
-    )
-    return entries

@@ -59,6 +59,7 @@ elif IS_PROD and "*" in ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "ops.apps.OpsConfig",  # the operators' app; first, so its admin/index.html wins
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -9,6 +9,9 @@ class TradingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_init
 
+        from torghut_site.schedule import schedule_register
         from trading import checks  # registers the system checks
+        from trading.schedule import trading_schedule
 
         worker_init.connect(checks.dspy_worker_guard, weak=False)
+        schedule_register(self.label, trading_schedule)

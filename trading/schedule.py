@@ -1,25 +1,23 @@
 """Trading entries of the Celery beat schedule: per enabled lane, the trade cycle every
 TRADING_POLL_MS and reconciliation every TRADING_RECONCILE_MS, and per enabled Alpaca lane the
-trade-updates gap fill every 15 s (each expiring within its period)."""
+trade-updates gap fill every 15 s (each expiring within its period). Registered by
+`TradingConfig.ready()`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 
+from torghut_site.schedule import ScheduleEntries, every
 from trading.lanes import lane_configs
 
 # a gap of the trade-updates stream is filled from REST within max silence + this period
 GAP_FILL_PERIOD_SECONDS = 15.0
 
 
-def trading_schedule() -> list[tuple[str, dict[str, Any]]]:
-    from torghut_site.schedule import every
-
+def trading_schedule() -> ScheduleEntries:
     # scheduled whether or not trading is enabled: TRADING_ENABLED (or its Flipt flag) is read by
     # each cycle, so flipping it on takes effect without restarting beat
-    entries: list[tuple[str, dict[str, Any]]] = []
+    entries: ScheduleEntries = []
     for lane in lane_configs():
         if not lane.enabled:
             continue

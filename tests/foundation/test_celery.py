@@ -143,3 +143,24 @@ def test_beat_scheduler_writes_its_heartbeat(tmp_path, settings):
     )
     scheduler._write_heartbeat()
     assert ProcessHeartbeat.objects.filter(kind="celery_beat").count() == 1
+
+
+def test_beat_scheduler_composes_every_apps_entries(tmp_path):
+    """The apps register their entries in AppConfig.ready(); the scheduler composes them when it
+    sets up (under `celery beat` the app's configuration is read before Django's apps are)."""
+    from torghut_site.beat import HeartbeatScheduler
+
+    scheduler = HeartbeatScheduler(app=app, schedule_filename=str(tmp_path / "beat-schedule"))
+    try:
+        assert set(beat_schedule()) <= set(scheduler.schedule)
+        assert {
+            "ops-worker-heartbeat",
+            "trading-cycle-paper",
+            "trading-reconcile-paper",
+            "llm-review-sweep",
+            "whitepaper-sweep",
+            "autonomy-lane",
+            "autonomy-evidence-continuity",
+        } <= set(scheduler.schedule)
+    finally:
+        scheduler.close()

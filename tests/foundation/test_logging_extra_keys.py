@@ -8,7 +8,7 @@ import logging
 
 from tests.conftest import ROOT
 
-APPS = ("torghut_site", "trading", "orderfeed", "whitepapers", "autonomy")
+APPS = ("torghut_site", "trading", "orderfeed", "whitepapers", "autonomy", "ops")
 LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical", "log"}
 RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

@@ -6,7 +6,7 @@ A setting that parses but changes nothing is a defect. This module enumerates wh
 including the ones a helper such as `kafka_security(prefix)` makes with an f-string name) and
 every flag of `torghut_site/flags.py::FLAG_SETTINGS`, then fails, naming the setting, for one that
 
-1. nothing reads: no app module (torghut_site, trading, orderfeed, whitepapers, autonomy; not
+1. nothing reads: no app module (torghut_site, trading, orderfeed, whitepapers, autonomy, ops; not
    migrations, not tests, not settings.py) names the attribute, in code or in a string such as
    `flag_enabled("NAME")` or `getattr(settings, f"{prefix}_NAME")` called with a literal prefix,
    unless the framework reads it (FRAMEWORK) or settings.py consumes it while building another
@@ -33,7 +33,7 @@ import pytest
 from tests.conftest import ROOT
 from torghut_site.flags import FLAG_SETTINGS
 
-APP_PACKAGES = ("torghut_site", "trading", "orderfeed", "whitepapers", "autonomy")
+APP_PACKAGES = ("torghut_site", "trading", "orderfeed", "whitepapers", "autonomy", "ops")
 SETTINGS_FILES = ("torghut_site/settings.py", "torghut_site/settings_test.py")
 FLAGS_FILE = "torghut_site/flags.py"
 # flags.py's own tables name every flag setting; naming one there is not reading it

@@ -23,7 +23,7 @@ from torghut_site import auth
 from whitepapers import apis as whitepaper_apis
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("torghut_site", "trading", "orderfeed", "whitepapers", "autonomy")
+APPS = ("torghut_site", "trading", "orderfeed", "whitepapers", "autonomy", "ops")
 SECRET_NAME = re.compile(r"token|secret|signature|digest|password|passwd|api_?key", re.IGNORECASE)
 # names that match the pattern but hold no secret (counts, flags, kinds of token)
 NOT_SECRETS = re.compile(

@@ -13,15 +13,15 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import paper_lane
-from torghut_site.admin_dashboard import dashboard_panels
-from torghut_site.dashboard import (
+from ops.admin_dashboard import dashboard_panels
+from ops.dashboard import (
     DashboardData,
     MinuteCount,
     ReasonCount,
     StrategyDecisions,
     SymbolFills,
 )
+from tests.conftest import paper_lane
 from torghut_site.models import ProcessHeartbeat
 from torghut_site.services import heartbeat_record
 from trading.models import LaneState, PositionSnapshot, SafetyState

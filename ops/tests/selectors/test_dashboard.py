@@ -8,9 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from orderfeed.models import OrderEvent
-from tests.conftest import paper_lane
-from torghut_site.dashboard import (
+from ops.dashboard import (
     Glance,
     LaneGlance,
     MinuteCount,
@@ -29,6 +27,8 @@ from torghut_site.dashboard import (
     pnl_by_lane,
     rejects_by_reason,
 )
+from orderfeed.models import OrderEvent
+from tests.conftest import paper_lane
 from torghut_site.models import ProcessHeartbeat
 from trading.models import (
     Execution,

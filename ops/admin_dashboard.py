@@ -1,5 +1,5 @@
 """The operators' dashboard page in the admin (`admin:ops_dashboard`, linked from the index):
-the trading charts, server-rendered SVG from `torghut_site.dashboard`'s selectors."""
+the trading charts, server-rendered SVG from `ops.dashboard`'s selectors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 
+from ops.dashboard import DashboardData, dashboard_data
 from torghut_site.charts import BarSeries, LineSeries, bar_chart_svg, line_chart_svg
-from torghut_site.dashboard import DashboardData, dashboard_data
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,10 @@ class ChartPanel:
 
 def dashboard_panels(data: DashboardData) -> list[ChartPanel]:
     """The charts of the dashboard page, in reading order."""
-    decided = sum(d.decisions for d in data.decisions)
-    rejected = sum(d.rejected for d in data.decisions)
-    fills = sum(f.fills for f in data.fills)
-    events = sum(m.count for m in data.feed)
-    symbols = [f.symbol for f in data.fills]
+    return [*_account_panels(data), *_decision_panels(data), *_execution_panels(data)]
+
+
+def _account_panels(data: DashboardData) -> list[ChartPanel]:
     return [
         ChartPanel(
             "equity",
@@ -52,6 +51,13 @@ def dashboard_panels(data: DashboardData) -> list[ChartPanel]:
             ),
             "Equity minus the lane's first equity in the window.",
         ),
+    ]
+
+
+def _decision_panels(data: DashboardData) -> list[ChartPanel]:
+    decided = sum(d.decisions for d in data.decisions)
+    rejected = sum(d.rejected for d in data.decisions)
+    return [
         ChartPanel(
             "decisions",
             "Decisions per strategy (24 h)",
@@ -76,6 +82,14 @@ def dashboard_panels(data: DashboardData) -> list[ChartPanel]:
                 empty_text="No rejected decision in the last 24 h.",
             ),
         ),
+    ]
+
+
+def _execution_panels(data: DashboardData) -> list[ChartPanel]:
+    fills = sum(f.fills for f in data.fills)
+    events = sum(m.count for m in data.feed)
+    symbols = [f.symbol for f in data.fills]
+    return [
         ChartPanel(
             "fills",
             "Fills per symbol (24 h)",

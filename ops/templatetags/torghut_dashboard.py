@@ -6,13 +6,13 @@ from typing import Any
 
 from django import template
 
+from ops.dashboard import glance
+
 register = template.Library()
 
 
 @register.inclusion_tag("admin/torghut/glance.html")
 def at_a_glance() -> dict[str, Any]:
-    from torghut_site.dashboard import glance
-
     try:
         return {"glance": glance(), "error": ""}
     except Exception as exc:  # noqa: BLE001 - the admin index must render even if the DB is down

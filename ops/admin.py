@@ -1,9 +1,12 @@
+"""The operators' admin: API tokens, process heartbeats (with the dashboard page) and dead
+letters. The models stay in `torghut_site` (app label `ops`), which writes and reads them."""
+
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
+from ops.admin_dashboard import dashboard_view
 from torghut_site.admin_base import ReadOnlyAdmin
-from torghut_site.admin_dashboard import dashboard_view
 from torghut_site.models import ApiToken, DeadLetterMessage, ProcessHeartbeat
 
 

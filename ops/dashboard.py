@@ -5,7 +5,7 @@
   partition, and the heartbeats of the long-running processes, each with an ok/warn/bad level.
   Flags are read fresh (`flag_enabled`), never from a cached status.
 - The chart selectors: one SQL aggregate each over a bounded window (24 h; the order feed's
-  throughput over the last hour), returning typed rows that `torghut_site.admin_dashboard`
+  throughput over the last hour), returning typed rows that `ops.admin_dashboard`
   turns into SVG.
 
 Levels: an age is ok within 3 of its intervals (the cycle's TRADING_POLL_MS, the reconcile's
@@ -28,8 +28,18 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from django.utils.text import slugify
 
+from orderfeed.models import OrderEvent
 from torghut_site.flags import flag_enabled
 from torghut_site.models import HeartbeatKind, ProcessHeartbeat
+from trading.lanes import lane_configs
+from trading.models import (
+    ExecutionTcaMetric,
+    LaneState,
+    PositionSnapshot,
+    SafetyState,
+    TradeDecision,
+)
+from trading.selectors.safety import kill_switch_state
 
 Level = Literal["ok", "warn", "bad"]
 LEVELS: tuple[Level, ...] = ("ok", "warn", "bad")
@@ -137,10 +147,6 @@ class Glance:
 def glance(*, now: datetime | None = None) -> Glance:
     """Everything the admin index shows at a glance: four queries (the kill switch, the safety
     row, the lanes' state, the heartbeats of the last 24 h) plus fresh flag reads."""
-    from trading.lanes import lane_configs
-    from trading.models import LaneState, SafetyState
-    from trading.selectors.safety import kill_switch_state
-
     now = now or timezone.now()
     trading_on = flag_enabled("TRADING_ENABLED")
     kill = kill_switch_state()
@@ -488,8 +494,6 @@ class DashboardData:
 def equity_by_lane(*, since: datetime) -> dict[str, list[tuple[datetime, Decimal]]]:
     """Each lane's account equity per minute since `since` (the mean of the minute's
     snapshots; the cycle and the reconcile both take them), oldest first. One query."""
-    from trading.models import PositionSnapshot
-
     rows = (
         PositionSnapshot.objects.filter(as_of__gte=since)
         .annotate(minute=TruncMinute("as_of"))
@@ -519,8 +523,6 @@ def pnl_by_lane(
 def decisions_by_strategy(*, since: datetime, limit: int = CHART_LIMIT) -> list[StrategyDecisions]:
     """Decisions and rejected decisions per strategy since `since`, most decisions first. One
     query."""
-    from trading.models import TradeDecision
-
     rows = (
         TradeDecision.objects.filter(created_at__gte=since)
         .values("strategy__name")
@@ -532,8 +534,6 @@ def decisions_by_strategy(*, since: datetime, limit: int = CHART_LIMIT) -> list[
 
 def rejects_by_reason(*, since: datetime, limit: int = CHART_LIMIT) -> list[ReasonCount]:
     """Rejected decisions per reject reason since `since`, most frequent first. One query."""
-    from trading.models import TradeDecision
-
     rows = (
         TradeDecision.objects.filter(created_at__gte=since, status="rejected")
         .values("reject_reason")
@@ -546,8 +546,6 @@ def rejects_by_reason(*, since: datetime, limit: int = CHART_LIMIT) -> list[Reas
 def fills_by_symbol(*, since: datetime, limit: int = 20) -> list[SymbolFills]:
     """Transaction cost analysis per symbol since `since`: fills (TCA rows), mean slippage in
     bps (positive = paid) and the implementation shortfall, by symbol. One query."""
-    from trading.models import ExecutionTcaMetric
-
     rows = (
         ExecutionTcaMetric.objects.filter(computed_at__gte=since)
         .values("symbol")
@@ -578,8 +576,6 @@ def order_events_per_minute(
 ) -> list[MinuteCount]:
     """Order-feed events stored per minute over the last `minutes` minutes (the current one
     included), a zero for each quiet minute. One query."""
-    from orderfeed.models import OrderEvent
-
     start = feed_window_start(now, minutes)
     counts = dict(
         OrderEvent.objects.filter(received_at__gte=start)
