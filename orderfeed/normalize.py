@@ -1,4 +1,5 @@
-"""Trade-update messages → one normalised shape (inventory §7). Pure functions, no database.
+"""Trade-update messages → one normalised shape (docs/compatibility.md#order-feed).
+Pure functions, no database.
 
 Accepted shapes:
 - `{"channel": "trade_updates", "payload": {event, timestamp, order}, "seq", "accountLabel"?}`
