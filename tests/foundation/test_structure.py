@@ -98,7 +98,6 @@ KNOWN_LONG_FUNCTIONS: dict[str, tuple[int, str]] = {
     "autonomy.services.lane:_record": (127, SHORT),
     "autonomy.services.promotion:promotion_approve": (116, SHORT),
     "autonomy.services.readiness:readiness_probe": (94, SHORT),
-    "orderfeed.normalize:parse_trade_update": (88, SHORT),
     "torghut_site.admin_dashboard:dashboard_panels": (88, SITE_TO_OPS),
     "torghut_site.charts:bar_chart_svg": (125, SITE_TO_OPS),
     "torghut_site.charts:line_chart_svg": (97, SITE_TO_OPS),
