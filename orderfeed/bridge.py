@@ -48,9 +48,10 @@ event fingerprint) and triggers a reconciliation, because what the broker lost a
 it is beyond any producer. A producer that fails again before delivering anything is replaced
 after the reconnect backoff (min * 2^(n-1), capped), not in a loop.
 
-Note (CONVENTIONS 17): alpaca-py and confluent-kafka are imported here rather than through
-`trading/brokers/alpaca.py`; the stream is a different client than the REST adapter and the
-order feed owns it. Moving `_open_stream` into the adapter is a mechanical follow-up.
+Note: vendor clients belong in one adapter module per vendor, yet alpaca-py and confluent-kafka are
+imported here rather than through `trading/brokers/alpaca.py`; the stream is a different client than
+the REST adapter and the order feed owns it. Moving `_open_stream` into the adapter is a mechanical
+follow-up.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def consumer_process_tune() -> None:
 
 
 def order_feed_topics() -> tuple[str, ...]:
-    """v2 first when set (inventory §7), then v1."""
+    """v2 first when set, then v1 (docs/compatibility.md#order-feed)."""
     topics = [settings.TRADING_ORDER_FEED_TOPIC_V2, settings.TRADING_ORDER_FEED_TOPIC]
     return tuple(dict.fromkeys(t for t in topics if t))
 

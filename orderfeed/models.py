@@ -1,4 +1,4 @@
-"""Broker order events as they arrived on the order feed (§7)."""
+"""Broker order events as they arrived on the order feed (docs/compatibility.md#order-feed)."""
 
 from __future__ import annotations
 

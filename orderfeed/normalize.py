@@ -1,4 +1,5 @@
-"""Trade-update messages → one normalised shape (inventory §7). Pure functions, no database.
+"""Trade-update messages → one normalised shape (docs/compatibility.md#order-feed).
+Pure functions, no database.
 
 Accepted shapes:
 - `{"channel": "trade_updates", "payload": {event, timestamp, order}, "seq", "accountLabel"?}`
@@ -62,15 +63,7 @@ class TradeUpdate(NamedTuple):
 
 
 def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpdate:
-    if value is None:
-        raise InvalidTradeUpdate("invalid_json", "empty message (tombstone)")
-    try:
-        raw_text = value.decode("utf-8")
-        envelope = _loads(value, raw_text)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidTradeUpdate("invalid_json", f"not JSON: {exc}") from exc
-    if not isinstance(envelope, dict):
-        raise InvalidTradeUpdate("invalid_json", "not a JSON object")
+    envelope, raw_text = _envelope(value)
     payload = _payload(envelope)
     order = payload.get("order")
     order = order if isinstance(order, dict) else {}
@@ -113,25 +106,18 @@ def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpd
         "filled_avg_price",
     )
     account = account or default_account
-    # identity fields in a fixed order, numbers canonical (4 == 4.000), joined unambiguously
-    identity = "\x1f".join(
-        [
-            "" if v is None else str(v)
-            for v in (
-                account,
-                order_id,
-                client_order_id,
-                event_type,
-                status,
-                event_ts.isoformat() if event_ts else None,
-                seq,
-                _canonical(qty),
-                _canonical(filled_qty),
-                _canonical(avg),
-            )
-        ]
+    fingerprint = _fingerprint(
+        account,
+        order_id,
+        client_order_id,
+        event_type,
+        status,
+        event_ts.isoformat() if event_ts else None,
+        seq,
+        _canonical(qty),
+        _canonical(filled_qty),
+        _canonical(avg),
     )
-    fingerprint = hashlib.sha256(identity.encode()).hexdigest()
     return TradeUpdate(  # positional: the tuple's fields in order
         account[:64],
         event_type[:32],
@@ -149,6 +135,27 @@ def parse_trade_update(value: bytes | None, *, default_account: str) -> TradeUpd
         raw_text,
         fingerprint,
     )
+
+
+def _envelope(value: bytes | None) -> tuple[dict[str, Any], str]:
+    """The message as a JSON object, and its text (`invalid_json` when it is neither)."""
+    if value is None:
+        raise InvalidTradeUpdate("invalid_json", "empty message (tombstone)")
+    try:
+        raw_text = value.decode("utf-8")
+        envelope = _loads(value, raw_text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidTradeUpdate("invalid_json", f"not JSON: {exc}") from exc
+    if not isinstance(envelope, dict):
+        raise InvalidTradeUpdate("invalid_json", "not a JSON object")
+    return envelope, raw_text
+
+
+def _fingerprint(*identity: object) -> str:
+    """sha256 of the identity fields in a fixed order, numbers canonical (4 == 4.000), joined
+    unambiguously."""
+    joined = "\x1f".join(["" if v is None else str(v) for v in identity])
+    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 def _loads(value: bytes, text: str) -> Any:

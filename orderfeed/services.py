@@ -1,4 +1,5 @@
-"""Order-feed ingestion: trade updates → stored events → executions and decisions (inventory §7).
+"""Order-feed ingestion: trade updates → stored events → executions and decisions
+(docs/compatibility.md#order-feed).
 
 `order_events_ingest` takes one polled batch and, in ONE transaction:
 1. parses every message (invalid JSON / no order identity → dead letter, counted `missing_fields`);

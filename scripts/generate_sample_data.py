@@ -13,7 +13,8 @@ Writes
   time, features from `trading.indicators` over the close prices (seq = bar number in the
   session, 1..390);
 - tests/fixtures/walkforward_signals.json: the 3 AAPL envelope signals of the autonomy
-  walk-forward fixture (inventory §8.1), at the path the seed's lane example names.
+  walk-forward fixture, at the path the original's lane example names
+  (docs/compatibility.md#inputs-and-gate-policy).
 
 Usage: .venv/bin/python scripts/generate_sample_data.py [--out DIR]  (--out: all three in DIR)
 """

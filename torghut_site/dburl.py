@@ -1,8 +1,9 @@
-"""Parse the original service's database DSNs into Django DATABASES entries.
+"""Parse the database DSNs kept from the original service (docs/compatibility.md#environment-names)
+into Django DATABASES entries.
 
-Accepted forms: ``postgresql+psycopg://user:pass@host:port/db`` (SQLAlchemy style, as the
-original used), ``postgres://`` and ``postgresql://`` (libpq style, query string options such as
-``sslmode`` become connection options), and ``sqlite:///relative/or//absolute/path``.
+Accepted forms: ``postgresql+psycopg://user:pass@host:port/db`` (SQLAlchemy style), ``postgres://``
+and ``postgresql://`` (libpq style, query string options such as ``sslmode`` become connection
+options), and ``sqlite:///relative/or//absolute/path``.
 """
 
 from __future__ import annotations

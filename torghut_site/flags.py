@@ -1,9 +1,9 @@
 """Feature flags: Flipt boolean evaluations that override the matching settings at run time.
 
-The original read its flags once at boot. Here every read goes through `flag_enabled()`, which
-asks Flipt (`POST /evaluate/v1/boolean`) and caches the answer for
-TRADING_FEATURE_FLAGS_CACHE_SECONDS, so an operator who flips `torghut_trading_kill_switch_enabled`
-in Flipt is obeyed by the next trading cycle.
+The original service read its flags once at boot (docs/compatibility.md#feature-flags). Here every
+read goes through `flag_enabled()`, which asks Flipt (`POST /evaluate/v1/boolean`) and caches the
+answer for TRADING_FEATURE_FLAGS_CACHE_SECONDS, so an operator who flips
+`torghut_trading_kill_switch_enabled` in Flipt is obeyed by the next trading cycle.
 
 When Flipt cannot answer:
 - an unknown flag (404): the env value stands;

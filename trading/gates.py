@@ -324,7 +324,7 @@ def gate_universe(c: Candidate, ctx: CycleContext) -> GateVerdict:
     return GateVerdict("universe", not reasons, tuple(reasons))
 
 
-# -- 2. sizing (inventory §2.4) ----------------------------------------------------------------
+# -- 2. sizing (docs/compatibility.md#sizing-and-risk) ---------------------------------------------
 def gate_sizing(c: Candidate, ctx: CycleContext) -> GateVerdict:
     if c.price is None or c.price <= 0:
         return GateVerdict("sizing", False, ("missing_price",))
@@ -542,7 +542,7 @@ def gate_portfolio(c: Candidate, ctx: CycleContext) -> GateVerdict:
     return GateVerdict("portfolio", not reasons, tuple(dict.fromkeys(reasons)), details)
 
 
-# -- 4. risk engine (inventory §2.5 step 9) ----------------------------------------------------
+# -- 4. risk engine (docs/compatibility.md#sizing-and-risk) ----------------------------------------
 def _position_pct_exceeded(c: Candidate, ctx: CycleContext, *, increasing: bool) -> bool:
     """A strategy's max_position_pct_equity caps the strategy's own projected position; the
     account-wide TRADING_MAX_POSITION_PCT_EQUITY caps the account's projected position."""

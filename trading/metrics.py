@@ -1,4 +1,4 @@
-"""Trading metrics (names follow the original's `torghut_trading_*`)."""
+"""Trading metrics (names kept from the original service, docs/compatibility.md#metrics)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ STRATEGY_ERRORS = Counter(
     "torghut_trading_strategy_errors_total", "Strategy evaluation errors.", ["strategy"]
 )
 
-# -- LLM review (names of the original's `torghut_trading_llm_*` counters) ---------------------
+# -- LLM review (the original's `torghut_trading_llm_*` names, docs/compatibility.md#metrics) ---
 LLM_REQUESTS = Counter(
     "torghut_trading_llm_requests_total", "LLM reviews run, by runtime.", ["runtime"]
 )

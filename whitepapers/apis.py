@@ -225,7 +225,7 @@ class DispatchApi(WhitepaperControlView):
         return Response(outcome.as_json())
 
 
-# -- finalize payload (§6.2): everything optional, validated before anything is written ----------
+# -- finalize payload (docs/compatibility.md#finalize): all optional, validated before any write --
 
 _STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped", "cancelled")
 

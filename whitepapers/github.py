@@ -1,9 +1,9 @@
 """GitHub issue events for the whitepaper workflow: pure rules, no database, no network.
 
-The original service accepted a GitHub `issues`/`issue_comment` webhook payload (bare, or wrapped
-in Froussard's `{headers, body}` envelope), looked for a marker block in the issue body, found the
-paper's PDF URL and derived a deterministic run id from the issue and the normalized URL. Each
-refusal carries the original's reason code (`IntakeRefused.reason`).
+The original service (docs/compatibility.md#intake) accepted a GitHub `issues`/`issue_comment`
+webhook payload (bare, or wrapped in Froussard's `{headers, body}` envelope), looked for a marker
+block in the issue body, found the paper's PDF URL and derived a deterministic run id from the issue
+and the normalized URL. Each refusal carries the reason code kept from it (`IntakeRefused.reason`).
 
 Who may start an analysis, and with which branches, is decided here too (the issue text is written
 by anyone who can open an issue; the agent it starts can push):
@@ -60,7 +60,8 @@ _REPOSITORY = re.compile(r"[A-Za-z0-9._-]{1,100}/[A-Za-z0-9._-]{1,100}")
 
 
 class IntakeRefused(Exception):
-    """A refusal with the original's reason code (e.g. `ignored_event`, `marker_missing`)."""
+    """A refusal with its reason code (e.g. `ignored_event`, `marker_missing`), as listed in
+    docs/compatibility.md#reason-codes."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)

@@ -1,9 +1,10 @@
-"""The whitepaper research workflow (§6): a GitHub issue with a PDF becomes a stored paper, an
-analysis run dispatched to a Codex AgentRun on Jangar, and, when the run finalizes, a synthesis,
-a viability verdict and a design pull request.
+"""The whitepaper research workflow (docs/compatibility.md#whitepaper-workflow): a GitHub issue with
+a PDF becomes a stored paper, an analysis run dispatched to a Codex AgentRun on Jangar, and, when
+the run finalizes, a synthesis, a viability verdict and a design pull request.
 
-Table names are the original's (`whitepaper_*`) so operators' queries keep working. Statuses are
-explicit state machines (`whitepapers.statemachine`) backed by CHECK constraints.
+Table names are kept from the original service (`whitepaper_*`, docs/compatibility.md#tables) so
+operators' queries keep working. Statuses are explicit state machines (`whitepapers.statemachine`)
+backed by CHECK constraints.
 """
 
 from __future__ import annotations
@@ -148,8 +149,8 @@ class WhitepaperDocumentVersion(models.Model):
 
 
 class WhitepaperContent(models.Model):
-    """The extracted text of a stored version (the original created this table and never
-    wrote it)."""
+    """The extracted text of a stored version (the original service created this table and
+    never wrote it: docs/compatibility.md#tables)."""
 
     document_version = models.OneToOneField(
         WhitepaperDocumentVersion, on_delete=models.CASCADE, related_name="content"

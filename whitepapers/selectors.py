@@ -28,8 +28,8 @@ def whitepaper_health() -> dict[str, Any]:
 
 
 def whitepaper_status(*, window: timedelta = timedelta(hours=24)) -> dict[str, Any]:
-    """`GET /whitepapers/status` for a user who may see runs: the original's fields, then what an
-    operator needs besides."""
+    """`GET /whitepapers/status` for a user who may see runs: the original service's fields
+    (docs/compatibility.md#endpoints), then what an operator needs besides."""
     stale_after = timedelta(seconds=3 * settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS)
     consumers = heartbeat_list(kind=HeartbeatKind.WHITEPAPER_CONSUMER, max_age=stale_after)
     since = timezone.now() - window

@@ -45,7 +45,8 @@ class AccountLane(models.Model):
 
 
 class LaneState(models.Model):
-    """Run-time state of a lane that every worker must agree on (the original kept it in memory).
+    """Run-time state of a lane that every worker must agree on (the original service kept it in
+    memory: docs/compatibility.md#deliberate-differences).
 
     `lease_owner`/`lease_until` are a lease taken with a compare-and-set UPDATE so that only one
     worker runs a lane's cycle at a time; a killed worker's lease simply expires.

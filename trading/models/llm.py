@@ -1,4 +1,5 @@
-"""LLM trade reviews, the review circuit breaker, and the DSPy workflow artifacts (§9, §10)."""
+"""LLM trade reviews, the review circuit breaker, and the DSPy workflow artifacts
+(docs/compatibility.md#llm-review-and-dspy)."""
 
 from __future__ import annotations
 
@@ -183,7 +184,8 @@ class DspyArtifactStatus(models.TextChoices):
 
 class LLMDspyWorkflowArtifact(models.Model):
     """A DSPy lane's result (dataset, compiled program, evaluation, promotion) or an AgentRun
-    submitted for a lane, keyed by `run_key` (§9 `llm_dspy_workflow_artifacts`)."""
+    submitted for a lane, keyed by `run_key` (table `llm_dspy_workflow_artifacts`,
+    docs/compatibility.md#tables)."""
 
     run_key = models.CharField(max_length=128, unique=True)
     lane = models.CharField(max_length=16, choices=DspyLane.choices)

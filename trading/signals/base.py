@@ -1,4 +1,4 @@
-"""The signal-source port and the cursor rules every source shares (inventory §2.3).
+"""The signal-source port and the cursor rules every source shares (docs/compatibility.md#signals).
 
 A source reads rows strictly after a cursor in (event_ts, symbol, seq) order. `CursorSignalSource`
 implements the rules once; a concrete source supplies `latest_event_ts(now)` (newest row it can

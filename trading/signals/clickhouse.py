@@ -1,4 +1,5 @@
-"""Signals from ClickHouse (`torghut.ta_signals`) over its HTTP interface (inventory §2.3).
+"""Signals from ClickHouse (`torghut.ta_signals`) over its HTTP interface
+(docs/compatibility.md#signals).
 
 Requests are `GET <url>/?query=<SQL> FORMAT JSONEachRow` with `X-ClickHouse-User` /
 `X-ClickHouse-Key` headers and a timeout. The table's shape is detected from `system.columns`:

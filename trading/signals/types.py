@@ -1,6 +1,6 @@
 """Signal records shared by every signal source, and the row normalization into them.
 
-Two row shapes exist in `torghut.ta_signals` (inventory §2.3):
+Two row shapes exist in `torghut.ta_signals` (docs/compatibility.md#signals):
 - "flat": one column per feature (`macd`, `macd_signal`, `rsi14`, ... or the older `signal`, `rsi`,
   `ema`, `vwap`, `imbalance_spread`), a time column `event_ts` or `ts`, optionally `seq`,
   `timeframe`, `price`/`close` and a `signal_json` column holding an envelope payload;

@@ -1,4 +1,5 @@
-"""intraday_tsmom@1.1.0: intraday time-series momentum with a volatility gate (inventory §2.4).
+"""intraday_tsmom@1.1.0: intraday time-series momentum with a volatility gate
+(docs/compatibility.md#sizing-and-risk).
 
 Buy when the trend is up (ema12 > ema26), MACD is above its signal line with
 hist = macd - macd_signal ≥ bullish_hist_min (0.04), min_bull_rsi (52) ≤ RSI14 ≤ max_bull_rsi (62)

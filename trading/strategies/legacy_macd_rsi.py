@@ -1,5 +1,5 @@
 """legacy_macd_rsi@1.0.0: buy when MACD is above its signal line and RSI14 is oversold; sell when
-MACD is below its signal line and RSI14 is overbought (inventory §2.4)."""
+MACD is below its signal line and RSI14 is overbought (docs/compatibility.md#sizing-and-risk)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ STRATEGIES: MappingProxyType[str, Strategy] = MappingProxyType(
     {
         "legacy_macd_rsi": _LEGACY,
         "intraday_tsmom": _TSMOM,
-        "intraday_tsmom_v1": _TSMOM,  # the name the original plugin registry used
+        "intraday_tsmom_v1": _TSMOM,  # the original's name (docs/compatibility.md#sizing-and-risk)
     }
 )
 
