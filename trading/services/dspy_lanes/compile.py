@@ -10,8 +10,8 @@ from typing import Any
 from django.utils import timezone
 
 from autonomy.engine.artifacts import sha256_hex
-from trading.llm import dspy_artifacts as artifacts
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyArtifactStatus, DspyLane
 from trading.services.dspy_lanes.common import (
@@ -73,7 +73,7 @@ def dspy_compile(
 ) -> LLMDspyWorkflowArtifact:
     import dspy
 
-    from trading.llm.dspy_program import INPUT_FIELDS, TradeReviewCommitteeV1, program_inputs
+    from trading.llm.dspy.program import INPUT_FIELDS, TradeReviewCommitteeV1, program_inputs
 
     if optimizer not in OPTIMIZERS:
         raise DspyLaneError("optimizer_unknown", f"{optimizer!r} (use {', '.join(OPTIMIZERS)})")

@@ -16,9 +16,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from trading.llm import dspy_artifacts as artifacts
 from trading.llm.config import ReviewConfig
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
 from trading.llm.request import decision_request_snapshot
 from trading.models import AccountLane, LLMDecisionReview, LLMDspyWorkflowArtifact, TradeDecision
 from trading.models.llm import DspyArtifactStatus, DspyLane

@@ -9,9 +9,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from trading.llm import dspy_artifacts as artifacts
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
-from trading.llm.dspy_runtime import load_program_state
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy.runtime import load_program_state
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyArtifactStatus, DspyLane
 from trading.services.dspy_lanes.common import (
@@ -43,7 +43,7 @@ def dspy_evaluate(
 ) -> LLMDspyWorkflowArtifact:
     import dspy
 
-    from trading.llm.dspy_program import program_for, program_inputs
+    from trading.llm.dspy.program import program_for, program_inputs
 
     row = compile_row(artifact_hash)
     program = program_for(row.program_name, row.signature_version)

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from trading.llm import dspy_artifacts as artifacts
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyArtifactStatus, DspyLane
 from trading.services.dspy_lanes.common import (
