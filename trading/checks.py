@@ -26,10 +26,10 @@ def dspy_artifact_error() -> Error | None:
     mode = settings.LLM_DSPY_RUNTIME_MODE
     if mode == "disabled":
         return None
-    # imported here: `dspy_program` imports dspy (about a second), which the web process and a
-    # cycle without a DSPy runtime never need
-    from trading.llm.dspy_program import PROGRAMS
-    from trading.llm.dspy_runtime import promoted_compile_artifact
+    # imported here: `trading.llm.dspy.program` imports dspy (about a second), which the web
+    # process and a cycle without a DSPy runtime never need
+    from trading.llm.dspy.program import PROGRAMS
+    from trading.llm.dspy.runtime import promoted_compile_artifact
 
     artifact_hash = settings.LLM_DSPY_ARTIFACT_HASH
     program = (settings.LLM_DSPY_PROGRAM_NAME, settings.LLM_DSPY_SIGNATURE_VERSION)

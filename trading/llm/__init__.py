@@ -7,6 +7,7 @@
 - `policy`: the deterministic rules over a verdict: rollout posture, fail modes, quality
   guardrails, clamping (never above the deterministic size).
 - `engine`: one review, from the stored snapshot to an outcome (legacy and DSPy paths).
-- `dspy_program`, `dspy_runtime`, `dspy_workflow`: the DSPy program, its runtime and its
-  dataset/compile/eval/promote lanes.
+- `dspy` (package): the DSPy program, its LM adapter, its runtime, its artifacts and metrics
+  gates, and its AgentRun payloads; the dataset/compile/eval/promote lanes are
+  `trading.services.dspy_lanes`.
 """

@@ -17,7 +17,7 @@ from typing import Any
 
 from trading.llm.circuit import circuit_record_error, circuit_state
 from trading.llm.config import ReviewConfig
-from trading.llm.dspy_runtime import DspyReviewError, DspyRunResult, dspy_review
+from trading.llm.dspy.runtime import DspyReviewError, DspyRunResult, dspy_review
 from trading.llm.policy import (
     DeterministicOrder,
     PolicyOutcome,

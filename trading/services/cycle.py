@@ -38,7 +38,7 @@ from trading.metrics import (
     SIGNALS,
     SIGNALS_INVALID,
 )
-from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeDecision
+from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeCursor, TradeDecision
 from trading.models.decisions import DecisionStatus
 from trading.models.safety import SafetyEventKind
 from trading.netting import net_intents, netting_intent
@@ -70,7 +70,7 @@ from trading.services.trade_stream import trade_stream_gauge_set
 from trading.services.universe import universe_resolve
 from trading.signals.base import SignalSourceError
 from trading.signals.session import market_is_open
-from trading.signals.types import SignalEnvelope
+from trading.signals.types import SignalBatch, SignalCursor, SignalEnvelope
 from trading.strategies.base import Intent
 from trading.strategies.registry import get_strategy
 
@@ -323,9 +323,61 @@ def trading_cycle_run(*, account_label: str, now: datetime | None = None) -> Cyc
     return result
 
 
+@dataclass(frozen=True)
+class _CycleExit:
+    """How a cycle leaves `_run`: the cursor to move past the batch (None: the signals wait
+    for the next cycle) and whether the post-batch emergency-stop evaluation runs."""
+
+    cursor: TradeCursor | None = None
+    cursor_after: SignalCursor | None = None
+    evaluate_safety: bool = False
+
+
+_HOLD_CURSOR = _CycleExit()
+
+
 def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
+    """One cycle of a leased lane. Safety is evaluated in this order, on every path:
+
+    1. `_limits_watch`: the equity marks; a loss limit or the fallback ratio latches the
+       emergency stop before anything can submit;
+    2. the kill switch, then the emergency stop: either cancels the lane's open orders;
+    3. the DSPy artifact guard: nothing is decided while the review program cannot run;
+    4. reviewed decisions go on (under the kill switch's risk limits);
+    5. `TRADING_ENABLED`: off, no signal is read;
+    6. the batch: continuity and market hours recorded, the feature-quality and universe
+       gates, then each decision through its own gates and the firewall;
+    7. the one exit: the cursor moves past a consumed batch, then `_evaluate_safety` runs where
+       the batch met the market (no signals, universe blocked, decided).
+
+    3, 5 and a signal source error leave the cursor where it is, so the signals wait.
+    """
     broker = broker_for_lane(lane)
     firewall = OrderFirewall(lane=lane)
+    kill_active = _stops_apply(lane=lane, broker=broker, firewall=firewall, result=result, now=now)
+    exit_ = _HOLD_CURSOR
+    if _may_read_signals(
+        lane=lane, broker=broker, firewall=firewall, kill_active=kill_active, result=result, now=now
+    ):
+        exit_ = _signals_run(
+            lane=lane,
+            broker=broker,
+            firewall=firewall,
+            kill_active=kill_active,
+            result=result,
+            now=now,
+        )
+    if exit_.cursor is not None:
+        cursor_store(cursor=exit_.cursor, value=exit_.cursor_after)
+    if exit_.evaluate_safety:
+        _evaluate_safety(lane=lane, result=result)
+
+
+def _stops_apply(
+    *, lane: LaneConfig, broker: Broker, firewall: OrderFirewall, result: CycleResult, now: datetime
+) -> bool:
+    """Steps 1-2 of `_run`: latch on the limits, then cancel the lane's orders under the kill
+    switch or the emergency stop. Returns whether the kill switch is on."""
     # before anything can submit: a stop latched here cancels the lane's orders just below
     _limits_watch(lane=lane, broker=broker, result=result, now=now)
     kill = kill_switch_state()
@@ -333,36 +385,99 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
         result.cancelled_orders = orders_cancel_all(
             lane=lane, reason="kill_switch" if kill.active else "emergency_stop", firewall=firewall
         )
+    return kill.active
+
+
+def _may_read_signals(
+    *,
+    lane: LaneConfig,
+    broker: Broker,
+    firewall: OrderFirewall,
+    kill_active: bool,
+    result: CycleResult,
+    now: datetime,
+) -> bool:
+    """Steps 3-5 of `_run`: the DSPy artifact guard, reviewed decisions, `TRADING_ENABLED`."""
     dspy_error = dspy_artifact_error()
     if dspy_error is not None:
         # nothing is decided or sent while the configured review program cannot run; the
         # cursor stays, so the signals wait for the artifact's promotion
         result.status = "dspy_artifact_not_promoted"
         result.error = f"{dspy_error.msg} [{dspy_error.id}]"
-        return
+        return False
     # decisions whose LLM review came in (or expired) since: they go on before new signals
     continued = reviews_continue(
-        lane=lane, broker=broker, firewall=firewall, kill_switch=kill.active, now=now
+        lane=lane, broker=broker, firewall=firewall, kill_switch=kill_active, now=now
     )
     result.reviews_continued = sum(continued.values())
     if not flag_enabled("TRADING_ENABLED"):
         # signals wait in the source; the lookback fast-forward drops what grows stale meanwhile
         result.status = "trading_disabled"
-        return
+        return False
+    return True
+
+
+def _signals_run(
+    *,
+    lane: LaneConfig,
+    broker: Broker,
+    firewall: OrderFirewall,
+    kill_active: bool,
+    result: CycleResult,
+    now: datetime,
+) -> _CycleExit:
+    """Step 6 of `_run`: read the batch after the cursor and take it through the gates."""
     _maybe_reload_catalog()
     strategies = enabled_strategies(account_label=lane.label, now=now)
     cursor = cursor_get(account_label=lane.label, now=now)
+    batch = _batch_fetch(cursor=cursor, result=result, now=now)
+    if batch is None:
+        return _HOLD_CURSOR  # nothing is skipped: the next cycle asks again
+    signals = _batch_record(lane=lane, broker=broker, batch=batch, result=result, now=now)
+    if not strategies:
+        result.status = "no_enabled_strategies"
+        return _CycleExit(cursor=cursor, cursor_after=batch.cursor_after)
+    if not signals:
+        result.status = "no_signals"
+        result.no_signal_reason = batch.no_signal_reason or "no_signals_in_window"
+        return _CycleExit(cursor=cursor, cursor_after=batch.cursor_after, evaluate_safety=True)
+    if flag_enabled("TRADING_FEATURE_QUALITY_ENABLED"):
+        quality = feature_quality_reasons(signals, now=now)
+        if quality:
+            result.status = "feature_quality_rejected"
+            result.outcomes = {reason: 1 for reason in quality}
+            return _CycleExit(cursor=cursor, cursor_after=batch.cursor_after)
+    _signals_decide(
+        lane=lane,
+        broker=broker,
+        firewall=firewall,
+        signals=signals,
+        strategies=strategies,
+        kill_active=kill_active,
+        result=result,
+        now=now,
+    )
+    return _CycleExit(cursor=cursor, cursor_after=batch.cursor_after, evaluate_safety=True)
+
+
+def _batch_fetch(*, cursor: TradeCursor, result: CycleResult, now: datetime) -> SignalBatch | None:
+    """The signals after the cursor, or None (and the cycle's status) if the source failed."""
     source = signal_source_for(cursor=cursor)
     try:
-        batch = source.fetch(
-            cursor_value(cursor), limit=settings.TRADING_SIGNAL_BATCH_SIZE, now=now
-        )
+        return source.fetch(cursor_value(cursor), limit=settings.TRADING_SIGNAL_BATCH_SIZE, now=now)
     except SignalSourceError as exc:
         # the cursor stays where it is: nothing is skipped, the next cycle asks again
         result.status = "signal_source_error"
         result.no_signal_reason = "signal_source_error"
         result.error = f"signal source: {exc}"[:2000]
-        return
+        return None
+
+
+def _batch_record(
+    *, lane: LaneConfig, broker: Broker, batch: SignalBatch, result: CycleResult, now: datetime
+) -> list[SignalEnvelope]:
+    """Count the batch, record the lane's signal continuity and market session, and give the
+    broker the batch's prices."""
     signals = list(batch.signals)
     result.signals = len(signals)
     result.invalid_signals = batch.invalid_rows
@@ -379,26 +494,24 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
     )
     if signals:
         broker.observe_prices(_latest_prices(signals))
-    if not strategies:
-        result.status = "no_enabled_strategies"
-        cursor_store(cursor=cursor, value=batch.cursor_after)
-        return
-    if not signals:
-        result.status = "no_signals"
-        result.no_signal_reason = batch.no_signal_reason or "no_signals_in_window"
-        cursor_store(cursor=cursor, value=batch.cursor_after)
-        _evaluate_safety(lane=lane, result=result)
-        return
-    if flag_enabled("TRADING_FEATURE_QUALITY_ENABLED"):
-        quality = feature_quality_reasons(signals, now=now)
-        if quality:
-            result.status = "feature_quality_rejected"
-            result.outcomes = {reason: 1 for reason in quality}
-            cursor_store(cursor=cursor, value=batch.cursor_after)
-            return
+    return signals
+
+
+def _signals_decide(
+    *,
+    lane: LaneConfig,
+    broker: Broker,
+    firewall: OrderFirewall,
+    signals: list[SignalEnvelope],
+    strategies: list[Strategy],
+    kill_active: bool,
+    result: CycleResult,
+    now: datetime,
+) -> None:
+    """The universe gate, then every strategy's intent through the decision chain."""
     universe = universe_resolve()
     lane_state_update(account_label=lane.label, universe_status=universe.status)
-    ctx = _context(lane=lane, broker=broker, now=now, kill_switch=kill.active)
+    ctx = _context(lane=lane, broker=broker, now=now, kill_switch=kill_active)
     ctx.universe = universe.symbols
     result.trade_updates_stream = ctx.trade_stream.state
     for signal in signals:
@@ -407,13 +520,9 @@ def _run(*, lane: LaneConfig, result: CycleResult, now: datetime) -> None:
     if universe.blocked_reason:
         result.status = "universe_blocked"
         result.no_signal_reason = universe.blocked_reason
-        cursor_store(cursor=cursor, value=batch.cursor_after)
-        _evaluate_safety(lane=lane, result=result)
         return
     pending = _batch_intents(signals=signals, strategies=strategies, result=result)
     _batch_decide(pending=pending, ctx=ctx, firewall=firewall, result=result)
-    cursor_store(cursor=cursor, value=batch.cursor_after)
-    _evaluate_safety(lane=lane, result=result)
 
 
 _PendingIntent = tuple[SignalEnvelope, Strategy, StrategySpec, Intent]

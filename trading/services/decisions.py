@@ -153,9 +153,10 @@ def decision_process(
     firewall: OrderFirewall,
     netting: GateVerdict | None = None,
 ) -> DecisionOutcome:
-    lane = ctx.account_label
+    """One intent through the gates: record the decision (once, by its hash), then wait for its
+    review, reject it, or submit it through the firewall."""
     dhash = decision_hash(
-        account_label=lane,
+        account_label=ctx.account_label,
         strategy_name=spec.name,
         strategy_version=spec.version,
         symbol=signal.symbol,
@@ -167,7 +168,43 @@ def decision_process(
     candidate = candidate_for(spec=spec, signal=signal, intent=intent)
     candidate_evaluate(candidate, ctx, netting=netting)
     reasons = candidate.rejected_reasons
-    decision_json = {
+    recorded = _decision_record(
+        strategy=strategy,
+        spec=spec,
+        signal=signal,
+        intent=intent,
+        candidate=candidate,
+        ctx=ctx,
+        dhash=dhash,
+        reasons=reasons,
+    )
+    if recorded is None:
+        DUPLICATE_DECISIONS.inc()
+        return DecisionOutcome("duplicate")
+    decision, review_id = recorded
+    if review_id is not None and candidate.review_shadow is False:
+        DECISIONS.labels(strategy=spec.name, outcome="pending_review").inc()
+        return DecisionOutcome("pending_review", decision.pk)
+    if reasons:
+        return _decision_reject(
+            decision=decision, reasons=reasons, candidate=candidate, firewall=firewall, spec=spec
+        )
+    return _decision_send(
+        decision=decision,
+        candidate=candidate,
+        review_id=review_id,
+        spec=spec,
+        signal=signal,
+        intent=intent,
+        ctx=ctx,
+        firewall=firewall,
+    )
+
+
+def _decision_json(
+    *, spec: StrategySpec, signal: SignalEnvelope, intent: Intent, candidate: Candidate
+) -> dict[str, Any]:
+    return {
         "signal": _signal_json(signal),
         "intent": {
             "action": intent.action,
@@ -184,12 +221,27 @@ def decision_process(
             (v.as_json()["details"] for v in candidate.verdicts if v.gate == "sizing"), {}
         ),
     }
+
+
+def _decision_record(
+    *,
+    strategy: Strategy,
+    spec: StrategySpec,
+    signal: SignalEnvelope,
+    intent: Intent,
+    candidate: Candidate,
+    ctx: CycleContext,
+    dhash: str,
+    reasons: list[str],
+) -> tuple[TradeDecision, int | None] | None:
+    """The `planned` decision and, for a gated-through candidate under review, its review's id;
+    None if a decision with this hash exists already."""
     review_id: int | None = None
     try:
         with transaction.atomic():
             decision = TradeDecision.objects.create(
                 strategy=strategy,
-                account_label=lane,
+                account_label=ctx.account_label,
                 symbol=signal.symbol,
                 timeframe=signal.timeframe,
                 event_ts=signal.event_ts,
@@ -204,7 +256,9 @@ def decision_process(
                 client_order_id=client_order_id_for(dhash),
                 status=DecisionStatus.PLANNED,
                 rationale=intent.rationale,
-                decision_json=decision_json,
+                decision_json=_decision_json(
+                    spec=spec, signal=signal, intent=intent, candidate=candidate
+                ),
                 gate_verdicts=[v.as_json() for v in candidate.verdicts],
                 risk_reasons=reasons,
             )
@@ -214,24 +268,44 @@ def decision_process(
             if candidate.review_shadow is not None and not reasons:
                 review_id = _review_open(decision=decision, candidate=candidate, ctx=ctx)
     except IntegrityError:
-        DUPLICATE_DECISIONS.inc()
-        return DecisionOutcome("duplicate")
-    if review_id is not None and candidate.review_shadow is False:
-        DECISIONS.labels(strategy=spec.name, outcome="pending_review").inc()
-        return DecisionOutcome("pending_review", decision.pk)
-    if reasons:
-        decision_transition(
-            decision=decision,
-            to_status=DecisionStatus.REJECTED,
-            reason=reasons[0],
-            fields={"reject_reason": reasons[0]},
-        )
-        for reason in reasons:
-            DECISION_REJECTS.labels(reason=reason).inc()
-        ORDERS_REJECTED.labels(account=lane).inc()
-        DECISIONS.labels(strategy=spec.name, outcome="rejected").inc()
-        _cancel_conflicting(candidate, firewall)
-        return DecisionOutcome("rejected", decision.pk, reasons[0])
+        return None
+    return decision, review_id
+
+
+def _decision_reject(
+    *,
+    decision: TradeDecision,
+    reasons: list[str],
+    candidate: Candidate,
+    firewall: OrderFirewall,
+    spec: StrategySpec,
+) -> DecisionOutcome:
+    decision_transition(
+        decision=decision,
+        to_status=DecisionStatus.REJECTED,
+        reason=reasons[0],
+        fields={"reject_reason": reasons[0]},
+    )
+    for reason in reasons:
+        DECISION_REJECTS.labels(reason=reason).inc()
+    ORDERS_REJECTED.labels(account=decision.account_label).inc()
+    DECISIONS.labels(strategy=spec.name, outcome="rejected").inc()
+    _cancel_conflicting(candidate, firewall)
+    return DecisionOutcome("rejected", decision.pk, reasons[0])
+
+
+def _decision_send(
+    *,
+    decision: TradeDecision,
+    candidate: Candidate,
+    review_id: int | None,
+    spec: StrategySpec,
+    signal: SignalEnvelope,
+    intent: Intent,
+    ctx: CycleContext,
+    firewall: OrderFirewall,
+) -> DecisionOutcome:
+    """A decision that passed its gates: `submitting`, then submitted through the firewall."""
     if not decision_transition(
         decision=decision, to_status=DecisionStatus.SUBMITTING, reason="gates_passed"
     ):

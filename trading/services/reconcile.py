@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from trading.brokers.base import (
     FINAL_ORDER_STATUSES,
+    Broker,
     BrokerError,
     BrokerOrder,
     OrderNotFoundError,
@@ -64,13 +65,29 @@ class ReconcileResult:
 
 
 def reconcile_lane(*, account_label: str) -> ReconcileResult:
+    """Bring a lane's orders in line with the broker: the order feed, then the open executions,
+    then the decisions left `submitting`, then the broker's open orders we have no row for, then
+    the account snapshot and the strategies' books."""
     lane = lane_config(account_label)
     lane_ensure(lane=lane)
     broker = broker_for_lane(lane)
     firewall = OrderFirewall(lane=lane)
     result = ReconcileResult(account_label=lane.label)
     broker_updates_flush(lane=lane)  # the feed first: most executions are then already current
+    _executions_refresh(lane=lane, broker=broker, result=result)
+    _submitting_recover(lane=lane, firewall=firewall, result=result)
+    _open_orders_adopt(lane=lane, broker=broker, result=result)
+    try:
+        account_snapshot_refresh(account_label=lane.label, broker=broker)
+    except BrokerError:
+        result.errors += 1
+    lane_state_update(account_label=lane.label, last_reconcile_at=timezone.now())
+    books_reconcile(account_label=lane.label, broker=broker)
+    return result
 
+
+def _executions_refresh(*, lane: LaneConfig, broker: Broker, result: ReconcileResult) -> None:
+    """Each open execution from the broker's view of its order."""
     for execution in Execution.objects.filter(account_label=lane.label).exclude(
         status__in=FINAL_ORDER_STATUSES
     ):
@@ -88,6 +105,12 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
             result.updated += 1
             RECONCILE_RESULTS.labels(account=lane.label, result="updated").inc()
 
+
+def _submitting_recover(
+    *, lane: LaneConfig, firewall: OrderFirewall, result: ReconcileResult
+) -> None:
+    """Decisions left `submitting` without an execution: adopt the broker's order, or reject
+    the decision as `submit_unconfirmed` once the grace period has passed without one."""
     cutoff = timezone.now() - timedelta(days=BACKFILL_DAYS)
     grace = timezone.now() - timedelta(seconds=settings.TRADING_SUBMIT_UNCONFIRMED_GRACE_SECONDS)
     pending = TradeDecision.objects.filter(
@@ -122,6 +145,10 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
         ORDERS_ADOPTED.labels(account=lane.label, source="reconcile").inc()
         RECONCILE_RESULTS.labels(account=lane.label, result="adopted").inc()
 
+
+def _open_orders_adopt(*, lane: LaneConfig, broker: Broker, result: ReconcileResult) -> None:
+    """The broker's open orders we hold no execution for: ours still `submitting` are adopted,
+    the others recorded as unknown."""
     try:
         open_orders = broker.list_orders(status="open")
     except BrokerError:
@@ -142,14 +169,6 @@ def reconcile_lane(*, account_label: str) -> ReconcileResult:
             result.adopted += 1
         elif found.unknown:
             result.unknown_orders += 1
-
-    try:
-        account_snapshot_refresh(account_label=lane.label, broker=broker)
-    except BrokerError:
-        result.errors += 1
-    lane_state_update(account_label=lane.label, last_reconcile_at=timezone.now())
-    books_reconcile(account_label=lane.label, broker=broker)
-    return result
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from trading.gates import (
 )
 from trading.lanes import UnknownLaneError, lane_config
 from trading.llm.config import ReviewConfig
-from trading.llm.dspy_runtime import DspyReviewError, dspy_review
+from trading.llm.dspy.runtime import DspyReviewError, dspy_review
 from trading.llm.engine import ReviewRun, review_execute
 from trading.llm.policy import DeterministicOrder, fail_outcome, review_posture
 from trading.llm.provider import LLMProviderError, chat_complete

@@ -28,7 +28,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
 from trading.models import LLMDspyWorkflowArtifact
 from trading.services import dspy_lanes
 

@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 
 from torghut_site.jangar import JangarError, agentrun_submit
-from trading.llm import dspy_artifacts as artifacts
-from trading.llm.dspy_agentrun import build_dspy_agentrun_payload
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import build_dspy_agentrun_payload
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyArtifactStatus
 from trading.services.dspy_lanes.common import (

@@ -7,8 +7,8 @@ from typing import Any
 
 from autonomy.engine.artifacts import sha256_hex
 from torghut_site.storage import object_get, object_put
-from trading.llm import dspy_artifacts as artifacts
 from trading.llm.config import ReviewConfig
+from trading.llm.dspy import artifacts
 from trading.llm.schema import DspyReviewInput, ReviewSchemaError
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyLane
@@ -56,7 +56,7 @@ def dataset_load(dataset_hash: str) -> dict[str, Any]:
 
 
 def review_input(example: dict[str, Any], *, program: Any, artifact_hash: str) -> DspyReviewInput:
-    from trading.llm.dspy_program import INPUT_SCHEMA_VERSION
+    from trading.llm.dspy.program import INPUT_SCHEMA_VERSION
 
     return DspyReviewInput.model_validate(
         {
@@ -71,7 +71,7 @@ def review_input(example: dict[str, Any], *, program: Any, artifact_hash: str) -
 
 
 def prediction_verdict(prediction: Any) -> str | None:
-    from trading.llm.dspy_program import prediction_output
+    from trading.llm.dspy.program import prediction_output
 
     try:
         return prediction_output(prediction).verdict
@@ -86,7 +86,7 @@ def verdict_metric(example: Any, prediction: Any, trace: Any = None) -> bool:
 def lane_lm(lm: Any | None) -> Any:
     if lm is not None:
         return lm
-    from trading.llm.dspy_lm import ProviderEngine, provider_lm
+    from trading.llm.dspy.lm import ProviderEngine, provider_lm
 
     config = ReviewConfig.current()
     return provider_lm(

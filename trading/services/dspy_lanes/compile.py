@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import random
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from autonomy.engine.artifacts import sha256_hex
-from trading.llm import dspy_artifacts as artifacts
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyArtifactStatus, DspyLane
 from trading.services.dspy_lanes.common import (
@@ -24,6 +24,9 @@ from trading.services.dspy_lanes.common import (
     upsert,
     verdict_metric,
 )
+
+if TYPE_CHECKING:
+    from trading.llm.dspy.program import TradeReviewCommitteeV1
 
 
 def labelled_fields(example: dict[str, Any]) -> dict[str, Any]:
@@ -71,44 +74,20 @@ def dspy_compile(
     lm: Any | None = None,
     now: datetime | None = None,
 ) -> LLMDspyWorkflowArtifact:
-    import dspy
-
-    from trading.llm.dspy_program import INPUT_FIELDS, TradeReviewCommitteeV1, program_inputs
+    from trading.llm.dspy.program import TradeReviewCommitteeV1
 
     if optimizer not in OPTIMIZERS:
         raise DspyLaneError("optimizer_unknown", f"{optimizer!r} (use {', '.join(OPTIMIZERS)})")
-    data = dataset_load(dataset_hash)
-    train = sorted(
-        (e for e in data["examples"] if e["split"] == "train"), key=lambda e: e["decisionHash"]
-    )
-    if not train:
-        raise DspyLaneError("dataset_empty", f"dataset {dataset_hash} has no training examples")
-    random.Random(seed).shuffle(train)  # noqa: S311 (reproducible order, not crypto)
+    train = _train_examples(dataset_hash=dataset_hash, seed=seed)
     student = TradeReviewCommitteeV1()
-    trainset = [
-        dspy.Example(
-            **program_inputs(review_input(e, program=student, artifact_hash="")),
-            **labelled_fields(e),
-        ).with_inputs(*INPUT_FIELDS)
-        for e in train
-    ]
-    with dspy.context(lm=lane_lm(lm)):
-        if optimizer == "labeled-fewshot":
-            compiled = dspy.LabeledFewShot(k=max_demos).compile(student, trainset=trainset)
-        else:
-            compiled = dspy.BootstrapFewShot(
-                metric=verdict_metric,
-                max_bootstrapped_demos=max_demos,
-                max_labeled_demos=max_demos,
-                max_rounds=1,
-            ).compile(student, trainset=trainset)
+    compiled = _program_compile(student, train, optimizer=optimizer, max_demos=max_demos, lm=lm)
     state = json.loads(json.dumps(compiled.dump_state()))
     prompt_hash = sha256_hex(state)
     state_key = f"dspy/programs/{prompt_hash}/program-state.json"
     state_uri, _ = store_json(state_key, state)
     signature_versions = {student.program_name: student.signature_version}
     metric_bundle = {
-        "trainExamples": len(trainset),
+        "trainExamples": len(train),
         "demos": len(compiled.review.demos),
         "maxDemos": max_demos,
     }
@@ -145,3 +124,46 @@ def dspy_compile(
         metric_bundle=metric_bundle,
         metadata={"program_state_key": state_key, "seed": seed},
     )
+
+
+def _train_examples(*, dataset_hash: str, seed: int) -> list[dict[str, Any]]:
+    """The dataset's training split in its reproducible order for `seed`."""
+    data = dataset_load(dataset_hash)
+    train = sorted(
+        (e for e in data["examples"] if e["split"] == "train"), key=lambda e: e["decisionHash"]
+    )
+    if not train:
+        raise DspyLaneError("dataset_empty", f"dataset {dataset_hash} has no training examples")
+    random.Random(seed).shuffle(train)  # noqa: S311 (reproducible order, not crypto)
+    return train
+
+
+def _program_compile(
+    student: TradeReviewCommitteeV1,
+    train: list[dict[str, Any]],
+    *,
+    optimizer: str,
+    max_demos: int,
+    lm: Any | None,
+) -> Any:
+    """The student compiled by the optimizer over the training examples."""
+    import dspy
+
+    from trading.llm.dspy.program import INPUT_FIELDS, program_inputs
+
+    trainset = [
+        dspy.Example(
+            **program_inputs(review_input(e, program=student, artifact_hash="")),
+            **labelled_fields(e),
+        ).with_inputs(*INPUT_FIELDS)
+        for e in train
+    ]
+    with dspy.context(lm=lane_lm(lm)):
+        if optimizer == "labeled-fewshot":
+            return dspy.LabeledFewShot(k=max_demos).compile(student, trainset=trainset)
+        return dspy.BootstrapFewShot(
+            metric=verdict_metric,
+            max_bootstrapped_demos=max_demos,
+            max_labeled_demos=max_demos,
+            max_rounds=1,
+        ).compile(student, trainset=trainset)

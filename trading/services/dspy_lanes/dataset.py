@@ -16,9 +16,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from trading.llm import dspy_artifacts as artifacts
 from trading.llm.config import ReviewConfig
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
 from trading.llm.request import decision_request_snapshot
 from trading.models import AccountLane, LLMDecisionReview, LLMDspyWorkflowArtifact, TradeDecision
 from trading.models.llm import DspyArtifactStatus, DspyLane
@@ -47,65 +47,10 @@ def dspy_dataset_build(
     limit: int = 5000,
     now: datetime | None = None,
 ) -> LLMDspyWorkflowArtifact:
-    decisions = TradeDecision.objects.exclude(price__isnull=True).select_related("strategy")
-    if account_labels:
-        decisions = decisions.filter(account_label__in=account_labels)
-    if since is not None:
-        decisions = decisions.filter(event_ts__gte=since)
-    if until is not None:
-        decisions = decisions.filter(event_ts__lt=until)
-    chosen = [
-        d for d in decisions.order_by("event_ts", "pk")[:limit] if _passed_deterministic_gates(d)
-    ]
-    prices: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
-    for symbol, ts, price in (
-        TradeDecision.objects.filter(symbol__in={d.symbol for d in chosen}, price__isnull=False)
-        .order_by("event_ts", "pk")
-        .values_list("symbol", "event_ts", "price")
-    ):
-        if price is not None:
-            prices[symbol].append((ts, price))
-    reviewed = dict(
-        LLMDecisionReview.objects.filter(decision__in=chosen).values_list(
-            "decision_id", "input_json"
-        )
+    chosen = _decisions_chosen(account_labels=account_labels, since=since, until=until, limit=limit)
+    examples, unlabelled = _examples_label(
+        chosen, horizon=timedelta(minutes=horizon_minutes), veto_bps=veto_bps
     )
-    live = set(AccountLane.objects.filter(mode="live").values_list("label", flat=True))
-    config = ReviewConfig.current()
-    horizon = timedelta(minutes=horizon_minutes)
-    examples: list[dict[str, Any]] = []
-    unlabelled = 0
-    for decision in chosen:
-        series = prices[decision.symbol]
-        index = bisect.bisect_left([ts for ts, _ in series], decision.event_ts + horizon)
-        if index >= len(series) or decision.price is None:
-            unlabelled += 1
-            continue
-        exit_at, exit_price = series[index]
-        direction = 1 if decision.action == "buy" else -1
-        markout = direction * (exit_price - decision.price) / decision.price * Decimal(10000)
-        snapshot = reviewed.get(decision.pk) or decision_request_snapshot(
-            decision=decision, config=config, is_live=decision.account_label in live
-        )
-        examples.append(
-            {
-                "decisionId": decision.pk,
-                "decisionHash": decision.decision_hash,
-                "accountLabel": decision.account_label,
-                "symbol": decision.symbol,
-                "eventTs": decision.event_ts.isoformat(),
-                "split": "eval"
-                if int(decision.decision_hash[:8], 16) % EVAL_EVERY == 0
-                else "train",
-                "requestJson": snapshot,
-                "label": {
-                    "verdict": "veto" if markout < -veto_bps else "approve",
-                    "markoutBps": str(markout.quantize(Decimal("0.01"))),
-                    "exitPrice": str(exit_price),
-                    "exitAt": exit_at.isoformat(),
-                },
-            }
-        )
     labeling = {
         "rule": "markout",
         "horizonMinutes": horizon_minutes,
@@ -145,3 +90,95 @@ def dspy_dataset_build(
         metric_bundle=counts,
         metadata={"labeling": labeling},
     )
+
+
+def _decisions_chosen(
+    *,
+    account_labels: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[TradeDecision]:
+    """The priced decisions in the window, oldest first, that passed the deterministic gates."""
+    decisions = TradeDecision.objects.exclude(price__isnull=True).select_related("strategy")
+    if account_labels:
+        decisions = decisions.filter(account_label__in=account_labels)
+    if since is not None:
+        decisions = decisions.filter(event_ts__gte=since)
+    if until is not None:
+        decisions = decisions.filter(event_ts__lt=until)
+    return [
+        d for d in decisions.order_by("event_ts", "pk")[:limit] if _passed_deterministic_gates(d)
+    ]
+
+
+def _examples_label(
+    chosen: list[TradeDecision], *, horizon: timedelta, veto_bps: Decimal
+) -> tuple[list[dict[str, Any]], int]:
+    """One labelled example per decision with a recorded price `horizon` after it, and how many
+    decisions had none."""
+    prices: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
+    for symbol, ts, price in (
+        TradeDecision.objects.filter(symbol__in={d.symbol for d in chosen}, price__isnull=False)
+        .order_by("event_ts", "pk")
+        .values_list("symbol", "event_ts", "price")
+    ):
+        if price is not None:
+            prices[symbol].append((ts, price))
+    reviewed = dict(
+        LLMDecisionReview.objects.filter(decision__in=chosen).values_list(
+            "decision_id", "input_json"
+        )
+    )
+    live = set(AccountLane.objects.filter(mode="live").values_list("label", flat=True))
+    config = ReviewConfig.current()
+    examples: list[dict[str, Any]] = []
+    unlabelled = 0
+    for decision in chosen:
+        series = prices[decision.symbol]
+        index = bisect.bisect_left([ts for ts, _ in series], decision.event_ts + horizon)
+        if index >= len(series) or decision.price is None:
+            unlabelled += 1
+            continue
+        snapshot = reviewed.get(decision.pk) or decision_request_snapshot(
+            decision=decision, config=config, is_live=decision.account_label in live
+        )
+        examples.append(
+            _example(
+                decision,
+                price=decision.price,
+                snapshot=snapshot,
+                exit_=series[index],
+                veto_bps=veto_bps,
+            )
+        )
+    return examples, unlabelled
+
+
+def _example(
+    decision: TradeDecision,
+    *,
+    price: Decimal,
+    snapshot: dict[str, Any],
+    exit_: tuple[datetime, Decimal],
+    veto_bps: Decimal,
+) -> dict[str, Any]:
+    """A decision labelled by its markout from `price` (its own) to the exit price."""
+    exit_at, exit_price = exit_
+    direction = 1 if decision.action == "buy" else -1
+    markout = direction * (exit_price - price) / price * Decimal(10000)
+    return {
+        "decisionId": decision.pk,
+        "decisionHash": decision.decision_hash,
+        "accountLabel": decision.account_label,
+        "symbol": decision.symbol,
+        "eventTs": decision.event_ts.isoformat(),
+        "split": "eval" if int(decision.decision_hash[:8], 16) % EVAL_EVERY == 0 else "train",
+        "requestJson": snapshot,
+        "label": {
+            "verdict": "veto" if markout < -veto_bps else "approve",
+            "markoutBps": str(markout.quantize(Decimal("0.01"))),
+            "exitPrice": str(exit_price),
+            "exitAt": exit_at.isoformat(),
+        },
+    }

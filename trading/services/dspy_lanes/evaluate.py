@@ -9,9 +9,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from trading.llm import dspy_artifacts as artifacts
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
-from trading.llm.dspy_runtime import load_program_state
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy.runtime import load_program_state
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyArtifactStatus, DspyLane
 from trading.services.dspy_lanes.common import (
@@ -41,9 +41,7 @@ def dspy_evaluate(
     lm: Any | None = None,
     now: datetime | None = None,
 ) -> LLMDspyWorkflowArtifact:
-    import dspy
-
-    from trading.llm.dspy_program import program_for, program_inputs
+    from trading.llm.dspy.program import program_for
 
     row = compile_row(artifact_hash)
     program = program_for(row.program_name, row.signature_version)
@@ -51,35 +49,7 @@ def dspy_evaluate(
     policy = artifacts.load_metrics_policy(policy_ref)
     data = dataset_load(row.dataset_hash)
     examples = [e for e in data["examples"] if split == "all" or e["split"] == split]
-    valid = aligned = vetoed_approvals = errors = 0
-    latencies: list[int] = []
-    with dspy.context(lm=lane_lm(lm)):
-        for example in examples:
-            inputs = program_inputs(
-                review_input(example, program=program, artifact_hash=artifact_hash)
-            )
-            started = time.perf_counter()
-            try:
-                verdict = prediction_verdict(program(**inputs))
-            except Exception:  # noqa: BLE001 - a failed call is a fallback at run time
-                errors += 1
-                verdict = None
-            latencies.append(int((time.perf_counter() - started) * 1000))
-            label = example["label"]["verdict"]
-            valid += verdict is not None
-            aligned += verdict is not None and (verdict == "veto") == (label == "veto")
-            vetoed_approvals += verdict == "veto" and label == "approve"
-    n = len(examples)
-    approvals = sum(1 for e in examples if e["label"]["verdict"] == "approve")
-    metrics = artifacts.EvalMetrics(
-        examples=n,
-        schema_valid_rate=valid / n if n else 0.0,
-        veto_alignment_rate=aligned / n if n else 0.0,
-        baseline_veto_alignment_rate=approvals / n if n else 0.0,
-        false_veto_rate=vetoed_approvals / approvals if approvals else 0.0,
-        fallback_rate=errors / n if n else 0.0,
-        latency_p95_ms=_p95(latencies),
-    )
+    metrics = _examples_measure(program, examples, artifact_hash=artifact_hash, lm=lm)
     report = artifacts.eval_report(
         artifact_hash=artifact_hash,
         dataset_hash=row.dataset_hash,
@@ -116,3 +86,43 @@ def dspy_evaluate(
         | report["metricBundle"],
         metadata={"split": split, "compile_run_key": row.run_key},
     )
+
+
+def _examples_measure(
+    program: Any, examples: list[dict[str, Any]], *, artifact_hash: str, lm: Any | None
+) -> artifacts.EvalMetrics:
+    """Run the program over the examples and measure it against their labels."""
+    import dspy
+
+    from trading.llm.dspy.program import program_inputs
+
+    valid = aligned = vetoed_approvals = errors = 0
+    latencies: list[int] = []
+    with dspy.context(lm=lane_lm(lm)):
+        for example in examples:
+            inputs = program_inputs(
+                review_input(example, program=program, artifact_hash=artifact_hash)
+            )
+            started = time.perf_counter()
+            try:
+                verdict = prediction_verdict(program(**inputs))
+            except Exception:  # noqa: BLE001 - a failed call is a fallback at run time
+                errors += 1
+                verdict = None
+            latencies.append(int((time.perf_counter() - started) * 1000))
+            label = example["label"]["verdict"]
+            valid += verdict is not None
+            aligned += verdict is not None and (verdict == "veto") == (label == "veto")
+            vetoed_approvals += verdict == "veto" and label == "approve"
+    n = len(examples)
+    approvals = sum(1 for e in examples if e["label"]["verdict"] == "approve")
+    metrics = artifacts.EvalMetrics(
+        examples=n,
+        schema_valid_rate=valid / n if n else 0.0,
+        veto_alignment_rate=aligned / n if n else 0.0,
+        baseline_veto_alignment_rate=approvals / n if n else 0.0,
+        false_veto_rate=vetoed_approvals / approvals if approvals else 0.0,
+        fallback_rate=errors / n if n else 0.0,
+        latency_p95_ms=_p95(latencies),
+    )
+    return metrics

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from trading.llm import dspy_artifacts as artifacts
-from trading.llm.dspy_agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy import artifacts
+from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyArtifactStatus, DspyLane
 from trading.services.dspy_lanes.common import (
@@ -33,25 +33,14 @@ def dspy_promote(
     """Record an approved promotion of an evaluated artifact; refused unless its evaluation
     passed the metric policy, the target is allowed, a token reference is given and the approver
     may approve."""
-    policy = artifacts.load_metrics_policy(policy_ref)["promotion"]
-    evaluation = LLMDspyWorkflowArtifact.objects.filter(
-        lane=DspyLane.EVAL, eval_hash=eval_hash, artifact_hash=artifact_hash
-    ).first()
-    if evaluation is None:
-        raise DspyLaneError("eval_unknown", f"no evaluation {eval_hash} of {artifact_hash}")
-    if evaluation.gate_compatibility != "pass":
-        raise DspyLaneError("eval_gate_failed", f"evaluation {eval_hash} did not pass the policy")
-    if target not in policy.get("allowedTargets", artifacts.PROMOTION_TARGETS):
-        raise DspyLaneError("promotion_target_not_allowed", target)
-    token_ref = (approval_token_ref or "").strip()
-    if policy.get("requireApprovalToken", True) and not token_ref:
-        raise DspyLaneError("approval_token_required", "give the approval's reference")
-    if not (
-        approver is not None
-        and approver.is_active
-        and approver.has_perm("trading.change_llmdspyworkflowartifact")
-    ):
-        raise DspyLaneError("approver_not_authorized", f"{approver} may not promote DSPy artifacts")
+    evaluation, token_ref = _promotion_allowed(
+        artifact_hash=artifact_hash,
+        eval_hash=eval_hash,
+        target=target,
+        approver=approver,
+        approval_token_ref=approval_token_ref,
+        policy_ref=policy_ref,
+    )
     existing = LLMDspyWorkflowArtifact.objects.filter(
         lane=DspyLane.PROMOTE,
         artifact_hash=artifact_hash,
@@ -106,3 +95,37 @@ def dspy_promote(
             "bundle_file_hash": bundle_hash,
         },
     )
+
+
+def _promotion_allowed(
+    *,
+    artifact_hash: str,
+    eval_hash: str,
+    target: str,
+    approver: Any,
+    approval_token_ref: str,
+    policy_ref: str | None,
+) -> tuple[LLMDspyWorkflowArtifact, str]:
+    """The passed evaluation and the approval's token reference, or the refusal's
+    `DspyLaneError`, checked in this order: evaluation known, evaluation passed, target allowed,
+    token given, approver permitted."""
+    policy = artifacts.load_metrics_policy(policy_ref)["promotion"]
+    evaluation = LLMDspyWorkflowArtifact.objects.filter(
+        lane=DspyLane.EVAL, eval_hash=eval_hash, artifact_hash=artifact_hash
+    ).first()
+    if evaluation is None:
+        raise DspyLaneError("eval_unknown", f"no evaluation {eval_hash} of {artifact_hash}")
+    if evaluation.gate_compatibility != "pass":
+        raise DspyLaneError("eval_gate_failed", f"evaluation {eval_hash} did not pass the policy")
+    if target not in policy.get("allowedTargets", artifacts.PROMOTION_TARGETS):
+        raise DspyLaneError("promotion_target_not_allowed", target)
+    token_ref = (approval_token_ref or "").strip()
+    if policy.get("requireApprovalToken", True) and not token_ref:
+        raise DspyLaneError("approval_token_required", "give the approval's reference")
+    if not (
+        approver is not None
+        and approver.is_active
+        and approver.has_perm("trading.change_llmdspyworkflowartifact")
+    ):
+        raise DspyLaneError("approver_not_authorized", f"{approver} may not promote DSPy artifacts")
+    return evaluation, token_ref

@@ -33,7 +33,7 @@ def llm_server(llm_server_session: LLMServer) -> Iterator[LLMServer]:
 @pytest.fixture
 def llm_settings(settings, llm_server):
     """LLM review on, enforced (stage3 with its governance evidence), against the test server."""
-    from trading.llm import dspy_runtime
+    from trading.llm.dspy import runtime as dspy_runtime
 
     settings.LLM_ENABLED = True
     settings.LLM_PROVIDER = "self_hosted"

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.servers.base import Fault
-from trading.llm.dspy_agentrun import build_dspy_agentrun_payload
+from trading.llm.dspy.agentrun import build_dspy_agentrun_payload
 from trading.models import LLMDspyWorkflowArtifact
 from trading.services.dspy_lanes import DspyLaneError, dspy_agentrun_submit
 

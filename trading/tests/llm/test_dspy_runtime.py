@@ -15,7 +15,7 @@ from dspy.utils import DummyLM
 from tests.conftest import manage
 from tests.servers.base import Fault
 from trading.checks import dspy_artifact_promoted
-from trading.llm.dspy_program import (
+from trading.llm.dspy.program import (
     TradeReviewCommitteeV1,
     prediction_output,
     program_inputs,

@@ -233,7 +233,7 @@ def test_dspy_secret_binding_ref_is_sent_with_the_lane_agentrun(jangar, settings
 
 
 def test_dspy_compile_metrics_policy_ref_sets_the_evaluation_gates(settings, tmp_path):
-    from trading.llm.dspy_artifacts import EvalMetrics, gate_results, load_metrics_policy
+    from trading.llm.dspy.artifacts import EvalMetrics, gate_results, load_metrics_policy
 
     metrics = EvalMetrics(
         examples=50,

@@ -72,7 +72,7 @@ def load_program_state(row: LLMDspyWorkflowArtifact) -> dict[str, Any]:
 
 
 def promoted_program(config: ReviewConfig) -> Any:
-    from trading.llm.dspy_program import program_for
+    from trading.llm.dspy.program import program_for
 
     artifact_hash = config.dspy_artifact_hash
     with _cache_lock:
@@ -123,8 +123,8 @@ def dspy_review(
     """Run the promoted program on a review snapshot, within LLM_DSPY_TIMEOUT_SECONDS."""
     import dspy
 
-    from trading.llm.dspy_lm import ProviderEngine, provider_lm
-    from trading.llm.dspy_program import INPUT_SCHEMA_VERSION, prediction_output, program_inputs
+    from trading.llm.dspy.lm import ProviderEngine, provider_lm
+    from trading.llm.dspy.program import INPUT_SCHEMA_VERSION, prediction_output, program_inputs
 
     started = time.monotonic()
     engine = ProviderEngine(
