@@ -356,7 +356,7 @@ def _passed_on(
         for fn in functions:
             params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
             for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
-                callee = getattr(call.func, "id", None) or getattr(call.func, "attr", "")
+                callee = str(getattr(call.func, "id", None) or getattr(call.func, "attr", ""))
                 for index, suffix in list(found.get(callee, ())):
                     arg = call.args[index] if index < len(call.args) else None
                     if isinstance(arg, ast.Name) and arg.id in params:
