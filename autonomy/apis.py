@@ -62,7 +62,7 @@ from autonomy.services.promotion import (
     promotion_rollback,
 )
 from autonomy.services.strategies import PromotionError
-from torghut_site.api import ApiError, LimitOffsetPagination
+from torghut_site.drf import ApiError, LimitOffsetPagination
 from torghut_site.schema import ErrorSerializer
 
 PROMOTION_ERROR_STATUS = {

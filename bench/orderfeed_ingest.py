@@ -482,7 +482,7 @@ def latency(bootstrap: str, topic: str, first: int) -> list[float]:
 
     from orderfeed import metrics
     from orderfeed.consumer import consumer_process_tune, order_feed_consumer_settings
-    from torghut_site.kafka import BatchConsumer, ConsumerMetrics
+    from torghut_site.kafka.consumer import BatchConsumer, ConsumerMetrics
 
     total = LATENCY_RATE * LATENCY_SECONDS
     handler = TimedHandler()

@@ -56,7 +56,7 @@ def main() -> None:
 
     from orderfeed.consumer import consumer_process_tune
     from orderfeed.services import OrderFeedHandler
-    from torghut_site.kafka import RawMessage
+    from torghut_site.kafka.messages import RawMessage
 
     orders = args.events // 3
     if args.setup_sql:

@@ -3,7 +3,7 @@
 One `TradeUpdatesBridge` per Alpaca lane. It subscribes to the lane's trading stream with
 alpaca-py's `TradingStream` and produces every update, wrapped in `trade_update_envelope`, to
 the order-feed topic keyed by symbol (all updates of a symbol share a partition, so they stay in
-order) with the idempotent producer of `torghut_site.kafka.producer_config`.
+order) with the idempotent producer of `torghut_site.kafka.config.producer_config`.
 
 Who reconnects: alpaca-py's `TradingStream.run()` swallows every error and reconnects by itself,
 with its own backoff and no hook for "connected again". The bridge needs both: its own backoff
@@ -80,7 +80,7 @@ from django.db import connections as db_connections
 from prometheus_client import Counter
 from websockets.exceptions import InvalidURI, WebSocketException
 
-from torghut_site.kafka import producer_config
+from torghut_site.kafka.config import producer_config
 from torghut_site.services import default_process_name, heartbeat_record
 from trading.lanes import LaneConfig, UnknownLaneError, lane_config, lane_configs
 from trading.selectors.trade_stream import trade_stream_watch_needed

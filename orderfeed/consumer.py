@@ -1,25 +1,26 @@
-"""The order-feed consumer: `torghut_site.kafka.BatchConsumer` over the trade-update topics."""
+"""The order-feed consumer: the shared `torghut_site.kafka.consumer.BatchConsumer` over the
+trade-update topics."""
 
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
 from orderfeed import metrics
 from orderfeed.services import OrderFeedHandler
-from torghut_site.kafka import (
-    BatchConsumer,
-    ConsumerMetrics,
+from torghut_site.kafka.config import (
+    ConsumerNotConfigured,
     ConsumerSettings,
     consumer_settings_from,
 )
+from torghut_site.kafka.consumer import BatchConsumer, ConsumerMetrics, consumer_build
 from torghut_site.models import HeartbeatKind
 
 
-class OrderFeedNotConfigured(RuntimeError):
+class OrderFeedNotConfigured(ConsumerNotConfigured):
     pass
 
 
@@ -78,34 +79,36 @@ class OrderFeedConsumerSettings(ConsumerSettings):
         return config
 
 
-def order_feed_consumer_settings(**overrides: Any) -> ConsumerSettings:
-    if not settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS:
-        raise OrderFeedNotConfigured(
+def _order_feed(**overrides: Any) -> dict[str, Any]:
+    """What the order feed's consumer is made of beside its `TRADING_ORDER_FEED_*` settings."""
+    return {
+        "name": "orderfeed",
+        "heartbeat_kind": HeartbeatKind.ORDERFEED_CONSUMER,
+        "topics": order_feed_topics(),
+        "security": settings.TRADING_ORDER_FEED_KAFKA,
+        "max_handler_attempts": settings.TRADING_ORDER_FEED_MAX_HANDLER_ATTEMPTS,
+        "settings_class": OrderFeedConsumerSettings,
+        "unconfigured": OrderFeedNotConfigured(
             "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS is not set: the order feed has no Kafka to read"
-        )
-    base = consumer_settings_from(
-        "TRADING_ORDER_FEED",
-        name="orderfeed",
-        heartbeat_kind=HeartbeatKind.ORDERFEED_CONSUMER,
-        bootstrap_servers=settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS,
-        topics=order_feed_topics(),
-        dlq_topic=settings.TRADING_ORDER_FEED_DLQ_TOPIC,
-        security=settings.TRADING_ORDER_FEED_KAFKA,
-        max_handler_attempts=settings.TRADING_ORDER_FEED_MAX_HANDLER_ATTEMPTS,
+        ),
         **overrides,
-    )
-    return OrderFeedConsumerSettings(**{f.name: getattr(base, f.name) for f in fields(base)})
+    }
+
+
+def order_feed_consumer_settings(**overrides: Any) -> ConsumerSettings:
+    return consumer_settings_from("TRADING_ORDER_FEED", **_order_feed(**overrides))
 
 
 def order_feed_consumer(
     *, idle_exit_seconds: float | None = None, max_messages: int | None = None, **overrides: Any
 ) -> BatchConsumer:
-    return BatchConsumer(
-        order_feed_consumer_settings(**overrides),
-        OrderFeedHandler(),
-        ConsumerMetrics(
+    return consumer_build(
+        "TRADING_ORDER_FEED",
+        handler=OrderFeedHandler(),
+        metrics=ConsumerMetrics(
             messages=metrics.MESSAGES, errors=metrics.CONSUMER_ERRORS, lag=metrics.CONSUMER_LAG
         ),
         idle_exit_seconds=idle_exit_seconds,
         max_messages=max_messages,
+        **_order_feed(**overrides),
     )

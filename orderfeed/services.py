@@ -50,7 +50,7 @@ from orderfeed.ingest.rules import (
 )
 from orderfeed.normalize import InvalidTradeUpdate, TradeUpdate, parse_trade_update
 from torghut_site.faults import fault_point
-from torghut_site.kafka import DeadLetter, RawMessage
+from torghut_site.kafka.messages import DeadLetter, RawMessage
 from trading.lanes import UnknownLaneError, lane_config
 from trading.models import Execution, ExecutionTransition, Incident, TradeDecision
 
@@ -343,9 +343,9 @@ def _count(result: IngestResult) -> None:
 
 
 class OrderFeedHandler:
-    """The order feed's batch handler for `torghut_site.kafka.BatchConsumer`: parsing is its
-    prepare step (`torghut_site.kafka.PreparingHandler`), so the consumer parses the next batch
-    while this one is in the database."""
+    """The order feed's batch handler for `torghut_site.kafka.consumer.BatchConsumer`: parsing
+    is its prepare step (`torghut_site.kafka.messages.PreparingHandler`), so the consumer parses
+    the next batch while this one is in the database."""
 
     def __init__(self, *, default_account: str | None = None) -> None:
         self.default_account = default_account

@@ -24,7 +24,8 @@ from django.db import transaction
 
 from orderfeed.services import IngestResult, order_events_ingest
 from torghut_site.flags import flag_enabled
-from torghut_site.kafka import RawMessage, producer_config
+from torghut_site.kafka.config import producer_config
+from torghut_site.kafka.messages import RawMessage
 from trading.simbroker.models import SimTradeUpdate
 from trading.simbroker.services import trade_updates_mark_published
 

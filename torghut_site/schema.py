@@ -60,7 +60,7 @@ class ErrorDetailSerializer(serializers.Serializer[Any]):
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
-    """The one error format of every API answer that is not a success (`torghut_site.api`)."""
+    """The one error format of every API answer that is not a success (`torghut_site.drf`)."""
 
     error = ErrorDetailSerializer()
     request_id = serializers.CharField()

@@ -6,15 +6,13 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.utils import timezone
 
+from torghut_site.kafka.messages import DeadLetter, RawMessage
 from torghut_site.metrics import HEARTBEATS
 from torghut_site.models import DeadLetterMessage, ProcessHeartbeat
-
-if TYPE_CHECKING:
-    from torghut_site.kafka import DeadLetter, RawMessage
 
 
 def default_process_name() -> str:

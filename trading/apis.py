@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.api import ApiError, LimitOffsetPagination
+from torghut_site.drf import ApiError, LimitOffsetPagination
 from trading.lanes import UnknownLaneError
 from trading.selectors.books import books_overview
 from trading.selectors.trading import (

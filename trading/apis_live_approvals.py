@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.api import ApiError, LimitOffsetPagination
+from torghut_site.drf import ApiError, LimitOffsetPagination
 from torghut_site.schema import ErrorSerializer
 from trading.apis import MAX_ID, ReasonInputSerializer
 from trading.models import LiveApproval, LiveApprovalStatus

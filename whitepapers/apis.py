@@ -32,14 +32,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.api import (
+from torghut_site.auth import HashedTokenAuthentication, constant_time_equals
+from torghut_site.drf import (
     ApiError,
     JsonTooDeepError,
     json_loads_bounded,
     json_too_deep_error,
     unstorable_text,
 )
-from torghut_site.auth import HashedTokenAuthentication, constant_time_equals
 from torghut_site.schema import ErrorSerializer
 from whitepapers.models import EventSource, WhitepaperAnalysisRun
 from whitepapers.run_tokens import run_token_verify

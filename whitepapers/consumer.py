@@ -1,6 +1,6 @@
 """The whitepaper consumer: GitHub webhook events from Froussard's Kafka topic.
 
-Runs on the shared `torghut_site.kafka.BatchConsumer`: a polled batch is stored as
+Runs on the shared `torghut_site.kafka.consumer.BatchConsumer`: a polled batch is stored as
 `GithubIssueEvent` rows in one transaction (a redelivered record is skipped by its unique log
 position), then the offsets are stored. Processing — PDF download, storage, AgentRun dispatch —
 happens in Celery tasks queued after the commit, so a slow PDF host never stalls the partition
@@ -19,13 +19,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from torghut_site.kafka import (
-    BatchConsumer,
-    ConsumerMetrics,
-    DeadLetter,
-    RawMessage,
-    consumer_settings_from,
-)
+from torghut_site.kafka.config import ConsumerNotConfigured
+from torghut_site.kafka.consumer import BatchConsumer, ConsumerMetrics, consumer_build
+from torghut_site.kafka.messages import DeadLetter, RawMessage
 from torghut_site.models import HeartbeatKind
 from whitepapers.github import IntakeRefused, github_event_normalize
 from whitepapers.metrics import (
@@ -39,7 +35,7 @@ from whitepapers.services.intake import (
 )
 
 
-class WhitepaperKafkaNotConfigured(RuntimeError):
+class WhitepaperKafkaNotConfigured(ConsumerNotConfigured):
     pass
 
 
@@ -77,25 +73,18 @@ class WhitepaperEventHandler:
 def whitepaper_consumer(
     *, idle_exit_seconds: float | None = None, max_messages: int | None = None, **overrides: Any
 ) -> BatchConsumer:
-    if not settings.WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS:
-        raise WhitepaperKafkaNotConfigured(
-            "WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS (or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS) is not "
-            "set: the whitepaper consumer has no Kafka to read"
-        )
-    consumer_settings = consumer_settings_from(
+    return consumer_build(
         "WHITEPAPER_KAFKA",
-        name="whitepaper",
-        heartbeat_kind=HeartbeatKind.WHITEPAPER_CONSUMER,
-        bootstrap_servers=settings.WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS,
-        topics=(settings.WHITEPAPER_KAFKA_TOPIC,),
-        dlq_topic=settings.WHITEPAPER_KAFKA_DLQ_TOPIC,
-        security=settings.WHITEPAPER_KAFKA,
-        **overrides,
-    )
-    return BatchConsumer(
-        consumer_settings,
-        WhitepaperEventHandler(),
-        ConsumerMetrics(messages=WHITEPAPER_KAFKA_MESSAGES, errors=WHITEPAPER_KAFKA_ERRORS),
+        handler=WhitepaperEventHandler(),
+        metrics=ConsumerMetrics(messages=WHITEPAPER_KAFKA_MESSAGES, errors=WHITEPAPER_KAFKA_ERRORS),
         idle_exit_seconds=idle_exit_seconds,
         max_messages=max_messages,
+        name="whitepaper",
+        heartbeat_kind=HeartbeatKind.WHITEPAPER_CONSUMER,
+        security=settings.WHITEPAPER_KAFKA,
+        unconfigured=WhitepaperKafkaNotConfigured(
+            "WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS (or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS) is not "
+            "set: the whitepaper consumer has no Kafka to read"
+        ),
+        **overrides,
     )

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from orderfeed.models import EventOutcome
 from orderfeed.normalize import TradeUpdate
-from torghut_site.kafka import RawMessage
+from torghut_site.kafka.messages import RawMessage
 from trading.orderstate import (
     DecisionValues,
     ExecutionValues,

@@ -15,7 +15,8 @@ from orderfeed.consumer import order_feed_consumer, order_feed_consumer_settings
 from orderfeed.models import EventOutcome, OrderEvent
 from orderfeed.services import OrderFeedHandler, ParsedBatch
 from orderfeed.tests.conftest import make_decision, make_order, trade_update
-from torghut_site.kafka import BatchConsumer, ConsumerStats, DeadLetter, RawMessage
+from torghut_site.kafka.consumer import BatchConsumer, ConsumerStats
+from torghut_site.kafka.messages import DeadLetter, RawMessage
 from torghut_site.models import DeadLetterMessage, ProcessHeartbeat
 from trading.models import (
     Execution,

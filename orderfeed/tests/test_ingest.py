@@ -25,7 +25,7 @@ from orderfeed.services import (
     order_events_ingest,
 )
 from orderfeed.tests.conftest import make_decision, make_order, trade_update
-from torghut_site.kafka import RawMessage
+from torghut_site.kafka.messages import RawMessage
 from trading.models import (
     Execution,
     ExecutionTcaMetric,

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 
 from orderfeed.services import PORTABLE_STORE, POSTGRES_STORE, IngestStore, order_events_ingest
 from orderfeed.tests.conftest import make_decision, make_order, trade_update
-from torghut_site.kafka import RawMessage
+from torghut_site.kafka.messages import RawMessage
 from trading.brokers.base import BrokerOrder
 from trading.models import Execution, TradeDecision, TradeDecisionTransition
 from trading.orderstate import DecisionValues, ExecutionValues, order_updates_fold

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from orderfeed.services import order_events_ingest
 from orderfeed.tests.conftest import make_order, trade_update
-from torghut_site.kafka import RawMessage
+from torghut_site.kafka.messages import RawMessage
 
 pytestmark = pytest.mark.django_db
 

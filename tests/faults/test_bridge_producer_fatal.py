@@ -1,7 +1,7 @@
 """The trade-updates bridge's Kafka producer after a broker restart: fatal and non-fatal errors.
 
 A private noida-db broker (its own port and data dir), a real `TradeUpdatesBridge` in a thread of
-the test with the production producer settings (`torghut_site.kafka.producer_config`: idempotent,
+the test with the production producer settings (`torghut_site.kafka.config.producer_config`: idempotent,
 acks=all), fed by the Alpaca stream stand-in, on a one-partition topic (every update keyed `AAPL`).
 
 Fatal: noida-db writes its state to disk about once a second, so a SIGKILL right after a write

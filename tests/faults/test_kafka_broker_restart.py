@@ -2,7 +2,7 @@
 
 A private noida-db broker (its own port and data dir), one real `manage.py
 run_orderfeed_consumer` with the production offset reset (`latest`), trade updates produced with
-the project's idempotent producer settings (`torghut_site.kafka.producer_config`) for executions
+the project's idempotent producer settings (`torghut_site.kafka.config.producer_config`) for executions
 in the database (the group starts from committed offsets, as a deployed one does), three updates
 per order in three phases:
 
@@ -59,7 +59,7 @@ from orderfeed.tests.conftest import (
 )
 from tests.conftest import ROOT, free_port, json_lines
 from tests.faults.conftest import KafkaBroker, trading_env, wait_for
-from torghut_site.kafka import producer_config
+from torghut_site.kafka.config import producer_config
 from torghut_site.models import DeadLetterMessage, HeartbeatKind, ProcessHeartbeat
 from trading.models import Execution, TradeDecision
 

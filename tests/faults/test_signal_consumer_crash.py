@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 
 from orderfeed.tests.conftest import create_topics, kafka_bootstrap  # noqa: F401 - fixture
 from tests.conftest import manage_in_test_db
-from torghut_site.kafka import producer_config
+from torghut_site.kafka.config import producer_config
 from torghut_site.models import DeadLetterMessage
 from trading.models import TaSignal
 

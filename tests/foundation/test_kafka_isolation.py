@@ -7,13 +7,9 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter
 
-from torghut_site.kafka import (
-    BatchConsumer,
-    ConsumerMetrics,
-    ConsumerSettings,
-    DeadLetter,
-    RawMessage,
-)
+from torghut_site.kafka.config import ConsumerSettings
+from torghut_site.kafka.consumer import BatchConsumer, ConsumerMetrics
+from torghut_site.kafka.messages import DeadLetter, RawMessage
 
 
 class PoisonRefusing:

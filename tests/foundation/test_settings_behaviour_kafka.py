@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tests.foundation.test_settings_behaviour_site import settings_from_env
-from torghut_site.kafka import BatchConsumer
+from torghut_site.kafka.consumer import BatchConsumer
 
 BOOTSTRAP = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 

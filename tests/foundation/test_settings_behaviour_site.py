@@ -2,35 +2,56 @@
 database and storage URLs and their aliases, DRF throttle rates, the Celery result backend):
 each one, set to two values, changes what Django, DRF, Celery or django-storages does.
 
-Settings built inside settings.py from several variables are computed by running
-`torghut_site/settings.py` itself on a given environment (`settings_from_env`), then handed to
-the framework component that reads them."""
+Settings built inside the settings package from several variables are computed by importing
+`torghut_site.settings` afresh on a given environment (`settings_from_env`), then handed to the
+framework component that reads them."""
 
 from __future__ import annotations
 
+import importlib
 import os
-import runpy
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import redis
 from django.test import Client, override_settings
 
+import torghut_site
 from tests.conftest import ROOT
 from tests.servers.base import Request, Response, TestHTTPServer
 
 LOGIN = "/admin/login/"
+SETTINGS_PACKAGE = "torghut_site.settings"
 
 
 def settings_from_env(monkeypatch, env: dict[str, str]) -> dict[str, Any]:
-    """The module-level names of `torghut_site/settings.py` run on exactly `env`."""
+    """The module-level names of the settings package `torghut_site.settings` run on exactly
+    `env`: the package and its concern modules are imported afresh, then the process's own
+    (the ones Django loaded) are put back."""
     clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     monkeypatch.setattr(os, "environ", {**clean, "TORGHUT_ENV_FILE": "/nonexistent", **env})
+    loaded = _settings_modules()
+    for name in loaded:
+        del sys.modules[name]
     try:
-        return runpy.run_path(str(ROOT / "torghut_site" / "settings.py"))
+        return dict(vars(importlib.import_module(SETTINGS_PACKAGE)))
     finally:
+        for name in _settings_modules():
+            del sys.modules[name]
+        sys.modules.update(loaded)
+        torghut_site.settings = loaded[SETTINGS_PACKAGE]
         monkeypatch.undo()
+
+
+def _settings_modules() -> dict[str, ModuleType]:
+    return {
+        name: module
+        for name, module in sys.modules.items()
+        if name == SETTINGS_PACKAGE or name.startswith(SETTINGS_PACKAGE + ".")
+    }
 
 
 # -- SecurityMiddleware, cookies, CSRF ---------------------------------------------------------
@@ -309,4 +330,4 @@ def test_settings_from_env_leaves_the_process_environment_alone(monkeypatch):
     before = dict(os.environ)
     settings_from_env(monkeypatch, {"TRADING_POLL_MS": "1000"})
     assert dict(os.environ) == before
-    assert Path(ROOT / "torghut_site" / "settings.py").is_file()
+    assert Path(ROOT / "torghut_site" / "settings" / "__init__.py").is_file()

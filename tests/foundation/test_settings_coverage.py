@@ -1,9 +1,11 @@
 """Every environment setting is read by code and covered by a test; every Flipt flag is read
 through `flag_enabled`.
 
-A setting that parses but changes nothing is a defect. This module enumerates what
-`torghut_site/settings.py` reads from the environment (the `env.<helper>("NAME", ...)` calls,
-including the ones a helper such as `kafka_security(prefix)` makes with an f-string name) and
+A setting that parses but changes nothing is a defect. This module enumerates what the settings
+package `torghut_site/settings/` reads from the environment (its modules read as one source, in
+the order `__init__.py` imports them; "settings.py" below means that source): the
+`env.<helper>("NAME", ...)` calls, including the ones a helper such as `kafka_security(prefix)` or
+`kafka_consumer(prefix, ...)` makes with an f-string name, and
 every flag of `torghut_site/flags.py::FLAG_SETTINGS`, then fails, naming the setting, for one that
 
 1. nothing reads: no app module (torghut_site, trading, orderfeed, whitepapers, autonomy, ops; not
@@ -34,7 +36,26 @@ from tests.conftest import ROOT
 from torghut_site.flags import FLAG_SETTINGS
 
 APP_PACKAGES = ("torghut_site", "trading", "orderfeed", "whitepapers", "autonomy", "ops")
-SETTINGS_FILES = ("torghut_site/settings.py", "torghut_site/settings_test.py")
+SETTINGS_PACKAGE = "torghut_site/settings"
+
+
+def settings_modules() -> tuple[str, ...]:
+    """The settings package's concern modules, in the order its `__init__.py` imports them (the
+    order they run in), then `__init__.py` itself."""
+    init = (ROOT / SETTINGS_PACKAGE / "__init__.py").read_text(encoding="utf-8")
+    modules = [
+        node.module
+        for node in ast.parse(init).body
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and any(a.name == "*" for a in node.names)
+    ]
+    paths = tuple(m.replace(".", "/") + ".py" for m in modules)
+    return (*paths, f"{SETTINGS_PACKAGE}/__init__.py")
+
+
+SETTINGS_MODULES = settings_modules()
+SETTINGS_FILES = (*SETTINGS_MODULES, "torghut_site/settings_test.py")
 FLAGS_FILE = "torghut_site/flags.py"
 # flags.py's own tables name every flag setting; naming one there is not reading it
 FLAG_TABLES = frozenset({"FLAG_SETTINGS", "SETTING_FLAGS", "ONE_WAY_FLAGS"})
@@ -239,7 +260,12 @@ def settings_model(source: str) -> SettingsModel:
                 model.attrs.add(target)
                 model.deps.setdefault(target, set()).update(_loaded_names(read) | guards)
                 for name in names:
-                    model.env_to_attr.setdefault(name, target)
+                    # `(P_TOPIC, P_POLL_MS) = kafka_consumer("P", ...)`: each name into the
+                    # variable of that name; one the statement does not write is unassigned
+                    if len(written) > 1 and name not in written:
+                        model.unassigned.add(name)
+                    else:
+                        model.env_to_attr.setdefault(name, name if name in written else target)
             if not written:
                 tests = [getattr(stmt, "test", None)]
                 for expr in tests:
@@ -311,9 +337,34 @@ class _PrefixTemplates(ast.NodeVisitor):
 
 def _prefix_templates(trees: Iterable[ast.Module]) -> dict[str, list[tuple[int, str]]]:
     visitor = _PrefixTemplates()
+    trees = list(trees)
     for tree in trees:
         visitor.visit(tree)
-    return visitor.found
+    return _passed_on(trees, visitor.found)
+
+
+def _passed_on(
+    trees: list[ast.Module], found: dict[str, list[tuple[int, str]]]
+) -> dict[str, list[tuple[int, str]]]:
+    """A function that hands its own parameter on as the prefix of a templated function
+    (`consumer_build(prefix, ...)` calling `consumer_settings_from(prefix, ...)`) reads what that
+    function reads, for the prefix it is called with."""
+    functions = [n for tree in trees for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    changed = True
+    while changed:
+        changed = False
+        for fn in functions:
+            params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
+            for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
+                callee = str(getattr(call.func, "id", None) or getattr(call.func, "attr", ""))
+                for index, suffix in list(found.get(callee, ())):
+                    arg = call.args[index] if index < len(call.args) else None
+                    if isinstance(arg, ast.Name) and arg.id in params:
+                        entry = (params.index(arg.id), suffix)
+                        if entry not in found.setdefault(fn.name, []):
+                            found[fn.name].append(entry)
+                            changed = True
+    return found
 
 
 def mentions(sources: Mapping[str, str], *, tables: frozenset[str] = frozenset()) -> Mentions:
@@ -446,7 +497,12 @@ def _read_tree(packages: Iterable[str], *, tests: bool) -> dict[str, str]:
 
 @functools.cache
 def repository_sources() -> tuple[str, dict[str, str], dict[str, str]]:
-    settings_source = (ROOT / "torghut_site" / "settings.py").read_text(encoding="utf-8")
+    # the package's modules as one source, in the order they run: a later module builds on an
+    # earlier one's variables (its `from torghut_site.settings.x import NAME` is not a statement
+    # the data flow reads, the name itself is)
+    settings_source = "\n".join(
+        (ROOT / path).read_text(encoding="utf-8") for path in SETTINGS_MODULES
+    )
     return (
         settings_source,
         _read_tree(APP_PACKAGES, tests=False),
@@ -553,7 +609,7 @@ def test_self_the_startup_validation_test_does_not_count_as_coverage():
     settings_source, app_sources, test_sources = repository_sources()
     assert "tests/foundation/test_settings.py" not in test_sources
     assert "tests/foundation/test_settings_coverage.py" not in test_sources
-    assert "torghut_site/settings.py" not in app_sources
+    assert [path for path in SETTINGS_FILES if path in app_sources] == []
     assert not any("/migrations/" in path for path in app_sources)
 
 
@@ -575,6 +631,23 @@ def test_self_a_dynamic_prefix_read_counts_as_a_read():
     }
     tests = {**TESTS_BAR, "tests/test_p.py": "X = 'PFX_POLL_MS'\n"}
     assert _audit(source, app=app, tests=tests) == []
+
+
+def test_self_a_prefix_handed_on_to_a_dynamic_read_counts_as_a_read():
+    source = SYNTHETIC.replace('"FOO"', '"PFX_POLL_MS"').replace("FOO =", "PFX_POLL_MS =")
+    app = {
+        **READS_BAR,
+        "torghut_site/k.py": (
+            "from django.conf import settings\n"
+            "def cfg(prefix):\n    return getattr(settings, f'{prefix}_POLL_MS')\n"
+            "def build(prefix, handler):\n    return (cfg(prefix), handler)\n"
+        ),
+        "trading/c.py": "from torghut_site.k import build\nZ = build('PFX', None)\n",
+    }
+    tests = {**TESTS_BAR, "tests/test_p.py": "X = 'PFX_POLL_MS'\n"}
+    assert _audit(source, app=app, tests=tests) == []
+    app["trading/c.py"] = "from torghut_site.k import build\nZ = build('OTHER', None)\n"
+    assert _audit(source, app=app, tests=tests) == ["PFX_POLL_MS (PFX_POLL_MS): nothing reads it"]
 
 
 def test_self_a_private_variable_needs_a_derived_entry_that_holds():
@@ -653,3 +726,24 @@ def test_self_in_progress_exempts_and_must_name_something_real():
 def test_self_helper_and_private_reads_are_enumerated(template):
     model = settings_model(template)
     assert "FOO_PASSWORD" in model.env_to_attr
+
+
+def test_self_a_helper_read_unpacked_into_variables_maps_each_name_to_its_variable():
+    source = (
+        "def consumer(prefix):\n"
+        '    return env.str(f"{prefix}_TOPIC"), env.int(f"{prefix}_POLL_MS", default=1)\n'
+        'BAR = env.int("BAR", default=1)\n'
+        '(P_TOPIC, P_POLL_MS) = consumer("P")\n'
+    )
+    app = {**READS_BAR, "trading/p.py": "from django.conf import settings\nY = settings.P_TOPIC\n"}
+    tests = {**TESTS_BAR, "tests/test_p.py": "X = ('P_TOPIC', 'P_POLL_MS')\n"}
+    assert settings_model(source).env_to_attr == {
+        "BAR": "BAR",
+        "P_TOPIC": "P_TOPIC",
+        "P_POLL_MS": "P_POLL_MS",
+    }
+    assert _audit(source, app=app, tests=tests) == ["P_POLL_MS (P_POLL_MS): nothing reads it"]
+    # a name read into a tuple that holds no variable of that name is not silently accepted
+    assert _audit(
+        source.replace("(P_TOPIC, P_POLL_MS)", "(P_TOPIC, P_POLL)"), app=app, tests=tests
+    ) == ["P_POLL_MS: read outside an assignment in settings.py; add it to DERIVED"]

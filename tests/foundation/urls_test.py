@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.api import LimitOffsetPagination
+from torghut_site.drf import LimitOffsetPagination
 
 
 class EchoSerializer(serializers.Serializer[Any]):

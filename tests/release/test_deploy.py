@@ -3,7 +3,7 @@
 There is no Docker daemon here, so the Dockerfile is checked as text (stages, user, entry point,
 what .dockerignore keeps) and its entry point is run for real: every role resolves to a program
 on PATH and an existing management command or app, `manage` and `migrate` run, and `web` serves
-/healthz through gunicorn. The manifests must parse, name only variables that settings.py reads,
+/healthz through gunicorn. The manifests must parse, name only variables the settings package reads,
 run each role where the README says (one beat, one trade-updates stream), probe /healthz and
 /db-check with a Host the site accepts, and pass `check --deploy` with their own configuration.
 """
@@ -100,11 +100,23 @@ def by_kind(kind: str) -> dict[str, Any]:
 
 
 def settings_env_names() -> set[str]:
-    """Every variable torghut_site/settings.py reads (env.<reader>("NAME", "ALIAS", ...),
-    kafka_security("PREFIX") and os.environ)."""
-    tree = ast.parse((ROOT / "torghut_site" / "settings.py").read_text(encoding="utf-8"))
+    """Every variable the settings package torghut_site/settings/ reads (env.<reader>("NAME",
+    "ALIAS", ...), a helper reading f"{prefix}_SUFFIX" called as helper("PREFIX", ...), such as
+    kafka_security("PREFIX") and kafka_consumer("PREFIX", ...), and os.environ)."""
+    trees = [
+        ast.parse(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "torghut_site" / "settings").glob("*.py"))
+    ]
+    suffixes: dict[str, set[str]] = {}  # helper -> the suffixes its f"{prefix}..." reads name
+    for tree in trees:
+        for function in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, ast.JoinedStr) and len(node.values) == 2:
+                    head, tail = node.values
+                    if isinstance(head, ast.FormattedValue) and isinstance(tail, ast.Constant):
+                        suffixes.setdefault(function.name, set()).add(str(tail.value))
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in (n for tree in trees for n in ast.walk(tree)):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -114,13 +126,8 @@ def settings_env_names() -> set[str]:
         receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
         if receiver in ("env", "os.environ"):
             names.update(strings)
-        elif isinstance(func, ast.Name) and func.id == "kafka_security":
-            for prefix in strings:
-                names.update(
-                    f"{prefix}_{suffix}"
-                    for suffix in ("SECURITY_PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME")
-                )
-                names.add(f"{prefix}_SASL_PASSWORD")
+        elif isinstance(func, ast.Name) and func.id in suffixes and strings:
+            names.update(f"{strings[0]}{suffix}" for suffix in suffixes[func.id])
     return {n for n in names if re.fullmatch(r"[A-Z][A-Z0-9_]+", n)}
 
 
@@ -194,7 +201,7 @@ def test_dockerignore_keeps_what_the_image_needs_and_drops_the_rest():
         "manage.py",
         "deploy/entrypoint.sh",
         "requirements/base.txt",
-        "torghut_site/settings.py",
+        "torghut_site/settings/__init__.py",
         "trading/sample_data/signals-sample.csv",
         "config/strategies.sample.yaml",
         "autonomy/policies",
@@ -331,7 +338,7 @@ def test_every_variable_in_the_manifests_is_read_by_settings():
                 ref = source.get("configMapRef") or source.get("secretRef")
                 assert ref["name"] in ("torghut-config", "torghut-secrets")
     assert named - known == set()
-    # the scan of settings.py is not vacuous
+    # the scan of the settings package is not vacuous
     assert {"DB_DSN", "APCA_API_SECRET_KEY", "WHITEPAPER_KAFKA_SASL_PASSWORD"} <= known
 
 

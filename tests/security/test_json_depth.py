@@ -109,7 +109,7 @@ def test_the_webhook_refuses_a_body_deeper_than_the_limit_that_json_could_parse(
 
 
 def test_json_loads_bounded_for_bodies_read_outside_drf(settings):
-    from torghut_site.api import JsonTooDeepError, json_loads_bounded
+    from torghut_site.drf import JsonTooDeepError, json_loads_bounded
 
     settings.API_MAX_JSON_DEPTH = 3
     assert json_loads_bounded(nested(3)) == [[["x"]]]

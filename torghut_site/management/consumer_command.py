@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from torghut_site.kafka import BatchConsumer
+from torghut_site.kafka.consumer import BatchConsumer
 from torghut_site.metrics import metrics_exporter_start
 
 

@@ -36,7 +36,7 @@ REQUEST_PERMISSION = "trading.add_liveapproval"
 APPROVE_PERMISSION = "trading.approve_liveapproval"
 REVOKE_PERMISSIONS = ("trading.change_liveapproval", APPROVE_PERMISSION)
 # the largest TTL any entry point accepts: the upper bound of TRADING_LIVE_APPROVAL_MAX_TTL_HOURS
-# (torghut_site/settings.py); the setting itself is the cap that applies
+# (torghut_site/settings/trading.py); the setting itself is the cap that applies
 TTL_HOURS_LIMIT = 8784
 # who may list the approvals (admin changelist, API): anyone taking part, or a viewer
 READ_PERMISSIONS = ("trading.view_liveapproval", REQUEST_PERMISSION, *REVOKE_PERMISSIONS)

@@ -17,13 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 from prometheus_client import Counter
 
-from torghut_site.kafka import (
-    BatchConsumer,
-    ConsumerMetrics,
-    DeadLetter,
-    RawMessage,
-    consumer_settings_from,
-)
+from torghut_site.kafka.config import ConsumerNotConfigured
+from torghut_site.kafka.consumer import BatchConsumer, ConsumerMetrics, consumer_build
+from torghut_site.kafka.messages import DeadLetter, RawMessage
 from torghut_site.models import HeartbeatKind
 from trading.models import TaSignal
 from trading.signals.types import parse_rows, row_key
@@ -41,7 +37,7 @@ SIGNAL_ACCEPTED = Counter(
 )
 
 
-class SignalFeedNotConfigured(RuntimeError):
+class SignalFeedNotConfigured(ConsumerNotConfigured):
     pass
 
 
@@ -121,25 +117,18 @@ class SignalFeedHandler:
 def signal_consumer(
     *, idle_exit_seconds: float | None = None, max_messages: int | None = None, **overrides: Any
 ) -> BatchConsumer:
-    if not settings.TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS:
-        raise SignalFeedNotConfigured(
-            "TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS (or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS) "
-            "is not set: the signal consumer has no Kafka to read"
-        )
-    consumer_settings = consumer_settings_from(
+    return consumer_build(
         "TRADING_SIGNAL_KAFKA",
-        name="ta_signals",
-        heartbeat_kind=HeartbeatKind.SIGNAL_CONSUMER,
-        bootstrap_servers=settings.TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS,
-        topics=(settings.TRADING_SIGNAL_KAFKA_TOPIC,),
-        dlq_topic=settings.TRADING_SIGNAL_KAFKA_DLQ_TOPIC,
-        security=settings.TRADING_SIGNAL_KAFKA,
-        **overrides,
-    )
-    return BatchConsumer(
-        consumer_settings,
-        SignalFeedHandler(),
-        ConsumerMetrics(messages=SIGNAL_MESSAGES, errors=SIGNAL_ERRORS),
+        handler=SignalFeedHandler(),
+        metrics=ConsumerMetrics(messages=SIGNAL_MESSAGES, errors=SIGNAL_ERRORS),
         idle_exit_seconds=idle_exit_seconds,
         max_messages=max_messages,
+        name="ta_signals",
+        heartbeat_kind=HeartbeatKind.SIGNAL_CONSUMER,
+        security=settings.TRADING_SIGNAL_KAFKA,
+        unconfigured=SignalFeedNotConfigured(
+            "TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVERS (or TRADING_ORDER_FEED_BOOTSTRAP_SERVERS) "
+            "is not set: the signal consumer has no Kafka to read"
+        ),
+        **overrides,
     )

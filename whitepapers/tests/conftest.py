@@ -31,7 +31,7 @@ class FsArtifacts:
 
 
 def s3_options(endpoint: str, bucket: str) -> dict[str, Any]:
-    """The OPTIONS torghut_site/settings.py gives S3Storage, for `bucket` on `endpoint`."""
+    """The OPTIONS torghut_site/settings/storage.py gives S3Storage, for `bucket` on `endpoint`."""
     return {
         "endpoint_url": endpoint,
         "access_key": os.environ.get("TEST_S3_ACCESS_KEY", ""),

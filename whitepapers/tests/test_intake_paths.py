@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from orderfeed.tests.conftest import create_topics, kafka_bootstrap  # noqa: F401 - fixture
-from torghut_site.kafka import RawMessage
+from torghut_site.kafka.messages import RawMessage
 from torghut_site.models import DeadLetterMessage
 from whitepapers.consumer import WhitepaperEventHandler, whitepaper_consumer
 from whitepapers.models import GithubIssueEvent, WhitepaperAnalysisRun, WhitepaperCodexAgentRun

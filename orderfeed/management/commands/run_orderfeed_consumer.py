@@ -4,7 +4,7 @@ from typing import Any
 
 from orderfeed.consumer import OrderFeedNotConfigured, consumer_process_tune, order_feed_consumer
 from torghut_site.flags import flag_enabled
-from torghut_site.kafka import BatchConsumer
+from torghut_site.kafka.consumer import BatchConsumer
 from torghut_site.management.consumer_command import ConsumerCommand
 
 

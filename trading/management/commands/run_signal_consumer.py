@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torghut_site.kafka import BatchConsumer
+from torghut_site.kafka.consumer import BatchConsumer
 from torghut_site.management.consumer_command import ConsumerCommand
 from trading.services.signal_feed import SignalFeedNotConfigured, signal_consumer
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from orderfeed.services import batch_parse
-from torghut_site.kafka import RawMessage
+from torghut_site.kafka.messages import RawMessage
 from trading.models import LaneState, Strategy, TradeCursor
 from trading.services.cycle import feature_quality_reasons, trading_cycle_run
 from trading.services.safety import emergency_stop_reasons

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Producer
 
 from orderfeed.tests.conftest import create_topics, kafka_bootstrap  # noqa: F401 - fixture
-from torghut_site.kafka import RawMessage
+from torghut_site.kafka.messages import RawMessage
 from torghut_site.models import DeadLetterMessage
 from trading.models import TaSignal, TradeCursor
 from trading.services.signal_feed import signal_consumer, signal_rows_ingest

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.conf import settings
 
-from torghut_site.kafka import BatchConsumer
+from torghut_site.kafka.consumer import BatchConsumer
 from torghut_site.management.consumer_command import ConsumerCommand
 from whitepapers.consumer import WhitepaperKafkaNotConfigured, whitepaper_consumer
 

@@ -1,4 +1,4 @@
-"""The shared Kafka consumer base (order feed, whitepaper intake) and producer settings.
+"""The shared Kafka consumer (order feed, TA signals, whitepaper intake) and its one factory.
 
 One loop, one contract, so every consumer gets the same guarantees:
 
@@ -32,23 +32,25 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import FrameType
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 from prometheus_client import Counter, Gauge, Histogram
 
 from torghut_site.faults import fault_point
+from torghut_site.kafka.config import ConsumerSettings, consumer_settings_from, producer_config
+from torghut_site.kafka.messages import BatchHandler, DeadLetter, PreparingHandler, RawMessage
+from torghut_site.services import dead_letters_mark_published, dead_letters_record, heartbeat_record
 
-logger = logging.getLogger(__name__)
+# the package's one logger name, as before the split (log pipelines filter on it)
+logger = logging.getLogger("torghut_site.kafka")
 
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-OFFSET_REUSED = "offset_reused"
 
 KAFKA_BATCHES = Counter(
     "torghut_kafka_consumer_batches_total", "Batches handled by a consumer.", ["consumer"]
@@ -67,93 +69,6 @@ KAFKA_RETRIES = Counter(
     "Batch handling retries, by kind (transient database error or handler error).",
     ["consumer", "kind"],
 )
-
-
-def producer_config(
-    *, bootstrap_servers: str, client_id: str, security: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """An idempotent producer: retries never duplicate or reorder within a partition."""
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        "client.id": client_id,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "compression.type": "lz4",
-        "message.timeout.ms": 30000,
-        **(security or {}),
-    }
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    """A consumed record, detached from librdkafka (safe to keep after the next poll)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int | None = None
-
-    @classmethod
-    def from_kafka(cls, message: Message) -> RawMessage:
-        ts_type, ts = message.timestamp()
-        return cls(
-            topic=message.topic() or "",
-            partition=message.partition() or 0,
-            offset=message.offset() or 0,
-            key=message.key(),
-            value=message.value(),
-            timestamp_ms=ts if ts_type != 0 and ts >= 0 else None,
-        )
-
-    @property
-    def produced_at(self) -> datetime | None:
-        if self.timestamp_ms is None:
-            return None
-        return datetime.fromtimestamp(self.timestamp_ms / 1000, tz=UTC)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    message: RawMessage
-    reason: str
-    error: str
-
-    @classmethod
-    def offset_reused(cls, message: RawMessage, holds: str) -> DeadLetter:
-        """A record whose log position is stored with other content (`holds`, e.g. "a stored
-        event with other content"): the log handed the offset out again (a topic recreated, a
-        broker that lost acknowledged records). Kept as a dead letter, never dropped as a
-        duplicate of what the position holds."""
-        return cls(
-            message,
-            OFFSET_REUSED,
-            f"{message.topic}[{message.partition}]@{message.offset} holds {holds}: "
-            "the log reused the offset",
-        )
-
-
-class BatchHandler(Protocol):
-    """Handles one batch in one database transaction; returns the messages it refuses."""
-
-    def handle_batch(self, messages: Sequence[RawMessage]) -> list[DeadLetter]: ...
-
-
-@runtime_checkable
-class PreparingHandler(BatchHandler, Protocol):
-    """A handler in two steps, so the first can run for the next batch on a helper thread.
-
-    `prepare_batch` is CPU only: no database, no side effect, no metrics; whatever it returns is
-    read-only (a retried batch reuses it). `handle_prepared` is `handle_batch` given it.
-    """
-
-    def prepare_batch(self, messages: Sequence[RawMessage]) -> Any: ...
-
-    def handle_prepared(
-        self, messages: Sequence[RawMessage], prepared: Any
-    ) -> list[DeadLetter]: ...
 
 
 class _Preparation(NamedTuple):
@@ -177,84 +92,6 @@ class ConsumerMetrics:
     messages: Counter
     errors: Counter
     lag: Gauge | None = None
-
-
-@dataclass(frozen=True)
-class ConsumerSettings:
-    name: str
-    heartbeat_kind: str
-    bootstrap_servers: str
-    topics: tuple[str, ...]
-    group_id: str
-    client_id: str
-    group_instance_id: str = ""
-    auto_offset_reset: str = "latest"
-    poll_ms: int = 250
-    batch_size: int = 200
-    dlq_topic: str = ""
-    max_handler_attempts: int = 3
-    security: Mapping[str, str] = field(default_factory=dict)
-    heartbeat_seconds: float = 15.0
-    lag_interval_seconds: float = 10.0
-    retry_backoff_seconds: float = 0.2
-    retry_backoff_max_seconds: float = 10.0
-
-    def consumer_config(self) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.bootstrap_servers,
-            "group.id": self.group_id,
-            "client.id": self.client_id,
-            "auto.offset.reset": self.auto_offset_reset,
-            "enable.auto.commit": True,
-            "auto.commit.interval.ms": 1000,
-            "enable.auto.offset.store": False,  # offsets are stored only after the DB commit
-            "enable.partition.eof": False,
-            "isolation.level": "read_committed",
-            "partition.assignment.strategy": "cooperative-sticky",
-            "session.timeout.ms": 30000,
-            "max.poll.interval.ms": 300000,
-            **self.security,
-            # static membership: a restarted process (same pod name) takes its partitions back at
-            # once instead of waiting for the dead member's session to expire
-            **({"group.instance.id": self.group_instance_id} if self.group_instance_id else {}),
-        }
-
-
-def consumer_settings_from(
-    prefix: str,
-    *,
-    name: str,
-    heartbeat_kind: str,
-    bootstrap_servers: str,
-    topics: tuple[str, ...],
-    dlq_topic: str,
-    security: Mapping[str, str],
-    max_handler_attempts: int = 3,
-    **overrides: Any,
-) -> ConsumerSettings:
-    """A consumer's settings from its `<prefix>_GROUP_ID`, `_CLIENT_ID`, `_GROUP_INSTANCE_ID`,
-    `_AUTO_OFFSET_RESET`, `_POLL_MS` and `_BATCH_SIZE` settings."""
-    from django.conf import settings
-
-    values: dict[str, Any] = {
-        "name": name,
-        "heartbeat_kind": heartbeat_kind,
-        "bootstrap_servers": bootstrap_servers,
-        "topics": topics,
-        "group_id": getattr(settings, f"{prefix}_GROUP_ID"),
-        "client_id": getattr(settings, f"{prefix}_CLIENT_ID"),
-        "group_instance_id": getattr(settings, f"{prefix}_GROUP_INSTANCE_ID"),
-        "auto_offset_reset": getattr(settings, f"{prefix}_AUTO_OFFSET_RESET"),
-        "poll_ms": getattr(settings, f"{prefix}_POLL_MS"),
-        "batch_size": getattr(settings, f"{prefix}_BATCH_SIZE"),
-        "dlq_topic": dlq_topic,
-        "max_handler_attempts": max_handler_attempts,
-        "security": security,
-        "heartbeat_seconds": settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
-        "lag_interval_seconds": settings.KAFKA_CONSUMER_LAG_INTERVAL_SECONDS,
-    }
-    values.update(overrides)
-    return ConsumerSettings(**values)
 
 
 @dataclass
@@ -583,7 +420,6 @@ class BatchConsumer:
                 delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
 
     def _persist_dead_letters(self, letters: list[DeadLetter]) -> None:
-        from torghut_site.services import dead_letters_record
 
         dead_letters_record(consumer=self.settings.name, letters=letters)
 
@@ -603,7 +439,6 @@ class BatchConsumer:
             )
         if not self.settings.dlq_topic:
             return
-        from torghut_site.services import dead_letters_mark_published
 
         published: list[RawMessage] = []
 
@@ -666,7 +501,6 @@ class BatchConsumer:
         if not force and now - self._last_heartbeat < self.settings.heartbeat_seconds:
             return
         self._last_heartbeat = now
-        from torghut_site.services import heartbeat_record
 
         details = {
             "state": state,
@@ -729,3 +563,23 @@ def dead_letter_headers(consumer: str, letter: DeadLetter) -> list[tuple[str, st
 
 def _names(partitions: list[TopicPartition]) -> list[str]:
     return [f"{p.topic}[{p.partition}]" for p in partitions]
+
+
+def consumer_build(
+    prefix: str,
+    *,
+    handler: BatchHandler,
+    metrics: ConsumerMetrics,
+    idle_exit_seconds: float | None = None,
+    max_messages: int | None = None,
+    **settings_kwargs: Any,
+) -> BatchConsumer:
+    """The one consumer factory (order feed, TA signals, whitepaper intake): a `BatchConsumer`
+    running `handler` on the settings `consumer_settings_from(prefix, **settings_kwargs)` reads."""
+    return BatchConsumer(
+        consumer_settings_from(prefix, **settings_kwargs),
+        handler,
+        metrics,
+        idle_exit_seconds=idle_exit_seconds,
+        max_messages=max_messages,
+    )

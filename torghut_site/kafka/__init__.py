@@ -1,0 +1,11 @@
+"""Kafka, in three modules that import downward only:
+
+- `messages`: consumed records (`RawMessage`), dead letters and the handler protocols;
+  `torghut_site.services` imports it to record dead letters;
+- `config`: the idempotent producer's configuration and a consumer's settings read from its
+  `<prefix>_*` Django settings (`consumer_settings_from`);
+- `consumer`: the shared `BatchConsumer` loop and `consumer_build`, the one factory of the order
+  feed's, the TA signals' and the whitepaper intake's consumers; it imports the services.
+
+This package re-exports nothing, so importing a record type never loads the consumer.
+"""

@@ -1,0 +1,111 @@
+"""Kafka client configuration: the idempotent producer, and a consumer's settings read from its
+`<prefix>_*` Django settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+
+def producer_config(
+    *, bootstrap_servers: str, client_id: str, security: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """An idempotent producer: retries never duplicate or reorder within a partition."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "client.id": client_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.timeout.ms": 30000,
+        **(security or {}),
+    }
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    name: str
+    heartbeat_kind: str
+    bootstrap_servers: str
+    topics: tuple[str, ...]
+    group_id: str
+    client_id: str
+    group_instance_id: str = ""
+    auto_offset_reset: str = "latest"
+    poll_ms: int = 250
+    batch_size: int = 200
+    dlq_topic: str = ""
+    max_handler_attempts: int = 3
+    security: Mapping[str, str] = field(default_factory=dict)
+    heartbeat_seconds: float = 15.0
+    lag_interval_seconds: float = 10.0
+    retry_backoff_seconds: float = 0.2
+    retry_backoff_max_seconds: float = 10.0
+
+    def consumer_config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap_servers,
+            "group.id": self.group_id,
+            "client.id": self.client_id,
+            "auto.offset.reset": self.auto_offset_reset,
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 1000,
+            "enable.auto.offset.store": False,  # offsets are stored only after the DB commit
+            "enable.partition.eof": False,
+            "isolation.level": "read_committed",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": 30000,
+            "max.poll.interval.ms": 300000,
+            **self.security,
+            # static membership: a restarted process (same pod name) takes its partitions back at
+            # once instead of waiting for the dead member's session to expire
+            **({"group.instance.id": self.group_instance_id} if self.group_instance_id else {}),
+        }
+
+
+class ConsumerNotConfigured(RuntimeError):
+    """The consumer's `<prefix>_BOOTSTRAP_SERVERS` is empty: it has no Kafka to read."""
+
+
+def consumer_settings_from(
+    prefix: str,
+    *,
+    name: str,
+    heartbeat_kind: str,
+    security: Mapping[str, str],
+    unconfigured: Exception,
+    topics: tuple[str, ...] | None = None,
+    settings_class: type[ConsumerSettings] = ConsumerSettings,
+    max_handler_attempts: int = 3,
+    **overrides: Any,
+) -> ConsumerSettings:
+    """A consumer's settings from its `<prefix>_BOOTSTRAP_SERVERS` (`unconfigured` is raised when
+    it is empty), `_TOPIC` (unless `topics` are given), `_GROUP_ID`, `_CLIENT_ID`,
+    `_GROUP_INSTANCE_ID`, `_AUTO_OFFSET_RESET`, `_POLL_MS`, `_BATCH_SIZE` and `_DLQ_TOPIC`
+    settings; `overrides` (e.g. `auto_offset_reset` for --from-beginning) win."""
+    bootstrap_servers = getattr(settings, f"{prefix}_BOOTSTRAP_SERVERS")
+    if not bootstrap_servers:
+        raise unconfigured
+    values: dict[str, Any] = {
+        "name": name,
+        "heartbeat_kind": heartbeat_kind,
+        "bootstrap_servers": bootstrap_servers,
+        "topics": topics if topics is not None else (getattr(settings, f"{prefix}_TOPIC"),),
+        "group_id": getattr(settings, f"{prefix}_GROUP_ID"),
+        "client_id": getattr(settings, f"{prefix}_CLIENT_ID"),
+        "group_instance_id": getattr(settings, f"{prefix}_GROUP_INSTANCE_ID"),
+        "auto_offset_reset": getattr(settings, f"{prefix}_AUTO_OFFSET_RESET"),
+        "poll_ms": getattr(settings, f"{prefix}_POLL_MS"),
+        "batch_size": getattr(settings, f"{prefix}_BATCH_SIZE"),
+        "dlq_topic": getattr(settings, f"{prefix}_DLQ_TOPIC"),
+        "max_handler_attempts": max_handler_attempts,
+        "security": security,
+        "heartbeat_seconds": settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
+        "lag_interval_seconds": settings.KAFKA_CONSUMER_LAG_INTERVAL_SECONDS,
+    }
+    values.update(overrides)
+    return settings_class(**values)

@@ -1,0 +1,78 @@
+"""Kafka: the shared choices and the helpers every consumer's settings are made with."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from torghut_site.settings.base import env
+
+KAFKA_OFFSET_RESETS = ("earliest", "latest", "error")
+KAFKA_SECURITY_PROTOCOLS = ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl")
+KAFKA_SASL_MECHANISMS = ("plain", "scram-sha-256", "scram-sha-512")
+
+
+def kafka_security(prefix: str) -> dict[str, str]:
+    """`<prefix>_SECURITY_PROTOCOL`, `_SASL_MECHANISM`, `_SASL_USERNAME`, `_SASL_PASSWORD`."""
+    protocol = env.choice(
+        f"{prefix}_SECURITY_PROTOCOL", choices=KAFKA_SECURITY_PROTOCOLS, default="plaintext"
+    ).upper()
+    mechanism = env.choice(
+        f"{prefix}_SASL_MECHANISM", choices=KAFKA_SASL_MECHANISMS, default=""
+    ).upper()
+    username = env.str(f"{prefix}_SASL_USERNAME")
+    password = env.secret(f"{prefix}_SASL_PASSWORD")
+    if protocol.startswith("SASL") and not (mechanism and username and password):
+        env.problem(
+            f"{prefix}_SECURITY_PROTOCOL={protocol} needs {prefix}_SASL_MECHANISM "
+            f"(one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), {prefix}_SASL_USERNAME and "
+            f"{prefix}_SASL_PASSWORD"
+        )
+    security = {"security.protocol": protocol}
+    if protocol.startswith("SASL"):
+        security.update(
+            {"sasl.mechanism": mechanism, "sasl.username": username, "sasl.password": password}
+        )
+    return security
+
+
+class KafkaConsumerSettings(NamedTuple):
+    """A consumer's topic, group and batch settings, in the order `kafka_consumer` reads them."""
+
+    topic: str
+    group_id: str
+    client_id: str
+    group_instance_id: str
+    auto_offset_reset: str
+    poll_ms: int
+    batch_size: int
+    dlq_topic: str
+
+
+def kafka_consumer(
+    consumer: str,
+    *,
+    topic: str,
+    group_id: str,
+    client_id: str,
+    poll_ms: int,
+    batch_size: int,
+    max_batch_size: int,
+    dlq_topic: str,
+) -> KafkaConsumerSettings:
+    """`<consumer>_TOPIC`, `_GROUP_ID`, `_CLIENT_ID`, `_GROUP_INSTANCE_ID` (Kafka static group
+    membership), `_AUTO_OFFSET_RESET`, `_POLL_MS`, `_BATCH_SIZE` and `_DLQ_TOPIC`, with each
+    consumer's defaults; its bootstrap servers and `kafka_security` are read beside it."""
+    return KafkaConsumerSettings(
+        topic=env.str(f"{consumer}_TOPIC", default=topic),
+        group_id=env.str(f"{consumer}_GROUP_ID", default=group_id),
+        client_id=env.str(f"{consumer}_CLIENT_ID", default=client_id),
+        group_instance_id=env.str(f"{consumer}_GROUP_INSTANCE_ID"),
+        auto_offset_reset=env.choice(
+            f"{consumer}_AUTO_OFFSET_RESET", choices=KAFKA_OFFSET_RESETS, default="latest"
+        ),
+        poll_ms=env.int(f"{consumer}_POLL_MS", default=poll_ms, min_value=10, max_value=60000),
+        batch_size=env.int(
+            f"{consumer}_BATCH_SIZE", default=batch_size, min_value=1, max_value=max_batch_size
+        ),
+        dlq_topic=env.str(f"{consumer}_DLQ_TOPIC", default=dlq_topic),
+    )

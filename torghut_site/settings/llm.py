@@ -1,0 +1,182 @@
+"""LLM trade review and DSPy programs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from torghut_site.settings.base import env
+from torghut_site.settings.trading_lanes import JANGAR_BASE_URL
+
+# --------------------------------------------------------------------------------------------
+# LLM trade review (inventory §10) and DSPy programs (§9). The review runs in a Celery task, never
+# in the trade cycle: a decision that needs it waits in `pending_review` until the verdict or the
+# deadline. An LLM may veto or shrink a trade, never enlarge it.
+# --------------------------------------------------------------------------------------------
+LLM_VERDICT_MODES = ("veto", "pass_through")
+LLM_UNCERTAINTY_BANDS = ("low", "medium", "high")
+LLM_COMMITTEE_ALL_ROLES = ("researcher", "risk_critic", "execution_critic", "policy_judge")
+LLM_ROLLOUT_STAGES = (
+    "stage0",
+    "stage1",
+    "stage2",
+    "stage3",
+    "stage0_baseline",
+    "stage1_shadow_pilot",
+    "stage2_paper_advisory",
+    "stage3_controlled_live",
+)
+LLM_ENABLED = env.bool("LLM_ENABLED", default=False)
+LLM_PROVIDER = env.choice(
+    "LLM_PROVIDER",
+    choices=("openai", "jangar", "self_hosted"),
+    default="jangar" if JANGAR_BASE_URL else "openai",
+)
+LLM_MODEL = env.str("LLM_MODEL", default="gpt-5.3-codex-spark")
+OPENAI_API_KEY = env.secret("OPENAI_API_KEY")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1").rstrip("/")
+# an OpenAI-compatible server: the fallback when the primary provider fails, or the primary
+# itself with LLM_PROVIDER=self_hosted
+LLM_SELF_HOSTED_BASE_URL = env.str("LLM_SELF_HOSTED_BASE_URL").rstrip("/")
+LLM_SELF_HOSTED_API_KEY = env.secret("LLM_SELF_HOSTED_API_KEY", default="local")
+LLM_SELF_HOSTED_MODEL = env.str("LLM_SELF_HOSTED_MODEL", default=LLM_MODEL)
+LLM_PROMPT_VERSION = env.str("LLM_PROMPT_VERSION", default="v1")
+# greedy decoding and a fixed seed by default: the same snapshot asks the same question twice
+LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.0, min_value=0.0, max_value=2.0)
+LLM_SEED = env.int("LLM_SEED", default=0, min_value=0)
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=300, min_value=16, max_value=32000)
+LLM_TOKEN_BUDGET_MAX = env.int("LLM_TOKEN_BUDGET_MAX", default=1200, min_value=16)
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=20.0, min_value=0.1, max_value=300)
+# how long a decision waits in `pending_review` before the fail mode decides for it
+LLM_REVIEW_DEADLINE_SECONDS = env.int(
+    "LLM_REVIEW_DEADLINE_SECONDS", default=30, min_value=1, max_value=300
+)
+LLM_FAIL_MODE = env.choice("LLM_FAIL_MODE", choices=LLM_VERDICT_MODES, default="veto")
+LLM_FAIL_MODE_ENFORCEMENT = env.choice(
+    "LLM_FAIL_MODE_ENFORCEMENT", choices=("strict_veto", "configured"), default="strict_veto"
+)
+if LLM_FAIL_MODE_ENFORCEMENT == "strict_veto" and LLM_FAIL_MODE != "veto":
+    env.problem(
+        f"LLM_FAIL_MODE={LLM_FAIL_MODE!r} needs LLM_FAIL_MODE_ENFORCEMENT=configured "
+        "(strict_veto allows only veto)"
+    )
+LLM_FAIL_OPEN_LIVE_APPROVED = env.bool("LLM_FAIL_OPEN_LIVE_APPROVED", default=False)
+LLM_ABSTAIN_FAIL_MODE = env.choice(
+    "LLM_ABSTAIN_FAIL_MODE", choices=LLM_VERDICT_MODES, default="pass_through"
+)
+LLM_ESCALATE_FAIL_MODE = env.choice(
+    "LLM_ESCALATE_FAIL_MODE", choices=LLM_VERDICT_MODES, default="veto"
+)
+LLM_QUALITY_FAIL_MODE = env.choice(
+    "LLM_QUALITY_FAIL_MODE", choices=LLM_VERDICT_MODES, default="veto"
+)
+LLM_MIN_CONFIDENCE = env.float("LLM_MIN_CONFIDENCE", default=0.5, min_value=0.0, max_value=1.0)
+LLM_MIN_CALIBRATED_TOP_PROBABILITY = env.float(
+    "LLM_MIN_CALIBRATED_TOP_PROBABILITY", default=0.45, min_value=0.0, max_value=1.0
+)
+LLM_MIN_PROBABILITY_MARGIN = env.float(
+    "LLM_MIN_PROBABILITY_MARGIN", default=0.05, min_value=0.0, max_value=1.0
+)
+LLM_MAX_UNCERTAINTY = env.float("LLM_MAX_UNCERTAINTY", default=0.6, min_value=0.0, max_value=1.0)
+LLM_MAX_UNCERTAINTY_BAND = env.choice(
+    "LLM_MAX_UNCERTAINTY_BAND", choices=LLM_UNCERTAINTY_BANDS, default="medium"
+)
+LLM_MIN_CALIBRATION_QUALITY_SCORE = env.float(
+    "LLM_MIN_CALIBRATION_QUALITY_SCORE", default=0.5, min_value=0.0, max_value=1.0
+)
+LLM_ADJUSTMENT_ALLOWED = env.bool("LLM_ADJUSTMENT_ALLOWED", default=False)
+LLM_ADJUSTMENT_APPROVED = env.bool("LLM_ADJUSTMENT_APPROVED", default=False)
+LLM_MIN_QTY_MULTIPLIER = env.decimal(
+    "LLM_MIN_QTY_MULTIPLIER", default=Decimal("0.5"), min_value=Decimal("0.01")
+) or Decimal("0.5")
+LLM_MAX_QTY_MULTIPLIER = env.decimal(
+    "LLM_MAX_QTY_MULTIPLIER", default=Decimal("1.25"), min_value=Decimal("0.01")
+) or Decimal("1.25")
+if LLM_MIN_QTY_MULTIPLIER > LLM_MAX_QTY_MULTIPLIER:
+    env.problem(
+        f"LLM_MIN_QTY_MULTIPLIER={LLM_MIN_QTY_MULTIPLIER} must be <= "
+        f"LLM_MAX_QTY_MULTIPLIER={LLM_MAX_QTY_MULTIPLIER}"
+    )
+if LLM_MIN_QTY_MULTIPLIER > 1:
+    env.problem(
+        f"LLM_MIN_QTY_MULTIPLIER={LLM_MIN_QTY_MULTIPLIER} must be <= 1 "
+        "(a review may shrink a trade, never enlarge it)"
+    )
+LLM_SHADOW_MODE = env.bool("LLM_SHADOW_MODE", default=False)
+LLM_ROLLOUT_STAGE = env.choice("LLM_ROLLOUT_STAGE", choices=LLM_ROLLOUT_STAGES, default="stage3")
+LLM_RECENT_DECISIONS = env.int("LLM_RECENT_DECISIONS", default=5, min_value=0, max_value=50)
+LLM_CIRCUIT_MAX_ERRORS = env.int("LLM_CIRCUIT_MAX_ERRORS", default=3, min_value=1, max_value=1000)
+LLM_CIRCUIT_WINDOW_SECONDS = env.int("LLM_CIRCUIT_WINDOW_SECONDS", default=300, min_value=1)
+LLM_CIRCUIT_COOLDOWN_SECONDS = env.int("LLM_CIRCUIT_COOLDOWN_SECONDS", default=600, min_value=1)
+LLM_ALLOWED_PROMPT_VERSIONS = env.csv("LLM_ALLOWED_PROMPT_VERSIONS")
+LLM_ALLOWED_MODELS = env.csv("LLM_ALLOWED_MODELS")
+# model-risk governance evidence: stage2/stage3 enforce only when all four are set
+LLM_EVALUATION_REPORT = env.str("LLM_EVALUATION_REPORT")
+LLM_EFFECTIVE_CHALLENGE_ID = env.str("LLM_EFFECTIVE_CHALLENGE_ID")
+LLM_SHADOW_COMPLETED_AT = env.str("LLM_SHADOW_COMPLETED_AT")
+LLM_MODEL_VERSION_LOCK = env.str("LLM_MODEL_VERSION_LOCK")
+if LLM_SHADOW_COMPLETED_AT:
+    from datetime import datetime as _datetime
+
+    try:
+        _datetime.fromisoformat(LLM_SHADOW_COMPLETED_AT.replace("Z", "+00:00"))
+    except ValueError:
+        env.problem(
+            f"LLM_SHADOW_COMPLETED_AT={LLM_SHADOW_COMPLETED_AT!r} is not an ISO 8601 timestamp"
+        )
+LLM_COMMITTEE_ROLES = env.csv("LLM_COMMITTEE_ROLES", default=LLM_COMMITTEE_ALL_ROLES)
+LLM_COMMITTEE_MANDATORY_ROLES = env.csv(
+    "LLM_COMMITTEE_MANDATORY_ROLES", default=("risk_critic", "execution_critic", "policy_judge")
+)
+for _name, _roles in (
+    ("LLM_COMMITTEE_ROLES", LLM_COMMITTEE_ROLES),
+    ("LLM_COMMITTEE_MANDATORY_ROLES", LLM_COMMITTEE_MANDATORY_ROLES),
+):
+    _unknown = sorted(set(_roles) - set(LLM_COMMITTEE_ALL_ROLES))
+    if _unknown:
+        env.problem(
+            f"{_name} has unknown roles {', '.join(_unknown)} "
+            f"(allowed: {', '.join(LLM_COMMITTEE_ALL_ROLES)})"
+        )
+if set(LLM_COMMITTEE_MANDATORY_ROLES) - set(LLM_COMMITTEE_ROLES):
+    env.problem("LLM_COMMITTEE_MANDATORY_ROLES must be a subset of LLM_COMMITTEE_ROLES")
+if LLM_MAX_TOKENS > LLM_TOKEN_BUDGET_MAX:
+    env.problem(
+        f"LLM_MAX_TOKENS={LLM_MAX_TOKENS} exceeds LLM_TOKEN_BUDGET_MAX={LLM_TOKEN_BUDGET_MAX}"
+    )
+if LLM_ENABLED:
+    if LLM_PROVIDER == "jangar" and not JANGAR_BASE_URL:
+        env.problem("LLM_PROVIDER=jangar requires JANGAR_BASE_URL")
+    if LLM_PROVIDER == "openai" and not OPENAI_API_KEY:
+        env.problem("LLM_PROVIDER=openai requires OPENAI_API_KEY (or OPENAI_API_KEY_FILE)")
+    if LLM_PROVIDER == "self_hosted" and not LLM_SELF_HOSTED_BASE_URL:
+        env.problem("LLM_PROVIDER=self_hosted requires LLM_SELF_HOSTED_BASE_URL")
+
+LLM_DSPY_RUNTIME_MODE = env.choice(
+    "LLM_DSPY_RUNTIME_MODE", choices=("disabled", "shadow", "active"), default="disabled"
+)
+LLM_DSPY_ARTIFACT_HASH = env.str("LLM_DSPY_ARTIFACT_HASH").lower()
+if LLM_DSPY_RUNTIME_MODE != "disabled":
+    # that the hash names a stored, promoted artifact is checked against the database by the
+    # `trading.E001` system check (manage.py migrate / check --database default)
+    if not LLM_DSPY_ARTIFACT_HASH:
+        env.problem(
+            f"LLM_DSPY_RUNTIME_MODE={LLM_DSPY_RUNTIME_MODE} requires LLM_DSPY_ARTIFACT_HASH"
+        )
+    elif len(LLM_DSPY_ARTIFACT_HASH) != 64 or any(
+        c not in "0123456789abcdef" for c in LLM_DSPY_ARTIFACT_HASH
+    ):
+        env.problem(
+            f"LLM_DSPY_ARTIFACT_HASH={LLM_DSPY_ARTIFACT_HASH!r} is not a sha256 (64 hex digits)"
+        )
+LLM_DSPY_PROGRAM_NAME = env.str("LLM_DSPY_PROGRAM_NAME", default="trade-review-committee-v1")
+LLM_DSPY_SIGNATURE_VERSION = env.str("LLM_DSPY_SIGNATURE_VERSION", default="v1")
+LLM_DSPY_TIMEOUT_SECONDS = env.float(
+    "LLM_DSPY_TIMEOUT_SECONDS", default=8.0, min_value=0.1, max_value=300
+)
+LLM_DSPY_COMPILE_METRICS_POLICY_REF = env.str(
+    "LLM_DSPY_COMPILE_METRICS_POLICY_REF", default="config/trading/llm/dspy-metrics.yaml"
+)
+LLM_DSPY_SECRET_BINDING_REF = env.str(
+    "LLM_DSPY_SECRET_BINDING_REF", default="codex-whitepaper-github-token"
+)
+LLM_DSPY_AGENTRUN_TTL_SECONDS = env.int("LLM_DSPY_AGENTRUN_TTL_SECONDS", default=14400, min_value=0)
