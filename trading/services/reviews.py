@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from torghut_site.hashing import canonical_hash
+from torghut_site.queueing import task_after_commit
 from trading.firewall import OrderFirewall
 from trading.gates import (
     Candidate,
@@ -385,9 +385,7 @@ def review_deadline(*, now: datetime, config: ReviewConfig) -> datetime:
 
 def review_enqueue(review_id: int) -> None:
     """Queue the review task once the opening transaction commits."""
-    from trading.tasks import llm_review_run
-
-    transaction.on_commit(lambda: llm_review_run.delay(review_id))
+    task_after_commit("trading.tasks.llm_review_run", review_id)
 
 
 @dataclass(frozen=True)
