@@ -25,7 +25,7 @@ class UnknownTaskError(LookupError):
 def registered_task(name: str) -> Task[Any, Any]:
     """The task registered under `name`, loading the installed apps' tasks modules if needed."""
     if name not in app.tasks:
-        app.loader.import_default_modules()  # runs `app.autodiscover_tasks()`
+        app.autodiscover_tasks(force=True)  # imports each installed app's tasks module
     try:
         return app.tasks[name]
     except KeyError:
