@@ -39,10 +39,10 @@ def _wait_for(predicate, timeout: float = 60.0) -> bool:
 
 def _reset_broker_pools() -> None:
     """Drop the connection and producer pools an earlier test opened on another broker
-    (Celery builds them once and keeps them across `conf.broker_url` changes)."""
+    (Celery builds them once and keeps them across `conf.broker_url` changes). They are dropped,
+    not closed: kombu keeps each pool in a registry keyed by the broker URL, and a closed one
+    would be handed back once `broker_url` is restored ("Acquire on closed pool")."""
     celery_app: Any = app  # private attributes, untyped
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
     celery_app._pool = None
     amqp = celery_app.__dict__.get("amqp")
     if amqp is not None:
