@@ -1,5 +1,6 @@
 """URLs of the research ledger and promotion actions, mounted under `/autonomy/`.
-The loop's status keeps the original's path, `/trading/autonomy` (in `trading/urls.py`)."""
+The loop's status keeps the original's path, `/trading/autonomy` (`autonomy/urls_trading.py`,
+mounted by `torghut_site/urls.py`)."""
 
 from django.urls import path
 

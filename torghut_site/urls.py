@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("trading/", include("trading.urls")),
+    # the research loop's status keeps the original's path, /trading/autonomy
+    path("trading/", include("autonomy.urls_trading")),
     path("whitepapers/", include("whitepapers.urls")),
     path("autonomy/", include("autonomy.urls")),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from torghut_site.hashing import canonical_hash
+from torghut_site.hashing import canonical_text_hash
 from trading.brokers.base import CLIENT_ORDER_ID_MAX_LENGTH
 
 CLIENT_ORDER_ID_PREFIX = "tg-"
@@ -23,7 +23,7 @@ def decision_hash(
 ) -> str:
     """sha256 over the signal's identity and the strategy — never over sizing or prices, so a
     re-processed signal (retried cycle, second worker, restart) always maps to the same decision."""
-    return canonical_hash(
+    return canonical_text_hash(
         {
             "account_label": account_label,
             "strategy": strategy_name,

@@ -1,23 +1,10 @@
 from django.urls import path
 
-from autonomy import apis as autonomy_apis
 from trading import apis, apis_live_approvals
 
 urlpatterns = [
     path("status", apis.StatusApi.as_view(), name="trading-status"),
     path("health", apis.HealthApi.as_view(), name="trading-health"),
-    # the original's status path of the research loop; the ledger itself is under /autonomy/
-    path("autonomy", autonomy_apis.AutonomyStatusApi.as_view(), name="trading-autonomy"),
-    path(
-        "autonomy/evidence-continuity",
-        autonomy_apis.EvidenceContinuityApi.as_view(),
-        name="trading-autonomy-evidence-continuity",
-    ),
-    path(
-        "autonomy/evidence-continuity/refresh",
-        autonomy_apis.EvidenceContinuityRefreshApi.as_view(),
-        name="trading-autonomy-evidence-continuity-refresh",
-    ),
     path("metrics", apis.MetricsApi.as_view(), name="trading-metrics"),
     path("decisions", apis.DecisionListApi.as_view(), name="trading-decisions"),
     path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from torghut_site.hashing import canonical_json
+from torghut_site.hashing import canonical_text
 from trading.gates import Candidate, CycleContext
 from trading.llm.config import ALLOWED_ORDER_TYPES, ReviewConfig
 from trading.llm.policy import PROMPTS_DIR
@@ -84,7 +84,7 @@ def system_prompt(prompt_version: str) -> str:
 
 
 def review_messages(snapshot: dict[str, Any], *, prompt_version: str) -> list[dict[str, str]]:
-    compact = canonical_json(snapshot)
+    compact = canonical_text(snapshot)
     return [
         {"role": "system", "content": system_prompt(prompt_version)},
         {

@@ -17,6 +17,7 @@ from torghut_site.models import HeartbeatKind
 from torghut_site.selectors import heartbeat_list
 from trading.lanes import lane_configs
 from trading.models import Execution, ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
+from trading.ports import order_feed_status
 from trading.selectors.safety import kill_switch_state
 from trading.selectors.trade_stream import trade_stream_health, trade_stream_watched
 
@@ -115,12 +116,6 @@ def tca_summary_cached(
     }
     cache.set(key, body, ttl)
     return body
-
-
-def order_feed_status() -> dict[str, Any]:
-    from orderfeed.selectors import order_feed_status as feed_status
-
-    return feed_status()
 
 
 def _ratio(loss: Decimal | None, base: Decimal | None) -> str | None:

@@ -42,6 +42,7 @@ from trading.models import Execution, LaneState, SafetyEvent, Strategy, TradeCur
 from trading.models.decisions import DecisionStatus
 from trading.models.safety import SafetyEventKind
 from trading.netting import net_intents, netting_intent
+from trading.ports import sim_trade_updates_flush
 from trading.selectors.allocation import strategy_books
 from trading.selectors.books import strategy_open_sells
 from trading.selectors.safety import emergency_stop_active, fallback_window, kill_switch_state
@@ -271,8 +272,6 @@ def broker_updates_flush(*, lane: LaneConfig) -> int:
     if lane.broker != "simulated":
         return 0
     from confluent_kafka import KafkaException
-
-    from orderfeed.simfeed import sim_trade_updates_flush
 
     try:
         return sim_trade_updates_flush(account_label=lane.label)

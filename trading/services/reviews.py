@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from torghut_site.hashing import canonical_hash
+from torghut_site.hashing import canonical_text_hash
+from torghut_site.queueing import task_after_commit
 from trading.firewall import OrderFirewall
 from trading.gates import (
     Candidate,
@@ -122,7 +122,7 @@ def review_open(
         shadow_reasons=shadow_reasons,
         deadline=deadline,
         input_json=snapshot,
-        input_hash=canonical_hash(snapshot),
+        input_hash=canonical_text_hash(snapshot),
         deterministic_qty=decision.qty,
     )
 
@@ -133,9 +133,9 @@ def answer_hash(response_json: dict[str, Any] | None) -> str:
     if response_json is None:
         return ""
     if isinstance(response_json.get("dspy"), dict) and "output" in response_json["dspy"]:
-        return canonical_hash(response_json["dspy"]["output"])
+        return canonical_text_hash(response_json["dspy"]["output"])
     skip = {"provider", "provider_errors", "dspy", "dspy_shadow", "late_answer", "late_verdict"}
-    return canonical_hash({k: v for k, v in response_json.items() if k not in skip})
+    return canonical_text_hash({k: v for k, v in response_json.items() if k not in skip})
 
 
 def _count(run: ReviewRun, *, shadow: bool) -> None:
@@ -385,9 +385,7 @@ def review_deadline(*, now: datetime, config: ReviewConfig) -> datetime:
 
 def review_enqueue(review_id: int) -> None:
     """Queue the review task once the opening transaction commits."""
-    from trading.tasks import llm_review_run
-
-    transaction.on_commit(lambda: llm_review_run.delay(review_id))
+    task_after_commit("trading.tasks.llm_review_run", review_id)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files.base import ContentFile
@@ -19,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from torghut_site.flags import flag_enabled
+from torghut_site.queueing import task_after_commit
 from trading.metrics import EMERGENCY_STOPS
 from trading.models import Incident, LaneState, SafetyEvent, SafetyState
 from trading.models.safety import SafetyEventKind
@@ -71,9 +71,7 @@ def kill_switch_set(
             **_actor_fields(actor, actor_label),
         )
         if engaged:
-            from trading.tasks import cancel_open_orders_all_lanes
-
-            transaction.on_commit(lambda: cancel_open_orders_all_lanes.delay())
+            task_after_commit("trading.tasks.cancel_open_orders_all_lanes")
     return state
 
 
@@ -221,9 +219,7 @@ def emergency_stop_latch(
         state = _locked_state()
         added = _latch(state=state, reasons=reasons, account_label=account_label, snapshot=snapshot)
         if added and cancel_all_lanes:
-            transaction.on_commit(
-                lambda: current_app.send_task("trading.tasks.cancel_open_orders_all_lanes")
-            )
+            task_after_commit("trading.tasks.cancel_open_orders_all_lanes")
         return EmergencyStopResult(True, bool(added), False, list(state.emergency_stop_reasons))
 
 

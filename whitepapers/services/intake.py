@@ -51,6 +51,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from torghut_site.queueing import task_after_commit, task_send
 from whitepapers.extract import PdfText, pdf_text_extract
 from whitepapers.github import (
     Branches,
@@ -140,17 +141,13 @@ class IntakeOutcome:
 def _on_commit_dispatch(run_id: str, *, force: bool = False) -> None:
     if not (force or settings.WHITEPAPER_AGENTRUN_AUTO_DISPATCH):
         return
-    from whitepapers.tasks import dispatch_agentrun
-
-    transaction.on_commit(lambda: dispatch_agentrun.delay(run_id))
+    task_after_commit("whitepapers.tasks.dispatch_agentrun", run_id)
 
 
 def _on_commit_process(event_ids: list[int]) -> None:
-    from whitepapers.tasks import process_github_event
-
     def queue() -> None:
         for event_id in event_ids:
-            process_github_event.delay(event_id)
+            task_send("whitepapers.tasks.process_github_event", event_id)
 
     transaction.on_commit(queue)
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from torghut_site.queueing import task_send
 from whitepapers.models import (
     EventStatus,
     GithubIssueEvent,
@@ -29,8 +30,6 @@ SWEEP_LIMIT = 200
 
 
 def whitepaper_sweep_run() -> dict[str, int]:
-    from whitepapers.tasks import dispatch_agentrun, process_github_event
-
     if not settings.WHITEPAPER_WORKFLOW_ENABLED:
         return {"events": 0, "runs": 0, "exhausted": 0}
     now = timezone.now()
@@ -50,7 +49,7 @@ def whitepaper_sweep_run() -> dict[str, int]:
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
     for event_id in events:
-        process_github_event.delay(event_id)
+        task_send("whitepapers.tasks.process_github_event", event_id)
 
     undispatched = WhitepaperAnalysisRun.objects.filter(
         status=RunStatus.QUEUED, updated_at__lt=cutoff
@@ -74,5 +73,5 @@ def whitepaper_sweep_run() -> dict[str, int]:
         )
     runs = list(undispatched.order_by("updated_at").values_list("run_id", flat=True)[:SWEEP_LIMIT])
     for run_id in runs:
-        dispatch_agentrun.delay(run_id)
+        task_send("whitepapers.tasks.dispatch_agentrun", run_id)
     return {"events": len(events), "runs": len(runs), "exhausted": exhausted}

@@ -2,8 +2,8 @@
 
 Files: `dspy-dataset.json`, `dspy-compile-result.json`, `dspy-eval-report.json`,
 `dspy-promotion-record.json`, `dspy-bundle.json`. Encoding and hashing are
-`autonomy.engine.artifacts.canonical_json`/`sha256_hex` (sorted keys, compact, floats rounded to
-10 significant digits), so the same inputs give the same bytes and the same hashes.
+`torghut_site.hashing.canonical_bytes`/`canonical_bytes_hash` (sorted keys, compact, floats
+rounded to 10 significant digits), so the same inputs give the same bytes and the same hashes.
 
 What each hash covers (never `createdAt`):
 - datasetHash: the labelling rule and the examples;
@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 
-from autonomy.engine.artifacts import canonical_json, sha256_hex
+from torghut_site.hashing import canonical_bytes, canonical_bytes_hash
 
 DATASET_SCHEMA = "torghut.dspy.dataset.v1"
 METRICS_SCHEMA = "torghut.dspy.metrics.v1"
@@ -42,11 +42,13 @@ RECOMMENDATIONS = ("hold", *PROMOTION_TARGETS)
 
 
 def file_bytes(payload: dict[str, Any]) -> bytes:
-    return canonical_json(payload)
+    return canonical_bytes(payload)
 
 
 def dataset_hash(*, labeling: dict[str, Any], examples: list[dict[str, Any]]) -> str:
-    return sha256_hex({"schemaVersion": DATASET_SCHEMA, "labeling": labeling, "examples": examples})
+    return canonical_bytes_hash(
+        {"schemaVersion": DATASET_SCHEMA, "labeling": labeling, "examples": examples}
+    )
 
 
 def compile_result(
@@ -61,8 +63,8 @@ def compile_result(
     seed: int,
     created_at: datetime,
 ) -> dict[str, Any]:
-    compiled_prompt_hash = sha256_hex(program_state)
-    reproducibility_hash = sha256_hex(
+    compiled_prompt_hash = canonical_bytes_hash(program_state)
+    reproducibility_hash = canonical_bytes_hash(
         {
             "program_name": program_name,
             "signature_versions": signature_versions,
@@ -73,7 +75,7 @@ def compile_result(
             "metric_bundle": metric_bundle,
         }
     )
-    artifact_hash = sha256_hex(
+    artifact_hash = canonical_bytes_hash(
         {
             "program_name": program_name,
             "signature_versions": signature_versions,
@@ -202,7 +204,7 @@ def eval_report(
         "gateCompatibility": compatibility,
         "promotionRecommendation": recommendation,
         "metricBundle": metric_bundle,
-        "evalHash": sha256_hex(hashed),
+        "evalHash": canonical_bytes_hash(hashed),
         "createdAt": created_at.isoformat(),
     }
 
@@ -216,7 +218,7 @@ def promotion_record(
     promoted_by: str,
     created_at: datetime,
 ) -> dict[str, Any]:
-    promotion_hash = sha256_hex(
+    promotion_hash = canonical_bytes_hash(
         {
             "artifact_hash": artifact_hash,
             "eval_hash": eval_hash,
@@ -245,15 +247,15 @@ def bundle(
     promotion_record: dict[str, Any] | None,
 ) -> dict[str, Any]:
     hashes = {
-        "compile_result": sha256_hex(compile_result),
-        "eval_report": sha256_hex(eval_report),
+        "compile_result": canonical_bytes_hash(compile_result),
+        "eval_report": canonical_bytes_hash(eval_report),
     }
     if promotion_record is not None:
-        hashes["promotion_record"] = sha256_hex(promotion_record)
+        hashes["promotion_record"] = canonical_bytes_hash(promotion_record)
     return {
         "compileResult": compile_result,
         "evalReport": eval_report,
         "promotionRecord": promotion_record,
         "artifactHashes": hashes,
-        "manifestHash": sha256_hex(hashes),
+        "manifestHash": canonical_bytes_hash(hashes),
     }

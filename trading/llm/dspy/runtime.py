@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from autonomy.engine.artifacts import sha256_hex
+from torghut_site.hashing import canonical_bytes_hash as sha256_hex
 from torghut_site.storage import ObjectStoreError, object_get
 from trading.llm.config import ReviewConfig
 from trading.llm.provider import LLMProviderError

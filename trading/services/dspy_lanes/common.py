@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from autonomy.engine.artifacts import sha256_hex
+from torghut_site.hashing import sha256_hex
 from torghut_site.storage import object_get, object_put
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy import artifacts

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from autonomy.engine.artifacts import sha256_hex
+from torghut_site.hashing import canonical_bytes_hash as sha256_hex
 from trading.llm.dspy import artifacts
 from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
 from trading.models import LLMDspyWorkflowArtifact

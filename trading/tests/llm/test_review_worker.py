@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import kombu.pools
 import pytest
 
 from tests.conftest import ROOT, subprocess_db_dsn
@@ -40,11 +39,10 @@ def _wait_for(predicate, timeout: float = 60.0) -> bool:
 
 def _reset_broker_pools() -> None:
     """Drop the connection and producer pools an earlier test opened on another broker
-    (Celery builds them once and keeps them across `conf.broker_url` changes)."""
+    (Celery builds them once and keeps them across `conf.broker_url` changes). They are dropped,
+    not closed: kombu keeps each pool in a registry keyed by the broker URL, and a closed one
+    would be handed back once `broker_url` is restored ("Acquire on closed pool")."""
     celery_app: Any = app  # private attributes, untyped
-    # the app's pool lives in kombu's registry, keyed by the broker: closing it there without
-    # dropping it would hand the closed pool to the next test that sends on that broker
-    kombu.pools.reset()
     celery_app._pool = None
     amqp = celery_app.__dict__.get("amqp")
     if amqp is not None:
