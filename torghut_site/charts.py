@@ -13,7 +13,7 @@ that are not finite numbers, and escapes every label.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -203,6 +203,38 @@ def _empty(text: str) -> SafeString:
     return format_html('<p class="chart-empty">{}</p>', text)
 
 
+def _series_mark(name: str, coords: list[tuple[float, float]], colour: str) -> SafeString:
+    """One series of a line chart: a dot for a single point, else a polyline."""
+    if len(coords) == 1:
+        return format_html(
+            '<circle class="series" cx="{}" cy="{}" r="3" fill="{}"><title>{}</title></circle>',
+            f"{coords[0][0]:.1f}",
+            f"{coords[0][1]:.1f}",
+            colour,
+            name,
+        )
+    return format_html(
+        '<polyline class="series" points="{}" fill="none" stroke="{}" '
+        'stroke-width="1.5"><title>{}</title></polyline>',
+        " ".join(f"{x:.1f},{yy:.1f}" for x, yy in coords),
+        colour,
+        name,
+    )
+
+
+def _zero_line(left: int, right: float, y0: float) -> SafeString:
+    return format_html(
+        '<line class="zero" x1="{x1}" y1="{y0}" x2="{x2}" y2="{y0}" stroke="#999" '
+        'stroke-dasharray="4 3"/><text class="y-zero" x="{tx}" y="{ty}" '
+        'text-anchor="end" font-size="11">0</text>',
+        x1=left,
+        x2=right,
+        y0=f"{y0:.1f}",
+        tx=left - 6,
+        ty=f"{y0 + 4:.1f}",
+    )
+
+
 def line_chart_svg(
     series: Sequence[LineSeries],
     *,
@@ -235,45 +267,12 @@ def line_chart_svg(
     marks: list[SafeString] = []
     placed: list[tuple[float, str]] = []
     for i, ((name, pts), fractions) in enumerate(zip(drawn, positions, strict=True)):
-        colour = PALETTE[i % len(PALETTE)]
         coords = [(left + plot_w * f, y(v)) for f, (_, v) in zip(fractions, pts, strict=True)]
         placed.extend((f, stamp) for f, (stamp, _) in zip(fractions, pts, strict=True))
-        if len(coords) == 1:
-            marks.append(
-                format_html(
-                    '<circle class="series" cx="{}" cy="{}" r="3" fill="{}"><title>{}</title>'
-                    "</circle>",
-                    f"{coords[0][0]:.1f}",
-                    f"{coords[0][1]:.1f}",
-                    colour,
-                    name,
-                )
-            )
-        else:
-            marks.append(
-                format_html(
-                    '<polyline class="series" points="{}" fill="none" stroke="{}" '
-                    'stroke-width="1.5"><title>{}</title></polyline>',
-                    " ".join(f"{x:.1f},{yy:.1f}" for x, yy in coords),
-                    colour,
-                    name,
-                )
-            )
+        marks.append(_series_mark(name, coords, PALETTE[i % len(PALETTE)]))
     x_right = left + plot_w
     if lo < 0 < hi:
-        marks.insert(
-            0,
-            format_html(
-                '<line class="zero" x1="{x1}" y1="{y0}" x2="{x2}" y2="{y0}" stroke="#999" '
-                'stroke-dasharray="4 3"/><text class="y-zero" x="{tx}" y="{ty}" '
-                'text-anchor="end" font-size="11">0</text>',
-                x1=left,
-                x2=x_right,
-                y0=f"{y(0.0):.1f}",
-                tx=left - 6,
-                ty=f"{y(0.0) + 4:.1f}",
-            ),
-        )
+        marks.insert(0, _zero_line(left, x_right, y(0.0)))
     first = min(placed, key=lambda p: p[0])[1]
     last = max(placed, key=lambda p: p[0])[1]
     return format_html(
@@ -299,6 +298,89 @@ def line_chart_svg(
         ),
         legend=_legend([name for name, _ in drawn], x=left, y=16) if legend else "",
         marks=format_html_join("", "{}", ((m,) for m in marks)),
+    )
+
+
+@dataclass(frozen=True)
+class _BarGeometry:
+    left: int
+    slot: float  # the width of one category
+    bar_w: float
+    base: float  # the baseline's y
+    y: Callable[[float], float]  # a value's y
+
+
+def _bars_markup(
+    categories: Sequence[str],
+    series: Sequence[BarSeries],
+    numbers: list[list[float | None]],
+    g: _BarGeometry,
+    value_format: str,
+) -> tuple[SafeString, SafeString, int]:
+    """(the bars, their printed values, how many bars): one bar per series in each category,
+    a missing value leaves a gap."""
+    bars: list[tuple[Any, ...]] = []
+    value_labels: list[tuple[Any, ...]] = []
+    for i, category in enumerate(categories):
+        for j, s in enumerate(series):
+            v = numbers[j][i]
+            if v is None:
+                continue
+            x = g.left + g.slot * i + g.slot * 0.1 + g.bar_w * j
+            bar_top, bar_h = min(g.y(v), g.base), abs(g.y(v) - g.base)
+            fill = NEGATIVE_FILL if v < 0 and len(series) == 1 else PALETTE[j % len(PALETTE)]
+            text = _fmt(v, value_format)
+            bars.append(
+                (
+                    "bar bar-neg" if v < 0 else "bar",
+                    f"{x:.1f}",
+                    f"{bar_top:.1f}",
+                    f"{max(g.bar_w - 1, 1.0):.1f}",
+                    f"{bar_h:.1f}",
+                    fill,
+                    text,
+                    f"{category} · {s.name}: {text}",
+                )
+            )
+            if g.bar_w >= 18:
+                label_y = bar_top - 3 if v >= 0 else bar_top + bar_h + 11
+                value_labels.append((f"{x + g.bar_w / 2:.1f}", f"{label_y:.1f}", text))
+    return (
+        format_html_join(
+            "",
+            '<rect class="{}" x="{}" y="{}" width="{}" height="{}" fill="{}" data-value="{}">'
+            "<title>{}</title></rect>",
+            bars,
+        ),
+        format_html_join(
+            "",
+            '<text class="bar-value" x="{}" y="{}" text-anchor="middle" font-size="10">{}</text>',
+            value_labels,
+        ),
+        len(bars),
+    )
+
+
+def _zero_label(left: int, base: float) -> SafeString:
+    return format_html(
+        '<text class="y-zero" x="{}" y="{}" text-anchor="end" font-size="11">0</text>',
+        left - 6,
+        f"{base + 4:.1f}",
+    )
+
+
+def _categories_markup(categories: Sequence[str], *, left: int, slot: float, y: int) -> SafeString:
+    """Each category's name under its bars, cut to fit (whole in its `<title>`)."""
+    fit = max(3, int(slot / 6.5))
+    labels = [
+        (f"{left + slot * (i + 0.5):.1f}", y, c if len(c) <= fit else c[: fit - 1] + "…", c)
+        for i, c in enumerate(str(c) for c in categories)
+    ]
+    return format_html_join(
+        "",
+        '<text class="category" x="{}" y="{}" text-anchor="middle" font-size="11">{}'
+        "<title>{}</title></text>",
+        labels,
     )
 
 
@@ -336,51 +418,15 @@ def bar_chart_svg(
     base = y(0.0)
     slot = plot_w / len(categories)
     bar_w = slot * 0.8 / len(series)
-    bars: list[tuple[Any, ...]] = []
-    value_labels: list[tuple[Any, ...]] = []
-    for i, category in enumerate(categories):
-        for j, s in enumerate(series):
-            v = numbers[j][i]
-            if v is None:
-                continue
-            x = left + slot * i + slot * 0.1 + bar_w * j
-            bar_top, bar_h = min(y(v), base), abs(y(v) - base)
-            fill = NEGATIVE_FILL if v < 0 and len(series) == 1 else PALETTE[j % len(PALETTE)]
-            text = _fmt(v, value_format)
-            bars.append(
-                (
-                    "bar bar-neg" if v < 0 else "bar",
-                    f"{x:.1f}",
-                    f"{bar_top:.1f}",
-                    f"{max(bar_w - 1, 1.0):.1f}",
-                    f"{bar_h:.1f}",
-                    fill,
-                    text,
-                    f"{category} · {s.name}: {text}",
-                )
-            )
-            if bar_w >= 18:
-                label_y = bar_top - 3 if v >= 0 else bar_top + bar_h + 11
-                value_labels.append((f"{x + bar_w / 2:.1f}", f"{label_y:.1f}", text))
-    fit = max(3, int(slot / 6.5))
-    category_labels = [
-        (
-            f"{left + slot * (i + 0.5):.1f}",
-            height - bottom + 14,
-            c if len(c) <= fit else c[: fit - 1] + "…",
-            c,
-        )
-        for i, c in enumerate(str(c) for c in categories)
-    ]
-    zero_label = (
-        format_html(
-            '<text class="y-zero" x="{}" y="{}" text-anchor="end" font-size="11">0</text>',
-            left - 6,
-            f"{base + 4:.1f}",
-        )
-        if lo < 0 < hi
-        else ""
+    bars, value_labels, n_bars = _bars_markup(
+        categories,
+        series,
+        numbers,
+        _BarGeometry(left=left, slot=slot, bar_w=bar_w, base=base, y=y),
+        value_format,
     )
+    category_labels = _categories_markup(categories, left=left, slot=slot, y=height - bottom + 14)
+    zero_label = _zero_label(left, base) if lo < 0 < hi else ""
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="chart bar-chart" width="{w}" '
         'height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{aria}" '
@@ -396,7 +442,7 @@ def bar_chart_svg(
         f"{'y' if len(categories) == 1 else 'ies'}, from {_fmt(lo, value_format)} "
         f"to {_fmt(hi, value_format)}",
         n_cat=len(categories),
-        n_bars=len(bars),
+        n_bars=n_bars,
         ax=left,
         ay=top + plot_h,
         top=top,
@@ -409,21 +455,7 @@ def bar_chart_svg(
         lo=_fmt(lo, value_format),
         zero=zero_label,
         legend=_legend([s.name for s in series], x=left, y=16) if legend else "",
-        bars=format_html_join(
-            "",
-            '<rect class="{}" x="{}" y="{}" width="{}" height="{}" fill="{}" data-value="{}">'
-            "<title>{}</title></rect>",
-            bars,
-        ),
-        values=format_html_join(
-            "",
-            '<text class="bar-value" x="{}" y="{}" text-anchor="middle" font-size="10">{}</text>',
-            value_labels,
-        ),
-        cats=format_html_join(
-            "",
-            '<text class="category" x="{}" y="{}" text-anchor="middle" font-size="11">{}'
-            "<title>{}</title></text>",
-            category_labels,
-        ),
+        bars=bars,
+        values=value_labels,
+        cats=category_labels,
     )

@@ -12,9 +12,9 @@ Imports are read from the syntax tree (`ast`), so an import named only in a stri
 A relative import is resolved against its package, and `from pkg import name` imports the
 module `pkg.name` when there is one (else the package `pkg`).
 
-Today's violations are listed in the `KNOWN_*` tables, each with the issue #19 work that removes
-it. The tables only shrink: a violation that is not listed fails, and so does a listed one that
-no longer exists (delete its line). They must end empty.
+The `KNOWN_*` tables hold accepted exceptions, each with the reason and the work that removes
+it; they are empty, and stay so: a violation that is not listed fails, and so does a listed one
+that no longer exists.
 """
 
 from __future__ import annotations
@@ -39,77 +39,15 @@ LAYERS: dict[str, int] = {
 EXCLUDED_DIRS = frozenset({"migrations", "tests", "__pycache__"})
 MAX_FUNCTION_LINES = 80
 
-SITE_TO_OPS = "#19: the dashboards leave the site layer for the operators' app `ops`"
-SCHEDULE = "#19: the beat schedule is assembled above the apps, not in the site layer"
-SETTINGS = "#19: settings become a package by concern and stop importing an app"
-SHARED_ARTIFACTS = "#19: the artifact hashing helpers move down out of autonomy"
-TRADING_UP = "#19: trading stops reaching into the apps above it"
-AUTONOMY_URLS = "#19: autonomy's API routes are mounted by autonomy, not by trading.urls"
-TASKS_BY_NAME = "#19: services queue their app's tasks by name after commit (no service -> tasks)"
-KAFKA_BASE = "#19: the Kafka consumer base is split from the dead-letter/heartbeat services"
-AUTONOMY_SERVICES = "#19: autonomy's promotion and governance services stop importing each other"
-TRADING_SERVICES = "#19: trading's cycle, decision, review, safety and reconcile services untangled"
-RUN_LANE = "#19: autonomy's `run_lane` reads as named steps"
-SHORT = "#19: functions under 80 lines in the code being moved"
 
 # (importing module, imported module) -> what removes it
-KNOWN_LAYER_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("torghut_site.dashboard", "orderfeed.models"): SITE_TO_OPS,
-    ("torghut_site.dashboard", "trading.lanes"): SITE_TO_OPS,
-    ("torghut_site.dashboard", "trading.models"): SITE_TO_OPS,
-    ("torghut_site.dashboard", "trading.selectors.safety"): SITE_TO_OPS,
-    ("torghut_site.schedule", "trading.schedule"): SCHEDULE,
-    ("torghut_site.settings", "autonomy.drift"): SETTINGS,
-    ("trading.llm.dspy_artifacts", "autonomy.engine.artifacts"): SHARED_ARTIFACTS,
-    ("trading.llm.dspy_runtime", "autonomy.engine.artifacts"): SHARED_ARTIFACTS,
-    ("trading.selectors.trading", "orderfeed.selectors"): TRADING_UP,
-    ("trading.services.cycle", "orderfeed.simfeed"): TRADING_UP,
-    ("trading.services.dspy_lanes.common", "autonomy.engine.artifacts"): SHARED_ARTIFACTS,
-    ("trading.services.dspy_lanes.compile", "autonomy.engine.artifacts"): SHARED_ARTIFACTS,
-    ("trading.urls", "autonomy.apis"): AUTONOMY_URLS,
-}
+KNOWN_LAYER_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 # the modules of one circle (a strongly connected component) -> what removes it
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"autonomy.services.governance", "autonomy.services.promotion"}): AUTONOMY_SERVICES,
-    frozenset({"torghut_site.kafka", "torghut_site.services"}): KAFKA_BASE,
-    frozenset({"torghut_site.schedule", "trading.schedule"}): SCHEDULE,
-    frozenset(
-        {
-            "trading.services.cycle",
-            "trading.services.decisions",
-            "trading.services.gap_fill",
-            "trading.services.reconcile",
-            "trading.services.reviews",
-            "trading.services.safety",
-            "trading.tasks",
-        }
-    ): TRADING_SERVICES,
-    frozenset(
-        {"whitepapers.services.intake", "whitepapers.services.sweep", "whitepapers.tasks"}
-    ): TASKS_BY_NAME,
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
 # "module:qualified.name" -> (its length today, which it must not exceed, and what removes it)
-KNOWN_LONG_FUNCTIONS: dict[str, tuple[int, str]] = {
-    "autonomy.engine.backtest:simulate": (97, SHORT),
-    "autonomy.lane:run_lane": (375, RUN_LANE),
-    "autonomy.services.governance:drift_record": (83, SHORT),
-    "autonomy.services.lane:_record": (127, SHORT),
-    "autonomy.services.promotion:promotion_approve": (116, SHORT),
-    "autonomy.services.readiness:readiness_probe": (94, SHORT),
-    "torghut_site.admin_dashboard:dashboard_panels": (88, SITE_TO_OPS),
-    "torghut_site.charts:bar_chart_svg": (125, SITE_TO_OPS),
-    "torghut_site.charts:line_chart_svg": (97, SITE_TO_OPS),
-    "trading.services.cycle:_run": (91, SHORT),
-    "trading.services.decisions:decision_process": (107, SHORT),
-    "trading.services.dspy_lanes.compile:dspy_compile": (83, SHORT),
-    "trading.services.dspy_lanes.dataset:dspy_dataset_build": (108, SHORT),
-    "trading.services.dspy_lanes.evaluate:dspy_evaluate": (83, SHORT),
-    "trading.services.dspy_lanes.promote:dspy_promote": (86, SHORT),
-    "trading.services.reconcile:reconcile_lane": (87, SHORT),
-    "whitepapers.services.dispatch:agentrun_dispatch": (101, SHORT),
-}
+KNOWN_LONG_FUNCTIONS: dict[str, tuple[int, str]] = {}
 
 
 @dataclass(frozen=True)

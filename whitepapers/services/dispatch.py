@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from torghut_site.jangar import SubmittedAgentRun
 from whitepapers.github import (
     branch_name_valid,
     head_branch_for,
@@ -254,30 +256,17 @@ def agentrun_dispatch(*, run_id: str, requested_by: str = "") -> DispatchOutcome
     run = WhitepaperAnalysisRun.objects.select_related("document", "document_version").get(
         run_id=run_id
     )
-    attempt, alive = _next_attempt(run)
-    if alive is not None:
+    attempt, known = _attempt_to_submit(run)
+    if known is not None:
         WHITEPAPER_DISPATCHES.labels(outcome="idempotent").inc()
-        return _outcome(alive, idempotent=True)
-    existing = run.agentruns.filter(attempt=attempt).first()
-    if existing is not None:
-        WHITEPAPER_DISPATCHES.labels(outcome="idempotent").inc()
-        return _outcome(existing, idempotent=True)
-    if run.status == RunStatus.COMPLETED:
-        raise DispatchError("run_completed", f"{run_id} is completed", http_status=409)
-    version = run.document_version
-    if version is None or version.parse_status != ParseStatus.STORED:
-        raise DispatchError(
-            "requeue_not_ready", f"{run_id} has no stored PDF to analyse", http_status=409
-        )
-
+        return _outcome(known, idempotent=True)
     payload, prompt = agentrun_payload(run, attempt=attempt)
-    key = payload["idempotencyKey"]
     started = timezone.now()
     try:
         submitted = agentrun_submit(
             url=settings.WHITEPAPER_AGENTRUN_SUBMIT_URL,
             payload=payload,
-            idempotency_key=key,
+            idempotency_key=payload["idempotencyKey"],
             api_key=settings.JANGAR_API_KEY,
             timeout_seconds=settings.WHITEPAPER_AGENTRUN_TIMEOUT_SECONDS,
             max_attempts=settings.WHITEPAPER_AGENTRUN_MAX_ATTEMPTS,
@@ -288,63 +277,123 @@ def agentrun_dispatch(*, run_id: str, requested_by: str = "") -> DispatchOutcome
         WHITEPAPER_DISPATCHES.labels(outcome="failed").inc()
         kind = "retryable" if exc.retryable else "rejected"
         raise DispatchError("agentrun_dispatch_failed", f"{kind}: {exc}") from exc
+    sent = _Submission(attempt, payload, prompt, submitted, started, requested_by)
+    agentrun, recorded = _record_dispatched(run, sent)
+    if recorded:
+        WHITEPAPER_DISPATCHES.labels(outcome="dispatched").inc()
+    return _outcome(agentrun, idempotent=not recorded)
 
+
+def _attempt_to_submit(
+    run: WhitepaperAnalysisRun,
+) -> tuple[int, WhitepaperCodexAgentRun | None]:
+    """(attempt, None) to submit, or (attempt, the AgentRun that makes submitting pointless);
+    `DispatchError` for a run that cannot be dispatched."""
+    attempt, alive = _next_attempt(run)
+    if alive is not None:
+        return attempt, alive
+    existing = run.agentruns.filter(attempt=attempt).first()
+    if existing is not None:
+        return attempt, existing
+    if run.status == RunStatus.COMPLETED:
+        raise DispatchError("run_completed", f"{run.run_id} is completed", http_status=409)
+    version = run.document_version
+    if version is None or version.parse_status != ParseStatus.STORED:
+        raise DispatchError(
+            "requeue_not_ready", f"{run.run_id} has no stored PDF to analyse", http_status=409
+        )
+    return attempt, None
+
+
+@dataclass(frozen=True)
+class _Submission:
+    """What was sent to Jangar for one attempt, and its answer."""
+
+    attempt: int
+    payload: dict[str, Any]
+    prompt: str
+    submitted: SubmittedAgentRun
+    started: datetime
+    requested_by: str
+
+
+def _record_dispatched(
+    run: WhitepaperAnalysisRun, sent: _Submission
+) -> tuple[WhitepaperCodexAgentRun, bool]:
+    """The dispatch step, the AgentRun row and the run's move, in one transaction: (AgentRun,
+    True), or (the row a concurrent dispatch of the same attempt recorded first, False)."""
     finished = timezone.now()
     with transaction.atomic():
         locked = WhitepaperAnalysisRun.objects.select_for_update().get(pk=run.pk)
-        step, _ = WhitepaperAnalysisStep.objects.update_or_create(
-            run=locked,
-            step_name=DISPATCH_STEP,
-            attempt=attempt,
-            defaults={
-                "step_order": DISPATCH_STEP_ORDER,
-                "status": StepStatus.COMPLETED,
-                "executor": "jangar",
-                "idempotency_key": key,
-                "started_at": started,
-                "completed_at": finished,
-                "duration_ms": int((finished - started).total_seconds() * 1000),
-                "input_json": token_redacted(payload),
-                "output_json": token_redacted(
-                    {**submitted.response, "http_attempts": submitted.http_attempts}
-                ),
-                "error_json": {"retried_errors": submitted.errors} if submitted.errors else {},
-            },
-        )
+        step = _dispatch_step(locked, sent, finished)
         try:
             with transaction.atomic():
-                agentrun = WhitepaperCodexAgentRun.objects.create(
-                    run=locked,
-                    step=step,
-                    attempt=attempt,
-                    agentrun_name=submitted.name,
-                    namespace=settings.WHITEPAPER_AGENTRUN_NAMESPACE,
-                    uid=submitted.uid,
-                    status=submitted.phase,
-                    requested_by=requested_by,
-                    idempotency_key=key,
-                    vcs_repository=payload["parameters"]["repository"],
-                    vcs_base_branch=payload["parameters"]["base"],
-                    vcs_head_branch=payload["parameters"]["head"],
-                    prompt_text=prompt,
-                    prompt_hash=hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
-                    input_context=token_redacted(payload["parameters"]),
-                    started_at=finished,
-                )
+                agentrun = _agentrun_create(locked, step, sent, finished)
         except IntegrityError:
             # a concurrent dispatch of the same attempt recorded it first (same key, same run)
-            agentrun = WhitepaperCodexAgentRun.objects.get(run=locked, attempt=attempt)
-            return _outcome(agentrun, idempotent=True)
+            return WhitepaperCodexAgentRun.objects.get(run=locked, attempt=sent.attempt), False
         run_move(
             locked,
             RunStatus.AGENTRUN_DISPATCHED,
-            dispatch_attempt=attempt,
+            dispatch_attempt=sent.attempt,
             failure_code="",
             failure_reason="",
             started_at=locked.started_at or finished,
         )
-    WHITEPAPER_DISPATCHES.labels(outcome="dispatched").inc()
-    return _outcome(agentrun, idempotent=False)
+    return agentrun, True
+
+
+def _dispatch_step(
+    run: WhitepaperAnalysisRun, sent: _Submission, finished: datetime
+) -> WhitepaperAnalysisStep:
+    submitted = sent.submitted
+    step, _ = WhitepaperAnalysisStep.objects.update_or_create(
+        run=run,
+        step_name=DISPATCH_STEP,
+        attempt=sent.attempt,
+        defaults={
+            "step_order": DISPATCH_STEP_ORDER,
+            "status": StepStatus.COMPLETED,
+            "executor": "jangar",
+            "idempotency_key": sent.payload["idempotencyKey"],
+            "started_at": sent.started,
+            "completed_at": finished,
+            "duration_ms": int((finished - sent.started).total_seconds() * 1000),
+            "input_json": token_redacted(sent.payload),
+            "output_json": token_redacted(
+                {**submitted.response, "http_attempts": submitted.http_attempts}
+            ),
+            "error_json": {"retried_errors": submitted.errors} if submitted.errors else {},
+        },
+    )
+    return step
+
+
+def _agentrun_create(
+    run: WhitepaperAnalysisRun,
+    step: WhitepaperAnalysisStep,
+    sent: _Submission,
+    finished: datetime,
+) -> WhitepaperCodexAgentRun:
+    parameters = sent.payload["parameters"]
+    return WhitepaperCodexAgentRun.objects.create(
+        run=run,
+        step=step,
+        attempt=sent.attempt,
+        agentrun_name=sent.submitted.name,
+        namespace=settings.WHITEPAPER_AGENTRUN_NAMESPACE,
+        uid=sent.submitted.uid,
+        status=sent.submitted.phase,
+        requested_by=sent.requested_by,
+        idempotency_key=sent.payload["idempotencyKey"],
+        vcs_repository=parameters["repository"],
+        vcs_base_branch=parameters["base"],
+        vcs_head_branch=parameters["head"],
+        prompt_text=sent.prompt,
+        prompt_hash=hashlib.sha256(sent.prompt.encode("utf-8")).hexdigest(),
+        input_context=token_redacted(parameters),
+        started_at=finished,
+    )
 
 
 def _record_failure(
