@@ -1,5 +1,5 @@
-"""Drift detection (§8.6), pure: reason codes from a run's evidence against thresholds, and the
-action they call for.
+"""Drift detection (docs/compatibility.md#drift-governance), pure: reason codes from a run's
+evidence against thresholds, and the action they call for.
 
 Codes (10): data — `data_required_null_rate_exceeded`, `data_staleness_p95_exceeded`,
 `data_duplicate_ratio_exceeded`, `data_schema_mismatch`; model — `model_calibration_error_exceeded`,

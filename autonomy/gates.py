@@ -1,4 +1,5 @@
-"""The gate matrix (§8.3): gates 0-7 over a candidate's evidence, and the recommended mode.
+"""The gate matrix (docs/compatibility.md#gate-matrix): gates 0-7 over a candidate's evidence, and
+the recommended mode.
 
 Pure: `evaluate_gate_matrix(inputs, policy, target)` returns a `GateReport`. Each gate is `pass`,
 `fail`, `skipped` (gate 5 below live, gate 6 for shadow) or `not_configured` (gate 7 without
@@ -404,7 +405,8 @@ def gate6(i: GateInputs, p: GatePolicy, target: str) -> GateResult:
 
 
 def uncertainty_action(u: UncertaintyEstimate | None, p: GatePolicy) -> tuple[str, list[str]]:
-    """(action, reasons) of gate 7's ladder (§8.3); `pass` when gate 7 is not configured."""
+    """(action, reasons) of gate 7's ladder (docs/compatibility.md#gate-matrix); `pass` when gate 7
+    is not configured."""
     if not p.gate7_configured:
         return "pass", []
     if u is None or u.reason or u.coverage_error is None or u.shift_score is None:

@@ -1,6 +1,6 @@
-"""The research ledger (§3, §8): runs, candidates with their challenger/champion lifecycle, fold
-and stress metrics, promotions (append-only, enforced by database triggers), and where each
-candidate stands in the orchestration stages.
+"""The research ledger (docs/compatibility.md#research-loop): runs, candidates with their
+challenger/champion lifecycle, fold and stress metrics, promotions (append-only, enforced by
+database triggers), and where each candidate stands in the orchestration stages.
 
 Table names are the original's (`research_*`). Research numbers (PnL, drawdown, costs) are
 float64 outputs of the vectorised engine; they are evidence, not money that moves.
@@ -55,7 +55,8 @@ class PromotionAction(models.TextChoices):
 
 
 class Stage(models.TextChoices):
-    """The 12 orchestration stages of the guard policy (§8.4)."""
+    """The 12 orchestration stages of the guard policy
+    (docs/compatibility.md#orchestration-guard)."""
 
     RESEARCH_INTAKE = "research-intake", "research intake"
     CANDIDATE_BUILD = "candidate-build", "candidate build"
@@ -325,7 +326,8 @@ class DriftActionStatus(models.TextChoices):
 
 
 class DriftCheck(models.Model):
-    """One drift detection (§8.6) over a research run's evidence, with the action it led to."""
+    """One drift detection (docs/compatibility.md#drift-governance) over a research run's evidence,
+    with the action it led to."""
 
     run = models.ForeignKey(ResearchRun, on_delete=models.PROTECT, related_name="drift_checks")
     strategy_name = models.CharField(max_length=100)

@@ -1,4 +1,5 @@
-"""The gate policy (§8.1): thresholds of gates 0-7 and the promotion/rollback rules, from JSON.
+"""The gate policy (docs/compatibility.md#inputs-and-gate-policy): thresholds of gates 0-7 and the
+promotion/rollback rules, from JSON.
 
 The file is flat (`gate2_max_drawdown`, `promotion_required_artifacts`, ...). Keys left out take
 the code defaults below, which are the original's (its sample policy leaves gate 6 and gate 7 out;

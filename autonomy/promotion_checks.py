@@ -1,5 +1,6 @@
-"""The research lane's promotion checks (§8.2): prerequisites, rollback readiness, drift, the
-recommendation and the promotion evidence gate, as pure functions of what the run computed.
+"""The research lane's promotion checks (docs/compatibility.md#autonomous-lane): prerequisites,
+rollback readiness, drift, the recommendation and the promotion evidence gate, as pure functions of
+what the run computed.
 
 `autonomy.research_lane.run_lane` calls `promotion_checks` once the gate matrix is evaluated; the
 documents returned here are written with the run's other artifacts. Nothing here reads a

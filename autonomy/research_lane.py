@@ -1,11 +1,12 @@
-"""The research lane (§8.2; not an account lane, `trading.lanes`): signals → walk-forward →
-reports → gates → promotion checks → paper ConfigMap patch, as a pure computation over its inputs.
+"""The research lane (docs/compatibility.md#autonomous-lane; not an account lane, `trading.lanes`):
+signals → walk-forward → reports → gates → promotion checks → paper ConfigMap patch, as a pure
+computation over its inputs.
 
-`run_lane(inputs, readiness=...)` returns a `LaneOutcome`: every artifact of §8.2 (path → JSON
-object, or text for the YAML patch), the gate report, the recommendation, and what the research
-ledger records. It touches no database and no file: `autonomy.services.research_lane` persists
-the run and writes the artifacts; the one database-dependent input, operational readiness (dry
-runs), is a callback.
+`run_lane(inputs, readiness=...)` returns a `LaneOutcome`: every artifact of
+docs/compatibility.md#autonomous-lane (path → JSON object, or text for the YAML patch), the gate
+report, the recommendation, and what the research ledger records. It touches no database and no
+file: `autonomy.services.research_lane` persists the run and writes the artifacts; the one
+database-dependent input, operational readiness (dry runs), is a callback.
 
 Determinism: the run id covers every input that can change an artifact (`autonomy.run_inputs`:
 the signals, strategy config and gate policy, target, approval, fold plan, costs, stress and drift

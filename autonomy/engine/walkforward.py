@@ -12,8 +12,8 @@ set the train window only documents the warm-up. Every test window starts flat a
 positions at its last row, so folds are independent. Features are causal (each row depends only
 on earlier bars), so actions are computed once over the whole frame and sliced per window.
 
-Summary for gate 1 (§8.3): negative_fold_ratio = folds with net PnL < 0 / folds;
-net_pnl_cv = population std of fold net PnL / |mean| (None when the mean is 0).
+Summary for gate 1 (docs/compatibility.md#gate-matrix): negative_fold_ratio = folds with net PnL < 0
+/ folds; net_pnl_cv = population std of fold net PnL / |mean| (None when the mean is 0).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Drift governance and evidence continuity (§8.6).
+"""Drift governance and evidence continuity (docs/compatibility.md#drift-governance).
 
 Drift: every recorded lane run gets one `DriftCheck` from its own evidence (reason codes against
 the `TRADING_DRIFT_*` thresholds). The action its codes call for (`retrain` for data/model codes,

@@ -1,4 +1,5 @@
-"""The autonomous research lane, drift governance (§8.6) and evidence continuity."""
+"""The autonomous research lane, drift governance (docs/compatibility.md#drift-governance) and
+evidence continuity."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION = env.bool(
     "TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION", default=False
 )
 TRADING_AUTONOMY_APPROVAL_TOKEN = env.secret("TRADING_AUTONOMY_APPROVAL_TOKEN")
-# drift governance (§8.6): reason codes per research run, actions with cooldowns, live gating
+# drift governance (docs/compatibility.md#drift-governance): reason codes per research run, actions
+# with cooldowns, live gating
 TRADING_DRIFT_GOVERNANCE_ENABLED = env.bool("TRADING_DRIFT_GOVERNANCE_ENABLED", default=True)
 TRADING_DRIFT_MAX_REQUIRED_NULL_RATE = env.float(
     "TRADING_DRIFT_MAX_REQUIRED_NULL_RATE", default=0.02, min_value=0.0, max_value=1.0

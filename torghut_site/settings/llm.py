@@ -8,9 +8,10 @@ from torghut_site.settings.base import env
 from torghut_site.settings.trading_lanes import JANGAR_BASE_URL
 
 # --------------------------------------------------------------------------------------------
-# LLM trade review (inventory §10) and DSPy programs (§9). The review runs in a Celery task, never
-# in the trade cycle: a decision that needs it waits in `pending_review` until the verdict or the
-# deadline. An LLM may veto or shrink a trade, never enlarge it.
+# LLM trade review (docs/compatibility.md#review-contract) and DSPy programs
+# (docs/compatibility.md#dspy-contract). The review runs in a Celery task, never in the trade cycle:
+# a decision that needs it waits in `pending_review` until the verdict or the deadline. An LLM may
+# veto or shrink a trade, never enlarge it.
 # --------------------------------------------------------------------------------------------
 LLM_VERDICT_MODES = ("veto", "pass_through")
 LLM_UNCERTAINTY_BANDS = ("low", "medium", "high")

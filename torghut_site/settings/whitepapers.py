@@ -1,4 +1,5 @@
-"""The whitepaper workflow (§6): GitHub issue -> stored PDF -> AgentRun on Jangar."""
+"""The whitepaper workflow (docs/compatibility.md#whitepaper-workflow): GitHub issue -> stored PDF
+-> AgentRun on Jangar."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from torghut_site.settings.orderfeed import TRADING_ORDER_FEED_BOOTSTRAP_SERVERS
 from torghut_site.settings.trading_lanes import JANGAR_BASE_URL
 
 # --------------------------------------------------------------------------------------------
-# Whitepaper workflow (§6): GitHub issue -> stored PDF -> AgentRun on Jangar -> finalize
+# Whitepaper workflow (docs/compatibility.md#whitepaper-workflow): GitHub issue -> stored PDF ->
+# AgentRun on Jangar -> finalize
 # --------------------------------------------------------------------------------------------
 WHITEPAPER_WORKFLOW_ENABLED = env.bool("WHITEPAPER_WORKFLOW_ENABLED", default=False)
 WHITEPAPER_KAFKA_ENABLED = env.bool("WHITEPAPER_KAFKA_ENABLED", default=False)

@@ -1,4 +1,5 @@
-"""LLM trade review (inventory §10) and the DSPy review program and its lanes (§9).
+"""LLM trade review (docs/compatibility.md#review-contract) and the DSPy review program and its
+lanes (docs/compatibility.md#dspy-contract).
 
 - `config`: the settings and flags one review sees, read once per review.
 - `provider`: the one adapter for OpenAI-compatible chat completions (OpenAI, Jangar,

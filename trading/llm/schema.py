@@ -1,4 +1,5 @@
-"""The review response contract (§10) and the DSPy program's input/output contract (§9).
+"""The review response contract (docs/compatibility.md#review-contract) and the DSPy program's
+input/output contract (docs/compatibility.md#dspy-contract).
 
 A response that is not JSON, or does not satisfy the contract, is an error (`ReviewSchemaError`)
 and goes down the fail-mode path; nothing from it reaches an order.
@@ -140,7 +141,8 @@ def _errors(exc: ValidationError) -> str:
     )[:480]
 
 
-# -- DSPy program contract (§9) ----------------------------------------------------------------
+# -- DSPy program contract (docs/compatibility.md#dspy-contract)
+# ----------------------------------------------------------------
 
 
 class DspyCommitteeMember(BaseModel):

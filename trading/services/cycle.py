@@ -1,4 +1,5 @@
-"""One trade cycle of one account lane (inventory §2.2), run by a Celery task every TRADING_POLL_MS.
+"""One trade cycle of one account lane (docs/compatibility.md#one-cycle), run by a Celery task every
+TRADING_POLL_MS.
 
 kill switch / emergency stop → catalog reload → enabled strategies → signal batch after the
 cursor → feature-quality gate → prices to the broker → account snapshot → universe → every
@@ -121,7 +122,8 @@ def enabled_strategies(*, account_label: str, now: datetime) -> list[Strategy]:
 
 
 def feature_quality_reasons(signals: list[SignalEnvelope], *, now: datetime) -> list[str]:
-    """Inventory §2.2 step 5: null rate, staleness p95, duplicate ratio, monotonic timestamps."""
+    """The batch quality check (docs/compatibility.md#one-cycle): null rate, staleness p95,
+    duplicate ratio, monotonic timestamps."""
     if not signals:
         return []
     reasons = []

@@ -1,4 +1,5 @@
-"""Reconciliation (inventory §2.8): make our executions and decisions match the broker.
+"""Reconciliation (docs/compatibility.md#reconciliation): make our executions and decisions match
+the broker.
 
 - every non-final execution is refreshed from the broker;
 - every decision left in `submitting` (a crash between the broker's answer and our commit, or an

@@ -131,7 +131,7 @@ class EmergencyStopResult:
 
 
 def emergency_stop_reasons(*, lane: LaneState) -> list[str]:
-    """Evaluate the §2.7 triggers for one lane's latest state."""
+    """Evaluate the triggers of docs/compatibility.md#emergency-stop for one lane's latest state."""
     reasons: list[str] = []
     lag = lane.signal_lag_seconds
     if (

@@ -1,4 +1,4 @@
-"""Universe resolution (inventory §2.2 step 7): static symbols or Jangar's symbols API.
+"""Universe resolution (docs/compatibility.md#one-cycle): static symbols or Jangar's symbols API.
 
 Jangar answers are cached for TRADING_UNIVERSE_CACHE_SECONDS in the shared cache; a cached
 answer up to TRADING_UNIVERSE_MAX_STALE_SECONDS old is used when Jangar fails (status

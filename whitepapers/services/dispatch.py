@@ -1,4 +1,5 @@
-"""AgentRun dispatch (§6.1): submit an analysis run to Jangar, exactly once per attempt.
+"""AgentRun dispatch (docs/compatibility.md#agentrun-dispatch): submit an analysis run to Jangar,
+exactly once per attempt.
 
 The idempotency key of attempt n is the run id (n = 1) or `<run_id>-retry-<n>`; it goes to Jangar
 as `Idempotency-Key` and to us as the unique (run, attempt) of the AgentRun row. A dispatch that
@@ -194,8 +195,8 @@ def agentrun_prompt(run: WhitepaperAnalysisRun, *, target: AgentRunTarget, attem
 
 
 def agentrun_payload(run: WhitepaperAnalysisRun, *, attempt: int) -> tuple[dict[str, Any], str]:
-    """The §6.1 request body and its prompt (`DispatchError` for a target `agentrun_target`
-    refuses)."""
+    """The docs/compatibility.md#agentrun-dispatch request body and its prompt (`DispatchError` for
+    a target `agentrun_target` refuses)."""
     context = run.orchestration_context
     target = agentrun_target(run, attempt=attempt)
     prompt = agentrun_prompt(run, target=target, attempt=attempt)

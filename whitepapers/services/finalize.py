@@ -1,8 +1,9 @@
-"""Finalize (§6.2): the agent reports its synthesis, verdict, design pull request(s), artifacts
-and steps. Everything is an upsert keyed by the run — synthesis and verdict 1:1 with the run, pull
-requests by (run, attempt), artifacts by (run, bucket, key), steps by (run, name, attempt) — so
-finalizing twice with the same payload changes nothing the second time, and one run's report
-never changes another run's rows (a run naming an object another run reported gets its own row).
+"""Finalize (docs/compatibility.md#finalize): the agent reports its synthesis, verdict, design pull
+request(s), artifacts and steps. Everything is an upsert keyed by the run — synthesis and verdict
+1:1 with the run, pull requests by (run, attempt), artifacts by (run, bucket, key), steps by (run,
+name, attempt) — so finalizing twice with the same payload changes nothing the second time, and one
+run's report never changes another run's rows (a run naming an object another run reported gets its
+own row).
 
 A verdict's approval is a human act: `approved_by` in the payload is never stored as sent. Only
 an operator's finalize (`approver`, the signed-in user's name) records an approval, under that

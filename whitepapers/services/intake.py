@@ -1,4 +1,4 @@
-"""GitHub issue intake (§6 steps 1–9) and the requeue path.
+"""GitHub issue intake (docs/compatibility.md#intake) and the requeue path.
 
 Every intake — Kafka (Froussard), the control API, GitHub's own webhook — first *records* the
 event (`GithubIssueEvent`), then processes it with the same rules. Processing:

@@ -6,14 +6,14 @@
         --output-dir artifacts/autonomy-lane [--promotion-target shadow|paper|live] \\
         [--approval-token TOKEN] [--folds N] [--no-progress]
 
-Writes the §8.2 artifacts and their `manifest.json` under the output dir and to object storage,
-write-once, records the run in the research ledger, and prints one JSON summary. The run id
-covers every input that changes an artifact (`autonomy.run_inputs`); the same inputs again
-replay the stored run (`recorded: false`). Exit 0 when the run completed (whatever the gates
-said: the summary and `gates/gate-evaluation.json` say it), 1 on bad input (unreadable or invalid
-signals, strategy config or gate policy) or when an artifact would change (an output dir holding
-another run, a stored object that no longer matches its manifest). It never promotes: promotion
-is a human action in the admin or the API.
+Writes the artifacts of docs/compatibility.md#autonomous-lane and their `manifest.json` under the
+output dir and to object storage, write-once, records the run in the research ledger, and prints one
+JSON summary. The run id covers every input that changes an artifact (`autonomy.run_inputs`); the
+same inputs again replay the stored run (`recorded: false`). Exit 0 when the run completed (whatever
+the gates said: the summary and `gates/gate-evaluation.json` say it), 1 on bad input (unreadable or
+invalid signals, strategy config or gate policy) or when an artifact would change (an output dir
+holding another run, a stored object that no longer matches its manifest). It never promotes:
+promotion is a human action in the admin or the API.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The DSPy review program (inventory §9), one module per concern.
+"""The DSPy review program (docs/compatibility.md#dspy-contract), one module per concern.
 
 - `program`: `trade-review-committee-v1`, the typed signature and the program builders.
 - `lm`: DSPy's language model over torghut's provider adapter.

@@ -1,6 +1,6 @@
 """`build_dspy_agentrun_payload`: a DSPy lane as a Codex AgentRun on Jangar (`/v1/agent-runs`).
 
-Rules (seed README, inventory §9), each refusal a `ValueError` whose message is its code:
+Rules (docs/compatibility.md#dspy-contract), each refusal a `ValueError` whose message is its code:
 - a non-empty idempotency key (`idempotency_key_required`), sent in the body and, by the caller,
   as the `Idempotency-Key` header;
 - `implementationSpecRef.name` from the lane catalog (`unknown_lane:<lane>`);

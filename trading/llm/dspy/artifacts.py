@@ -1,4 +1,5 @@
-"""The DSPy lanes' artifacts (§9) as canonical JSON, their hashes, and the metric policy gate.
+"""The DSPy lanes' artifacts (docs/compatibility.md#dspy-contract) as canonical JSON, their hashes,
+and the metric policy gate.
 
 Files: `dspy-dataset.json`, `dspy-compile-result.json`, `dspy-eval-report.json`,
 `dspy-promotion-record.json`, `dspy-bundle.json`. Encoding and hashing are

@@ -1,10 +1,11 @@
 """`trade-review-committee-v1`, signature `v1`: the trade review as a DSPy program.
 
-One `dspy.Predict` over a typed signature: the §9 input contract in, the committee's verdict out
-(overall verdict, confidence, rationale, required checks, risk flags, adjusted quantity and order
-type, limit price, escalation reason, uncertainty band, one entry per committee role, calibration
-metadata). Compilation (few-shot demos, instructions) is what an optimizer changes; the stored
-state of a compiled program is its artifact.
+One `dspy.Predict` over a typed signature: the DSPy input contract
+(docs/compatibility.md#dspy-contract) in, the committee's verdict out (overall verdict, confidence,
+rationale, required checks, risk flags, adjusted quantity and order type, limit price, escalation
+reason, uncertainty band, one entry per committee role, calibration metadata). Compilation (few-shot
+demos, instructions) is what an optimizer changes; the stored state of a compiled program is its
+artifact.
 
 `dspy` is imported lazily by the callers of this module's builders: the web process and the trade
 cycle never import it (about a second of import time and the LiteLLM stack).
@@ -151,7 +152,8 @@ def _optional(value: Any) -> Any:
 
 
 def prediction_output(prediction: Any) -> DspyReviewOutput:
-    """The prediction as the §9 output contract (camelCase), validated."""
+    """The prediction as the DSPy output contract (docs/compatibility.md#dspy-contract) (camelCase),
+    validated."""
     committee = [
         (m.model_dump() if isinstance(m, BaseModel) else dict(m))
         for m in (getattr(prediction, "committee", None) or [])
