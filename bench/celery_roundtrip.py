@@ -78,7 +78,7 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
@@ -87,132 +87,134 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--poll-ms", type=float, default=2.0)
     parser.add_argument("--database", default="torghut_bench_celery")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    labels = [f"bench-{i}" for i in range(args.warmup + args.sets * args.runs)]
-    dsn = scratch_database(args.database)
-    with tempfile.TemporaryDirectory(prefix="bench-celery-") as var, PrivateRedis(var) as redis:
-        env = process_env(
-            dsn,
-            var,
-            CELERY_BROKER_URL=redis.url,
-            CELERY_RESULT_BACKEND=redis.url.removesuffix("/0") + "/1",
-            TRADING_ENABLED="true",
-            TRADING_KILL_SWITCH_ENABLED="false",
-            TRADING_MULTI_ACCOUNT_ENABLED="true",
-            TRADING_ACCOUNTS_JSON=json.dumps(
-                [{"label": label, "mode": "paper", "broker": "simulated"} for label in labels]
-            ),
-            TRADING_SIGNAL_SOURCE="replay",
-            TRADING_SIGNAL_REPLAY_PATH=str(signals_file(Path(var) / "signals.csv", args.signals)),
-            TRADING_SIGNAL_REPLAY_LOOP="false",
-            TRADING_SIGNAL_REPLAY_SPEED="1000",
-            TRADING_EXECUTION_PREFER_LIMIT="false",
-            TRADING_FEATURE_QUALITY_ENABLED="false",
-        )
-        manage("migrate", "-v0", env=env)
-        manage("shell", "-c", f"LABELS = {labels!r}\n{SETUP}", env=env)
-        os.environ.update(env)  # this process is the client (`.delay()`) on the same settings
-        django_setup()
 
-        from django.utils import timezone
+def _environment(
+    dsn: str, var: str, redis_url: str, labels: list[str], signals: int
+) -> dict[str, str]:
+    return process_env(
+        dsn,
+        var,
+        CELERY_BROKER_URL=redis_url,
+        CELERY_RESULT_BACKEND=redis_url.removesuffix("/0") + "/1",
+        TRADING_ENABLED="true",
+        TRADING_KILL_SWITCH_ENABLED="false",
+        TRADING_MULTI_ACCOUNT_ENABLED="true",
+        TRADING_ACCOUNTS_JSON=json.dumps(
+            [{"label": label, "mode": "paper", "broker": "simulated"} for label in labels]
+        ),
+        TRADING_SIGNAL_SOURCE="replay",
+        TRADING_SIGNAL_REPLAY_PATH=str(signals_file(Path(var) / "signals.csv", signals)),
+        TRADING_SIGNAL_REPLAY_LOOP="false",
+        TRADING_SIGNAL_REPLAY_SPEED="1000",
+        TRADING_EXECUTION_PREFER_LIMIT="false",
+        TRADING_FEATURE_QUALITY_ENABLED="false",
+    )
 
-        from torghut_site.tasks import ping
-        from trading.models import LaneState, TradeCursor
-        from trading.tasks import run_trade_cycle
 
-        log_path = Path(var) / "worker.log"
-        with open(log_path, "w") as log:
-            worker = subprocess.Popen(
-                [str(Path(sys.executable).parent / "celery"), "-A", "torghut_site", "worker",
-                 "--pool=prefork", f"--concurrency={args.concurrency}", "-Q", "torghut",
-                 "-n", "bench@celery", "--without-gossip", "--without-mingle",
-                 "--loglevel=warning"],
-                cwd=ROOT, env=env, stdout=log, stderr=log,
-            )  # fmt: skip
-        try:
-            # the worker reconciles every lane at start: measure once that queue has drained
-            ready = wait_until(
-                lambda: (
-                    LaneState.objects.filter(last_reconcile_at__isnull=False).count() == len(labels)
-                ),
-                timeout=180,
-                step=0.5,
-            )
-            if not ready:
-                raise SystemExit(f"the worker did not start:\n{log_path.read_text()}")
-            poll = args.poll_ms / 1000
+def _worker(env: dict[str, str], log_path: Path, concurrency: int) -> subprocess.Popen[bytes]:
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "torghut_site", "worker",
+             "--pool=prefork", f"--concurrency={concurrency}", "-Q", "torghut",
+             "-n", "bench@celery", "--without-gossip", "--without-mingle",
+             "--loglevel=warning"],
+            cwd=ROOT, env=env, stdout=log, stderr=log,
+        )  # fmt: skip
 
-            def cycle(label: str) -> dict[str, Any]:
-                # at 1000x replay speed 5 s of play covers the rows' 83 minutes: all "played"
-                anchor = (timezone.now() - timedelta(seconds=5)).isoformat()
-                TradeCursor.objects.filter(account_label=label).update(state={"anchor": anchor})
-                sent = time.time()
-                begin = time.perf_counter()
-                run_trade_cycle.delay(label)
-                rows = LaneState.objects.filter(
-                    account_label=label, last_cycle_finished_at__isnull=False
-                )
-                deadline = begin + 120
-                while not rows.exists():
-                    if time.perf_counter() > deadline:
-                        raise SystemExit(
-                            f"cycle of {label} did not finish:\n{log_path.read_text()}"
-                        )
-                    time.sleep(poll)
-                total = time.perf_counter() - begin
-                state = LaneState.objects.get(account_label=label)
-                if state.last_cycle_status != "ok" or not state.last_cycle_summary.get("submitted"):
-                    raise SystemExit(
-                        f"{label}: {state.last_cycle_status} {state.last_cycle_summary}"
-                    )
-                assert state.last_cycle_started_at and state.last_cycle_finished_at
-                started = state.last_cycle_started_at.timestamp()
-                return {
-                    "total": total,
-                    "pickup": started - sent,
-                    "work": state.last_cycle_finished_at.timestamp() - started,
-                    "summary": state.last_cycle_summary,
-                }
 
-            def noop() -> float:
-                begin = time.perf_counter()
-                ping.delay().get(timeout=60)
-                return time.perf_counter() - begin
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(timeout=10)
 
-            lanes = iter(labels)
-            for _ in range(args.warmup):
-                noop()
-                cycle(next(lanes))
-            sets: list[dict[str, Any]] = []
-            for number in range(args.sets):
-                load_avg = round(os.getloadavg()[0], 1)
-                cycles, pings = [], []
-                for _ in range(args.runs):
-                    pings.append(noop())
-                    cycles.append(cycle(next(lanes)))
-                one = {
-                    "load_average_1min_at_start": load_avg,
-                    "trade_cycle": summary([c["total"] for c in cycles]),
-                    "trade_cycle_queue_and_pickup": summary([c["pickup"] for c in cycles]),
-                    "trade_cycle_in_worker": summary([c["work"] for c in cycles]),
-                    "noop_task": summary(pings),
-                    "cycle_summary": {
-                        k: v
-                        for k, v in cycles[-1]["summary"].items()
-                        if k in ("signals", "intents", "decisions", "submitted", "rejected")
-                    },
-                }
-                sets.append(one)
-                print(f"set {number + 1}/{args.sets}: {json.dumps(one)}", flush=True)
-        finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=10)
 
+def _cycle(label: str, poll: float, log_path: Path) -> dict[str, Any]:
+    """One trade cycle of `label` sent through the broker, timed until its lane row says done."""
+    from django.utils import timezone
+
+    from trading.models import LaneState, TradeCursor
+    from trading.tasks import run_trade_cycle
+
+    # at 1000x replay speed 5 s of play covers the rows' 83 minutes: all "played"
+    anchor = (timezone.now() - timedelta(seconds=5)).isoformat()
+    TradeCursor.objects.filter(account_label=label).update(state={"anchor": anchor})
+    sent = time.time()
+    begin = time.perf_counter()
+    run_trade_cycle.delay(label)
+    rows = LaneState.objects.filter(account_label=label, last_cycle_finished_at__isnull=False)
+    deadline = begin + 120
+    while not rows.exists():
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"cycle of {label} did not finish:\n{log_path.read_text()}")
+        time.sleep(poll)
+    total = time.perf_counter() - begin
+    state = LaneState.objects.get(account_label=label)
+    if state.last_cycle_status != "ok" or not state.last_cycle_summary.get("submitted"):
+        raise SystemExit(f"{label}: {state.last_cycle_status} {state.last_cycle_summary}")
+    assert state.last_cycle_started_at and state.last_cycle_finished_at
+    started = state.last_cycle_started_at.timestamp()
+    return {
+        "total": total,
+        "pickup": started - sent,
+        "work": state.last_cycle_finished_at.timestamp() - started,
+        "summary": state.last_cycle_summary,
+    }
+
+
+def _noop() -> float:
+    from torghut_site.tasks import ping
+
+    begin = time.perf_counter()
+    ping.delay().get(timeout=60)
+    return time.perf_counter() - begin
+
+
+def _measure(args: argparse.Namespace, labels: list[str], log_path: Path) -> list[dict[str, Any]]:
+    from trading.models import LaneState
+
+    # the worker reconciles every lane at start: measure once that queue has drained
+    ready = wait_until(
+        lambda: LaneState.objects.filter(last_reconcile_at__isnull=False).count() == len(labels),
+        timeout=180,
+        step=0.5,
+    )
+    if not ready:
+        raise SystemExit(f"the worker did not start:\n{log_path.read_text()}")
+    poll = args.poll_ms / 1000
+    lanes = iter(labels)
+    for _ in range(args.warmup):
+        _noop()
+        _cycle(next(lanes), poll, log_path)
+    sets: list[dict[str, Any]] = []
+    for number in range(args.sets):
+        load_avg = round(os.getloadavg()[0], 1)
+        cycles, pings = [], []
+        for _ in range(args.runs):
+            pings.append(_noop())
+            cycles.append(_cycle(next(lanes), poll, log_path))
+        one = {
+            "load_average_1min_at_start": load_avg,
+            "trade_cycle": summary([c["total"] for c in cycles]),
+            "trade_cycle_queue_and_pickup": summary([c["pickup"] for c in cycles]),
+            "trade_cycle_in_worker": summary([c["work"] for c in cycles]),
+            "noop_task": summary(pings),
+            "cycle_summary": {
+                k: v
+                for k, v in cycles[-1]["summary"].items()
+                if k in ("signals", "intents", "decisions", "submitted", "rejected")
+            },
+        }
+        sets.append(one)
+        print(f"set {number + 1}/{args.sets}: {json.dumps(one)}", flush=True)
+    return sets
+
+
+def _report(args: argparse.Namespace, sets: list[dict[str, Any]]) -> None:
     figures: dict[str, Any] = {
         "sets": args.sets,
         "runs_per_set": args.runs,
@@ -248,6 +250,25 @@ def main() -> None:
         if key != "per_set":
             print(f"{key:<44} {value}")
     print(f"wrote {path.relative_to(ROOT)}")
+
+
+def main() -> None:
+    args = _arguments()
+    labels = [f"bench-{i}" for i in range(args.warmup + args.sets * args.runs)]
+    dsn = scratch_database(args.database)
+    with tempfile.TemporaryDirectory(prefix="bench-celery-") as var, PrivateRedis(var) as redis:
+        env = _environment(dsn, var, redis.url, labels, args.signals)
+        manage("migrate", "-v0", env=env)
+        manage("shell", "-c", f"LABELS = {labels!r}\n{SETUP}", env=env)
+        os.environ.update(env)  # this process is the client (`.delay()`) on the same settings
+        django_setup()
+        log_path = Path(var) / "worker.log"
+        worker = _worker(env, log_path, args.concurrency)
+        try:
+            sets = _measure(args, labels, log_path)
+        finally:
+            _stop(worker)
+    _report(args, sets)
 
 
 if __name__ == "__main__":
