@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework import throttling
 
+from tests.faults.conftest import private_redis  # noqa: F401 - a redis-server of the test's own
 from torghut_site.auth import IssuedToken, api_token_issue
 from whitepapers.tests.conftest import (  # noqa: F401 - the whitepaper workflow's fixtures
     control,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from celery import Celery
 from django.conf import settings
 
 from tests.faults.conftest import (
-    RedisServer,
     Worker,
     lanes_ready,
     signals_csv,
@@ -45,16 +43,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.
 EXTRACT_TIMEOUT = 20  # the whitepaper worker's wall-clock limit on the crafted PDF
 CYCLE_LATENCY = 5.0  # a trade cycle of the replayed lane finishes well within this when idle
 TICKS = 5
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 def intake_client(broker_url: str) -> Celery:
@@ -92,14 +80,14 @@ def cycle_latency(client: Celery, lane: str) -> float | None:
 
 
 def test_a_crafted_pdf_on_the_whitepapers_queue_does_not_delay_the_trade_cycle(
-    redis_server, paper_host, tmp_path: Path
+    private_redis, paper_host, tmp_path: Path
 ):
     lanes_ready(["paper"])
     signals = signals_csv(tmp_path / "signals.csv")
     env = trading_env(
         signals,
         tmp_path,
-        redis_server.url,
+        private_redis.url,
         WHITEPAPER_WORKFLOW_ENABLED="true",
         WHITEPAPER_AGENTRUN_AUTO_DISPATCH="false",
         WHITEPAPER_CEPH_ENDPOINT="",
@@ -115,7 +103,7 @@ def test_a_crafted_pdf_on_the_whitepapers_queue_does_not_delay_the_trade_cycle(
     )
     trade = Worker("trade", env, tmp_path, queues="torghut")
     research = Worker("research", env, tmp_path, queues="whitepapers")
-    client = intake_client(redis_server.url)
+    client = intake_client(private_redis.url)
     try:
         # the trade worker is up and the lane's cycle runs (its first cycle may trade)
         tick(client, "paper")
