@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from typing import Any
 
@@ -32,6 +33,7 @@ from trading.simbroker.services import trade_updates_mark_published
 logger = logging.getLogger(__name__)
 
 _producer: Producer | None = None
+_producer_pid = 0  # the process that made `_producer`: librdkafka's threads do not survive fork
 _producer_lock = threading.Lock()
 
 
@@ -121,9 +123,10 @@ def _publish(*, account_label: str, limit: int) -> int:
 
 
 def _shared_producer() -> Producer:
-    global _producer
+    global _producer, _producer_pid
     with _producer_lock:
-        if _producer is None:
+        if _producer is None or _producer_pid != os.getpid():
+            _producer_pid = os.getpid()
             _producer = Producer(
                 producer_config(
                     bootstrap_servers=settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS,

@@ -86,3 +86,19 @@ def test_with_kafka_updates_are_published_keyed_by_symbol_then_consumed(feed, se
     execution = Execution.objects.get()
     assert (execution.status, execution.filled_qty) == ("filled", Decimal("10"))
     assert OrderEvent.objects.filter(source_topic=feed.topic).count() == 2
+
+
+def test_a_forked_process_makes_its_own_producer(settings, monkeypatch):
+    """librdkafka's threads do not survive fork: a Celery prefork child that inherited the
+    parent's producer must not produce through it (its records would never leave)."""
+    import os
+
+    from orderfeed import simfeed
+
+    settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = "127.0.0.1:1"
+    parent = simfeed._shared_producer()
+    assert simfeed._shared_producer() is parent  # one per process
+    monkeypatch.setattr(os, "getpid", lambda: simfeed._producer_pid + 1)  # as in a forked child
+    child = simfeed._shared_producer()
+    assert child is not parent
+    assert simfeed._shared_producer() is child

@@ -80,17 +80,10 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
         TRADING_ORDER_FEED_BATCH_SIZE="16",
         TRADING_ORDER_FEED_DLQ_TOPIC=dlq,
     )
-    consumers = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "300"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    # output goes to files, not pipes: a pipe nobody reads until the end fills up (64 KB of logs)
+    # and blocks the consumer in the middle of the test
+    logs = [(tmp_path / f"consumer{i}.out", tmp_path / f"consumer{i}.err") for i in range(2)]
+    consumers = [_consumer(env, out, err) for out, err in logs]
     try:
         for name in ("w1", "w2"):
             workers(name, env)
@@ -125,20 +118,22 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
         assert wait_for(lambda: OrderEvent.objects.count() >= synthetic + published, 90), (
             OrderEvent.objects.count(),
             synthetic + published,
+            [err.read_text()[-3000:] for _, err in logs],
         )
         # everything is stored: stop the consumers (SIGTERM: finish the batch, commit, leave);
         # an idle timeout alone could end one while a slow cycle still had updates to publish
         for c in consumers:
             c.send_signal(signal.SIGTERM)
-        outputs = [c.communicate(timeout=60) for c in consumers]
+        for c in consumers:
+            c.wait(timeout=60)
     finally:
         for c in consumers:
             if c.poll() is None:
                 c.kill()
-                c.communicate(timeout=10)  # reaps the process and closes its pipes
+                c.wait(timeout=10)
 
-    assert [c.returncode for c in consumers] == [0, 0], [o[1][-2000:] for o in outputs]
-    stats = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert [c.returncode for c in consumers] == [0, 0], [e.read_text()[-2000:] for _, e in logs]
+    stats = [json.loads(out.read_text().strip().splitlines()[-1]) for out, _ in logs]
     # both processes took part: the group split the partitions between them
     assert all(s["messages"] > 0 for s in stats), stats
     assert sum(s["messages"] for s in stats) >= synthetic + published
@@ -162,3 +157,14 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
         for execution in Execution.objects.filter(account_label=label):
             assert execution.status == broker[execution.client_order_id], label
     assert TradeDecision.objects.filter(account_label__in=LANES).count() == 3 * len(LANES)
+
+
+def _consumer(env: dict[str, str], out: Path, err: Path) -> subprocess.Popen[bytes]:
+    with out.open("wb") as stdout, err.open("wb") as stderr:  # the child keeps its own copies
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "300"],
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
