@@ -98,7 +98,8 @@ def test_a_forked_process_makes_its_own_producer(settings, monkeypatch):
     settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = "127.0.0.1:1"
     parent = simfeed._shared_producer()
     assert simfeed._shared_producer() is parent  # one per process
-    monkeypatch.setattr(os, "getpid", lambda: simfeed._producer_pid + 1)  # as in a forked child
+    child_pid = os.getpid() + 1
+    monkeypatch.setattr(os, "getpid", lambda: child_pid)  # as in a forked child
     child = simfeed._shared_producer()
     assert child is not parent
     assert simfeed._shared_producer() is child
