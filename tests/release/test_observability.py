@@ -140,6 +140,7 @@ def unknown_metrics(
 
 def rules_document() -> dict[str, Any]:
     [document] = list(yaml.safe_load_all(RULES.read_text(encoding="utf-8")))
+    assert isinstance(document, dict)
     return document
 
 
