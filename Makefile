@@ -2,6 +2,7 @@
 #   make run    set everything up and run the bot on embedded defaults (SQLite, embedded Celery
 #               broker, simulated broker, bundled sample market data)
 #   make test   install test tools, start the real services, lint, type-check, run the suite
+# and the production topology on those services: `make run-services` (scripts/run_services.sh).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 PYTEST_ARGS ?=
 
-.PHONY: run test venv deps deps-dev lint typecheck migrations-check pytest services-up services-down bench clean release-check image
+.PHONY: run run-services test venv deps deps-dev lint typecheck migrations-check pytest services-up services-down bench clean release-check image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,11 @@ deps-dev: $(VENV)/.deps-dev
 
 run: deps
 	@scripts/run_local.sh
+
+# web, trading and research workers, beat and the order-feed consumer on Postgres, Redis, Kafka
+# and Ceph RGW (started as for `make test` and left running: `make services-down`)
+run-services: deps-dev
+	@scripts/run_services.sh
 
 lint: deps-dev
 	$(BIN)/ruff check .

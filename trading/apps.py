@@ -9,9 +9,12 @@ class TradingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_init
 
+        from torghut_site.metrics import register_scrape_collector
         from torghut_site.schedule import schedule_register
         from trading import checks  # registers the system checks
         from trading.schedule import trading_schedule
+        from trading.selectors.safety import safety_metrics
 
         worker_init.connect(checks.dspy_worker_guard, weak=False)
+        register_scrape_collector(safety_metrics)
         schedule_register(self.label, trading_schedule)

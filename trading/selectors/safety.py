@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from torghut_site.flags import flag_enabled
 from trading.lanes import LaneConfig
 from trading.models import (
+    LaneState,
     LiveApproval,
     LiveApprovalStatus,
     SafetyEvent,
@@ -124,3 +127,32 @@ def fallback_window(*, account_label: str) -> FallbackWindow:
         .values_list("submit_answer", flat=True)[:FALLBACK_WINDOW_SUBMITS]
     )
     return FallbackWindow(len(answers), sum(1 for a in answers if a in FALLBACK_ANSWERS))
+
+
+def safety_metrics() -> Iterable[Metric]:
+    """Scrape-time gauges of the latches and the lanes' no-signal streaks, read from the database
+    (the state every process agrees on), so /metrics shows a latch however it was set."""
+    kill_switch = GaugeMetricFamily(
+        "torghut_trading_kill_switch_engaged",
+        "1 while the kill switch is engaged (source: manual = admin/API, flag = env/Flipt).",
+        labels=["source"],
+    )
+    emergency_stop = GaugeMetricFamily(
+        "torghut_trading_emergency_stop_active",
+        "1 while the emergency stop is latched.",
+    )
+    streak = GaugeMetricFamily(
+        "torghut_trading_no_signal_streak",
+        "Consecutive cycles of each lane without a signal.",
+        labels=["lane"],
+    )
+    try:
+        state = kill_switch_state()
+        for source in ("manual", "flag"):
+            kill_switch.add_metric([source], 1.0 if state.source == source else 0.0)
+        emergency_stop.add_metric([], 1.0 if emergency_stop_active() else 0.0)
+        for lane, value in LaneState.objects.values_list("account_label", "no_signal_streak"):
+            streak.add_metric([lane], float(value))
+    except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is down
+        return []
+    return [kill_switch, emergency_stop, streak]
