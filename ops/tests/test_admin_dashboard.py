@@ -73,8 +73,8 @@ def test_index_shows_each_fact_with_its_level_and_links_the_dashboard(root_clien
         market_open=True,
     )
     SafetyState.objects.create(scope="global", kill_switch_engaged=True, kill_switch_reason="drill")
-    heartbeat_record(kind="celery_worker", name="worker-1")
-    heartbeat_record(kind="celery_beat", name="beat-1")
+    heartbeat_record(kind="celery_worker", name="worker-1", interval_seconds=15)
+    heartbeat_record(kind="celery_beat", name="beat-1", interval_seconds=15)
     ProcessHeartbeat.objects.filter(kind="celery_beat").update(
         last_seen_at=now - timedelta(minutes=5)
     )
