@@ -169,7 +169,7 @@ def glance(*, now: datetime | None = None) -> Glance:
     feed_on = flag_enabled("TRADING_ORDER_FEED_ENABLED")
     lanes = lane_configs()
     feed = (
-        order_feed_probed_health()
+        order_feed_probed_health(now=now)
         if feed_on and settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS
         else None
     )
@@ -399,7 +399,7 @@ def _heartbeat_tiles(
                 labels[kind],
                 value,
                 level,
-                ", ".join(f"{b.name} ({_state(b, now)})" for b in (live or rows)[:5]),
+                ", ".join(b.name for b in (live or rows)[:5]),
                 freshest,
             )
         )

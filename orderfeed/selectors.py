@@ -156,11 +156,11 @@ def order_feed_health(*, now: datetime | None = None) -> FeedHealth:
     return FeedHealth(group, reasons, probe.probed_at, age, probe.error, partitions)
 
 
-def order_feed_probed_health() -> FeedHealth:
+def order_feed_probed_health(*, now: datetime | None = None) -> FeedHealth:
     """`order_feed_health` over a sample no older than TRADING_ORDER_FEED_PROBE_INTERVAL_SECONDS
     (probed now when beat has not): health works without beat."""
     order_feed_probe(max_age_seconds=settings.TRADING_ORDER_FEED_PROBE_INTERVAL_SECONDS)
-    return order_feed_health()
+    return order_feed_health(now=now)
 
 
 def order_feed_status(*, window: timedelta = timedelta(hours=24)) -> dict[str, Any]:
