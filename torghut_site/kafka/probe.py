@@ -60,19 +60,10 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def _client_config(
-    bootstrap_servers: str, security: Mapping[str, str], timeout_seconds: float
-) -> dict[str, Any]:
-    timeout_ms = max(int(timeout_seconds * 1000), 100)
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        "socket.timeout.ms": max(timeout_ms, 10),
-        "socket.connection.setup.timeout.ms": max(timeout_ms, 1000),
-        # a closed port is retried quietly: one line, not one per 100 ms
-        "reconnect.backoff.ms": timeout_ms,
-        "log.connection.close": False,
-        **security,
-    }
+def _client_config(bootstrap_servers: str, security: Mapping[str, str]) -> dict[str, Any]:
+    # librdkafka's own socket and reconnect timings: shortening them made healthy probes fail
+    # (the bootstrap connection is replaced by the advertised broker's); the deadline bounds all
+    return {"bootstrap.servers": bootstrap_servers, **security}
 
 
 def _assignments(admin: AdminClient, group: str, deadline: float) -> tuple[str, int, set[Any]]:
@@ -106,7 +97,7 @@ def consumer_group_probe(
     """The group's partitions of `topics` as Kafka sees them now; `ProbeFailed` past the
     deadline."""
     deadline = time.monotonic() + timeout_seconds
-    config = _client_config(bootstrap_servers, security or {}, timeout_seconds)
+    config = _client_config(bootstrap_servers, security or {})
     admin = AdminClient(config)
     # outside the group (its own id, never subscribed, never commits): reads metadata and
     # watermarks only

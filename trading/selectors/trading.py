@@ -257,7 +257,11 @@ def trading_health() -> dict[str, Any]:
         # the truth is Kafka's (the consumer group's assignments and committed offsets), not a
         # consumer's own heartbeat: `reasons` names each rule that failed
         feed = order_feed_status()
-        health = feed["health"] or {"ok": False, "reasons": ["probe_stale"]}
+        health = feed["health"] or {
+            "ok": False,
+            "reasons": ["kafka_unreachable"],
+            "error": "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS is empty",
+        }
         deps["order_feed"] = {
             **health,
             "consumers": feed["consumers"],
