@@ -82,14 +82,23 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
     )
     consumers = [
         subprocess.Popen(
-            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "300"],
+            # one host, two consumers: each its own instance name (static membership)
+            [
+                sys.executable,
+                "manage.py",
+                "run_orderfeed_consumer",
+                "--idle-exit-seconds",
+                "300",
+                "--name",
+                f"c{i}",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for i in range(2)
     ]
     try:
         for name in ("w1", "w2"):
