@@ -4,10 +4,12 @@ letters. The models stay in `torghut_site` (app label `ops`), which writes and r
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
+from django.utils import timezone
 
 from ops.admin_dashboard import dashboard_view
 from torghut_site.admin_base import ReadOnlyAdmin
 from torghut_site.models import ApiToken, DeadLetterMessage, ProcessHeartbeat
+from torghut_site.selectors import heartbeat_state
 
 
 @admin.register(ApiToken)
@@ -43,9 +45,25 @@ class ProcessHeartbeatAdmin(ReadOnlyAdmin):
     """Also serves the operators' dashboard page (`admin:ops_dashboard`), linked from the
     index."""
 
-    list_display = ("kind", "name", "pid", "started_at", "last_seen_at")
+    list_display = (
+        "kind",
+        "name",
+        "state",
+        "hostname",
+        "pid",
+        "started_at",
+        "last_seen_at",
+        "expires_at",
+    )
     list_filter = ("kind",)
-    search_fields = ("name",)
+    search_fields = ("name", "hostname")
+
+    @admin.display(description="state")
+    def state(self, obj: ProcessHeartbeat) -> str:
+        """As every reader shows it: `dead` once past `expires_at`."""
+        return heartbeat_state(
+            state=str(obj.details.get("state", "")), expires_at=obj.expires_at, now=timezone.now()
+        )
 
     def get_urls(self) -> list[URLPattern]:
         dashboard = path(

@@ -2,7 +2,9 @@
 
 - `glance()`: the admin index "at a glance": trading on/off, mode, kill switch, emergency stop,
   each lane's last cycle, last reconcile and signal lag, the order feed's consumer lag per
-  partition, and the heartbeats of the long-running processes, each with an ok/warn/bad level.
+  partition as Kafka reports it (the last consumer-group probe, `order_feed_health`, with its
+  reason codes), and the heartbeats of the long-running processes (a row past its expiry is
+  `dead`), each with an ok/warn/bad level.
   Flags are read fresh (`flag_enabled`), never from a cached status.
 - The chart selectors: one SQL aggregate each over a bounded window (24 h; the order feed's
   throughput over the last hour), returning typed rows that `ops.admin_dashboard`
@@ -29,8 +31,15 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from orderfeed.models import OrderEvent
+from orderfeed.selectors import (
+    KAFKA_UNREACHABLE,
+    PROBE_STALE,
+    FeedHealth,
+    order_feed_probed_health,
+)
 from torghut_site.flags import flag_enabled
 from torghut_site.models import HeartbeatKind, ProcessHeartbeat
+from torghut_site.selectors import heartbeat_state
 from trading.lanes import lane_configs
 from trading.models import (
     ExecutionTcaMetric,
@@ -159,7 +168,12 @@ def glance(*, now: datetime | None = None) -> Glance:
     )
     feed_on = flag_enabled("TRADING_ORDER_FEED_ENABLED")
     lanes = lane_configs()
-    partitions = _partition_tiles(beats, now=now)
+    feed = (
+        order_feed_probed_health(now=now)
+        if feed_on and settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS
+        else None
+    )
+    partitions = _partition_tiles(feed)
     return Glance(
         trading=Tile(
             "trading-enabled",
@@ -188,7 +202,7 @@ def glance(*, now: datetime | None = None) -> Glance:
             else _lane_disabled(lane.label, lane.mode, lane.broker)
             for lane in lanes
         ],
-        order_feed=_order_feed_tile(feed_on, beats, partitions, now=now),
+        order_feed=_order_feed_tile(feed_on, feed, beats, partitions, now=now),
         partitions=partitions,
         heartbeats=_heartbeat_tiles(
             beats,
@@ -340,12 +354,15 @@ def _expected_kinds(*, feed_on: bool, alpaca_lane: bool) -> list[str]:
     return kinds
 
 
-def _is_live(beat: ProcessHeartbeat, now: datetime) -> bool:
-    age = _age(now, beat.last_seen_at)
-    return (
-        beat.details.get("state") != "stopped"
-        and age_level(age, interval_seconds=_interval(beat.kind)) == "ok"
+def _state(beat: ProcessHeartbeat, now: datetime) -> str:
+    """The row's state as every reader shows it (`dead` past its expiry)."""
+    return heartbeat_state(
+        state=str(beat.details.get("state", "")), expires_at=beat.expires_at, now=now
     )
+
+
+def _is_live(beat: ProcessHeartbeat, now: datetime) -> bool:
+    return _state(beat, now) not in ("dead", "stopped")
 
 
 def _heartbeat_tiles(
@@ -361,15 +378,15 @@ def _heartbeat_tiles(
     for kind in [k for k in HeartbeatKind.values if k in expected or k in seen]:
         rows = [b for b in beats if b.kind == kind]  # freshest first
         live = [b for b in rows if _is_live(b, now)]
-        running = [b for b in rows if b.details.get("state") != "stopped"]
+        dead = [b for b in rows if _state(b, now) == "dead"]
         freshest = _age(now, rows[0].last_seen_at) if rows else None
         level: Level
         if live:
             level, value = "ok", f"{len(live)} live · {age_text(freshest)}"
-        elif running:
-            age = _age(now, running[0].last_seen_at)
+        elif dead:
+            age = _age(now, dead[0].last_seen_at)
             level = worst("warn", age_level(age, interval_seconds=_interval(kind)))
-            value = f"silent · {age_text(age)}"
+            value = f"dead · {age_text(age)}"
         elif rows:
             level, value = "bad", f"stopped · {age_text(freshest)}"
         else:
@@ -394,54 +411,70 @@ def _lag_level(lag: int) -> Level:
     return "ok" if lag <= batch else "warn" if lag <= 10 * batch else "bad"
 
 
-def _partition_tiles(beats: list[ProcessHeartbeat], *, now: datetime) -> list[Tile]:
-    """Consumer lag per partition as the order-feed consumers last reported it (heartbeat
-    details `lag`: {"topic[p]": records behind}); a partition reported by two consumers (a
-    rebalance) is taken from the freshest report. A stale report is at least warn."""
-    reports: dict[str, tuple[int, ProcessHeartbeat]] = {}
-    for beat in beats:  # freshest first
-        if beat.kind != HeartbeatKind.ORDERFEED_CONSUMER or beat.details.get("state") == "stopped":
-            continue
-        for partition, lag in (beat.details.get("lag") or {}).items():
-            reports.setdefault(str(partition), (int(lag), beat))
+def _partition_tiles(feed: FeedHealth | None) -> list[Tile]:
+    """Lag per partition as Kafka last told it (the group's committed offset against the end of
+    the log; `order_feed_health`), not as a consumer reported it: a dead consumer's last "0
+    behind" does not show. A partition that no member holds or whose offsets stalled is bad; a
+    stale sample is at least warn."""
+    if feed is None:
+        return []
+    stale: Level = (
+        "warn" if PROBE_STALE in feed.reasons or KAFKA_UNREACHABLE in feed.reasons else "ok"
+    )
     tiles = []
-    for partition in sorted(reports):
-        lag, beat = reports[partition]
-        age = _age(now, beat.last_seen_at)
+    for p in feed.partitions:
+        name = f"{p.topic}[{p.partition}]"
+        problems = [
+            *(["no consumer"] if not p.assigned else []),
+            *(["offsets stalled"] if p.stalled else []),
+        ]
+        committed = "none" if p.committed is None else f"{p.committed:,}"
         tiles.append(
             Tile(
-                f"lag-{slugify(partition)}",
-                partition,
-                f"{lag:,} behind",
-                worst(_lag_level(lag), age_level(age, interval_seconds=_interval(beat.kind))),
-                f"{beat.name}, reported {age_text(age)}",
-                age,
-                lag,
+                f"lag-{slugify(name)}",
+                name,
+                f"{p.lag:,} behind",
+                worst(_lag_level(p.lag), stale, "bad" if problems else "ok"),
+                ", ".join([*problems, f"committed {committed} of {p.end_offset:,}"]),
+                feed.probe_age_seconds,
+                p.lag,
             )
         )
     return tiles
 
 
 def _order_feed_tile(
-    feed_on: bool, beats: list[ProcessHeartbeat], partitions: list[Tile], *, now: datetime
+    feed_on: bool,
+    feed: FeedHealth | None,
+    beats: list[ProcessHeartbeat],
+    partitions: list[Tile],
+    *,
+    now: datetime,
 ) -> Tile:
+    """Kafka's view of the feed (`order_feed_health`): bad with its reason codes when degraded,
+    else the lag over every partition."""
     if not feed_on:
         return Tile(
             "order-feed", "Order feed", "off", "ok", "broker updates are applied in the cycle"
         )
+    if feed is None:
+        return Tile(
+            "order-feed", "Order feed", "no Kafka", "bad", "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS"
+        )
     live = [b for b in beats if b.kind == HeartbeatKind.ORDERFEED_CONSUMER and _is_live(b, now)]
-    if not live:
-        return Tile("order-feed", "Order feed", "no live consumer", "bad")
-    if not partitions:
-        return Tile("order-feed", "Order feed", "no partition assigned", "warn")
-    total = sum(t.number or 0 for t in partitions)
+    consumers = f"{len(live)} live consumer(s)"
+    if feed.reasons:
+        detail = f"{consumers}; {feed.error}" if feed.error else consumers
+        return Tile(
+            "order-feed", "Order feed", ", ".join(feed.reasons), "bad", detail, number=feed.lag
+        )
     return Tile(
         "order-feed",
         "Order feed",
-        f"{total:,} behind on {len(partitions)} partition(s)",
+        f"{feed.lag:,} behind on {len(partitions)} partition(s)",
         worst(*(t.level for t in partitions)),
-        f"{len(live)} live consumer(s)",
-        number=total,
+        consumers,
+        number=feed.lag,
     )
 
 

@@ -24,7 +24,13 @@ class OrderfeedConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from orderfeed.probe_metrics import order_feed_probe_metrics
+        from orderfeed.schedule import orderfeed_schedule
+        from torghut_site.metrics import register_scrape_collector
+        from torghut_site.schedule import schedule_register
         from trading.ports import order_feed_register
 
         # trading reaches the order feed only through these ports (trading/ports.py)
         order_feed_register(sim_updates_flush=_sim_updates_flush, status=_status)
+        schedule_register(self.label, orderfeed_schedule)
+        register_scrape_collector(order_feed_probe_metrics)

@@ -81,7 +81,7 @@ from prometheus_client import Counter
 from websockets.exceptions import InvalidURI, WebSocketException
 
 from torghut_site.kafka.config import producer_config
-from torghut_site.services import default_process_name, heartbeat_record
+from torghut_site.services import heartbeat_record, instance_name
 from trading.lanes import LaneConfig, UnknownLaneError, lane_config, lane_configs
 from trading.selectors.trade_stream import trade_stream_watch_needed
 from trading.services.trade_stream import (
@@ -342,7 +342,8 @@ class TradeUpdatesBridge:
         self.rate_limit_backoff_seconds = rate_limit_backoff_seconds
         # jitter, not secrecy: a seeded generator makes a test's waits reproducible
         self._rng = rng or random.Random()  # noqa: S311
-        self.process_name = f"{lane.label}:{default_process_name()}"
+        # the lane and the stable instance name: a restarted bridge takes its row back
+        self.process_name = f"{lane.label}:{instance_name()}"
         self.stats = BridgeStats(account=lane.label)
         self._kafka_config = dict(kafka_config)
         self._producer = Producer(self._kafka_config)
@@ -969,7 +970,12 @@ class TradeUpdatesBridge:
             "reconnects": self.stats.reconnects,
         }
         try:
-            heartbeat_record(kind=HEARTBEAT_KIND, name=self.process_name, details=details)
+            heartbeat_record(
+                kind=HEARTBEAT_KIND,
+                name=self.process_name,
+                interval_seconds=self.heartbeat_seconds,
+                details=details,
+            )
         except DatabaseError as exc:
             # a missing heartbeat is what the alert is for; it must not stop the trade updates
             logger.warning(

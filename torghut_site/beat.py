@@ -14,6 +14,8 @@ from torghut_site.schedule import beat_schedule
 
 logger = logging.getLogger(__name__)
 
+BEAT_NAME = "celery-beat"
+
 
 class HeartbeatScheduler(PersistentScheduler):
     _last_heartbeat = 0.0
@@ -39,6 +41,11 @@ class HeartbeatScheduler(PersistentScheduler):
 
         try:
             close_old_connections()
-            heartbeat_record(kind=ProcessHeartbeat.Kind.CELERY_BEAT)
+            # one beat per deployment: a fixed name, so a restarted beat takes its row back
+            heartbeat_record(
+                kind=ProcessHeartbeat.Kind.CELERY_BEAT,
+                name=BEAT_NAME,
+                interval_seconds=float(settings.CELERY_WORKER_HEARTBEAT_SECONDS),
+            )
         except Exception:  # a DB blip must not stop the scheduler from sending tasks
             logger.exception("beat heartbeat failed")

@@ -9,7 +9,10 @@ their own exporter (`TORGHUT_METRICS_PORT`, see `start_process_exporter`).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import re
 from collections.abc import Callable, Iterable
 
 from django.http import HttpRequest, HttpResponse
@@ -93,9 +96,62 @@ def metrics_exporter_start() -> int | None:
 
 
 def mark_process_dead(pid: int) -> None:
-    """Drop a finished process's live gauges from the multiprocess directory."""
-    if multiprocess_enabled():
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+    """Drop a finished process's gauges from the multiprocess directory: its `live*` gauges
+    (prometheus_client's own bookkeeping, e.g. the order feed's `livesum` consumer lag) and its
+    `all` gauges (one series per pid, meaningless once the pid is gone). Counters, histograms and
+    the `mostrecent`/`max`/`min`/`sum` gauges stay: they aggregate over dead processes too."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return
+    multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(path, f"gauge_all_{pid}.db"))
+
+
+_PID_FILE = re.compile(r"^gauge_(?:live\w+|all)_(\d+)\.db$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def multiprocess_sweep() -> list[int]:
+    """At a process's start: drop the gauges of every process that left files in
+    PROMETHEUS_MULTIPROC_DIR and is no longer alive on this host (killed with -9, so it could
+    not drop them itself). The pids swept, in order."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path or not os.path.isdir(path):
+        return []
+    pids = sorted({int(m.group(1)) for f in os.listdir(path) if (m := _PID_FILE.match(f))})
+    dead = [pid for pid in pids if pid != os.getpid() and not _pid_alive(pid)]
+    for pid in dead:
+        mark_process_dead(pid)
+    return dead
+
+
+def _at_exit() -> None:
+    mark_process_dead(os.getpid())
+
+
+_lifecycle_installed = False
+
+
+def multiprocess_lifecycle_install() -> None:
+    """Once per process (from the site app's ready()): sweep the dead processes' gauges now and
+    drop this process's own at a normal exit. Celery pool children, which leave by `os._exit`,
+    drop theirs on `worker_process_shutdown` (torghut_site.celery)."""
+    global _lifecycle_installed
+    if _lifecycle_installed or not multiprocess_enabled():
+        return
+    _lifecycle_installed = True
+    multiprocess_sweep()
+    atexit.register(_at_exit)
 
 
 # -- feature flags -------------------------------------------------------------------------

@@ -41,6 +41,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
     heartbeat = float(settings.CELERY_WORKER_HEARTBEAT_SECONDS)
     schedule: dict[str, dict[str, Any]] = {
         "ops-worker-heartbeat": every(heartbeat, "torghut_site.tasks.worker_heartbeat"),
+        # dead heartbeat rows go after TORGHUT_HEARTBEAT_RETENTION_SECONDS (checked hourly at most)
+        "ops-heartbeats-prune": every(
+            min(3600.0, float(settings.TORGHUT_HEARTBEAT_RETENTION_SECONDS)),
+            "torghut_site.tasks.heartbeats_prune",
+        ),
     }
     for entries in _providers.values():
         schedule.update(dict(entries()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -41,52 +41,76 @@ def schema_status(alias: str = DEFAULT_DB_ALIAS) -> SchemaStatus:
     )
 
 
+def heartbeat_state(*, state: str, expires_at: datetime, now: datetime) -> str:
+    """What a heartbeat row says of its process, as every reader shows it: `stopped` (it said
+    so on its way out), `dead` (unseen past its expiry: killed, hung, or its host gone), else
+    the state it last wrote (`running`, `starting`)."""
+    if state == "stopped":
+        return "stopped"
+    if now >= expires_at:
+        return "dead"
+    return state or "running"
+
+
 @dataclass(frozen=True)
 class HeartbeatView:
     kind: str
     name: str
     pid: int
+    hostname: str
     last_seen_at: datetime
+    expires_at: datetime
     age_seconds: float
-    healthy: bool
+    state: str
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def healthy(self) -> bool:
+        return self.state not in ("dead", "stopped")
 
-def heartbeat_list(*, kind: str | None = None, max_age: timedelta) -> list[HeartbeatView]:
-    now = timezone.now()
+
+def heartbeat_list(*, kind: str | None = None, now: datetime | None = None) -> list[HeartbeatView]:
+    """Every heartbeat row (of `kind`), each with its state; a row past its `expires_at` is
+    `dead`."""
+    now = now or timezone.now()
     rows = ProcessHeartbeat.objects.order_by("kind", "name")
     if kind:
         rows = rows.filter(kind=kind)
-    views = []
-    for row in rows:
-        age = (now - row.last_seen_at).total_seconds()
-        views.append(
-            HeartbeatView(
-                row.kind,
-                row.name,
-                row.pid,
-                row.last_seen_at,
-                age,
-                age <= max_age.total_seconds(),
-                row.details,
-            )
+    return [
+        HeartbeatView(
+            kind=row.kind,
+            name=row.name,
+            pid=row.pid,
+            hostname=row.hostname,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            age_seconds=(now - row.last_seen_at).total_seconds(),
+            state=heartbeat_state(
+                state=str(row.details.get("state", "")), expires_at=row.expires_at, now=now
+            ),
+            details=row.details,
         )
-    return views
+        for row in rows
+    ]
 
 
 def heartbeat_age_metrics() -> Iterable[Metric]:
-    """Scrape-time gauge: seconds since each process's last heartbeat."""
-    gauge = GaugeMetricFamily(
+    """Scrape-time gauges: seconds since each process's last heartbeat, labelled with the state
+    it reads as (`running`, `starting`, `stopped`, `dead`), and 1 for each dead process."""
+    age = GaugeMetricFamily(
         "torghut_process_heartbeat_age_seconds",
         "Seconds since each long-running process last wrote its heartbeat.",
+        labels=["kind", "name", "state"],
+    )
+    dead = GaugeMetricFamily(
+        "torghut_process_heartbeat_dead",
+        "1 when a long-running process's heartbeat is past its expiry (3 of its intervals).",
         labels=["kind", "name"],
     )
     try:
-        now = timezone.now()
-        for kind, name, seen in ProcessHeartbeat.objects.values_list(
-            "kind", "name", "last_seen_at"
-        ):
-            gauge.add_metric([kind, name], (now - seen).total_seconds())
+        for view in heartbeat_list():
+            age.add_metric([view.kind, view.name, view.state], view.age_seconds)
+            dead.add_metric([view.kind, view.name], 1.0 if view.state == "dead" else 0.0)
     except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is down
         return []
-    return [gauge]
+    return [age, dead]

@@ -30,8 +30,7 @@ def whitepaper_health() -> dict[str, Any]:
 def whitepaper_status(*, window: timedelta = timedelta(hours=24)) -> dict[str, Any]:
     """`GET /whitepapers/status` for a user who may see runs: the original service's fields
     (docs/compatibility.md#endpoints), then what an operator needs besides."""
-    stale_after = timedelta(seconds=3 * settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS)
-    consumers = heartbeat_list(kind=HeartbeatKind.WHITEPAPER_CONSUMER, max_age=stale_after)
+    consumers = heartbeat_list(kind=HeartbeatKind.WHITEPAPER_CONSUMER)
     since = timezone.now() - window
     runs_by_status = dict(
         WhitepaperAnalysisRun.objects.values_list("status").annotate(n=Count("pk")).order_by()
@@ -55,7 +54,12 @@ def whitepaper_status(*, window: timedelta = timedelta(hours=24)) -> dict[str, A
             consumer="whitepaper", created_at__gte=since
         ).count(),
         "consumers": [
-            {"name": c.name, "healthy": c.healthy, "age_seconds": round(c.age_seconds, 1)}
+            {
+                "name": c.name,
+                "healthy": c.healthy,
+                "state": c.state,
+                "age_seconds": round(c.age_seconds, 1),
+            }
             for c in consumers
         ],
     }

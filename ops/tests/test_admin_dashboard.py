@@ -73,10 +73,10 @@ def test_index_shows_each_fact_with_its_level_and_links_the_dashboard(root_clien
         market_open=True,
     )
     SafetyState.objects.create(scope="global", kill_switch_engaged=True, kill_switch_reason="drill")
-    heartbeat_record(kind="celery_worker", name="worker-1")
-    heartbeat_record(kind="celery_beat", name="beat-1")
+    heartbeat_record(kind="celery_worker", name="worker-1", interval_seconds=15)
+    heartbeat_record(kind="celery_beat", name="beat-1", interval_seconds=15)
     ProcessHeartbeat.objects.filter(kind="celery_beat").update(
-        last_seen_at=now - timedelta(minutes=5)
+        last_seen_at=now - timedelta(minutes=5), expires_at=now - timedelta(seconds=255)
     )
 
     html = root_client.get("/admin/").content.decode()
@@ -92,9 +92,9 @@ def test_index_shows_each_fact_with_its_level_and_links_the_dashboard(root_clien
     assert tile(html, "lane-paper-reconcile") == ("bad", "never")
     assert tile(html, "lane-paper-signal-lag") == ("ok", "3 s")
     assert tile(html, "heartbeat-celery-worker") == ("ok", "1 live · 0 s ago")
-    assert tile(html, "heartbeat-celery-beat") == ("bad", "silent · 5 min ago")
+    assert tile(html, "heartbeat-celery-beat") == ("bad", "dead · 5 min ago")
     assert f'<a id="dashboard-link" href="{DASHBOARD}">' in html
-    assert "No partition reported by a running consumer." in html
+    assert "No partition sampled from Kafka (the order feed is off, or not probed yet)." in html
     assert "as of 2026-03-03 15:00:30 UTC" in html
 
 

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 from orderfeed.bridge import HEARTBEAT_KIND, TradeUpdatesBridge
 from tests.servers.alpaca_stream_server import AlpacaStreamServer
 from torghut_site.models import ProcessHeartbeat
-from torghut_site.services import default_process_name
+from torghut_site.services import instance_name
 
 KEY, SECRET = "PKTESTKEY", "test-secret"
 PARTITIONS = 3
@@ -186,7 +186,7 @@ def bridge_settings(settings, kafka_bootstrap):
 
 def heartbeat_details() -> dict[str, Any]:
     heartbeat = ProcessHeartbeat.objects.get(kind=HEARTBEAT_KIND)
-    assert heartbeat.name == f"alp:{default_process_name()}"
+    assert heartbeat.name == f"alp:{instance_name()}"
     details: dict[str, Any] = heartbeat.details
     return details
 

@@ -46,11 +46,14 @@ def test_status_counts_outcomes_unknown_orders_and_dead_letters(client, settings
     assert feed["consumers"] == []
 
 
-def test_health_needs_a_live_consumer_when_the_feed_is_enabled(client, settings):
+def test_health_without_kafka_is_degraded_when_the_feed_is_enabled(client, settings):
     settings.TRADING_ORDER_FEED_ENABLED = True
+    settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = ""
     body = client.get("/trading/health").json()
     assert body["dependencies"]["order_feed"] == {
         "ok": False,
+        "reasons": ["kafka_unreachable"],
+        "error": "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS is empty",
         "consumers": [],
         "unknown_orders_open": 0,
     }

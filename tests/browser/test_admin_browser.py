@@ -128,8 +128,8 @@ def test_operator_path_through_the_admin(
     seed_trading(trading_settings)
     get_user_model().objects.create_superuser("browser-root", password=PASSWORD)
     # the processes the index expects alive
-    heartbeat_record(kind=HeartbeatKind.CELERY_WORKER, name="browser-worker")
-    heartbeat_record(kind=HeartbeatKind.CELERY_BEAT, name="browser-beat")
+    heartbeat_record(kind=HeartbeatKind.CELERY_WORKER, name="browser-worker", interval_seconds=15)
+    heartbeat_record(kind=HeartbeatKind.CELERY_BEAT, name="browser-beat", interval_seconds=15)
 
     # what the seeding produced on the sample (deterministic: same signals, same strategies)
     by_status = dict(TradeDecision.objects.values_list("status").annotate(n=Count("pk")).order_by())

@@ -83,7 +83,8 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
     # output goes to files, not pipes: a pipe nobody reads until the end fills up (64 KB of logs)
     # and blocks the consumer in the middle of the test
     logs = [(tmp_path / f"consumer{i}.out", tmp_path / f"consumer{i}.err") for i in range(2)]
-    consumers = [_consumer(env, out, err) for out, err in logs]
+    # one host, two consumers: each its own instance name (static membership)
+    consumers = [_consumer(env, out, err, f"c{i}") for i, (out, err) in enumerate(logs)]
     try:
         for name in ("w1", "w2"):
             workers(name, env)
@@ -159,10 +160,11 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
     assert TradeDecision.objects.filter(account_label__in=LANES).count() == 3 * len(LANES)
 
 
-def _consumer(env: dict[str, str], out: Path, err: Path) -> subprocess.Popen[bytes]:
+def _consumer(env: dict[str, str], out: Path, err: Path, name: str) -> subprocess.Popen[bytes]:
     with out.open("wb") as stdout, err.open("wb") as stderr:  # the child keeps its own copies
         return subprocess.Popen(
-            [sys.executable, "manage.py", "run_orderfeed_consumer", "--idle-exit-seconds", "300"],
+            [sys.executable, "manage.py", "run_orderfeed_consumer"]
+            + ["--idle-exit-seconds", "300", "--name", name],
             cwd=ROOT,
             env=env,
             stdout=stdout,

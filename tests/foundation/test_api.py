@@ -213,11 +213,14 @@ def test_metrics_endpoint_serves_prometheus_text(api_client):
     from torghut_site.models import HeartbeatKind
     from torghut_site.services import heartbeat_record
 
-    heartbeat_record(kind=HeartbeatKind.CELERY_WORKER, name="w1")
+    heartbeat_record(kind=HeartbeatKind.CELERY_WORKER, name="w1", interval_seconds=15)
     response = api_client.get("/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
     assert "django_http_requests_total_by_method_total" in text
-    assert 'torghut_process_heartbeat_age_seconds{kind="celery_worker",name="w1"}' in text
+    assert (
+        'torghut_process_heartbeat_age_seconds{kind="celery_worker",name="w1",state="running"}'
+        in text
+    )
     assert connection.vendor == "postgresql"

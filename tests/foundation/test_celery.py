@@ -95,6 +95,33 @@ def test_worker_on_redis_records_its_heartbeat_at_start(worker):
     assert row.details == {"event": "ready"}
 
 
+def test_every_worker_writes_its_own_row_under_its_nodename_and_marks_it_stopped(
+    worker, monkeypatch
+):
+    """Beat's heartbeat task reaches one worker of many: each worker's main process also writes
+    its own row (its `-n` nodename) every CELERY_WORKER_HEARTBEAT_SECONDS."""
+    monkeypatch.setenv("CELERY_WORKER_HEARTBEAT_SECONDS", "1")
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    procs = [worker(redis_url, "w1@test"), worker(redis_url, "w2@test")]
+
+    def alive(name: str) -> bool:
+        row = ProcessHeartbeat.objects.filter(kind="celery_worker", name=name).first()
+        return row is not None and row.details == {"event": "alive", "state": "running"}
+
+    assert _wait_for(lambda: alive("w1@test") and alive("w2@test"))
+    rows = {r.name: r for r in ProcessHeartbeat.objects.filter(kind="celery_worker")}
+    assert {n: (r.pid, r.interval_seconds) for n, r in rows.items()} == {
+        "w1@test": (procs[0].pid, 1.0),
+        "w2@test": (procs[1].pid, 1.0),
+    }
+    procs[0].terminate()  # warm shutdown
+    procs[0].wait(timeout=30)
+    assert ProcessHeartbeat.objects.get(name="w1@test").details == {
+        "event": "alive",
+        "state": "stopped",
+    }
+
+
 def test_worker_on_the_embedded_broker_runs_a_sent_task(worker, tmp_path, settings):
     broker = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
     worker(broker, "embedded-worker@test")

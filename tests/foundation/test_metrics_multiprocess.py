@@ -98,3 +98,66 @@ def test_a_process_on_its_own_host_serves_its_metrics_on_torghut_metrics_port(tm
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+LAG_WRITER = """
+import django, os, sys, time
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "torghut_site.settings")
+if {setup}:  # the site app's ready(): the start-up sweep and the exit hook
+    django.setup()
+from orderfeed.metrics import CONSUMER_LAG
+from torghut_site.metrics import FEATURE_FLAG_EVALUATIONS
+CONSUMER_LAG.labels(topic="t", partition="{partition}").set({lag})
+FEATURE_FLAG_EVALUATIONS.labels(flag="dead", source="env").inc()
+print(os.getpid(), flush=True)
+if {wait}:
+    time.sleep(60)
+"""
+
+
+def test_gauges_of_dead_processes_are_swept_and_a_clean_exit_drops_its_own(tmp_path):
+    """`torghut_trading_order_feed_consumer_lag` (livesum) of a consumer killed with -9 is gone
+    after the next process's start-up sweep; a process that exits normally drops its own at exit;
+    a live process's gauge and every counter stay."""
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "TORGHUT_VAR_DIR": str(tmp_path / "var"),
+    }
+
+    def writer(partition: int, lag: int) -> subprocess.Popen[str]:
+        # no Django set-up: nothing of it is needed to write, and it takes seconds to start
+        code = LAG_WRITER.format(partition=partition, lag=lag, wait=True, setup=False)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        assert int(proc.stdout.readline()) == proc.pid  # its samples are written
+        return proc
+
+    killed, alive = writer(0, 7), writer(1, 5)
+    try:
+        # set up like every process, and exits normally: its lag goes with it
+        _run(LAG_WRITER.format(partition=2, lag=3, wait=False, setup=True), env)
+        assert f"gauge_livesum_{killed.pid}.db" in os.listdir(tmp_path)
+        killed.kill()  # kill -9: it cannot drop its own files
+        killed.wait(timeout=10)
+        assert f"gauge_livesum_{killed.pid}.db" in os.listdir(tmp_path)
+
+        text = _run(RENDER, env)  # a new process: its start-up sweeps the dead pid
+
+        lag = [
+            line
+            for line in text.splitlines()
+            if line.startswith("torghut_trading_order_feed_consumer_lag{")
+        ]
+        assert lag == ['torghut_trading_order_feed_consumer_lag{partition="1",topic="t"} 5.0']
+        assert f"gauge_livesum_{killed.pid}.db" not in os.listdir(tmp_path)
+        # counters of dead processes still count (a sum must not go backwards)
+        assert 'torghut_feature_flag_evaluations_total{flag="dead",source="env"} 3.0' in text
+    finally:
+        for proc in (killed, alive):
+            proc.kill()
+            proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()

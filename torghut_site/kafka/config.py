@@ -35,6 +35,10 @@ class ConsumerSettings:
     group_id: str
     client_id: str
     group_instance_id: str = ""
+    # the process's stable identity: its heartbeat row's name and, unless
+    # `<PREFIX>_GROUP_INSTANCE_ID` is set, the source of its static `group.instance.id`
+    # (`<group_id>-<instance_name>`)
+    instance_name: str = ""
     auto_offset_reset: str = "latest"
     poll_ms: int = 250
     batch_size: int = 200
@@ -61,10 +65,21 @@ class ConsumerSettings:
             "session.timeout.ms": 30000,
             "max.poll.interval.ms": 300000,
             **self.security,
-            # static membership: a restarted process (same pod name) takes its partitions back at
-            # once instead of waiting for the dead member's session to expire
+            # static membership (on by default, see `static_group_instance_id`): a restarted
+            # process with the same instance name takes its partitions back at once instead of
+            # waiting for the dead member's session to expire
             **({"group.instance.id": self.group_instance_id} if self.group_instance_id else {}),
         }
+
+
+def static_group_instance_id(*, group_id: str, instance_name: str, explicit: str = "") -> str:
+    """The consumer's Kafka `group.instance.id`: `<PREFIX>_GROUP_INSTANCE_ID` when set, otherwise
+    `<group_id>-<instance_name>` (stable across restarts of the same instance, distinct per
+    instance). Two live consumers with one id fence each other, hence the start-up refusal
+    (`torghut_site.services.heartbeat_claim`)."""
+    if explicit:
+        return explicit
+    return f"{group_id}-{instance_name}" if instance_name else ""
 
 
 class ConsumerNotConfigured(RuntimeError):
@@ -86,7 +101,8 @@ def consumer_settings_from(
     """A consumer's settings from its `<prefix>_BOOTSTRAP_SERVERS` (`unconfigured` is raised when
     it is empty), `_TOPIC` (unless `topics` are given), `_GROUP_ID`, `_CLIENT_ID`,
     `_GROUP_INSTANCE_ID`, `_AUTO_OFFSET_RESET`, `_POLL_MS`, `_BATCH_SIZE` and `_DLQ_TOPIC`
-    settings; `overrides` (e.g. `auto_offset_reset` for --from-beginning) win."""
+    settings; `overrides` (e.g. `auto_offset_reset` for --from-beginning, `instance_name` for
+    --name) win. The instance name defaults to TORGHUT_INSTANCE_NAME (else the hostname)."""
     bootstrap_servers = getattr(settings, f"{prefix}_BOOTSTRAP_SERVERS")
     if not bootstrap_servers:
         raise unconfigured
@@ -97,7 +113,7 @@ def consumer_settings_from(
         "topics": topics if topics is not None else (getattr(settings, f"{prefix}_TOPIC"),),
         "group_id": getattr(settings, f"{prefix}_GROUP_ID"),
         "client_id": getattr(settings, f"{prefix}_CLIENT_ID"),
-        "group_instance_id": getattr(settings, f"{prefix}_GROUP_INSTANCE_ID"),
+        "instance_name": settings.TORGHUT_INSTANCE_NAME,
         "auto_offset_reset": getattr(settings, f"{prefix}_AUTO_OFFSET_RESET"),
         "poll_ms": getattr(settings, f"{prefix}_POLL_MS"),
         "batch_size": getattr(settings, f"{prefix}_BATCH_SIZE"),
@@ -108,4 +124,10 @@ def consumer_settings_from(
         "lag_interval_seconds": settings.KAFKA_CONSUMER_LAG_INTERVAL_SECONDS,
     }
     values.update(overrides)
+    values["group_instance_id"] = static_group_instance_id(
+        group_id=values["group_id"],
+        instance_name=values["instance_name"],
+        explicit=overrides.get("group_instance_id")
+        or getattr(settings, f"{prefix}_GROUP_INSTANCE_ID"),
+    )
     return settings_class(**values)

@@ -506,6 +506,7 @@ class BatchConsumer:
             "state": state,
             "consumer": self.settings.name,
             "group": self.settings.group_id,
+            "group_instance_id": self.settings.group_instance_id,
             "topics": list(self.settings.topics),
             "assigned": sorted(f"{t}[{p}]" for t, p in self._assigned),
             "batches": self.stats.batches,
@@ -514,7 +515,12 @@ class BatchConsumer:
             "lag": dict(self._lag),
         }
         try:
-            heartbeat_record(kind=self.settings.heartbeat_kind, details=details)
+            heartbeat_record(
+                kind=self.settings.heartbeat_kind,
+                name=self.settings.instance_name or None,
+                interval_seconds=self.settings.heartbeat_seconds,
+                details=details,
+            )
         except TRANSIENT_DB_ERRORS as exc:
             logger.warning("heartbeat failed", extra={"error": str(exc)})
             close_old_connections()

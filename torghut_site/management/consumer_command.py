@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from torghut_site.kafka.consumer import BatchConsumer
-from torghut_site.metrics import metrics_exporter_start
+from torghut_site.metrics import mark_process_dead, metrics_exporter_start
+from torghut_site.services import InstanceNameInUse, heartbeat_claim
 
 
 class ConsumerCommand(BaseCommand):
@@ -40,6 +42,14 @@ class ConsumerCommand(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="run although the consumer is switched off"
         )
+        parser.add_argument(
+            "--name",
+            help=(
+                "this consumer's stable instance name: its heartbeat row and its static "
+                "group.instance.id (<group id>-<name>); default TORGHUT_INSTANCE_NAME, else the "
+                "hostname. Give each consumer of a group on one host its own name."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         reason = self.disabled_reason()
@@ -48,6 +58,8 @@ class ConsumerCommand(BaseCommand):
         overrides: dict[str, object] = {}
         if options["from_beginning"]:
             overrides["auto_offset_reset"] = "earliest"
+        if options["name"]:
+            overrides["instance_name"] = options["name"]
         try:
             consumer = self.build(
                 idle_exit_seconds=options["idle_exit_seconds"],
@@ -56,7 +68,17 @@ class ConsumerCommand(BaseCommand):
             )
         except self.not_configured as exc:
             raise CommandError(str(exc)) from exc
+        s = consumer.settings
+        try:
+            heartbeat_claim(
+                kind=s.heartbeat_kind, name=s.instance_name, interval_seconds=s.heartbeat_seconds
+            )
+        except InstanceNameInUse as exc:
+            raise CommandError(str(exc)) from exc
         consumer.install_signal_handlers()
         metrics_exporter_start()  # TORGHUT_METRICS_PORT: scraped on its own host
-        stats = consumer.run()
+        try:
+            stats = consumer.run()
+        finally:
+            mark_process_dead(os.getpid())  # this consumer's lag gauges leave with it
         self.stdout.write(json.dumps(stats.as_json()))

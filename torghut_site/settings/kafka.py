@@ -60,8 +60,11 @@ def kafka_consumer(
     dlq_topic: str,
 ) -> KafkaConsumerSettings:
     """`<consumer>_TOPIC`, `_GROUP_ID`, `_CLIENT_ID`, `_GROUP_INSTANCE_ID` (Kafka static group
-    membership), `_AUTO_OFFSET_RESET`, `_POLL_MS`, `_BATCH_SIZE` and `_DLQ_TOPIC`, with each
-    consumer's defaults; its bootstrap servers and `kafka_security` are read beside it."""
+    membership; empty, the default, derives it from the process's stable instance name as
+    `<group id>-<instance name>` — `--name`, TORGHUT_INSTANCE_NAME, else the hostname — so static
+    membership is always on; set it only to pin an id), `_AUTO_OFFSET_RESET`, `_POLL_MS`,
+    `_BATCH_SIZE` and `_DLQ_TOPIC`, with each consumer's defaults; its bootstrap servers and
+    `kafka_security` are read beside it."""
     return KafkaConsumerSettings(
         topic=env.str(f"{consumer}_TOPIC", default=topic),
         group_id=env.str(f"{consumer}_GROUP_ID", default=group_id),

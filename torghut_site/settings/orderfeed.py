@@ -16,9 +16,10 @@ if TRADING_ORDER_FEED_ENABLED and not TRADING_ORDER_FEED_BOOTSTRAP_SERVERS:
 # few records per batch at 1,000/s, full batches under a backlog, where 2,000 amortises the
 # per-batch round trips and commit (bench/profile_orderfeed.py: ~43 µs of Postgres CPU per event
 # at 2,000, 57 at 250). POLL_MS only bounds the wait for the first record of an idle partition.
-# GROUP_INSTANCE_ID is Kafka static group membership (set it to the pod name of a StatefulSet): a
-# restarted consumer gets its partitions back at once instead of after the dead member's session
-# timeout. DLQ_TOPIC: where poison messages go.
+# Kafka static group membership is on by default: the group.instance.id is
+# `<GROUP_ID>-<instance name>` (the consumer's --name, TORGHUT_INSTANCE_NAME, else the hostname),
+# so a restarted consumer gets its partitions back at once instead of after the dead member's
+# session timeout; GROUP_INSTANCE_ID overrides the derived id. DLQ_TOPIC: where poison messages go.
 (
     TRADING_ORDER_FEED_TOPIC,
     TRADING_ORDER_FEED_GROUP_ID,
@@ -65,3 +66,24 @@ KAFKA_CONSUMER_HEARTBEAT_SECONDS = env.float(
 KAFKA_CONSUMER_LAG_INTERVAL_SECONDS = env.float(
     "KAFKA_CONSUMER_LAG_INTERVAL_SECONDS", default=10.0, min_value=0.1
 )
+
+# Order-feed health from Kafka itself, not from a consumer's own report: a bounded probe (the
+# group's committed offsets, members' assignments, the partitions' end offsets; at most
+# PROBE_TIMEOUT_SECONDS) every PROBE_INTERVAL_SECONDS (beat, and `/trading/health` when the last
+# sample is older). The feed is degraded when a partition has no live consumer for longer than
+# UNASSIGNED_GRACE_SECONDS (`no_partition_assigned`), when a partition's committed offset has not
+# moved for STALL_SECONDS while records wait behind it (`offsets_stalled`), when Kafka does not
+# answer (`kafka_unreachable`), or when more than LAG_ALERT records wait (`lag_above_threshold`).
+TRADING_ORDER_FEED_PROBE_INTERVAL_SECONDS = env.float(
+    "TRADING_ORDER_FEED_PROBE_INTERVAL_SECONDS", default=15.0, min_value=0.1
+)
+TRADING_ORDER_FEED_PROBE_TIMEOUT_SECONDS = env.float(
+    "TRADING_ORDER_FEED_PROBE_TIMEOUT_SECONDS", default=2.0, min_value=0.1, max_value=30.0
+)
+TRADING_ORDER_FEED_UNASSIGNED_GRACE_SECONDS = env.float(
+    "TRADING_ORDER_FEED_UNASSIGNED_GRACE_SECONDS", default=60.0, min_value=0.0
+)
+TRADING_ORDER_FEED_STALL_SECONDS = env.float(
+    "TRADING_ORDER_FEED_STALL_SECONDS", default=60.0, min_value=0.1
+)
+TRADING_ORDER_FEED_LAG_ALERT = env.int("TRADING_ORDER_FEED_LAG_ALERT", default=20000, min_value=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from torghut_site.settings.base import VAR_DIR, env
@@ -83,6 +84,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "torghut_site.beat:HeartbeatScheduler"
 CELERY_WORKER_HEARTBEAT_SECONDS = env.int(
     "CELERY_WORKER_HEARTBEAT_SECONDS", default=15, min_value=1
+)
+
+# --------------------------------------------------------------------------------------------
+# Process identity: heartbeat rows are keyed by a stable name, not by host:pid. A consumer's name
+# is its `--name`, else TORGHUT_INSTANCE_NAME, else the hostname (a StatefulSet's pod name); it
+# also makes the consumer's Kafka `group.instance.id` (`<group id>-<name>`, static membership).
+# Two consumers of one group on one host need distinct names. A heartbeat row unseen for 3 of its
+# intervals reads `dead`; dead rows older than the retention are deleted by beat.
+# --------------------------------------------------------------------------------------------
+TORGHUT_INSTANCE_NAME = env.str("TORGHUT_INSTANCE_NAME") or socket.gethostname()
+TORGHUT_HEARTBEAT_RETENTION_SECONDS = env.int(
+    "TORGHUT_HEARTBEAT_RETENTION_SECONDS", default=86400, min_value=60
 )
 
 # --------------------------------------------------------------------------------------------

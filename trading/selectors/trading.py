@@ -222,15 +222,14 @@ def trading_health() -> dict[str, Any]:
                 "broker": lane.broker,
                 "error": type(exc).__name__,
             }
-    stale_after = timedelta(
-        seconds=max(
-            3 * settings.CELERY_WORKER_HEARTBEAT_SECONDS, settings.TRADING_POLL_MS / 1000 * 3
-        )
-    )
-    workers = heartbeat_list(kind=HeartbeatKind.CELERY_WORKER, max_age=stale_after)
+    # each row expires 3 heartbeat intervals after its last write: past that it reads `dead`
+    workers = heartbeat_list(kind=HeartbeatKind.CELERY_WORKER)
     deps["worker_heartbeat"] = {
         "ok": any(w.healthy for w in workers),
-        "workers": [{"name": w.name, "age_seconds": round(w.age_seconds, 1)} for w in workers],
+        "workers": [
+            {"name": w.name, "state": w.state, "age_seconds": round(w.age_seconds, 1)}
+            for w in workers
+        ],
     }
     lanes = LaneState.objects.all()
     deps["signal_source"] = {
@@ -255,9 +254,16 @@ def trading_health() -> dict[str, Any]:
                 "gap_seconds": round(stream.gap_seconds, 1),
             }
     if flag_enabled("TRADING_ORDER_FEED_ENABLED"):
+        # the truth is Kafka's (the consumer group's assignments and committed offsets), not a
+        # consumer's own heartbeat: `reasons` names each rule that failed
         feed = order_feed_status()
+        health = feed["health"] or {
+            "ok": False,
+            "reasons": ["kafka_unreachable"],
+            "error": "TRADING_ORDER_FEED_BOOTSTRAP_SERVERS is empty",
+        }
         deps["order_feed"] = {
-            "ok": any(c["healthy"] for c in feed["consumers"]),
+            **health,
             "consumers": feed["consumers"],
             "unknown_orders_open": feed["unknown_orders_open"],
         }

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from ops.dashboard import (
     Glance,
@@ -29,7 +30,7 @@ from ops.dashboard import (
 )
 from orderfeed.models import OrderEvent
 from tests.conftest import paper_lane
-from torghut_site.models import ProcessHeartbeat
+from torghut_site.models import ConsumerGroupPartition, ConsumerGroupProbe, ProcessHeartbeat
 from trading.models import (
     Execution,
     ExecutionTcaMetric,
@@ -72,7 +73,14 @@ def dash_settings(settings):
 def beat(kind: str, name: str, seconds_ago: float, **details) -> ProcessHeartbeat:
     seen = NOW - timedelta(seconds=seconds_ago)
     return ProcessHeartbeat.objects.create(
-        kind=kind, name=name, pid=1, started_at=seen, last_seen_at=seen, details=details
+        kind=kind,
+        name=name,
+        pid=1,
+        started_at=seen,
+        last_seen_at=seen,
+        interval_seconds=15.0,
+        expires_at=seen + timedelta(seconds=45),
+        details=details,
     )
 
 
@@ -161,7 +169,7 @@ def test_engaged_controls_failed_cycles_and_silent_processes_are_bad():
         no_signal_reason="cursor_ahead",
         market_open=True,
     )
-    beat("celery_worker", "w-old", 200)  # running but silent for 13 periods
+    beat("celery_worker", "w-old", 200)  # silent for 13 periods: past its expiry, dead
     beat("celery_worker", "w-stopped", 2, state="stopped")  # fresh, but it has stopped
     beat("celery_worker", "w-yesterday", 25 * 3600)  # beyond the 24 h lookback
     beat("signal_consumer", "sig", 1000)  # not needed with replay signals: at most warn
@@ -191,7 +199,7 @@ def test_engaged_controls_failed_cycles_and_silent_processes_are_bad():
         Tile(
             "heartbeat-celery-worker",
             "Celery worker",
-            "silent · 3 min ago",
+            "dead · 3 min ago",
             "bad",
             "w-stopped, w-old",
             2.0,
@@ -200,7 +208,7 @@ def test_engaged_controls_failed_cycles_and_silent_processes_are_bad():
         Tile(
             "heartbeat-signal-consumer",
             "TA signal consumer",
-            "silent · 16 min ago",
+            "dead · 16 min ago",
             "warn",
             "sig",
             1000.0,
@@ -211,7 +219,7 @@ def test_engaged_controls_failed_cycles_and_silent_processes_are_bad():
 
 def test_a_process_kind_whose_processes_all_stopped_is_bad():
     beat("celery_worker", "w1", 3, state="stopped")
-    beat("celery_beat", "b", 50)  # 50 s > 3 × 15 s: warn
+    beat("celery_beat", "b", 50)  # 50 s > 3 × 15 s: past its expiry, dead (warn)
 
     worker, beat_tile = glance(now=NOW).heartbeats
 
@@ -219,23 +227,67 @@ def test_a_process_kind_whose_processes_all_stopped_is_bad():
         "heartbeat-celery-worker", "Celery worker", "stopped · 3 s ago", "bad", "w1", 3.0
     )
     assert beat_tile == Tile(
-        "heartbeat-celery-beat", "Celery beat", "silent · 50 s ago", "warn", "b", 50.0
+        "heartbeat-celery-beat", "Celery beat", "dead · 50 s ago", "warn", "b", 50.0
     )
 
 
-def test_order_feed_lag_per_partition_from_the_freshest_running_report(settings):
+def probe(seconds_ago: float = 5, *, reachable: bool = True, error: str = "") -> None:
+    ConsumerGroupProbe.objects.create(
+        group="torghut-order-feed-v1",
+        probed_at=NOW - timedelta(seconds=seconds_ago),
+        reachable=reachable,
+        error=error,
+        state="stable",
+        members=1,
+    )
+
+
+def sample(partition: int, *, committed: int, end: int, assigned: bool = True, **at) -> None:
+    seen = NOW - timedelta(seconds=5)
+    ConsumerGroupPartition.objects.create(
+        group="torghut-order-feed-v1",
+        topic="t",
+        partition=partition,
+        committed=committed,
+        end_offset=end,
+        lag=end - committed,
+        assigned=assigned,
+        probed_at=seen,
+        committed_changed_at=at.get("progress_at", seen),
+        end_changed_at=seen,
+        progress_at=at.get("progress_at", seen),
+        unassigned_since=None if assigned else at.get("unassigned_since", seen),
+    )
+
+
+@pytest.fixture
+def feed_on(settings):
     settings.TRADING_ORDER_FEED_ENABLED = True
-    beat("orderfeed_consumer", "c1", 5, state="running", lag={"t[0]": 5, "t[1]": 2500})
-    beat("orderfeed_consumer", "c2", 60, state="running", lag={"t[1]": 1, "t[2]": 30000})
-    beat("orderfeed_consumer", "c3", 1, state="stopped", lag={"t[3]": 7})
+    settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = "127.0.0.1:1"  # never asked: samples are fresh
+    settings.TRADING_ORDER_FEED_GROUP_ID = "torghut-order-feed-v1"
+    settings.TRADING_ORDER_FEED_PROBE_INTERVAL_SECONDS = 15.0
+    settings.TRADING_ORDER_FEED_STALL_SECONDS = 60.0
+    settings.TRADING_ORDER_FEED_UNASSIGNED_GRACE_SECONDS = 30.0
+    settings.TRADING_ORDER_FEED_LAG_ALERT = 50000
+    with time_machine.travel(NOW, tick=False):
+        yield settings
+
+
+def test_order_feed_lag_per_partition_is_kafkas_not_a_consumers_report(feed_on):
+    probe()
+    sample(0, committed=10, end=15)
+    sample(1, committed=0, end=2500)
+    sample(2, committed=100, end=30100)
+    # a dead consumer's last report ("0 behind") is not what the tiles show
+    beat("orderfeed_consumer", "c-dead", 300, state="running", lag={"t[0]": 0})
+    beat("orderfeed_consumer", "c1", 1, state="running", lag={})
 
     result = glance(now=NOW)
 
     assert result.partitions == [
-        Tile("lag-t0", "t[0]", "5 behind", "ok", "c1, reported 5 s ago", 5.0, 5),
-        Tile("lag-t1", "t[1]", "2,500 behind", "warn", "c1, reported 5 s ago", 5.0, 2500),
-        # within 10 batches but reported 60 s ago (4 periods): warn at least, bad by size
-        Tile("lag-t2", "t[2]", "30,000 behind", "bad", "c2, reported 60 s ago", 60.0, 30000),
+        Tile("lag-t0", "t[0]", "5 behind", "ok", "committed 10 of 15", 5.0, 5),
+        Tile("lag-t1", "t[1]", "2,500 behind", "warn", "committed 0 of 2,500", 5.0, 2500),
+        Tile("lag-t2", "t[2]", "30,000 behind", "bad", "committed 100 of 30,100", 5.0, 30000),
     ]
     assert result.order_feed == Tile(
         "order-feed",
@@ -245,22 +297,45 @@ def test_order_feed_lag_per_partition_from_the_freshest_running_report(settings)
         "1 live consumer(s)",
         number=32505,
     )
-    assert [t.key for t in result.heartbeats] == [
-        "heartbeat-celery-worker",
-        "heartbeat-celery-beat",
-        "heartbeat-orderfeed-consumer",
-    ]
     assert result.heartbeats[2] == Tile(
         "heartbeat-orderfeed-consumer", "Order-feed consumer", "1 live · 1 s ago", "ok", "c1", 1.0
     )
 
 
-def test_order_feed_without_a_running_consumer_is_bad_and_without_partitions_warn(settings):
-    settings.TRADING_ORDER_FEED_ENABLED = True
-    assert glance(now=NOW).order_feed == Tile("order-feed", "Order feed", "no live consumer", "bad")
-    beat("orderfeed_consumer", "c1", 1, state="running", lag={})
+def test_order_feed_tile_names_each_reason_kafka_gives(feed_on):
+    probe()
+    sample(0, committed=10, end=10, assigned=False, unassigned_since=NOW - timedelta(seconds=31))
+    sample(1, committed=5, end=60005, progress_at=NOW - timedelta(seconds=61))
+    beat("orderfeed_consumer", "c-dead", 300, state="running", lag={"t[0]": 0})
+
+    result = glance(now=NOW)
+
+    assert result.order_feed == Tile(
+        "order-feed",
+        "Order feed",
+        "no_partition_assigned, offsets_stalled, lag_above_threshold",
+        "bad",
+        "0 live consumer(s)",
+        number=60000,
+    )
+    assert [(t.value, t.level, t.detail) for t in result.partitions] == [
+        ("0 behind", "bad", "no consumer, committed 10 of 10"),
+        ("60,000 behind", "bad", "offsets stalled, committed 5 of 60,005"),
+    ]
+    # the dead consumer reads dead, not running
+    assert result.heartbeats[2].value == "dead · 5 min ago"
+
+
+def test_order_feed_tile_when_kafka_did_not_answer(feed_on):
+    probe(reachable=False, error="Kafka did not answer before the probe's deadline")
+
     assert glance(now=NOW).order_feed == Tile(
-        "order-feed", "Order feed", "no partition assigned", "warn"
+        "order-feed",
+        "Order feed",
+        "kafka_unreachable",
+        "bad",
+        "0 live consumer(s); Kafka did not answer before the probe's deadline",
+        number=0,
     )
 
 
