@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from torghut_site.kafka.consumer import BatchConsumer
+from torghut_site.kafka.topics import TopicMissing
 from torghut_site.metrics import metrics_exporter_start
 
 
@@ -35,7 +36,8 @@ class ConsumerCommand(BaseCommand):
         parser.add_argument(
             "--from-beginning",
             action="store_true",
-            help="auto.offset.reset=earliest for a group without committed offsets",
+            help="a partition without a committed offset starts at the earliest retained record "
+            "(not where the handler's own state says, and not at a configured latest)",
         )
         parser.add_argument(
             "--force", action="store_true", help="run although the consumer is switched off"
@@ -48,6 +50,7 @@ class ConsumerCommand(BaseCommand):
         overrides: dict[str, object] = {}
         if options["from_beginning"]:
             overrides["auto_offset_reset"] = "earliest"
+            overrides["start_from_own_state"] = False
         try:
             consumer = self.build(
                 idle_exit_seconds=options["idle_exit_seconds"],
@@ -58,5 +61,8 @@ class ConsumerCommand(BaseCommand):
             raise CommandError(str(exc)) from exc
         consumer.install_signal_handlers()
         metrics_exporter_start()  # TORGHUT_METRICS_PORT: scraped on its own host
-        stats = consumer.run()
+        try:
+            stats = consumer.run()
+        except TopicMissing as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(stats.as_json()))
