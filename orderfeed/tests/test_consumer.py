@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -34,7 +35,7 @@ def metric(name: str) -> float:
     return REGISTRY.get_sample_value(f"torghut_trading_order_feed_{name}_total") or 0.0
 
 
-def consume(**overrides: object) -> tuple[BatchConsumer, ConsumerStats]:
+def consume(**overrides: Any) -> tuple[BatchConsumer, ConsumerStats]:
     consumer = order_feed_consumer(idle_exit_seconds=0.6, **overrides)
     stats = consumer.run()
     return consumer, stats

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -32,7 +33,7 @@ def exists(bootstrap: str, topic: str) -> bool:
 
 
 @pytest.fixture
-def names(settings, kafka_bootstrap) -> dict[str, str]:
+def names(settings, kafka_bootstrap) -> Iterator[dict[str, str]]:
     """Order-feed settings naming three topics that do not exist yet."""
     suffix = uuid.uuid4().hex[:12]
     topics = {

@@ -80,9 +80,9 @@ def kafka_consumer(
 
 # Kafka's own default retention (7 days); the original service's topics kept 7 (trade updates)
 # and 14 days (TA signals). Dead letters are kept longer: an operator reads them days later.
-DAY_MS = 24 * 3600 * 1000
+_DAY_MS = 24 * 3600 * 1000
 # at most Kafka's partition-count ceiling per topic that librdkafka accepts in one request
-MAX_TOPIC_PARTITIONS = 10000
+_MAX_TOPIC_PARTITIONS = 10000
 
 
 class KafkaTopicSettings(NamedTuple):
@@ -108,13 +108,13 @@ def kafka_topics(
             f"{consumer}_TOPIC_PARTITIONS",
             default=partitions,
             min_value=1,
-            max_value=MAX_TOPIC_PARTITIONS,
+            max_value=_MAX_TOPIC_PARTITIONS,
         ),
         replication=env.int(f"{consumer}_TOPIC_REPLICATION", default=1, min_value=1),
         retention_ms=env.int(
-            f"{consumer}_TOPIC_RETENTION_MS", default=retention_days * DAY_MS, min_value=1
+            f"{consumer}_TOPIC_RETENTION_MS", default=retention_days * _DAY_MS, min_value=1
         ),
         dlq_retention_ms=env.int(
-            f"{consumer}_DLQ_TOPIC_RETENTION_MS", default=dlq_retention_days * DAY_MS, min_value=1
+            f"{consumer}_DLQ_TOPIC_RETENTION_MS", default=dlq_retention_days * _DAY_MS, min_value=1
         ),
     )
