@@ -251,15 +251,20 @@ def _run(
     events = [
         row for row in json_lines(log_path.read_text()) if row.get("logger") == "torghut_site.kafka"
     ]
+    starts = ["partition start position"] * PARTITIONS
     assert [row["msg"] for row in events if row["level"] == "info"] == [
         "consumer started",
         "partitions assigned",
+        *starts,
         "partitions revoked",
         "partitions assigned",
+        *starts,
         "stop requested",
         "partitions revoked",
         "consumer stopped",
     ], log()
+    # both times from the group's durable commit (phase A's offsets after the restart)
+    assert [row["reason"] for row in events if row["msg"] == starts[0]] == ["committed"] * 6
     for row in events:
         if row["level"] != "info":
             assert (row["msg"], row["level"]) == ("commit on revoke failed", "warning"), row
