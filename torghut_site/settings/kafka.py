@@ -81,7 +81,7 @@ def kafka_consumer(
 # Kafka's own default retention (7 days); the original service's topics kept 7 (trade updates)
 # and 14 days (TA signals). Dead letters are kept longer: an operator reads them days later.
 _DAY_MS = 24 * 3600 * 1000
-# at most Kafka's partition-count ceiling per topic that librdkafka accepts in one request
+# a sanity bound on a typo (10000 partitions is far beyond what one consumer group uses)
 _MAX_TOPIC_PARTITIONS = 10000
 
 
