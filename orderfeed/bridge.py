@@ -81,6 +81,7 @@ from prometheus_client import Counter
 from websockets.exceptions import InvalidURI, WebSocketException
 
 from torghut_site.kafka.config import producer_config
+from torghut_site.kafka.topics import topics_require
 from torghut_site.services import heartbeat_record, instance_name
 from trading.lanes import LaneConfig, UnknownLaneError, lane_config, lane_configs
 from trading.selectors.trade_stream import trade_stream_watch_needed
@@ -443,7 +444,18 @@ class TradeUpdatesBridge:
         """Run in the calling thread (its own event loop) until stopped."""
         return asyncio.run(self.run_async())
 
+    def require_topic(self) -> None:
+        """`TopicMissing` unless the topic exists: the bridge refuses to open the stream (and
+        take updates it could not deliver) rather than let a produce create the topic."""
+        topics_require(
+            self._producer,
+            [self.topic],
+            bootstrap_servers=str(self._kafka_config.get("bootstrap.servers", "")),
+            user=f"trade-updates bridge {self.lane.label}",
+        )
+
     async def run_async(self) -> BridgeStats:
+        self.require_topic()
         loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         self._loop = loop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -225,3 +226,23 @@ def unknown_order_events(*, limit: int = 100) -> list[OrderEvent]:
             :limit
         ]
     )
+
+
+def order_events_next_offsets(
+    *, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """For each Kafka `(topic, partition)` with stored events: the offset after the newest one.
+
+    Every record before it was applied: a partition's records are handled in log order, a batch
+    in one transaction, and a batch whose events are stored had every earlier record of its
+    partition handled (stored, recognised as a duplicate, or dead-lettered) in that or an earlier
+    transaction. One max per partition, read from the end of the (topic, partition, offset)
+    unique index."""
+    found: dict[tuple[str, int], int] = {}
+    for topic, partition in partitions:
+        newest = OrderEvent.objects.filter(
+            source_topic=topic, source_partition=partition
+        ).aggregate(newest=Max("source_offset"))["newest"]
+        if newest is not None:
+            found[(topic, partition)] = newest + 1
+    return found

@@ -50,6 +50,7 @@ from orderfeed.ingest.rules import (
     link,
 )
 from orderfeed.normalize import InvalidTradeUpdate, TradeUpdate, parse_trade_update
+from orderfeed.selectors import order_events_next_offsets
 from torghut_site.faults import fault_point
 from torghut_site.kafka.messages import DeadLetter, RawMessage
 from torghut_site.models import ConsumerGroupProbe
@@ -348,7 +349,8 @@ def _count(result: IngestResult) -> None:
 class OrderFeedHandler:
     """The order feed's batch handler for `torghut_site.kafka.consumer.BatchConsumer`: parsing
     is its prepare step (`torghut_site.kafka.messages.PreparingHandler`), so the consumer parses
-    the next batch while this one is in the database."""
+    the next batch while this one is in the database; its stored events say where a partition
+    without a committed offset starts (`StartingHandler`)."""
 
     def __init__(self, *, default_account: str | None = None) -> None:
         self.default_account = default_account
@@ -368,6 +370,11 @@ class OrderFeedHandler:
 
     def handle_batch(self, messages: Sequence[RawMessage]) -> list[DeadLetter]:
         return self.handle_prepared(messages, self.prepare_batch(messages))
+
+    def start_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """`StartingHandler`: a partition the group has no committed offset for starts after
+        the newest event stored from it (every record before was applied)."""
+        return order_events_next_offsets(partitions=partitions)
 
 
 def order_feed_probe(*, max_age_seconds: float | None = None) -> ConsumerGroupProbe | None:

@@ -5,7 +5,8 @@ transaction as the order change. `sim_trade_updates_flush` moves them on:
 - with the order feed enabled (Kafka configured) it produces them to the order-feed topic, keyed
   by symbol with an idempotent producer, exactly as the Alpaca bridge does, and marks them
   published after the broker acknowledged them (a crash in between republishes; the consumer's
-  fingerprint dedupe absorbs it);
+  fingerprint dedupe absorbs it); a topic that does not exist is never created: the flush raises
+  `TopicMissing` (run `manage.py kafka_topics ensure`) and the updates stay unpublished;
 - without Kafka (the embedded default) it applies them directly through the same ingestion code
   the consumer runs, in the same transaction that marks them published, under the synthetic
   log position `simbroker.<lane>` / partition 0 / offset = the update's sequence number.
@@ -27,6 +28,7 @@ from orderfeed.services import IngestResult, order_events_ingest
 from torghut_site.flags import flag_enabled
 from torghut_site.kafka.config import producer_config
 from torghut_site.kafka.messages import RawMessage
+from torghut_site.kafka.topics import topics_require
 from trading.simbroker.models import SimTradeUpdate
 from trading.simbroker.services import trade_updates_mark_published
 
@@ -95,6 +97,13 @@ def _apply_directly(*, account_label: str, limit: int) -> IngestResult:
 def _publish(*, account_label: str, limit: int) -> int:
     topic = sim_feed_topic()
     producer = _shared_producer()
+    # before anything is taken from the outbox (checked once per process)
+    topics_require(
+        producer,
+        [topic],
+        bootstrap_servers=settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS,
+        user="simulated broker feed",
+    )
     with transaction.atomic():
         updates = _pending(account_label, limit)
         if not updates:

@@ -96,22 +96,9 @@ if bucket.creation_date is None:
   ensure_topics
 }
 
-# TODO(lead): `kafka_topics ensure` and the consumers' `--name` come from the topics and health
-# branches; once merged, drop both guards (ensure_topics calls the command, consumer_args is
-# "--name $name").
 ensure_topics() {
-  if compgen -G "*/management/commands/kafka_topics.py" >/dev/null; then
-    log "kafka_topics ensure"
-    "$PY" manage.py kafka_topics ensure
-  else
-    log "no kafka_topics command in this checkout: topics are not ensured"
-  fi
-}
-
-consumer_args() {
-  if "$PY" manage.py run_orderfeed_consumer --help 2>/dev/null | grep -q -- "--name"; then
-    echo "--name $1"
-  fi
+  log "kafka_topics ensure"
+  "$PY" manage.py kafka_topics ensure
 }
 
 # -- processes -----------------------------------------------------------------------------------
@@ -144,8 +131,7 @@ start research-worker "$BIN/celery" -A torghut_site worker --loglevel INFO --con
 start beat "$BIN/celery" -A torghut_site beat --loglevel INFO \
   --schedule "$TORGHUT_VAR_DIR/celerybeat-schedule"
 for i in $(seq 1 "$CONSUMERS"); do
-  # shellcheck disable=SC2046 # consumer_args is empty or "--name <name>"
-  start "orderfeed-$i" "$PY" manage.py run_orderfeed_consumer $(consumer_args "orderfeed-$i")
+  start "orderfeed-$i" "$PY" manage.py run_orderfeed_consumer --name "orderfeed-$i"
 done
 
 sleep 2

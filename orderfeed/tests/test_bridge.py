@@ -415,3 +415,23 @@ def test_refuses_to_start_without_an_alpaca_lane(settings):
         "lane 'paper' uses the simulated broker, not alpaca: "
         "only Alpaca lanes have a trade-updates stream"
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.services
+def test_refuses_a_missing_topic_before_opening_the_stream(
+    bridge_settings, kafka_bootstrap, stream
+):
+    missing = f"test.trade-updates.missing.{uuid.uuid4().hex}"
+    bridge_settings.TRADING_ORDER_FEED_TOPIC = missing
+    stream.push(update(1, "AAPL"))
+    with pytest.raises(CommandError) as excinfo:
+        run_command("--stream-url", stream.url, "--max-updates", "1")
+    assert str(excinfo.value) == (
+        f"trade-updates bridge alp: Kafka topic '{missing}' does not exist on {kafka_bootstrap}; "
+        "run `manage.py kafka_topics ensure` (topics are never auto-created)"
+    )
+    # the update stays with the broker: no stream was opened, no topic created
+    assert stream.connections == 0
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap, "allow.auto.create.topics": False})
+    assert missing not in admin.list_topics(timeout=10).topics

@@ -17,7 +17,6 @@ SIGKILL after a grace period).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -40,21 +39,8 @@ PYTHON = sys.executable
 CELERY = str(Path(sys.executable).parent / "celery")
 
 
-@functools.cache
-def consumer_takes_name() -> bool:
-    """TODO(lead): `--name` comes from the health branch; after merging, always pass it."""
-    result = subprocess.run(
-        [PYTHON, "manage.py", "run_orderfeed_consumer", "--help"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "torghut_site.settings",
-             "TORGHUT_ENV_FILE": "/nonexistent"},
-    )  # fmt: skip
-    return "--name" in result.stdout
-
-
 def consumer_command(name: str) -> list[str]:
-    args = ["--name", name] if consumer_takes_name() else []
-    return [PYTHON, "manage.py", "run_orderfeed_consumer", *args]
+    return [PYTHON, "manage.py", "run_orderfeed_consumer", "--name", name]
 
 
 def _children(pid: int) -> list[int]:

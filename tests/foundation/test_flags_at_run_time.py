@@ -5,6 +5,7 @@ without a probe here fails the suite."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -157,10 +158,13 @@ def _crypto_probe(key: str, setting: str, reason: str, *, is_live: bool = False)
 
 def _probe_order_feed(flipt, settings) -> tuple[Any, Any]:
     from orderfeed.simfeed import reset_producer
+    from orderfeed.tests.conftest import create_topics
 
     settings.TRADING_ORDER_FEED_ENABLED = False
     settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = _kafka()
-    settings.TRADING_ORDER_FEED_TOPIC_V2 = f"flags-{free_port()}"
+    settings.TRADING_ORDER_FEED_TOPIC_V2 = f"flags-{uuid.uuid4().hex}"
+    # topics are never auto-created: the feed refuses a missing one
+    create_topics(_kafka(), (settings.TRADING_ORDER_FEED_TOPIC_V2, 1))
     reset_producer()
     cycles = Cycles()
     try:

@@ -102,6 +102,18 @@ HEADER = "torghut cannot start: invalid configuration"
             ],
         ),
         (
+            {
+                "TRADING_ORDER_FEED_TOPIC_PARTITIONS": "0",
+                "TRADING_SIGNAL_KAFKA_TOPIC_REPLICATION": "three",
+                "WHITEPAPER_KAFKA_DLQ_TOPIC_RETENTION_MS": "-1",
+            },
+            [
+                "TRADING_ORDER_FEED_TOPIC_PARTITIONS=0 must be >= 1",
+                "TRADING_SIGNAL_KAFKA_TOPIC_REPLICATION='three' is not an integer",
+                "WHITEPAPER_KAFKA_DLQ_TOPIC_RETENTION_MS=-1 must be >= 1",
+            ],
+        ),
+        (
             {"TRADING_ORDER_FEED_SECURITY_PROTOCOL": "sasl_ssl"},
             [
                 "TRADING_ORDER_FEED_SECURITY_PROTOCOL=SASL_SSL needs TRADING_ORDER_FEED_SASL_MECHANISM "

@@ -13,7 +13,8 @@ from django.conf import settings
 def producer_config(
     *, bootstrap_servers: str, client_id: str, security: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """An idempotent producer: retries never duplicate or reorder within a partition."""
+    """An idempotent producer: retries never duplicate or reorder within a partition. It never
+    creates a topic (`torghut_site.kafka.topics`): producing to a missing one fails."""
     return {
         "bootstrap.servers": bootstrap_servers,
         "client.id": client_id,
@@ -22,6 +23,7 @@ def producer_config(
         "linger.ms": 5,
         "compression.type": "lz4",
         "message.timeout.ms": 30000,
+        "allow.auto.create.topics": False,
         **(security or {}),
     }
 
@@ -39,7 +41,9 @@ class ConsumerSettings:
     # `<PREFIX>_GROUP_INSTANCE_ID` is set, the source of its static `group.instance.id`
     # (`<group_id>-<instance_name>`)
     instance_name: str = ""
-    auto_offset_reset: str = "latest"
+    # where a partition without a committed offset starts (BatchConsumer._on_assign): "earliest"
+    # (after the handler's own state, when it has one) or, only when configured, "latest"
+    auto_offset_reset: str = "earliest"
     poll_ms: int = 250
     batch_size: int = 200
     dlq_topic: str = ""
@@ -49,6 +53,9 @@ class ConsumerSettings:
     lag_interval_seconds: float = 10.0
     retry_backoff_seconds: float = 0.2
     retry_backoff_max_seconds: float = 10.0
+    # ask the handler where its own state says to start (`StartingHandler`); --from-beginning
+    # turns it off
+    start_from_own_state: bool = True
 
     def consumer_config(self) -> dict[str, Any]:
         return {
@@ -60,6 +67,8 @@ class ConsumerSettings:
             "auto.commit.interval.ms": 1000,
             "enable.auto.offset.store": False,  # offsets are stored only after the DB commit
             "enable.partition.eof": False,
+            # a missing topic is an error (`kafka_topics ensure` creates it), never created here
+            "allow.auto.create.topics": False,
             "isolation.level": "read_committed",
             "partition.assignment.strategy": "cooperative-sticky",
             "session.timeout.ms": 30000,

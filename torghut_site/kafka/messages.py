@@ -1,6 +1,6 @@
 """What a consumer hands its handler and gets back: consumed records, dead letters, and the
-handler protocols (`BatchHandler`, `PreparingHandler`). No database, no consumer loop, so
-`torghut_site.services` (which records dead letters) can import it."""
+handler protocols (`BatchHandler`, `PreparingHandler`, `StartingHandler`). No database, no
+consumer loop, so `torghut_site.services` (which records dead letters) can import it."""
 
 from __future__ import annotations
 
@@ -83,3 +83,20 @@ class PreparingHandler(BatchHandler, Protocol):
     def handle_prepared(
         self, messages: Sequence[RawMessage], prepared: Any
     ) -> list[DeadLetter]: ...
+
+
+@runtime_checkable
+class StartingHandler(BatchHandler, Protocol):
+    """A handler whose own database says where a partition should start when the group has no
+    committed offset for it (a first join, offsets expired, a new group id).
+
+    `start_offsets` gets the `(topic, partition)` pairs without a committed offset and returns,
+    for those it knows, the first offset it has not applied; it must be sure that every record
+    before that offset was applied (the rest start at the earliest retained record, which the
+    handler's dedupe makes safe). Runs on the consumer's thread inside the assignment callback:
+    one short query, no side effect.
+    """
+
+    def start_offsets(
+        self, partitions: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]: ...

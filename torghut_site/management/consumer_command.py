@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from torghut_site.kafka.consumer import BatchConsumer
+from torghut_site.kafka.topics import TopicMissing
 from torghut_site.metrics import mark_process_dead, metrics_exporter_start
 from torghut_site.services import InstanceNameInUse, heartbeat_claim
 
@@ -37,7 +38,8 @@ class ConsumerCommand(BaseCommand):
         parser.add_argument(
             "--from-beginning",
             action="store_true",
-            help="auto.offset.reset=earliest for a group without committed offsets",
+            help="a partition without a committed offset starts at the earliest retained record "
+            "(not where the handler's own state says, and not at a configured latest)",
         )
         parser.add_argument(
             "--force", action="store_true", help="run although the consumer is switched off"
@@ -58,6 +60,7 @@ class ConsumerCommand(BaseCommand):
         overrides: dict[str, object] = {}
         if options["from_beginning"]:
             overrides["auto_offset_reset"] = "earliest"
+            overrides["start_from_own_state"] = False
         if options["name"]:
             overrides["instance_name"] = options["name"]
         try:
@@ -79,6 +82,8 @@ class ConsumerCommand(BaseCommand):
         metrics_exporter_start()  # TORGHUT_METRICS_PORT: scraped on its own host
         try:
             stats = consumer.run()
+        except TopicMissing as exc:
+            raise CommandError(str(exc)) from exc
         finally:
             mark_process_dead(os.getpid())  # this consumer's lag gauges leave with it
         self.stdout.write(json.dumps(stats.as_json()))

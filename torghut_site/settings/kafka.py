@@ -71,11 +71,53 @@ def kafka_consumer(
         client_id=env.str(f"{consumer}_CLIENT_ID", default=client_id),
         group_instance_id=env.str(f"{consumer}_GROUP_INSTANCE_ID"),
         auto_offset_reset=env.choice(
-            f"{consumer}_AUTO_OFFSET_RESET", choices=KAFKA_OFFSET_RESETS, default="latest"
+            f"{consumer}_AUTO_OFFSET_RESET", choices=KAFKA_OFFSET_RESETS, default="earliest"
         ),
         poll_ms=env.int(f"{consumer}_POLL_MS", default=poll_ms, min_value=10, max_value=60000),
         batch_size=env.int(
             f"{consumer}_BATCH_SIZE", default=batch_size, min_value=1, max_value=max_batch_size
         ),
         dlq_topic=env.str(f"{consumer}_DLQ_TOPIC", default=dlq_topic),
+    )
+
+
+# Kafka's own default retention (7 days); the original service's topics kept 7 (trade updates)
+# and 14 days (TA signals). Dead letters are kept longer: an operator reads them days later.
+_DAY_MS = 24 * 3600 * 1000
+# a sanity bound on a typo (10000 partitions is far beyond what one consumer group uses)
+_MAX_TOPIC_PARTITIONS = 10000
+
+
+class KafkaTopicSettings(NamedTuple):
+    """How `manage.py kafka_topics ensure` creates a consumer's topics, in the order
+    `kafka_topics` reads them: the topic(s) and the dead-letter topic share the replication
+    factor; the dead-letter topic has one partition (dead letters are rare and read by
+    operators, not by a consumer group) and its own retention."""
+
+    partitions: int
+    replication: int
+    retention_ms: int
+    dlq_retention_ms: int
+
+
+def kafka_topics(
+    consumer: str, *, partitions: int, retention_days: int, dlq_retention_days: int = 30
+) -> KafkaTopicSettings:
+    """`<consumer>_TOPIC_PARTITIONS`, `_TOPIC_REPLICATION` (1: a single broker; 3 in the
+    original production cluster), `_TOPIC_RETENTION_MS` and `_DLQ_TOPIC_RETENTION_MS`; each a
+    positive integer (a bad value stops startup naming the variable)."""
+    return KafkaTopicSettings(
+        partitions=env.int(
+            f"{consumer}_TOPIC_PARTITIONS",
+            default=partitions,
+            min_value=1,
+            max_value=_MAX_TOPIC_PARTITIONS,
+        ),
+        replication=env.int(f"{consumer}_TOPIC_REPLICATION", default=1, min_value=1),
+        retention_ms=env.int(
+            f"{consumer}_TOPIC_RETENTION_MS", default=retention_days * _DAY_MS, min_value=1
+        ),
+        dlq_retention_ms=env.int(
+            f"{consumer}_DLQ_TOPIC_RETENTION_MS", default=dlq_retention_days * _DAY_MS, min_value=1
+        ),
     )

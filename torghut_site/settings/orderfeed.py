@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from torghut_site.settings.base import env
-from torghut_site.settings.kafka import kafka_consumer, kafka_security
+from torghut_site.settings.kafka import kafka_consumer, kafka_security, kafka_topics
 
 TRADING_ORDER_FEED_ENABLED = env.bool("TRADING_ORDER_FEED_ENABLED", default=False)
 TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = env.str("TRADING_ORDER_FEED_BOOTSTRAP_SERVERS")
@@ -41,6 +41,14 @@ if TRADING_ORDER_FEED_ENABLED and not TRADING_ORDER_FEED_BOOTSTRAP_SERVERS:
 )
 # the v2 topic, consumed beside the v1 topic when set
 TRADING_ORDER_FEED_TOPIC_V2 = env.str("TRADING_ORDER_FEED_TOPIC_V2")
+# how `manage.py kafka_topics ensure` creates the topics (v1, v2 when set, the DLQ): 3 partitions
+# and 7 days, as the original service's trade-update topics
+(
+    TRADING_ORDER_FEED_TOPIC_PARTITIONS,
+    TRADING_ORDER_FEED_TOPIC_REPLICATION,
+    TRADING_ORDER_FEED_TOPIC_RETENTION_MS,
+    TRADING_ORDER_FEED_DLQ_TOPIC_RETENTION_MS,
+) = kafka_topics("TRADING_ORDER_FEED", partitions=3, retention_days=7)
 # how often a failing batch is retried before the consumer isolates the message that fails and
 # dead-letters it
 TRADING_ORDER_FEED_MAX_HANDLER_ATTEMPTS = env.int(

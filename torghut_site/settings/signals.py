@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from torghut_site.settings.base import env
-from torghut_site.settings.kafka import kafka_consumer, kafka_security
+from torghut_site.settings.kafka import kafka_consumer, kafka_security, kafka_topics
 from torghut_site.settings.orderfeed import TRADING_ORDER_FEED_BOOTSTRAP_SERVERS
 from torghut_site.settings.trading_lanes import TRADING_SIGNAL_SOURCE
 
@@ -35,3 +35,11 @@ if TRADING_SIGNAL_SOURCE == "kafka" and not TRADING_SIGNAL_KAFKA_BOOTSTRAP_SERVE
     dlq_topic="torghut.ta-signals.dlq",
 )
 TRADING_SIGNAL_KAFKA = kafka_security("TRADING_SIGNAL_KAFKA")
+# how `manage.py kafka_topics ensure` creates the topic and its DLQ: 14 days, as the original
+# TA topics
+(
+    TRADING_SIGNAL_KAFKA_TOPIC_PARTITIONS,
+    TRADING_SIGNAL_KAFKA_TOPIC_REPLICATION,
+    TRADING_SIGNAL_KAFKA_TOPIC_RETENTION_MS,
+    TRADING_SIGNAL_KAFKA_DLQ_TOPIC_RETENTION_MS,
+) = kafka_topics("TRADING_SIGNAL_KAFKA", partitions=3, retention_days=14)

@@ -7,7 +7,7 @@ import re
 
 from torghut_site.outbound import host_pattern_problem
 from torghut_site.settings.base import env
-from torghut_site.settings.kafka import kafka_consumer, kafka_security
+from torghut_site.settings.kafka import kafka_consumer, kafka_security, kafka_topics
 from torghut_site.settings.orderfeed import TRADING_ORDER_FEED_BOOTSTRAP_SERVERS
 from torghut_site.settings.trading_lanes import JANGAR_BASE_URL
 
@@ -194,3 +194,11 @@ if WHITEPAPER_KAFKA_ENABLED and not WHITEPAPER_KAFKA_BOOTSTRAP_SERVERS:
     dlq_topic="github.webhook.events.torghut-dlq",
 )
 WHITEPAPER_KAFKA = kafka_security("WHITEPAPER_KAFKA")
+# how `manage.py kafka_topics ensure` creates the topic and its DLQ (one partition: webhook
+# events are few, and one partition keeps them in arrival order)
+(
+    WHITEPAPER_KAFKA_TOPIC_PARTITIONS,
+    WHITEPAPER_KAFKA_TOPIC_REPLICATION,
+    WHITEPAPER_KAFKA_TOPIC_RETENTION_MS,
+    WHITEPAPER_KAFKA_DLQ_TOPIC_RETENTION_MS,
+) = kafka_topics("WHITEPAPER_KAFKA", partitions=1, retention_days=7)

@@ -275,10 +275,14 @@ def broker_updates_flush(*, lane: LaneConfig) -> int:
         return 0
     from confluent_kafka import KafkaException
 
+    from torghut_site.kafka.topics import TopicMissing
+
     try:
         return sim_trade_updates_flush(account_label=lane.label)
     except KafkaException as exc:
-        logger.warning("order feed publish failed", extra={"lane": lane.label, "error": str(exc)})
+        # a missing topic does not heal by itself (`kafka_topics ensure` creates it): an error
+        log = logger.error if isinstance(exc, TopicMissing) else logger.warning
+        log("order feed publish failed", extra={"lane": lane.label, "error": str(exc)})
         return 0
 
 

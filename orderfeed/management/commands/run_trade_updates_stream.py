@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orderfeed.bridge import BridgeNotConfigured, TradeUpdatesBridges
+from torghut_site.kafka.topics import TopicMissing
 from torghut_site.metrics import metrics_exporter_start
 
 
@@ -45,7 +46,9 @@ class Command(BaseCommand):
                 stream_url=options["stream_url"],
                 max_updates=options["max_updates"],
             )
-        except BridgeNotConfigured as exc:
+            for bridge in bridges.bridges:
+                bridge.require_topic()  # before any stream is opened
+        except (BridgeNotConfigured, TopicMissing) as exc:
             raise CommandError(str(exc)) from exc
 
         def _stop(signum: int, frame: FrameType | None) -> None:
