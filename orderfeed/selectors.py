@@ -12,7 +12,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from orderfeed.models import EventOutcome, OrderEvent
-from orderfeed.services import order_feed_probe
+from orderfeed.probe import order_feed_probe
 from torghut_site.flags import flag_enabled
 from torghut_site.models import (
     ConsumerGroupPartition,

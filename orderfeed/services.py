@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -53,8 +52,6 @@ from orderfeed.normalize import InvalidTradeUpdate, TradeUpdate, parse_trade_upd
 from orderfeed.selectors import order_events_next_offsets
 from torghut_site.faults import fault_point
 from torghut_site.kafka.messages import DeadLetter, RawMessage
-from torghut_site.models import ConsumerGroupProbe
-from torghut_site.services import consumer_group_probe_record
 from trading.lanes import UnknownLaneError, lane_config
 from trading.models import Execution, ExecutionTransition, Incident, TradeDecision
 
@@ -375,31 +372,3 @@ class OrderFeedHandler:
         """`StartingHandler`: a partition the group has no committed offset for starts after
         the newest event stored from it (every record before was applied)."""
         return order_events_next_offsets(partitions=partitions)
-
-
-def order_feed_probe(*, max_age_seconds: float | None = None) -> ConsumerGroupProbe | None:
-    """Probe the order feed's consumer group on Kafka and keep the sample (beat every
-    TRADING_ORDER_FEED_PROBE_INTERVAL_SECONDS; a health read when the last sample is older than
-    `max_age_seconds`). None when the order feed has no Kafka configured."""
-    if not settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS:
-        return None
-    group = settings.TRADING_ORDER_FEED_GROUP_ID
-    if max_age_seconds is not None:
-        fresh_since = timezone.now() - timedelta(seconds=max_age_seconds)
-        last = ConsumerGroupProbe.objects.filter(group=group, probed_at__gte=fresh_since).first()
-        if last is not None:
-            return last
-    return consumer_group_probe_record(
-        group=group,
-        # the consumer's topics (orderfeed.consumer.order_feed_topics: v2 first, then v1)
-        topics=tuple(
-            dict.fromkeys(
-                t
-                for t in (settings.TRADING_ORDER_FEED_TOPIC_V2, settings.TRADING_ORDER_FEED_TOPIC)
-                if t
-            )
-        ),
-        bootstrap_servers=settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS,
-        security=settings.TRADING_ORDER_FEED_KAFKA,
-        timeout_seconds=settings.TRADING_ORDER_FEED_PROBE_TIMEOUT_SECONDS,
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from orderfeed.services import order_feed_probe
+from orderfeed.probe import order_feed_probe
 from torghut_site.flags import flag_enabled
 
 
