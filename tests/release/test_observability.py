@@ -34,15 +34,6 @@ APP_PACKAGES = ("torghut_site", "trading", "orderfeed", "whitepapers", "autonomy
 SKIPPED = re.compile(r"\.(tests|migrations)(\.|$)|^torghut_site\.(settings|wsgi|asgi)")
 _METRIC = re.compile(r"\btorghut_[a-z0-9_]+\b")
 
-# PENDING: metrics the health branch adds (Kafka-probed order-feed gauges). Used only by the
-# dashboard row titled "PENDING ..." and the rules group `torghut-pending-probes`; once the service
-# exports one, this test fails until it is removed from here.
-PENDING_METRICS = frozenset(
-    {"torghut_kafka_consumer_group_lag", "torghut_trading_order_feed_stalled"}
-)
-PENDING_ROW = "PENDING order feed probes (health branch)"
-PENDING_GROUP = "torghut-pending-probes"
-
 SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_sum", "_count", "_created"),
@@ -123,19 +114,14 @@ def rule_problems(document: dict[str, Any]) -> list[str]:
     return problems
 
 
-def unknown_metrics(
-    used: Iterable[tuple[str, str]], exported: set[str], pending_place: str
-) -> list[str]:
-    """Metrics of (place, expr) pairs that are not exported; pending ones only in their place."""
-    problems = []
-    for place, expr in used:
-        for name in sorted(expr_metrics(expr)):
-            if name in exported:
-                continue
-            if name in PENDING_METRICS and place == pending_place:
-                continue
-            problems.append(f"{place}: {name} is not exported ({expr})")
-    return problems
+def unknown_metrics(used: Iterable[tuple[str, str]], exported: set[str]) -> list[str]:
+    """Metrics of (place, expr) pairs that are not exported."""
+    return [
+        f"{place}: {name} is not exported ({expr})"
+        for place, expr in used
+        for name in sorted(expr_metrics(expr))
+        if name not in exported
+    ]
 
 
 def rules_document() -> dict[str, Any]:
@@ -159,15 +145,13 @@ def test_the_exported_set_is_read_from_the_registry(exported):
         "torghut_trading_order_feed_consumer_lag",
         "torghut_process_heartbeat_age_seconds",
         "torghut_trading_kill_switch_engaged",
+        "torghut_kafka_consumer_group_lag",
+        "torghut_trading_order_feed_degraded",
+        "torghut_process_heartbeat_dead",
     } <= exported
     assert "torghut_trading_decisions" not in exported  # a counter is only scraped with _total
     assert "torghut_trading_order_feed_consumer_lag_total" not in exported
     assert len(exported) > 150
-
-
-@pytest.mark.django_db
-def test_the_pending_metrics_are_not_exported_yet(exported):
-    assert PENDING_METRICS & exported == set(), "exported now: drop them from PENDING_METRICS"
 
 
 @pytest.mark.django_db
@@ -177,8 +161,8 @@ def test_every_dashboard_query_names_exported_metrics(exported):
     used = dashboard_exprs(dashboard)
     rows = {row for row, _ in used}
     assert {"Safety latches", "Trading", "Order feed", "Consumers and processes"} <= rows
-    assert {"LLM review", "Research and whitepapers", PENDING_ROW} <= rows
-    assert unknown_metrics(used, exported, PENDING_ROW) == []
+    assert {"LLM review", "Research and whitepapers", "Order feed (Kafka's view)"} <= rows
+    assert unknown_metrics(used, exported) == []
     # every panel queries something and every query names a metric
     assert all(expr_metrics(expr) for _, expr in used)
 
@@ -192,17 +176,20 @@ def test_every_alert_is_complete_and_names_exported_metrics(exported):
         for group in document["spec"]["groups"]
         for rule in group["rules"]
     ]
-    alerts = {rule["alert"] for group in document["spec"]["groups"] for rule in group["rules"]}
+    names = [rule["alert"] for group in document["spec"]["groups"] for rule in group["rules"]]
+    assert len(names) == len(set(names)), "an alert name is used twice"
+    alerts = set(names)
     assert {
         "TorghutKillSwitchEngaged",
         "TorghutEmergencyStopLatched",
         "TorghutNoSignalStreak",
         "TorghutOrderFeedStalled",
         "TorghutOrderFeedLagging",
+        "TorghutOrderFeedDegraded",
         "TorghutHeartbeatMissing",
         "TorghutDeadLettersGrowing",
     } <= alerts
-    assert unknown_metrics(used, exported, PENDING_GROUP) == []
+    assert unknown_metrics(used, exported) == []
 
 
 # -- self-tests ---------------------------------------------------------------------------------
@@ -226,20 +213,12 @@ def test_self_suffix_rules():
 
 def test_self_a_renamed_or_misused_metric_fails():
     exported = {"torghut_x_total", "torghut_g"}
-    assert unknown_metrics([("row", "rate(torghut_x_total[5m]) + torghut_g")], exported, "") == []
-    assert unknown_metrics([("row", "rate(torghut_x[5m])")], exported, "") == [
+    assert unknown_metrics([("row", "rate(torghut_x_total[5m]) + torghut_g")], exported) == []
+    assert unknown_metrics([("row", "rate(torghut_x[5m])")], exported) == [
         "row: torghut_x is not exported (rate(torghut_x[5m]))"
     ]
-    assert unknown_metrics([("row", "torghut_g_bucket")], exported, "") == [
+    assert unknown_metrics([("row", "torghut_g_bucket")], exported) == [
         "row: torghut_g_bucket is not exported (torghut_g_bucket)"
-    ]
-
-
-def test_self_a_pending_metric_passes_only_in_its_place():
-    expr = "max(torghut_trading_order_feed_stalled)"
-    assert unknown_metrics([(PENDING_ROW, expr)], set(), PENDING_ROW) == []
-    assert unknown_metrics([("Order feed", expr)], set(), PENDING_ROW) == [
-        f"Order feed: torghut_trading_order_feed_stalled is not exported ({expr})"
     ]
 
 
