@@ -9,21 +9,26 @@ from typing import Any
 
 from django.conf import settings
 
+from torghut_site.kafka.clients import with_client_logger
+
 
 def producer_config(
     *, bootstrap_servers: str, client_id: str, security: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """An idempotent producer: retries never duplicate or reorder within a partition."""
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        "client.id": client_id,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "compression.type": "lz4",
-        "message.timeout.ms": 30000,
-        **(security or {}),
-    }
+    """An idempotent producer: retries never duplicate or reorder within a partition; its
+    librdkafka logs go through Python logging (`torghut_site.kafka.clients`)."""
+    return with_client_logger(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "client.id": client_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "message.timeout.ms": 30000,
+            **(security or {}),
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from prometheus_client import Counter, Gauge, Histogram
 
 from torghut_site.faults import fault_point
+from torghut_site.kafka.clients import kafka_consumer, kafka_producer, producer_release
 from torghut_site.kafka.config import ConsumerSettings, consumer_settings_from, producer_config
 from torghut_site.kafka.messages import BatchHandler, DeadLetter, PreparingHandler, RawMessage
 from torghut_site.services import dead_letters_mark_published, dead_letters_record, heartbeat_record
@@ -129,8 +130,8 @@ class BatchConsumer:
         *,
         idle_exit_seconds: float | None = None,
         max_messages: int | None = None,
-        consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
-        producer_factory: Callable[[dict[str, Any]], Producer] = Producer,
+        consumer_factory: Callable[[dict[str, Any]], Consumer] = kafka_consumer,
+        producer_factory: Callable[[dict[str, Any]], Producer] = kafka_producer,
     ) -> None:
         self.settings = settings
         self.handler = handler
@@ -264,7 +265,8 @@ class BatchConsumer:
             self._preparation.pool.shutdown(wait=True, cancel_futures=True)
             self._preparation = None
         if self._producer is not None:
-            self._producer.flush(10)
+            producer, self._producer = self._producer, None
+            producer_release(producer, 10)
         self._heartbeat(force=True, state="stopped")
         logger.info(
             "consumer stopped",
