@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -28,12 +29,13 @@ def text_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     """A logger whose lines are formatted by the settings' `text` formatter (LOG_FORMAT=text)."""
     stream = io.StringIO()
     name = f"test.text.{uuid.uuid4().hex}"
+    configured: dict[str, Any] = settings.LOGGING
     logging.config.dictConfig(
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "filters": copy.deepcopy(settings.LOGGING["filters"]),
-            "formatters": {"text": copy.deepcopy(settings.LOGGING["formatters"]["text"])},
+            "filters": copy.deepcopy(configured["filters"]),
+            "formatters": {"text": copy.deepcopy(configured["formatters"]["text"])},
             "handlers": {
                 name: {
                     "class": "logging.StreamHandler",
