@@ -50,6 +50,7 @@ class ConsumerSettings:
     lag_interval_seconds: float = 10.0
     retry_backoff_seconds: float = 0.2
     retry_backoff_max_seconds: float = 10.0
+    idle_pause_ms: int = 0
 
     def consumer_config(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,11 @@ class ConsumerSettings:
             "partition.assignment.strategy": "cooperative-sticky",
             "session.timeout.ms": 30000,
             "max.poll.interval.ms": 300000,
+            # long poll: an empty partition's fetch waits at the broker for data (up to 500 ms)
+            # instead of being answered and asked again at once (librdkafka's defaults, stated:
+            # idle costs nothing only with them; noida-db ignores both, see idle_pause_ms)
+            "fetch.wait.max.ms": 500,
+            "fetch.min.bytes": 1,
             **self.security,
             # static membership: a restarted process (same pod name) takes its partitions back at
             # once instead of waiting for the dead member's session to expire
@@ -111,6 +117,7 @@ def consumer_settings_from(
         "security": security,
         "heartbeat_seconds": settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
         "lag_interval_seconds": settings.KAFKA_CONSUMER_LAG_INTERVAL_SECONDS,
+        "idle_pause_ms": settings.KAFKA_CONSUMER_IDLE_PAUSE_MS,
     }
     values.update(overrides)
     return settings_class(**values)
