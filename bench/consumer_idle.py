@@ -3,12 +3,12 @@ their topics are empty, against a bare confluent-kafka consumer and a sleeping p
 
 For each broker — the test services' noida-db (127.0.0.1:19092, `--test-broker`) and a noida-db of
 this benchmark's own (`PrivateBroker`, fresh data dir) — fresh topics (3 partitions each) are
-created, then four processes start: `python -c 'time.sleep()'` (the floor: what an idle process
-costs), a bare `confluent_kafka.Consumer` with default settings polling the order-feed topic
-every 250 ms in its own group (what the client library costs idle), and the two consumer
-commands with default settings. Once every consumer has its partitions (the commands log
-"partitions assigned", the bare consumer prints it), user + system CPU of each process
-(/proc/<pid>/stat, all threads) and of the broker's processes is sampled over `--seconds`.
+created, then `python -c 'time.sleep()'` (the floor: what an idle process costs) and the two
+consumer commands with default settings start. Once both have their partitions (they log
+"partitions assigned"), user + system CPU of each process (/proc/<pid>/stat, all threads) and of
+the broker's processes is sampled over `--seconds`. Then they stop, and a bare
+`confluent_kafka.Consumer` with default settings polling the order-feed topic every 250 ms (what
+the client library costs idle) is sampled the same way, with the broker (`broker_with_bare`).
 Figures are % of one core. noida-db answers an empty fetch at once (it ignores
 `fetch.wait.max.ms` and `fetch.min.bytes`), so a consumer that keeps fetching from an empty
 partition spins, and the broker with it.
@@ -94,8 +94,20 @@ class Processes:
                 proc.kill()
 
 
+def sample(pids: dict[str, list[int]], seconds: float) -> dict[str, float]:
+    """% of one core each group of processes uses over `seconds`."""
+    before = {name: cpu_seconds(p) for name, p in pids.items()}
+    started = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    return {
+        name: round((cpu_seconds(p) - before[name]) / elapsed * 100, 2) for name, p in pids.items()
+    }
+
+
 def measure(bootstrap: str, broker_pids: list[int], seconds: float) -> dict[str, float]:
-    """% of one core used by each process (and the broker) over `seconds` of idleness."""
+    """% of one core used by each process and the broker over `seconds` of idleness: first with
+    our two consumers (and the sleeper), then with the bare consumer alone."""
     suffix = uuid.uuid4().hex[:8]
     topics = {"orderfeed": f"bench.idle.feed.{suffix}", "signals": f"bench.idle.signals.{suffix}"}
     for topic in topics.values():
@@ -105,24 +117,21 @@ def measure(bootstrap: str, broker_pids: list[int], seconds: float) -> dict[str,
     procs = Processes(workdir)
     try:
         procs.start("sleep", [sys.executable, "-c", "import time; time.sleep(3600)"], env)
-        procs.start(
-            "bare", [sys.executable, "-c", BARE_CONSUMER, bootstrap, topics["orderfeed"]], env
-        )
         procs.start("orderfeed", [sys.executable, "manage.py", "run_orderfeed_consumer"], env)
         procs.start("signals", [sys.executable, "manage.py", "run_signal_consumer"], env)
-        for name in ("bare", "orderfeed", "signals"):
+        for name in ("orderfeed", "signals"):
             assert wait_until(lambda n=name: procs.joined(n), timeout=120), f"{name} did not join"
         time.sleep(2)  # the group settles (the last rebalance, the first fetches)
-        pids = {name: [proc.pid] for name, proc in procs.procs.items()}
-        pids["broker"] = broker_pids
-        before = {name: cpu_seconds(p) for name, p in pids.items()}
-        started = time.monotonic()
-        time.sleep(seconds)
-        elapsed = time.monotonic() - started
-        return {
-            name: round((cpu_seconds(p) - before[name]) / elapsed * 100, 2)
-            for name, p in pids.items()
-        }
+        pids = {name: [procs.procs[name].pid] for name in ("sleep", "orderfeed", "signals")}
+        ours = sample({**pids, "broker": broker_pids}, seconds)
+        for name in ("orderfeed", "signals"):
+            procs.procs.pop(name).terminate()
+        argv = [sys.executable, "-c", BARE_CONSUMER, bootstrap, topics["orderfeed"]]
+        procs.start("bare", argv, env)
+        assert wait_until(lambda: procs.joined("bare"), timeout=120), "bare did not join"
+        time.sleep(2)
+        bare = sample({"bare": [procs.procs["bare"].pid], "broker": broker_pids}, seconds)
+        return {**ours, "bare": bare["bare"], "broker_with_bare": bare["broker"]}
     finally:
         procs.stop()
         delete_topics(bootstrap, list(topics.values()))

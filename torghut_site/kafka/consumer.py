@@ -59,7 +59,7 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, Interf
 # A broker that answers an empty fetch at once (noida-db ignores `fetch.wait.max.ms`) is then
 # asked a few times a second instead of thousands: bench/consumer_idle.py.
 IDLE_PAUSE_FIRST_SECONDS = 0.05
-IDLE_FETCH_WINDOW_MIN_SECONDS = 0.02
+IDLE_FETCH_WINDOW_MIN_SECONDS = 0.01
 
 KAFKA_BATCHES = Counter(
     "torghut_kafka_consumer_batches_total", "Batches handled by a consumer.", ["consumer"]
