@@ -29,6 +29,7 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("decision_pipeline.py", "decision_pipeline", []),
     ("submit_path.py", "submit_path", []),
     ("orderfeed_ingest.py", "orderfeed_ingest", []),
+    ("consumer_idle.py", "consumer_idle", []),
     ("profile_orderfeed.py", "profile_orderfeed", []),
     ("backtest_engine.py", "backtest_engine", []),
     ("api_latency.py", "api_latency", []),

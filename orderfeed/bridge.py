@@ -80,6 +80,7 @@ from django.db import connections as db_connections
 from prometheus_client import Counter
 from websockets.exceptions import InvalidURI, WebSocketException
 
+from torghut_site.kafka.clients import kafka_producer, producer_release
 from torghut_site.kafka.config import producer_config
 from torghut_site.kafka.topics import topics_require
 from torghut_site.services import heartbeat_record, instance_name
@@ -347,7 +348,7 @@ class TradeUpdatesBridge:
         self.process_name = f"{lane.label}:{instance_name()}"
         self.stats = BridgeStats(account=lane.label)
         self._kafka_config = dict(kafka_config)
-        self._producer = Producer(self._kafka_config)
+        self._producer = kafka_producer(self._kafka_config)
         self._generation = 0  # of the producer: reports of a replaced one are ignored
         self._ids = itertools.count()
         # every update until Kafka confirmed it: id -> (symbol, value), in produce order
@@ -501,7 +502,19 @@ class TradeUpdatesBridge:
             reason, self._reconcile_needed = self._reconcile_needed, ""
             self._reconcile(reason)
         self._heartbeat(state="stopped")
+        self._release_producer()
         db_connections.close_all()
+
+    def _release_producer(self) -> None:
+        """Close the producer (what it still held is counted above): its librdkafka threads end
+        with the bridge instead of reconnecting for as long as the bridge object lives."""
+        try:
+            producer_release(self._producer, 0)
+        except (KafkaException, SystemError, RuntimeError) as exc:
+            logger.warning(
+                "could not close the producer",
+                extra={"account": self.lane.label, "error": str(exc)},
+            )
 
     # -- connection loop ---------------------------------------------------------------------------
     async def _connect_loop(self) -> None:
@@ -918,7 +931,8 @@ class TradeUpdatesBridge:
         self._failed.clear()
         self._fatal = None
         try:
-            # local only: drop what it holds (its reports now belong to a replaced generation)
+            # local only: drop what it holds (its reports now belong to a replaced generation),
+            # then end its threads
             dead.purge(in_queue=True, in_flight=True, blocking=False)
             dead.poll(0)
         except (KafkaException, SystemError) as exc:
@@ -926,7 +940,14 @@ class TradeUpdatesBridge:
                 "could not purge the failed producer",
                 extra={"account": self.lane.label, "error": str(exc)},
             )
-        self._producer = Producer(self._kafka_config)
+        try:
+            dead.close()
+        except (KafkaException, SystemError, RuntimeError) as exc:
+            logger.warning(
+                "could not close the failed producer",
+                extra={"account": self.lane.label, "error": str(exc)},
+            )
+        self._producer = kafka_producer(self._kafka_config)
         unconfirmed = list(self._unconfirmed)
         resent = sum(self._send(key) for key in unconfirmed)
         self.stats.resent += resent

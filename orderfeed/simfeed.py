@@ -26,6 +26,7 @@ from django.db import transaction
 
 from orderfeed.services import IngestResult, order_events_ingest
 from torghut_site.flags import flag_enabled
+from torghut_site.kafka.clients import kafka_producer, producer_release
 from torghut_site.kafka.config import producer_config
 from torghut_site.kafka.messages import RawMessage
 from torghut_site.kafka.topics import topics_require
@@ -136,7 +137,7 @@ def _shared_producer() -> Producer:
     with _producer_lock:
         if _producer is None or _producer_pid != os.getpid():
             _producer_pid = os.getpid()
-            _producer = Producer(
+            _producer = kafka_producer(
                 producer_config(
                     bootstrap_servers=settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS,
                     client_id=f"{settings.TRADING_ORDER_FEED_CLIENT_ID}-simbroker",
@@ -151,5 +152,5 @@ def reset_producer() -> None:
     global _producer
     with _producer_lock:
         if _producer is not None:
-            _producer.flush(5)
+            producer_release(_producer, 5)
         _producer = None

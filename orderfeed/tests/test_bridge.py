@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -435,3 +436,41 @@ def test_refuses_a_missing_topic_before_opening_the_stream(
     assert stream.connections == 0
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap, "allow.auto.create.topics": False})
     assert missing not in admin.list_topics(timeout=10).topics
+
+
+def rdkafka_threads() -> int:
+    """librdkafka's threads in this process (`rdk:main`, `rdk:broker<n>`, ...)."""
+    count = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm", encoding="utf-8") as comm:
+                count += comm.read().startswith("rdk:")
+        except OSError:  # the thread ended meanwhile
+            continue
+    return count
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.services
+def test_a_stopped_bridge_leaves_no_producer_thread_reconnecting(bridge_settings, stream):
+    """Kafka is a closed port: the producer reconnects for as long as it lives. Once the bridge
+    has stopped, its producer is closed (librdkafka's threads gone) though the bridge object is
+    still referenced, as a test or a command holding it would."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        bridge_settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = f"127.0.0.1:{sock.getsockname()[1]}"
+    before = rdkafka_threads()
+    bridge = TradeUpdatesBridge.for_lane("alp", stream_url=stream.url, reconcile=lambda _: None)
+    thread = threading.Thread(target=bridge.run)
+    thread.start()
+    try:
+        wait_until(lambda: stream.listening == 1)
+        assert rdkafka_threads() > before  # the producer's threads run meanwhile
+    finally:
+        bridge.stop()
+        thread.join(timeout=15)
+    assert not thread.is_alive()
+
+    wait_until(lambda: rdkafka_threads() <= before, timeout=2.0)
+    with pytest.raises(RuntimeError, match="closed"):
+        bridge.producer.poll(0)

@@ -5,7 +5,9 @@ it polls, when it refreshes its lag, or whether it can reach the broker at all."
 from __future__ import annotations
 
 import os
+import threading
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -157,3 +159,111 @@ def test_lag_interval_throttles_the_lag_refresh(kafka_settings):
             assert ("sentinel[0]" not in consumer._lag) is refreshed
     finally:
         client.close()
+
+
+class PauseCounting(Consumer):
+    """A real consumer that counts the times its partitions were paused."""
+
+    pauses = 0
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            self.pauses += 1
+        super().pause(partitions)
+
+
+class ArrivalTimes:
+    def __init__(self) -> None:
+        self.arrived: list[tuple[int, float]] = []
+
+    def handle_batch(self, messages: Any) -> list[Any]:
+        self.arrived.extend((m.offset, time.monotonic()) for m in messages)
+        return []
+
+
+def _idle_consumer(
+    kafka_settings: Any, topic: str, pause_ms: int
+) -> tuple[BatchConsumer, ArrivalTimes, list[PauseCounting]]:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from torghut_site.kafka.config import consumer_settings_from
+    from torghut_site.kafka.consumer import ConsumerMetrics
+    from torghut_site.models import HeartbeatKind
+
+    kafka_settings.KAFKA_CONSUMER_IDLE_PAUSE_MS = pause_ms
+    settings = consumer_settings_from(
+        "TRADING_SIGNAL_KAFKA",
+        name=f"idle-{pause_ms}",
+        heartbeat_kind=HeartbeatKind.SIGNAL_CONSUMER,
+        security={},
+        unconfigured=RuntimeError("unconfigured"),
+        topics=(topic,),
+        group_id=f"idle-{pause_ms}-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+    )
+    registry = CollectorRegistry()
+    metrics = ConsumerMetrics(
+        messages=Counter("m", "m", registry=registry), errors=Counter("e", "e", registry=registry)
+    )
+    handler, built = ArrivalTimes(), []
+
+    def factory(config: dict[str, Any]) -> PauseCounting:
+        built.append(PauseCounting(config))
+        return built[-1]
+
+    return BatchConsumer(settings, handler, metrics, consumer_factory=factory), handler, built
+
+
+def _run_closing(consumer: BatchConsumer) -> None:
+    from django.db import connections
+
+    try:
+        consumer.run()
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.services
+def test_idle_pause_pauses_an_idle_consumer_and_the_next_record_still_arrives(kafka_settings):
+    """KAFKA_CONSUMER_IDLE_PAUSE_MS=0 never pauses; 300 pauses an idle consumer's partitions
+    (noida-db would otherwise answer its empty fetches thousands of times a second) and a record
+    produced while it is idle is handled within the pause plus a short fetch window. Both
+    consumers run at once (one group join's wait)."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    topic = f"test.idle.{uuid.uuid4().hex}"
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic(topic, num_partitions=1)])[topic].result(timeout=10)
+    runs = {ms: _idle_consumer(kafka_settings, topic, ms) for ms in (0, 300)}
+    threads = [threading.Thread(target=_run_closing, args=(c,)) for c, _, _ in runs.values()]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not all(c._assigned for c, _, _ in runs.values()):
+            assert time.monotonic() < deadline, "the consumers did not join in 20 s"
+            time.sleep(0.05)
+        time.sleep(1.5)  # idle: the pauses grow 50, 100, 200, 300 ms
+        producer = Producer({"bootstrap.servers": BOOTSTRAP})
+        producer.produce(topic, value=b"{}")
+        producer.flush(5)
+        produced = time.monotonic()
+        while not all(h.arrived for _, h, _ in runs.values()):
+            assert time.monotonic() < produced + 5, {
+                ms: h.arrived for ms, (_, h, _) in runs.items()
+            }
+            time.sleep(0.01)
+    finally:
+        for consumer, _, _ in runs.values():
+            consumer.stop()
+        for thread in threads:
+            thread.join(timeout=10)
+    (_, never, [plain]), (_, paused, [pausing]) = runs[0], runs[300]
+    assert plain.pauses == 0
+    assert pausing.pauses >= 4
+    assert (
+        [offset for offset, _ in never.arrived] == [offset for offset, _ in paused.arrived] == [0]
+    )
+    assert paused.arrived[0][1] - produced < 0.3 + 0.3  # the pause, the window and slack

@@ -1,5 +1,7 @@
-"""Kafka, in three modules that import downward only:
+"""Kafka, in four modules that import downward only:
 
+- `clients`: every producer, consumer and admin client is built here (`kafka_producer`, ...)
+  so librdkafka's own log lines go through Python logging, rate-limited;
 - `messages`: consumed records (`RawMessage`), dead letters and the handler protocols;
   `torghut_site.services` imports it to record dead letters;
 - `config`: the idempotent producer's configuration and a consumer's settings read from its

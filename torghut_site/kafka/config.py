@@ -9,23 +9,28 @@ from typing import Any
 
 from django.conf import settings
 
+from torghut_site.kafka.clients import with_client_logger
+
 
 def producer_config(
     *, bootstrap_servers: str, client_id: str, security: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """An idempotent producer: retries never duplicate or reorder within a partition. It never
-    creates a topic (`torghut_site.kafka.topics`): producing to a missing one fails."""
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        "client.id": client_id,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "compression.type": "lz4",
-        "message.timeout.ms": 30000,
-        "allow.auto.create.topics": False,
-        **(security or {}),
-    }
+    """An idempotent producer: retries never duplicate or reorder within a partition; it never
+    creates a topic (`torghut_site.kafka.topics`: producing to a missing one fails); its
+    librdkafka logs go through Python logging (`torghut_site.kafka.clients`)."""
+    return with_client_logger(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "client.id": client_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "message.timeout.ms": 30000,
+            "allow.auto.create.topics": False,
+            **(security or {}),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class ConsumerSettings:
     # ask the handler where its own state says to start (`StartingHandler`); --from-beginning
     # turns it off
     start_from_own_state: bool = True
+    idle_pause_ms: int = 0
 
     def consumer_config(self) -> dict[str, Any]:
         return {
@@ -73,6 +79,11 @@ class ConsumerSettings:
             "partition.assignment.strategy": "cooperative-sticky",
             "session.timeout.ms": 30000,
             "max.poll.interval.ms": 300000,
+            # long poll: an empty partition's fetch waits at the broker for data (up to 500 ms)
+            # instead of being answered and asked again at once (librdkafka's defaults, stated:
+            # idle costs nothing only with them; noida-db ignores both, see idle_pause_ms)
+            "fetch.wait.max.ms": 500,
+            "fetch.min.bytes": 1,
             **self.security,
             # static membership (on by default, see `static_group_instance_id`): a restarted
             # process with the same instance name takes its partitions back at once instead of
@@ -131,6 +142,7 @@ def consumer_settings_from(
         "security": security,
         "heartbeat_seconds": settings.KAFKA_CONSUMER_HEARTBEAT_SECONDS,
         "lag_interval_seconds": settings.KAFKA_CONSUMER_LAG_INTERVAL_SECONDS,
+        "idle_pause_ms": settings.KAFKA_CONSUMER_IDLE_PAUSE_MS,
     }
     values.update(overrides)
     values["group_instance_id"] = static_group_instance_id(

@@ -53,6 +53,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from prometheus_client import Counter, Gauge, Histogram
 
 from torghut_site.faults import fault_point
+from torghut_site.kafka.clients import kafka_consumer, kafka_producer, producer_release
 from torghut_site.kafka.config import ConsumerSettings, consumer_settings_from, producer_config
 from torghut_site.kafka.messages import (
     BatchHandler,
@@ -68,6 +69,14 @@ from torghut_site.services import dead_letters_mark_published, dead_letters_reco
 logger = logging.getLogger("torghut_site.kafka")
 
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+# Idle (a wait for the first record brought nothing), the partitions are paused for
+# `idle_pause_ms` at most, doubling from IDLE_PAUSE_FIRST_SECONDS, and fetched from again between
+# pauses for a window of three round trips to the broker, IDLE_FETCH_WINDOW_MIN_SECONDS at least.
+# A broker that answers an empty fetch at once (noida-db ignores `fetch.wait.max.ms`) is then
+# asked a few times a second instead of thousands: bench/consumer_idle.py.
+IDLE_PAUSE_FIRST_SECONDS = 0.05
+IDLE_FETCH_WINDOW_MIN_SECONDS = 0.01
 
 KAFKA_BATCHES = Counter(
     "torghut_kafka_consumer_batches_total", "Batches handled by a consumer.", ["consumer"]
@@ -158,8 +167,8 @@ class BatchConsumer:
         *,
         idle_exit_seconds: float | None = None,
         max_messages: int | None = None,
-        consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
-        producer_factory: Callable[[dict[str, Any]], Producer] = Producer,
+        consumer_factory: Callable[[dict[str, Any]], Consumer] = kafka_consumer,
+        producer_factory: Callable[[dict[str, Any]], Producer] = kafka_producer,
     ) -> None:
         self.settings = settings
         self.handler = handler
@@ -179,6 +188,8 @@ class BatchConsumer:
         self._preparation: _Preparation | None = None
         self._ahead: _Ahead | None = None
         self._cooperative = True
+        self._idle_pause = 0.0  # seconds the next wait pauses the partitions (0: not idle)
+        self._wake_turn = 0  # the assigned partition whose leader the next idle window wakes
         self.stats = ConsumerStats()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -276,12 +287,58 @@ class BatchConsumer:
             size = min(size, self.max_messages - self.stats.messages - held)
             if size <= 0:
                 return []
-        first = consumer.poll(0 if held else self.settings.poll_ms / 1000)
+        first = consumer.poll(0) if held else self._wait_first(consumer)
         if first is None:
             return []
         if size == 1:
             return [first]
         return [first, *consumer.consume(num_messages=size - 1, timeout=0)]
+
+    def _wait_first(self, consumer: Consumer) -> Message | None:
+        """Wait up to poll_ms for a record; once idle, pause the partitions between short fetch
+        windows instead, each pause twice the last up to `idle_pause_ms`."""
+        pause = self._idle_pause
+        first = (
+            consumer.poll(self.settings.poll_ms / 1000)
+            if not pause
+            else self._paused_wait(consumer, pause)
+        )
+        if first is None and self._assigned and self.settings.idle_pause_ms:
+            longest = self.settings.idle_pause_ms / 1000
+            self._idle_pause = min(max(pause * 2, IDLE_PAUSE_FIRST_SECONDS), longest)
+        else:
+            self._idle_pause = 0.0
+        return first
+
+    def _paused_wait(self, consumer: Consumer, pause: float) -> Message | None:
+        """Poll (callbacks, rebalances, errors) with the partitions paused, then fetch again for
+        a short window. Pausing drops nothing: a paused partition resumes at its position, and a
+        record polled meanwhile is returned."""
+        consumer.pause(consumer.assignment())
+        try:
+            first = consumer.poll(pause)
+        finally:
+            assignment = consumer.assignment()
+            consumer.resume(assignment)
+        if first is not None or not assignment:
+            return first
+        return consumer.poll(self._wake_fetcher(consumer, assignment))
+
+    def _wake_fetcher(self, consumer: Consumer, assignment: list[TopicPartition]) -> float:
+        """librdkafka's broker thread puts a resumed partition back on its fetch list only when
+        it next wakes (about once a second while idle): a watermark query to a partition's
+        leader wakes it now (one partition per window, in turn). Returns the fetch window: three
+        of that query's round trips, IDLE_FETCH_WINDOW_MIN_SECONDS at least."""
+        tp = assignment[self._wake_turn % len(assignment)]
+        self._wake_turn += 1
+        started = time.monotonic()
+        try:
+            consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=1.0, cached=False
+            )
+        except KafkaException:
+            pass  # the broker thread still wakes within its second
+        return max(IDLE_FETCH_WINDOW_MIN_SECONDS, 3 * (time.monotonic() - started))
 
     def _process_ahead(self) -> None:
         """Handle the batch held ahead, if any (before a revoke takes its partitions, and before
@@ -307,7 +364,8 @@ class BatchConsumer:
             self._preparation.pool.shutdown(wait=True, cancel_futures=True)
             self._preparation = None
         if self._producer is not None:
-            self._producer.flush(10)
+            producer, self._producer = self._producer, None
+            producer_release(producer, 10)
         self._heartbeat(force=True, state="stopped")
         logger.info(
             "consumer stopped",

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import (
-    Consumer,
     ConsumerGroupTopicPartitions,
     KafkaException,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
+
+from torghut_site.kafka.clients import kafka_admin, kafka_consumer
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,10 @@ def consumer_group_probe(
     deadline."""
     deadline = time.monotonic() + timeout_seconds
     config = _client_config(bootstrap_servers, security or {})
-    admin = AdminClient(config)
+    admin = kafka_admin(config)
     # outside the group (its own id, never subscribed, never commits): reads metadata and
     # watermarks only
-    reader = Consumer(
+    reader = kafka_consumer(
         {
             **config,
             "group.id": f"{group}.probe-{uuid.uuid4().hex[:8]}",

@@ -34,6 +34,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 from django.conf import settings
 
+from torghut_site.kafka.clients import kafka_admin
+
 ENSURE_HINT = "run `manage.py kafka_topics ensure`"
 # how long a metadata or admin request may take before the check reports the broker unreachable
 TOPIC_CHECK_TIMEOUT_SECONDS = 10.0
@@ -338,7 +340,7 @@ def topics_check(specs: Sequence[TopicSpec]) -> list[TopicReport]:
     """Each spec against the broker: ok, missing or drift. Changes nothing."""
     reports: list[TopicReport] = []
     for cluster, group in _by_cluster(specs).items():
-        admin = AdminClient(cluster.admin_config())
+        admin = kafka_admin(cluster.admin_config())
         observed = _observe(admin, group)
         reports += [_report(spec, observed.get(spec.name)) for spec in group]
     return reports
@@ -351,7 +353,7 @@ def topics_ensure(
     topic lacks. Reports drift it does not fix; never deletes or shrinks anything."""
     reports: list[TopicReport] = []
     for cluster, group in _by_cluster(specs).items():
-        admin = AdminClient(cluster.admin_config())
+        admin = kafka_admin(cluster.admin_config())
         observed = _observe(admin, group)
         created = _create(admin, [s for s in group if s.name not in observed])
         grown = _grow(admin, [s for s in group if s.name in observed]) if grow_partitions else {}

@@ -95,3 +95,10 @@ TRADING_ORDER_FEED_STALL_SECONDS = env.float(
     "TRADING_ORDER_FEED_STALL_SECONDS", default=60.0, min_value=0.1
 )
 TRADING_ORDER_FEED_LAG_ALERT = env.int("TRADING_ORDER_FEED_LAG_ALERT", default=20000, min_value=1)
+# an idle consumer (its last wait brought nothing) pauses its partitions for up to this long
+# between 100 ms fetch windows (doubling from 50 ms): a broker that answers an empty fetch at
+# once (noida-db) is not asked again and again; 0 = never pause (a Kafka broker long-polls).
+# The first record after a quiet spell waits up to this long.
+KAFKA_CONSUMER_IDLE_PAUSE_MS = env.int(
+    "KAFKA_CONSUMER_IDLE_PAUSE_MS", default=500, min_value=0, max_value=10000
+)

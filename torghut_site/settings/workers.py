@@ -22,7 +22,7 @@ LOGGING = {
     "filters": {"context": {"()": "torghut_site.logging.ContextFilter"}},
     "formatters": {
         "json": {"()": "torghut_site.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "text": {"()": "torghut_site.logging.TextFormatter"},
     },
     "handlers": {
         "console": {
