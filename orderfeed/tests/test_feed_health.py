@@ -202,7 +202,8 @@ def test_kafka_unreachable_is_degraded_within_the_probe_timeout_then_green(
     code, body = health()
     assert time.monotonic() - started < 2.0
     assert (code, body["ok"], body["reasons"]) == (503, False, ["kafka_unreachable"])
-    assert body["error"] != ""
+    # the public endpoint says that the probe failed, not Kafka's text (it can name hosts)
+    assert body["error"] == "kafka probe failed"
 
     settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = one_partition_feed.bootstrap
     time.sleep(0.2)  # the failed sample is older than the probe interval: probed again
