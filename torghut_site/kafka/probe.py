@@ -9,6 +9,8 @@ read or a scrape never hangs on a dead broker: a probe that cannot finish raises
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import (
+    Consumer,
     ConsumerGroupTopicPartitions,
     KafkaException,
     TopicPartition,
@@ -67,6 +70,37 @@ def _client_config(bootstrap_servers: str, security: Mapping[str, str]) -> dict[
     return {"bootstrap.servers": bootstrap_servers, **security}
 
 
+_clients_lock = threading.Lock()
+_clients_made: dict[tuple[int, str, tuple[tuple[str, str], ...]], tuple[AdminClient, Consumer]] = {}
+
+
+def _clients(bootstrap_servers: str, security: Mapping[str, str]) -> tuple[AdminClient, Consumer]:
+    """This process's probe clients for a cluster, made once and never destroyed: destroying an
+    AdminClient whose request outlived the probe's deadline (Kafka down) tripped an assertion in
+    librdkafka (`rd_kafka_enq_once_del_source_return`) and aborted the process (a Celery child
+    running the beat probe). A late answer now lands in a future nobody reads. Keyed by pid too:
+    librdkafka's threads do not survive fork."""
+    key = (os.getpid(), bootstrap_servers, tuple(sorted(security.items())))
+    with _clients_lock:
+        clients = _clients_made.get(key)
+        if clients is None:
+            config = _client_config(bootstrap_servers, security)
+            # the reader stays outside every group (never subscribes, never commits): it reads
+            # metadata and watermarks only
+            reader = kafka_consumer(
+                {
+                    **config,
+                    "group.id": f"torghut-probe-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": False,
+                    "allow.auto.create.topics": False,
+                }
+            )
+            clients = _clients_made[key] = (kafka_admin(config), reader)
+    for client in clients:
+        client.poll(0)  # serves the client's queued librdkafka logs (they wait for a poll)
+    return clients
+
+
 def _assignments(admin: AdminClient, group: str, deadline: float) -> tuple[str, int, set[Any]]:
     described = admin.describe_consumer_groups([group], request_timeout=_remaining(deadline))
     result = described[group].result(timeout=_remaining(deadline))
@@ -98,18 +132,7 @@ def consumer_group_probe(
     """The group's partitions of `topics` as Kafka sees them now; `ProbeFailed` past the
     deadline."""
     deadline = time.monotonic() + timeout_seconds
-    config = _client_config(bootstrap_servers, security or {})
-    admin = kafka_admin(config)
-    # outside the group (its own id, never subscribed, never commits): reads metadata and
-    # watermarks only
-    reader = kafka_consumer(
-        {
-            **config,
-            "group.id": f"{group}.probe-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "allow.auto.create.topics": False,
-        }
-    )
+    admin, reader = _clients(bootstrap_servers, security or {})
     try:
         state, members, assigned = _assignments(admin, group, deadline)
         committed = _committed(admin, group, deadline)
@@ -138,6 +161,4 @@ def consumer_group_probe(
         raise ProbeFailed(str(exc.args[0]) if exc.args else repr(exc)) from exc
     except TimeoutError as exc:  # a request's future did not complete before the deadline
         raise ProbeFailed("Kafka did not answer before the probe's deadline") from exc
-    finally:
-        reader.close()
     return GroupSample(group, state, members, partitions, missing)
