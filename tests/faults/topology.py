@@ -147,18 +147,22 @@ class Topology:
             "--without-mingle", "--without-gossip",
         )  # fmt: skip
 
-    def stop(self, grace: float = 30.0) -> None:
-        for proc in [*self.extra, *([self.proc] if self.proc else [])]:
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM to every session; what still runs after `grace` seconds (all together, not
+        each: a Celery worker's warm shutdown alone takes 20 s) is killed."""
+        procs = [*self.extra, *([self.proc] if self.proc else [])]
+        for proc in procs:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
-        for proc in [*self.extra, *([self.proc] if self.proc else [])]:
+        wait_for(lambda: all(proc.poll() is not None for proc in procs), timeout=grace)
+        for proc in procs:
             try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                os.killpg(proc.pid, signal.SIGKILL)  # the session's stragglers too
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
         if self._log is not None:
             self._log.close()
 
