@@ -228,6 +228,9 @@ class DispatchApi(WhitepaperControlView):
 # -- finalize payload (docs/compatibility.md#finalize): all optional, validated before any write --
 
 _STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped", "cancelled")
+# the columns' ranges: a larger number is a 400, not an insert that fails
+_INT_MAX = 2_147_483_647  # PositiveIntegerField
+_BIGINT_MAX = 9_223_372_036_854_775_807  # BigIntegerField
 
 
 class _Lenient(serializers.Serializer[Any]):
@@ -272,12 +275,14 @@ class VerdictSerializer(_Lenient):
 
 
 class PullRequestSerializer(_Lenient):
-    attempt = serializers.IntegerField(required=False, min_value=1)
+    attempt = serializers.IntegerField(required=False, min_value=1, max_value=_INT_MAX)
     status = serializers.CharField(required=False, allow_blank=True, max_length=32)
     repository = serializers.CharField(required=False, allow_blank=True, max_length=300)
     base_branch = serializers.CharField(required=False, allow_blank=True, max_length=255)
     head_branch = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    pr_number = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    pr_number = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=_INT_MAX
+    )
     pr_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
     title = serializers.CharField(required=False, allow_blank=True)
     body = serializers.CharField(required=False, allow_blank=True)
@@ -298,20 +303,24 @@ class ArtifactSerializer(_Lenient):
     ceph_object_key = serializers.CharField(max_length=1024)
     artifact_uri = serializers.CharField(required=False, allow_blank=True, max_length=1300)
     checksum_sha256 = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    size_bytes = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    size_bytes = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=_BIGINT_MAX
+    )
     content_type = serializers.CharField(required=False, allow_blank=True, max_length=100)
     metadata = serializers.DictField(required=False)
 
 
 class StepSerializer(_Lenient):
     step_name = serializers.CharField(max_length=64)
-    step_order = serializers.IntegerField(required=False, min_value=0)
-    attempt = serializers.IntegerField(required=False, min_value=1)
+    step_order = serializers.IntegerField(required=False, min_value=0, max_value=_INT_MAX)
+    attempt = serializers.IntegerField(required=False, min_value=1, max_value=_INT_MAX)
     status = serializers.ChoiceField(choices=_STEP_STATUSES, required=False)
     executor = serializers.CharField(required=False, allow_blank=True, max_length=64)
     idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=200)
     trace_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    duration_ms = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=_INT_MAX
+    )
     input_json = serializers.JSONField(required=False)
     output_json = serializers.JSONField(required=False)
     error_json = serializers.JSONField(required=False)

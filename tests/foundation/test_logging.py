@@ -48,9 +48,13 @@ def text_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
         }
     )
     logger = logging.getLogger(name)
-    yield logger, stream
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
+    token = bind_request_id("-")  # no request or task id an earlier test left bound
+    try:
+        yield logger, stream
+    finally:
+        reset_request_id(token)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
 
 
 def test_text_format_prints_the_extra_fields_after_the_message(text_log):

@@ -200,6 +200,7 @@ def _idle_consumer(
         topics=(topic,),
         group_id=f"idle-{pause_ms}-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
+        dlq_topic="",  # no dead letters here: nothing to require on the broker
     )
     registry = CollectorRegistry()
     metrics = ConsumerMetrics(

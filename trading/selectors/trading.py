@@ -266,7 +266,11 @@ def trading_health() -> dict[str, Any]:
             **health,
             # this endpoint answers anyone (probes): Kafka's own error text, which can name
             # internal hosts, is kept for the authenticated /trading/status
-            "error": "kafka probe failed" if health.get("error") else "",
+            "error": (
+                ("kafka probe failed" if health.get("error") else "")
+                if feed["health"]
+                else health["error"]
+            ),
             "consumers": feed["consumers"],
             "unknown_orders_open": feed["unknown_orders_open"],
         }

@@ -490,6 +490,17 @@ def test_finalize_rejects_bad_payloads_without_writing(
         f"/whitepapers/runs/{run_id}/finalize", {"verdict": {"confidence": 3}}, format="json"
     )
     assert bad_conf.status_code == 400
+    # numbers beyond their columns (found by the schema fuzzer: it was a 500 from the insert)
+    for step in (
+        {"step_name": "s", "duration_ms": 31258824572122037978398720},
+        {"step_name": "s", "attempt": 2**31},
+        {"step_name": "s", "step_order": 2**31},
+    ):
+        too_big = agent.post(
+            f"/whitepapers/runs/{run_id}/finalize", {"steps": [step]}, format="json"
+        )
+        assert too_big.status_code == 400, step
+    assert not WhitepaperAnalysisStep.objects.filter(run__run_id=run_id, step_name="s").exists()
     run = WhitepaperAnalysisRun.objects.get(run_id=run_id)
     assert run.status == "agentrun_dispatched"
     assert not hasattr(run, "synthesis")
