@@ -375,7 +375,7 @@ def test_every_role_runs_where_the_readme_says():
     assert orderfeed["kind"] == "StatefulSet"  # stable names for static group membership
     [container] = containers(orderfeed)
     assert {
-        "name": "TRADING_ORDER_FEED_GROUP_INSTANCE_ID",
+        "name": "TORGHUT_INSTANCE_NAME",
         "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
     } in container["env"]
 

@@ -62,7 +62,8 @@ from torghut_site.kafka.messages import (
     RawMessage,
     StartingHandler,
 )
-from torghut_site.kafka.topics import topics_require
+from torghut_site.kafka import topics
+from torghut_site.kafka.topics import TopicMissing, topics_require
 from torghut_site.services import dead_letters_mark_published, dead_letters_record, heartbeat_record
 
 # the package's one logger name, as before the split (log pipelines filter on it)
@@ -210,16 +211,13 @@ class BatchConsumer:
         consumer = self._consumer_factory(config)
         self._cooperative = "cooperative" in str(config.get("partition.assignment.strategy", ""))
         try:
-            # a missing topic stops the consumer, naming it; nothing creates it behind our back
-            topics_require(
-                consumer,
-                [*s.topics, s.dlq_topic],
-                bootstrap_servers=s.bootstrap_servers,
-                user=f"consumer {s.name}",
-            )
+            ready = self._topics_wait(consumer)
         except BaseException:
             consumer.close()
             raise
+        if not ready:  # stopped while Kafka was still unreachable
+            consumer.close()
+            return self.stats
         self._consumer = consumer
         if isinstance(self.handler, PreparingHandler):
             self._preparation = _Preparation(
@@ -273,6 +271,36 @@ class BatchConsumer:
         finally:
             self._shutdown()
         return self.stats
+
+    def _topics_wait(self, consumer: Consumer) -> bool:
+        """Check that the topics exist before subscribing: a missing topic stops the consumer,
+        naming it (`TopicMissing`; nothing creates it behind our back); an unreachable Kafka is
+        waited for with backoff, as a running consumer waits through an outage. False when a
+        stop came first."""
+        s = self.settings
+        delay = s.retry_backoff_seconds
+        while True:
+            try:
+                topics_require(
+                    consumer,
+                    [*s.topics, s.dlq_topic],
+                    bootstrap_servers=s.bootstrap_servers,
+                    user=f"consumer {s.name}",
+                    timeout=topics.TOPIC_CHECK_TIMEOUT_SECONDS,
+                )
+                return True
+            except TopicMissing:
+                raise
+            except KafkaException as exc:
+                self.metrics.errors.inc()
+                logger.warning(
+                    "Kafka unreachable at start; waiting",
+                    extra={"consumer": s.name, "error": str(exc), "delay": delay},
+                )
+            if self._stop:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, s.retry_backoff_max_seconds)
 
     def _poll_batch(self, consumer: Consumer) -> list[Message]:
         """Wait up to poll_ms for the first record, then take what is already fetched.
