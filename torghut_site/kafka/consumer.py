@@ -39,9 +39,6 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    OFFSET_END,
-    OFFSET_STORED,
     Consumer,
     KafkaError,
     KafkaException,
@@ -53,6 +50,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from prometheus_client import Counter, Gauge, Histogram
 
 from torghut_site.faults import fault_point
+from torghut_site.kafka import topics
 from torghut_site.kafka.clients import kafka_consumer, kafka_producer, producer_release
 from torghut_site.kafka.config import ConsumerSettings, consumer_settings_from, producer_config
 from torghut_site.kafka.messages import (
@@ -60,9 +58,8 @@ from torghut_site.kafka.messages import (
     DeadLetter,
     PreparingHandler,
     RawMessage,
-    StartingHandler,
 )
-from torghut_site.kafka import topics
+from torghut_site.kafka.start_positions import StartPositions
 from torghut_site.kafka.topics import TopicMissing, topics_require
 from torghut_site.services import dead_letters_mark_published, dead_letters_record, heartbeat_record
 
@@ -96,18 +93,6 @@ KAFKA_RETRIES = Counter(
     "Batch handling retries, by kind (transient database error or handler error).",
     ["consumer", "kind"],
 )
-
-
-KAFKA_START_POSITIONS = Counter(
-    "torghut_kafka_consumer_start_position_total",
-    "Where assigned partitions started, by reason: committed (the group's offset), own_state "
-    "(the handler's database), earliest, configured_latest (an operator's *_AUTO_OFFSET_RESET="
-    "latest), configured_error, unknown (committed offsets unreadable: auto.offset.reset decides).",
-    ["consumer", "reason"],
-)
-# how long the assignment callback waits for the group's committed offsets and a partition's
-# watermarks before it leaves the choice to auto.offset.reset
-START_LOOKUP_TIMEOUT_SECONDS = 10.0
 
 
 class _Preparation(NamedTuple):
@@ -189,6 +174,7 @@ class BatchConsumer:
         self._preparation: _Preparation | None = None
         self._ahead: _Ahead | None = None
         self._cooperative = True
+        self._starts = StartPositions(settings, handler)
         self._idle_pause = 0.0  # seconds the next wait pauses the partitions (0: not idle)
         self._wake_turn = 0  # the assigned partition whose leader the next idle window wakes
         self.stats = ConsumerStats()
@@ -407,116 +393,7 @@ class BatchConsumer:
             extra={"consumer": self.settings.name, "partitions": _names(partitions)},
         )
         if partitions:
-            self._start_positions(consumer, partitions)
-
-    # -- where assigned partitions start ----------------------------------------------------------
-    def _start_positions(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Choose each assigned partition's start here instead of leaving it to librdkafka's
-        auto.offset.reset, which decides silently: the group's committed offset; for a partition
-        without one, where the handler's own state says (`StartingHandler`), else the earliest
-        retained record — `latest` only when an operator configured it (warned). Each choice is
-        logged and counted; the offsets are then assigned (incrementally under the cooperative
-        protocol, the library assigns nothing more after this)."""
-        try:
-            committed = consumer.committed(partitions, timeout=START_LOOKUP_TIMEOUT_SECONDS)
-        except KafkaException as exc:
-            logger.warning(
-                "committed offsets unreadable; auto.offset.reset decides where to start",
-                extra={"consumer": self.settings.name, "error": str(exc)},
-            )
-            KAFKA_START_POSITIONS.labels(consumer=self.settings.name, reason="unknown").inc(
-                len(partitions)
-            )
-            return
-        starts: dict[tuple[str, int], tuple[int, str]] = {}
-        fresh: list[tuple[str, int]] = []
-        for tp in committed:
-            key = (tp.topic, tp.partition)
-            if tp.error is None and tp.offset >= 0:
-                starts[key] = (tp.offset, "committed")
-            else:
-                fresh.append(key)
-        if fresh:
-            starts.update(self._fresh_starts(consumer, fresh))
-        for p in partitions:
-            offset, reason = starts[(p.topic, p.partition)]
-            p.offset = offset
-            KAFKA_START_POSITIONS.labels(consumer=self.settings.name, reason=reason).inc()
-            log = logger.warning if reason.startswith("configured") else logger.info
-            log(
-                "partition start position",
-                extra={
-                    "consumer": self.settings.name,
-                    "topic": p.topic,
-                    "partition": p.partition,
-                    "offset": _offset_name(offset),
-                    "reason": reason,
-                },
-            )
-        if self._cooperative:
-            consumer.incremental_assign(partitions)
-        else:
-            consumer.assign(partitions)
-
-    def _fresh_starts(
-        self, consumer: Consumer, fresh: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], tuple[int, str]]:
-        """Starts of the partitions the group has no committed offset for."""
-        reset = self.settings.auto_offset_reset
-        if reset == "latest":
-            # an operator's explicit choice, honoured: what is in the log now is skipped
-            return {key: (OFFSET_END, "configured_latest") for key in fresh}
-        if reset == "error":
-            # librdkafka raises the missing offset as a consumer error
-            return {key: (OFFSET_STORED, "configured_error") for key in fresh}
-        starts = {key: (OFFSET_BEGINNING, "earliest") for key in fresh}
-        if not (self.settings.start_from_own_state and isinstance(self.handler, StartingHandler)):
-            return starts
-        try:
-            own = self.handler.start_offsets(fresh)
-        except Exception as exc:  # noqa: BLE001 - the earliest record is always a safe start
-            logger.warning(
-                "handler start offsets unavailable; starting at the earliest record",
-                extra={"consumer": self.settings.name, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            return starts
-        for key, offset in own.items():
-            if key in starts:
-                starts[key] = self._own_state_start(consumer, key, offset)
-        return starts
-
-    def _own_state_start(
-        self, consumer: Consumer, key: tuple[str, int], offset: int
-    ) -> tuple[int, str]:
-        """The handler's offset, checked against the log: past its end (the topic was recreated,
-        the handler's state belongs to another log), the earliest record instead."""
-        try:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(*key), timeout=START_LOOKUP_TIMEOUT_SECONDS, cached=False
-            )
-        except KafkaException as exc:
-            logger.warning(
-                "watermarks unreadable; starting at the earliest record",
-                extra={
-                    "consumer": self.settings.name,
-                    "partition": f"{key[0]}[{key[1]}]",
-                    "error": str(exc),
-                },
-            )
-            return (OFFSET_BEGINNING, "earliest")
-        if offset > high:
-            logger.warning(
-                "the handler's state is past the end of the log (a recreated topic?); "
-                "starting at the earliest record",
-                extra={
-                    "consumer": self.settings.name,
-                    "partition": f"{key[0]}[{key[1]}]",
-                    "state_offset": offset,
-                    "high_watermark": high,
-                },
-            )
-            return (OFFSET_BEGINNING, "earliest")
-        return (max(offset, low), "own_state")
+            self._starts.assign(consumer, partitions, cooperative=self._cooperative)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # the batch held ahead is handled while its partitions are still ours; every handled
@@ -805,12 +682,6 @@ def dead_letter_headers(consumer: str, letter: DeadLetter) -> list[tuple[str, st
         ("x-dlq-source-partition", str(letter.message.partition).encode()),
         ("x-dlq-source-offset", str(letter.message.offset).encode()),
     ]
-
-
-def _offset_name(offset: int) -> int | str:
-    return {OFFSET_BEGINNING: "earliest", OFFSET_END: "latest", OFFSET_STORED: "stored"}.get(
-        offset, offset
-    )
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:
