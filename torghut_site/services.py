@@ -89,11 +89,12 @@ def pid_alive(pid: int) -> bool:
 def heartbeat_claim(*, kind: str, name: str, interval_seconds: float) -> ProcessHeartbeat:
     """Take the (kind, name) heartbeat row for this process at start-up, or refuse.
 
-    Refused (`InstanceNameInUse`) while the row names another pid on this host that is alive and
-    has not stopped: two consumers with one name share one static `group.instance.id` and fence
-    each other out of the group. A row of a dead pid, of another host, or of a stopped process is
-    taken over. The row is locked while it is checked, so two processes starting at once cannot
-    both pass."""
+    Refused (`InstanceNameInUse`) while the row names another pid on this host that is alive,
+    has not stopped and still heartbeats (its row has not expired): two consumers with one name
+    share one static `group.instance.id` and fence each other out of the group. A row of a dead
+    pid, of another host, of a stopped process or past its expiry is taken over (a restarted
+    container reuses small pids: the old row's pid can name an unrelated process). The row is
+    locked while it is checked, so two processes starting at once cannot both pass."""
     hostname = socket.gethostname()
     with transaction.atomic():
         row = ProcessHeartbeat.objects.select_for_update().filter(kind=kind, name=name).first()
@@ -102,6 +103,7 @@ def heartbeat_claim(*, kind: str, name: str, interval_seconds: float) -> Process
             and row.hostname == hostname
             and row.pid != os.getpid()
             and row.details.get("state") != "stopped"
+            and row.expires_at > timezone.now()
             and pid_alive(row.pid)
         ):
             raise InstanceNameInUse(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from torghut_site.kafka.config import ConsumerNotConfigured, consumer_settings_from
 from torghut_site.models import HeartbeatKind, ProcessHeartbeat
@@ -118,6 +119,18 @@ def test_a_second_process_with_a_live_instance_name_on_this_host_is_refused(live
     live_pid.kill()  # the holder died (kill -9: its row still says running)
     live_pid.wait(timeout=10)
     row = heartbeat_claim(kind=KIND, name="c0", interval_seconds=10)
+    assert (row.pid, row.details) == (os.getpid(), {"state": "starting"})
+
+
+def test_an_expired_row_whose_pid_now_names_another_process_is_taken_over(live_pid):
+    """A restarted container reuses small pids: the dead holder's pid may be alive as something
+    else, but the row stopped heartbeating, so the name is free."""
+    heartbeat_record(kind=KIND, name="c0", interval_seconds=10, details={"state": "running"})
+    ProcessHeartbeat.objects.update(pid=live_pid.pid)
+    with pytest.raises(InstanceNameInUse):  # while it heartbeats, the live pid holds the name
+        heartbeat_claim(kind=KIND, name="c0", interval_seconds=10)
+    with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=False):  # 3 intervals
+        row = heartbeat_claim(kind=KIND, name="c0", interval_seconds=10)
     assert (row.pid, row.details) == (os.getpid(), {"state": "starting"})
 
 
