@@ -187,6 +187,62 @@ class ResearchCandidate(models.Model):
         return f"{self.candidate_id} ({self.lifecycle_role}/{self.lifecycle_status})"
 
 
+class TrialSource(models.TextChoices):
+    LANE = "lane", "research lane run"
+    BACKTEST = "backtest", "manage.py backtest"
+    SWEEP = "sweep", "parameter sweep"
+
+
+class ResearchTrial(models.Model):
+    """One setting evaluated for a strategy family: the trial registry the overfitting gate
+    counts (`autonomy.trials`: what a trial is, what its key covers, why the returns are kept as
+    power sums per block). Written once per key; evaluating it again only moves `last_seen_at`."""
+
+    trial_key = models.CharField(max_length=64, unique=True)
+    family = models.CharField(max_length=64, help_text="the strategy plugin (strategy_type)")
+    strategy_name = models.CharField(max_length=100, blank=True)
+    strategy_version = models.CharField(max_length=32, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    params_sha256 = models.CharField(max_length=64)
+    config_sha256 = models.CharField(max_length=64, help_text="costs, sizing, starting cash")
+    dataset_sha256 = models.CharField(max_length=64)
+    window_key = models.CharField(max_length=64)
+    window_start_row = models.PositiveIntegerField()
+    window_stop_row = models.PositiveIntegerField()
+    window_from = models.DateTimeField()
+    window_to = models.DateTimeField()
+    periods = models.PositiveIntegerField()
+    sharpe_ratio = models.FloatField(null=True, blank=True, help_text="per row; None: no variance")
+    net_pnl = models.FloatField(default=0.0)
+    trade_count = models.PositiveIntegerField(default=0)
+    block_sums = models.JSONField(help_text="power sums [n, Σr, Σr², Σr³, Σr⁴] per block")
+    source = models.CharField(max_length=16, choices=TrialSource.choices)
+    source_ref = models.CharField(max_length=64, blank=True, help_text="run id or sweep id")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "research_trials"
+        ordering = ["family", "first_seen_at", "pk"]
+        constraints = [
+            choices_constraint("source", TrialSource, "research_trial_source_valid"),
+            models.CheckConstraint(
+                condition=Q(window_stop_row__gt=models.F("window_start_row")),
+                name="research_trial_window_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=Q(trial_key__regex=r"^[0-9a-f]{64}$"), name="research_trial_key_hex"
+            ),
+        ]
+        indexes = [
+            # the overfitting evidence: a family's trials, and those on one window
+            models.Index(fields=["family", "window_key"], name="research_trial_family_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family} {self.params_sha256[:8]} on {self.window_key[:8]}"
+
+
 class FoldMetric(models.Model):
     candidate = models.ForeignKey(
         ResearchCandidate, on_delete=models.CASCADE, related_name="fold_metrics"

@@ -43,29 +43,62 @@ class SharpeEstimate:
     kurtosis: float  # not excess: 3 for normal returns
 
 
+def power_sums(returns: ArrayLike) -> np.ndarray:
+    """[n, sum r, sum r^2, sum r^3, sum r^4] of `returns`: everything the statistics here need,
+    and additive, so the sums of disjoint stretches (folds, CSCV blocks, chunks of a sweep run on
+    different workers) add up to the sums of their union."""
+    r = np.asarray(returns, dtype=float)
+    if r.ndim != 1:
+        raise ValueError("returns must be one-dimensional")
+    r2 = r * r
+    return np.array([float(r.size), r.sum(), r2.sum(), (r2 * r).sum(), (r2 * r2).sum()])
+
+
+def sharpe_from_sums(sums: ArrayLike) -> SharpeEstimate:
+    """`sharpe_ratio` from the power sums of the returns (`power_sums`)."""
+    n, s1, s2, s3, s4 = (float(x) for x in np.asarray(sums, dtype=float))
+    if n < 3:
+        raise InsufficientData("a Sharpe ratio needs at least 3 periods of returns")
+    mean = s1 / n
+    m2 = s2 / n - mean * mean  # central moments, population
+    m3 = s3 / n - 3 * mean * s2 / n + 2 * mean**3
+    m4 = s4 / n - 4 * mean * s3 / n + 6 * mean * mean * s2 / n - 3 * mean**4
+    return _estimate(int(n), mean, m2, m3, m4, scale=math.sqrt(max(s2, 0.0) / n))
+
+
 def sharpe_ratio(returns: ArrayLike) -> SharpeEstimate:
     """The per-period Sharpe ratio of `returns` and its standard error (skew and kurtosis of
     the sample included)."""
     r = np.asarray(returns, dtype=float)
     if r.ndim != 1 or r.size < 3:
         raise InsufficientData("a Sharpe ratio needs at least 3 periods of returns")
-    std = float(r.std(ddof=1))
+    mean = float(r.mean())
+    centred = r - mean
+    c2 = centred * centred
+    m2, m3, m4 = float(c2.mean()), float((c2 * centred).mean()), float((c2 * c2).mean())
+    return _estimate(int(r.size), mean, m2, m3, m4, scale=float(np.abs(r).max()))
+
+
+def _estimate(n: int, mean: float, m2: float, m3: float, m4: float, scale: float) -> SharpeEstimate:
     # constant returns leave only rounding noise (0.1 three times: ~1e-17)
-    if not math.isfinite(std) or std <= 1e-9 * float(np.abs(r).max()):
+    if not math.isfinite(m2) or m2 <= (1e-9 * scale) ** 2:
         raise InsufficientData("returns without variance have no Sharpe ratio")
-    sharpe = float(r.mean()) / std
-    centred = r - r.mean()
-    m2 = float(np.mean(centred**2))
-    skew = float(np.mean(centred**3)) / m2**1.5
-    kurtosis = float(np.mean(centred**4)) / m2**2
-    variance = (1 - skew * sharpe + (kurtosis - 1) / 4 * sharpe**2) / (r.size - 1)
-    return SharpeEstimate(sharpe, math.sqrt(max(variance, 0.0)), int(r.size), skew, kurtosis)
+    std = math.sqrt(m2 * n / (n - 1))
+    sharpe = mean / std
+    skew = m3 / m2**1.5
+    kurtosis = m4 / m2**2
+    variance = (1 - skew * sharpe + (kurtosis - 1) / 4 * sharpe**2) / (n - 1)
+    return SharpeEstimate(sharpe, math.sqrt(max(variance, 0.0)), n, skew, kurtosis)
 
 
 def probabilistic_sharpe_ratio(returns: ArrayLike, benchmark_sharpe: float = 0.0) -> float:
     """P(true Sharpe > `benchmark_sharpe`), per period, from the sample's Sharpe ratio, length,
     skew and kurtosis."""
-    estimate = sharpe_ratio(returns)
+    return psr_of(sharpe_ratio(returns), benchmark_sharpe)
+
+
+def psr_of(estimate: SharpeEstimate, benchmark_sharpe: float = 0.0) -> float:
+    """`probabilistic_sharpe_ratio` of an estimate already made (e.g. `sharpe_from_sums`)."""
     if estimate.standard_error == 0.0:
         return 1.0 if estimate.sharpe > benchmark_sharpe else 0.0
     z = (estimate.sharpe - benchmark_sharpe) / estimate.standard_error
@@ -100,27 +133,54 @@ def probability_of_backtest_overfitting(trials: ArrayLike, partitions: int = 8) 
     m = np.asarray(trials, dtype=float)
     if m.ndim != 2 or m.shape[1] < 2:
         raise InsufficientData("CSCV needs a matrix of at least 2 settings")
-    if partitions < 2 or partitions % 2:
-        raise ValueError("partitions must be an even number of at least 2")
+    _check_partitions(partitions)
     if m.shape[0] < 2 * partitions:
         raise InsufficientData(f"CSCV with {partitions} partitions needs {2 * partitions} periods")
     blocks = np.array_split(np.arange(m.shape[0]), partitions)
+    sums = np.stack(
+        [np.stack([power_sums(m[rows, j]) for rows in blocks]) for j in range(m.shape[1])]
+    )
+    return pbo_from_block_sums(sums)
+
+
+def pbo_from_block_sums(block_sums: ArrayLike) -> float:
+    """CSCV (`probability_of_backtest_overfitting`) from each setting's power sums per block:
+    an array settings x blocks x 5 (`power_sums` of the setting's returns in each block, the
+    blocks the same periods for every setting). The blocks are the partitions."""
+    sums = np.asarray(block_sums, dtype=float)
+    if sums.ndim != 3 or sums.shape[2] != 5:
+        raise ValueError("block sums are settings x blocks x 5")
+    settings_count, partitions = sums.shape[0], sums.shape[1]
+    if settings_count < 2:
+        raise InsufficientData("CSCV needs a matrix of at least 2 settings")
+    _check_partitions(partitions)
+    if float(sums[:, :, 0].min()) < 2:
+        raise InsufficientData(f"CSCV with {partitions} partitions needs {2 * partitions} periods")
     overfit = 0
     splits = list(combinations(range(partitions), partitions // 2))
     for chosen in splits:
-        inside = np.concatenate([blocks[i] for i in chosen])
-        outside = np.concatenate([blocks[i] for i in range(partitions) if i not in chosen])
-        best = int(np.argmax(_column_sharpes(m[inside])))
-        oos = _column_sharpes(m[outside])
+        inside = np.zeros(partitions, dtype=bool)
+        inside[list(chosen)] = True
+        best = int(np.argmax(_sharpes_of(sums[:, inside].sum(axis=1))))
+        oos = _sharpes_of(sums[:, ~inside].sum(axis=1))
         # relative rank of the in-sample best among the settings out of sample, in (0, 1)
-        rank = (float(np.sum(oos < oos[best])) + 1) / (m.shape[1] + 1)
+        rank = (float(np.sum(oos < oos[best])) + 1) / (settings_count + 1)
         if math.log(rank / (1 - rank)) <= 0:
             overfit += 1
     return overfit / len(splits)
 
 
-def _column_sharpes(m: np.ndarray) -> np.ndarray:
-    std = m.std(axis=0, ddof=1)
+def _check_partitions(partitions: int) -> None:
+    if partitions < 2 or partitions % 2:
+        raise ValueError("partitions must be an even number of at least 2")
+
+
+def _sharpes_of(sums: np.ndarray) -> np.ndarray:
+    """Per-period Sharpe ratio (sample std) of each row of power sums; 0 without variance."""
+    n, s1, s2 = sums[:, 0], sums[:, 1], sums[:, 2]
+    mean = s1 / n
+    var = np.maximum(s2 - n * mean * mean, 0.0) / np.maximum(n - 1, 1)
+    std = np.sqrt(var)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpes = np.where(std > 0, m.mean(axis=0) / std, 0.0)
+        sharpes = np.where(std > 1e-12 * np.sqrt(s2 / n), mean / std, 0.0)
     return np.asarray(sharpes)

@@ -26,10 +26,12 @@ from autonomy.models import (
     Promotion,
     ResearchCandidate,
     ResearchRun,
+    ResearchTrial,
     RunStatus,
 )
 from autonomy.policy import GatePolicyError, load_gate_policy
 from autonomy.research_lane import PAPER_PATCH
+from autonomy.trials import HistoricTrial, TrialHistory
 from torghut_site.flags import flag_enabled
 from torghut_site.storage import ObjectStoreError, object_url
 
@@ -378,3 +380,27 @@ def drift_evidence_for_live(strategy_name: str, *, now: datetime | None = None) 
     if latest.reason_codes:
         return "drift_detected"
     return ""
+
+
+def trial_history(*, family: str, window_key: str = "") -> TrialHistory:
+    """A family's recorded trials (`autonomy.models.ResearchTrial`), with the per-block sums
+    only of those on `window_key` (CSCV reads no other window)."""
+    rows = ResearchTrial.objects.filter(family=family).order_by("trial_key")
+    out = []
+    for key, sharpe, window in rows.values_list("trial_key", "sharpe_ratio", "window_key"):
+        out.append(HistoricTrial(key=key, sharpe=sharpe, window_key=window, sums=()))
+    if window_key:
+        sums = dict(rows.filter(window_key=window_key).values_list("trial_key", "block_sums"))
+        out = [
+            HistoricTrial(t.key, t.sharpe, t.window_key, _as_sums(sums[t.key]))
+            if t.key in sums
+            else t
+            for t in out
+        ]
+    return TrialHistory(family=family, trials=tuple(out))
+
+
+def _as_sums(raw: object) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(tuple(float(x) for x in row) for row in raw if isinstance(row, list))

@@ -119,3 +119,25 @@ def test_deflation_never_raises_the_probability(r, trials):
 def test_the_psr_falls_as_the_benchmark_rises(r, a, b):
     low, high = sorted((a, b))
     assert probabilistic_sharpe_ratio(r, high) <= probabilistic_sharpe_ratio(r, low)
+
+
+def test_power_sums_add_up_and_give_the_same_sharpe_as_the_returns():
+    r = np.random.default_rng(3).standard_normal(999) * 0.01 + 0.001
+    from autonomy.overfitting import power_sums, sharpe_from_sums
+
+    merged = power_sums(r[:400]) + power_sums(r[400:])
+    direct, from_sums = sharpe_ratio(r), sharpe_from_sums(merged)
+    assert from_sums.periods == direct.periods == 999
+    for field in ("sharpe", "standard_error", "skew", "kurtosis"):
+        assert getattr(from_sums, field) == pytest.approx(getattr(direct, field), rel=1e-9)
+
+
+def test_cscv_from_block_sums_is_the_matrix_cscv():
+    from autonomy.overfitting import pbo_from_block_sums, power_sums
+
+    m = panel(5)
+    blocks = np.array_split(np.arange(m.shape[0]), 8)
+    sums = np.array([[power_sums(m[b, j]) for b in blocks] for j in range(m.shape[1])])
+    assert pbo_from_block_sums(sums) == probability_of_backtest_overfitting(m)
+    with pytest.raises(InsufficientData):
+        pbo_from_block_sums(sums[:1])
