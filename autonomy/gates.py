@@ -1,12 +1,13 @@
 """The gate matrix (docs/compatibility.md#gate-matrix): gates 0-7 over a candidate's evidence, and
-the recommended mode.
+the recommended mode; gate 8 (overfitting: deflated Sharpe ratio, probabilistic Sharpe ratio,
+probability of backtest overfitting against the strategy family's trials) is this system's own.
 
 Pure: `evaluate_gate_matrix(inputs, policy, target)` returns a `GateReport`. Each gate is `pass`,
-`fail`, `skipped` (gate 5 below live, gate 6 for shadow) or `not_configured` (gate 7 without
-thresholds in the policy); skipped and not-configured gates do not block. Each failing check adds
-a reason `<gate>:<check>` with its value and threshold in `details`.
+`fail`, `skipped` (gate 5 below live, gates 6 and 8 for shadow) or `not_configured` (gates 7
+and 8 without thresholds in the policy); skipped and not-configured gates do not block. Each
+failing check adds a reason `<gate>:<check>` with its value and threshold in `details`.
 
-Outcome: the required gates are 0, 1, 2, 3, 4, 6 and 7 (6 skipped for shadow). All passing:
+Outcome: the required gates are 0, 1, 2, 3, 4, 6, 7 and 8 (6 and 8 skipped for shadow). All passing:
 target shadow ⇒ shadow, paper ⇒ paper, live ⇒ live when gate 5 passes too, else paper. Any
 failing ⇒ recommended `shadow` and not allowed. An uncertainty action of abstain or fail never
 promotes (gate 7 fails); degrade passes only with a queued recalibration run.
@@ -31,7 +32,13 @@ from autonomy.policy import GatePolicy
 PASS, FAIL, SKIPPED, NOT_CONFIGURED = "pass", "fail", "skipped", "not_configured"
 NOT_APPLICABLE = "not_applicable"
 UNCERTAINTY_ACTIONS = ("pass", "degrade", "abstain", "fail")
-REQUIRED_GATES = ("gate0", "gate1", "gate2", "gate3", "gate4", "gate6", "gate7")
+REQUIRED_GATES = ("gate0", "gate1", "gate2", "gate3", "gate4", "gate6", "gate7", "gate8")
+# gate 8's checks: (policy field, evidence key, the threshold is a minimum)
+OVERFITTING_CHECKS = (
+    ("gate8_min_deflated_sharpe_ratio", "deflated_sharpe_ratio", True),
+    ("gate8_min_probabilistic_sharpe_ratio", "probabilistic_sharpe_ratio", True),
+    ("gate8_max_probability_of_backtest_overfitting", "probability_of_backtest_overfitting", False),
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,7 @@ class GateInputs:
     recalibration_artifact: str = ""
     approval_token_ok: bool = False
     tca: TcaSummary | None = None
+    overfitting: Mapping[str, Any] | None = None  # autonomy.trials.overfitting_evidence
 
 
 @dataclass
@@ -452,6 +460,36 @@ def gate7(i: GateInputs, p: GatePolicy) -> tuple[GateResult, str]:
     return g, action
 
 
+def gate8(i: GateInputs, p: GatePolicy, target: str) -> GateResult:
+    """Overfitting: the deflated and probabilistic Sharpe ratios and the CSCV probability of
+    backtest overfitting against the policy's thresholds. A configured statistic that could not
+    be computed fails (`missing`), except the PBO when only one setting was ever evaluated on the
+    candidate's window (nothing was selected there: `not_applicable`)."""
+    g = GateResult("gate8", "overfitting")
+    o = i.overfitting or {}
+    g.details["trial_count"] = o.get("trial_count")
+    if not p.gate8_configured:
+        g.status = NOT_CONFIGURED
+        return g
+    if target == "shadow":
+        g.status = SKIPPED
+        return g
+    for field_name, key, is_min in OVERFITTING_CHECKS:
+        limit = getattr(p, field_name)
+        if limit is None:
+            continue
+        value = o.get(key)
+        if value is None and key == "probability_of_backtest_overfitting":
+            if o.get("window_trial_count", 0) < 2 and "trial_count" in o:
+                g.details[key] = {"value": None, "passed": True, "note": NOT_APPLICABLE}
+                continue
+        ok = value is not None and (value >= limit if is_min else value <= limit)
+        g.check(key, ok, value, limit)
+        if value is None:
+            g.reasons[-1] = f"gate8:{key}_missing"
+    return g
+
+
 def evaluate_gate_matrix(inputs: GateInputs, policy: GatePolicy, target: str) -> GateReport:
     if target not in ("shadow", "paper", "live"):
         raise ValueError(f"promotion target must be shadow, paper or live, not {target!r}")
@@ -465,6 +503,7 @@ def evaluate_gate_matrix(inputs: GateInputs, policy: GatePolicy, target: str) ->
         gate5(inputs, policy, target),
         gate6(inputs, policy, target),
         g7,
+        gate8(inputs, policy, target),
     ]
     by_name = {g.gate: g for g in gates}
     required_ok = all(by_name[name].status != FAIL for name in REQUIRED_GATES)

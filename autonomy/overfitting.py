@@ -18,6 +18,7 @@ Pure functions over numpy arrays: no database, no settings. All Sharpe ratios ar
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from itertools import combinations
@@ -156,18 +157,31 @@ def pbo_from_block_sums(block_sums: ArrayLike) -> float:
     _check_partitions(partitions)
     if float(sums[:, :, 0].min()) < 2:
         raise InsufficientData(f"CSCV with {partitions} partitions needs {2 * partitions} periods")
-    overfit = 0
-    splits = list(combinations(range(partitions), partitions // 2))
-    for chosen in splits:
-        inside = np.zeros(partitions, dtype=bool)
-        inside[list(chosen)] = True
-        best = int(np.argmax(_sharpes_of(sums[:, inside].sum(axis=1))))
-        oos = _sharpes_of(sums[:, ~inside].sum(axis=1))
-        # relative rank of the in-sample best among the settings out of sample, in (0, 1)
-        rank = (float(np.sum(oos < oos[best])) + 1) / (settings_count + 1)
-        if math.log(rank / (1 - rank)) <= 0:
-            overfit += 1
+    inside = _split_mask(partitions)
+    splits = range(inside.shape[0])
+    # sums of every split's in-sample and out-of-sample blocks: splits x settings x 5
+    flat = sums.transpose(1, 0, 2).reshape(partitions, settings_count * 5)
+    is_sums = (inside @ flat).reshape(len(splits), settings_count, 5)
+    oos_sums = sums.sum(axis=1)[None, :, :] - is_sums
+    is_sharpes = _sharpes_of(is_sums)
+    oos = _sharpes_of(oos_sums)
+    best = np.argmax(is_sharpes, axis=1)
+    best_oos = oos[np.arange(len(splits)), best]
+    # relative rank of the in-sample best among the settings out of sample, in (0, 1)
+    rank = ((oos < best_oos[:, None]).sum(axis=1) + 1.0) / (settings_count + 1)
+    overfit = int(np.count_nonzero(np.log(rank / (1.0 - rank)) <= 0))
     return overfit / len(splits)
+
+
+@functools.cache
+def _split_mask(partitions: int) -> np.ndarray:
+    """One row per CSCV split: 1.0 for its in-sample blocks (every half of the partitions)."""
+    splits = list(combinations(range(partitions), partitions // 2))
+    mask = np.zeros((len(splits), partitions))
+    rows = np.repeat(np.arange(len(splits)), partitions // 2)
+    mask[rows, np.asarray(splits).ravel()] = 1.0
+    mask.flags.writeable = False
+    return mask
 
 
 def _check_partitions(partitions: int) -> None:
@@ -176,8 +190,8 @@ def _check_partitions(partitions: int) -> None:
 
 
 def _sharpes_of(sums: np.ndarray) -> np.ndarray:
-    """Per-period Sharpe ratio (sample std) of each row of power sums; 0 without variance."""
-    n, s1, s2 = sums[:, 0], sums[:, 1], sums[:, 2]
+    """Per-period Sharpe ratio (sample std) of power sums (last axis); 0 without variance."""
+    n, s1, s2 = sums[..., 0], sums[..., 1], sums[..., 2]
     mean = s1 / n
     var = np.maximum(s2 - n * mean * mean, 0.0) / np.maximum(n - 1, 1)
     std = np.sqrt(var)

@@ -1,4 +1,4 @@
-"""The gate policy (docs/compatibility.md#inputs-and-gate-policy): thresholds of gates 0-7 and the
+"""The gate policy (docs/compatibility.md#inputs-and-gate-policy): thresholds of gates 0-8 and the
 promotion/rollback rules, from JSON.
 
 The file is flat (`gate2_max_drawdown`, `promotion_required_artifacts`, ...). Keys left out take
@@ -20,7 +20,7 @@ from typing import Any
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "config"
 SAMPLE_POLICY_PATH = POLICY_DIR / "autonomous-gate-policy.json"
-PRODUCTION_POLICY_PATH = POLICY_DIR / "autonomy-gates-v3.json"
+PRODUCTION_POLICY_PATH = POLICY_DIR / "autonomy-gates-v4.json"
 
 ROLLBACK_CHECKS = (
     "killSwitchDryRunPassed",
@@ -84,6 +84,11 @@ class GatePolicy:
     gate7_interval_width_pass: float = 1.25
     gate7_interval_width_degrade: float = 1.75
     gate7_min_samples: int = 20
+    # gate 8: overfitting (None: that check is not configured; none configured: gate 8 is
+    # `not_configured`). Statistics of `autonomy.trials.overfitting_evidence`.
+    gate8_min_deflated_sharpe_ratio: float | None = None
+    gate8_min_probabilistic_sharpe_ratio: float | None = None
+    gate8_max_probability_of_backtest_overfitting: float | None = None
     # promotion and rollback
     promotion_required_artifacts: tuple[str, ...] = (
         "research/candidate-spec.json",
@@ -101,6 +106,14 @@ class GatePolicy:
     @property
     def gate7_configured(self) -> bool:
         return self.gate7_target_coverage is not None
+
+    @property
+    def gate8_configured(self) -> bool:
+        return (
+            self.gate8_min_deflated_sharpe_ratio is not None
+            or self.gate8_min_probabilistic_sharpe_ratio is not None
+            or self.gate8_max_probability_of_backtest_overfitting is not None
+        )
 
     def as_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
@@ -168,6 +181,13 @@ def parse_gate_policy(data: object, *, source: str = "<policy>") -> GatePolicy:
             f"{source}: promotion_require_patch_targets has unknown target(s) "
             f"{', '.join(bad_targets)}"
         )
+    for key in (
+        "gate8_min_deflated_sharpe_ratio",
+        "gate8_min_probabilistic_sharpe_ratio",
+        "gate8_max_probability_of_backtest_overfitting",
+    ):
+        if values.get(key) is not None and values[key] > 1:
+            raise GatePolicyError(f"{source}: {key} is a probability, at most 1, got {values[key]}")
     return GatePolicy(**values)
 
 

@@ -65,7 +65,18 @@ from autonomy.gates import (
 )
 from autonomy.policy import GatePolicy
 from autonomy.promotion_checks import PromotionChecks, RunFacts, promotion_checks
-from autonomy.run_inputs import RunInputs, run_id_for, run_inputs
+from autonomy.run_inputs import RunInputs, rows_sha256, run_id_for, run_inputs
+from autonomy.trials import (
+    BLOCKS,
+    Trial,
+    TrialHistory,
+    TrialWindow,
+    block_sums,
+    overfitting_evidence,
+    trial_key,
+    trial_of,
+    window_key,
+)
 from trading.services.catalog import CatalogError, parse_catalog
 from trading.signals.types import SignalEnvelope
 from trading.strategies.registry import get_strategy
@@ -94,6 +105,14 @@ PROMOTION_GATE = "gates/promotion-evidence-gate.json"
 PAPER_PATCH = "paper-candidate/strategy-configmap-patch.yaml"
 NO_SIGNAL = "research/no-signal-window.json"
 
+# the overfitting statistics stored at the top of the profitability evidence (issue #21)
+OVERFITTING_KEYS = (
+    "deflated_sharpe_ratio",
+    "probabilistic_sharpe_ratio",
+    "probability_of_backtest_overfitting",
+    "trial_count",
+)
+
 # progress steps of a run: replay, walk-forward, stress, evidence, gates, artifacts
 TOTAL_STEPS = 6
 
@@ -119,6 +138,8 @@ class LaneInputs:
     code_commit: str = ""
     signal_source: str = "file"
     drift: DriftThresholds = field(default_factory=DriftThresholds)
+    # the trial registry's trials of each family the config names (autonomy.trials)
+    trial_history: Mapping[str, TrialHistory] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,6 +200,7 @@ class LaneOutcome:
     dataset_to: str | None = None
     gate_trace_id: str = ""
     recommendation_trace_id: str = ""
+    trials: list[Trial] = field(default_factory=list)  # for the trial registry
 
     @property
     def eligible(self) -> bool:
@@ -189,7 +211,13 @@ ReadinessProbe = Callable[[CandidateSpec], Readiness]
 
 
 def lane_run_inputs(inputs: LaneInputs) -> RunInputs:
-    """Everything in `inputs` that can change an artifact, as the run id's record."""
+    """Everything in `inputs` that can change an artifact, as the run id's record. Of the trial
+    history, the run id covers every recorded trial but the lane's own (`lane_trial_keys`): a
+    run recorded once is the same run when its inputs come again."""
+    own = set(lane_trial_keys(inputs).values())
+    history = {
+        family: h.without(own).sha256() for family, h in sorted(inputs.trial_history.items())
+    }
     return run_inputs(
         code_commit=inputs.code_commit,
         signals_bytes=inputs.signals_bytes,
@@ -205,6 +233,7 @@ def lane_run_inputs(inputs: LaneInputs) -> RunInputs:
         default_qty=inputs.default_qty,
         stress=inputs.stress,
         drift=inputs.drift,
+        trial_history_sha256=sha256_hex(history),
     )
 
 
@@ -240,6 +269,50 @@ def candidate_from_config(raw: bytes) -> CandidateSpec:
         priority=e["priority"],
         max_notional_per_trade=float(budget) if budget is not None else None,
     )
+
+
+def lane_sizing(inputs: LaneInputs, spec: CandidateSpec) -> Sizing:
+    """The strategy budget when the catalog sets one, else the default quantity (live sizing)."""
+    if spec.max_notional_per_trade is not None:
+        return Sizing(max_notional_per_trade=spec.max_notional_per_trade)
+    return Sizing(qty=inputs.default_qty)
+
+
+def _trial_config(inputs: LaneInputs, sizing: Sizing) -> dict[str, Any]:
+    return {"costs": inputs.costs, "sizing": sizing, "starting_cash": inputs.starting_cash}
+
+
+def _trial_dataset(inputs: LaneInputs, spec: CandidateSpec) -> str:
+    """The data a lane trial is evaluated on: the parsed signal rows kept to the strategy's
+    universe at its timeframe (with the fold plan, `_plan`, this places the evaluated rows)."""
+    return sha256_hex(
+        {
+            "signal_rows": rows_sha256(inputs.signal_rows),
+            "source": inputs.signal_source,
+            "timeframe": spec.base_timeframe,
+            "universe": sorted(spec.universe_symbols),
+        }
+    )
+
+
+def _plan(inputs: LaneInputs) -> str:
+    return f"lane:{'single' if inputs.folds <= 1 else 'rolling'}:{inputs.folds}"
+
+
+def lane_trial_keys(inputs: LaneInputs) -> dict[str, str]:
+    """family -> the key of the trial this lane's candidate will be (no parsing of signals);
+    empty when the strategy config is invalid (the run then stops with `LaneInputError`)."""
+    try:
+        spec = candidate_from_config(inputs.strategy_config_bytes)
+    except LaneInputError:
+        return {}
+    key = trial_key(
+        family=spec.strategy_type,
+        params=spec.params,
+        config_sha256=sha256_hex(_trial_config(inputs, lane_sizing(inputs, spec))),
+        window=window_key(_trial_dataset(inputs, spec), _plan(inputs)),
+    )
+    return {spec.strategy_type: key}
 
 
 def _iso(ns: int) -> str:
@@ -307,6 +380,7 @@ def _evaluation_report(
     stress: StressReport | None,
     costs: CostModel,
     frame: BarFrame,
+    multiple_testing: Mapping[str, Any],
 ) -> dict[str, Any]:
     m, s = result.metrics, wf.summary
     report: dict[str, Any] = {
@@ -328,10 +402,7 @@ def _evaluation_report(
             "net_pnl_cv": s.net_pnl_cv,
             "net_pnl_mean": s.net_pnl_mean,
         },
-        "multiple_testing": {
-            "parameter_sets_evaluated": 1,
-            "correction": "none: one parameter set, no selection on the test windows",
-        },
+        "multiple_testing": dict(multiple_testing),
         "impact_assumptions": {
             "spread_bps": costs.spread_bps,
             "slippage_bps": costs.slippage_bps,
@@ -433,6 +504,8 @@ class _Reports:
     benchmark: dict[str, Any]
     evidence: dict[str, Any]
     validation: dict[str, Any]
+    trial: Trial
+    overfitting: dict[str, Any]
 
 
 def _replay(
@@ -459,11 +532,7 @@ def _backtests(
     candidate's stress cases."""
     plugin = get_strategy(spec.strategy_type)
     baseline_plugin = get_strategy(BASELINE_TYPE)
-    sizing = (
-        Sizing(max_notional_per_trade=spec.max_notional_per_trade)
-        if spec.max_notional_per_trade is not None
-        else Sizing(qty=inputs.default_qty)
-    )
+    sizing = lane_sizing(inputs, spec)
     config = BacktestConfig(costs=inputs.costs, sizing=sizing, starting_cash=inputs.starting_cash)
     folds, single = _fold_plan(len(frame), inputs.folds)
     mode = "single" if single else "rolling"
@@ -489,6 +558,45 @@ def _backtests(
         result=result,
         base_result=base_result,
         stress=stress,
+    )
+
+
+def _candidate_trial(
+    inputs: LaneInputs, spec: CandidateSpec, frame: BarFrame, bt: _Backtests, run_id: str
+) -> Trial:
+    """The candidate as a trial: its per-row returns in each walk-forward test window (each
+    window starts flat, as its fold metrics do), as power sums per block of the windows' span."""
+    config = BacktestConfig(
+        costs=inputs.costs, sizing=bt.sizing, starting_cash=inputs.starting_cash
+    )
+    start, stop = bt.folds[0].test_start, bt.folds[-1].test_stop
+    window = TrialWindow(
+        dataset_sha256=_trial_dataset(inputs, spec),
+        start_row=start,
+        stop_row=stop,
+        window_from=_iso(int(frame.ts[start])),
+        window_to=_iso(int(frame.ts[stop - 1])),
+        plan=_plan(inputs),
+    )
+    bounds = window.bounds()
+    sums = np.zeros((BLOCKS, 5))
+    for fold in bt.folds:
+        rows = slice(fold.test_start, fold.test_stop)
+        result = simulate(frame.slice(fold.test_start, fold.test_stop), bt.actions[rows], config)
+        returns = row_pnl(result, inputs.starting_cash) / inputs.starting_cash
+        sums += block_sums(returns, fold.test_start, bounds)
+    return trial_of(
+        family=spec.strategy_type,
+        params=spec.params,
+        config=_trial_config(inputs, bt.sizing),
+        window=window,
+        sums=sums,
+        strategy_name=spec.name,
+        strategy_version=spec.version,
+        net_pnl=bt.wf.summary.net_pnl,
+        trade_count=bt.wf.summary.trade_count,
+        source="lane",
+        source_ref=run_id,
     )
 
 
@@ -525,8 +633,10 @@ def _profitability(
     signals: Sequence[SignalEnvelope],
     bt: _Backtests,
     hashes: Mapping[str, str],
+    overfitting: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The profitability benchmark against the baseline, and the profitability evidence."""
+    """The profitability benchmark against the baseline, and the profitability evidence (with
+    the overfitting statistics, their four headline numbers at the top level)."""
     benchmark = {
         "run_id": run_id,
         **profitability_benchmark(
@@ -548,6 +658,8 @@ def _profitability(
             calibration=calibration,
             hashes=hashes,
         ),
+        **{key: overfitting[key] for key in OVERFITTING_KEYS},
+        "overfitting": dict(overfitting),
     }
     return benchmark, evidence
 
@@ -572,6 +684,9 @@ def _reports(
         }
     )
     label = f"{spec.strategy_type}@{spec.version}"
+    trial = _candidate_trial(inputs, spec, frame, bt, run_id)
+    history = inputs.trial_history.get(spec.strategy_type, TrialHistory(spec.strategy_type))
+    overfitting = overfitting_evidence(trial, history)
     folds_out = _fold_records(frame, bt.wf, bt.single)
     wf_artifact = _walkforward_artifact(run_id, candidate_id, label, bt, folds_out)
     evaluation = _evaluation_report(
@@ -583,6 +698,11 @@ def _reports(
         stress=bt.stress,
         costs=inputs.costs,
         frame=frame,
+        multiple_testing={
+            "trial_count": overfitting["trial_count"],
+            "correction": "deflated Sharpe ratio over the strategy family's recorded trials",
+            "deflated_sharpe_ratio": overfitting["deflated_sharpe_ratio"],
+        },
     )
     baseline_report = _evaluation_report(
         run_id=run_id,
@@ -593,6 +713,7 @@ def _reports(
         stress=None,
         costs=inputs.costs,
         frame=frame,
+        multiple_testing={"trial_count": 1, "correction": "none: the fixed baseline"},
     )
     hashes = {
         "signals": hashlib.sha256(inputs.signals_bytes).hexdigest(),
@@ -602,7 +723,9 @@ def _reports(
         "evaluation_report": sha256_hex(evaluation),
         "baseline_evaluation_report": sha256_hex(baseline_report),
     }
-    benchmark, evidence = _profitability(inputs, spec, run_id, frame, signals, bt, hashes)
+    benchmark, evidence = _profitability(
+        inputs, spec, run_id, frame, signals, bt, hashes, overfitting
+    )
     return _Reports(
         candidate_hash=candidate_hash,
         strategy_label=label,
@@ -613,6 +736,8 @@ def _reports(
         benchmark=benchmark,
         evidence=evidence,
         validation={"run_id": run_id, **validate_evidence(evidence, benchmark)},
+        trial=trial,
+        overfitting=overfitting,
     )
 
 
@@ -670,6 +795,7 @@ def _gate_inputs(
         recalibration_run_id=sha256_hex({"run_id": run_id, "purpose": "recalibration"})[:24],
         recalibration_artifact=RECALIBRATION,
         approval_token_ok=inputs.approval_token_ok,
+        overfitting=rep.overfitting,
     )
 
 
@@ -845,4 +971,5 @@ def run_lane(
         dataset_to=signals[-1].event_ts.isoformat(),
         gate_trace_id=gate_trace,
         recommendation_trace_id=checks.recommendation_trace_id,
+        trials=[rep.trial],
     )

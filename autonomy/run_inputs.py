@@ -9,7 +9,8 @@ Covered: the engine version (`autonomy.engine.ENGINE_VERSION`) and the code comm
 (sha256 of the bytes given and of the rows parsed from them, which also covers the file format),
 their source; the strategy config and gate policy (sha256 of their bytes); the promotion target;
 the approval; the fold plan; the cost model, starting cash and default quantity (from settings);
-the stress settings and drift thresholds (from settings).
+the stress settings and drift thresholds (from settings); the strategy families' recorded trials
+(`autonomy.trials`: the overfitting statistics read them), but for the run's own.
 
 Not covered, because they do not change an artifact's bytes: where the artifacts are written
 (`--output-dir`, the object-storage bucket), `--no-progress`, `--strategy-configmap` (accepted
@@ -71,6 +72,7 @@ class RunInputs:
     default_qty: float
     stress: StressSettings
     drift: DriftThresholds
+    trial_history_sha256: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON record (canonical: what `run_id_for` hashes)."""
@@ -104,6 +106,7 @@ def run_inputs(
     default_qty: float,
     stress: StressSettings,
     drift: DriftThresholds,
+    trial_history_sha256: str = "",
 ) -> RunInputs:
     return RunInputs(
         engine_version=ENGINE_VERSION,
@@ -121,4 +124,5 @@ def run_inputs(
         default_qty=default_qty,
         stress=stress,
         drift=drift,
+        trial_history_sha256=trial_history_sha256,
     )

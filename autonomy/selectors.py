@@ -382,22 +382,24 @@ def drift_evidence_for_live(strategy_name: str, *, now: datetime | None = None) 
     return ""
 
 
-def trial_history(*, family: str, window_key: str = "") -> TrialHistory:
-    """A family's recorded trials (`autonomy.models.ResearchTrial`), with the per-block sums
-    only of those on `window_key` (CSCV reads no other window)."""
+def trial_history(*, family: str, window_key: str | None = None) -> TrialHistory:
+    """A family's recorded trials (`autonomy.models.ResearchTrial`) with their per-block sums;
+    given `window_key`, the sums only of the trials on that window (CSCV reads no other)."""
     rows = ResearchTrial.objects.filter(family=family).order_by("trial_key")
-    out = []
-    for key, sharpe, window in rows.values_list("trial_key", "sharpe_ratio", "window_key"):
-        out.append(HistoricTrial(key=key, sharpe=sharpe, window_key=window, sums=()))
-    if window_key:
-        sums = dict(rows.filter(window_key=window_key).values_list("trial_key", "block_sums"))
-        out = [
-            HistoricTrial(t.key, t.sharpe, t.window_key, _as_sums(sums[t.key]))
-            if t.key in sums
-            else t
-            for t in out
-        ]
-    return TrialHistory(family=family, trials=tuple(out))
+    if window_key is None:
+        fields = rows.values_list("trial_key", "sharpe_ratio", "window_key", "block_sums")
+        return TrialHistory(
+            family=family,
+            trials=tuple(HistoricTrial(k, sh, w, _as_sums(b)) for k, sh, w, b in fields),
+        )
+    sums = dict(rows.filter(window_key=window_key).values_list("trial_key", "block_sums"))
+    return TrialHistory(
+        family=family,
+        trials=tuple(
+            HistoricTrial(k, sh, w, _as_sums(sums.get(k)))
+            for k, sh, w in rows.values_list("trial_key", "sharpe_ratio", "window_key")
+        ),
+    )
 
 
 def _as_sums(raw: object) -> tuple[tuple[float, ...], ...]:

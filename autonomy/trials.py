@@ -31,6 +31,7 @@ A statistic that cannot be computed (too few rows, no variance) is None with its
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,27 +56,43 @@ TRIAL_SOURCES = ("lane", "backtest", "sweep")
 
 @dataclass(frozen=True)
 class TrialWindow:
-    """Rows [start_row, stop_row) of the dataset with sha256 `dataset_sha256`."""
+    """Rows [start_row, stop_row) of the dataset `dataset_sha256` under the fold plan `plan`.
+
+    The key covers the dataset and the plan, not the rows: the rows are a function of the two
+    (the same data and plan always evaluate the same rows), and a key known before the data is
+    parsed lets a lane name its own trials in its run id (`autonomy.research_lane`). `plan` must
+    say everything that places the evaluated rows (kind, folds, train size...)."""
 
     dataset_sha256: str
     start_row: int
     stop_row: int
     window_from: str  # iso time of the first row
     window_to: str  # iso time of the last row
+    plan: str = ""
 
     @property
     def key(self) -> str:
-        return sha256_hex(
-            {
-                "dataset": self.dataset_sha256,
-                "rows": [self.start_row, self.stop_row],
-                "blocks": BLOCKS,
-            }
-        )
+        return window_key(self.dataset_sha256, self.plan)
 
     def bounds(self) -> list[int]:
         """The BLOCKS + 1 row boundaries of the window's blocks (np.array_split's)."""
         return block_bounds(self.start_row, self.stop_row)
+
+
+def window_key(dataset_sha256: str, plan: str) -> str:
+    return sha256_hex({"dataset": dataset_sha256, "plan": plan, "blocks": BLOCKS})
+
+
+def trial_key(*, family: str, params: Mapping[str, Any], config_sha256: str, window: str) -> str:
+    """A trial's key: family, parameters, configuration and window key (module doc)."""
+    return sha256_hex(
+        {
+            "family": family,
+            "params": sha256_hex(dict(canonical(dict(params)))),
+            "config": config_sha256,
+            "window": window,
+        }
+    )
 
 
 def block_bounds(start: int, stop: int, blocks: int = BLOCKS) -> list[int]:
@@ -119,21 +136,20 @@ class Trial:
 
     @property
     def params_sha256(self) -> str:
-        return sha256_hex(dict(self.params))
+        return sha256_hex(dict(canonical(dict(self.params))))
 
     @property
     def key(self) -> str:
-        return sha256_hex(
-            {
-                "family": self.family,
-                "params": self.params_sha256,
-                "config": self.config_sha256,
-                "window": self.window.key,
-            }
+        return trial_key(
+            family=self.family,
+            params=self.params,
+            config_sha256=self.config_sha256,
+            window=self.window.key,
         )
 
     def total_sums(self) -> np.ndarray:
-        return np.asarray(self.sums, dtype=np.float64).sum(axis=0)
+        total: np.ndarray = np.asarray(self.sums, dtype=np.float64).sum(axis=0)
+        return total
 
     def sharpe(self) -> float | None:
         try:
@@ -196,8 +212,11 @@ class TrialHistory:
 
 
 def _history_with(candidate: Trial, history: TrialHistory) -> list[HistoricTrial]:
+    """The family's trials with the candidate's, once each, in key order (so every statistic is
+    the same whatever order the trials were recorded or read in)."""
     own = HistoricTrial(candidate.key, candidate.sharpe(), candidate.window.key, candidate.sums)
-    return [own, *(t for t in history.trials if t.key != candidate.key)]
+    others = [t for t in history.trials if t.key != candidate.key]
+    return sorted([own, *others], key=lambda t: t.key)
 
 
 def overfitting_evidence(candidate: Trial, history: TrialHistory) -> dict[str, Any]:
@@ -233,12 +252,19 @@ def overfitting_evidence(candidate: Trial, history: TrialHistory) -> dict[str, A
         )
     else:
         try:
-            out["probability_of_backtest_overfitting"] = pbo_from_block_sums(
-                np.asarray([t.sums for t in same_window], dtype=np.float64)
+            out["probability_of_backtest_overfitting"] = _window_pbo(
+                tuple(t.sums for t in same_window)
             )
         except InsufficientData as exc:
             insufficient["probability_of_backtest_overfitting"] = str(exc)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _window_pbo(sums: tuple[tuple[tuple[float, ...], ...], ...]) -> float:
+    """CSCV over one window's trials: the same for every candidate among them (a sweep's
+    leaderboard asks once per setting), so computed once per set of trials."""
+    return pbo_from_block_sums(np.asarray(sums, dtype=np.float64))
 
 
 def _sharpe_block(
@@ -249,7 +275,7 @@ def _sharpe_block(
         "sharpe_standard_error": est.standard_error,
         "probabilistic_sharpe_ratio": psr_of(est),
     }
-    sharpes = [t.sharpe for t in trials if t.sharpe is not None]
+    sharpes = sorted(t.sharpe for t in trials if t.sharpe is not None)
     if len(sharpes) < len(trials):
         insufficient["trial_sharpes"] = f"{len(trials) - len(sharpes)} trial(s) without a Sharpe"
     if len(sharpes) < 2:

@@ -57,7 +57,7 @@ from autonomy.engine.walkforward import (
 # reports TORGHUT_VERSION) replays the old evidence for inputs already run, and where it has to
 # compute again (a stored object missing) it is refused (`write_conflict`) instead of rewriting
 # evidence.
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 
 __all__ = [
     "ENGINE_VERSION",

@@ -296,6 +296,8 @@ def promotion_approve(
                 "previous_champion": previous.candidate_id if previous else "",
                 "gate_report_trace_id": run.gate_report_trace_id,
                 "recommendation": rec,
+                # the trial-aware statistics gate 8 read (autonomy.trials)
+                "overfitting": (cand.metadata_bundle or {}).get("overfitting"),
             },
             recommendation_trace_id=run.recommendation_trace_id,
             rollback_candidate_id=previous.candidate_id if previous else "",

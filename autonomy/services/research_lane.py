@@ -40,8 +40,10 @@ from autonomy.models import (
 )
 from autonomy.policy import GatePolicy
 from autonomy.research_lane import (
+    EVIDENCE,
     PROMOTION_GATE,
     CandidateSpec,
+    LaneInputError,
     LaneInputs,
     LaneOutcome,
     candidate_from_config,
@@ -50,6 +52,7 @@ from autonomy.research_lane import (
     skipped_outcome,
 )
 from autonomy.run_inputs import RunInputs, run_id_for
+from autonomy.selectors import trial_history
 from autonomy.services.artifacts import (
     evidence_replay,
     evidence_write,
@@ -58,6 +61,7 @@ from autonomy.services.artifacts import (
 )
 from autonomy.services.governance import drift_record
 from autonomy.services.readiness import readiness_probe
+from autonomy.services.trials import trials_record
 from trading.signals.types import FEATURE_SCHEMA_VERSION
 
 
@@ -200,7 +204,11 @@ def _record_candidate(
             "universe_definition": {"symbols": list(spec.universe_symbols)},
             "promotion_target": outcome.promotion_target,
             "equity_curve": canonical(outcome.equity_curve),
-            "metadata_bundle": {"strategy": spec.as_dict(), "metrics": canonical(metrics)},
+            "metadata_bundle": {
+                "strategy": spec.as_dict(),
+                "metrics": canonical(metrics),
+                "overfitting": canonical(outcome.artifacts.get(EVIDENCE, {}).get("overfitting")),
+            },
             "recommendation_bundle": canonical(outcome.recommendation),
         },
     )
@@ -300,6 +308,7 @@ def _record(
         candidate = _record_candidate(run, outcome, spec)
         _record_folds_and_stress(candidate, outcome)
         _record_lane_audit(candidate, outcome)
+        trials_record(trials=outcome.trials)
     return run
 
 
@@ -403,6 +412,11 @@ def policy_inputs(
     folds: int = 1,
     signal_source: str = "file",
 ) -> LaneInputs:
+    """The lane's inputs from settings and the ledger (the families' recorded trials)."""
+    try:
+        families = [candidate_from_config(strategy_config_bytes).strategy_type]
+    except LaneInputError:
+        families = []  # the run stops on the config; no history to read
     return LaneInputs(
         signal_rows=signal_rows,
         signals_bytes=signals_bytes,
@@ -418,4 +432,5 @@ def policy_inputs(
         code_commit=code_commit(),
         signal_source=signal_source,
         drift=drift_thresholds(),
+        trial_history={family: trial_history(family=family) for family in families},
     )

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_SIGNALS = ROOT / "tests" / "fixtures" / "walkforward_signals.json"
 SAMPLE_STRATEGY = ROOT / "config" / "autonomous-strategy-sample.yaml"
 SAMPLE_POLICY = ROOT / "config" / "autonomous-gate-policy.json"
-PRODUCTION_POLICY = ROOT / "config" / "autonomy-gates-v3.json"
+PRODUCTION_POLICY = ROOT / "config" / "autonomy-gates-v3.json"  # the original's gates 0-7
 # what the lane writes on the sample inputs (paper recommended, so the patch is there)
 SAMPLE_ARTIFACTS = [
     "backtest/baseline-evaluation-report.json",

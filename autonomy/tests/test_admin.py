@@ -131,9 +131,9 @@ def test_run_page_shows_recommendation_gates_readiness_artifacts_and_candidate_e
     assert '<td id="recommendation-eligible">yes</td>' in html
     assert run.recommendation["rationale"] in html
     assert run.recommendation_trace_id in html and run.gate_report_trace_id in html
-    # one gate table row group per gate 0-7, with each check's value and threshold
-    assert [g["gate"] for g in run.gate_report["gates"]] == [f"gate{i}" for i in range(8)]
-    for i in range(8):
+    # one gate table row group per gate 0-8, with each check's value and threshold
+    assert [g["gate"] for g in run.gate_report["gates"]] == [f"gate{i}" for i in range(9)]
+    for i in range(9):
         assert f'class="gate-row gate-gate{i}"' in html
     assert "gate1 statistical_robustness" in html
     assert re.search(r"<td>net_pnl</td>\s*<td>0\.88</td>\s*<td>0\.0</td>\s*<td>pass</td>", html), (

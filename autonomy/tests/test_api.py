@@ -118,6 +118,7 @@ SAMPLE_GATES = [
         "status": "not_configured",
         "reasons": [],
     },
+    {"gate": "gate8", "name": "overfitting", "status": "not_configured", "reasons": []},
 ]
 
 

@@ -54,6 +54,7 @@ def test_sample_inputs_recommend_paper_with_one_fold_and_four_stress_cases(
         "gate5": "skipped",
         "gate6": "pass",
         "gate7": "not_configured",
+        "gate8": "not_configured",
     }
     assert gates["recommended_mode"] == "paper"
     assert gates["promotion_evidence"]["folds"] == ["autonomous_lane"]
