@@ -349,6 +349,11 @@ def gate5(i: GateInputs, p: GatePolicy, target: str) -> GateResult:
     g.check("live_enabled", p.gate5_live_enabled, p.gate5_live_enabled, True)
     if p.gate5_require_approval_token:
         g.check("approval_token", i.approval_token_ok, i.approval_token_ok, True)
+    # what only the live record can show, checked when a human promotes to live
+    g.details["at_promotion"] = {
+        "clean_replay_sessions_required": p.promotion_live_min_clean_replay_sessions,
+        "max_fill_haircut_bps": p.promotion_live_max_fill_haircut_bps,
+    }
     return g
 
 

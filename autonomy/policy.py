@@ -97,6 +97,11 @@ class GatePolicy:
     )
     promotion_require_patch_targets: tuple[str, ...] = ("paper", "live")
     promotion_uncertainty_max_coverage_error: float | None = None
+    # read at a live promotion (`autonomy.services.promotion`), recorded in gate 5's details: the
+    # nightly live-versus-replay sessions without an unexplained mismatch the strategy needs, and
+    # the most its paper fills' realism haircut may cost (bps of traded notional; None: no limit)
+    promotion_live_min_clean_replay_sessions: int = 0
+    promotion_live_max_fill_haircut_bps: float | None = None
     promotion_profitability_required_artifacts: tuple[str, ...] = ()
     rollback_required_checks: tuple[str, ...] = ROLLBACK_CHECKS
     rollback_dry_run_max_age_hours: float = 72.0

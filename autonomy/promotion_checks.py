@@ -55,7 +55,7 @@ def prerequisites_check(
     present: Collection[str],
     has_patch: bool,
 ) -> dict[str, Any]:
-    """The promotion prerequisites: gates 0-2 and 7, the required artifacts (`present`: the run's
+    """The promotion prerequisites: gates 0-2, 7 and 8, the required artifacts (`present`: the run's
     artifact paths), the paper patch where the target needs one, throughput, one run id across
     the JSON artifacts, and the profitability validation and benchmark for a non-shadow target."""
     target = facts.target
@@ -69,6 +69,7 @@ def prerequisites_check(
         "gate1_passed": report.passed("gate1"),
         "gate2_passed": report.passed("gate2"),
         "gate7_passed": target == "shadow" or report.passed("gate7"),
+        "gate8_passed": report.passed("gate8"),
         "required_artifacts_present": all(a in present for a in required),
         "patch_present": not needs_patch or has_patch or report.recommended_mode == "live",
         "throughput": facts.signal_count >= 1
