@@ -30,20 +30,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from autonomy.drift import DriftThresholds
 from autonomy.engine.artifacts import canonical, sha256_hex
-from autonomy.engine.backtest import (
-    BacktestConfig,
-    BacktestResult,
-    CostModel,
-    Sizing,
-    simulate,
-    strategy_actions,
-)
+from autonomy.engine.backtest import BacktestResult, CostModel, simulate, strategy_actions
 from autonomy.engine.data import BarFrame, ParsedFrame, frame_from_rows, ns_to_datetime
+from autonomy.engine.portfolio import Leg, leg_actions
 from autonomy.engine.progress import Progress, no_progress
-from autonomy.engine.stress import StressReport, StressSettings, run_stress
-from autonomy.engine.walkforward import Fold, WalkForwardResult, make_folds, walk_forward
+from autonomy.engine.stress import StressReport
+from autonomy.engine.walkforward import Fold, WalkForwardResult, walk_forward
 from autonomy.evidence import (
     confidence_calibration,
     profitability_benchmark,
@@ -63,21 +56,27 @@ from autonomy.gates import (
     StressSummary,
     evaluate_gate_matrix,
 )
-from autonomy.policy import GatePolicy
-from autonomy.promotion_checks import PromotionChecks, RunFacts, promotion_checks
-from autonomy.run_inputs import RunInputs, rows_sha256, run_id_for, run_inputs
-from autonomy.trials import (
-    BLOCKS,
-    Trial,
-    TrialHistory,
-    TrialWindow,
-    block_sums,
-    overfitting_evidence,
-    trial_key,
-    trial_of,
-    window_key,
+from autonomy.lane_book import (
+    base_config,
+    book_confidences,
+    book_legs,
+    book_overfitting,
+    book_run,
+    book_stress,
+    book_walk_forward,
+    fold_plan,
+    keep_symbols,
+    member_trial,
 )
-from trading.services.catalog import CatalogError, parse_catalog
+from autonomy.lane_inputs import (
+    CandidateBook,
+    LaneInputError,
+    LaneInputs,
+    book_from_config,
+    lane_run_id,
+)
+from autonomy.promotion_checks import PromotionChecks, RunFacts, promotion_checks
+from autonomy.trials import Trial
 from trading.signals.types import SignalEnvelope
 from trading.strategies.registry import get_strategy
 
@@ -117,57 +116,6 @@ OVERFITTING_KEYS = (
 TOTAL_STEPS = 6
 
 
-class LaneInputError(ValueError):
-    """The lane's inputs cannot be evaluated (bad strategy config, unknown strategy type...)."""
-
-
-@dataclass(frozen=True)
-class LaneInputs:
-    signal_rows: Sequence[Mapping[str, Any]]
-    signals_bytes: bytes
-    strategy_config_bytes: bytes
-    gate_policy: GatePolicy
-    gate_policy_bytes: bytes
-    promotion_target: str = "paper"
-    approval_token_ok: bool = False
-    folds: int = 1
-    costs: CostModel = field(default_factory=CostModel)
-    starting_cash: float = 100_000.0
-    default_qty: float = 1.0
-    stress: StressSettings = field(default_factory=StressSettings)
-    code_commit: str = ""
-    signal_source: str = "file"
-    drift: DriftThresholds = field(default_factory=DriftThresholds)
-    # the trial registry's trials of each family the config names (autonomy.trials)
-    trial_history: Mapping[str, TrialHistory] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CandidateSpec:
-    """The one strategy the lane evaluates (a strategy-catalog entry)."""
-
-    name: str
-    strategy_type: str
-    version: str
-    base_timeframe: str
-    params: Mapping[str, Any]
-    universe_symbols: tuple[str, ...]
-    priority: int
-    max_notional_per_trade: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "strategy_type": self.strategy_type,
-            "version": self.version,
-            "base_timeframe": self.base_timeframe,
-            "params": dict(self.params),
-            "universe_symbols": list(self.universe_symbols),
-            "priority": self.priority,
-            "max_notional_per_trade": self.max_notional_per_trade,
-        }
-
-
 @dataclass(frozen=True)
 class FoldRecord:
     name: str
@@ -186,7 +134,7 @@ class LaneOutcome:
     status: str  # passed | failed | skipped
     promotion_target: str
     recommended_mode: str
-    candidate: CandidateSpec | None
+    candidate: CandidateBook | None
     candidate_hash: str
     artifacts: dict[str, Any]  # path -> JSON-ready object, or str (YAML)
     gate_report: GateReport | None = None
@@ -207,124 +155,11 @@ class LaneOutcome:
         return bool(self.recommendation.get("eligible"))
 
 
-ReadinessProbe = Callable[[CandidateSpec], Readiness]
-
-
-def lane_run_inputs(inputs: LaneInputs) -> RunInputs:
-    """Everything in `inputs` that can change an artifact, as the run id's record. Of the trial
-    history, the run id covers every recorded trial but the lane's own (`lane_trial_keys`): a
-    run recorded once is the same run when its inputs come again."""
-    own = set(lane_trial_keys(inputs).values())
-    history = {
-        family: h.without(own).sha256() for family, h in sorted(inputs.trial_history.items())
-    }
-    return run_inputs(
-        code_commit=inputs.code_commit,
-        signals_bytes=inputs.signals_bytes,
-        signal_rows=inputs.signal_rows,
-        signal_source=inputs.signal_source,
-        strategy_config_bytes=inputs.strategy_config_bytes,
-        gate_policy_bytes=inputs.gate_policy_bytes,
-        promotion_target=inputs.promotion_target,
-        approval_valid=inputs.approval_token_ok,
-        folds=inputs.folds,
-        costs=inputs.costs,
-        starting_cash=inputs.starting_cash,
-        default_qty=inputs.default_qty,
-        stress=inputs.stress,
-        drift=inputs.drift,
-        trial_history_sha256=sha256_hex(history),
-    )
-
-
-def lane_run_id(inputs: LaneInputs) -> str:
-    return run_id_for(lane_run_inputs(inputs))
-
-
-def candidate_from_config(raw: bytes) -> CandidateSpec:
-    try:
-        entries = parse_catalog(raw.decode("utf-8"))
-    except (CatalogError, UnicodeDecodeError) as exc:
-        raise LaneInputError(f"strategy config: {exc}") from exc
-    enabled = [e for e in entries if e["enabled"]]
-    if len(enabled) != 1:
-        names = ", ".join(e["name"] for e in enabled) or "none"
-        raise LaneInputError(
-            f"strategy config: the lane evaluates one candidate strategy; {len(enabled)} are "
-            f"enabled ({names})"
-        )
-    e = enabled[0]
-    try:
-        get_strategy(e["strategy_type"])
-    except KeyError as exc:
-        raise LaneInputError(f"strategy config: {exc}") from exc
-    budget = e["max_notional_per_trade"]
-    return CandidateSpec(
-        name=e["name"],
-        strategy_type=e["strategy_type"],
-        version=e["version"],
-        base_timeframe=e["base_timeframe"],
-        params=dict(e["params"]),
-        universe_symbols=tuple(e["universe_symbols"]),
-        priority=e["priority"],
-        max_notional_per_trade=float(budget) if budget is not None else None,
-    )
-
-
-def lane_sizing(inputs: LaneInputs, spec: CandidateSpec) -> Sizing:
-    """The strategy budget when the catalog sets one, else the default quantity (live sizing)."""
-    if spec.max_notional_per_trade is not None:
-        return Sizing(max_notional_per_trade=spec.max_notional_per_trade)
-    return Sizing(qty=inputs.default_qty)
-
-
-def _trial_config(inputs: LaneInputs, sizing: Sizing) -> dict[str, Any]:
-    return {"costs": inputs.costs, "sizing": sizing, "starting_cash": inputs.starting_cash}
-
-
-def _trial_dataset(inputs: LaneInputs, spec: CandidateSpec) -> str:
-    """The data a lane trial is evaluated on: the parsed signal rows kept to the strategy's
-    universe at its timeframe (with the fold plan, `_plan`, this places the evaluated rows)."""
-    return sha256_hex(
-        {
-            "signal_rows": rows_sha256(inputs.signal_rows),
-            "source": inputs.signal_source,
-            "timeframe": spec.base_timeframe,
-            "universe": sorted(spec.universe_symbols),
-        }
-    )
-
-
-def _plan(inputs: LaneInputs) -> str:
-    return f"lane:{'single' if inputs.folds <= 1 else 'rolling'}:{inputs.folds}"
-
-
-def lane_trial_keys(inputs: LaneInputs) -> dict[str, str]:
-    """family -> the key of the trial this lane's candidate will be (no parsing of signals);
-    empty when the strategy config is invalid (the run then stops with `LaneInputError`)."""
-    try:
-        spec = candidate_from_config(inputs.strategy_config_bytes)
-    except LaneInputError:
-        return {}
-    key = trial_key(
-        family=spec.strategy_type,
-        params=spec.params,
-        config_sha256=sha256_hex(_trial_config(inputs, lane_sizing(inputs, spec))),
-        window=window_key(_trial_dataset(inputs, spec), _plan(inputs)),
-    )
-    return {spec.strategy_type: key}
+ReadinessProbe = Callable[[CandidateBook], Readiness]
 
 
 def _iso(ns: int) -> str:
     return ns_to_datetime(ns).isoformat()
-
-
-def _fold_plan(n: int, folds: int) -> tuple[list[Fold], bool]:
-    """(folds, single): one fold over every row when `folds` is 1 or the data is too short for
-    rolling folds with a train window each."""
-    if folds <= 1 or n < 2 * (folds + 1):
-        return make_folds(n, n_folds=1, train_bars=0), True
-    return make_folds(n, n_folds=folds, train_bars=n // (folds + 1), mode="rolling"), False
 
 
 def _fold_records(frame: BarFrame, wf: WalkForwardResult, single: bool) -> list[FoldRecord]:
@@ -359,17 +194,6 @@ def _data_integrity(signals: Sequence[SignalEnvelope], invalid: int) -> DataInte
     )
 
 
-def _confidences(
-    signals: Sequence[SignalEnvelope], actions: np.ndarray, spec: CandidateSpec
-) -> np.ndarray:
-    plugin = get_strategy(spec.strategy_type)
-    out = np.zeros(len(signals))
-    for row in np.flatnonzero(actions).tolist():
-        intent = plugin.evaluate(signals[row], spec.params)
-        out[row] = float(intent.confidence) if intent is not None else 0.0
-    return out
-
-
 def _evaluation_report(
     *,
     run_id: str,
@@ -381,6 +205,7 @@ def _evaluation_report(
     costs: CostModel,
     frame: BarFrame,
     multiple_testing: Mapping[str, Any],
+    members: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     m, s = result.metrics, wf.summary
     report: dict[str, Any] = {
@@ -416,22 +241,29 @@ def _evaluation_report(
     }
     if stress is not None:
         report["stress"] = stress.as_dict()
+    if members:
+        report["members"] = dict(members)  # each strategy's own book, whole period
     return report
 
 
-def _patch_yaml(spec: CandidateSpec, candidate_id: str) -> str:
-    strategy = {
-        "name": spec.name,
-        "type": spec.strategy_type,
-        "version": spec.version,
-        "enabled": True,
-        "base_timeframe": spec.base_timeframe,
-        "priority": spec.priority,
-        "universe_symbols": list(spec.universe_symbols),
-        "params": dict(spec.params),
-        "max_notional_per_trade": PATCH_MAX_NOTIONAL,
-        "max_position_pct_equity": PATCH_MAX_POSITION_PCT,
-    }
+def _patch_yaml(book: CandidateBook, candidate_id: str) -> str:
+    strategies = [
+        canonical(
+            {
+                "name": spec.name,
+                "type": spec.strategy_type,
+                "version": spec.version,
+                "enabled": True,
+                "base_timeframe": spec.base_timeframe,
+                "priority": spec.priority,
+                "universe_symbols": list(spec.universe_symbols),
+                "params": dict(spec.params),
+                "max_notional_per_trade": PATCH_MAX_NOTIONAL,
+                "max_position_pct_equity": PATCH_MAX_POSITION_PCT,
+            }
+        )
+        for spec in book.specs
+    ]
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -445,7 +277,7 @@ def _patch_yaml(spec: CandidateSpec, candidate_id: str) -> str:
         },
         "data": {
             "strategies.yaml": yaml.safe_dump(
-                {"strategies": [canonical(strategy)]}, sort_keys=True, default_flow_style=False
+                {"strategies": strategies}, sort_keys=True, default_flow_style=False
             )
         },
     }
@@ -478,17 +310,21 @@ def skipped_outcome(inputs: LaneInputs, reason: str = "no_signals") -> LaneOutco
 
 @dataclass(frozen=True)
 class _Backtests:
-    """Step 1's results: the candidate and the baseline over the same frame and folds."""
+    """Step 1's results: the candidate (a book) and the baseline over the same frame and folds,
+    and each member alone as a trial."""
 
-    sizing: Sizing
+    legs: tuple[Leg, ...]
+    leg_actions: tuple[Any, ...]  # each member's action per row (int8 arrays)
     folds: list[Fold]
     single: bool
     wf: WalkForwardResult
     base_wf: WalkForwardResult
-    actions: Any  # the candidate's action per row (int8 array)
+    actions: Any  # the book's action per row (int8 array): the members' summed direction
     result: BacktestResult
     base_result: BacktestResult
     stress: StressReport
+    member_metrics: dict[str, Any]  # each member's own book over the whole period
+    trials: list[Trial]
 
 
 @dataclass(frozen=True)
@@ -504,99 +340,60 @@ class _Reports:
     benchmark: dict[str, Any]
     evidence: dict[str, Any]
     validation: dict[str, Any]
-    trial: Trial
     overfitting: dict[str, Any]
 
 
 def _replay(
-    inputs: LaneInputs, spec: CandidateSpec
+    inputs: LaneInputs, book: CandidateBook
 ) -> tuple[ParsedFrame, list[SignalEnvelope], BarFrame]:
     """The signals as the live path parses them, kept to the candidate's universe."""
     parsed = frame_from_rows(
-        inputs.signal_rows, source=inputs.signal_source, timeframe=spec.base_timeframe
+        inputs.signal_rows, source=inputs.signal_source, timeframe=book.base_timeframe
     )
-    signals, frame = parsed.signals, parsed.frame
-    if spec.universe_symbols:
-        keep = np.flatnonzero(
-            np.isin(np.asarray(frame.symbols)[frame.symbol], list(spec.universe_symbols))
-        )
-        frame = frame.take(keep)
-        signals = [signals[i] for i in keep.tolist()]
-    return parsed, signals, frame
+    keep = keep_symbols(parsed.frame, book.universe_symbols)
+    if keep.shape[0] == len(parsed.frame):
+        return parsed, list(parsed.signals), parsed.frame
+    return parsed, [parsed.signals[i] for i in keep.tolist()], parsed.frame.take(keep)
 
 
 def _backtests(
-    inputs: LaneInputs, spec: CandidateSpec, frame: BarFrame, progress: Progress
+    inputs: LaneInputs,
+    book: CandidateBook,
+    parsed: ParsedFrame,
+    frame: BarFrame,
+    ids: tuple[str, str],
+    progress: Progress,
 ) -> _Backtests:
-    """Step 1: walk-forward and whole-period backtests of the candidate and the baseline, and the
-    candidate's stress cases."""
-    plugin = get_strategy(spec.strategy_type)
+    """Step 1: walk-forward and whole-period runs of the book and the baseline, the book's
+    stress cases, and each member's own trial (`autonomy.lane_book`)."""
     baseline_plugin = get_strategy(BASELINE_TYPE)
-    sizing = lane_sizing(inputs, spec)
-    config = BacktestConfig(costs=inputs.costs, sizing=sizing, starting_cash=inputs.starting_cash)
-    folds, single = _fold_plan(len(frame), inputs.folds)
+    legs = book_legs(inputs, book)
+    acts = tuple(leg_actions(frame, leg) for leg in legs)
+    config = base_config(inputs, legs)
+    folds, single = fold_plan(len(frame), inputs.folds)
     mode = "single" if single else "rolling"
-    wf = walk_forward(
-        frame, plugin, folds=folds, param_grid=[spec.params], config=config, mode=mode
-    )
+    wf = book_walk_forward(inputs, frame, legs, acts, folds, mode)
     base_wf = walk_forward(
         frame, baseline_plugin, folds=folds, param_grid=[{}], config=config, mode=mode
     )
-    actions = strategy_actions(frame, plugin, spec.params)
-    result = simulate(frame, actions, config)
+    run = book_run(inputs, frame, legs, config, acts)
     base_result = simulate(frame, strategy_actions(frame, baseline_plugin, {}), config)
     progress(1, TOTAL_STEPS, "walk-forward")
-    stress = run_stress(frame, plugin, spec.params, config=config, settings=inputs.stress)
+    stress = book_stress(inputs, frame, legs)
     progress(2, TOTAL_STEPS, "stress")
     return _Backtests(
-        sizing=sizing,
+        legs=legs,
+        leg_actions=acts,
         folds=folds,
         single=single,
         wf=wf,
         base_wf=base_wf,
-        actions=actions,
-        result=result,
+        actions=run.result.actions,
+        result=run.result,
         base_result=base_result,
         stress=stress,
-    )
-
-
-def _candidate_trial(
-    inputs: LaneInputs, spec: CandidateSpec, frame: BarFrame, bt: _Backtests, run_id: str
-) -> Trial:
-    """The candidate as a trial: its per-row returns in each walk-forward test window (each
-    window starts flat, as its fold metrics do), as power sums per block of the windows' span."""
-    config = BacktestConfig(
-        costs=inputs.costs, sizing=bt.sizing, starting_cash=inputs.starting_cash
-    )
-    start, stop = bt.folds[0].test_start, bt.folds[-1].test_stop
-    window = TrialWindow(
-        dataset_sha256=_trial_dataset(inputs, spec),
-        start_row=start,
-        stop_row=stop,
-        window_from=_iso(int(frame.ts[start])),
-        window_to=_iso(int(frame.ts[stop - 1])),
-        plan=_plan(inputs),
-    )
-    bounds = window.bounds()
-    sums = np.zeros((BLOCKS, 5))
-    for fold in bt.folds:
-        rows = slice(fold.test_start, fold.test_stop)
-        result = simulate(frame.slice(fold.test_start, fold.test_stop), bt.actions[rows], config)
-        returns = row_pnl(result, inputs.starting_cash) / inputs.starting_cash
-        sums += block_sums(returns, fold.test_start, bounds)
-    return trial_of(
-        family=spec.strategy_type,
-        params=spec.params,
-        config=_trial_config(inputs, bt.sizing),
-        window=window,
-        sums=sums,
-        strategy_name=spec.name,
-        strategy_version=spec.version,
-        net_pnl=bt.wf.summary.net_pnl,
-        trade_count=bt.wf.summary.trade_count,
-        source="lane",
-        source_ref=run_id,
+        member_metrics={name: m.as_dict() for name, m in run.legs.items()},
+        trials=[member_trial(inputs, spec, parsed.frame, ids[0]) for spec in book.specs],
     )
 
 
@@ -627,7 +424,6 @@ def _walkforward_artifact(
 
 def _profitability(
     inputs: LaneInputs,
-    spec: CandidateSpec,
     run_id: str,
     frame: BarFrame,
     signals: Sequence[SignalEnvelope],
@@ -648,7 +444,8 @@ def _profitability(
             baseline_name=BASELINE,
         ),
     }
-    calibration = confidence_calibration(frame, bt.actions, _confidences(signals, bt.actions, spec))
+    confidences = book_confidences(signals, bt.legs, bt.leg_actions, bt.actions)
+    calibration = confidence_calibration(frame, bt.actions, confidences)
     evidence = {
         "run_id": run_id,
         **profitability_evidence(
@@ -666,7 +463,7 @@ def _profitability(
 
 def _reports(
     inputs: LaneInputs,
-    spec: CandidateSpec,
+    book: CandidateBook,
     ids: tuple[str, str],
     frame: BarFrame,
     signals: Sequence[SignalEnvelope],
@@ -677,16 +474,15 @@ def _reports(
     run_id, candidate_id = ids
     candidate_hash = sha256_hex(
         {
-            "strategy": spec.as_dict(),
+            "strategy": book.as_dict(),
             "costs": inputs.costs,
-            "sizing": bt.sizing,
+            "sizing": [leg.sizing for leg in bt.legs],
             "starting_cash": inputs.starting_cash,
+            "allocator": inputs.allocator,
         }
     )
-    label = f"{spec.strategy_type}@{spec.version}"
-    trial = _candidate_trial(inputs, spec, frame, bt, run_id)
-    history = inputs.trial_history.get(spec.strategy_type, TrialHistory(spec.strategy_type))
-    overfitting = overfitting_evidence(trial, history)
+    label = book.label
+    overfitting = book_overfitting(inputs, book, bt.trials)
     folds_out = _fold_records(frame, bt.wf, bt.single)
     wf_artifact = _walkforward_artifact(run_id, candidate_id, label, bt, folds_out)
     evaluation = _evaluation_report(
@@ -703,6 +499,7 @@ def _reports(
             "correction": "deflated Sharpe ratio over the strategy family's recorded trials",
             "deflated_sharpe_ratio": overfitting["deflated_sharpe_ratio"],
         },
+        members=None if book.single else bt.member_metrics,
     )
     baseline_report = _evaluation_report(
         run_id=run_id,
@@ -723,9 +520,7 @@ def _reports(
         "evaluation_report": sha256_hex(evaluation),
         "baseline_evaluation_report": sha256_hex(baseline_report),
     }
-    benchmark, evidence = _profitability(
-        inputs, spec, run_id, frame, signals, bt, hashes, overfitting
-    )
+    benchmark, evidence = _profitability(inputs, run_id, frame, signals, bt, hashes, overfitting)
     return _Reports(
         candidate_hash=candidate_hash,
         strategy_label=label,
@@ -736,14 +531,13 @@ def _reports(
         benchmark=benchmark,
         evidence=evidence,
         validation={"run_id": run_id, **validate_evidence(evidence, benchmark)},
-        trial=trial,
         overfitting=overfitting,
     )
 
 
 def _gate_inputs(
     inputs: LaneInputs,
-    spec: CandidateSpec,
+    book: CandidateBook,
     run_id: str,
     data: DataIntegrity,
     bt: _Backtests,
@@ -787,7 +581,7 @@ def _gate_inputs(
             stressed_max_drawdown=max((c.metrics.max_drawdown for c in cases), default=0.0),
         ),
         quality=QualityEvidence(llm_used=False, forecast_used=False),
-        readiness=readiness(spec),
+        readiness=readiness(book),
         benchmark=rep.benchmark,
         evidence=rep.evidence,
         validation=rep.validation,
@@ -882,7 +676,7 @@ def _promotion_checks(
 
 def _candidate_spec(
     inputs: LaneInputs,
-    spec: CandidateSpec,
+    book: CandidateBook,
     ids: tuple[str, str],
     candidate_hash: str,
     artifact_paths: Sequence[str],
@@ -896,7 +690,7 @@ def _candidate_spec(
         "candidate_hash": candidate_hash,
         "bounded_llm": {"enabled": False, "actuation_allowed": False},
         "runtime_errors": [],
-        "runtime_strategies": [spec.as_dict()],
+        "runtime_strategies": [spec.as_dict() for spec in book.specs],
         "baseline": BASELINE,
         "artifacts": sorted([*artifact_paths, CANDIDATE_SPEC]),
         "promotion_recommendation": recommendation,
@@ -914,18 +708,18 @@ def run_lane(
         raise LaneInputError(
             f"promotion target must be shadow, paper or live, not {inputs.promotion_target!r}"
         )
-    spec = candidate_from_config(inputs.strategy_config_bytes)
+    book = book_from_config(inputs.strategy_config_bytes)
     run_id = lane_run_id(inputs)
     ids = (run_id, f"cand-{run_id[:12]}")
-    parsed, signals, frame = _replay(inputs, spec)
+    parsed, signals, frame = _replay(inputs, book)
     if len(frame) == 0:
         return skipped_outcome(inputs)
     progress(0, TOTAL_STEPS, "replay")
-    bt = _backtests(inputs, spec, frame, progress)
-    rep = _reports(inputs, spec, ids, frame, signals, bt)
+    bt = _backtests(inputs, book, parsed, frame, ids, progress)
+    rep = _reports(inputs, book, ids, frame, signals, bt)
     progress(3, TOTAL_STEPS, "evidence")
     data = _data_integrity(signals, parsed.invalid_rows)
-    gate_inputs = _gate_inputs(inputs, spec, run_id, data, bt, rep, readiness)
+    gate_inputs = _gate_inputs(inputs, book, run_id, data, bt, rep, readiness)
     report = evaluate_gate_matrix(gate_inputs, inputs.gate_policy, inputs.promotion_target)
     progress(4, TOTAL_STEPS, "gates")
     s = bt.wf.summary
@@ -938,7 +732,7 @@ def run_lane(
     artifacts, gate_trace = _gate_artifacts(ids, gate_inputs, report, throughput, bt, rep)
     # the patch exists while it may be needed; removed below if the recommendation is not eligible
     if report.allowed and report.recommended_mode == "paper":
-        artifacts[PAPER_PATCH] = _patch_yaml(spec, ids[1])
+        artifacts[PAPER_PATCH] = _patch_yaml(book, ids[1])
     checks = _promotion_checks(
         inputs, ids, len(signals), bt, rep, report, gate_inputs, artifacts, gate_trace
     )
@@ -948,7 +742,7 @@ def run_lane(
     artifacts[ROLLBACK_READINESS] = checks.rollback
     artifacts[PROMOTION_GATE] = checks.promotion_gate
     artifacts[CANDIDATE_SPEC] = _candidate_spec(
-        inputs, spec, ids, rep.candidate_hash, list(artifacts), checks.recommendation
+        inputs, book, ids, rep.candidate_hash, list(artifacts), checks.recommendation
     )
     progress(TOTAL_STEPS, TOTAL_STEPS, "artifacts")
     return LaneOutcome(
@@ -957,7 +751,7 @@ def run_lane(
         status="passed" if report.allowed else "failed",
         promotion_target=inputs.promotion_target,
         recommended_mode=report.recommended_mode,
-        candidate=spec,
+        candidate=book,
         candidate_hash=rep.candidate_hash,
         artifacts=artifacts,
         gate_report=report,
@@ -971,5 +765,5 @@ def run_lane(
         dataset_to=signals[-1].event_ts.isoformat(),
         gate_trace_id=gate_trace,
         recommendation_trace_id=checks.recommendation_trace_id,
-        trials=[rep.trial],
+        trials=bt.trials,
     )

@@ -10,7 +10,8 @@ Covered: the engine version (`autonomy.engine.ENGINE_VERSION`) and the code comm
 their source; the strategy config and gate policy (sha256 of their bytes); the promotion target;
 the approval; the fold plan; the cost model, starting cash and default quantity (from settings);
 the stress settings and drift thresholds (from settings); the strategy families' recorded trials
-(`autonomy.trials`: the overfitting statistics read them), but for the run's own.
+(`autonomy.trials`: the overfitting statistics read them), but for the run's own; the
+allocator's caps when the allocator is enabled (a book of strategies is traded under them).
 
 Not covered, because they do not change an artifact's bytes: where the artifacts are written
 (`--output-dir`, the object-storage bucket), `--no-progress`, `--strategy-configmap` (accepted
@@ -35,6 +36,7 @@ from autonomy.drift import DriftThresholds
 from autonomy.engine import ENGINE_VERSION
 from autonomy.engine.artifacts import canonical, sha256_hex
 from autonomy.engine.backtest import CostModel
+from autonomy.engine.portfolio import AllocatorCaps
 from autonomy.engine.stress import StressSettings
 
 RUN_ID_LENGTH = 24
@@ -73,6 +75,7 @@ class RunInputs:
     stress: StressSettings
     drift: DriftThresholds
     trial_history_sha256: str = ""
+    allocator: AllocatorCaps | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON record (canonical: what `run_id_for` hashes)."""
@@ -107,6 +110,7 @@ def run_inputs(
     stress: StressSettings,
     drift: DriftThresholds,
     trial_history_sha256: str = "",
+    allocator: AllocatorCaps | None = None,
 ) -> RunInputs:
     return RunInputs(
         engine_version=ENGINE_VERSION,
@@ -125,4 +129,5 @@ def run_inputs(
         stress=stress,
         drift=drift,
         trial_history_sha256=trial_history_sha256,
+        allocator=allocator,
     )

@@ -29,7 +29,7 @@ the worst case's. `pnl_delta` = stressed - base net PnL (the ledger's `pessimist
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -195,13 +195,33 @@ def run_stress(
     progress: Progress = no_progress,
 ) -> StressReport:
     """The base run and each stress case (progress per case)."""
+
+    def evaluate(f: BarFrame, c: BacktestConfig) -> BacktestMetrics:
+        return run_backtest(f, strategy, params, c).metrics
+
+    return run_stress_with(
+        evaluate, frame, config=config, settings=settings, cases=cases, progress=progress
+    )
+
+
+def run_stress_with(
+    evaluate: Callable[[BarFrame, BacktestConfig], BacktestMetrics],
+    frame: BarFrame,
+    *,
+    config: BacktestConfig | None = None,
+    settings: StressSettings | None = None,
+    cases: tuple[str, ...] = STRESS_CASES,
+    progress: Progress = no_progress,
+) -> StressReport:
+    """`run_stress` for anything that runs a frame under a config (a book of strategies,
+    `autonomy.engine.portfolio`): the base run and each case's worsened frame and config."""
     cfg = config or BacktestConfig()
     st = settings or StressSettings()
-    base = run_backtest(frame, strategy, params, cfg).metrics
+    base = evaluate(frame, cfg)
     results: list[StressCaseResult] = []
     for done, case in enumerate(cases, start=1):
         s_frame, s_config, details = stressed_inputs(case, frame, cfg, st)
-        metrics = run_backtest(s_frame, strategy, params, s_config).metrics
+        metrics = evaluate(s_frame, s_config)
         score, state = fragility(base, metrics)
         results.append(
             StressCaseResult(

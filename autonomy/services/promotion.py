@@ -213,6 +213,22 @@ def _require_live_ready(run: ResearchRun, strategy_name: str, label: str) -> Non
         )
 
 
+def candidate_members(cand: ResearchCandidate) -> list[dict[str, Any]]:
+    """The strategy rows a candidate trades: every member of a book, or its one strategy."""
+    bundle = cand.metadata_bundle or {}
+    members = bundle.get("strategies") or [bundle.get("strategy") or {}]
+    return [dict(m) for m in members if isinstance(m, dict) and m.get("name")]
+
+
+def _restore_members(cand: ResearchCandidate, bundle: dict[str, Any]) -> None:
+    """Each member's row as the promotion found it (no snapshot: the row is disabled)."""
+    snapshots = bundle.get("previous_strategies")
+    if not isinstance(snapshots, dict):  # a promotion recorded before books existed
+        snapshots = {cand.strategy_name: bundle.get("previous_strategy")}
+    for member in candidate_members(cand):
+        strategy_restore(member["name"], snapshots.get(member["name"]))
+
+
 def _champion_replace(cand: ResearchCandidate) -> ResearchCandidate | None:
     """Make `cand` its strategy's champion; the champion it replaces (demoted to standby)."""
     previous = (
@@ -265,13 +281,11 @@ def promotion_approve(
             cand, Stage.SHADOW_PAPER if mode == "paper" else Stage.LIVE_RAMP, controls_passed=True
         )
         uncertainty = run_uncertainty_action(run.gate_report or {})
-        previous_strategy = strategy_snapshot(cand.strategy_name)
+        members = candidate_members(cand)
+        previous_strategies = {m["name"]: strategy_snapshot(m["name"]) for m in members}
         previous = _champion_replace(cand)
-        strategy_apply(
-            cand.metadata_bundle.get("strategy") or {},
-            account_labels=[label],
-            uncertainty_action=uncertainty,
-        )
+        for member in members:
+            strategy_apply(member, account_labels=[label], uncertainty_action=uncertainty)
         cand.lifecycle_role = LifecycleRole.CHAMPION
         cand.lifecycle_status = LifecycleStatus.ACTIVE
         cand.promotion_target = mode
@@ -292,7 +306,9 @@ def promotion_approve(
             effective_time=timezone.now(),
             rationale=str(rec.get("rationale", "")),
             evidence_bundle={
-                "previous_strategy": previous_strategy,
+                # a one-strategy candidate's row before (the key older promotions have)
+                "previous_strategy": previous_strategies.get(cand.strategy_name),
+                "previous_strategies": previous_strategies,
                 "previous_champion": previous.candidate_id if previous else "",
                 "gate_report_trace_id": run.gate_report_trace_id,
                 "recommendation": rec,
@@ -350,7 +366,9 @@ def promotion_demote(
         cand = _locked(candidate)
         last = _last_promotion(cand)
         _guard_move(cand, Stage.INCIDENT_RECOVERY, controls_passed=True)
-        strategy_disable(cand.strategy_name)
+        members = [m["name"] for m in candidate_members(cand)]
+        for name in members:
+            strategy_disable(name)
         cand.lifecycle_role = LifecycleRole.DEMOTED
         cand.lifecycle_status = LifecycleStatus.STANDBY
         cand.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])
@@ -363,7 +381,10 @@ def promotion_demote(
             reason=why,
             account_label=last.account_label,
             effective_time=timezone.now(),
-            evidence_bundle={"strategy_before": strategy_snapshot(cand.strategy_name)},
+            evidence_bundle={
+                "strategy_before": strategy_snapshot(cand.strategy_name),
+                "strategies_before": {name: strategy_snapshot(name) for name in members},
+            },
         )
 
 
@@ -376,7 +397,7 @@ def promotion_rollback(*, candidate: ResearchCandidate, actor: Actor, reason: st
         cand = _locked(candidate)
         last = _last_promotion(cand)
         _guard_move(cand, Stage.INCIDENT_RECOVERY, controls_passed=True)
-        strategy_restore(cand.strategy_name, last.evidence_bundle.get("previous_strategy"))
+        _restore_members(cand, last.evidence_bundle)
         cand.lifecycle_role = LifecycleRole.DEMOTED
         cand.lifecycle_status = LifecycleStatus.STANDBY
         cand.save(update_fields=["lifecycle_role", "lifecycle_status", "updated_at"])

@@ -22,8 +22,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from autonomy.gates import Readiness
+from autonomy.lane_inputs import CandidateBook, CandidateSpec
 from autonomy.models import LifecycleRole, ResearchCandidate
-from autonomy.research_lane import CandidateSpec
 from autonomy.services.strategies import (
     PromotionError,
     default_lane_label,
@@ -73,46 +73,55 @@ def _enabled_on_lane(spec: CandidateSpec, label: str) -> bool:
     return any(s.name == spec.name for s in enabled_strategies(account_label=label, now=now))
 
 
-def _strategy_disable_dry_run(spec: CandidateSpec, label: str) -> bool:
-    """Apply the candidate's strategy to the lane, then disable it: it was on, and is off."""
-    strategy_apply(spec.as_dict(), account_labels=[label])
-    was_on = _enabled_on_lane(spec, label)
-    strategy_disable(spec.name)
-    return was_on and not _enabled_on_lane(spec, label)
+def _strategy_disable_dry_run(book: CandidateBook, label: str) -> bool:
+    """Apply each of the candidate's strategies to the lane, then disable them: they were on,
+    and are off."""
+    for spec in book.specs:
+        strategy_apply(spec.as_dict(), account_labels=[label])
+    was_on = all(_enabled_on_lane(spec, label) for spec in book.specs)
+    for spec in book.specs:
+        strategy_disable(spec.name)
+    return was_on and not any(_enabled_on_lane(spec, label) for spec in book.specs)
 
 
-def _gitops_revert_dry_run(spec: CandidateSpec, label: str) -> bool:
-    """Apply the candidate's strategy, then restore the snapshot: the row is as it was."""
-    before = strategy_snapshot(spec.name)
-    strategy_apply(spec.as_dict(), account_labels=[label])
-    strategy_restore(spec.name, before)
-    after = strategy_snapshot(spec.name)
-    if before is None:
-        return after is None or after["enabled"] is False
-    return after == before
+def _gitops_revert_dry_run(book: CandidateBook, label: str) -> bool:
+    """Apply the candidate's strategies, then restore the snapshots: each row is as it was."""
+    ok = True
+    for spec in book.specs:
+        before = strategy_snapshot(spec.name)
+        strategy_apply(spec.as_dict(), account_labels=[label])
+        strategy_restore(spec.name, before)
+        after = strategy_snapshot(spec.name)
+        if before is None:
+            ok = ok and (after is None or after["enabled"] is False)
+        else:
+            ok = ok and after == before
+    return ok
 
 
-def _plugin_registered(spec: CandidateSpec) -> bool:
+def _plugin_registered(book: CandidateBook) -> bool:
     try:
-        get_strategy(spec.strategy_type)
+        for spec in book.specs:
+            get_strategy(spec.strategy_type)
     except KeyError:
         return False
     return True
 
 
-def _rollback_target(spec: CandidateSpec) -> str:
-    """The strategy's promoted champion, else disabling the strategy."""
+def _rollback_target(book: CandidateBook) -> str:
+    """The candidate's promoted champion (of the same strategy or book), else disabling its
+    strategies."""
     champion = (
         ResearchCandidate.objects.filter(
-            strategy_name=spec.name, lifecycle_role=LifecycleRole.CHAMPION
+            strategy_name=book.name, lifecycle_role=LifecycleRole.CHAMPION
         )
         .values_list("candidate_id", flat=True)
         .first()
     )
-    return champion or f"disable:{spec.name}"
+    return champion or f"disable:{book.name}"
 
 
-def readiness_probe(spec: CandidateSpec) -> tuple[Readiness, dict[str, Any]]:
+def readiness_probe(book: CandidateBook) -> tuple[Readiness, dict[str, Any]]:
     """(readiness for the gates, the ledger record with times and errors)."""
     started = timezone.now()
     try:
@@ -124,17 +133,17 @@ def readiness_probe(spec: CandidateSpec) -> tuple[Readiness, dict[str, Any]]:
     no_lane = (False, "no enabled paper lane")
     kill_ok, kill_err = _dry_run(lambda: _kill_switch_dry_run(label)) if label else no_lane
     disable_ok, disable_err = (
-        _dry_run(lambda: _strategy_disable_dry_run(spec, label)) if label else no_lane
+        _dry_run(lambda: _strategy_disable_dry_run(book, label)) if label else no_lane
     )
     revert_ok, revert_err = (
-        _dry_run(lambda: _gitops_revert_dry_run(spec, label)) if label else no_lane
+        _dry_run(lambda: _gitops_revert_dry_run(book, label)) if label else no_lane
     )
     # nothing may be left behind by the dry runs
     kill_ok = kill_ok and kill_switch_state() == kill_before
-    plugin_ok = _plugin_registered(spec)
+    plugin_ok = _plugin_registered(book)
     migrations_ok = _migrations_applied()
     operational = bool(label) and plugin_ok and migrations_ok
-    rollback_target = _rollback_target(spec)
+    rollback_target = _rollback_target(book)
     readiness = Readiness(
         operational_ready=operational,
         runbook_validated=disable_ok and revert_ok,

@@ -11,9 +11,10 @@ evidence is replayed (verified, never rewritten: `autonomy.services.artifacts`);
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,16 @@ from django.utils import timezone
 from autonomy.drift import DriftThresholds
 from autonomy.engine.artifacts import canonical
 from autonomy.engine.backtest import CostModel
+from autonomy.engine.portfolio import AllocatorCaps
 from autonomy.engine.progress import Progress, fan_out, no_progress
 from autonomy.gates import Readiness
+from autonomy.lane_inputs import (
+    CandidateBook,
+    LaneInputError,
+    LaneInputs,
+    book_from_config,
+    lane_run_inputs,
+)
 from autonomy.metrics import LANE_RUNS
 from autonomy.models import (
     CandidateStage,
@@ -40,14 +49,10 @@ from autonomy.models import (
 )
 from autonomy.policy import GatePolicy
 from autonomy.research_lane import (
+    EVALUATION,
     EVIDENCE,
     PROMOTION_GATE,
-    CandidateSpec,
-    LaneInputError,
-    LaneInputs,
     LaneOutcome,
-    candidate_from_config,
-    lane_run_inputs,
     run_lane,
     skipped_outcome,
 )
@@ -62,6 +67,7 @@ from autonomy.services.artifacts import (
 from autonomy.services.governance import drift_record
 from autonomy.services.readiness import readiness_probe
 from autonomy.services.trials import trials_record
+from torghut_site.flags import flag_enabled
 from trading.signals.types import FEATURE_SCHEMA_VERSION
 
 
@@ -154,7 +160,7 @@ def _record_run(
     readiness: dict[str, Any],
 ) -> ResearchRun:
     """The ledger row's outcome (within `_record`'s transaction)."""
-    spec = outcome.candidate
+    book = outcome.candidate
     report = outcome.artifacts.get("gates/gate-evaluation.json", {})
     run = ResearchRun.objects.select_for_update().get(pk=run.pk)
     run.status = outcome.status
@@ -168,11 +174,11 @@ def _record_run(
     run.recommendation_trace_id = outcome.recommendation_trace_id
     run.finished_at = timezone.now()
     run.error = ""
-    if spec is not None:
-        run.strategy_id = spec.name
-        run.strategy_name = spec.name
-        run.strategy_type = spec.strategy_type
-        run.strategy_version = spec.version
+    if book is not None:
+        run.strategy_id = book.name
+        run.strategy_name = book.name
+        run.strategy_type = book.strategy_type
+        run.strategy_version = book.version
         run.spec_hash = outcome.candidate_hash
         run.feature_version = FEATURE_SCHEMA_VERSION
         run.schema_version = FEATURE_SCHEMA_VERSION
@@ -185,7 +191,7 @@ def _record_run(
 
 
 def _record_candidate(
-    run: ResearchRun, outcome: LaneOutcome, spec: CandidateSpec
+    run: ResearchRun, outcome: LaneOutcome, book: CandidateBook
 ) -> ResearchCandidate:
     """The run's candidate row (within `_record`'s transaction)."""
     metrics = outcome.metrics
@@ -194,18 +200,27 @@ def _record_candidate(
         defaults={
             "run": run,
             "candidate_hash": outcome.candidate_hash,
-            "strategy_name": spec.name,
-            "strategy_type": spec.strategy_type,
-            "strategy_version": spec.version,
-            "parameter_set": dict(spec.params),
+            "strategy_name": book.name,
+            "strategy_type": book.strategy_type,
+            "strategy_version": book.version,
+            "parameter_set": (
+                dict(book.specs[0].params)
+                if book.single
+                else {s.name: dict(s.params) for s in book.specs}
+            ),
             "decision_count": int(metrics["decision_count"]),
             "trade_count": int(metrics["trade_count"]),
             "symbols_covered": outcome.symbols,
-            "universe_definition": {"symbols": list(spec.universe_symbols)},
+            "universe_definition": {"symbols": list(book.universe_symbols)},
             "promotion_target": outcome.promotion_target,
             "equity_curve": canonical(outcome.equity_curve),
             "metadata_bundle": {
-                "strategy": spec.as_dict(),
+                "strategy": book.as_dict(),
+                # what the candidate holds: every strategy with its version
+                "strategies": [s.as_dict() for s in book.specs],
+                "member_metrics": canonical(
+                    outcome.artifacts.get(EVALUATION, {}).get("members", {})
+                ),
                 "metrics": canonical(metrics),
                 "overfitting": canonical(outcome.artifacts.get(EVIDENCE, {}).get("overfitting")),
             },
@@ -302,17 +317,17 @@ def _record(
     fold and stress metrics, the lane's audit row and the candidate's stage."""
     with transaction.atomic():
         run = _record_run(run, outcome, manifest, manifest_sha256, readiness)
-        spec = outcome.candidate
-        if spec is None:
+        book = outcome.candidate
+        if book is None:
             return run
-        candidate = _record_candidate(run, outcome, spec)
+        candidate = _record_candidate(run, outcome, book)
         _record_folds_and_stress(candidate, outcome)
         _record_lane_audit(candidate, outcome)
         trials_record(trials=outcome.trials)
     return run
 
 
-Compute = Callable[[Callable[[CandidateSpec], Readiness], Progress], LaneOutcome]
+Compute = Callable[[Callable[[CandidateBook], Readiness], Progress], LaneOutcome]
 
 
 def lane_execute(
@@ -322,7 +337,7 @@ def lane_execute(
     trigger: str = "cli",
     progress: Progress = no_progress,
 ) -> LaneRun:
-    candidate_from_config(inputs.strategy_config_bytes)  # bad input: refused before recording
+    book_from_config(inputs.strategy_config_bytes)  # bad input: refused before recording
     return _lane_run(
         inputs=inputs,
         output_dir=output_dir,
@@ -368,8 +383,8 @@ def _lane_run(
             return LaneRun(run=run, outcome=replayed_outcome(replay), recorded=False)
     readiness_record: dict[str, Any] = {}
 
-    def probe(spec: CandidateSpec) -> Readiness:
-        readiness, record = readiness_probe(spec)
+    def probe(book: CandidateBook) -> Readiness:
+        readiness, record = readiness_probe(book)
         readiness_record.update(record)
         return readiness
 
@@ -414,7 +429,7 @@ def policy_inputs(
 ) -> LaneInputs:
     """The lane's inputs from settings and the ledger (the families' recorded trials)."""
     try:
-        families = [candidate_from_config(strategy_config_bytes).strategy_type]
+        families = sorted({s.strategy_type for s in book_from_config(strategy_config_bytes).specs})
     except LaneInputError:
         families = []  # the run stops on the config; no history to read
     return LaneInputs(
@@ -433,4 +448,25 @@ def policy_inputs(
         signal_source=signal_source,
         drift=drift_thresholds(),
         trial_history={family: trial_history(family=family) for family in families},
+        allocator=allocator_caps(),
+    )
+
+
+def allocator_caps() -> AllocatorCaps | None:
+    """The allocator's caps from settings when TRADING_ALLOCATOR_ENABLED, else None."""
+    if not flag_enabled("TRADING_ALLOCATOR_ENABLED"):
+        return None
+
+    def floats(caps: Mapping[str, Decimal]) -> dict[str, float]:
+        return {key: float(value) for key, value in sorted(caps.items())}
+
+    max_notional = settings.TRADING_ALLOCATOR_MAX_SYMBOL_NOTIONAL
+    max_pct = settings.TRADING_ALLOCATOR_MAX_SYMBOL_PCT_EQUITY
+    return AllocatorCaps(
+        strategy_notional=floats(settings.TRADING_ALLOCATOR_STRATEGY_NOTIONAL_CAPS),
+        symbol_notional=floats(settings.TRADING_ALLOCATOR_SYMBOL_NOTIONAL_CAPS),
+        max_symbol_notional=float(max_notional) if max_notional is not None else None,
+        max_symbol_pct_equity=float(max_pct) if max_pct is not None else None,
+        symbol_groups=dict(sorted(settings.TRADING_ALLOCATOR_SYMBOL_CORRELATION_GROUPS.items())),
+        group_notional=floats(settings.TRADING_ALLOCATOR_CORRELATION_GROUP_NOTIONAL_CAPS),
     )

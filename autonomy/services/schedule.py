@@ -20,8 +20,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from autonomy.engine.artifacts import canonical
+from autonomy.lane_inputs import lane_run_id
 from autonomy.policy import load_gate_policy
-from autonomy.research_lane import lane_run_id
 from autonomy.selectors import scheduled_failure_streak
 from autonomy.services.research_lane import LaneRun, lane_execute, lane_skip, policy_inputs
 from torghut_site.auth import constant_time_equals

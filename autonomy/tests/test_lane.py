@@ -206,20 +206,6 @@ def test_no_signals_records_a_skipped_run(run_lane_cmd, tmp_path):
     assert ResearchCandidate.objects.count() == 0
 
 
-def test_two_enabled_strategies_are_refused_before_anything_is_recorded(run_lane_cmd, tmp_path):
-    config = tmp_path / "two.yaml"
-    config.write_text(
-        "strategies:\n"
-        "  - {name: a-one, type: legacy_macd_rsi, enabled: true}\n"
-        "  - {name: b-two, type: intraday_tsmom, enabled: true}\n"
-    )
-    with pytest.raises(
-        CommandError, match=r"one candidate strategy; 2 are enabled \(a-one, b-two\)"
-    ):
-        run_lane_cmd(strategy=config)
-    assert ResearchRun.objects.count() == 0
-
-
 def test_a_bad_gate_policy_names_the_key(run_lane_cmd, tmp_path):
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"policy_version": "x", "gate2_max_drawdwn": 1}))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from autonomy.gates import GateInputs, gate8
+from autonomy.lane_inputs import lane_run_id, lane_trial_keys
 from autonomy.models import ResearchRun, ResearchTrial
 from autonomy.policy import (
     PRODUCTION_POLICY_PATH,
@@ -19,7 +20,7 @@ from autonomy.policy import (
     load_gate_policy,
     parse_gate_policy,
 )
-from autonomy.research_lane import EVIDENCE, OVERFITTING_KEYS, lane_run_id, lane_trial_keys
+from autonomy.research_lane import EVIDENCE, OVERFITTING_KEYS
 from autonomy.selectors import trial_history
 from autonomy.services.research_lane import policy_inputs
 from autonomy.services.trials import trials_record
@@ -221,7 +222,7 @@ def test_the_lane_records_its_trial_and_a_rerun_is_the_same_run(run_lane_cmd, tm
     inputs = lane_inputs()
     own = lane_trial_keys(inputs)
     first = run_lane_cmd(policy=V4, out=tmp_path / "a")
-    assert list(ResearchTrial.objects.values_list("trial_key", flat=True)) == list(own.values())
+    assert list(ResearchTrial.objects.values_list("trial_key", flat=True)) == own
     trial = ResearchTrial.objects.get()
     assert (trial.source, trial.source_ref) == ("lane", first["run_id"])
     # its own trial in the history does not change the run: the same inputs replay it
@@ -240,7 +241,7 @@ def test_the_lane_records_its_trial_and_a_rerun_is_the_same_run(run_lane_cmd, tm
 @pytest.mark.django_db
 def test_trials_of_other_settings_deflate_the_lane_candidate_and_change_its_run(run_lane_cmd):
     before = lane_run_id(lane_inputs())
-    family = next(iter(lane_trial_keys(lane_inputs())))
+    family = "legacy_macd_rsi"  # the sample config's strategy
     others = noise_trials(3, family=family)
     trials_record(trials=others)
     inputs = lane_inputs()

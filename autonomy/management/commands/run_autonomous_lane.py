@@ -26,8 +26,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from autonomy.engine.progress import no_progress, terminal_progress
+from autonomy.lane_inputs import LaneInputError
 from autonomy.policy import GatePolicyError, load_gate_policy
-from autonomy.research_lane import LaneInputError
 from autonomy.services.artifacts import ArtifactConflictError
 from autonomy.services.research_lane import lane_execute, lane_skip, policy_inputs
 from autonomy.services.schedule import approval_token_matches
