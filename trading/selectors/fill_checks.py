@@ -131,7 +131,7 @@ def strategy_fill_realism(
         by_verdict[verdict] += 1
         haircut += cut or ZERO
     flagged_by = {v: by_verdict[v] for v in FLAGGED if by_verdict.get(v)}
-    bps = (haircut / notional * BPS).quantize(BPS_PLACES) if notional else ZERO
+    bps = (haircut / notional * BPS if notional else ZERO).quantize(BPS_PLACES)
     return FillRealism(
         strategy=strategy,
         account_labels=tuple(labels),

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.servers.alpaca_server import AlpacaServer
 from trading.brokers.alpaca import AlpacaMarketData
-from trading.models import Execution
+from trading.models import Execution, ExecutionTransition
 from trading.tests.books.helpers import T0, fill
 
 
@@ -24,8 +24,10 @@ def filled(
     account_label: str = "paper",
     second: int = 20,
     submitted: str | None = None,
+    at: datetime | None = None,
 ) -> Execution:
-    """An execution filled at T0 + `minute` min + `second` s (the broker's `filled_at`)."""
+    """An execution filled at T0 + `minute` min + `second` s, or `at` (the broker's
+    `filled_at`, and its first recorded fill when `at` is given)."""
     execution = fill(
         strategy_name,
         symbol,
@@ -36,16 +38,27 @@ def filled(
         account_label=account_label,
         submitted=submitted,
     )
-    at = T0 + timedelta(minutes=minute, seconds=second)
+    if at is not None:
+        ExecutionTransition.objects.filter(execution=execution).update(at=at)
+    at = at or T0 + timedelta(minutes=minute, seconds=second)
     Execution.objects.filter(pk=execution.pk).update(
         raw_order={"filled_at": at.isoformat().replace("+00:00", "Z"), "status": execution.status}
     )
     return Execution.objects.get(pk=execution.pk)
 
 
-def bar(minute: int, low: str, high: str, volume: int, close: str | None = None) -> dict[str, Any]:
-    """One Alpaca bar (JSON as the data API sends it) opening at T0 + `minute` min."""
-    at: datetime = T0 + timedelta(minutes=minute)
+def bar(
+    minute: int,
+    low: str,
+    high: str,
+    volume: int,
+    close: str | None = None,
+    *,
+    opens: datetime | None = None,
+) -> dict[str, Any]:
+    """One Alpaca bar (JSON as the data API sends it) opening at T0 + `minute` min, or at the
+    minute holding `opens`."""
+    at = (opens or T0 + timedelta(minutes=minute)).replace(second=0, microsecond=0)
     return {
         "t": at.isoformat().replace("+00:00", "Z"),
         "o": low,

@@ -75,7 +75,7 @@ def test_a_strategy_without_fills_has_an_empty_block(db):
         "fills_unchecked": 0,
         "traded_notional": "0.000000",
         "haircut_notional": "0.000000",
-        "haircut_bps": "0",
+        "haircut_bps": "0.0000",
         "pnl_basis": "realised_average_cost",
         "net_pnl": "0.000000",
         "repriced_net_pnl": "0.000000",

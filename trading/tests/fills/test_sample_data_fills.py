@@ -66,7 +66,7 @@ def trade_the_sample_session(settings) -> None:
         ("0", {"ok": 11}, "0.000000", "0.0000"),
         # SIMULATED_BROKER_SLIPPAGE_BPS (default 5) moves it 5 bps against the order, which
         # leaves the fill minute's range for 3 of the 11 fills (all 3 MSFT buys, by 0.17, 0.04
-        # and 0.04 above the high; over the whole session 44 of 184, see /work/notes/fills.md)
+        # and 0.04 above the high; over the whole 390-minute session, 44 of 184 fills)
         ("5", {"ok": 8, "price_outside_bar": 3}, "0.500000", "0.5532"),
     ],
 )
