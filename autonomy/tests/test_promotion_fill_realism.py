@@ -71,6 +71,7 @@ def test_paper_then_live_promotion_record_the_fill_realism_of_their_window(live_
     paper = promotion_approve(
         candidate=live_candidate, mode="paper", actor=carol, reason="paper first"
     ).promotion
+    assert paper.effective_time is not None
 
     assert paper.evidence_bundle["fill_realism"] == {
         "strategy": STRATEGY,
@@ -103,6 +104,7 @@ def test_paper_then_live_promotion_record_the_fill_realism_of_their_window(live_
     live = promotion_approve(
         candidate=live_candidate, mode="live", actor=carol, reason="go live"
     ).promotion
+    assert live.effective_time is not None
 
     block = live.evidence_bundle["fill_realism"]
     assert block["window"] == {

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from trading.fill_realism import BPS, FLAGGED, NO_BAR, PRICE_PLACES, ZERO
 from trading.models import Execution
@@ -71,7 +71,8 @@ class FillRealism:
         }
 
 
-_Row = tuple[str, str, str, Decimal, Decimal, str | None, Decimal | None, Decimal | None]
+# the check's columns are None for a fill without a check (a left join the stubs cannot see)
+_Row = tuple[str, str, str, Decimal, Decimal | None, str | None, Decimal | None, Decimal | None]
 
 
 def _rows(
@@ -91,17 +92,20 @@ def _rows(
     )
     if since is not None:
         rows = rows.filter(first_fill_at__gte=since)
-    return list(
-        rows.order_by("first_fill_at", "pk").values_list(
-            "account_label",
-            "symbol",
-            "side",
-            "filled_qty",
-            "avg_fill_price",
-            "fill_check__verdict",
-            "fill_check__repriced_price",
-            "fill_check__haircut_notional",
-        )
+    return cast(
+        list[_Row],
+        list(
+            rows.order_by("first_fill_at", "pk").values_list(
+                "account_label",
+                "symbol",
+                "side",
+                "filled_qty",
+                "avg_fill_price",
+                "fill_check__verdict",
+                "fill_check__repriced_price",
+                "fill_check__haircut_notional",
+            )
+        ),
     )
 
 
@@ -121,10 +125,12 @@ def strategy_fill_realism(
     by_verdict: dict[str, int] = defaultdict(int)
     notional, haircut, unchecked = ZERO, ZERO, 0
     for lane, symbol, side, qty, price, verdict, new_price, cut in rows:
+        if price is None:  # never: the filter excludes executions without a fill price
+            continue
         notional += qty * price
         actual[(lane, symbol)].append((side, qty, price))
-        flagged = verdict in FLAGGED and new_price is not None
-        repriced[(lane, symbol)].append((side, qty, new_price if flagged else price))
+        at = new_price if verdict in FLAGGED and new_price is not None else price
+        repriced[(lane, symbol)].append((side, qty, at))
         if verdict is None:
             unchecked += 1
             continue

@@ -65,10 +65,10 @@ class FillCheckRunResult:
 
 
 def fill_check_terms() -> FillTerms:
-    return FillTerms(
-        max_participation=settings.TRADING_FILL_CHECK_MAX_PARTICIPATION,
-        price_tolerance_bps=settings.TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS,
-    )
+    participation = settings.TRADING_FILL_CHECK_MAX_PARTICIPATION
+    tolerance = settings.TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS
+    assert participation is not None and tolerance is not None  # both have defaults
+    return FillTerms(max_participation=participation, price_tolerance_bps=tolerance)
 
 
 def market_data_from_settings() -> BarsProvider:

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 NOW = T0 + timedelta(hours=1)
 
 
-def test_the_haircut_and_repriced_pnl_of_a_constructed_window(alpaca, settings):
+def test_the_haircut_and_repriced_pnl_of_a_constructed_window(
+    alpaca, settings, django_assert_num_queries
+):
     settings.TRADING_FILL_CHECK_MAX_PARTICIPATION = Decimal("0.1")
     settings.TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS = Decimal(0)
     alpaca.bars = {
@@ -35,9 +37,10 @@ def test_the_haircut_and_repriced_pnl_of_a_constructed_window(alpaca, settings):
     }
     filled("macd", "AAPL", "buy", "2", "100", minute=3)  # not checked yet
 
-    realism = strategy_fill_realism(
-        strategy="macd", labels=["paper"], since=T0, until=T0 + timedelta(minutes=30)
-    )
+    with django_assert_num_queries(1):  # the fills with their checks, in one query
+        realism = strategy_fill_realism(
+            strategy="macd", labels=["paper"], since=T0, until=T0 + timedelta(minutes=30)
+        )
 
     assert realism.as_json() == {
         "strategy": "macd",
