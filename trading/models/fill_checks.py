@@ -32,7 +32,7 @@ class FillCheck(models.Model):
     bar_minute = models.DateTimeField(help_text="open time of the minute bar holding fill_ts")
     bar_low = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     bar_high = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
-    bar_volume = models.DecimalField(max_digits=24, decimal_places=4, null=True, blank=True)
+    bar_volume = models.DecimalField(max_digits=28, decimal_places=8, null=True, blank=True)
     participation = models.DecimalField(
         max_digits=20,
         decimal_places=8,

@@ -174,3 +174,20 @@ def test_the_thresholds_come_from_the_settings(
         Decimal(participation),
         Decimal(tolerance_bps),
     )
+
+
+def test_without_filled_at_the_orders_updated_at_is_the_fill_time(alpaca, lanes):
+    alpaca.bars = {"AAPL": [bar(0, "99", "101", 1000), bar(1, "101", "102", 1000)]}
+    execution = filled("macd", "AAPL", "buy", "1", "100", minute=0)
+    # the Alpaca stand-in's fill (like a REST order snapshot) carries updated_at, not filled_at
+    execution.raw_order = {"updated_at": "2026-03-03T14:32:30Z", "status": "filled"}
+    execution.save(update_fields=["raw_order"])
+    assert fill_check_run(market_data=market_data(alpaca), now=NOW).checked == {
+        "price_outside_bar": 1
+    }
+    check = FillCheck.objects.get()
+    assert (check.fill_ts, check.bar_minute, check.bar_low) == (
+        T0 + timedelta(minutes=1, seconds=30),
+        T0 + timedelta(minutes=1),
+        Decimal(101),
+    )
