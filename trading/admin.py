@@ -16,12 +16,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from torghut_site.admin_base import ReadOnlyAdmin
+from trading.admin_fill_checks import FillCheckAdmin
 from trading.admin_live_approvals import LiveApprovalAdmin
 from trading.admin_llm import review_summary
 from trading.models import (
     AccountLane,
     Execution,
     ExecutionTcaMetric,
+    FillCheck,
     Incident,
     LaneState,
     LiveApproval,
@@ -398,6 +400,7 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 
 admin.site.register(LiveApproval, LiveApprovalAdmin)
+admin.site.register(FillCheck, FillCheckAdmin)
 
 
 class SafetyActionForm(forms.Form):

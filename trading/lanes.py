@@ -48,6 +48,11 @@ def live_lane_labels() -> list[str]:
     return [lane.label for lane in lane_configs() if lane.is_live]
 
 
+def paper_lane_labels() -> list[str]:
+    """Labels of the configured paper lanes (simulated or Alpaca paper), enabled or not."""
+    return [lane.label for lane in lane_configs() if not lane.is_live]
+
+
 class ReadOnlyBrokerError(PermissionError):
     pass
 

@@ -130,3 +130,8 @@ TRADE_STREAM_GAP_FILLS = Counter(
     "Gap-fill runs of an unhealthy trade-updates stream, by outcome.",
     ["account", "outcome"],
 )
+FILL_CHECKS = Counter(
+    "torghut_trading_fill_checks_total",
+    "Paper and simulated fills checked against their minute bar, by verdict.",
+    ["verdict"],
+)

@@ -1,6 +1,7 @@
 """Trading entries of the Celery beat schedule: per enabled lane, the trade cycle every
 TRADING_POLL_MS and reconciliation every TRADING_RECONCILE_MS, and per enabled Alpaca lane the
-trade-updates gap fill every 15 s (each expiring within its period). Registered by
+trade-updates gap fill every 15 s, and, when the Alpaca data API's keys are set, the paper fills'
+check against their minute bars every 5 minutes (each expiring within its period). Registered by
 `TradingConfig.ready()`."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from trading.lanes import lane_configs
 
 # a gap of the trade-updates stream is filled from REST within max silence + this period
 GAP_FILL_PERIOD_SECONDS = 15.0
+# paper fills are checked against their minute bars this often (`trading.services.fill_checks`)
+FILL_CHECK_PERIOD_SECONDS = 300.0
 
 
 def trading_schedule() -> ScheduleEntries:
@@ -57,4 +60,12 @@ def trading_schedule() -> ScheduleEntries:
     # LLM review deadlines: expire overdue reviews (their fail mode applies) and carry on
     # reviewed decisions; a no-op query while LLM review is off
     entries.append(("llm-review-sweep", every(5.0, "trading.tasks.llm_review_sweep")))
+    # the bars come from the Alpaca data API: without its keys there is nothing to check against
+    if settings.APCA_API_KEY_ID and settings.APCA_API_SECRET_KEY:
+        entries.append(
+            (
+                "trading-fill-checks",
+                every(FILL_CHECK_PERIOD_SECONDS, "trading.tasks.fill_checks_run"),
+            )
+        )
     return entries

@@ -9,6 +9,7 @@ from celery import shared_task, signals
 
 from trading.lanes import enabled_lane_labels, lane_config
 from trading.services.cycle import lane_reviews_continue, orders_cancel_all, trading_cycle_run
+from trading.services.fill_checks import fill_check_run
 from trading.services.gap_fill import trade_stream_gap_fill
 from trading.services.reconcile import reconcile_lane
 from trading.services.reviews import review_run, reviews_expire
@@ -68,6 +69,13 @@ def llm_review_sweep() -> dict[str, Any]:
         label: lane_reviews_continue(account_label=label) for label in enabled_lane_labels()
     }
     return {"expired": expired, "continued": {k: v for k, v in continued.items() if v}}
+
+
+@shared_task(ignore_result=True, soft_time_limit=240, time_limit=270)
+def fill_checks_run() -> dict[str, Any]:
+    """Beat: check the paper lanes' new fills against their minute bars (idempotent: a fill is
+    checked once; bounded to one batch of fills and one bars request per symbol and day)."""
+    return fill_check_run().as_json()
 
 
 @signals.worker_ready.connect

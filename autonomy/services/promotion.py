@@ -10,6 +10,10 @@ A promotion is an explicit human action (admin or API), never a side effect of t
   (recommended mode `live`), an approver with `autonomy.approve_live_promotion`, and an
   approved, unexpired two-person `LiveApproval` for the live lane
   (`trading.services.live_approvals`; the order firewall checks it again on every order).
+A promotion's evidence holds `fill_realism` (`trading.selectors.fill_checks`): the strategy's paper
+fills checked against their minute bars, with the haircut in bps and the realised PnL repriced
+conservatively, over the window since the candidate's last paper promotion (a promotion to paper
+of a candidate never promoted: every recorded paper fill of the strategy).
 Every action appends a `Promotion` row (append-only, enforced by triggers) with the approver,
 the reason and the evidence, and moves the candidate through the orchestration guard's stages.
 Retrying a promotion that already happened returns the existing row: nothing is applied twice.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -49,8 +54,9 @@ from autonomy.services.strategies import (
     strategy_snapshot,
 )
 from torghut_site.flags import flag_enabled
-from trading.lanes import UnknownLaneError, lane_config
+from trading.lanes import UnknownLaneError, lane_config, paper_lane_labels
 from trading.models.strategies import UncertaintyAction
+from trading.selectors.fill_checks import strategy_fill_realism
 from trading.selectors.safety import live_approval_active
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -244,6 +250,25 @@ def _champion_replace(cand: ResearchCandidate) -> ResearchCandidate | None:
     return previous
 
 
+def _fill_realism(cand: ResearchCandidate, now: datetime) -> dict[str, Any]:
+    """The strategy's paper fill realism since the candidate's last paper promotion."""
+    paper = (
+        Promotion.objects.filter(
+            candidate=cand, decision_action=PromotionAction.PROMOTE, approved_mode="paper"
+        )
+        .order_by("-pk")
+        .values_list("effective_time", flat=True)
+        .first()
+    )
+    return strategy_fill_realism(
+        strategy=cand.strategy_name,
+        labels=paper_lane_labels(),
+        since=paper,
+        until=now,
+        members=[m["name"] for m in candidate_members(cand)],
+    ).as_json()
+
+
 def promotion_approve(
     *,
     candidate: ResearchCandidate,
@@ -293,6 +318,7 @@ def promotion_approve(
             update_fields=["lifecycle_role", "lifecycle_status", "promotion_target", "updated_at"]
         )
         rec = run.recommendation or {}
+        now = timezone.now()
         promotion = _append(
             candidate=cand,
             requested_mode=mode,
@@ -303,7 +329,7 @@ def promotion_approve(
             reason=why,
             account_label=label,
             paper_candidate_patch_ref=str(run.artifacts.get(PAPER_PATCH, {}).get("uri", "")),
-            effective_time=timezone.now(),
+            effective_time=now,
             rationale=str(rec.get("rationale", "")),
             evidence_bundle={
                 # a one-strategy candidate's row before (the key older promotions have)
@@ -314,6 +340,7 @@ def promotion_approve(
                 "recommendation": rec,
                 # the trial-aware statistics gate 8 read (autonomy.trials)
                 "overfitting": (cand.metadata_bundle or {}).get("overfitting"),
+                "fill_realism": _fill_realism(cand, now),
             },
             recommendation_trace_id=run.recommendation_trace_id,
             rollback_candidate_id=previous.candidate_id if previous else "",

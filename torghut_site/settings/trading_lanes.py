@@ -273,6 +273,28 @@ TRADING_TCA_SUMMARY_CACHE_SECONDS = env.int(
 TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS = env.int(
     "TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS", default=90, min_value=1, max_value=3650
 )
+# fill realism (trading.fill_realism): a paper or simulated fill may take at most this fraction
+# of its minute bar's volume, and its price may lie this many bps outside the bar's low-high
+TRADING_FILL_CHECK_MAX_PARTICIPATION = env.decimal(
+    "TRADING_FILL_CHECK_MAX_PARTICIPATION", default=Decimal("0.1"), min_value=Decimal(0)
+)
+if TRADING_FILL_CHECK_MAX_PARTICIPATION is not None and not (
+    0 < TRADING_FILL_CHECK_MAX_PARTICIPATION <= 1
+):
+    env.problem(
+        f"TRADING_FILL_CHECK_MAX_PARTICIPATION={TRADING_FILL_CHECK_MAX_PARTICIPATION} must be "
+        "> 0 and <= 1 (a fraction of the bar's volume)"
+    )
+TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS = env.decimal(
+    "TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS", default=Decimal(0), min_value=Decimal(0)
+)
+if TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS is not None and (
+    TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS > 1000
+):
+    env.problem(
+        f"TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS={TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS} must be "
+        "<= 1000"
+    )
 TRADING_COOLDOWN_SECONDS = env.int("TRADING_COOLDOWN_SECONDS", default=0, min_value=0)
 TRADING_ALLOW_SHORTS = env.bool("TRADING_ALLOW_SHORTS", default=False)
 TRADING_WS_CRYPTO_ENABLED = env.bool("TRADING_WS_CRYPTO_ENABLED", default=False)

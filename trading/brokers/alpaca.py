@@ -12,7 +12,7 @@ Responses are read as raw JSON (`raw_data=True`) and mapped here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -361,14 +361,14 @@ class AlpacaMarketData:
         )
 
     def get_bars(
-        self, symbols: list[str], start: datetime, end: datetime, timeframe: str = "1Min"
+        self, symbols: Sequence[str], start: datetime, end: datetime, timeframe: str = "1Min"
     ) -> list[Bar]:
         if timeframe not in _TIMEFRAMES:
             raise ValueError(
                 f"unsupported timeframe {timeframe!r}; use one of {', '.join(_TIMEFRAMES)}"
             )
         request = StockBarsRequest(
-            symbol_or_symbols=symbols,
+            symbol_or_symbols=list(symbols),
             start=start,
             end=end,
             timeframe=_TIMEFRAMES[timeframe],

@@ -12,6 +12,7 @@ from trading.models.decisions import (
     TradeDecisionTransition,
 )
 from trading.models.executions import Execution, ExecutionTcaMetric, ExecutionTransition
+from trading.models.fill_checks import FillCheck, FillVerdict
 from trading.models.llm import (
     LLMCircuitBreaker,
     LLMDecisionReview,
@@ -28,6 +29,8 @@ __all__ = [
     "Execution",
     "ExecutionTcaMetric",
     "ExecutionTransition",
+    "FillCheck",
+    "FillVerdict",
     "Incident",
     "LLMCircuitBreaker",
     "LLMDecisionReview",

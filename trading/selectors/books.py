@@ -80,7 +80,8 @@ def average_cost_pass(fills: Iterable[tuple[str, Decimal, Decimal]]) -> CostStat
     return CostState(position, avg, realised)
 
 
-def _first_fill_at() -> Coalesce:
+def first_fill_at() -> Coalesce:
+    """When an execution first filled (the books' fill-order rule, in the module docstring)."""
     first = (
         ExecutionTransition.objects.filter(execution=OuterRef("pk"), filled_qty__gt=0)
         .order_by("at", "pk")
@@ -104,7 +105,7 @@ def _fills_of(
         Execution.objects.filter(
             match, account_label=account_label, filled_qty__gt=0, avg_fill_price__isnull=False
         )
-        .annotate(first_fill_at=_first_fill_at())
+        .annotate(first_fill_at=first_fill_at())
         .order_by("first_fill_at", "pk")
         .values_list("decision__strategy__name", "symbol", "side", "filled_qty", "avg_fill_price")
     )
