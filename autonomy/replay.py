@@ -23,8 +23,10 @@ Classes, decided in this order (each decision lands in exactly one):
   bars are listed in the details (`signal_gaps`);
 - `timing` (explained): a decision on one side only, paired with a decision of the same strategy,
   symbol and side on the other side one bar away (the symbol's previous or next recorded row);
-  or a matched decision whose live fill is the modelled fill of a later bar (an order that waited
-  for a later cycle);
+  a matched decision whose live fill is the modelled fill of a later bar (an order that waited
+  for a later cycle); or a sell live refused as `shorts_not_allowed` that the replay accepted
+  while the strategy's own fills recorded before the decision covered it (the cycle's account
+  position snapshot is up to TRADING_RECONCILE_MS old and had not seen the fill yet);
 - `fill_model` (explained): both accepted, but the quantity differs or the realised fill is more
   than `FILL_TOLERANCE_BPS` from the modelled fill (or one side filled and the other did not);
 - `rule_divergence` (UNEXPLAINED): a decision on one side only with the signal present (the rule
@@ -133,6 +135,9 @@ class LiveDecision:
     qty: float
     arrival_price: float | None
     fill_price: float | None  # the executions' average fill (None: nothing filled)
+    # for a sell refused as `shorts_not_allowed`: the strategy's position on the symbol from the
+    # fills recorded before the decision was made (None: not computed)
+    booked_qty: float | None = None
 
     @property
     def key(self) -> Key:
@@ -315,15 +320,17 @@ class Comparison:
     def unexplained(self) -> int:
         return sum(self.counts[c] for c in UNEXPLAINED)
 
-    def add(self, cls: str, *, symbol: str, ts_ns: int, seq: int, side: str, **info: Any) -> None:
+    def add(self, cls: str, **info: Any) -> None:
+        """One mismatch: `info` holds symbol, ts_ns, seq, side, then what explains it."""
         self.counts[cls] += 1
+        ts_ns = int(info.pop("ts_ns"))
         self.mismatches.append(
             {
                 "class": cls,
-                "symbol": symbol,
+                "symbol": info.pop("symbol"),
                 "event_ts": ns_to_datetime(ts_ns).isoformat(),
-                "seq": seq,
-                "side": side,
+                "seq": info.pop("seq"),
+                "side": info.pop("side"),
                 **info,
             }
         )
@@ -390,13 +397,12 @@ def compare(
     events: list[tuple[int, str, int, int, str, Any]] = []
     for d in live:
         if d.key in replay_by:
-            events.append((*d.key[:3], 0, "pair", (d, replay_by[d.key])))
+            events.append((*_when(d.key), 0, "pair", (d, replay_by[d.key])))
         elif d.key not in timed_live:
-            events.append((*d.key[:3], 1, "live", d))
-    events.extend((*r.key[:3], 2, "replay", r) for r in replay_only if r.key not in timed_replay)
+            events.append((*_when(d.key), 1, "live", d))
+    events.extend((*_when(r.key), 2, "replay", r) for r in replay_only if r.key not in timed_replay)
     for d, r in pairs:
-        first = min(d.key[:3], r.key[:3])
-        events.append((first[1], first[0], first[2], 3, "timing", (d, r)))
+        events.append((*min(_when(d.key), _when(r.key)), 3, "timing", (d, r)))
     events.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
     first_mismatch: dict[str, str] = {}
     for _, symbol, _, _, kind, payload in events:
@@ -404,6 +410,11 @@ def compare(
         if cls is not None:
             first_mismatch.setdefault(symbol, cls)
     return out
+
+
+def _when(key: Key) -> tuple[int, str, int]:
+    """A key's place in stream order: (event_ts, symbol, seq)."""
+    return (key[1], key[0], key[2])
 
 
 def _classify_event(
@@ -454,6 +465,9 @@ def _classify_pair(
         out.matched += 1
         return None
     if not (d.accepted and r.status == "accepted"):
+        if _stale_position(d, r):
+            out.add(TIMING, **info, detail=STALE_POSITION)
+            return TIMING
         earlier = first_mismatch.get(d.symbol)
         if earlier is not None:
             out.add(earlier, **info, detail=f"outcome differs: consequence of an earlier {earlier}")
@@ -461,6 +475,21 @@ def _classify_pair(
         out.add(RULE_DIVERGENCE, **info, detail="outcome differs")
         return RULE_DIVERGENCE
     return _classify_fill(out, d, r, info)
+
+
+STALE_POSITION = "live position snapshot older than the fills (TRADING_RECONCILE_MS)"
+
+
+def _stale_position(d: LiveDecision, r: ReplayDecision) -> bool:
+    """A sell live refused as `shorts_not_allowed` although the strategy's own recorded fills
+    covered it: the refusal came from the account position snapshot (up to one reconcile
+    interval old, `trading.services.accounts.account_snapshot_current`), not from the rule."""
+    return (
+        d.reject_reason == "shorts_not_allowed"
+        and r.status == "accepted"
+        and d.booked_qty is not None
+        and d.booked_qty >= d.qty > 0
+    )
 
 
 def _classify_fill(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -47,7 +48,7 @@ from autonomy.replay import (
 )
 from torghut_site.flags import flag_enabled
 from trading.lanes import enabled_lane_labels
-from trading.models import Strategy, TradeCursor, TradeDecision
+from trading.models import ExecutionTransition, Strategy, TradeCursor, TradeDecision
 from trading.services.signals import signal_source_for
 from trading.signals.base import CursorSignalSource, SignalSourceError
 from trading.signals.session import NEW_YORK
@@ -118,9 +119,12 @@ def _live_decisions(
     )
     out = []
     for d in rows:
-        filled = [e for e in d.executions.all() if e.filled_qty > 0 and e.avg_fill_price]
-        qty = sum((e.filled_qty for e in filled), start=0)
-        fill = float(sum(e.filled_qty * e.avg_fill_price for e in filled) / qty) if filled else None
+        qty = notional = Decimal(0)
+        for e in d.executions.all():
+            if e.filled_qty > 0 and e.avg_fill_price:
+                qty += e.filled_qty
+                notional += e.filled_qty * e.avg_fill_price
+        fill = float(notional / qty) if qty else None
         live = LiveDecision(
             id=d.pk,
             symbol=d.symbol,
@@ -132,14 +136,37 @@ def _live_decisions(
             qty=float(d.qty),
             arrival_price=float(d.price) if d.price is not None else None,
             fill_price=fill,
+            booked_qty=_booked_qty(d) if d.reject_reason == "shorts_not_allowed" else None,
         )
         out.append((live, d.decision_json or {}))
     return out
 
 
+def _booked_qty(decision: TradeDecision) -> float:
+    """The strategy's position on the decision's symbol and lane from the fills recorded (as
+    execution transitions) before the decision was made."""
+    filled: dict[int, tuple[str, Decimal]] = {}
+    for execution_id, side, qty in ExecutionTransition.objects.filter(
+        execution__account_label=decision.account_label,
+        execution__decision__strategy_id=decision.strategy_id,
+        execution__symbol=decision.symbol,
+        at__lt=decision.created_at,
+    ).values_list("execution_id", "execution__side", "filled_qty"):
+        _, known = filled.get(execution_id, (side, Decimal(0)))
+        filled[execution_id] = (side, max(known, qty))
+    return float(sum((q if s == "buy" else -q for s, q in filled.values()), Decimal(0)))
+
+
 def _default_budget(strategy: Strategy) -> float | None:
     budget = strategy.max_notional_per_trade or settings.TRADING_MAX_NOTIONAL_PER_TRADE
     return float(budget) if budget is not None else None
+
+
+def _budget(value: Any) -> float | None:
+    """The sizing gate's recorded budget (a decimal string; None under the default quantity)."""
+    if value in (None, "", "None"):
+        return None
+    return float(value)
 
 
 def day_versions(
@@ -155,12 +182,11 @@ def day_versions(
         key = (str(block.get("version", "")), json.dumps(params, sort_keys=True))
         if key not in versions:
             sizing = record.get("sizing") or {}
-            budget = sizing.get("budget")
             versions[key] = Version(
                 start_ns=datetime_to_ns(live.event_ts),
                 version=key[0],
                 params=params,
-                budget=float(budget) if budget not in (None, "", "None") else None,
+                budget=_budget(sizing.get("budget")),
             )
     if not versions:
         return [

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.management import call_command
+from prometheus_client import REGISTRY
 
 from autonomy.models import ReplayCheck
-from autonomy.replay import LIVE_GATE_REASONS, MODELLED_REJECT_REASONS
+from autonomy.replay import LIVE_GATE_REASONS, MODELLED_REJECT_REASONS, STALE_POSITION
 from autonomy.schedule import REPLAY_CHECK_TASK, autonomy_schedule
 from autonomy.selectors import clean_replay_sessions
 from autonomy.services.replay_check import last_closed_session, replay_check_run
@@ -169,6 +170,10 @@ def test_first_hour_is_clean_and_a_rerun_rewrites_the_same_row(first_hour, strat
 
 
 def test_a_deleted_recorded_signal_is_a_data_gap(first_hour, strategy):
+    before = (
+        REGISTRY.get_sample_value("torghut_research_replay_mismatches_total", {"class": "data_gap"})
+        or 0.0
+    )
     decision = TradeDecision.objects.filter(strategy=strategy, status="filled").earliest("event_ts")
     TaSignal.objects.filter(
         event_ts=decision.event_ts, symbol=decision.symbol, seq=decision.signal_seq
@@ -190,6 +195,10 @@ def test_a_deleted_recorded_signal_is_a_data_gap(first_hour, strategy):
     assert {m["class"] for m in check.details["mismatches"]} == {"data_gap"}
     assert {m["symbol"] for m in check.details["mismatches"]} == {decision.symbol}
     assert check.matched == check.live_decisions - check.data_gap
+    after = REGISTRY.get_sample_value(
+        "torghut_research_replay_mismatches_total", {"class": "data_gap"}
+    )
+    assert after == before + check.data_gap
 
 
 def test_strategy_params_changed_after_the_session_replay_the_recorded_version(
@@ -370,3 +379,27 @@ def test_the_admin_lists_checks_and_shows_the_mismatches(admin_client, first_hou
     assert page.status_code == 200
     assert b"data_gap" in page.content
     assert b"signal not recorded" in page.content
+
+
+def test_sells_refused_on_a_stale_position_snapshot_are_timing(kafka_lane, strategy):
+    """Found by this check: without a reconcile between cycles (here the cycles run milliseconds
+    apart in wall-clock time), the cycle's account position snapshot, kept for one
+    TRADING_RECONCILE_MS, predates the fills of earlier buys; live refuses sells the strategy's
+    own fills cover (`shorts_not_allowed`) while the backtester sells. Explained, not a rule
+    divergence."""
+    Strategy.objects.filter(pk=strategy.pk).update(params={})
+    rows = [r for r in sample_rows() if r["event_ts"] < "2026-03-03T15:45"]
+    store_signals(rows)
+    for minute in minutes(rows):
+        trading_cycle_run(account_label="paper", now=minute + timedelta(seconds=30))
+    check = check_of()
+    assert (check.status, check.live_decisions, check.matched, check.timing) == (
+        "clean",
+        26,
+        21,
+        5,
+    )
+    assert check.rule_divergence == 0
+    assert [
+        (m["symbol"], m["event_ts"][11:16], m["detail"]) for m in check.details["mismatches"]
+    ] == [("NVDA", f"15:{minute}", STALE_POSITION) for minute in range(37, 42)]
