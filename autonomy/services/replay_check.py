@@ -241,18 +241,18 @@ def strategy_compare(
 
 def _strategies(*, account_label: str, start: datetime, end: datetime) -> list[Strategy]:
     """Strategies that decided on the lane that day, and those enabled for it since before."""
-    decided = TradeDecision.objects.filter(
-        account_label=account_label, event_ts__gte=start, event_ts__lt=end
-    ).values("strategy_id")
+    decided = set(
+        TradeDecision.objects.filter(
+            account_label=account_label, event_ts__gte=start, event_ts__lt=end
+        ).values_list("strategy_id", flat=True)
+    )
     candidates = Strategy.objects.filter(
         Q(pk__in=decided) | Q(enabled=True, created_at__lt=start)
     ).order_by("pk")
     return [
         s
         for s in candidates
-        if s.pk in {row["strategy_id"] for row in decided}
-        or not s.account_labels
-        or account_label in s.account_labels
+        if s.pk in decided or not s.account_labels or account_label in s.account_labels
     ]
 
 
