@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from autonomy.engine.backtest import BacktestConfig, simulate, strategy_actions
+from autonomy.engine.backtest import REJECT_REASONS, BacktestConfig, simulate, strategy_actions
 from autonomy.engine.data import BarFrame, datetime_to_ns, ns_to_datetime
 from trading.strategies.base import Strategy as StrategyPlugin
 
@@ -260,8 +260,6 @@ def replay_decisions(
 
 
 def _reject_reason(result: Any, row: int) -> str:
-    from autonomy.engine.backtest import REJECT_REASONS
-
     return REJECT_REASONS[int(result.reject_reason[row])]
 
 
