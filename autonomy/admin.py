@@ -26,7 +26,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from autonomy.models import (
@@ -38,6 +38,7 @@ from autonomy.models import (
     LifecycleRole,
     Promotion,
     PromotionMode,
+    ReplayCheck,
     ResearchCandidate,
     ResearchRun,
     RunStatus,
@@ -522,3 +523,63 @@ class ArtifactConflictAdmin(ReadOnlyAdmin):
 class EvidenceContinuityReportAdmin(ReadOnlyAdmin):
     list_display = ("checked_at", "passed", "runs_checked", "run_limit", "failed_runs")
     list_filter = ("passed",)
+
+
+@admin.register(ReplayCheck)
+class ReplayCheckAdmin(ReadOnlyAdmin):
+    """The nightly live-versus-replay checks (`autonomy/replay.py` has the classes); written by
+    `autonomy.services.replay_check` only."""
+
+    date_hierarchy = "session_date"
+    list_display = (
+        "session_date",
+        "account_label",
+        "strategy",
+        "status",
+        "live_decisions",
+        "replay_decisions",
+        "matched",
+        "data_gap",
+        "timing",
+        "fill_model",
+        "live_gate",
+        "rule_divergence",
+        "modelled_slippage_bps",
+        "realised_slippage_bps",
+    )
+    list_filter = ("status", "account_label", "strategy")
+    search_fields = ("strategy__name", "account_label")
+    list_select_related = ("strategy",)
+    exclude = ("details",)
+    readonly_fields = ("mismatch_table", "signal_gaps", "source")
+
+    @admin.display(description="mismatches")
+    def mismatch_table(self, obj: ReplayCheck) -> SafeString:
+        rows = obj.details.get("mismatches", [])
+        if not rows:
+            return format_html("<p>{}</p>", "none")
+        columns = ("class", "symbol", "event_ts", "seq", "side", "live_decision_id")
+        extra = ("live_status", "live_reason", "replay_status", "replay_reason", "detail")
+        head = format_html_join("", "<th>{}</th>", ((c,) for c in (*columns, *extra)))
+        cells = (*columns, *extra)
+        body = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            (
+                (format_html_join("", "<td>{}</td>", ((row.get(c, ""),) for c in cells)),)
+                for row in rows
+            ),
+        )
+        left_off = obj.details.get("mismatches_left_off", 0)
+        note = format_html("<p>{} more not stored</p>", left_off) if left_off else ""
+        return format_html("<table><tr>{}</tr>{}</table>{}", head, body, note)
+
+    @admin.display(description="recorded signal gaps")
+    def signal_gaps(self, obj: ReplayCheck) -> str:
+        gaps = obj.details.get("signal_gaps", [])
+        return "; ".join(f"{g['symbol']} {g['after']} .. {g['before']}" for g in gaps) or "none"
+
+    @admin.display(description="signal source")
+    def source(self, obj: ReplayCheck) -> str:
+        error = obj.details.get("signal_error", "")
+        return f"{obj.details.get('signal_source', '')} {error}".strip()

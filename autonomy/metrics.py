@@ -46,3 +46,14 @@ EVIDENCE_CONTINUITY_FAILURES = Counter(
     "torghut_trading_evidence_continuity_failures_total",
     "Evidence continuity audits that found runs with missing ledger rows.",
 )
+REPLAY_CHECKS = Counter(
+    "torghut_research_replay_checks_total",
+    "Live-versus-replay checks written (one per session, lane and strategy), by status.",
+    ["status"],
+)
+REPLAY_MISMATCHES = Counter(
+    "torghut_research_replay_mismatches_total",
+    "Decisions the live-versus-replay check classified as mismatches, by class (rule_divergence "
+    "is the unexplained one).",
+    ["class"],
+)

@@ -458,3 +458,72 @@ class ArtifactConflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} {self.run_id}/{self.path}"
+
+
+class ReplayCheckStatus(models.TextChoices):
+    CLEAN = "clean", "clean: no unexplained mismatch"
+    MISMATCHED = "mismatched", "unexplained mismatches (rule divergence)"
+    NO_SIGNALS = "no_signals", "the session's recorded signals could not be read"
+
+
+class ReplayCheck(models.Model):
+    """One session's live-versus-replay check of one strategy on one account lane
+    (`autonomy.replay` has the matching rule and the mismatch classes; written by
+    `autonomy.services.replay_check.replay_check_run`, re-running a session updates its row).
+
+    Slippage figures are float64 research evidence (bps), as the rest of this ledger."""
+
+    session_date = models.DateField(help_text="the New York trading date")
+    account_label = models.CharField(max_length=64)
+    strategy = models.ForeignKey(
+        "trading.Strategy", on_delete=models.PROTECT, related_name="replay_checks"
+    )
+    status = models.CharField(max_length=16, choices=ReplayCheckStatus.choices)
+    # the strategy versions the replay ran ([{version, params, budget, from}]); once decisions
+    # carry `strategy_version` (issue 21 item 6) this is where the version rows are named
+    strategy_versions = models.JSONField(default=list, blank=True)
+    recorded_signals = models.PositiveIntegerField(default=0)
+    live_decisions = models.PositiveIntegerField(default=0)
+    replay_decisions = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    data_gap = models.PositiveIntegerField(default=0)
+    timing = models.PositiveIntegerField(default=0)
+    fill_model = models.PositiveIntegerField(default=0)
+    rule_divergence = models.PositiveIntegerField(default=0)
+    live_gate = models.PositiveIntegerField(default=0, help_text="live gates not modelled")
+    unexplained_mismatches = models.PositiveIntegerField(default=0)
+    modelled_slippage_bps = models.FloatField(null=True, blank=True)
+    realised_slippage_bps = models.FloatField(null=True, blank=True)
+    slippage_samples = models.PositiveIntegerField(default=0)
+    details = models.JSONField(
+        default=dict, blank=True, help_text="mismatches (first 200), signal gaps, notes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "research_replay_checks"
+        ordering = ["-session_date", "account_label", "strategy_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session_date", "account_label", "strategy"],
+                name="research_replay_check_unique",
+            ),
+            choices_constraint("status", ReplayCheckStatus, "research_replay_status_valid"),
+            models.CheckConstraint(
+                condition=Q(unexplained_mismatches=models.F("rule_divergence")),
+                name="research_replay_unexplained_is_rule_divergence",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="mismatched", unexplained_mismatches__gt=0)
+                | (~Q(status="mismatched") & Q(unexplained_mismatches=0)),
+                name="research_replay_status_matches_unexplained",
+            ),
+        ]
+        indexes = [
+            # clean_replay_sessions: a strategy's most recent sessions
+            models.Index(fields=["strategy", "-session_date"], name="research_replay_recent_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"replay {self.session_date} {self.account_label} #{self.strategy_id} {self.status}"

@@ -7,6 +7,9 @@ from django.conf import settings
 
 from torghut_site.schedule import ScheduleEntries, every
 
+REPLAY_CHECK_TASK = "autonomy.tasks.replay_check_nightly"
+REPLAY_CHECK_PERIOD_SECONDS = 86_400.0
+
 
 def autonomy_schedule() -> ScheduleEntries:
     return [
@@ -25,4 +28,7 @@ def autonomy_schedule() -> ScheduleEntries:
                 "autonomy.tasks.evidence_continuity_check",
             ),
         ),
+        # once a day, the live-versus-replay check of the latest New York session that has
+        # closed (idempotent: a second run of the same session rewrites its rows)
+        ("autonomy-replay-check", every(REPLAY_CHECK_PERIOD_SECONDS, REPLAY_CHECK_TASK)),
     ]

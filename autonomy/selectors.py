@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +24,8 @@ from autonomy.models import (
     EvidenceContinuityReport,
     LifecycleRole,
     Promotion,
+    ReplayCheck,
+    ReplayCheckStatus,
     ResearchCandidate,
     ResearchRun,
     ResearchTrial,
@@ -406,3 +408,29 @@ def _as_sums(raw: object) -> tuple[tuple[float, ...], ...]:
     if not isinstance(raw, list):
         return ()
     return tuple(tuple(float(x) for x in row) for row in raw if isinstance(row, list))
+
+
+def clean_replay_sessions(strategy_name: str, *, before: date) -> int:
+    """How many of the strategy's most recent checked sessions (session dates < `before`), in a
+    row, passed the nightly live-versus-replay check: every lane's `ReplayCheck` of the date is
+    `clean` (no rule divergence). A date with a `mismatched` or `no_signals` row ends the run; a
+    date without any check row is not a session (no recorded signals and no decision)."""
+    rows = (
+        ReplayCheck.objects.filter(strategy__name=strategy_name, session_date__lt=before)
+        .order_by("-session_date")
+        .values_list("session_date", "status")
+    )
+    clean = 0
+    current: date | None = None
+    current_clean = True
+    for session_date, status in rows.iterator():
+        if session_date != current:
+            if current is not None:
+                if not current_clean:
+                    return clean
+                clean += 1
+            current, current_clean = session_date, True
+        current_clean = current_clean and status == ReplayCheckStatus.CLEAN
+    if current is not None and current_clean:
+        clean += 1
+    return clean

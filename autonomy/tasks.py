@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
 
 from autonomy.services.governance import evidence_continuity_check
+from autonomy.services.replay_check import last_closed_session, replay_check_run
 from autonomy.services.schedule import lane_tick
 
 logger = logging.getLogger(__name__)
@@ -36,3 +38,25 @@ def evidence_continuity_task() -> dict[str, Any]:
     if not report.passed:
         logger.warning("evidence continuity: %s", report.failed_runs)
     return {"ran": True, "passed": report.passed, "failed_runs": report.failed_runs}
+
+
+@shared_task(
+    name="autonomy.tasks.replay_check_nightly",
+    ignore_result=True,
+    soft_time_limit=1800,
+    time_limit=1900,
+)
+def replay_check_nightly(session_date: str = "", account_label: str = "") -> dict[str, Any]:
+    """The live-versus-replay check of one session (ISO date; default: the latest New York
+    session that has closed) on one lane (default: all). Idempotent: a re-run rewrites the same
+    `ReplayCheck` rows."""
+    day = date.fromisoformat(session_date) if session_date else last_closed_session(timezone.now())
+    checks = replay_check_run(session_date=day, account_label=account_label or None)
+    unexplained = sum(c.unexplained_mismatches for c in checks)
+    if unexplained:
+        logger.warning("replay check %s: %d unexplained mismatches", day, unexplained)
+    return {
+        "session_date": day.isoformat(),
+        "checks": len(checks),
+        "unexplained_mismatches": unexplained,
+    }

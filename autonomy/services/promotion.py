@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -44,7 +45,7 @@ from autonomy.models import (
     Stage,
 )
 from autonomy.research_lane import PAPER_PATCH
-from autonomy.selectors import drift_evidence_for_live
+from autonomy.selectors import clean_replay_sessions, drift_evidence_for_live
 from autonomy.services.strategies import (
     PromotionError,
     default_lane_label,
@@ -58,6 +59,7 @@ from trading.lanes import UnknownLaneError, lane_config, paper_lane_labels
 from trading.models.strategies import UncertaintyAction
 from trading.selectors.fill_checks import strategy_fill_realism
 from trading.selectors.safety import live_approval_active
+from trading.signals.session import NEW_YORK
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
@@ -195,9 +197,11 @@ def _require_recommended(run: ResearchRun, mode: str) -> None:
         )
 
 
-def _require_live_ready(run: ResearchRun, strategy_name: str, label: str) -> None:
+def _require_live_ready(cand: ResearchCandidate, label: str, now: datetime) -> None:
     """A live promotion: `TRADING_LIVE_ENABLED`, a gate-5 pass, recent drift evidence without
-    reason codes, and an active live approval for the lane."""
+    reason codes, an active live approval for the lane, and what the run's policy asks of the
+    live record (`_require_live_record`)."""
+    run = cand.run
     if not flag_enabled("TRADING_LIVE_ENABLED"):
         raise PromotionError("live_disabled", "TRADING_LIVE_ENABLED is not true")
     gate5: dict[str, Any] = next(
@@ -205,7 +209,7 @@ def _require_live_ready(run: ResearchRun, strategy_name: str, label: str) -> Non
     )
     if gate5.get("status") != "pass":
         raise PromotionError("live_gate_failed", "the run has no gate-5 (live ramp) pass")
-    drift_refusal = drift_evidence_for_live(strategy_name)
+    drift_refusal = drift_evidence_for_live(cand.strategy_name)
     if drift_refusal:
         DRIFT_PROMOTION_BLOCKS.inc()
         raise PromotionError(
@@ -217,6 +221,32 @@ def _require_live_ready(run: ResearchRun, strategy_name: str, label: str) -> Non
         raise PromotionError(
             "live_approval_missing", f"lane {label} has no active recorded live approval"
         )
+    _require_live_record(cand, gate5.get("details", {}).get("at_promotion") or {}, now)
+
+
+def _require_live_record(cand: ResearchCandidate, wanted: dict[str, Any], now: datetime) -> None:
+    """The run's policy (gate 5's `at_promotion`): each member's latest sessions in a row
+    without an unexplained live-versus-replay mismatch, and the haircut of its paper fills."""
+    sessions = int(wanted.get("clean_replay_sessions_required") or 0)
+    if sessions > 0:
+        today = now.astimezone(NEW_YORK).date()
+        for member in candidate_members(cand):
+            clean = clean_replay_sessions(member["name"], before=today)
+            if clean < sessions:
+                raise PromotionError(
+                    "replay_sessions_insufficient",
+                    f"{member['name']} has {clean} clean live-versus-replay session(s) in a row; "
+                    f"the run's policy requires {sessions}",
+                )
+    limit = wanted.get("max_fill_haircut_bps")
+    if limit is not None:
+        haircut = Decimal(str(_fill_realism(cand, now)["haircut_bps"]))
+        if haircut > Decimal(str(limit)):
+            raise PromotionError(
+                "fill_haircut_above_limit",
+                f"paper fills cost {haircut} bps repriced against their minute bars; the run's "
+                f"policy allows {limit}",
+            )
 
 
 def candidate_members(cand: ResearchCandidate) -> list[dict[str, Any]]:
@@ -299,9 +329,10 @@ def promotion_approve(
         if existing is not None and cand.lifecycle_role == LifecycleRole.CHAMPION:
             return PromotionResult(existing, created=False)
         run = cand.run
+        now = timezone.now()
         _require_recommended(run, mode)
         if mode == "live":
-            _require_live_ready(run, cand.strategy_name, label)
+            _require_live_ready(cand, label, now)
         _guard_move(
             cand, Stage.SHADOW_PAPER if mode == "paper" else Stage.LIVE_RAMP, controls_passed=True
         )
@@ -318,7 +349,6 @@ def promotion_approve(
             update_fields=["lifecycle_role", "lifecycle_status", "promotion_target", "updated_at"]
         )
         rec = run.recommendation or {}
-        now = timezone.now()
         promotion = _append(
             candidate=cand,
             requested_mode=mode,

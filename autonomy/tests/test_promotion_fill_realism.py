@@ -127,3 +127,102 @@ def test_paper_then_live_promotion_record_the_fill_realism_of_their_window(live_
         "net_pnl": "0.000000",
         "repriced_net_pnl": "0.000000",
     }
+
+
+def _live_candidate_under(run_lane_cmd, settings, tmp_path, **requirements) -> ResearchCandidate:
+    """A live-recommended candidate whose run's policy sets the live-record requirements."""
+    settings.TRADING_LANES = [
+        *settings.TRADING_LANES,
+        {**settings.TRADING_LANES[0], "label": "live-1", "mode": "live"},
+    ]
+    settings.TRADING_AUTONOMY_APPROVAL_TOKEN = "tok-123"
+    settings.TRADING_LIVE_ENABLED = True
+    policy = tmp_path / "live-record-policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                **json.loads(SAMPLE_POLICY.read_text()),
+                "gate5_live_enabled": True,
+                **requirements,
+            }
+        )
+    )
+    summary = run_lane_cmd(
+        "--promotion-target", "live", "--approval-token", "tok-123", policy=policy
+    )
+    return ResearchCandidate.objects.get(candidate_id=summary["candidate_id"])
+
+
+def _clean_sessions(days: int, *, first: int = 1) -> None:
+    """Clean nightly checks of the strategy for the `days` sessions from `first` days ago."""
+    from autonomy.models import ReplayCheck
+    from trading.models import Strategy
+    from trading.signals.session import NEW_YORK
+
+    today = timezone.now().astimezone(NEW_YORK).date()
+    strategy = Strategy.objects.get(name=STRATEGY)
+    for back in range(first, first + days):
+        ReplayCheck.objects.create(
+            session_date=today - timedelta(days=back),
+            account_label="paper",
+            strategy=strategy,
+            status="clean",
+        )
+
+
+def test_live_needs_the_clean_replay_sessions_and_the_fill_haircut_the_run_policy_sets(
+    run_lane_cmd, settings, tmp_path, alpaca
+):
+    from autonomy.services.strategies import PromotionError
+    from trading.models import Strategy
+
+    cand = _live_candidate_under(
+        run_lane_cmd,
+        settings,
+        tmp_path,
+        promotion_live_min_clean_replay_sessions=2,
+        promotion_live_max_fill_haircut_bps=100,
+    )
+    gate5 = next(g for g in cand.run.gate_report["gates"] if g["gate"] == "gate5")
+    assert gate5["details"]["at_promotion"] == {
+        "clean_replay_sessions_required": 2,
+        "max_fill_haircut_bps": 100.0,
+    }
+    carol = approver("carol", live=True)
+    paper = promotion_approve(candidate=cand, mode="paper", actor=carol, reason="paper first")
+    live_approval_granted("live-1")
+
+    def refused(code: str) -> None:
+        with pytest.raises(PromotionError) as exc:
+            promotion_approve(candidate=cand, mode="live", actor=carol, reason="go live")
+        assert exc.value.code == code
+        assert "live-1" not in Strategy.objects.get(name=STRATEGY).account_labels
+
+    refused("replay_sessions_insufficient")  # no nightly check yet
+    _clean_sessions(1)
+    refused("replay_sessions_insufficient")  # one of two
+    _clean_sessions(1, first=2)
+    # on paper: a sell 1.00 above its bar's high: 30 / 2030 = 147.8 bps > 100
+    after = paper.promotion.effective_time + timedelta(microseconds=1)
+    alpaca.bars = {"AAPL": [bar(0, "99", "102", 1000, opens=after)]}
+    filled(STRATEGY, "AAPL", "buy", "10", "100", minute=0, at=after)
+    filled(STRATEGY, "AAPL", "sell", "10", "103", minute=0, at=after)
+    fill_check_run(market_data=market_data(alpaca), now=after + timedelta(minutes=10))
+    refused("fill_haircut_above_limit")
+
+
+def test_live_passes_when_the_live_record_meets_the_run_policy(run_lane_cmd, settings, tmp_path):
+    cand = _live_candidate_under(
+        run_lane_cmd,
+        settings,
+        tmp_path,
+        promotion_live_min_clean_replay_sessions=1,
+        promotion_live_max_fill_haircut_bps=0,
+    )
+    carol = approver("carol", live=True)
+    promotion_approve(candidate=cand, mode="paper", actor=carol, reason="paper first")
+    live_approval_granted("live-1")
+    _clean_sessions(1)
+    live = promotion_approve(candidate=cand, mode="live", actor=carol, reason="go live")
+    assert live.promotion.approved_mode == "live"
+    assert live.promotion.evidence_bundle["fill_realism"]["haircut_bps"] == "0.0000"
