@@ -41,7 +41,12 @@ from torghut_site.drf import (
     unstorable_text,
 )
 from torghut_site.schema import ErrorSerializer
-from whitepapers.models import EventSource, WhitepaperAnalysisRun
+from whitepapers.models import (
+    CANDIDATE_ID_PATTERN,
+    CANDIDATE_LINKS_PER_REQUEST_MAX,
+    EventSource,
+    WhitepaperAnalysisRun,
+)
 from whitepapers.run_tokens import run_token_verify
 from whitepapers.selectors import run_detail, whitepaper_health, whitepaper_status
 from whitepapers.services.dispatch import DispatchError, agentrun_dispatch
@@ -348,6 +353,13 @@ class FinalizeSerializer(_Lenient):
     design_pull_request = PullRequestsField(required=False)
     artifacts = ArtifactSerializer(many=True, required=False)
     steps = StepSerializer(many=True, required=False)
+    # the research candidates the run inspired (not in the original's payload): linked to the run
+    # by id, not checked against the research ledger (whitepapers.models.WhitepaperRunCandidateLink)
+    candidate_ids = serializers.ListField(
+        child=serializers.RegexField(CANDIDATE_ID_PATTERN, max_length=64),
+        max_length=CANDIDATE_LINKS_PER_REQUEST_MAX,
+        required=False,
+    )
 
 
 class FinalizeApi(WhitepaperControlView):
@@ -375,6 +387,7 @@ class FinalizeApi(WhitepaperControlView):
                 data=data,
                 raw_payload=dict(request.data),
                 approver="" if agent else self.requested_by(request),
+                reporter=self.requested_by(request),
             )
         except WhitepaperAnalysisRun.DoesNotExist as exc:
             raise _run_not_found(run_id) from exc

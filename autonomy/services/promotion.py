@@ -267,11 +267,6 @@ def promotion_approve(
         uncertainty = run_uncertainty_action(run.gate_report or {})
         previous_strategy = strategy_snapshot(cand.strategy_name)
         previous = _champion_replace(cand)
-        strategy_apply(
-            cand.metadata_bundle.get("strategy") or {},
-            account_labels=[label],
-            uncertainty_action=uncertainty,
-        )
         cand.lifecycle_role = LifecycleRole.CHAMPION
         cand.lifecycle_status = LifecycleStatus.ACTIVE
         cand.promotion_target = mode
@@ -279,6 +274,7 @@ def promotion_approve(
             update_fields=["lifecycle_role", "lifecycle_status", "promotion_target", "updated_at"]
         )
         rec = run.recommendation or {}
+        # the ledger row first, so the strategy row can name it as its provenance
         promotion = _append(
             candidate=cand,
             requested_mode=mode,
@@ -299,6 +295,13 @@ def promotion_approve(
             },
             recommendation_trace_id=run.recommendation_trace_id,
             rollback_candidate_id=previous.candidate_id if previous else "",
+        )
+        strategy_apply(
+            cand.metadata_bundle.get("strategy") or {},
+            account_labels=[label],
+            uncertainty_action=uncertainty,
+            promotion_ref=promotion.pk,
+            candidate_id=cand.candidate_id,
         )
     return PromotionResult(promotion, created=True)
 
