@@ -91,7 +91,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='strategy',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('promotion_candidate_id', ''), ('promotion_ref__isnull', True)), models.Q(('promotion_candidate_id__regex', '^\\S+$'), ('promotion_ref__gt', 0), ('source', 'promotion')), _connector='OR'), name='strategy_promotion_provenance'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('promotion_candidate_id', ''), ('promotion_ref__isnull', True)), models.Q(('promotion_candidate_id__regex', '^\\S+$'), ('promotion_ref__gt', 0), ('promotion_ref__isnull', False), ('source', 'promotion')), _connector='OR'), name='strategy_promotion_provenance'),
         ),
         migrations.RunPython(forwards, backwards),
     ]

@@ -106,6 +106,7 @@ class Strategy(models.Model):
                 condition=Q(promotion_ref__isnull=True, promotion_candidate_id="")
                 | Q(
                     source=StrategySource.PROMOTION,
+                    promotion_ref__isnull=False,  # `NULL > 0` alone would pass the CHECK
                     promotion_ref__gt=0,
                     promotion_candidate_id__regex=r"^\S+$",
                 ),
