@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -56,6 +57,7 @@ from whitepapers.services.runs import IllegalRunTransition
 from whitepapers.statemachine import FINALIZE_STATUSES
 
 ISSUE_EVENTS = frozenset({"issues", "issue_comment"})
+_CANDIDATE_ID = re.compile(CANDIDATE_ID_PATTERN)
 
 
 class WhitepaperControlPrincipal:
@@ -345,6 +347,22 @@ class PullRequestsField(serializers.Field[Any, Any, Any, Any]):
         return value
 
 
+@extend_schema_field({"type": "string", "pattern": CANDIDATE_ID_PATTERN})
+class CandidateIdField(serializers.CharField):
+    """A research candidate id, exactly (no trimming; the whole string must match, unlike
+    `RegexField`, whose `$` also matches before a trailing newline)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, max_length=64, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if not _CANDIDATE_ID.fullmatch(data):
+            raise serializers.ValidationError("not a research candidate id (cand-<12 hex>)")
+        return data
+
+
 class FinalizeSerializer(_Lenient):
     status = serializers.ChoiceField(choices=FINALIZE_STATUSES, required=False)
     failure_reason = serializers.CharField(required=False, allow_blank=True)
@@ -356,7 +374,7 @@ class FinalizeSerializer(_Lenient):
     # the research candidates the run inspired (not in the original's payload): linked to the run
     # by id, not checked against the research ledger (whitepapers.models.WhitepaperRunCandidateLink)
     candidate_ids = serializers.ListField(
-        child=serializers.RegexField(CANDIDATE_ID_PATTERN, max_length=64),
+        child=CandidateIdField(),
         max_length=CANDIDATE_LINKS_PER_REQUEST_MAX,
         required=False,
     )
