@@ -545,7 +545,7 @@ class GithubIssueEvent(models.Model):
 
 # A research candidate's id as the research lane makes it: `cand-` and the first 12 hex digits of
 # its run id (autonomy/research_lane.py). Whitepapers cannot import autonomy, so the shape is
-# repeated here; ops/tests/test_provenance.py checks that a lane-made id matches it.
+# repeated here; ops/tests/provenance/test_chain.py checks that a lane-made id matches it.
 CANDIDATE_ID_PATTERN = r"^cand-[0-9a-f]{12}$"
 # at most this many candidates named by one finalize or one admin link
 CANDIDATE_LINKS_PER_REQUEST_MAX = 50
