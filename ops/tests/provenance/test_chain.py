@@ -238,8 +238,11 @@ def _staff(name: str, *perms: str) -> Any:
     return get_user_model().objects.get(pk=user.pk)
 
 
-VIEWER = ("trading.view_tradedecision", "autonomy.view_promotion")
-VIEWER += ("whitepapers.view_whitepaperanalysisrun",)
+VIEWER = (
+    "trading.view_tradedecision",
+    "autonomy.view_promotion",
+    "whitepapers.view_whitepaperanalysisrun",
+)
 
 
 def _client(user: Any | None) -> Client:
@@ -359,3 +362,30 @@ def test_the_link_form_needs_the_run_change_permission(
     # the run's page offers no link button to a viewer who may not link
     page = viewer.get(f"{ADMIN}/whitepaper/{run_id}/").content.decode()
     assert 'id="no-links"' in page and link_url not in page
+
+
+def test_long_lists_are_bounded_with_a_count_of_the_rest(built: Built):
+    from ops.provenance import MAX_DECISIONS
+
+    source = built.promoted
+    for n in range(MAX_DECISIONS + 2):
+        TradeDecision.objects.create(
+            strategy=source.strategy,
+            strategy_version=source.strategy_version,
+            promotion_ref=source.promotion_ref,
+            account_label="paper",
+            symbol="MSFT",
+            timeframe="1Min",
+            event_ts=source.event_ts + timedelta(minutes=n + 1),
+            action="buy",
+            qty=Decimal(1),
+            decision_hash=f"{n:064x}",
+            client_order_id=f"tg-extra-{n}",
+            status="rejected",
+            reject_reason="test_extra",
+        )
+    found = whitepaper_provenance(run_id=built.wp_run_id).links[0]
+    promoted = found.promotions[1]
+    assert (len(promoted.decisions), promoted.decisions_more) == (MAX_DECISIONS, 3)
+    # newest first: the latest extra decisions, the real one among those not shown
+    assert [d.client_order_id for d in promoted.decisions][:2] == ["tg-extra-11", "tg-extra-10"]
