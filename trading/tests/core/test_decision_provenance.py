@@ -89,3 +89,13 @@ def test_an_admin_change_of_what_is_traded_clears_the_provenance():
     assert event is not None
     assert event.details["cleared_promotion_ref"] == 41
     assert event.details["after"] == {"params": {"buy_rsi_threshold": 20}}
+
+
+def test_the_strategy_admin_shows_the_provenance_read_only(admin_client):
+    row = _promoted()
+    page = admin_client.get(f"/admin/trading/strategy/{row.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"]
+    assert {"promotion_ref", "promotion_candidate_id"} <= set(form.readonly_fields)
+    assert not {"promotion_ref", "promotion_candidate_id"} & set(form.form.fields)
+    assert CAND in page.content.decode()
