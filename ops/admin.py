@@ -1,11 +1,13 @@
-"""The operators' admin: API tokens, process heartbeats (with the dashboard page) and dead
-letters. The models stay in `torghut_site` (app label `ops`), which writes and reads them."""
+"""The operators' admin: API tokens, process heartbeats (with the dashboard and provenance
+pages) and dead letters. The models stay in `torghut_site` (app label `ops`), which writes and
+reads them."""
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
+from ops import admin_provenance
 from ops.admin_dashboard import dashboard_view
 from torghut_site.admin_base import ReadOnlyAdmin
 from torghut_site.models import ApiToken, DeadLetterMessage, ProcessHeartbeat
@@ -43,7 +45,7 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
 @admin.register(ProcessHeartbeat)
 class ProcessHeartbeatAdmin(ReadOnlyAdmin):
     """Also serves the operators' dashboard page (`admin:ops_dashboard`), linked from the
-    index."""
+    index, and the provenance pages (`ops.admin_provenance`)."""
 
     list_display = (
         "kind",
@@ -66,13 +68,38 @@ class ProcessHeartbeatAdmin(ReadOnlyAdmin):
         )
 
     def get_urls(self) -> list[URLPattern]:
-        dashboard = path(
-            "dashboard/", self.admin_site.admin_view(self.dashboard_view), name="ops_dashboard"
-        )
-        return [dashboard, *super().get_urls()]
+        view = self.admin_site.admin_view
+        pages = [
+            path("dashboard/", view(self.dashboard_view), name="ops_dashboard"),
+            path(
+                "provenance/decision/<int:decision_id>/",
+                view(self.decision_provenance_view),
+                name="ops_provenance_decision",
+            ),
+            path(
+                "provenance/whitepaper/<str:run_id>/",
+                view(self.whitepaper_provenance_view),
+                name="ops_provenance_whitepaper",
+            ),
+            path(
+                "provenance/whitepaper/<str:run_id>/link/",
+                view(self.link_candidates_view),
+                name="ops_provenance_link",
+            ),
+        ]
+        return [*pages, *super().get_urls()]
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         return dashboard_view(request, self.admin_site)
+
+    def decision_provenance_view(self, request: HttpRequest, decision_id: int) -> HttpResponse:
+        return admin_provenance.decision_view(request, self.admin_site, decision_id)
+
+    def whitepaper_provenance_view(self, request: HttpRequest, run_id: str) -> HttpResponse:
+        return admin_provenance.whitepaper_view(request, self.admin_site, run_id)
+
+    def link_candidates_view(self, request: HttpRequest, run_id: str) -> HttpResponse:
+        return admin_provenance.link_view(request, self.admin_site, run_id)
 
 
 @admin.register(DeadLetterMessage)

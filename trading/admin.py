@@ -98,6 +98,8 @@ class StrategyAdmin(admin.ModelAdmin[Strategy]):
         "source",
         "catalog_hash",
         "uncertainty_action",  # written by the autonomy promotion from the run's gate 7
+        "promotion_ref",  # provenance, written by the autonomy promotion (cleared by changes)
+        "promotion_candidate_id",
         "consecutive_errors",
         "degraded_until",
         "last_error",
@@ -188,6 +190,8 @@ class TradeDecisionAdmin(ReadOnlyAdmin):
         "status",
         "reject_reason",
         "client_order_id",
+        "strategy_version",
+        "promotion_ref",
     )
     list_filter = ("status", "reject_reason", "strategy", "account_label", "action")
     search_fields = ("symbol", "client_order_id", "decision_hash")

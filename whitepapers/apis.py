@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -41,7 +42,12 @@ from torghut_site.drf import (
     unstorable_text,
 )
 from torghut_site.schema import ErrorSerializer
-from whitepapers.models import EventSource, WhitepaperAnalysisRun
+from whitepapers.models import (
+    CANDIDATE_ID_PATTERN,
+    CANDIDATE_LINKS_PER_REQUEST_MAX,
+    EventSource,
+    WhitepaperAnalysisRun,
+)
 from whitepapers.run_tokens import run_token_verify
 from whitepapers.selectors import run_detail, whitepaper_health, whitepaper_status
 from whitepapers.services.dispatch import DispatchError, agentrun_dispatch
@@ -51,6 +57,7 @@ from whitepapers.services.runs import IllegalRunTransition
 from whitepapers.statemachine import FINALIZE_STATUSES
 
 ISSUE_EVENTS = frozenset({"issues", "issue_comment"})
+_CANDIDATE_ID = re.compile(CANDIDATE_ID_PATTERN)
 
 
 class WhitepaperControlPrincipal:
@@ -340,6 +347,22 @@ class PullRequestsField(serializers.Field[Any, Any, Any, Any]):
         return value
 
 
+@extend_schema_field({"type": "string", "pattern": CANDIDATE_ID_PATTERN})
+class CandidateIdField(serializers.CharField):
+    """A research candidate id, exactly (no trimming; the whole string must match, unlike
+    `RegexField`, whose `$` also matches before a trailing newline)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, max_length=64, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if not _CANDIDATE_ID.fullmatch(data):
+            raise serializers.ValidationError("not a research candidate id (cand-<12 hex>)")
+        return data
+
+
 class FinalizeSerializer(_Lenient):
     status = serializers.ChoiceField(choices=FINALIZE_STATUSES, required=False)
     failure_reason = serializers.CharField(required=False, allow_blank=True)
@@ -348,6 +371,13 @@ class FinalizeSerializer(_Lenient):
     design_pull_request = PullRequestsField(required=False)
     artifacts = ArtifactSerializer(many=True, required=False)
     steps = StepSerializer(many=True, required=False)
+    # the research candidates the run inspired (not in the original's payload): linked to the run
+    # by id, not checked against the research ledger (whitepapers.models.WhitepaperRunCandidateLink)
+    candidate_ids = serializers.ListField(
+        child=CandidateIdField(),
+        max_length=CANDIDATE_LINKS_PER_REQUEST_MAX,
+        required=False,
+    )
 
 
 class FinalizeApi(WhitepaperControlView):
@@ -375,6 +405,7 @@ class FinalizeApi(WhitepaperControlView):
                 data=data,
                 raw_payload=dict(request.data),
                 approver="" if agent else self.requested_by(request),
+                reporter=self.requested_by(request),
             )
         except WhitepaperAnalysisRun.DoesNotExist as exc:
             raise _run_not_found(run_id) from exc

@@ -541,3 +541,57 @@ class GithubIssueEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_name}.{self.action} {self.repository}#{self.issue_number}"
+
+
+# A research candidate's id as the research lane makes it: `cand-` and the first 12 hex digits of
+# its run id (autonomy/research_lane.py). Whitepapers cannot import autonomy, so the shape is
+# repeated here; ops/tests/provenance/test_chain.py checks that a lane-made id matches it.
+CANDIDATE_ID_PATTERN = r"^cand-[0-9a-f]{12}$"
+# at most this many candidates named by one finalize or one admin link
+CANDIDATE_LINKS_PER_REQUEST_MAX = 50
+
+
+class CandidateLinkSource(models.TextChoices):
+    FINALIZE = "finalize", "finalize payload"
+    ADMIN = "admin", "admin action"
+
+
+class WhitepaperRunCandidateLink(models.Model):
+    """A research candidate a whitepaper run inspired, by the candidate's id.
+
+    The id is a plain value (whitepapers sits beside autonomy, never above it): a link may name a
+    candidate that does not exist yet, or no longer resolves; the provenance view (`ops`) shows
+    such a link as unresolved. The admin link form checks existence (it lives in `ops`, which
+    sees both apps); the agent's finalize cannot, and records what it reported. A link is written
+    once per (run, candidate) and never changed: the first source and author stay.
+    """
+
+    run = models.ForeignKey(
+        WhitepaperAnalysisRun, on_delete=models.CASCADE, related_name="candidate_links"
+    )
+    candidate_id = models.CharField(max_length=64)
+    source = models.CharField(max_length=16, choices=CandidateLinkSource.choices)
+    linked_by = models.CharField(max_length=200, help_text="operator or agentrun:<run>#<attempt>")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "whitepaper_run_candidate_links"
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "candidate_id"], name="wp_run_candidate_link_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(candidate_id__regex=CANDIDATE_ID_PATTERN),
+                name="wp_run_candidate_link_id_shape",
+            ),
+            choices_constraint("source", CandidateLinkSource, "wp_run_candidate_link_source"),
+            models.CheckConstraint(condition=~Q(linked_by=""), name="wp_run_candidate_link_by"),
+        ]
+        indexes = [
+            # ops.provenance from a decision: the whitepaper runs that link to a candidate
+            models.Index(fields=["candidate_id"], name="wp_candidate_link_cand_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} -> {self.candidate_id} ({self.source})"

@@ -340,8 +340,6 @@ def promotion_approve(
         members = candidate_members(cand)
         previous_strategies = {m["name"]: strategy_snapshot(m["name"]) for m in members}
         previous = _champion_replace(cand)
-        for member in members:
-            strategy_apply(member, account_labels=[label], uncertainty_action=uncertainty)
         cand.lifecycle_role = LifecycleRole.CHAMPION
         cand.lifecycle_status = LifecycleStatus.ACTIVE
         cand.promotion_target = mode
@@ -349,6 +347,7 @@ def promotion_approve(
             update_fields=["lifecycle_role", "lifecycle_status", "promotion_target", "updated_at"]
         )
         rec = run.recommendation or {}
+        # the ledger row first, so the strategy row can name it as its provenance
         promotion = _append(
             candidate=cand,
             requested_mode=mode,
@@ -375,6 +374,14 @@ def promotion_approve(
             recommendation_trace_id=run.recommendation_trace_id,
             rollback_candidate_id=previous.candidate_id if previous else "",
         )
+        for member in members:
+            strategy_apply(
+                member,
+                account_labels=[label],
+                uncertainty_action=uncertainty,
+                promotion_ref=promotion.pk,
+                candidate_id=cand.candidate_id,
+            )
     return PromotionResult(promotion, created=True)
 
 

@@ -35,6 +35,8 @@ _SNAPSHOT_FIELDS = (
     "source",
     "catalog_hash",
     "uncertainty_action",
+    "promotion_ref",
+    "promotion_candidate_id",
 )
 
 
@@ -64,6 +66,9 @@ def strategy_restore(name: str, snapshot: Mapping[str, Any] | None) -> None:
         return
     values = {k: v for k, v in snapshot.items() if k != "name"}
     values.setdefault("uncertainty_action", UncertaintyAction.PASS)  # snapshots older than it
+    # snapshots older than the provenance columns: the restored row names no promotion
+    values.setdefault("promotion_ref", None)
+    values.setdefault("promotion_candidate_id", "")
     for field in ("max_position_pct_equity", "max_notional_per_trade"):
         if values.get(field) is not None:
             values[field] = Decimal(str(values[field]))
@@ -75,10 +80,18 @@ def strategy_apply(
     *,
     account_labels: list[str],
     uncertainty_action: str = UncertaintyAction.PASS,
+    promotion_ref: int | None = None,
+    candidate_id: str = "",
 ) -> Strategy:
     """Enable the candidate's strategy for `account_labels` (added to the lanes it already had
     when it was already a promoted strategy) with the paper patch's limits and the promoted
-    run's gate-7 uncertainty action (applied by the trade cycle's uncertainty gate)."""
+    run's gate-7 uncertainty action (applied by the trade cycle's uncertainty gate).
+
+    `promotion_ref` and `candidate_id`: the `Promotion` row that approved this change and its
+    candidate, stored on the row as its provenance (every decision copies them); both or
+    neither (None/"": the readiness dry runs, which are rolled back)."""
+    if (promotion_ref is None) != (not candidate_id):
+        raise PromotionError("provenance_incomplete", "a promotion ref needs its candidate id")
     name = str(spec["name"])
     existing = Strategy.objects.filter(name=name).first()
     lanes = list(account_labels)
@@ -101,6 +114,8 @@ def strategy_apply(
             "source": StrategySource.PROMOTION,
             "catalog_hash": "",
             "uncertainty_action": uncertainty_action,
+            "promotion_ref": promotion_ref,
+            "promotion_candidate_id": candidate_id,
         },
     )
     return strategy

@@ -203,7 +203,9 @@ def test_live_needs_the_clean_replay_sessions_and_the_fill_haircut_the_run_polic
     refused("replay_sessions_insufficient")  # one of two
     _clean_sessions(1, first=2)
     # on paper: a sell 1.00 above its bar's high: 30 / 2030 = 147.8 bps > 100
-    after = paper.promotion.effective_time + timedelta(microseconds=1)
+    promoted_at = paper.promotion.effective_time
+    assert promoted_at is not None
+    after = promoted_at + timedelta(microseconds=1)
     alpaca.bars = {"AAPL": [bar(0, "99", "102", 1000, opens=after)]}
     filled(STRATEGY, "AAPL", "buy", "10", "100", minute=0, at=after)
     filled(STRATEGY, "AAPL", "sell", "10", "103", minute=0, at=after)

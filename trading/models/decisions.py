@@ -63,6 +63,13 @@ class TradeDecision(models.Model):
     """
 
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="decisions")
+    # provenance, copied from the strategy row in the decision's own insert and never changed
+    # afterwards (a database trigger refuses it, trading/migrations/0012_decision_provenance.py):
+    # the strategy version the decision was computed with, and the autonomy promotion that had
+    # applied that configuration (None: a catalog or admin strategy, or a decision older than
+    # these columns, whose `strategy_version` is blank)
+    strategy_version = models.CharField(max_length=40, blank=True, default="")
+    promotion_ref = models.BigIntegerField(null=True, blank=True)
     account_label = models.CharField(max_length=64)
     symbol = models.CharField(max_length=32)
     timeframe = models.CharField(max_length=16)
@@ -144,6 +151,12 @@ class TradeDecision(models.Model):
                 fields=["account_label", "created_at"],
                 condition=Q(status="pending_review"),
                 name="decision_pending_review_idx",
+            ),
+            # provenance: the decisions a promotion enabled (ops.provenance, from a whitepaper run)
+            models.Index(
+                fields=["promotion_ref", "-created_at"],
+                condition=Q(promotion_ref__isnull=False),
+                name="decision_promotion_idx",
             ),
             # the fallback-ratio latch: a lane's latest answered submits
             models.Index(

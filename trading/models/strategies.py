@@ -57,6 +57,17 @@ class Strategy(models.Model):
     uncertainty_action = models.CharField(
         max_length=16, choices=UncertaintyAction.choices, default=UncertaintyAction.PASS
     )
+    # provenance, written only by the autonomy promotion that applied this configuration
+    # (`autonomy.services.strategies.strategy_apply`): the id of its `research_promotions` row
+    # and the research candidate's id. Plain values, no foreign key: trading sits below autonomy.
+    # The catalog loader and an admin change of what is traded clear them (the row is then no
+    # longer what the promotion applied); every decision copies them (`TradeDecision`).
+    promotion_ref = models.BigIntegerField(
+        null=True, blank=True, help_text="id of the autonomy promotion that applied this row"
+    )
+    promotion_candidate_id = models.CharField(
+        max_length=64, blank=True, default="", help_text="research candidate that promotion chose"
+    )
     # per-strategy circuit breaker, persisted so every worker agrees on it
     consecutive_errors = models.PositiveIntegerField(default=0)
     degraded_until = models.DateTimeField(null=True, blank=True)
@@ -89,6 +100,17 @@ class Strategy(models.Model):
             models.CheckConstraint(
                 condition=Q(max_notional_per_trade__isnull=True) | Q(max_notional_per_trade__gt=0),
                 name="strategy_max_notional_positive",
+            ),
+            # provenance is both values or neither, and only on a row a promotion wrote
+            models.CheckConstraint(
+                condition=Q(promotion_ref__isnull=True, promotion_candidate_id="")
+                | Q(
+                    source=StrategySource.PROMOTION,
+                    promotion_ref__isnull=False,  # `NULL > 0` alone would pass the CHECK
+                    promotion_ref__gt=0,
+                    promotion_candidate_id__regex=r"^\S+$",
+                ),
+                name="strategy_promotion_provenance",
             ),
         ]
 

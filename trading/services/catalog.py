@@ -112,7 +112,14 @@ def catalog_apply(*, path: Path, mode: str = "merge", force: bool = False) -> Ca
         for entry in entries:
             _, was_created = Strategy.objects.update_or_create(
                 name=entry["name"],
-                defaults={**entry, "source": StrategySource.CATALOG, "catalog_hash": file_hash},
+                # a catalog row is no promotion's: its provenance is cleared
+                defaults={
+                    **entry,
+                    "source": StrategySource.CATALOG,
+                    "catalog_hash": file_hash,
+                    "promotion_ref": None,
+                    "promotion_candidate_id": "",
+                },
             )
             (created if was_created else updated).append(entry["name"])
         if mode == "sync":

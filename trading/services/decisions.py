@@ -241,6 +241,9 @@ def _decision_record(
         with transaction.atomic():
             decision = TradeDecision.objects.create(
                 strategy=strategy,
+                # provenance from the same row the decision was computed with (`spec`)
+                strategy_version=spec.version,
+                promotion_ref=strategy.promotion_ref,
                 account_label=ctx.account_label,
                 symbol=signal.symbol,
                 timeframe=signal.timeframe,

@@ -11,7 +11,11 @@ through their own services; this module is for a person's add, change or delete:
    in force (`trading.selectors.safety.live_approval_active`), superusers included. A live lane
    is concerned when the strategy's `account_labels`, before or after the change, name it; an
    empty `account_labels` is every lane (`trading.services.cycle.enabled_strategies`);
-4. the row and one `SafetyEvent` (`strategy_created`, `strategy_changed`, `strategy_deleted`)
+4. a change of what the strategy trades, where or how much (a `RISK_FIELDS` field but
+   `enabled`) clears the row's promotion provenance (`promotion_ref`, `promotion_candidate_id`):
+   the row is a person's configuration from then on, and its later decisions name no promotion.
+   Turning a promoted strategy off and on again keeps it;
+5. the row and one `SafetyEvent` (`strategy_created`, `strategy_changed`, `strategy_deleted`)
    naming the actor, the changed fields before and after, and the live lanes with the approval
    each used, are written in one transaction, under a lock of the row.
 
@@ -60,6 +64,9 @@ RISK_FIELDS = (
     "max_notional_per_trade",
 )
 EDITABLE_FIELDS = (*RISK_FIELDS, "description")
+# changing one of these makes the row no longer the configuration a promotion applied
+PROVENANCE_CLEARING_FIELDS = tuple(name for name in RISK_FIELDS if name != "enabled")
+_PROVENANCE_FIELDS = ("promotion_ref", "promotion_candidate_id")
 _LIST_FIELDS = ("universe_symbols", "account_labels")
 
 
@@ -217,19 +224,21 @@ def _audit(
     plan: StrategyChangePlan,
     user: AbstractBaseUser,
     after: dict[str, Any] | None,
+    cleared_promotion_ref: int | None = None,
 ) -> None:
-    """One event: the changed fields before and `after` (as stored), the live approvals used."""
+    """One event: the changed fields before and `after` (as stored), the live approvals used,
+    and the promotion provenance the change cleared, if any."""
+    details: dict[str, Any] = {
+        "strategy_id": strategy.pk,
+        "strategy": strategy.name,
+        "before": _as_json(plan.before, plan.changed),
+        "after": _as_json(after, plan.changed),
+        "live_approvals": plan.live_approvals,
+    }
+    if cleared_promotion_ref is not None:
+        details["cleared_promotion_ref"] = cleared_promotion_ref
     SafetyEvent.objects.create(
-        kind=kind,
-        actor_id=user.pk,
-        actor_label=user.get_username(),
-        details={
-            "strategy_id": strategy.pk,
-            "strategy": strategy.name,
-            "before": _as_json(plan.before, plan.changed),
-            "after": _as_json(after, plan.changed),
-            "live_approvals": plan.live_approvals,
-        },
+        kind=kind, actor_id=user.pk, actor_label=user.get_username(), details=details
     )
 
 
@@ -242,6 +251,7 @@ def strategy_admin_change(
     with transaction.atomic():
         row = None if strategy_id is None else _locked(strategy_id)
         plan = _plan(user, None if row is None else _values(row), changes)
+        cleared: int | None = None
         if row is None:
             kind = SafetyEventKind.STRATEGY_CREATED
             row = Strategy.objects.create(**changes)
@@ -249,11 +259,16 @@ def strategy_admin_change(
             kind = SafetyEventKind.STRATEGY_CHANGED
             for name in plan.changed:
                 setattr(row, name, changes[name])
-            row.save(update_fields=[*plan.changed, "updated_at"])
+            written = [*plan.changed, "updated_at"]
+            if set(plan.changed) & set(PROVENANCE_CLEARING_FIELDS):
+                cleared = row.promotion_ref
+                row.promotion_ref, row.promotion_candidate_id = None, ""
+                written.extend(_PROVENANCE_FIELDS)
+            row.save(update_fields=written)
         else:
             return row
         row.refresh_from_db()
-        _audit(kind, row, plan, user, _values(row))
+        _audit(kind, row, plan, user, _values(row), cleared)
     return row
 
 

@@ -7,7 +7,11 @@ own row).
 
 A verdict's approval is a human act: `approved_by` in the payload is never stored as sent. Only
 an operator's finalize (`approver`, the signed-in user's name) records an approval, under that
-name; the agent's finalize leaves an existing approval as it is."""
+name; the agent's finalize leaves an existing approval as it is.
+
+`candidate_ids` names the research candidates the run inspired: each becomes a
+`WhitepaperRunCandidateLink` (source `finalize`, by `reporter`), once per candidate
+(`whitepapers.services.links`); a repeated finalize adds only candidates not linked yet."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from django.utils import timezone
 
 from whitepapers.metrics import WHITEPAPER_FINALIZED
 from whitepapers.models import (
+    CandidateLinkSource,
     DocumentStatus,
     RunStatus,
     WhitepaperAnalysisRun,
@@ -29,6 +34,7 @@ from whitepapers.models import (
     WhitepaperSynthesis,
     WhitepaperViabilityVerdict,
 )
+from whitepapers.services.links import candidate_links_write
 from whitepapers.services.runs import document_move, run_move
 
 FINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
@@ -139,9 +145,11 @@ def run_finalize(
     data: dict[str, Any],
     raw_payload: dict[str, Any] | None = None,
     approver: str = "",
+    reporter: str = "finalize",
 ) -> FinalizeOutcome:
     """Apply a validated finalize payload. `approver`: the signed-in operator finalizing, whose
-    name an `approved_by` in the verdict records (empty for the agent: no approval). Raises
+    name an `approved_by` in the verdict records (empty for the agent: no approval). `reporter`:
+    who sent it (the AgentRun or the operator), named by the candidate links it writes. Raises
     `WhitepaperAnalysisRun.DoesNotExist` or `IllegalRunTransition` (e.g. failing a run that
     already completed)."""
     status = data.get("status") or RunStatus.COMPLETED
@@ -155,22 +163,20 @@ def run_finalize(
         synthesis = _upsert_synthesis(run, data.get("synthesis"), raw.get("synthesis"))
         verdict = _upsert_verdict(run, data.get("verdict"), approver=approver)
         prs = _upsert_pull_requests(run, data.get("design_pull_request"))
-        for artifact in data.get("artifacts") or []:
-            defaults = _pick(artifact, _ARTIFACT_FIELDS)
-            defaults.update(
-                {
-                    "document": run.document,
-                    "document_version": run.document_version,
-                    "synthesis": synthesis,
-                    "verdict": verdict,
-                    "design_pull_request": prs[-1] if prs else None,
-                }
-            )
-            WhitepaperArtifact.objects.update_or_create(
+        links = {
+            "document": run.document,
+            "document_version": run.document_version,
+            "synthesis": synthesis,
+            "verdict": verdict,
+            "design_pull_request": prs[-1] if prs else None,
+        }
+        _upsert_artifacts(run, data.get("artifacts") or [], links)
+        if data.get("candidate_ids"):
+            candidate_links_write(
                 run=run,
-                ceph_bucket=artifact["ceph_bucket"],
-                ceph_object_key=artifact["ceph_object_key"],
-                defaults=defaults,
+                candidate_ids=data["candidate_ids"],
+                source=CandidateLinkSource.FINALIZE,
+                linked_by=reporter,
             )
         for step in data.get("steps") or []:
             WhitepaperAnalysisStep.objects.update_or_create(
@@ -199,6 +205,18 @@ def run_finalize(
             document_move(run.document, DocumentStatus.FAILED)
     WHITEPAPER_FINALIZED.labels(status=status).inc()
     return FinalizeOutcome(run_id=run.run_id, status=run.status, completed_at=run.completed_at)
+
+
+def _upsert_artifacts(
+    run: WhitepaperAnalysisRun, artifacts: list[dict[str, Any]], links: dict[str, Any]
+) -> None:
+    for artifact in artifacts:
+        WhitepaperArtifact.objects.update_or_create(
+            run=run,
+            ceph_bucket=artifact["ceph_bucket"],
+            ceph_object_key=artifact["ceph_object_key"],
+            defaults={**_pick(artifact, _ARTIFACT_FIELDS), **links},
+        )
 
 
 def _upsert_synthesis(
