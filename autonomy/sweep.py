@@ -51,7 +51,14 @@ import numpy as np
 
 from autonomy.engine import ENGINE_VERSION
 from autonomy.engine.artifacts import canonical, canonical_json, sha256_hex
-from autonomy.engine.backtest import BacktestConfig, BacktestMetrics, simulate, strategy_actions
+from autonomy.engine.backtest import (
+    BacktestConfig,
+    BacktestMetrics,
+    CostModel,
+    Sizing,
+    simulate,
+    strategy_actions,
+)
 from autonomy.engine.cpcv import Segment, make_cpcv_plan
 from autonomy.engine.data import BarFrame, ns_to_datetime
 from autonomy.engine.walkforward import make_folds, summarize
@@ -80,7 +87,12 @@ LEADERBOARD_KEYS = (
 
 
 class SweepInputError(ValueError):
-    """A sweep that cannot be evaluated (bad grid, plan too large for the data...)."""
+    """A sweep that cannot be evaluated (bad grid, plan too large for the data...); `flag` names
+    the command-line option at fault when one is."""
+
+    def __init__(self, message: str, *, flag: str = "") -> None:
+        super().__init__(message)
+        self.flag = flag
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,9 @@ def plan_folds(plan: FoldPlanSpec, n: int) -> list[SweepFold]:
         if plan.kind == "cpcv":
             return _cpcv_folds(plan, n)
         if plan.kind not in ("rolling", "anchored"):
-            raise SweepInputError(f"fold plan must be one of {', '.join(PLAN_KINDS)}")
+            raise SweepInputError(
+                f"fold plan must be one of {', '.join(PLAN_KINDS)}", flag="--fold-plan"
+            )
         if plan.folds == 1:
             folds = make_folds(n, n_folds=1, train_bars=0)
         else:
@@ -128,7 +142,7 @@ def plan_folds(plan: FoldPlanSpec, n: int) -> list[SweepFold]:
             )
             folds = make_folds(n, n_folds=plan.folds, train_bars=n // (plan.folds + 1), mode=mode)
     except ValueError as exc:
-        raise SweepInputError(str(exc)) from exc
+        raise SweepInputError(str(exc), flag="--fold-plan") from exc
     out = []
     for f in folds:
         test = ((f.test_start, f.test_stop),)
@@ -138,13 +152,16 @@ def plan_folds(plan: FoldPlanSpec, n: int) -> list[SweepFold]:
 
 
 def _cpcv_folds(plan: FoldPlanSpec, n: int) -> list[SweepFold]:
-    cpcv = make_cpcv_plan(
-        n,
-        groups=plan.folds,
-        test_groups=plan.test_groups,
-        purge=plan.purge,
-        embargo=plan.embargo,
-    )
+    try:
+        cpcv = make_cpcv_plan(
+            n,
+            groups=plan.folds,
+            test_groups=plan.test_groups,
+            purge=plan.purge,
+            embargo=plan.embargo,
+        )
+    except ValueError as exc:
+        raise SweepInputError(str(exc), flag="--fold-plan") from exc
     first = cpcv.first_tests()
     out = []
     for s in cpcv.splits:
@@ -234,6 +251,41 @@ class SweepSpec:
         return [(s, f) for s in range(len(self.settings())) for f in range(folds)]
 
 
+def config_from_dict(raw: Mapping[str, Any]) -> BacktestConfig:
+    return BacktestConfig(
+        costs=CostModel(**raw["costs"]),
+        sizing=Sizing(**raw["sizing"]),
+        starting_cash=float(raw["starting_cash"]),
+    )
+
+
+def spec_from_dict(raw: Mapping[str, Any]) -> SweepSpec:
+    """The spec `SweepSpec.as_dict` wrote (a ledger row's), with the same sweep id."""
+    plan = raw["plan"]
+    if plan["kind"] == "cpcv":
+        fold_plan = FoldPlanSpec(
+            "cpcv", plan["groups"], plan["test_groups"], plan["purge"], plan["embargo"]
+        )
+    else:
+        fold_plan = FoldPlanSpec(plan["kind"], plan["folds"])
+    return SweepSpec(
+        family=raw["family"],
+        strategy_name=raw["strategy_name"],
+        strategy_version=raw["strategy_version"],
+        timeframe=raw["timeframe"],
+        universe=tuple(raw["universe"]),
+        base_params=dict(raw["base_params"]),
+        grid=tuple((name, tuple(values)) for name, values in raw["grid"]),
+        plan=fold_plan,
+        config=config_from_dict(raw["config"]),
+        dataset_sha256=raw["dataset_sha256"],
+        signal_source=raw["signal_source"],
+        rows=int(raw["rows"]),
+        window_from=raw["window_from"],
+        window_to=raw["window_to"],
+    )
+
+
 def trial_rows(folds: Sequence[SweepFold]) -> tuple[int, int]:
     rows = [seg for f in folds for seg in f.counted]
     return min(a for a, _ in rows), max(b for _, b in rows)
@@ -259,12 +311,14 @@ def sweep_spec(
     try:
         get_strategy(family)
     except KeyError as exc:
-        raise SweepInputError(f"unknown strategy type {family!r}") from exc
+        raise SweepInputError(
+            f"unknown strategy type {family!r}", flag="--strategy-config"
+        ) from exc
     names = [name for name, _ in grid]
     if len(set(names)) != len(names):
-        raise SweepInputError("a grid parameter is given twice")
+        raise SweepInputError("a grid parameter is given twice", flag="--grid")
     if any(not values for _, values in grid):
-        raise SweepInputError("a grid parameter has no values")
+        raise SweepInputError("a grid parameter has no values", flag="--grid")
     start, stop = trial_rows(plan_folds(plan, len(frame)))
     return SweepSpec(
         family=family,
@@ -275,7 +329,7 @@ def sweep_spec(
         base_params=dict(canonical(dict(base_params))),
         grid=tuple(sorted((name, tuple(canonical(list(values)))) for name, values in grid)),
         plan=plan,
-        config=config,
+        config=config_from_dict(canonical(config)),  # as a worker reads it back
         dataset_sha256=dataset_sha256,
         signal_source=signal_source,
         rows=len(frame),
