@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from statistics import NormalDist
 
@@ -147,7 +148,7 @@ def pbo_from_block_sums(block_sums: ArrayLike) -> float:
     """CSCV (`probability_of_backtest_overfitting`) from each setting's power sums per block:
     an array settings x blocks x 5 (`power_sums` of the setting's returns in each block, the
     blocks the same periods for every setting). The blocks are the partitions."""
-    sums = np.asarray(block_sums, dtype=float)
+    sums = np.ascontiguousarray(block_sums, dtype=np.float64)
     if sums.ndim != 3 or sums.shape[2] != 5:
         raise ValueError("block sums are settings x blocks x 5")
     settings_count, partitions = sums.shape[0], sums.shape[1]
@@ -156,18 +157,35 @@ def pbo_from_block_sums(block_sums: ArrayLike) -> float:
     _check_partitions(partitions)
     if float(sums[:, :, 0].min()) < 2:
         raise InsufficientData(f"CSCV with {partitions} partitions needs {2 * partitions} periods")
+    # the settings in a canonical order: the result depends on the set of settings only (the
+    # order could only matter for exactly tied in-sample Sharpe ratios with different outcomes),
+    # so a sweep's settings, each evaluated against the same matrix, share one computation
+    flat = sums.reshape(settings_count, -1)
+    canonical_rows = flat[np.lexsort(flat.T[::-1])]
+    return _cscv(canonical_rows.tobytes(), sums.shape)
+
+
+@lru_cache(maxsize=16)
+def _cscv(data: bytes, shape: tuple[int, ...]) -> float:
+    sums = np.frombuffer(data, dtype=np.float64).reshape(shape)
+    settings_count, partitions = shape[0], shape[1]
+    splits = np.asarray(list(combinations(range(partitions), partitions // 2)), dtype=np.intp)
+    others = np.asarray(
+        [[b for b in range(partitions) if b not in set(row)] for row in splits.tolist()],
+        dtype=np.intp,
+    )
     overfit = 0
-    splits = list(combinations(range(partitions), partitions // 2))
-    for chosen in splits:
-        inside = np.zeros(partitions, dtype=bool)
-        inside[list(chosen)] = True
-        best = int(np.argmax(_sharpes_of(sums[:, inside].sum(axis=1))))
-        oos = _sharpes_of(sums[:, ~inside].sum(axis=1))
+    batch = max(1, 4_000_000 // max(1, settings_count * partitions * 5))
+    for lo in range(0, splits.shape[0], batch):
+        # settings x splits x 5, each split's blocks added in block order (as a loop would)
+        inside = _sharpes_of(sums[:, splits[lo : lo + batch]].sum(axis=2))
+        outside = _sharpes_of(sums[:, others[lo : lo + batch]].sum(axis=2))
+        best = np.argmax(inside, axis=0)  # the first best setting of each split
+        oos_best = outside[best, np.arange(best.shape[0])]
         # relative rank of the in-sample best among the settings out of sample, in (0, 1)
-        rank = (float(np.sum(oos < oos[best])) + 1) / (settings_count + 1)
-        if math.log(rank / (1 - rank)) <= 0:
-            overfit += 1
-    return overfit / len(splits)
+        rank = ((outside < oos_best).sum(axis=0) + 1) / (settings_count + 1)
+        overfit += int(np.count_nonzero(np.log(rank / (1 - rank)) <= 0))
+    return overfit / splits.shape[0]
 
 
 def _check_partitions(partitions: int) -> None:
@@ -176,8 +194,9 @@ def _check_partitions(partitions: int) -> None:
 
 
 def _sharpes_of(sums: np.ndarray) -> np.ndarray:
-    """Per-period Sharpe ratio (sample std) of each row of power sums; 0 without variance."""
-    n, s1, s2 = sums[:, 0], sums[:, 1], sums[:, 2]
+    """Per-period Sharpe ratio (sample std) of each row of power sums (the last axis holds the
+    sums); 0 without variance."""
+    n, s1, s2 = sums[..., 0], sums[..., 1], sums[..., 2]
     mean = s1 / n
     var = np.maximum(s2 - n * mean * mean, 0.0) / np.maximum(n - 1, 1)
     std = np.sqrt(var)
