@@ -124,8 +124,7 @@ def test_evaluate_picks_the_best_train_pnl_and_paths_add_up(frame):
     for r in result.splits:
         scores = [
             math.fsum(
-                simulate(frame.slice(a, b), act[a:b], cfg).metrics.net_pnl
-                for a, b in r.split.train
+                simulate(frame.slice(a, b), act[a:b], cfg).metrics.net_pnl for a, b in r.split.train
             )
             for act in actions
         ]

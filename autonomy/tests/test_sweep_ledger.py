@@ -174,8 +174,10 @@ def test_sweep_command_local_prints_the_leaderboard(rows, tmp_path, s3_artifacts
         (["--grid", "buy_rsi_threshold"], "--grid: expected NAME=V1,V2"),
         (["--grid", "buy_rsi_threshold=30", "--grid", "buy_rsi_threshold=40"], "--grid: "),
         (["--grid", "buy_rsi_threshold=30", "--strategy", "nope"], "--strategy: no strategy"),
-        (["--grid", "buy_rsi_threshold=30", "--fold-plan", "cpcv", "--folds", "9999"],
-         "--fold-plan: "),  # fmt: skip
+        (
+            ["--grid", "buy_rsi_threshold=30", "--fold-plan", "cpcv", "--folds", "9999"],
+            "--fold-plan: ",
+        ),  # fmt: skip
         (["--grid", "buy_rsi_threshold=30", "--params", "x"], "--params: expected NAME=VALUE"),
         (["--grid", "buy_rsi_threshold=abc"], "--grid: setting 0"),
     ],
