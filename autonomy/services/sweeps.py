@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -284,16 +284,23 @@ def sweep_run_local(*, sweep: Sweep, progress: Progress = no_progress) -> Sweep:
     return sweep
 
 
-def _send(chunks: Sequence[tuple[int, int]], sweep_id: str) -> None:
-    from torghut_site.celery import app
+Sender = Callable[[str, list[Any]], None]  # (task name, args): sends one task message
 
+
+def _app_send(name: str, args: list[Any]) -> None:
+    from torghut_site.celery import app  # routed by CELERY_TASK_ROUTES (`research`)
+
+    app.send_task(name, args=args)
+
+
+def _send(chunks: Sequence[tuple[int, int]], sweep_id: str, send: Sender = _app_send) -> None:
     for s, f in chunks:
-        app.send_task(CHUNK_TASK, args=[sweep_id, s, f])
+        send(CHUNK_TASK, [sweep_id, s, f])
 
 
-def sweep_enqueue(*, sweep: Sweep) -> int:
+def sweep_enqueue(*, sweep: Sweep, send: Sender = _app_send) -> int:
     """The sweep `running` and a task for each chunk not done, sent after the commit; returns
-    how many. A sweep already done is finalized (a no-op)."""
+    how many. A sweep whose chunks are all done gets its finalize task."""
     _start(sweep)
     if sweep.status != SweepStatus.RUNNING:
         return 0
@@ -305,19 +312,19 @@ def sweep_enqueue(*, sweep: Sweep) -> int:
     )
     sweep_id = sweep.sweep_id
     if chunks:
-        transaction.on_commit(lambda: _send(chunks, sweep_id))
+        transaction.on_commit(lambda: _send(chunks, sweep_id, send))
     else:
-        transaction.on_commit(lambda: _send_finalize(sweep_id))
+        transaction.on_commit(lambda: send(FINALIZE_TASK, [sweep_id]))
     return len(chunks)
 
 
-def _send_finalize(sweep_id: str) -> None:
-    from torghut_site.celery import app
-
-    app.send_task(FINALIZE_TASK, args=[sweep_id])
-
-
-def sweep_requeue(*, sweep_id: str, older_than: timedelta, now: datetime | None = None) -> int:
+def sweep_requeue(
+    *,
+    sweep_id: str,
+    older_than: timedelta,
+    now: datetime | None = None,
+    send: Sender = _app_send,
+) -> int:
     """Send again the tasks of chunks claimed before `now - older_than` and still not done
     (their worker is gone); returns how many."""
     cutoff = (now or timezone.now()) - older_than
@@ -328,7 +335,7 @@ def sweep_requeue(*, sweep_id: str, older_than: timedelta, now: datetime | None 
         .values_list("setting_index", "fold_index")
     )
     if stale:
-        transaction.on_commit(lambda: _send(stale, sweep_id))
+        transaction.on_commit(lambda: _send(stale, sweep_id, send))
     return len(stale)
 
 
