@@ -194,3 +194,26 @@ def test_sweep_command_bad_input_records_nothing(rows, tmp_path, extra, message)
 def test_sweep_status_of_an_unknown_sweep():
     with pytest.raises(CommandError, match="no sweep 'deadbeefdead'"):
         call_command("sweep", "status", "deadbeefdead")
+
+
+def test_admin_shows_progress_leaderboard_chunks_and_trials(prepared, admin_client):
+    pending = sweep_register(prepared=prepared)
+    page = admin_client.get("/admin/autonomy/sweep/")
+    assert page.status_code == 200
+    assert '<progress value="0" max="12"></progress> 0/12' in page.content.decode()
+    sweep = sweep_run_local(sweep=pending)
+    listing = admin_client.get("/admin/autonomy/sweep/").content.decode()
+    assert '<progress value="12" max="12"></progress> 12/12' in listing
+    change = admin_client.get(f"/admin/autonomy/sweep/{sweep.pk}/change/").content.decode()
+    assert change.count("<tr><td>") == 4  # the leaderboard's rows
+    first = sweep.report["leaderboard"][0]
+    params = f"buy_rsi_threshold={first['params']['buy_rsi_threshold']} " + (
+        f"sell_rsi_threshold={first['params']['sell_rsi_threshold']}"
+    )
+    assert f"<tr><td>1</td><td>{first['setting']}</td><td>{params}</td>" in change
+    assert change.count("sweepchunk/") >= 12  # every chunk inline, linked
+    trials = admin_client.get("/admin/autonomy/researchtrial/?source__exact=sweep")
+    assert trials.status_code == 200
+    assert trials.content.decode().count(sweep.sweep_id) == 4
+    assert admin_client.get("/admin/autonomy/researchtrial/add/").status_code == 403
+    assert admin_client.get("/admin/autonomy/sweep/add/").status_code == 403
