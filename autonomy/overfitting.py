@@ -185,7 +185,7 @@ def _cscv(data: bytes, shape: tuple[int, ...]) -> float:
         # relative rank of the in-sample best among the settings out of sample, in (0, 1)
         rank = ((outside < oos_best).sum(axis=0) + 1) / (settings_count + 1)
         overfit += int(np.count_nonzero(np.log(rank / (1 - rank)) <= 0))
-    return overfit / splits.shape[0]
+    return overfit / int(splits.shape[0])
 
 
 def _check_partitions(partitions: int) -> None:

@@ -226,7 +226,7 @@ def chunk_results(sweep: Sweep) -> list[ChunkResult]:
     rows = SweepChunk.objects.filter(sweep=sweep, status=ChunkStatus.DONE).order_by(
         "setting_index", "fold_index"
     )
-    return [ChunkResult.from_dict(r) for r in rows.values_list("result", flat=True)]
+    return [ChunkResult.from_dict(r) for r in rows.values_list("result", flat=True) if r]
 
 
 def sweep_finalize(*, sweep_id: str, now: datetime | None = None) -> bool:

@@ -13,14 +13,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from autonomy.engine.artifacts import artifact_bytes
-from autonomy.models import ResearchTrial, SweepChunk, SweepStatus
+from autonomy.models import ResearchTrial, Sweep, SweepChunk, SweepStatus
 from autonomy.services.sweep_data import strategy_entry
-from autonomy.services.sweeps import sweep_enqueue, sweep_prepare, sweep_register
+from autonomy.services.sweeps import (
+    sweep_enqueue,
+    sweep_prepare,
+    sweep_register,
+    sweep_requeue,
+)
 from autonomy.sweep import FoldPlanSpec, chunk_evaluate, sweep_report
 from autonomy.tests.engine.helpers import signal_rows
 from autonomy.trials import TrialHistory
@@ -121,6 +127,80 @@ def test_worker_child_killed_mid_sweep_recomputes_only_its_chunk(
     assert set(SweepChunk.objects.values_list("conflict_count", flat=True)) == {0}
     assert ResearchTrial.objects.filter(source="sweep", source_ref=sweep.sweep_id).count() == 3
 
+    spec = prepared.spec
+    single = [chunk_evaluate(spec, prepared.frame, c) for c in spec.chunks()]
+    expected = artifact_bytes(sweep_report(spec, single, TrialHistory(spec.family)))
+    assert artifact_bytes(sweep.report) == expected
+
+
+def test_a_whole_worker_killed_its_chunk_is_requeued_after_its_claim_lapses(
+    private_redis,  # noqa: F811
+    s3_artifacts,
+    tmp_path: Path,
+):
+    """Two solo workers, both armed; the first to reach the point dies entirely (its message
+    waits in Redis's `unacked` set for the visibility timeout). The survivor computes every
+    other chunk; `sweep_requeue` (what the waiting `sweep` command calls for claims older than
+    the task time limit; here the lease is 0) sends the dead worker's chunk again."""
+    rows = signal_rows({"AAPL": 1, "MSFT": 2}, 120)
+    marker = tmp_path / "fault-fired"
+    env = worker_env(
+        tmp_path,
+        private_redis.url,
+        s3_artifacts.bucket,
+        TORGHUT_FAULT_INJECT="sweep_chunk_before_store",
+        TORGHUT_FAULT_INJECT_ONCE_FILE=str(marker),
+    )
+    procs = {}
+    for name in ("a", "b"):
+        with open(tmp_path / f"worker-{name}.log", "w") as log:
+            procs[name] = subprocess.Popen(
+                [CELERY, "-A", "torghut_site", "worker", "--pool=solo", "-Q", "research",
+                 "-n", f"{name}@sweep", "--without-gossip", "--without-mingle",
+                 "--without-heartbeat", "--loglevel=info"],
+                cwd=ROOT, env=env, stdout=log, stderr=log, text=True,
+            )  # fmt: skip
+    client = beat(private_redis.url)
+
+    def send(name: str, args: list) -> None:
+        client.send_task(name, args=args, queue="research")
+
+    try:
+        prepared = sweep_prepare(
+            rows=rows,
+            entry=strategy_entry(STRATEGY, None),
+            params={},
+            grid=[("buy_rsi_threshold", [35, 45, 50])],
+            plan=FoldPlanSpec("rolling", 2),
+            signal_source="file",
+        )
+        sweep = sweep_register(prepared=prepared)
+        assert sweep_enqueue(sweep=sweep, send=send) == 6
+
+        def logs() -> str:
+            return "\n".join((tmp_path / f"worker-{n}.log").read_text() for n in procs)
+
+        assert wait_for(lambda: any(p.poll() is not None for p in procs.values()), 25), logs()
+        [dead] = [n for n, p in procs.items() if p.poll() is not None]
+        assert procs[dead].returncode == -signal.SIGKILL
+        assert wait_for(lambda: Sweep.objects.get(pk=sweep.pk).chunk_done == 5, 20), logs()
+        [held] = SweepChunk.objects.filter(sweep=sweep, status="running")
+        assert (held.claimed_by, held.attempts) == (f"{dead}@sweep", 1)
+        # the dead worker's message stays unacknowledged (the survivor acks each of its own)
+        assert wait_for(lambda: private_redis.client().hlen("unacked") == 1, 10)
+
+        assert sweep_requeue(sweep_id=sweep.sweep_id, older_than=timedelta(0), send=send) == 1
+        assert wait_for(lambda: Sweep.objects.get(pk=sweep.pk).status == SweepStatus.DONE, 20)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait(timeout=20)
+    held.refresh_from_db()
+    survivor = "b" if dead == "a" else "a"
+    assert (held.claimed_by, held.attempts, held.status) == (f"{survivor}@sweep", 2, "done")
+    assert sorted(SweepChunk.objects.values_list("attempts", flat=True)) == [1, 1, 1, 1, 1, 2]
+    sweep.refresh_from_db()
     spec = prepared.spec
     single = [chunk_evaluate(spec, prepared.frame, c) for c in spec.chunks()]
     expected = artifact_bytes(sweep_report(spec, single, TrialHistory(spec.family)))
