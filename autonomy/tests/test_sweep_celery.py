@@ -10,6 +10,7 @@ single-process computation of the same sweep.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -30,7 +31,7 @@ from autonomy.services.sweeps import (
 from autonomy.sweep import FoldPlanSpec, chunk_evaluate, sweep_report
 from autonomy.tests.engine.helpers import signal_rows
 from autonomy.trials import TrialHistory
-from tests.conftest import ROOT, subprocess_db_dsn
+from tests.conftest import ROOT, manage_in_test_db, subprocess_db_dsn
 from tests.faults.conftest import CELERY, beat, private_redis, wait_for  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
@@ -205,3 +206,40 @@ def test_a_whole_worker_killed_its_chunk_is_requeued_after_its_claim_lapses(
     single = [chunk_evaluate(spec, prepared.frame, c) for c in spec.chunks()]
     expected = artifact_bytes(sweep_report(spec, single, TrialHistory(spec.family)))
     assert artifact_bytes(sweep.report) == expected
+
+
+def test_sweep_command_on_celery_waits_for_the_workers_and_prints_the_leaderboard(
+    private_redis,  # noqa: F811
+    s3_artifacts,
+    tmp_path: Path,
+):
+    signals = tmp_path / "signals.json"
+    signals.write_text(json.dumps(signal_rows({"AAPL": 1}, 120)))
+    config = tmp_path / "strategy.yaml"
+    config.write_bytes(STRATEGY)
+    env = worker_env(tmp_path, private_redis.url, s3_artifacts.bucket)
+    with open(tmp_path / "worker.log", "w") as log:
+        worker = subprocess.Popen(
+            [CELERY, "-A", "torghut_site", "worker", "--pool=solo", "-Q", "research",
+             "-n", "cmd@sweep", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=log, stderr=log, text=True,
+        )  # fmt: skip
+    try:
+        done = manage_in_test_db(
+            "sweep", "--strategy-config", str(config), "--signals", str(signals),
+            "--grid", "buy_rsi_threshold=35,45", "--folds", "2", "--workers", "celery",
+            "--timeout", "60", env=env,
+        )  # fmt: skip
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+    sweep = Sweep.objects.get()
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"sweep {sweep.sweep_id} legacy_macd_rsi done 4/4 chunks"
+    assert lines[1].split()[:3] == ["rank", "setting", "params"]
+    assert len(lines) == 4 and {ln.split()[2] for ln in lines[2:]} == {
+        "buy_rsi_threshold=35",
+        "buy_rsi_threshold=45",
+    }
+    assert set(SweepChunk.objects.values_list("claimed_by", flat=True)) == {"cmd@sweep"}
