@@ -231,3 +231,14 @@ def test_a_strategy_config_with_two_enabled_needs_a_name(tmp_path, inputs):
         backtest("--strategy-config", str(config), "--signals", str(signals),
                  "--output-dir", str(tmp_path / "x"))  # fmt: skip
     assert ResearchTrial.objects.count() == 0
+
+
+def test_the_readme_example_on_the_shipped_sample(tmp_path):
+    from autonomy.tests.conftest import SAMPLE_SIGNALS, SAMPLE_STRATEGY
+
+    text = backtest("--strategy-config", str(SAMPLE_STRATEGY), "--signals", str(SAMPLE_SIGNALS),
+                    "--output-dir", str(tmp_path / "bt"))  # fmt: skip
+    lines = text.splitlines()
+    assert lines[0].startswith("legacy-macd-rsi-v3 (legacy_macd_rsi@1.0.0)")
+    assert lines[3].split()[:3] == ["total", "0.88", "2"]  # the lane's sample: net PnL 0.88
+    assert ResearchTrial.objects.get().source == "backtest"
