@@ -60,7 +60,7 @@ def backtest(*args: str) -> str:
 
 
 def report_of(out_dir: Path) -> dict:
-    return json.loads((out_dir / "backtest" / "report.json").read_bytes())
+    return dict(json.loads((out_dir / "backtest" / "report.json").read_bytes()))
 
 
 def test_signal_file_prints_metrics_writes_artifacts_records_the_trial(inputs, tmp_path):

@@ -93,6 +93,7 @@ def test_local_run_writes_the_report_once_and_records_every_trial(prepared):
     assert {(t.source, t.source_ref, t.family) for t in trials} == {
         ("sweep", sweep.sweep_id, "legacy_macd_rsi")
     }
+    assert sweep.report is not None
     assert {t.trial_key for t in trials} == {s["trial_key"] for s in sweep.report["settings"]}
     assert set(SweepChunk.objects.values_list("attempts", flat=True)) == {1}
     # finalizing again writes nothing; running again computes nothing
@@ -206,6 +207,7 @@ def test_admin_shows_progress_leaderboard_chunks_and_trials(prepared, admin_clie
     assert '<progress value="12" max="12"></progress> 12/12' in listing
     change = admin_client.get(f"/admin/autonomy/sweep/{sweep.pk}/change/").content.decode()
     assert change.count("<tr><td>") == 4  # the leaderboard's rows
+    assert sweep.report is not None
     first = sweep.report["leaderboard"][0]
     params = f"buy_rsi_threshold={first['params']['buy_rsi_threshold']} " + (
         f"sell_rsi_threshold={first['params']['sell_rsi_threshold']}"
