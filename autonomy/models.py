@@ -243,6 +243,108 @@ class ResearchTrial(models.Model):
         return f"{self.family} {self.params_sha256[:8]} on {self.window_key[:8]}"
 
 
+class SweepStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+
+
+class Sweep(models.Model):
+    """A parameter sweep (`autonomy.sweep`: what its id covers) split into chunks (settings x
+    folds) that any worker computes (`autonomy.services.sweeps`). The dataset is stored once in
+    object storage under `dataset_key` (its sha256), so every worker reads the same bytes. The
+    report is written once, when the last chunk is stored (compare-and-set on `status`)."""
+
+    sweep_id = models.CharField(max_length=64, unique=True)
+    family = models.CharField(max_length=64)
+    strategy_name = models.CharField(max_length=100, blank=True)
+    spec = models.JSONField()
+    dataset_sha256 = models.CharField(max_length=64)
+    dataset_key = models.CharField(max_length=255)
+    status = models.CharField(
+        max_length=16, choices=SweepStatus.choices, default=SweepStatus.PENDING
+    )
+    chunk_total = models.PositiveIntegerField()
+    chunk_done = models.PositiveIntegerField(default=0)
+    report = models.JSONField(null=True, blank=True)
+    report_sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "research_sweeps"
+        ordering = ["-created_at", "pk"]
+        constraints = [
+            choices_constraint("status", SweepStatus, "research_sweep_status_valid"),
+            models.CheckConstraint(
+                condition=Q(chunk_done__lte=models.F("chunk_total")),
+                name="research_sweep_chunks_done_le_total",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=SweepStatus.DONE)
+                | (Q(report__isnull=False) & Q(chunk_done=models.F("chunk_total"))),
+                name="research_sweep_done_has_report",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sweep {self.sweep_id[:12]} {self.family} {self.status}"
+
+
+class SweepChunk(models.Model):
+    """One (setting, fold) of a sweep. Its result is written once: a second identical result is
+    a no-op, a different one is counted in `conflict_count` (its sha256 kept) and never stored."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="chunks")
+    setting_index = models.PositiveIntegerField()
+    fold_index = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=ChunkStatus.choices, default=ChunkStatus.PENDING
+    )
+    result = models.JSONField(null=True, blank=True)
+    result_sha256 = models.CharField(max_length=64, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    conflict_count = models.PositiveIntegerField(default=0)
+    conflict_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        db_table = "research_sweep_chunks"
+        ordering = ["sweep", "setting_index", "fold_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sweep", "setting_index", "fold_index"], name="research_sweep_chunk_unique"
+            ),
+            choices_constraint("status", ChunkStatus, "research_sweep_chunk_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status=ChunkStatus.DONE)
+                | (Q(result__isnull=False) & ~Q(result_sha256="")),
+                name="research_sweep_chunk_done_has_result",
+            ),
+        ]
+        indexes = [
+            # the sweep's progress and the requeue of stale claims: its chunks not done
+            models.Index(
+                fields=["sweep", "status"],
+                name="research_sweep_chunk_open_idx",
+                condition=~Q(status="done"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sweep_id} setting {self.setting_index} fold {self.fold_index}"
+
+
 class FoldMetric(models.Model):
     candidate = models.ForeignKey(
         ResearchCandidate, on_delete=models.CASCADE, related_name="fold_metrics"

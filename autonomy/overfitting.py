@@ -148,7 +148,7 @@ def pbo_from_block_sums(block_sums: ArrayLike) -> float:
     """CSCV (`probability_of_backtest_overfitting`) from each setting's power sums per block:
     an array settings x blocks x 5 (`power_sums` of the setting's returns in each block, the
     blocks the same periods for every setting). The blocks are the partitions."""
-    sums = np.asarray(block_sums, dtype=float)
+    sums = np.ascontiguousarray(block_sums, dtype=np.float64)
     if sums.ndim != 3 or sums.shape[2] != 5:
         raise ValueError("block sums are settings x blocks x 5")
     settings_count, partitions = sums.shape[0], sums.shape[1]

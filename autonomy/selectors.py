@@ -30,6 +30,7 @@ from autonomy.models import (
     ResearchRun,
     ResearchTrial,
     RunStatus,
+    Sweep,
 )
 from autonomy.policy import GatePolicyError, load_gate_policy
 from autonomy.research_lane import PAPER_PATCH
@@ -434,3 +435,15 @@ def clean_replay_sessions(strategy_name: str, *, before: date) -> int:
     if current is not None and current_clean:
         clean += 1
     return clean
+
+
+def sweep_get(*, sweep_id: str) -> Sweep | None:
+    """A sweep by its id, or by a unique prefix of at least 8 characters."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}", sweep_id):
+        return None
+    if len(sweep_id) == 64:
+        return Sweep.objects.filter(sweep_id=sweep_id).first()
+    if len(sweep_id) < 8:
+        return None
+    found = list(Sweep.objects.filter(sweep_id__startswith=sweep_id)[:2])
+    return found[0] if len(found) == 1 else None

@@ -12,6 +12,8 @@ from django.utils import timezone
 from autonomy.services.governance import evidence_continuity_check
 from autonomy.services.replay_check import last_closed_session, replay_check_run
 from autonomy.services.schedule import lane_tick
+from autonomy.services.sweeps import sweep_chunk_run, sweep_fail, sweep_finalize
+from autonomy.sweep import SweepInputError
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +62,43 @@ def replay_check_nightly(session_date: str = "", account_label: str = "") -> dic
         "checks": len(checks),
         "unexplained_mismatches": unexplained,
     }
+
+
+# A sweep's chunks (`autonomy.services.sweeps`): ids only, late acks with redelivery when the
+# worker dies (the project default, repeated here because these tasks rely on it), on the
+# `research` queue (CELERY_TASK_ROUTES: `autonomy.tasks.*`) so they never wait in front of trading.
+@shared_task(
+    name="autonomy.tasks.sweep_chunk",
+    bind=True,
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=540,
+    time_limit=600,
+)
+def sweep_chunk(self: Any, sweep_id: str, setting_index: int, fold_index: int) -> str:
+    """Compute and store one chunk; a chunk already stored is not computed again."""
+    try:
+        return sweep_chunk_run(
+            sweep_id=sweep_id,
+            setting_index=setting_index,
+            fold_index=fold_index,
+            worker=str(self.request.hostname or ""),
+        )
+    except SweepInputError as exc:  # the sweep cannot be computed: record why, once
+        sweep_fail(sweep_id=sweep_id, error=str(exc))
+        logger.warning("sweep %s failed: %s", sweep_id, exc)
+        return "failed"
+
+
+@shared_task(
+    name="autonomy.tasks.sweep_finalize",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=240,
+    time_limit=300,
+)
+def sweep_finalize_task(sweep_id: str) -> bool:
+    """Assemble the report once every chunk is stored (a no-op otherwise or when done)."""
+    return sweep_finalize(sweep_id=sweep_id)

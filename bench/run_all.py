@@ -34,6 +34,7 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("backtest_engine.py", "backtest_engine", []),
     ("api_latency.py", "api_latency", []),
     ("celery_roundtrip.py", "celery_roundtrip", []),
+    ("sweep_workers.py", "sweep_workers", []),
     ("chaos_soak.py", "chaos_soak", ["--schedules", "200"]),
 ]
 
