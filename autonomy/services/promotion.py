@@ -299,6 +299,29 @@ def _fill_realism(cand: ResearchCandidate, now: datetime) -> dict[str, Any]:
     ).as_json()
 
 
+def _promotion_evidence(
+    cand: ResearchCandidate,
+    previous_strategies: dict[str, Any],
+    previous: ResearchCandidate | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """What a promotion row keeps: the rows it changes as they were, the champion it replaces,
+    the run's gate report and recommendation, its overfitting statistics and the strategies'
+    paper fill realism."""
+    run = cand.run
+    return {
+        # a one-strategy candidate's row before (the key older promotions have)
+        "previous_strategy": previous_strategies.get(cand.strategy_name),
+        "previous_strategies": previous_strategies,
+        "previous_champion": previous.candidate_id if previous else "",
+        "gate_report_trace_id": run.gate_report_trace_id,
+        "recommendation": run.recommendation or {},
+        # the trial-aware statistics gate 8 read (autonomy.trials)
+        "overfitting": (cand.metadata_bundle or {}).get("overfitting"),
+        "fill_realism": _fill_realism(cand, now),
+    }
+
+
 def promotion_approve(
     *,
     candidate: ResearchCandidate,
@@ -360,17 +383,7 @@ def promotion_approve(
             paper_candidate_patch_ref=str(run.artifacts.get(PAPER_PATCH, {}).get("uri", "")),
             effective_time=now,
             rationale=str(rec.get("rationale", "")),
-            evidence_bundle={
-                # a one-strategy candidate's row before (the key older promotions have)
-                "previous_strategy": previous_strategies.get(cand.strategy_name),
-                "previous_strategies": previous_strategies,
-                "previous_champion": previous.candidate_id if previous else "",
-                "gate_report_trace_id": run.gate_report_trace_id,
-                "recommendation": rec,
-                # the trial-aware statistics gate 8 read (autonomy.trials)
-                "overfitting": (cand.metadata_bundle or {}).get("overfitting"),
-                "fill_realism": _fill_realism(cand, now),
-            },
+            evidence_bundle=_promotion_evidence(cand, previous_strategies, previous, now),
             recommendation_trace_id=run.recommendation_trace_id,
             rollback_candidate_id=previous.candidate_id if previous else "",
         )

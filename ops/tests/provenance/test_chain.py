@@ -143,8 +143,11 @@ def test_the_chain_from_a_decision_reaches_the_paper(built: Built):
         "reviewed",
     )
     assert promotion.evidence_keys == [
+        "fill_realism",
         "gate_report_trace_id",
+        "overfitting",
         "previous_champion",
+        "previous_strategies",
         "previous_strategy",
         "recommendation",
     ]
