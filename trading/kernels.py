@@ -1,0 +1,107 @@
+"""Compiled (numba) kernels for `trading.indicators`: the exponential recursions bar by bar.
+
+Each kernel evaluates the recursion exactly as the live `trading.indicators.IndicatorState` does,
+in the same order with the same operations (no fused multiply-add, no reassociation: numba's
+default, `fastmath` off), so the whole-array values are bit-for-bit the streaming ones
+(tested in trading/tests/signals/test_kernels.py against plain Python loops).
+
+`cache=True` writes the compiled machine code next to this file (`__pycache__/*.nbi|*.nbc`),
+so the compile cost (about a second per machine, see bench/results/backtest_engine.json,
+`jit_compile_s`) is paid once; `NUMBA_CACHE_DIR` moves that cache when the source tree is
+read-only. Importing numba costs about half a second, so `trading.indicators` imports this module
+on first use, not at import (live processes that only read `FEATURE_KEYS` never pay it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+FloatArray = Any  # numba dispatchers are untyped for mypy; callers annotate the results
+
+
+@njit(cache=True)
+def ema_into(x: FloatArray, alpha: float, out: FloatArray) -> None:  # pragma: no cover - compiled
+    """out[0] = x[0]; out[t] = alpha * x[t] + (1 - alpha) * out[t-1]."""
+    n = x.shape[0]
+    if n == 0:
+        return
+    keep = 1.0 - alpha
+    acc = x[0]
+    out[0] = acc
+    for t in range(1, n):
+        acc = alpha * x[t] + keep * acc
+        out[t] = acc
+
+
+@njit(cache=True)
+def macd_into(
+    x: FloatArray,
+    fast_alpha: float,
+    slow_alpha: float,
+    signal_alpha: float,
+    ema_fast: FloatArray,
+    ema_slow: FloatArray,
+    line: FloatArray,
+    signal: FloatArray,
+    hist: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """EMA fast/slow, their difference, its EMA (seeded with the first difference), the
+    histogram: the five MACD columns in one pass."""
+    n = x.shape[0]
+    if n == 0:
+        return
+    keep_fast, keep_slow, keep_signal = 1.0 - fast_alpha, 1.0 - slow_alpha, 1.0 - signal_alpha
+    fast = x[0]
+    slow = x[0]
+    sig = fast - slow
+    for t in range(n):
+        if t > 0:
+            v = x[t]
+            fast = fast_alpha * v + keep_fast * fast
+            slow = slow_alpha * v + keep_slow * slow
+            sig = signal_alpha * (fast - slow) + keep_signal * sig
+        diff = fast - slow
+        ema_fast[t] = fast
+        ema_slow[t] = slow
+        line[t] = diff
+        signal[t] = sig
+        hist[t] = diff - sig
+
+
+@njit(cache=True)
+def rsi_into(x: FloatArray, period: int, out: FloatArray) -> None:  # pragma: no cover - compiled
+    """Wilder RSI: NaN before `period`; the seed average is the running sum of the first `period`
+    gains (losses) divided by `period`, then avg = a * avg + g / period with a = (period-1)/period;
+    RSI 100 - 100 / (1 + gain/loss), 100 when only the loss average is 0, 50 when both are."""
+    n = x.shape[0]
+    for t in range(min(n, period)):
+        out[t] = np.nan
+    if n <= period:
+        return
+    a = (period - 1) / period
+    gain_sum = 0.0
+    loss_sum = 0.0
+    avg_gain = 0.0
+    avg_loss = 0.0
+    for t in range(1, n):
+        d = x[t] - x[t - 1]
+        # Python's max(d, 0.0) as the live state writes it (keeps -0.0 and NaN like it does)
+        gain = 0.0 if 0.0 > d else d
+        loss = 0.0 if 0.0 > -d else -d
+        if t < period:
+            gain_sum += gain
+            loss_sum += loss
+            continue
+        if t == period:
+            avg_gain = (gain_sum + gain) / period
+            avg_loss = (loss_sum + loss) / period
+        else:
+            avg_gain = a * avg_gain + gain / period
+            avg_loss = a * avg_loss + loss / period
+        if avg_loss == 0.0:
+            out[t] = 50.0 if avg_gain == 0.0 else 100.0
+        else:
+            out[t] = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
