@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -116,6 +116,20 @@ def macd(
     fast_ema, slow_ema, line, signal_line, hist = (np.empty_like(arr) for _ in range(5))
     _kernels().macd_into(arr, *alphas, fast_ema, slow_ema, line, signal_line, hist)
     return Macd(macd=line, signal=signal_line, hist=hist, ema_fast=fast_ema, ema_slow=slow_ema)
+
+
+MACD_COLUMNS = ("ema12", "ema26", "macd", "macd_signal", "macd_hist")
+
+
+def macd_columns(x: npt.ArrayLike, keys: Collection[str]) -> dict[str, FloatArray]:
+    """The requested MACD(12, 26, 9) feature columns (keys among `MACD_COLUMNS`), the same values
+    as `macd`; columns not requested are not computed into memory."""
+    arr = np.ascontiguousarray(_as_float_array(x))
+    n = arr.shape[0]
+    columns = {key: np.empty(n if key in keys else 0, dtype=np.float64) for key in MACD_COLUMNS}
+    alphas = (ema_alpha(MACD_FAST), ema_alpha(MACD_SLOW), ema_alpha(MACD_SIGNAL))
+    _kernels().macd_into(arr, *alphas, *columns.values())
+    return {key: values for key, values in columns.items() if key in keys}
 
 
 def rsi_value(avg_gain: float, avg_loss: float) -> float:

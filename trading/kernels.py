@@ -49,10 +49,14 @@ def macd_into(
     hist: FloatArray,
 ) -> None:  # pragma: no cover - compiled
     """EMA fast/slow, their difference, its EMA (seeded with the first difference), the
-    histogram: the five MACD columns in one pass."""
+    histogram: the five MACD columns in one pass (each one whose length is len(x); pass an
+    empty array for a column not wanted)."""
     n = x.shape[0]
     if n == 0:
         return
+    # a column passed with length 0 is not wanted (no memory is touched for it)
+    want_fast, want_slow = ema_fast.shape[0] == n, ema_slow.shape[0] == n
+    want_line, want_signal, want_hist = line.shape[0] == n, signal.shape[0] == n, hist.shape[0] == n
     keep_fast, keep_slow, keep_signal = 1.0 - fast_alpha, 1.0 - slow_alpha, 1.0 - signal_alpha
     fast = x[0]
     slow = x[0]
@@ -64,11 +68,16 @@ def macd_into(
             slow = slow_alpha * v + keep_slow * slow
             sig = signal_alpha * (fast - slow) + keep_signal * sig
         diff = fast - slow
-        ema_fast[t] = fast
-        ema_slow[t] = slow
-        line[t] = diff
-        signal[t] = sig
-        hist[t] = diff - sig
+        if want_fast:
+            ema_fast[t] = fast
+        if want_slow:
+            ema_slow[t] = slow
+        if want_line:
+            line[t] = diff
+        if want_signal:
+            signal[t] = sig
+        if want_hist:
+            hist[t] = diff - sig
 
 
 @njit(cache=True)

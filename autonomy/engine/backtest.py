@@ -51,16 +51,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from autonomy.engine import kernels
 from autonomy.engine.data import BarFrame, FloatArray, ns_to_datetime
 from trading.strategies.base import Strategy
 
 Int8Array = npt.NDArray[np.int8]
 IntpArray = npt.NDArray[np.intp]
 BPS = 10_000.0
-TICK = 0.01
-SUB_DOLLAR_TICK = 0.0001
-# A price computed in float lands a few ulps off the exact decimal; this is far below a tick.
-_TICK_EPS = 1e-9
+# the tick sizes and the float slack of tick/step rounding live with the fill kernel
+TICK, SUB_DOLLAR_TICK, _TICK_EPS = kernels.TICK, kernels.SUB_DOLLAR_TICK, kernels.TICK_EPS
 
 
 @dataclass(frozen=True)
@@ -227,7 +226,7 @@ class BacktestResult:
 
 
 REJECT_REASONS = ("", "shorts_not_allowed", "allocator_reject_zero_qty", "position_cap")
-_SHORTS, _ZERO_QTY, _CAP = 1, 2, 3
+# kernels.SHORTS, kernels.ZERO_QTY, kernels.CAP index this tuple
 
 
 def equity_curve(frame: BarFrame, equity: FloatArray, *, points: int = 200) -> list[list[Any]]:
@@ -253,8 +252,7 @@ def positions_from_orders(orders: FloatArray, lo: float, hi: float) -> FloatArra
     if lo == -math.inf and hi == math.inf:
         return np.cumsum(orders)
     if lo == 0.0 and hi == math.inf:
-        s = np.cumsum(orders)
-        return s - np.minimum(np.minimum.accumulate(s), 0.0)
+        return np.asarray(kernels.reflected_walk(np.ascontiguousarray(orders)), dtype=np.float64)
     n = orders.shape[0]
     a = np.array(orders, dtype=np.float64, copy=True)
     low = np.full(n, lo)
@@ -270,13 +268,6 @@ def positions_from_orders(orders: FloatArray, lo: float, hi: float) -> FloatArra
     return np.clip(a, low, high)
 
 
-def _round_to_tick(price: FloatArray, side: FloatArray) -> FloatArray:
-    tick = np.where(price < 1.0, SUB_DOLLAR_TICK, TICK)
-    steps = price / tick
-    rounded = np.where(side > 0, np.ceil(steps - _TICK_EPS), np.floor(steps + _TICK_EPS))
-    return np.round(rounded * tick, 4)
-
-
 def _first_difference(x: FloatArray) -> FloatArray:
     """x[t] - x[t-1] with x[-1] = 0 (np.diff with prepend copies the whole array first)."""
     out = np.empty_like(x)
@@ -288,7 +279,7 @@ def _first_difference(x: FloatArray) -> FloatArray:
 
 @dataclass
 class _SymbolRun:
-    rows: IntpArray
+    rows: IntpArray | None  # None: every row of the frame (then equity includes starting cash)
     orders: FloatArray
     reasons: npt.NDArray[np.int8]
     held: FloatArray
@@ -303,76 +294,71 @@ class _SymbolRun:
     unfilled: int
 
 
-def _simulate_symbol(
-    price: FloatArray, actions: Int8Array, config: BacktestConfig, rows: IntpArray
-) -> _SymbolRun:
-    sizing, costs = config.sizing, config.costs
-    n = price.shape[0]
+def _order_sizes(price: FloatArray, sizing: Sizing) -> FloatArray:
+    """The order size of a signal: one value, or one per row when a notional budget is set."""
     step = sizing.qty_step
-    wanted = actions.astype(np.float64)  # -1, 0, +1: times the order size below
     cap = math.inf
     if sizing.max_fill_qty is not None:
         cap = math.floor(sizing.max_fill_qty / step + _TICK_EPS) * step
     if sizing.max_notional_per_trade is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = np.where(price > 0, sizing.max_notional_per_trade / price, 0.0)
-        wanted *= np.minimum(np.floor(raw / step + _TICK_EPS) * step, cap)
-    else:
-        wanted *= min(math.floor(sizing.qty / step + _TICK_EPS) * step, cap)
+        return np.minimum(np.floor(raw / step + _TICK_EPS) * step, cap)
+    return np.array([min(math.floor(sizing.qty / step + _TICK_EPS) * step, cap)])
+
+
+def _simulate_symbol(
+    price: FloatArray,
+    actions: Int8Array,
+    config: BacktestConfig,
+    rows: IntpArray | None,
+    start: float | None = None,
+) -> _SymbolRun:
+    """One symbol's run; `rows` = its rows in the frame (None: all of them, and then `start` is
+    added to its equity)."""
+    sizing, costs = config.sizing, config.costs
+    n = price.shape[0]
+    size = _order_sizes(price, sizing)
     hi = math.inf if sizing.max_position_qty is None else sizing.max_position_qty
     lo = -hi if sizing.allow_shorts else 0.0
-    pos = positions_from_orders(wanted, lo, hi)
-    if step != 1.0:
-        pos = np.round(pos / step) * step
-    orders = _first_difference(pos)
-
-    reasons = np.zeros(n, dtype=np.int8)
-    rejected = (actions != 0) & (orders == 0.0)
-    if rejected.any():
-        zero_qty = rejected & (wanted == 0.0)
-        no_position = rejected & ~zero_qty & (actions < 0) & (lo == 0.0)
-        reasons[rejected] = _CAP
-        reasons[zero_qty] = _ZERO_QTY
-        reasons[no_position] = _SHORTS
-
-    # an order decided on row t fills on row t + 1 of this symbol
-    fills = np.zeros(n, dtype=np.float64)
-    if n > 1:
-        fills[1:] = orders[:-1]
-    unfilled = int(n > 0 and orders[-1] != 0.0)
-    held = np.zeros(n, dtype=np.float64)
-    if n > 1:
-        held[1:] = pos[:-1]
-
-    fill_local = np.flatnonzero(fills)
-    fq = fills[fill_local]
-    ref = price[fill_local]
-    side = np.sign(fq)
-    fp = ref * (1.0 + side * (costs.adverse_bps / BPS))
-    if costs.tick_rounding:
-        fp = _round_to_tick(fp, side)
-    abs_q = np.abs(fq)
-    fee = abs_q * costs.fee_per_share + abs_q * fp * (costs.fee_bps / BPS)
-
-    cash = np.zeros(n, dtype=np.float64)
-    cash[fill_local] = -(fq * fp) - fee
-    position_value = held * price
-    equity = np.cumsum(cash) + position_value
-    gross_pnl = float(-(fq * ref).sum() + position_value[-1]) if n else 0.0
+    walk, given = kernels.WALK_GIVEN, _EMPTY_F
+    if lo == -math.inf and hi == math.inf:
+        walk = kernels.WALK_UNBOUNDED
+    elif lo == 0.0 and hi == math.inf:
+        walk = kernels.WALK_LONG_ONLY
+    else:
+        given = positions_from_orders(actions.astype(np.float64) * size, lo, hi)
+    # positions, orders, reasons, fills and the equity path in one compiled pass
+    # (autonomy/engine/kernels.py; the same float operations as the numpy rules it replaced)
+    orders, reasons, held, equity, gross_value, fill_local, fq, fp, ref, fee = kernels.symbol_run(
+        np.ascontiguousarray(price),
+        np.ascontiguousarray(actions),
+        size,
+        walk,
+        given,
+        float(sizing.qty_step),
+        lo == 0.0,
+        np.array([costs.adverse_bps / BPS, costs.fee_per_share, costs.fee_bps / BPS]),
+        costs.tick_rounding,
+        0.0 if start is None else start,
+        start is not None,
+        int(np.count_nonzero(actions)),
+    )
+    gross_pnl = float(-(fq * ref).sum() + held[-1] * price[-1]) if n else 0.0
     return _SymbolRun(
         rows=rows,
         orders=orders,
         reasons=reasons,
         held=held,
         equity=equity,
-        gross_value=np.abs(position_value),
+        gross_value=gross_value,
         fill_local=fill_local,
         fill_qty=fq,
         fill_price=fp,
         fill_reference=ref,
         fill_fee=fee,
         gross_pnl=gross_pnl,
-        unfilled=unfilled,
+        unfilled=int(n > 0 and orders[-1] != 0.0),
     )
 
 
@@ -381,10 +367,10 @@ def _merged_runs(
 ) -> tuple[FloatArray, Int8Array, FloatArray, FloatArray, FloatArray, int]:
     """The per-symbol runs as whole-frame arrays: (orders, reject reasons, held, equity, gross
     value, bars in the market)."""
-    if len(runs) == 1 and runs[0].rows.shape[0] == n:
+    if len(runs) == 1 and (runs[0].rows is None or runs[0].rows.shape[0] == n):
         run = runs[0]
         orders, reasons, held = run.orders, run.reasons, run.held
-        equity = start + run.equity
+        equity = run.equity if run.rows is None else start + run.equity
         gross_value = run.gross_value
         in_market = np.count_nonzero(held)
     else:
@@ -395,6 +381,7 @@ def _merged_runs(
         value_inc = np.zeros(n)
         open_inc = np.zeros(n, dtype=np.int64)
         for run in runs:
+            assert run.rows is not None  # several symbols: each run has its rows
             orders[run.rows] = run.orders
             reasons[run.rows] = run.reasons
             held[run.rows] = run.held
@@ -411,7 +398,22 @@ def _merged_fills(
     runs: list[_SymbolRun],
 ) -> tuple[IntpArray, FloatArray, FloatArray, FloatArray, FloatArray, IntpArray]:
     """Every symbol's fills in row order: (rows, qty, price, reference, fee, decision rows)."""
-    fill_rows = np.concatenate([run.rows[run.fill_local] for run in runs]) if runs else _EMPTY_I
+    if len(runs) == 1 and runs[0].rows is None:
+        run = runs[0]
+        return (
+            run.fill_local,
+            run.fill_qty,
+            run.fill_price,
+            run.fill_reference,
+            run.fill_fee,
+            run.fill_local - 1,
+        )
+    rows = [np.arange(0) if run.rows is None else run.rows for run in runs]
+    fill_rows = (
+        np.concatenate([r[run.fill_local] for r, run in zip(rows, runs, strict=True)])
+        if runs
+        else _EMPTY_I
+    )
     order = np.argsort(fill_rows, kind="stable")
     fill_rows = fill_rows[order]
 
@@ -423,7 +425,9 @@ def _merged_fills(
     fill_qty, fill_price = cat("fill_qty"), cat("fill_price")
     fill_reference, fill_fee = cat("fill_reference"), cat("fill_fee")
     decision_rows = (
-        np.concatenate([run.rows[run.fill_local - 1] for run in runs])[order] if runs else _EMPTY_I
+        np.concatenate([r[run.fill_local - 1] for r, run in zip(rows, runs, strict=True)])[order]
+        if runs
+        else _EMPTY_I
     )
     return fill_rows, fill_qty, fill_price, fill_reference, fill_fee, decision_rows
 
@@ -437,10 +441,13 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
     if n and not np.isfinite(frame.price).all():
         raise ValueError("the frame has non-finite prices")
     start = config.starting_cash
-    runs = [
-        _simulate_symbol(frame.price[rows], actions[rows], config, rows)
-        for _, rows in frame.symbol_rows()
-    ]
+    if len(frame.symbols) == 1:  # every row is the one symbol's: no row index, no copies
+        runs = [_simulate_symbol(frame.price, actions, config, None, start)]
+    else:
+        runs = [
+            _simulate_symbol(frame.price[rows], actions[rows], config, rows)
+            for _, rows in frame.symbol_rows()
+        ]
     orders, reasons, held, equity, gross_value, in_market = _merged_runs(runs, n, start)
     fill_rows, fill_qty, fill_price, fill_reference, fill_fee, decision_rows = _merged_fills(runs)
 
@@ -450,8 +457,7 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
     total_cost = float((abs_fill * np.abs(fill_price - fill_reference)).sum()) + fees
     gross_pnl = float(sum(run.gross_pnl for run in runs))
     end_equity = float(equity[-1]) if n else start
-    peak = np.maximum(np.maximum.accumulate(equity), start) if n else np.zeros(0)
-    drawdown = peak - equity
+    max_drawdown, max_drawdown_pct = kernels.drawdown(equity, start) if n else (0.0, 0.0)
     metrics = BacktestMetrics(
         bars=n,
         decision_count=int(np.count_nonzero(actions)),
@@ -468,8 +474,8 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
         total_cost=total_cost,
         fees=fees,
         cost_bps=total_cost / traded_notional * BPS if traded_notional > 0 else 0.0,
-        max_drawdown=float(drawdown.max()) if n else 0.0,
-        max_drawdown_pct=float((drawdown / peak).max()) if n else 0.0,
+        max_drawdown=float(max_drawdown),
+        max_drawdown_pct=float(max_drawdown_pct),
         turnover_ratio=traded_notional / start if start > 0 else 0.0,
         exposure=float(gross_value.mean()) / start if n and start > 0 else 0.0,
         time_in_market=in_market / n if n else 0.0,
@@ -492,6 +498,7 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
 
 
 _EMPTY_I: IntpArray = np.zeros(0, dtype=np.intp)
+_EMPTY_F: FloatArray = np.zeros(0, dtype=np.float64)
 
 
 def strategy_actions(frame: BarFrame, strategy: Strategy, params: Mapping[str, Any]) -> Int8Array:
