@@ -5,11 +5,15 @@ in the same order with the same operations (no fused multiply-add, no reassociat
 default, `fastmath` off), so the whole-array values are bit-for-bit the streaming ones
 (tested in trading/tests/signals/test_kernels.py against plain Python loops).
 
-`cache=True` writes the compiled machine code next to this file (`__pycache__/*.nbi|*.nbc`),
-so the compile cost (about a second per machine, see bench/results/backtest_engine.json,
-`jit_compile_s`) is paid once; `NUMBA_CACHE_DIR` moves that cache when the source tree is
-read-only. Importing numba costs about half a second, so `trading.indicators` imports this module
-on first use, not at import (live processes that only read `FEATURE_KEYS` never pay it).
+`error_model="numpy"`: a float division by zero gives inf/NaN as in numpy, without numba's
+per-division check. `cache=True` writes the compiled machine code next to this file
+(`__pycache__/*.nbi|*.nbc`), so compiling is paid once per machine and source version (a few
+seconds for these and the backtest kernels, `jit_compile_cold_s` in
+bench/results/backtest_engine.json); a process then pays about a second on its first call
+(numba's start-up and the cache load, `jit_first_call_cached_s`). `NUMBA_CACHE_DIR` moves the
+cache when the source tree is read-only. Importing numba costs about half a second, so
+`trading.indicators` imports this module on first use, not at import (live processes that only
+read `FEATURE_KEYS` never pay it).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from numba import njit
 FloatArray = Any  # numba dispatchers are untyped for mypy; callers annotate the results
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def ema_into(x: FloatArray, alpha: float, out: FloatArray) -> None:  # pragma: no cover - compiled
     """out[0] = x[0]; out[t] = alpha * x[t] + (1 - alpha) * out[t-1]."""
     n = x.shape[0]
@@ -36,7 +40,7 @@ def ema_into(x: FloatArray, alpha: float, out: FloatArray) -> None:  # pragma: n
         out[t] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def macd_into(
     x: FloatArray,
     fast_alpha: float,
@@ -80,7 +84,7 @@ def macd_into(
             hist[t] = diff - sig
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rsi_into(x: FloatArray, period: int, out: FloatArray) -> None:  # pragma: no cover - compiled
     """Wilder RSI: NaN before `period`; the seed average is the running sum of the first `period`
     gains (losses) divided by `period`, then avg = a * avg + g / period with a = (period-1)/period;

@@ -292,6 +292,7 @@ class _SymbolRun:
     fill_fee: FloatArray
     gross_pnl: float
     unfilled: int
+    counts: npt.NDArray[np.int64]  # buy actions, sell actions, orders, rejected, rows held
 
 
 def _order_sizes(price: FloatArray, sizing: Sizing) -> FloatArray:
@@ -307,15 +308,49 @@ def _order_sizes(price: FloatArray, sizing: Sizing) -> FloatArray:
     return np.array([min(math.floor(sizing.qty / step + _TICK_EPS) * step, cap)])
 
 
+class Scratch:
+    """Row-sized arrays a caller that keeps only the metrics (walk-forward folds, sweeps) reuses
+    from run to run: fresh arrays of a million rows cost more in page faults than the kernel
+    takes to fill them."""
+
+    def __init__(self) -> None:
+        self._floats: list[FloatArray] = []
+        self._reasons: npt.NDArray[np.int8] = np.zeros(0, dtype=np.int8)
+
+    def arrays(
+        self, n: int
+    ) -> tuple[FloatArray, npt.NDArray[np.int8], FloatArray, FloatArray, FloatArray]:
+        """(orders, reasons, held, equity, gross value) views of n rows."""
+        if self._reasons.shape[0] < n:
+            self._floats = [np.empty(n, dtype=np.float64) for _ in range(4)]
+            self._reasons = np.empty(n, dtype=np.int8)
+        orders, held, equity, gross_value = (a[:n] for a in self._floats)
+        return orders, self._reasons[:n], held, equity, gross_value
+
+
+def _fresh_arrays(
+    n: int,
+) -> tuple[FloatArray, npt.NDArray[np.int8], FloatArray, FloatArray, FloatArray]:
+    return (
+        np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.int8),
+        np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.float64),
+    )
+
+
 def _simulate_symbol(
     price: FloatArray,
     actions: Int8Array,
     config: BacktestConfig,
     rows: IntpArray | None,
     start: float | None = None,
+    scratch: Scratch | None = None,
 ) -> _SymbolRun:
     """One symbol's run; `rows` = its rows in the frame (None: all of them, and then `start` is
-    added to its equity)."""
+    added to its equity). With `scratch` the row arrays are its buffers (valid until its next
+    use)."""
     sizing, costs = config.sizing, config.costs
     n = price.shape[0]
     size = _order_sizes(price, sizing)
@@ -330,7 +365,9 @@ def _simulate_symbol(
         given = positions_from_orders(actions.astype(np.float64) * size, lo, hi)
     # positions, orders, reasons, fills and the equity path in one compiled pass
     # (autonomy/engine/kernels.py; the same float operations as the numpy rules it replaced)
-    orders, reasons, held, equity, gross_value, fill_local, fq, fp, ref, fee = kernels.symbol_run(
+    out = _fresh_arrays(n) if scratch is None else scratch.arrays(n)
+    orders, reasons, held, equity, gross_value = out
+    fill_local, fq, fp, ref, fee, counts = kernels.symbol_run(
         np.ascontiguousarray(price),
         np.ascontiguousarray(actions),
         size,
@@ -343,6 +380,7 @@ def _simulate_symbol(
         0.0 if start is None else start,
         start is not None,
         int(np.count_nonzero(actions)),
+        *out,
     )
     gross_pnl = float(-(fq * ref).sum() + held[-1] * price[-1]) if n else 0.0
     return _SymbolRun(
@@ -359,6 +397,7 @@ def _simulate_symbol(
         fill_fee=fee,
         gross_pnl=gross_pnl,
         unfilled=int(n > 0 and orders[-1] != 0.0),
+        counts=counts,
     )
 
 
@@ -372,7 +411,7 @@ def _merged_runs(
         orders, reasons, held = run.orders, run.reasons, run.held
         equity = run.equity if run.rows is None else start + run.equity
         gross_value = run.gross_value
-        in_market = np.count_nonzero(held)
+        in_market = run.counts[4]
     else:
         orders = np.zeros(n)
         reasons = np.zeros(n, dtype=np.int8)
@@ -432,8 +471,25 @@ def _merged_fills(
     return fill_rows, fill_qty, fill_price, fill_reference, fill_fee, decision_rows
 
 
-def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> BacktestResult:
-    """Fills, positions and PnL for given actions (see module doc for the rules)."""
+def _drawdown(equity: FloatArray, start: float) -> tuple[float, float]:
+    """(max_drawdown, max_drawdown_pct): the largest fall from the running peak (starting cash
+    included) in money and as a fraction of that peak."""
+    if not equity.shape[0]:
+        return 0.0, 0.0
+    if start > 0:
+        worst, worst_pct = kernels.drawdown(equity, start)
+        return float(worst), float(worst_pct)
+    peak = np.maximum(np.maximum.accumulate(equity), start)
+    drawdown = peak - equity
+    return float(drawdown.max()), float((drawdown / peak).max())
+
+
+def simulate(
+    frame: BarFrame, actions: Int8Array, config: BacktestConfig, *, scratch: Scratch | None = None
+) -> BacktestResult:
+    """Fills, positions and PnL for given actions (see module doc for the rules). With
+    `scratch` (for a caller that keeps only the metrics) the result's row arrays are its buffers,
+    overwritten by the next run that uses it."""
     n = len(frame)
     actions = np.asarray(actions, dtype=np.int8)
     if actions.shape != (n,):
@@ -442,13 +498,14 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
         raise ValueError("the frame has non-finite prices")
     start = config.starting_cash
     if len(frame.symbols) == 1:  # every row is the one symbol's: no row index, no copies
-        runs = [_simulate_symbol(frame.price, actions, config, None, start)]
+        runs = [_simulate_symbol(frame.price, actions, config, None, start, scratch)]
     else:
         runs = [
             _simulate_symbol(frame.price[rows], actions[rows], config, rows)
             for _, rows in frame.symbol_rows()
         ]
     orders, reasons, held, equity, gross_value, in_market = _merged_runs(runs, n, start)
+    counts = np.sum([run.counts for run in runs], axis=0) if runs else np.zeros(5, np.int64)
     fill_rows, fill_qty, fill_price, fill_reference, fill_fee, decision_rows = _merged_fills(runs)
 
     abs_fill = np.abs(fill_qty)
@@ -457,14 +514,14 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
     total_cost = float((abs_fill * np.abs(fill_price - fill_reference)).sum()) + fees
     gross_pnl = float(sum(run.gross_pnl for run in runs))
     end_equity = float(equity[-1]) if n else start
-    max_drawdown, max_drawdown_pct = kernels.drawdown(equity, start) if n else (0.0, 0.0)
+    max_drawdown, max_drawdown_pct = _drawdown(equity, start)
     metrics = BacktestMetrics(
         bars=n,
-        decision_count=int(np.count_nonzero(actions)),
-        buy_decisions=int(np.count_nonzero(actions > 0)),
-        sell_decisions=int(np.count_nonzero(actions < 0)),
-        order_count=int(np.count_nonzero(orders)),
-        rejected_count=int(np.count_nonzero(reasons)),
+        decision_count=int(counts[0] + counts[1]),
+        buy_decisions=int(counts[0]),
+        sell_decisions=int(counts[1]),
+        order_count=int(counts[2]),
+        rejected_count=int(counts[3]),
         unfilled_count=sum(run.unfilled for run in runs),
         trade_count=int(fill_rows.shape[0]),
         filled_qty=float(abs_fill.sum()),

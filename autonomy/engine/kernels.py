@@ -10,8 +10,9 @@ autonomy/tests/engine/test_kernels.py. Sums over many values (`gross_pnl`, trade
 exposure) stay numpy reductions in `autonomy.engine.backtest`, whose pairwise summation order a
 loop would not reproduce.
 
-`cache=True`: compiled once per machine into `__pycache__` beside this file (see
-`trading.kernels` for the cache and its cost).
+`error_model="numpy"`: a float division by zero gives inf/NaN as in numpy (numba's default
+raises ZeroDivisionError and checks every division). `cache=True`: compiled once per machine
+into `__pycache__` beside this file (see `trading.kernels` for the cache and its cost).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ SUB_DOLLAR_TICK = 0.0001
 TICK_EPS = 1e-9
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def reflected_walk(orders: Array) -> Array:  # pragma: no cover - compiled
     """pos = S - min(0, running min of S), S = cumsum(orders): clip(pos + order, 0, inf)."""
     n = orders.shape[0]
@@ -48,7 +49,7 @@ def reflected_walk(orders: Array) -> Array:  # pragma: no cover - compiled
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fill_price(
     reference: float, side: float, adverse: float, tick_rounding: bool
 ) -> float:  # pragma: no cover - compiled
@@ -66,7 +67,7 @@ def fill_price(
 WALK_GIVEN, WALK_UNBOUNDED, WALK_LONG_ONLY = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def symbol_run(
     price: Array,
     actions: Array,
@@ -80,6 +81,11 @@ def symbol_run(
     start: float,
     add_start: bool,
     capacity: int,
+    orders: Array,
+    reasons: Array,
+    held: Array,
+    equity: Array,
+    gross_value: Array,
 ) -> tuple[Array, ...]:  # pragma: no cover - compiled
     """One symbol's backtest in one pass (see `autonomy.engine.backtest` for the rules).
 
@@ -88,24 +94,22 @@ def symbol_run(
     reflected at 0 (WALK_LONG_ONLY: pos = S - min(0, running min of S)), or `given_pos`
     (WALK_GIVEN, other bounds); then rounded to `qty_step` unless it is 1. An order fills on the
     next row at `fill_price`; `costs` = (adverse fraction, fee per share, fee fraction).
-    Returns orders, reject reasons, held position, equity (+ `start` when `add_start`),
-    |position value|, and the fills (local row, qty, price, reference, fee); `capacity` bounds
-    the fill count (the non-zero actions: every order comes from one).
+    Writes orders, reject reasons, held position, equity (+ `start` when `add_start`) and
+    |position value| into the five arrays given (length n: the caller may reuse them), and
+    returns the fills (local row, qty, price, reference, fee) and the counts (buy actions, sell
+    actions, orders, rejected, rows holding a position); `capacity` bounds the fill count (the
+    non-zero actions: every order comes from one).
     """
     n = price.shape[0]
     adverse, fee_per_share, fee_frac = costs[0], costs[1], costs[2]
     per_row = size.shape[0] == n and n != 1
-    orders = np.empty(n, dtype=np.float64)
-    reasons = np.zeros(n, dtype=np.int8)
-    held = np.empty(n, dtype=np.float64)
-    equity = np.empty(n, dtype=np.float64)
-    gross_value = np.empty(n, dtype=np.float64)
     fill_local = np.empty(capacity, dtype=np.intp)
     fill_qty = np.empty(capacity, dtype=np.float64)
     fill_px = np.empty(capacity, dtype=np.float64)
     fill_ref = np.empty(capacity, dtype=np.float64)
     fill_fee = np.empty(capacity, dtype=np.float64)
     fills = 0
+    counts = np.zeros(5, dtype=np.int64)
     cash = 0.0
     total = 0.0
     low = 0.0
@@ -127,7 +131,15 @@ def symbol_run(
         pos = raw if qty_step == 1.0 else np.rint(raw / qty_step) * qty_step
         order = pos if t == 0 else pos - prev_pos
         orders[t] = order
-        if action != 0 and order == 0.0:
+        reasons[t] = 0
+        if action > 0:
+            counts[0] += 1
+        elif action < 0:
+            counts[1] += 1
+        if order != 0.0:
+            counts[2] += 1
+        elif action != 0:
+            counts[3] += 1
             if wanted == 0.0:
                 reasons[t] = ZERO_QTY
             elif action < 0 and long_only:
@@ -154,40 +166,58 @@ def symbol_run(
                 fills += 1
         cash = flow if t == 0 else cash + flow
         held[t] = h
+        if h != 0.0:
+            counts[4] += 1
         value = h * price[t]
         equity[t] = start + (cash + value) if add_start else cash + value
         gross_value[t] = np.abs(value)
         prev_pos = pos
         prev_order = order
     return (
-        orders,
-        reasons,
-        held,
-        equity,
-        gross_value,
         fill_local[:fills].copy(),
         fill_qty[:fills].copy(),
         fill_px[:fills].copy(),
         fill_ref[:fills].copy(),
         fill_fee[:fills].copy(),
+        counts,
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def drawdown(equity: Array, start: float) -> tuple[float, float]:  # pragma: no cover - compiled
-    """(max of peak - equity, max of (peak - equity) / peak), peak = max(running max, start)."""
+    """(max of peak - equity, max of (peak - equity) / peak), peak = max(running max, start):
+    numpy's `np.maximum(np.maximum.accumulate(equity), start)` and the two `.max()`, for a
+    positive `start` (so every peak is positive; the caller keeps numpy for the others).
+
+    While the peak stays the same, (peak - e) / peak is largest where peak - e is (a division by
+    the same positive number keeps the order, rounding included), so the ratio is taken once per
+    peak, not per row.
+    """
+    n = equity.shape[0]
     worst = 0.0
     worst_pct = 0.0
     running = 0.0
-    for t in range(equity.shape[0]):
+    peak = 0.0
+    segment = 0.0  # the largest fall below the current peak
+    for t in range(n):
         e = equity[t]
-        # np.maximum(a, b) is `a if a > b else b`; np.max propagates NaN
+        # np.maximum(a, b) is `a if a > b else b`
         running = e if t == 0 else (running if running > e else e)
-        peak = running if running > start else start
-        dd = peak - e
-        pct = dd / peak
-        if t == 0 or dd > worst or dd != dd:  # once NaN, nothing is greater: stays NaN
+        new_peak = running if running > start else start
+        dd = new_peak - e
+        if t == 0 or dd > worst:
             worst = dd
-        if t == 0 or pct > worst_pct or pct != pct:
+        if t == 0:
+            peak, segment = new_peak, dd
+        elif new_peak != peak:
+            pct = segment / peak
+            if pct > worst_pct:
+                worst_pct = pct
+            peak, segment = new_peak, dd
+        elif dd > segment:
+            segment = dd
+    if n > 0:
+        pct = segment / peak
+        if pct > worst_pct:
             worst_pct = pct
     return worst, worst_pct
