@@ -114,21 +114,25 @@ def macd(
     arr = np.ascontiguousarray(_as_float_array(x))
     alphas = (ema_alpha(fast), ema_alpha(slow), ema_alpha(signal))
     fast_ema, slow_ema, line, signal_line, hist = (np.empty_like(arr) for _ in range(5))
-    _kernels().macd_into(arr, *alphas, fast_ema, slow_ema, line, signal_line, hist)
+    columns = (fast_ema, slow_ema, line, signal_line, hist)
+    _kernels().macd_rsi_into(arr, *alphas, *columns, RSI_PERIOD, _EMPTY)
     return Macd(macd=line, signal=signal_line, hist=hist, ema_fast=fast_ema, ema_slow=slow_ema)
 
 
 MACD_COLUMNS = ("ema12", "ema26", "macd", "macd_signal", "macd_hist")
+_EMPTY: FloatArray = np.zeros(0, dtype=np.float64)
 
 
-def macd_columns(x: npt.ArrayLike, keys: Collection[str]) -> dict[str, FloatArray]:
-    """The requested MACD(12, 26, 9) feature columns (keys among `MACD_COLUMNS`), the same values
-    as `macd`; columns not requested are not computed into memory."""
+def macd_rsi_columns(x: npt.ArrayLike, keys: Collection[str]) -> dict[str, FloatArray]:
+    """The requested MACD(12, 26, 9) and RSI14 feature columns (keys among `MACD_COLUMNS` and
+    "rsi14") in one pass, the same values as `macd` and `rsi`; columns not requested are neither
+    computed nor allocated."""
     arr = np.ascontiguousarray(_as_float_array(x))
     n = arr.shape[0]
-    columns = {key: np.empty(n if key in keys else 0, dtype=np.float64) for key in MACD_COLUMNS}
+    columns = {key: np.empty(n if key in keys else 0) for key in (*MACD_COLUMNS, "rsi14")}
     alphas = (ema_alpha(MACD_FAST), ema_alpha(MACD_SLOW), ema_alpha(MACD_SIGNAL))
-    _kernels().macd_into(arr, *alphas, *columns.values())
+    macd_out = [columns[key] for key in MACD_COLUMNS]
+    _kernels().macd_rsi_into(arr, *alphas, *macd_out, RSI_PERIOD, columns["rsi14"])
     return {key: values for key, values in columns.items() if key in keys}
 
 
@@ -145,7 +149,8 @@ def rsi(x: npt.ArrayLike, period: int = RSI_PERIOD) -> FloatArray:
         raise ValueError(f"RSI period must be >= 1, got {period}")
     arr = np.ascontiguousarray(_as_float_array(x))
     out = np.empty(arr.shape[0], dtype=np.float64)
-    _kernels().rsi_into(arr, period, out)
+    alphas = (ema_alpha(MACD_FAST), ema_alpha(MACD_SLOW), ema_alpha(MACD_SIGNAL))
+    _kernels().macd_rsi_into(arr, *alphas, *(_EMPTY,) * 5, period, out)
     return out
 
 

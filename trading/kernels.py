@@ -41,7 +41,7 @@ def ema_into(x: FloatArray, alpha: float, out: FloatArray) -> None:  # pragma: n
 
 
 @njit(cache=True, error_model="numpy")
-def macd_into(
+def macd_rsi_into(
     x: FloatArray,
     fast_alpha: float,
     slow_alpha: float,
@@ -51,57 +51,56 @@ def macd_into(
     line: FloatArray,
     signal: FloatArray,
     hist: FloatArray,
+    period: int,
+    rsi: FloatArray,
 ) -> None:  # pragma: no cover - compiled
-    """EMA fast/slow, their difference, its EMA (seeded with the first difference), the
-    histogram: the five MACD columns in one pass (each one whose length is len(x); pass an
-    empty array for a column not wanted)."""
+    """MACD and Wilder RSI in one pass (their recursions overlap in the CPU). An output whose
+    length is not len(x) (pass an empty array) is not wanted: it is neither computed nor written.
+
+    MACD: EMA fast/slow (seeded with x[0]), their difference, its EMA seeded with the first
+    difference, the histogram. RSI(period): NaN before `period`; the seed average is the running
+    sum of the first `period` gains (losses) divided by `period`, then avg = a * avg + g / period
+    with a = (period-1)/period; RSI 100 - 100 / (1 + gain/loss), 100 when only the loss average
+    is 0, 50 when both are. Gains and losses are Python's max(d, 0.0), max(-d, 0.0).
+    """
     n = x.shape[0]
-    if n == 0:
-        return
-    # a column passed with length 0 is not wanted (no memory is touched for it)
     want_fast, want_slow = ema_fast.shape[0] == n, ema_slow.shape[0] == n
     want_line, want_signal, want_hist = line.shape[0] == n, signal.shape[0] == n, hist.shape[0] == n
+    want_macd = want_fast or want_slow or want_line or want_signal or want_hist
+    want_rsi = rsi.shape[0] == n
     keep_fast, keep_slow, keep_signal = 1.0 - fast_alpha, 1.0 - slow_alpha, 1.0 - signal_alpha
-    fast = x[0]
-    slow = x[0]
-    sig = fast - slow
-    for t in range(n):
-        if t > 0:
-            v = x[t]
-            fast = fast_alpha * v + keep_fast * fast
-            slow = slow_alpha * v + keep_slow * slow
-            sig = signal_alpha * (fast - slow) + keep_signal * sig
-        diff = fast - slow
-        if want_fast:
-            ema_fast[t] = fast
-        if want_slow:
-            ema_slow[t] = slow
-        if want_line:
-            line[t] = diff
-        if want_signal:
-            signal[t] = sig
-        if want_hist:
-            hist[t] = diff - sig
-
-
-@njit(cache=True, error_model="numpy")
-def rsi_into(x: FloatArray, period: int, out: FloatArray) -> None:  # pragma: no cover - compiled
-    """Wilder RSI: NaN before `period`; the seed average is the running sum of the first `period`
-    gains (losses) divided by `period`, then avg = a * avg + g / period with a = (period-1)/period;
-    RSI 100 - 100 / (1 + gain/loss), 100 when only the loss average is 0, 50 when both are."""
-    n = x.shape[0]
-    for t in range(min(n, period)):
-        out[t] = np.nan
-    if n <= period:
-        return
     a = (period - 1) / period
-    gain_sum = 0.0
-    loss_sum = 0.0
-    avg_gain = 0.0
-    avg_loss = 0.0
-    for t in range(1, n):
-        d = x[t] - x[t - 1]
-        # Python's max(d, 0.0) as the live state writes it (keeps -0.0 and NaN like it does)
+    fast = slow = sig = 0.0
+    gain_sum = loss_sum = avg_gain = avg_loss = 0.0
+    for t in range(n):
+        v = x[t]
+        if want_macd:
+            if t == 0:
+                fast = v
+                slow = v
+                sig = fast - slow
+            else:
+                fast = fast_alpha * v + keep_fast * fast
+                slow = slow_alpha * v + keep_slow * slow
+                sig = signal_alpha * (fast - slow) + keep_signal * sig
+            diff = fast - slow
+            if want_fast:
+                ema_fast[t] = fast
+            if want_slow:
+                ema_slow[t] = slow
+            if want_line:
+                line[t] = diff
+            if want_signal:
+                signal[t] = sig
+            if want_hist:
+                hist[t] = diff - sig
+        if not want_rsi:
+            continue
+        if t < period:
+            rsi[t] = np.nan
+        if t == 0:
+            continue
+        d = v - x[t - 1]
         gain = 0.0 if 0.0 > d else d
         loss = 0.0 if 0.0 > -d else -d
         if t < period:
@@ -115,6 +114,6 @@ def rsi_into(x: FloatArray, period: int, out: FloatArray) -> None:  # pragma: no
             avg_gain = a * avg_gain + gain / period
             avg_loss = a * avg_loss + loss / period
         if avg_loss == 0.0:
-            out[t] = 50.0 if avg_gain == 0.0 else 100.0
+            rsi[t] = 50.0 if avg_gain == 0.0 else 100.0
         else:
-            out[t] = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
+            rsi[t] = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)

@@ -293,6 +293,7 @@ class _SymbolRun:
     gross_pnl: float
     unfilled: int
     counts: npt.NDArray[np.int64]  # buy actions, sell actions, orders, rejected, rows held
+    drawdown: FloatArray  # (max drawdown, as a fraction of the peak) when rows is None, else []
 
 
 def _order_sizes(price: FloatArray, sizing: Sizing) -> FloatArray:
@@ -367,7 +368,7 @@ def _simulate_symbol(
     # (autonomy/engine/kernels.py; the same float operations as the numpy rules it replaced)
     out = _fresh_arrays(n) if scratch is None else scratch.arrays(n)
     orders, reasons, held, equity, gross_value = out
-    fill_local, fq, fp, ref, fee, counts = kernels.symbol_run(
+    fill_local, fq, fp, ref, fee, counts, drawdown = kernels.symbol_run(
         np.ascontiguousarray(price),
         np.ascontiguousarray(actions),
         size,
@@ -398,6 +399,7 @@ def _simulate_symbol(
         gross_pnl=gross_pnl,
         unfilled=int(n > 0 and orders[-1] != 0.0),
         counts=counts,
+        drawdown=drawdown,
     )
 
 
@@ -514,7 +516,10 @@ def simulate(
     total_cost = float((abs_fill * np.abs(fill_price - fill_reference)).sum()) + fees
     gross_pnl = float(sum(run.gross_pnl for run in runs))
     end_equity = float(equity[-1]) if n else start
-    max_drawdown, max_drawdown_pct = _drawdown(equity, start)
+    if len(runs) == 1 and runs[0].drawdown.shape[0]:  # computed in the symbol's pass
+        max_drawdown, max_drawdown_pct = (float(v) for v in runs[0].drawdown)
+    else:
+        max_drawdown, max_drawdown_pct = _drawdown(equity, start)
     metrics = BacktestMetrics(
         bars=n,
         decision_count=int(counts[0] + counts[1]),

@@ -217,10 +217,8 @@ def compute_indicators(
     if unknown:
         raise ValueError(f"unknown feature keys: {sorted(unknown)}")
     out: dict[str, FloatArray] = {}
-    if wanted & MACD_KEYS:
-        out.update(indicators.macd_columns(c, wanted & MACD_KEYS))
-    if "rsi14" in wanted:
-        out["rsi14"] = indicators.rsi(c)
+    if wanted & (MACD_KEYS | {"rsi14"}):  # one compiled pass for both families
+        out.update(indicators.macd_rsi_columns(c, wanted & (MACD_KEYS | {"rsi14"})))
     if wanted & BOLL_KEYS:
         b = indicators.bollinger(c)
         columns = {"boll_mid": b.mid, "boll_upper": b.upper, "boll_lower": b.lower}

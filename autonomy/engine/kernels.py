@@ -96,9 +96,10 @@ def symbol_run(
     next row at `fill_price`; `costs` = (adverse fraction, fee per share, fee fraction).
     Writes orders, reject reasons, held position, equity (+ `start` when `add_start`) and
     |position value| into the five arrays given (length n: the caller may reuse them), and
-    returns the fills (local row, qty, price, reference, fee) and the counts (buy actions, sell
-    actions, orders, rejected, rows holding a position); `capacity` bounds the fill count (the
-    non-zero actions: every order comes from one).
+    returns the fills (local row, qty, price, reference, fee), the counts (buy actions, sell
+    actions, orders, rejected, rows holding a position) and, when `add_start` with a positive
+    `start`, `drawdown` of the equity (else an empty array); `capacity` bounds the fill count
+    (the non-zero actions: every order comes from one).
     """
     n = price.shape[0]
     adverse, fee_per_share, fee_frac = costs[0], costs[1], costs[2]
@@ -110,6 +111,8 @@ def symbol_run(
     fill_fee = np.empty(capacity, dtype=np.float64)
     fills = 0
     counts = np.zeros(5, dtype=np.int64)
+    track = add_start and start > 0.0 and n > 0  # the frame's equity: its drawdown too
+    dd_state = (0.0, 0.0, 0.0, 0.0, 0.0)
     cash = 0.0
     total = 0.0
     low = 0.0
@@ -169,7 +172,10 @@ def symbol_run(
         if h != 0.0:
             counts[4] += 1
         value = h * price[t]
-        equity[t] = start + (cash + value) if add_start else cash + value
+        e = start + (cash + value) if add_start else cash + value
+        equity[t] = e
+        if track:
+            dd_state = drawdown_step(e, t, start, dd_state)
         gross_value[t] = np.abs(value)
         prev_pos = pos
         prev_order = order
@@ -180,44 +186,57 @@ def symbol_run(
         fill_ref[:fills].copy(),
         fill_fee[:fills].copy(),
         counts,
+        np.array(drawdown_end(dd_state)) if track else np.zeros(0),
     )
+
+
+@njit(cache=True, error_model="numpy")
+def drawdown_step(
+    e: float, t: int, start: float, state: tuple[float, float, float, float, float]
+) -> tuple[float, float, float, float, float]:  # pragma: no cover - compiled
+    """One row of `drawdown`: state = (running max, peak, largest fall below that peak, worst
+    fall, worst fall / peak of the peaks closed so far)."""
+    running, peak, segment, worst, worst_pct = state
+    # np.maximum(a, b) is `a if a > b else b`
+    running = e if t == 0 else (running if running > e else e)
+    new_peak = running if running > start else start
+    dd = new_peak - e
+    if t == 0 or dd > worst:
+        worst = dd
+    if t == 0:
+        peak, segment = new_peak, dd
+    elif new_peak != peak:
+        pct = segment / peak
+        if pct > worst_pct:
+            worst_pct = pct
+        peak, segment = new_peak, dd
+    elif dd > segment:
+        segment = dd
+    return running, peak, segment, worst, worst_pct
+
+
+@njit(cache=True, error_model="numpy")
+def drawdown_end(
+    state: tuple[float, float, float, float, float],
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """(max drawdown, max drawdown / peak) once every row went through `drawdown_step`."""
+    _, peak, segment, worst, worst_pct = state
+    pct = segment / peak
+    return worst, (pct if pct > worst_pct else worst_pct)
 
 
 @njit(cache=True, error_model="numpy")
 def drawdown(equity: Array, start: float) -> tuple[float, float]:  # pragma: no cover - compiled
     """(max of peak - equity, max of (peak - equity) / peak), peak = max(running max, start):
     numpy's `np.maximum(np.maximum.accumulate(equity), start)` and the two `.max()`, for a
-    positive `start` (so every peak is positive; the caller keeps numpy for the others).
+    positive `start` (so every peak is positive; the caller keeps numpy for the others) and at
+    least one row.
 
     While the peak stays the same, (peak - e) / peak is largest where peak - e is (a division by
     the same positive number keeps the order, rounding included), so the ratio is taken once per
     peak, not per row.
     """
-    n = equity.shape[0]
-    worst = 0.0
-    worst_pct = 0.0
-    running = 0.0
-    peak = 0.0
-    segment = 0.0  # the largest fall below the current peak
-    for t in range(n):
-        e = equity[t]
-        # np.maximum(a, b) is `a if a > b else b`
-        running = e if t == 0 else (running if running > e else e)
-        new_peak = running if running > start else start
-        dd = new_peak - e
-        if t == 0 or dd > worst:
-            worst = dd
-        if t == 0:
-            peak, segment = new_peak, dd
-        elif new_peak != peak:
-            pct = segment / peak
-            if pct > worst_pct:
-                worst_pct = pct
-            peak, segment = new_peak, dd
-        elif dd > segment:
-            segment = dd
-    if n > 0:
-        pct = segment / peak
-        if pct > worst_pct:
-            worst_pct = pct
-    return worst, worst_pct
+    state = (0.0, 0.0, 0.0, 0.0, 0.0)
+    for t in range(equity.shape[0]):
+        state = drawdown_step(equity[t], t, start, state)
+    return drawdown_end(state)
