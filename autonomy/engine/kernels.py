@@ -61,7 +61,8 @@ def fill_price(
     tick = SUB_DOLLAR_TICK if price < 1.0 else TICK
     steps = price / tick
     rounded = np.ceil(steps - TICK_EPS) if side > 0 else np.floor(steps + TICK_EPS)
-    return np.rint(rounded * tick * 10000.0) / 10000.0
+    ten_thousandths: float = np.rint(rounded * tick * 10000.0)
+    return ten_thousandths / 10000.0
 
 
 WALK_GIVEN, WALK_UNBOUNDED, WALK_LONG_ONLY = 0, 1, 2

@@ -152,8 +152,8 @@ def test_simulate_equals_the_numpy_rules_bit_for_bit(name, seed, start_price):
     assert m.rejected_count == np.count_nonzero(expected["reasons"])
     assert m.time_in_market == np.count_nonzero(expected["held"]) / 4000
     assert (m.buy_decisions, m.sell_decisions) == (
-        np.count_nonzero(actions > 0),
-        np.count_nonzero(actions < 0),
+        int(np.count_nonzero(actions > 0)),
+        int(np.count_nonzero(actions < 0)),
     )
     assert m.rejected_count > 0 or name in ("shorts",)  # the rules are exercised
 
