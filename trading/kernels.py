@@ -1,19 +1,13 @@
 """Compiled (numba) kernels for `trading.indicators`: the exponential recursions bar by bar.
 
 Each kernel evaluates the recursion exactly as the live `trading.indicators.IndicatorState` does,
-in the same order with the same operations (no fused multiply-add, no reassociation: numba's
-default, `fastmath` off), so the whole-array values are bit-for-bit the streaming ones
-(tested in trading/tests/signals/test_kernels.py against plain Python loops).
+in the same order with the same operations, so the whole-array values are bit-for-bit the
+streaming ones (tested in trading/tests/signals/test_kernels.py against plain Python loops).
 
-`error_model="numpy"`: a float division by zero gives inf/NaN as in numpy, without numba's
-per-division check. `cache=True` writes the compiled machine code next to this file
-(`__pycache__/*.nbi|*.nbc`), so compiling is paid once per machine and source version (a few
-seconds for these and the backtest kernels, `jit_compile_cold_s` in
-bench/results/backtest_engine.json); a process then pays about a second on its first call
-(numba's start-up and the cache load, `jit_first_call_cached_s`). `NUMBA_CACHE_DIR` moves the
-cache when the source tree is read-only. Importing numba costs about half a second, so
-`trading.indicators` imports this module on first use, not at import (live processes that only
-read `FEATURE_KEYS` never pay it).
+Compiled with `trading.jit.kernel` (strict IEEE arithmetic, numpy's error model, an on-disk
+cache: see trading/jit.py for where it lives and what compiling costs). Importing numba costs
+about half a second, so `trading.indicators` imports this module on first use, not at import
+(live processes that only read `FEATURE_KEYS` never pay it).
 """
 
 from __future__ import annotations
@@ -21,12 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from trading.jit import kernel
 
 FloatArray = Any  # numba dispatchers are untyped for mypy; callers annotate the results
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def ema_into(x: FloatArray, alpha: float, out: FloatArray) -> None:  # pragma: no cover - compiled
     """out[0] = x[0]; out[t] = alpha * x[t] + (1 - alpha) * out[t-1]."""
     n = x.shape[0]
@@ -40,7 +35,7 @@ def ema_into(x: FloatArray, alpha: float, out: FloatArray) -> None:  # pragma: n
         out[t] = acc
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def macd_rsi_into(
     x: FloatArray,
     fast_alpha: float,

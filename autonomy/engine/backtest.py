@@ -46,20 +46,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from autonomy.engine import kernels
 from autonomy.engine.data import BarFrame, FloatArray, ns_to_datetime
 from trading.strategies.base import Strategy
 
 Int8Array = npt.NDArray[np.int8]
 IntpArray = npt.NDArray[np.intp]
 BPS = 10_000.0
-# the tick sizes and the float slack of tick/step rounding live with the fill kernel
-TICK, SUB_DOLLAR_TICK, _TICK_EPS = kernels.TICK, kernels.SUB_DOLLAR_TICK, kernels.TICK_EPS
+TICK = 0.01
+SUB_DOLLAR_TICK = 0.0001
+# A price computed in float lands a few ulps off the exact decimal; this is far below a tick.
+_TICK_EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,16 @@ class BacktestResult:
 
 
 REJECT_REASONS = ("", "shorts_not_allowed", "allocator_reject_zero_qty", "position_cap")
+
+
+def _kernels() -> ModuleType:
+    """`autonomy.engine.kernels`, imported on first use: numba costs about half a second to import,
+    which every process that merely loads the engine (web, consumers) would pay."""
+    from autonomy.engine import kernels
+
+    return kernels
+
+
 # kernels.SHORTS, kernels.ZERO_QTY, kernels.CAP index this tuple
 
 
@@ -252,7 +264,7 @@ def positions_from_orders(orders: FloatArray, lo: float, hi: float) -> FloatArra
     if lo == -math.inf and hi == math.inf:
         return np.cumsum(orders)
     if lo == 0.0 and hi == math.inf:
-        return np.asarray(kernels.reflected_walk(np.ascontiguousarray(orders)), dtype=np.float64)
+        return np.asarray(_kernels().reflected_walk(np.ascontiguousarray(orders)), dtype=np.float64)
     n = orders.shape[0]
     a = np.array(orders, dtype=np.float64, copy=True)
     low = np.full(n, lo)
@@ -357,6 +369,7 @@ def _simulate_symbol(
     size = _order_sizes(price, sizing)
     hi = math.inf if sizing.max_position_qty is None else sizing.max_position_qty
     lo = -hi if sizing.allow_shorts else 0.0
+    kernels = _kernels()
     walk, given = kernels.WALK_GIVEN, _EMPTY_F
     if lo == -math.inf and hi == math.inf:
         walk = kernels.WALK_UNBOUNDED
@@ -368,7 +381,7 @@ def _simulate_symbol(
     # (autonomy/engine/kernels.py; the same float operations as the numpy rules it replaced)
     out = _fresh_arrays(n) if scratch is None else scratch.arrays(n)
     orders, reasons, held, equity, gross_value = out
-    fill_local, fq, fp, ref, fee, counts, drawdown = kernels.symbol_run(
+    fill_local, fills, counts, drawdown = kernels.symbol_run(
         np.ascontiguousarray(price),
         np.ascontiguousarray(actions),
         size,
@@ -376,13 +389,23 @@ def _simulate_symbol(
         given,
         float(sizing.qty_step),
         lo == 0.0,
-        np.array([costs.adverse_bps / BPS, costs.fee_per_share, costs.fee_bps / BPS]),
+        np.array(
+            [
+                costs.adverse_bps / BPS,
+                costs.fee_per_share,
+                costs.fee_bps / BPS,
+                TICK,
+                SUB_DOLLAR_TICK,
+                _TICK_EPS,
+            ]
+        ),
         costs.tick_rounding,
         0.0 if start is None else start,
         start is not None,
         int(np.count_nonzero(actions)),
         *out,
     )
+    fq, fp, ref, fee = fills
     gross_pnl = float(-(fq * ref).sum() + held[-1] * price[-1]) if n else 0.0
     return _SymbolRun(
         rows=rows,
@@ -479,7 +502,7 @@ def _drawdown(equity: FloatArray, start: float) -> tuple[float, float]:
     if not equity.shape[0]:
         return 0.0, 0.0
     if start > 0:
-        worst, worst_pct = kernels.drawdown(equity, start)
+        worst, worst_pct = _kernels().drawdown(equity, start)
         return float(worst), float(worst_pct)
     peak = np.maximum(np.maximum.accumulate(equity), start)
     drawdown = peak - equity

@@ -2,6 +2,11 @@
 loops of the definitions bit for bit, and equal the live streaming state bit for bit."""
 
 import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trading import indicators as ind
+from trading.jit import numba_cache_dir
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def ema_loop(x, period):
@@ -115,3 +123,29 @@ def test_kernels_accept_non_contiguous_input_and_reject_bad_periods():
     assert np.isnan(ind.rsi([1.0, 2.0])).all()
     with pytest.raises(ValueError, match="RSI period must be >= 1"):
         ind.rsi(x, 0)
+
+
+def test_numba_cache_dir_only_when_the_source_tree_is_read_only(tmp_path):
+    assert numba_cache_dir({}, source_writable=True) is None  # numba's __pycache__ default
+    chosen = numba_cache_dir({}, source_writable=False)
+    assert chosen == str(Path(tempfile.gettempdir()) / "torghut-numba")
+    assert numba_cache_dir({"NUMBA_CACHE_DIR": str(tmp_path)}, source_writable=False) is None
+
+
+def test_kernels_cache_where_numba_cache_dir_says_and_load_lazily(tmp_path):
+    """A fresh process: loading Django and the URL tree (which imports the engine) does not import
+    numba; the first indicator call compiles into NUMBA_CACHE_DIR; values are unchanged."""
+    code = (
+        "import sys, django; django.setup(); import torghut_site.urls\n"
+        "assert 'numba' not in sys.modules, 'numba imported at start-up'\n"
+        "from trading import indicators\n"
+        "print(indicators.ema([1.0, 2.0, 3.0, 4.0], 3).tolist())\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "[1.0, 1.5, 2.25, 3.125]"
+    cached = sorted(p.name for p in tmp_path.rglob("*.nbi"))
+    assert cached and all("kernels." in name for name in cached)
