@@ -122,8 +122,9 @@ def best_of(rounds: int, fn: Callable[[], Any]) -> tuple[float, Any]:
 def best_of_wall_cpu(rounds: int, fn: Callable[[], Any]) -> tuple[float, float, Any]:
     """Best wall and best thread CPU time over `rounds` runs (after one untimed warm-up run)."""
     fn()
-    wall, cpu, result = math.inf, math.inf, None
+    wall, cpu, result, out = math.inf, math.inf, None, None
     for _ in range(rounds):
+        out = None  # the previous run's arrays are freed before the clock starts
         start, start_cpu = time.perf_counter(), time.thread_time()
         out = fn()
         cpu = min(cpu, time.thread_time() - start_cpu)
