@@ -306,6 +306,7 @@ class _SymbolRun:
     unfilled: int
     counts: npt.NDArray[np.int64]  # buy actions, sell actions, orders, rejected, rows held
     drawdown: FloatArray  # (max drawdown, as a fraction of the peak) when rows is None, else []
+    last_equity: float  # equity[-1] (also when the rows were not written)
 
 
 def _order_sizes(price: FloatArray, sizing: Sizing) -> FloatArray:
@@ -322,23 +323,20 @@ def _order_sizes(price: FloatArray, sizing: Sizing) -> FloatArray:
 
 
 class Scratch:
-    """Row-sized arrays a caller that keeps only the metrics (walk-forward folds, sweeps) reuses
-    from run to run: fresh arrays of a million rows cost more in page faults than the kernel
-    takes to fill them."""
+    """The one row-sized array (|position value|, for the exposure) that a caller keeping only
+    the metrics (walk-forward folds, sweeps) reuses from run to run: fresh arrays of a million
+    rows cost more in page faults than the kernel takes to fill them."""
 
     def __init__(self) -> None:
-        self._floats: list[FloatArray] = []
-        self._reasons: npt.NDArray[np.int8] = np.zeros(0, dtype=np.int8)
+        self._gross_value: FloatArray = np.zeros(0, dtype=np.float64)
 
     def arrays(
         self, n: int
     ) -> tuple[FloatArray, npt.NDArray[np.int8], FloatArray, FloatArray, FloatArray]:
-        """(orders, reasons, held, equity, gross value) views of n rows."""
-        if self._reasons.shape[0] < n:
-            self._floats = [np.empty(n, dtype=np.float64) for _ in range(4)]
-            self._reasons = np.empty(n, dtype=np.int8)
-        orders, held, equity, gross_value = (a[:n] for a in self._floats)
-        return orders, self._reasons[:n], held, equity, gross_value
+        """(orders, reasons, held, equity, gross value): empty but the last, a view of n rows."""
+        if self._gross_value.shape[0] < n:
+            self._gross_value = np.empty(n, dtype=np.float64)
+        return _EMPTY_F, _EMPTY_I8, _EMPTY_F, _EMPTY_F, self._gross_value[:n]
 
 
 def _fresh_arrays(
@@ -362,8 +360,8 @@ def _simulate_symbol(
     scratch: Scratch | None = None,
 ) -> _SymbolRun:
     """One symbol's run; `rows` = its rows in the frame (None: all of them, and then `start` is
-    added to its equity). With `scratch` the row arrays are its buffers (valid until its next
-    use)."""
+    added to its equity). With `scratch` (and every row, a positive start) only the metrics are
+    wanted: orders, reasons, held and equity are not written (empty)."""
     sizing, costs = config.sizing, config.costs
     n = price.shape[0]
     size = _order_sizes(price, sizing)
@@ -379,9 +377,10 @@ def _simulate_symbol(
         given = positions_from_orders(actions.astype(np.float64) * size, lo, hi)
     # positions, orders, reasons, fills and the equity path in one compiled pass
     # (autonomy/engine/kernels.py; the same float operations as the numpy rules it replaced)
-    out = _fresh_arrays(n) if scratch is None else scratch.arrays(n)
+    write_rows = scratch is None or start is None or start <= 0
+    out = _fresh_arrays(n) if write_rows or scratch is None else scratch.arrays(n)
     orders, reasons, held, equity, gross_value = out
-    fill_local, fills, counts, drawdown = kernels.symbol_run(
+    fill_local, fills, counts, drawdown, last = kernels.symbol_run(
         np.ascontiguousarray(price),
         np.ascontiguousarray(actions),
         size,
@@ -403,10 +402,11 @@ def _simulate_symbol(
         0.0 if start is None else start,
         start is not None,
         int(np.count_nonzero(actions)),
+        write_rows,
         *out,
     )
     fq, fp, ref, fee = fills
-    gross_pnl = float(-(fq * ref).sum() + held[-1] * price[-1]) if n else 0.0
+    gross_pnl = float(-(fq * ref).sum() + last[1] * price[-1]) if n else 0.0
     return _SymbolRun(
         rows=rows,
         orders=orders,
@@ -420,9 +420,10 @@ def _simulate_symbol(
         fill_reference=ref,
         fill_fee=fee,
         gross_pnl=gross_pnl,
-        unfilled=int(n > 0 and orders[-1] != 0.0),
+        unfilled=int(n > 0 and last[2] != 0.0),
         counts=counts,
         drawdown=drawdown,
+        last_equity=float(last[0]),
     )
 
 
@@ -513,8 +514,8 @@ def simulate(
     frame: BarFrame, actions: Int8Array, config: BacktestConfig, *, scratch: Scratch | None = None
 ) -> BacktestResult:
     """Fills, positions and PnL for given actions (see module doc for the rules). With
-    `scratch` (for a caller that keeps only the metrics) the result's row arrays are its buffers,
-    overwritten by the next run that uses it."""
+    `scratch`, for a caller that keeps only the metrics (and the fills), a one-symbol frame's
+    result has empty `orders`, `reject_reason`, `held` and `equity` (not written)."""
     n = len(frame)
     actions = np.asarray(actions, dtype=np.int8)
     if actions.shape != (n,):
@@ -538,7 +539,8 @@ def simulate(
     fees = float(fill_fee.sum())
     total_cost = float((abs_fill * np.abs(fill_price - fill_reference)).sum()) + fees
     gross_pnl = float(sum(run.gross_pnl for run in runs))
-    end_equity = float(equity[-1]) if n else start
+    single = len(runs) == 1 and runs[0].rows is None
+    end_equity = (runs[0].last_equity if single else float(equity[-1])) if n else start
     if len(runs) == 1 and runs[0].drawdown.shape[0]:  # computed in the symbol's pass
         max_drawdown, max_drawdown_pct = (float(v) for v in runs[0].drawdown)
     else:
@@ -584,6 +586,7 @@ def simulate(
 
 _EMPTY_I: IntpArray = np.zeros(0, dtype=np.intp)
 _EMPTY_F: FloatArray = np.zeros(0, dtype=np.float64)
+_EMPTY_I8: npt.NDArray[np.int8] = np.zeros(0, dtype=np.int8)
 
 
 def strategy_actions(frame: BarFrame, strategy: Strategy, params: Mapping[str, Any]) -> Int8Array:

@@ -125,6 +125,7 @@ def symbol_run(
     start: float,
     add_start: bool,
     capacity: int,
+    write_rows: bool,
     orders: Array,
     reasons: Array,
     held: Array,
@@ -137,37 +138,38 @@ def symbol_run(
     position after each row comes from `position_step`, rounded to `qty_step` unless it is 1. An
     order fills on the next row at `fill_price`; `costs` = (adverse fraction, fee per share, fee
     fraction, tick, sub-dollar tick, rounding slack).
-    Writes orders, reject reasons, held position, equity (+ `start` when `add_start`) and
-    |position value| into the five arrays given (length n: the caller may reuse them), and
-    returns the fill rows, the fills (4 × count: qty, price, reference, fee), the counts (buy
-    actions, sell actions, orders, rejected, rows holding a position) and, when `add_start` with
-    a positive `start`, `drawdown` of the equity (else an empty array); `capacity` bounds the
-    fill count (the non-zero actions: every order comes from one).
+    Writes |position value| and, when `write_rows`, orders, reject reasons, held position and
+    equity (+ `start` when `add_start`) into the arrays given (length n: the caller may reuse
+    them; writing a million rows costs more than computing them), and returns the fill rows, the
+    fills (4 × count: qty, price, reference, fee), the counts (buy actions, sell actions, orders,
+    rejected, rows holding a position), when `add_start` with a positive `start` the
+    `drawdown` of the equity (else an empty array), and the last row's (equity, held, order);
+    `capacity` bounds the fill count (the non-zero actions: every order comes from one).
     """
     n = price.shape[0]
     per_row = size.shape[0] == n and n != 1
-    fill_rows = np.empty(capacity, dtype=np.intp)
-    fills = np.empty((4, capacity), dtype=np.float64)
-    k = 0
-    counts = np.zeros(5, dtype=np.int64)
+    fill_rows, fills = np.empty(capacity, dtype=np.intp), np.empty((4, capacity))
+    k = buys = sells = n_orders = rejected = in_market = 0
     track = add_start and start > 0.0 and n > 0  # the frame's equity: its drawdown too
     dd_state = (0.0, 0.0, 0.0, 0.0, 0.0)
     walk_state = (0.0, 0.0)
-    cash = prev_pos = prev_order = 0.0
+    cash = prev_pos = prev_order = e = h = 0.0
     for t in range(n):
         action = actions[t]
         wanted = np.float64(action) * (size[t] if per_row else size[0])
         raw, walk_state = position_step(walk, given_pos, t, wanted, walk_state)
         pos = raw if qty_step == 1.0 else np.rint(raw / qty_step) * qty_step
         order = pos if t == 0 else pos - prev_pos
-        orders[t] = order
-        reasons[t] = 0
-        counts[0 if action > 0 else 1] += action != 0
+        if write_rows:
+            orders[t], reasons[t] = order, 0
+        buys += action > 0
+        sells += action < 0
         if order != 0.0:
-            counts[2] += 1
+            n_orders += 1
         elif action != 0:
-            counts[3] += 1
-            reasons[t] = reject_reason(action, wanted, long_only)
+            rejected += 1
+            if write_rows:
+                reasons[t] = reject_reason(action, wanted, long_only)
         flow = 0.0
         h = prev_pos if t > 0 else 0.0
         if t > 0 and prev_order != 0.0:
@@ -175,17 +177,20 @@ def symbol_run(
             fill_rows[k] = t
             k += 1
         cash = flow if t == 0 else cash + flow
-        held[t] = h
-        counts[4] += h != 0.0
+        in_market += h != 0.0
         value = h * price[t]
         e = start + (cash + value) if add_start else cash + value
-        equity[t] = e
+        if write_rows:
+            held[t] = h
+            equity[t] = e
         if track:
             dd_state = drawdown_step(e, t, start, dd_state)
         gross_value[t] = np.abs(value)
         prev_pos, prev_order = pos, order
     drawdowns = np.array(drawdown_end(dd_state)) if track else np.zeros(0)
-    return fill_rows[:k].copy(), fills[:, :k].copy(), counts, drawdowns
+    counts = np.array([buys, sells, n_orders, rejected, in_market], dtype=np.int64)
+    last = np.array([e, h, prev_order])
+    return fill_rows[:k].copy(), fills[:, :k].copy(), counts, drawdowns, last
 
 
 @kernel
