@@ -62,6 +62,10 @@ def fill_price(
 
 
 WALK_GIVEN, WALK_UNBOUNDED, WALK_LONG_ONLY = 0, 1, 2
+# The states before the first row are chosen so the first row needs no special case (each
+# first-row result is the same float as numpy's first element).
+WALK_START = (-0.0, np.inf)
+DRAWDOWN_START = (-np.inf, np.nan, 0.0, -np.inf, 0.0)
 
 
 @kernel
@@ -69,15 +73,15 @@ def position_step(
     walk: int, given_pos: Array, t: int, wanted: float, walk_state: tuple[float, float]
 ) -> tuple[float, tuple[float, float]]:  # pragma: no cover - compiled
     """The position after row t before step rounding, and the walk state (running sum S, its
-    running min): S (WALK_UNBOUNDED), S - min(0, running min of S) (WALK_LONG_ONLY), or
-    `given_pos[t]` (WALK_GIVEN)."""
+    running min; WALK_START before the first row): S (WALK_UNBOUNDED), S - min(0, running min
+    of S) (WALK_LONG_ONLY), or `given_pos[t]` (WALK_GIVEN)."""
     if walk == WALK_GIVEN:
         return given_pos[t], walk_state
     total, low = walk_state
-    total = wanted if t == 0 else total + wanted
+    total = total + wanted  # -0.0 + w is w (np.cumsum's first element), -0.0 included
     if walk == WALK_UNBOUNDED:
         return total, (total, low)
-    low = total if t == 0 else (low if low < total else total)
+    low = low if low < total else total  # inf at first: the first sum
     return total - (low if low < 0.0 else 0.0), (total, low)
 
 
@@ -147,19 +151,20 @@ def symbol_run(
     `capacity` bounds the fill count (the non-zero actions: every order comes from one).
     """
     n = price.shape[0]
-    per_row = size.shape[0] == n and n != 1
+    size_stride = 1 if size.shape[0] == n and n != 1 else 0  # one size, or one per row
     fill_rows, fills = np.empty(capacity, dtype=np.intp), np.empty((4, capacity))
     k = buys = sells = n_orders = rejected = in_market = 0
     track = add_start and start > 0.0 and n > 0  # the frame's equity: its drawdown too
-    dd_state = (0.0, 0.0, 0.0, 0.0, 0.0)
-    walk_state = (0.0, 0.0)
-    cash = prev_pos = prev_order = e = h = 0.0
+    dd_state = DRAWDOWN_START
+    walk_state = WALK_START
+    cash = -0.0  # -0.0 + the first flow (0.0) is np.cumsum's first element
+    prev_pos = prev_order = e = h = 0.0
     for t in range(n):
         action = actions[t]
-        wanted = np.float64(action) * (size[t] if per_row else size[0])
+        wanted = np.float64(action) * size[t * size_stride]
         raw, walk_state = position_step(walk, given_pos, t, wanted, walk_state)
         pos = raw if qty_step == 1.0 else np.rint(raw / qty_step) * qty_step
-        order = pos if t == 0 else pos - prev_pos
+        order = pos - prev_pos  # x - 0.0 is x: the first row's order is its position
         if write_rows:
             orders[t], reasons[t] = order, 0
         buys += action > 0
@@ -171,12 +176,12 @@ def symbol_run(
             if write_rows:
                 reasons[t] = reject_reason(action, wanted, long_only)
         flow = 0.0
-        h = prev_pos if t > 0 else 0.0
-        if t > 0 and prev_order != 0.0:
+        h = prev_pos
+        if prev_order != 0.0:
             flow = fill_into(fills, k, prev_order, price[t], costs, tick_rounding)
             fill_rows[k] = t
             k += 1
-        cash = flow if t == 0 else cash + flow
+        cash = cash + flow
         in_market += h != 0.0
         value = h * price[t]
         e = start + (cash + value) if add_start else cash + value
@@ -184,7 +189,7 @@ def symbol_run(
             held[t] = h
             equity[t] = e
         if track:
-            dd_state = drawdown_step(e, t, start, dd_state)
+            dd_state = drawdown_step(e, start, dd_state)
         gross_value[t] = np.abs(value)
         prev_pos, prev_order = pos, order
     drawdowns = np.array(drawdown_end(dd_state)) if track else np.zeros(0)
@@ -195,20 +200,18 @@ def symbol_run(
 
 @kernel
 def drawdown_step(
-    e: float, t: int, start: float, state: tuple[float, float, float, float, float]
+    e: float, start: float, state: tuple[float, float, float, float, float]
 ) -> tuple[float, float, float, float, float]:  # pragma: no cover - compiled
     """One row of `drawdown`: state = (running max, peak, largest fall below that peak, worst
     fall, worst fall / peak of the peaks closed so far)."""
     running, peak, segment, worst, worst_pct = state
-    # np.maximum(a, b) is `a if a > b else b`
-    running = e if t == 0 else (running if running > e else e)
+    # np.maximum(a, b) is `a if a > b else b`; from DRAWDOWN_START the first row sets everything
+    running = running if running > e else e
     new_peak = running if running > start else start
     dd = new_peak - e
-    if t == 0 or dd > worst:
+    if dd > worst:
         worst = dd
-    if t == 0:
-        peak, segment = new_peak, dd
-    elif new_peak != peak:
+    if new_peak != peak:  # a new peak (the NaN start included): close the last one's segment
         pct = segment / peak
         if pct > worst_pct:
             worst_pct = pct
@@ -239,8 +242,8 @@ def drawdown(equity: Array, start: float) -> tuple[float, float]:  # pragma: no 
     the same positive number keeps the order, rounding included), so the ratio is taken once per
     peak, not per row.
     """
-    state = (0.0, 0.0, 0.0, 0.0, 0.0)
+    state = DRAWDOWN_START
     for t in range(equity.shape[0]):
-        state = drawdown_step(equity[t], t, start, state)
+        state = drawdown_step(equity[t], start, state)
     worst, worst_pct = drawdown_end(state)
     return float(worst), float(worst_pct)
