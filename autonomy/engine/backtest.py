@@ -329,6 +329,7 @@ class Scratch:
 
     def __init__(self) -> None:
         self._gross_value: FloatArray = np.zeros(0, dtype=np.float64)
+        self.finite_prices: FloatArray | None = None  # the price column last checked finite
 
     def arrays(
         self, n: int
@@ -520,8 +521,11 @@ def simulate(
     actions = np.asarray(actions, dtype=np.int8)
     if actions.shape != (n,):
         raise ValueError(f"actions have shape {actions.shape}, expected ({n},)")
-    if n and not np.isfinite(frame.price).all():
+    checked = scratch is not None and scratch.finite_prices is frame.price  # a sweep's frame
+    if n and not checked and not np.isfinite(frame.price).all():
         raise ValueError("the frame has non-finite prices")
+    if scratch is not None:
+        scratch.finite_prices = frame.price
     start = config.starting_cash
     if len(frame.symbols) == 1:  # every row is the one symbol's: no row index, no copies
         runs = [_simulate_symbol(frame.price, actions, config, None, start, scratch)]

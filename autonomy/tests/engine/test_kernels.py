@@ -238,3 +238,16 @@ def test_reflected_walk_equals_cumsum_reflection():
     s = np.cumsum(orders)
     assert same_bits(kernels.reflected_walk(orders), s - np.minimum(np.minimum.accumulate(s), 0.0))
     assert same_bits(positions_from_orders(orders, 0.0, math.inf), kernels.reflected_walk(orders))
+
+
+def test_scratch_skips_only_the_finite_check_of_the_same_price_column():
+    scratch = Scratch()
+    price, actions = random_run(10, 200)
+    good = scripted_frame(price.tolist(), actions.tolist())
+    simulate(good, actions, CONFIGS["default"], scratch=scratch)
+    simulate(good, actions, CONFIGS["default"], scratch=scratch)  # same column: not re-checked
+    bad_price = price.copy()
+    bad_price[7] = np.nan
+    bad = scripted_frame(bad_price.tolist(), actions.tolist())
+    with pytest.raises(ValueError, match="non-finite prices"):
+        simulate(bad, actions, CONFIGS["default"], scratch=scratch)
