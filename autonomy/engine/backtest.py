@@ -379,6 +379,9 @@ def _simulate_symbol(
     # positions, orders, reasons, fills and the equity path in one compiled pass
     # (autonomy/engine/kernels.py; the same float operations as the numpy rules it replaced)
     write_rows = scratch is None or start is None or start <= 0
+    # fills <= orders; an in-kernel walk moves only on a non-zero action, a given path (float
+    # scan) is only bounded by the row count
+    capacity = n if walk == kernels.WALK_GIVEN else int(np.count_nonzero(actions))
     out = _fresh_arrays(n) if write_rows or scratch is None else scratch.arrays(n)
     orders, reasons, held, equity, gross_value = out
     fill_local, fills, counts, drawdown, last = kernels.symbol_run(
@@ -402,7 +405,7 @@ def _simulate_symbol(
         costs.tick_rounding,
         0.0 if start is None else start,
         start is not None,
-        int(np.count_nonzero(actions)),
+        capacity,
         write_rows,
         *out,
     )
