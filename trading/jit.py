@@ -51,3 +51,9 @@ from numba import njit  # noqa: E402  (after the cache place is decided)
 def kernel(fn: Callable[..., Any]) -> Any:
     """Compile `fn` with numba (see module doc); the result is called like `fn`."""
     return njit(cache=True, error_model="numpy")(fn)
+
+
+def inline_kernel(fn: Callable[..., Any]) -> Any:
+    """`kernel` whose body numba copies into each kernel that calls it (numba's IR inlining), so
+    a caller passing constants gets a version specialised on them (branches on them vanish)."""
+    return njit(cache=True, error_model="numpy", inline="always")(fn)

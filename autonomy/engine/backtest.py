@@ -352,6 +352,37 @@ def _fresh_arrays(
     )
 
 
+def _symbol_kernel(
+    price: FloatArray,
+    actions: Int8Array,
+    size: FloatArray,
+    walk: tuple[int, FloatArray, float],
+    config: BacktestConfig,
+    start: float | None,
+    capacity: int,
+    write_rows: bool,
+    out: tuple[FloatArray, npt.NDArray[np.int8], FloatArray, FloatArray, FloatArray],
+) -> tuple[Any, ...]:
+    """The compiled pass over one symbol (autonomy/engine/kernels.py), specialised for the
+    live default's metrics-only runs; `walk` = (kind, given positions, lower bound)."""
+    kernels = _kernels()
+    kind, given, lo = walk
+    costs = config.costs
+    terms = (costs.adverse_bps / BPS, costs.fee_per_share, costs.fee_bps / BPS)
+    cost_terms = np.array([*terms, TICK, SUB_DOLLAR_TICK, _TICK_EPS])
+    price, actions = np.ascontiguousarray(price), np.ascontiguousarray(actions)
+    step, rounding = float(config.sizing.qty_step), costs.tick_rounding
+    if kind == kernels.WALK_LONG_ONLY and not write_rows and start is not None:
+        return tuple(
+            kernels.symbol_metrics_long_only(
+                price, actions, size, step, cost_terms, rounding, start, capacity, out[4]
+            )
+        )
+    add_start = start is not None
+    settings = (kind, given, step, lo == 0.0, cost_terms, rounding, start or 0.0, add_start)
+    return tuple(kernels.symbol_run(price, actions, size, *settings, capacity, write_rows, *out))
+
+
 def _simulate_symbol(
     price: FloatArray,
     actions: Int8Array,
@@ -363,7 +394,7 @@ def _simulate_symbol(
     """One symbol's run; `rows` = its rows in the frame (None: all of them, and then `start` is
     added to its equity). With `scratch` (and every row, a positive start) only the metrics are
     wanted: orders, reasons, held and equity are not written (empty)."""
-    sizing, costs = config.sizing, config.costs
+    sizing = config.sizing
     n = price.shape[0]
     size = _order_sizes(price, sizing)
     hi = math.inf if sizing.max_position_qty is None else sizing.max_position_qty
@@ -384,30 +415,8 @@ def _simulate_symbol(
     capacity = n if walk == kernels.WALK_GIVEN else int(np.count_nonzero(actions))
     out = _fresh_arrays(n) if write_rows or scratch is None else scratch.arrays(n)
     orders, reasons, held, equity, gross_value = out
-    fill_local, fills, counts, drawdown, last = kernels.symbol_run(
-        np.ascontiguousarray(price),
-        np.ascontiguousarray(actions),
-        size,
-        walk,
-        given,
-        float(sizing.qty_step),
-        lo == 0.0,
-        np.array(
-            [
-                costs.adverse_bps / BPS,
-                costs.fee_per_share,
-                costs.fee_bps / BPS,
-                TICK,
-                SUB_DOLLAR_TICK,
-                _TICK_EPS,
-            ]
-        ),
-        costs.tick_rounding,
-        0.0 if start is None else start,
-        start is not None,
-        capacity,
-        write_rows,
-        *out,
+    fill_local, fills, counts, drawdown, last = _symbol_kernel(
+        price, actions, size, (walk, given, lo), config, start, capacity, write_rows, out
     )
     fq, fp, ref, fee = fills
     gross_pnl = float(-(fq * ref).sum() + last[1] * price[-1]) if n else 0.0

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from trading.jit import kernel
+from trading.jit import inline_kernel, kernel
 
 Array = Any  # numba dispatchers are untyped for mypy; `autonomy.engine.backtest` annotates
 
@@ -115,8 +115,8 @@ def fill_into(
     return flow
 
 
-@kernel
-def symbol_run(
+@inline_kernel
+def symbol_pass(
     price: Array,
     actions: Array,
     size: Array,
@@ -136,19 +136,19 @@ def symbol_run(
     equity: Array,
     gross_value: Array,
 ) -> tuple[Array, ...]:  # pragma: no cover - compiled
-    """One symbol's backtest in one pass (see `autonomy.engine.backtest` for the rules).
+    """One symbol's backtest in one pass (`autonomy.engine.backtest` has the rules; called as
+    `symbol_run` or `symbol_metrics_long_only`).
 
     The order each row asks for is action × size (`size` has one value, or one per row); the
     position after each row comes from `position_step`, rounded to `qty_step` unless it is 1. An
     order fills on the next row at `fill_price`; `costs` = (adverse fraction, fee per share, fee
     fraction, tick, sub-dollar tick, rounding slack).
     Writes |position value| and, when `write_rows`, orders, reject reasons, held position and
-    equity (+ `start` when `add_start`) into the arrays given (length n: the caller may reuse
-    them; writing a million rows costs more than computing them), and returns the fill rows, the
-    fills (4 × count: qty, price, reference, fee), the counts (buy actions, sell actions, orders,
-    rejected, rows holding a position), when `add_start` with a positive `start` the
-    `drawdown` of the equity (else an empty array), and the last row's (equity, held, order);
-    `capacity` bounds the fill count (the non-zero actions: every order comes from one).
+    equity (+ `start` when `add_start`) into the arrays given (length n, reusable); returns the
+    fill rows, the fills (4 × count: qty, price, reference, fee), the counts (buy actions, sell
+    actions, orders, rejected, rows holding a position), when `add_start` with a positive
+    `start` the `drawdown` of the equity (else empty), and the last row's (equity, held, order).
+    `capacity` bounds the fill count (the caller's bound on the orders).
     """
     n = price.shape[0]
     size_stride = 1 if size.shape[0] == n and n != 1 else 0  # one size, or one per row
@@ -196,6 +196,90 @@ def symbol_run(
     counts = np.array([buys, sells, n_orders, rejected, in_market], dtype=np.int64)
     last = np.array([e, h, prev_order])
     return fill_rows[:k].copy(), fills[:, :k].copy(), counts, drawdowns, last
+
+
+@kernel
+def symbol_run(
+    price: Array,
+    actions: Array,
+    size: Array,
+    walk: int,
+    given_pos: Array,
+    qty_step: float,
+    long_only: bool,
+    costs: Array,
+    tick_rounding: bool,
+    start: float,
+    add_start: bool,
+    capacity: int,
+    write_rows: bool,
+    orders: Array,
+    reasons: Array,
+    held: Array,
+    equity: Array,
+    gross_value: Array,
+) -> tuple[Array, ...]:  # pragma: no cover - compiled
+    """`symbol_pass` with every setting given at run time."""
+    result: tuple[Array, ...] = symbol_pass(
+        price,
+        actions,
+        size,
+        walk,
+        given_pos,
+        qty_step,
+        long_only,
+        costs,
+        tick_rounding,
+        start,
+        add_start,
+        capacity,
+        write_rows,
+        orders,
+        reasons,
+        held,
+        equity,
+        gross_value,
+    )
+    return result
+
+
+@kernel
+def symbol_metrics_long_only(
+    price: Array,
+    actions: Array,
+    size: Array,
+    qty_step: float,
+    costs: Array,
+    tick_rounding: bool,
+    start: float,
+    capacity: int,
+    gross_value: Array,
+) -> tuple[Array, ...]:  # pragma: no cover - compiled
+    """`symbol_pass` for the runs of walk-forward folds and sweeps in the live default (long
+    only, no position cap, every row one symbol's, metrics only), compiled with those settings
+    fixed: the per-row branches on them vanish (about a quarter of the pass)."""
+    empty = np.empty(0, dtype=np.float64)
+    result: tuple[Array, ...] = symbol_pass(
+        price,
+        actions,
+        size,
+        WALK_LONG_ONLY,
+        empty,
+        qty_step,
+        True,
+        costs,
+        tick_rounding,
+        start,
+        True,
+        capacity,
+        False,
+        empty,
+        np.empty(0, dtype=np.int8),
+        empty,
+        empty,
+        gross_value,
+    )
+    return result
 
 
 @kernel
