@@ -112,6 +112,19 @@ def _backtest_engine(f: dict[str, Any]) -> list[Row]:
             "ratio": f["speedup_vs_baseline"],
             "unit": "bars/s (baseline: pandas ewm + Python loop)",
         },
+        *(
+            [
+                {
+                    "name": "backtest + walk-forward vs vectorbt",
+                    "figure": f["pipeline_best_of_3_s"],
+                    "baseline": f["vectorbt_s"],
+                    "ratio": f["speedup_vs_vectorbt"],
+                    "unit": "s (baseline: vectorbt from_signals, no walk-forward)",
+                }
+            ]
+            if "vectorbt_s" in f
+            else []
+        ),
         {
             "name": "parameter sweep",
             "figure": f["sweep_bars_per_s"],

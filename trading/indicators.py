@@ -18,20 +18,20 @@ Definitions (the vectorized functions and `IndicatorState` implement exactly the
   bar's session (a session is a run of equal session keys); the price itself while the session's
   volume is still 0. Rolling VWAP(window) is the same over the last `window` bars.
 
-The exponential recursions are evaluated with a log-depth prefix scan (Hillis-Steele): pass j adds
-a^(2^j) times the partial sums 2^j places back. A pass stops being needed once a^(2^j) < 2^-60,
-because every later contribution is then below one unit in the last place, so an EMA needs only
-about log2(60 / -log2(a)) passes (10 for EMA26, 8 for EMA12) instead of an n-step Python loop.
-The scan adds the same terms as the recursion in another order, so the two agree to a few units in
-the last place (tests hold them to 1e-12 relative).
+The exponential recursions (EMA, MACD, RSI) run bar by bar in compiled kernels
+(`trading.kernels`, numba) with the same operations in the same order as `IndicatorState`, so the
+vectorized EMA/MACD/RSI columns equal the streaming values bit for bit. The windowed features
+(Bollinger, realized volatility, VWAP) are numpy window sums and agree with the streaming state to
+a few units in the last place (tests hold them to 1e-12 relative).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -50,8 +50,6 @@ BOLL_K = 2.0
 # intraday_tsmom gate was tuned for. Callers with 1-second bars pass window=60.
 VOL_WINDOW = 5
 VWAP_WINDOW = 5
-
-_NEGLIGIBLE = 2.0**-60
 
 FEATURE_KEYS = (
     "macd",
@@ -76,20 +74,11 @@ def _as_float_array(x: npt.ArrayLike) -> FloatArray:
     return arr
 
 
-def linear_scan(b: FloatArray, a: float) -> FloatArray:
-    """y[0] = b[0]; y[t] = a * y[t-1] + b[t] for a constant 0 <= a < 1 (returns a new array)."""
-    if not 0.0 <= a < 1.0:
-        raise ValueError(f"scan factor must be in [0, 1), got {a}")
-    y = np.array(b, dtype=np.float64, copy=True)
-    n = y.shape[0]
-    buf = np.empty(n, dtype=np.float64)
-    c, k = a, 1
-    while k < n and c > _NEGLIGIBLE:
-        shifted = np.multiply(y[: n - k], c, out=buf[: n - k])
-        np.add(y[k:], shifted, out=y[k:])
-        c *= c
-        k *= 2
-    return y
+def _kernels() -> ModuleType:
+    """`trading.kernels`, imported on first use (importing numba takes about half a second)."""
+    from trading import kernels
+
+    return kernels
 
 
 def ema_alpha(period: int) -> float:
@@ -104,9 +93,10 @@ def ema(x: npt.ArrayLike, period: int) -> FloatArray:
     if arr.shape[0] == 0:
         return arr.copy()
     alpha = ema_alpha(period)
-    b = np.multiply(arr, alpha)
-    b[0] = arr[0]
-    return linear_scan(b, 1.0 - alpha)
+    arr = np.ascontiguousarray(arr)
+    out = np.empty_like(arr)
+    _kernels().ema_into(arr, alpha, out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -121,21 +111,29 @@ class Macd:
 def macd(
     x: npt.ArrayLike, fast: int = MACD_FAST, slow: int = MACD_SLOW, signal: int = MACD_SIGNAL
 ) -> Macd:
-    arr = _as_float_array(x)
-    fast_ema = ema(arr, fast)
-    slow_ema = ema(arr, slow)
-    line = fast_ema - slow_ema
-    signal_line = ema(line, signal)
-    return Macd(
-        macd=line, signal=signal_line, hist=line - signal_line, ema_fast=fast_ema, ema_slow=slow_ema
-    )
+    arr = np.ascontiguousarray(_as_float_array(x))
+    alphas = (ema_alpha(fast), ema_alpha(slow), ema_alpha(signal))
+    fast_ema, slow_ema, line, signal_line, hist = (np.empty_like(arr) for _ in range(5))
+    columns = (fast_ema, slow_ema, line, signal_line, hist)
+    _kernels().macd_rsi_into(arr, *alphas, *columns, RSI_PERIOD, _EMPTY)
+    return Macd(macd=line, signal=signal_line, hist=hist, ema_fast=fast_ema, ema_slow=slow_ema)
 
 
-def _rsi_from_averages(avg_gain: FloatArray, avg_loss: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rsi = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
-    rsi = np.where(avg_loss == 0.0, np.where(avg_gain == 0.0, 50.0, 100.0), rsi)
-    return np.asarray(rsi, dtype=np.float64)
+MACD_COLUMNS = ("ema12", "ema26", "macd", "macd_signal", "macd_hist")
+_EMPTY: FloatArray = np.zeros(0, dtype=np.float64)
+
+
+def macd_rsi_columns(x: npt.ArrayLike, keys: Collection[str]) -> dict[str, FloatArray]:
+    """The requested MACD(12, 26, 9) and RSI14 feature columns (keys among `MACD_COLUMNS` and
+    "rsi14") in one pass, the same values as `macd` and `rsi`; columns not requested are neither
+    computed nor allocated."""
+    arr = np.ascontiguousarray(_as_float_array(x))
+    n = arr.shape[0]
+    columns = {key: np.empty(n if key in keys else 0) for key in (*MACD_COLUMNS, "rsi14")}
+    alphas = (ema_alpha(MACD_FAST), ema_alpha(MACD_SLOW), ema_alpha(MACD_SIGNAL))
+    macd_out = [columns[key] for key in MACD_COLUMNS]
+    _kernels().macd_rsi_into(arr, *alphas, *macd_out, RSI_PERIOD, columns["rsi14"])
+    return {key: values for key, values in columns.items() if key in keys}
 
 
 def rsi_value(avg_gain: float, avg_loss: float) -> float:
@@ -147,23 +145,12 @@ def rsi_value(avg_gain: float, avg_loss: float) -> float:
 
 def rsi(x: npt.ArrayLike, period: int = RSI_PERIOD) -> FloatArray:
     """Wilder RSI; NaN for the first `period` values."""
-    arr = _as_float_array(x)
-    n = arr.shape[0]
-    out = np.full(n, np.nan)
-    if n <= period:
-        return out
-    d = np.diff(arr)
-    gains = np.maximum(d, 0.0)
-    losses = np.maximum(-d, 0.0)
-    # b[0] is the seed average at t = period, then each later change contributes g / period
-    bg = gains[period - 1 :] / period
-    bl = losses[period - 1 :] / period
-    bg[0] = gains[:period].mean()
-    bl[0] = losses[:period].mean()
-    a = (period - 1) / period
-    avg_gain = linear_scan(bg, a)
-    avg_loss = linear_scan(bl, a)
-    out[period:] = _rsi_from_averages(avg_gain, avg_loss)
+    if period < 1:
+        raise ValueError(f"RSI period must be >= 1, got {period}")
+    arr = np.ascontiguousarray(_as_float_array(x))
+    out = np.empty(arr.shape[0], dtype=np.float64)
+    alphas = (ema_alpha(MACD_FAST), ema_alpha(MACD_SLOW), ema_alpha(MACD_SIGNAL))
+    _kernels().macd_rsi_into(arr, *alphas, *(_EMPTY,) * 5, period, out)
     return out
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -227,7 +228,17 @@ class BacktestResult:
 
 
 REJECT_REASONS = ("", "shorts_not_allowed", "allocator_reject_zero_qty", "position_cap")
-_SHORTS, _ZERO_QTY, _CAP = 1, 2, 3
+
+
+def _kernels() -> ModuleType:
+    """`autonomy.engine.kernels`, imported on first use: numba costs about half a second to import,
+    which every process that merely loads the engine (web, consumers) would pay."""
+    from autonomy.engine import kernels
+
+    return kernels
+
+
+# kernels.SHORTS, kernels.ZERO_QTY, kernels.CAP index this tuple
 
 
 def equity_curve(frame: BarFrame, equity: FloatArray, *, points: int = 200) -> list[list[Any]]:
@@ -253,8 +264,7 @@ def positions_from_orders(orders: FloatArray, lo: float, hi: float) -> FloatArra
     if lo == -math.inf and hi == math.inf:
         return np.cumsum(orders)
     if lo == 0.0 and hi == math.inf:
-        s = np.cumsum(orders)
-        return s - np.minimum(np.minimum.accumulate(s), 0.0)
+        return np.asarray(_kernels().reflected_walk(np.ascontiguousarray(orders)), dtype=np.float64)
     n = orders.shape[0]
     a = np.array(orders, dtype=np.float64, copy=True)
     low = np.full(n, lo)
@@ -270,13 +280,6 @@ def positions_from_orders(orders: FloatArray, lo: float, hi: float) -> FloatArra
     return np.clip(a, low, high)
 
 
-def _round_to_tick(price: FloatArray, side: FloatArray) -> FloatArray:
-    tick = np.where(price < 1.0, SUB_DOLLAR_TICK, TICK)
-    steps = price / tick
-    rounded = np.where(side > 0, np.ceil(steps - _TICK_EPS), np.floor(steps + _TICK_EPS))
-    return np.round(rounded * tick, 4)
-
-
 def _first_difference(x: FloatArray) -> FloatArray:
     """x[t] - x[t-1] with x[-1] = 0 (np.diff with prepend copies the whole array first)."""
     out = np.empty_like(x)
@@ -288,7 +291,7 @@ def _first_difference(x: FloatArray) -> FloatArray:
 
 @dataclass
 class _SymbolRun:
-    rows: IntpArray
+    rows: IntpArray | None  # None: every row of the frame (then equity includes starting cash)
     orders: FloatArray
     reasons: npt.NDArray[np.int8]
     held: FloatArray
@@ -301,78 +304,139 @@ class _SymbolRun:
     fill_fee: FloatArray
     gross_pnl: float
     unfilled: int
+    counts: npt.NDArray[np.int64]  # buy actions, sell actions, orders, rejected, rows held
+    drawdown: FloatArray  # (max drawdown, as a fraction of the peak) when rows is None, else []
+    last_equity: float  # equity[-1] (also when the rows were not written)
 
 
-def _simulate_symbol(
-    price: FloatArray, actions: Int8Array, config: BacktestConfig, rows: IntpArray
-) -> _SymbolRun:
-    sizing, costs = config.sizing, config.costs
-    n = price.shape[0]
+def _order_sizes(price: FloatArray, sizing: Sizing) -> FloatArray:
+    """The order size of a signal: one value, or one per row when a notional budget is set."""
     step = sizing.qty_step
-    wanted = actions.astype(np.float64)  # -1, 0, +1: times the order size below
     cap = math.inf
     if sizing.max_fill_qty is not None:
         cap = math.floor(sizing.max_fill_qty / step + _TICK_EPS) * step
     if sizing.max_notional_per_trade is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = np.where(price > 0, sizing.max_notional_per_trade / price, 0.0)
-        wanted *= np.minimum(np.floor(raw / step + _TICK_EPS) * step, cap)
-    else:
-        wanted *= min(math.floor(sizing.qty / step + _TICK_EPS) * step, cap)
+        return np.minimum(np.floor(raw / step + _TICK_EPS) * step, cap)
+    return np.array([min(math.floor(sizing.qty / step + _TICK_EPS) * step, cap)])
+
+
+class Scratch:
+    """The one row-sized array (|position value|, for the exposure) that a caller keeping only
+    the metrics (walk-forward folds, sweeps) reuses from run to run: fresh arrays of a million
+    rows cost more in page faults than the kernel takes to fill them."""
+
+    def __init__(self) -> None:
+        self._gross_value: FloatArray = np.zeros(0, dtype=np.float64)
+        self.finite_prices: FloatArray | None = None  # the price column last checked finite
+
+    def arrays(
+        self, n: int
+    ) -> tuple[FloatArray, npt.NDArray[np.int8], FloatArray, FloatArray, FloatArray]:
+        """(orders, reasons, held, equity, gross value): empty but the last, a view of n rows."""
+        if self._gross_value.shape[0] < n:
+            self._gross_value = np.empty(n, dtype=np.float64)
+        return _EMPTY_F, _EMPTY_I8, _EMPTY_F, _EMPTY_F, self._gross_value[:n]
+
+
+def _fresh_arrays(
+    n: int,
+) -> tuple[FloatArray, npt.NDArray[np.int8], FloatArray, FloatArray, FloatArray]:
+    return (
+        np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.int8),
+        np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.float64),
+    )
+
+
+def _symbol_kernel(
+    price: FloatArray,
+    actions: Int8Array,
+    size: FloatArray,
+    walk: tuple[int, FloatArray, float],
+    config: BacktestConfig,
+    start: float | None,
+    capacity: int,
+    write_rows: bool,
+    out: tuple[FloatArray, npt.NDArray[np.int8], FloatArray, FloatArray, FloatArray],
+) -> tuple[Any, ...]:
+    """The compiled pass over one symbol (autonomy/engine/kernels.py), specialised for the
+    live default's metrics-only runs; `walk` = (kind, given positions, lower bound)."""
+    kernels = _kernels()
+    kind, given, lo = walk
+    costs = config.costs
+    terms = (costs.adverse_bps / BPS, costs.fee_per_share, costs.fee_bps / BPS)
+    cost_terms = np.array([*terms, TICK, SUB_DOLLAR_TICK, _TICK_EPS])
+    price, actions = np.ascontiguousarray(price), np.ascontiguousarray(actions)
+    step, rounding = float(config.sizing.qty_step), costs.tick_rounding
+    if kind == kernels.WALK_LONG_ONLY and not write_rows and start is not None:
+        return tuple(
+            kernels.symbol_metrics_long_only(
+                price, actions, size, step, cost_terms, rounding, start, capacity, out[4]
+            )
+        )
+    add_start = start is not None
+    settings = (kind, given, step, lo == 0.0, cost_terms, rounding, start or 0.0, add_start)
+    return tuple(kernels.symbol_run(price, actions, size, *settings, capacity, write_rows, *out))
+
+
+def _simulate_symbol(
+    price: FloatArray,
+    actions: Int8Array,
+    config: BacktestConfig,
+    rows: IntpArray | None,
+    start: float | None = None,
+    scratch: Scratch | None = None,
+) -> _SymbolRun:
+    """One symbol's run; `rows` = its rows in the frame (None: all of them, and then `start` is
+    added to its equity). With `scratch` (and every row, a positive start) only the metrics are
+    wanted: orders, reasons, held and equity are not written (empty)."""
+    sizing = config.sizing
+    n = price.shape[0]
+    size = _order_sizes(price, sizing)
     hi = math.inf if sizing.max_position_qty is None else sizing.max_position_qty
     lo = -hi if sizing.allow_shorts else 0.0
-    pos = positions_from_orders(wanted, lo, hi)
-    if step != 1.0:
-        pos = np.round(pos / step) * step
-    orders = _first_difference(pos)
-
-    reasons = np.zeros(n, dtype=np.int8)
-    rejected = (actions != 0) & (orders == 0.0)
-    if rejected.any():
-        zero_qty = rejected & (wanted == 0.0)
-        no_position = rejected & ~zero_qty & (actions < 0) & (lo == 0.0)
-        reasons[rejected] = _CAP
-        reasons[zero_qty] = _ZERO_QTY
-        reasons[no_position] = _SHORTS
-
-    # an order decided on row t fills on row t + 1 of this symbol
-    fills = np.zeros(n, dtype=np.float64)
-    if n > 1:
-        fills[1:] = orders[:-1]
-    unfilled = int(n > 0 and orders[-1] != 0.0)
-    held = np.zeros(n, dtype=np.float64)
-    if n > 1:
-        held[1:] = pos[:-1]
-
-    fill_local = np.flatnonzero(fills)
-    fq = fills[fill_local]
-    ref = price[fill_local]
-    side = np.sign(fq)
-    fp = ref * (1.0 + side * (costs.adverse_bps / BPS))
-    if costs.tick_rounding:
-        fp = _round_to_tick(fp, side)
-    abs_q = np.abs(fq)
-    fee = abs_q * costs.fee_per_share + abs_q * fp * (costs.fee_bps / BPS)
-
-    cash = np.zeros(n, dtype=np.float64)
-    cash[fill_local] = -(fq * fp) - fee
-    position_value = held * price
-    equity = np.cumsum(cash) + position_value
-    gross_pnl = float(-(fq * ref).sum() + position_value[-1]) if n else 0.0
+    kernels = _kernels()
+    walk, given = kernels.WALK_GIVEN, _EMPTY_F
+    if lo == -math.inf and hi == math.inf:
+        walk = kernels.WALK_UNBOUNDED
+    elif lo == 0.0 and hi == math.inf:
+        walk = kernels.WALK_LONG_ONLY
+    else:
+        given = positions_from_orders(actions.astype(np.float64) * size, lo, hi)
+    # positions, orders, reasons, fills and the equity path in one compiled pass
+    # (autonomy/engine/kernels.py; the same float operations as the numpy rules it replaced)
+    write_rows = scratch is None or start is None or start <= 0
+    # fills <= orders; an in-kernel walk moves only on a non-zero action, a given path (float
+    # scan) is only bounded by the row count
+    capacity = n if walk == kernels.WALK_GIVEN else int(np.count_nonzero(actions))
+    out = _fresh_arrays(n) if write_rows or scratch is None else scratch.arrays(n)
+    orders, reasons, held, equity, gross_value = out
+    fill_local, fills, counts, drawdown, last = _symbol_kernel(
+        price, actions, size, (walk, given, lo), config, start, capacity, write_rows, out
+    )
+    fq, fp, ref, fee = fills
+    gross_pnl = float(-(fq * ref).sum() + last[1] * price[-1]) if n else 0.0
     return _SymbolRun(
         rows=rows,
         orders=orders,
         reasons=reasons,
         held=held,
         equity=equity,
-        gross_value=np.abs(position_value),
+        gross_value=gross_value,
         fill_local=fill_local,
         fill_qty=fq,
         fill_price=fp,
         fill_reference=ref,
         fill_fee=fee,
         gross_pnl=gross_pnl,
-        unfilled=unfilled,
+        unfilled=int(n > 0 and last[2] != 0.0),
+        counts=counts,
+        drawdown=drawdown,
+        last_equity=float(last[0]),
     )
 
 
@@ -381,12 +445,12 @@ def _merged_runs(
 ) -> tuple[FloatArray, Int8Array, FloatArray, FloatArray, FloatArray, int]:
     """The per-symbol runs as whole-frame arrays: (orders, reject reasons, held, equity, gross
     value, bars in the market)."""
-    if len(runs) == 1 and runs[0].rows.shape[0] == n:
+    if len(runs) == 1 and (runs[0].rows is None or runs[0].rows.shape[0] == n):
         run = runs[0]
         orders, reasons, held = run.orders, run.reasons, run.held
-        equity = start + run.equity
+        equity = run.equity if run.rows is None else start + run.equity
         gross_value = run.gross_value
-        in_market = np.count_nonzero(held)
+        in_market = run.counts[4]
     else:
         orders = np.zeros(n)
         reasons = np.zeros(n, dtype=np.int8)
@@ -395,6 +459,7 @@ def _merged_runs(
         value_inc = np.zeros(n)
         open_inc = np.zeros(n, dtype=np.int64)
         for run in runs:
+            assert run.rows is not None  # several symbols: each run has its rows
             orders[run.rows] = run.orders
             reasons[run.rows] = run.reasons
             held[run.rows] = run.held
@@ -411,7 +476,22 @@ def _merged_fills(
     runs: list[_SymbolRun],
 ) -> tuple[IntpArray, FloatArray, FloatArray, FloatArray, FloatArray, IntpArray]:
     """Every symbol's fills in row order: (rows, qty, price, reference, fee, decision rows)."""
-    fill_rows = np.concatenate([run.rows[run.fill_local] for run in runs]) if runs else _EMPTY_I
+    if len(runs) == 1 and runs[0].rows is None:
+        run = runs[0]
+        return (
+            run.fill_local,
+            run.fill_qty,
+            run.fill_price,
+            run.fill_reference,
+            run.fill_fee,
+            run.fill_local - 1,
+        )
+    rows = [np.arange(0) if run.rows is None else run.rows for run in runs]
+    fill_rows = (
+        np.concatenate([r[run.fill_local] for r, run in zip(rows, runs, strict=True)])
+        if runs
+        else _EMPTY_I
+    )
     order = np.argsort(fill_rows, kind="stable")
     fill_rows = fill_rows[order]
 
@@ -423,25 +503,51 @@ def _merged_fills(
     fill_qty, fill_price = cat("fill_qty"), cat("fill_price")
     fill_reference, fill_fee = cat("fill_reference"), cat("fill_fee")
     decision_rows = (
-        np.concatenate([run.rows[run.fill_local - 1] for run in runs])[order] if runs else _EMPTY_I
+        np.concatenate([r[run.fill_local - 1] for r, run in zip(rows, runs, strict=True)])[order]
+        if runs
+        else _EMPTY_I
     )
     return fill_rows, fill_qty, fill_price, fill_reference, fill_fee, decision_rows
 
 
-def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> BacktestResult:
-    """Fills, positions and PnL for given actions (see module doc for the rules)."""
+def _drawdown(equity: FloatArray, start: float) -> tuple[float, float]:
+    """(max_drawdown, max_drawdown_pct): the largest fall from the running peak (starting cash
+    included) in money and as a fraction of that peak."""
+    if not equity.shape[0]:
+        return 0.0, 0.0
+    if start > 0:
+        worst, worst_pct = _kernels().drawdown(equity, start)
+        return float(worst), float(worst_pct)
+    peak = np.maximum(np.maximum.accumulate(equity), start)
+    drawdown = peak - equity
+    return float(drawdown.max()), float((drawdown / peak).max())
+
+
+def simulate(
+    frame: BarFrame, actions: Int8Array, config: BacktestConfig, *, scratch: Scratch | None = None
+) -> BacktestResult:
+    """Fills, positions and PnL for given actions (see module doc for the rules). With
+    `scratch`, for a caller that keeps only the metrics (and the fills), a one-symbol frame's
+    result has empty `orders`, `reject_reason`, `held` and `equity` (not written)."""
     n = len(frame)
     actions = np.asarray(actions, dtype=np.int8)
     if actions.shape != (n,):
         raise ValueError(f"actions have shape {actions.shape}, expected ({n},)")
-    if n and not np.isfinite(frame.price).all():
+    checked = scratch is not None and scratch.finite_prices is frame.price  # a sweep's frame
+    if n and not checked and not np.isfinite(frame.price).all():
         raise ValueError("the frame has non-finite prices")
+    if scratch is not None:
+        scratch.finite_prices = frame.price
     start = config.starting_cash
-    runs = [
-        _simulate_symbol(frame.price[rows], actions[rows], config, rows)
-        for _, rows in frame.symbol_rows()
-    ]
+    if len(frame.symbols) == 1:  # every row is the one symbol's: no row index, no copies
+        runs = [_simulate_symbol(frame.price, actions, config, None, start, scratch)]
+    else:
+        runs = [
+            _simulate_symbol(frame.price[rows], actions[rows], config, rows)
+            for _, rows in frame.symbol_rows()
+        ]
     orders, reasons, held, equity, gross_value, in_market = _merged_runs(runs, n, start)
+    counts = np.sum([run.counts for run in runs], axis=0) if runs else np.zeros(5, np.int64)
     fill_rows, fill_qty, fill_price, fill_reference, fill_fee, decision_rows = _merged_fills(runs)
 
     abs_fill = np.abs(fill_qty)
@@ -449,16 +555,19 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
     fees = float(fill_fee.sum())
     total_cost = float((abs_fill * np.abs(fill_price - fill_reference)).sum()) + fees
     gross_pnl = float(sum(run.gross_pnl for run in runs))
-    end_equity = float(equity[-1]) if n else start
-    peak = np.maximum(np.maximum.accumulate(equity), start) if n else np.zeros(0)
-    drawdown = peak - equity
+    single = len(runs) == 1 and runs[0].rows is None
+    end_equity = (runs[0].last_equity if single else float(equity[-1])) if n else start
+    if len(runs) == 1 and runs[0].drawdown.shape[0]:  # computed in the symbol's pass
+        max_drawdown, max_drawdown_pct = (float(v) for v in runs[0].drawdown)
+    else:
+        max_drawdown, max_drawdown_pct = _drawdown(equity, start)
     metrics = BacktestMetrics(
         bars=n,
-        decision_count=int(np.count_nonzero(actions)),
-        buy_decisions=int(np.count_nonzero(actions > 0)),
-        sell_decisions=int(np.count_nonzero(actions < 0)),
-        order_count=int(np.count_nonzero(orders)),
-        rejected_count=int(np.count_nonzero(reasons)),
+        decision_count=int(counts[0] + counts[1]),
+        buy_decisions=int(counts[0]),
+        sell_decisions=int(counts[1]),
+        order_count=int(counts[2]),
+        rejected_count=int(counts[3]),
         unfilled_count=sum(run.unfilled for run in runs),
         trade_count=int(fill_rows.shape[0]),
         filled_qty=float(abs_fill.sum()),
@@ -468,8 +577,8 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
         total_cost=total_cost,
         fees=fees,
         cost_bps=total_cost / traded_notional * BPS if traded_notional > 0 else 0.0,
-        max_drawdown=float(drawdown.max()) if n else 0.0,
-        max_drawdown_pct=float((drawdown / peak).max()) if n else 0.0,
+        max_drawdown=float(max_drawdown),
+        max_drawdown_pct=float(max_drawdown_pct),
         turnover_ratio=traded_notional / start if start > 0 else 0.0,
         exposure=float(gross_value.mean()) / start if n and start > 0 else 0.0,
         time_in_market=in_market / n if n else 0.0,
@@ -492,6 +601,8 @@ def simulate(frame: BarFrame, actions: Int8Array, config: BacktestConfig) -> Bac
 
 
 _EMPTY_I: IntpArray = np.zeros(0, dtype=np.intp)
+_EMPTY_F: FloatArray = np.zeros(0, dtype=np.float64)
+_EMPTY_I8: npt.NDArray[np.int8] = np.zeros(0, dtype=np.int8)
 
 
 def strategy_actions(frame: BarFrame, strategy: Strategy, params: Mapping[str, Any]) -> Int8Array:

@@ -31,6 +31,7 @@ from autonomy.engine.backtest import (
     BacktestConfig,
     BacktestMetrics,
     Int8Array,
+    Scratch,
     simulate,
     strategy_actions,
 )
@@ -215,6 +216,7 @@ def walk_forward(
         raise ValueError("param_grid needs at least one parameter set")
     cfg = config or BacktestConfig()
     cache: dict[int, Int8Array] = {}
+    scratch = Scratch()  # only metrics are kept: the row arrays are reused from fold to fold
 
     def actions(index: int) -> Int8Array:
         if index not in cache:
@@ -229,13 +231,14 @@ def walk_forward(
             train = frame.slice(fold.train_start, fold.train_stop)
             window = slice(fold.train_start, fold.train_stop)
             scores = [
-                objective(simulate(train, actions(i)[window], cfg).metrics)
+                objective(simulate(train, actions(i)[window], cfg, scratch=scratch).metrics)
                 for i in range(len(param_grid))
             ]
             chosen = int(np.argmax(scores))
             train_score = scores[chosen]
         test = frame.slice(fold.test_start, fold.test_stop)
-        metrics = simulate(test, actions(chosen)[fold.test_start : fold.test_stop], cfg).metrics
+        test_actions = actions(chosen)[fold.test_start : fold.test_stop]
+        metrics = simulate(test, test_actions, cfg, scratch=scratch).metrics
         results.append(
             FoldResult(
                 fold=fold,
@@ -265,7 +268,9 @@ def parameter_sweep(
     cfg = config or BacktestConfig()
     out: list[BacktestMetrics] = []
     total = len(param_sets)
+    scratch = Scratch()
     for done, params in enumerate(param_sets, start=1):
-        out.append(simulate(frame, strategy_actions(frame, strategy, params), cfg).metrics)
+        actions = strategy_actions(frame, strategy, params)
+        out.append(simulate(frame, actions, cfg, scratch=scratch).metrics)
         progress(done, total, f"sweep {done}/{total}")
     return out

@@ -98,19 +98,6 @@ def test_rolling_vwap_hand_computed():
     assert out.tolist() == pytest.approx([10.0, 46 / 4, 58 / 5, 122 / 7], rel=1e-15)
 
 
-def test_linear_scan_matches_recursion_and_rejects_bad_factor():
-    rng = np.random.default_rng(7)
-    b = rng.normal(size=3000)
-    expected = np.empty_like(b)
-    acc = 0.0
-    for i, value in enumerate(b):
-        acc = 0.9 * acc + value if i else value
-        expected[i] = acc
-    np.testing.assert_allclose(ind.linear_scan(b, 0.9), expected, rtol=1e-12, atol=1e-12)
-    with pytest.raises(ValueError, match=r"scan factor must be in \[0, 1\)"):
-        ind.linear_scan(b, 1.0)
-
-
 def _random_bars(n: int, seed: int = 11):
     rng = np.random.default_rng(seed)
     close = 150.0 * np.exp(np.cumsum(rng.normal(0.0, 0.002, n)))
