@@ -9,6 +9,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 PYTEST_ARGS ?=
+# the suite in two worker processes, each test file on one worker (PYTEST_WORKERS=0: in-process)
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: run run-services test venv deps deps-dev lint typecheck migrations-check pytest services-up services-down bench clean release-check image
 
@@ -52,7 +55,8 @@ migrations-check: deps-dev
 
 # pytest exits 5 when it collects nothing: reported, not treated as a crash of the build
 pytest: deps-dev
-	set -a; source .services/env; set +a; rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
+	set -a; source .services/env; set +a; rc=0; \
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 services-up: deps-dev

@@ -162,7 +162,8 @@ def lane_run_id(inputs: LaneInputs) -> str:
     return run_id_for(lane_run_inputs(inputs))
 
 
-def _spec(entry: Mapping[str, Any]) -> CandidateSpec:
+def catalog_spec(entry: Mapping[str, Any]) -> CandidateSpec:
+    """A parsed strategy-catalog entry as a `CandidateSpec` (its plugin must be registered)."""
     try:
         get_strategy(entry["strategy_type"])
     except KeyError as exc:
@@ -187,7 +188,7 @@ def book_from_config(raw: bytes) -> CandidateBook:
         entries = parse_catalog(raw.decode("utf-8"))
     except (CatalogError, UnicodeDecodeError) as exc:
         raise LaneInputError(f"strategy config: {exc}") from exc
-    specs = tuple(_spec(e) for e in entries if e["enabled"])
+    specs = tuple(catalog_spec(e) for e in entries if e["enabled"])
     if not specs:
         raise LaneInputError("strategy config: no strategy is enabled")
     book = CandidateBook(specs)

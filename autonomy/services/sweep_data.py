@@ -12,9 +12,9 @@ of them see exactly the same rows, parsed the way the research lane parses them
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from django.conf import settings
 from autonomy.engine.artifacts import canonical_json
 from autonomy.engine.backtest import BacktestConfig, Sizing
 from autonomy.engine.data import BarFrame, frame_from_rows
+from autonomy.lane_inputs import CandidateSpec, LaneInputError, catalog_spec
 from autonomy.services.research_lane import costs_from_settings
 from autonomy.services.schedule import signal_row
 from autonomy.sweep import SweepInputError, frame_rows
@@ -32,7 +33,6 @@ from trading.services.catalog import CatalogError, parse_catalog
 from trading.signals.base import CursorSignalSource
 from trading.signals.replay import read_signal_rows
 from trading.signals.types import SignalCursor
-from trading.strategies.registry import get_strategy
 
 DATASET_PREFIX = "autonomy/datasets"
 PAGE = 5_000
@@ -41,15 +41,8 @@ _FRAMES: dict[tuple[str, str, tuple[str, ...]], BarFrame] = {}  # a worker's las
 _FRAME_CACHE_SIZE = 2
 
 
-@dataclass(frozen=True)
-class StrategyEntry:
-    name: str
-    strategy_type: str
-    version: str
-    base_timeframe: str
-    params: Mapping[str, Any]
-    universe: tuple[str, ...]
-    max_notional_per_trade: float | None
+# a catalog entry as the lane reads it (`autonomy.lane_inputs.catalog_spec`)
+StrategyEntry = CandidateSpec
 
 
 def strategy_entry(raw: bytes, name: str | None) -> StrategyEntry:
@@ -72,21 +65,10 @@ def strategy_entry(raw: bytes, name: str | None) -> StrategyEntry:
                 f"{len(chosen)} strategies are enabled in the config: name one with --strategy",
                 flag="--strategy",
             )
-    e = chosen[0]
     try:
-        get_strategy(e["strategy_type"])
-    except KeyError as exc:
+        return catalog_spec(chosen[0])
+    except LaneInputError as exc:
         raise SweepInputError(str(exc), flag="--strategy-config") from exc
-    budget = e["max_notional_per_trade"]
-    return StrategyEntry(
-        name=e["name"],
-        strategy_type=e["strategy_type"],
-        version=e["version"],
-        base_timeframe=e["base_timeframe"],
-        params=dict(e["params"]),
-        universe=tuple(e["universe_symbols"]),
-        max_notional_per_trade=float(budget) if budget is not None else None,
-    )
 
 
 def backtest_config(entry: StrategyEntry) -> BacktestConfig:
@@ -170,7 +152,7 @@ def dataset_frame(
     if cache_key in _FRAMES:
         return _FRAMES[cache_key]
     data = object_get(key)
-    if hashlib.sha256(data).hexdigest() != sha256:
+    if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), sha256):
         raise SweepInputError(f"the stored dataset {key} does not hash to {sha256}")
     frame = frame_from_dataset(data, source=source, timeframe=timeframe, universe=universe)
     while len(_FRAMES) >= _FRAME_CACHE_SIZE:

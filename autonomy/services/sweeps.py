@@ -26,6 +26,7 @@ broker's visibility timeout). Chunks already stored are never computed again.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,7 +94,7 @@ def sweep_prepare(
         raise SweepInputError("no signal rows to evaluate", flag=source_flag)
     data = dataset_bytes(rows)
     frame = frame_from_dataset(
-        data, source=signal_source, timeframe=entry.base_timeframe, universe=entry.universe
+        data, source=signal_source, timeframe=entry.base_timeframe, universe=entry.universe_symbols
     )
     if len(frame) == 0:
         raise SweepInputError("no valid signal rows for the strategy's universe", flag=source_flag)
@@ -103,7 +104,7 @@ def sweep_prepare(
         strategy_name=entry.name,
         strategy_version=entry.version,
         timeframe=entry.base_timeframe,
-        universe=entry.universe,
+        universe=entry.universe_symbols,
         base_params={**entry.params, **params},
         grid=grid,
         plan=plan,
@@ -198,7 +199,8 @@ def sweep_chunk_store(*, sweep: Sweep, result: ChunkResult, now: datetime | None
         if existing is None:
             raise SweepInputError(f"sweep {sweep.sweep_id} has no chunk {result.setting_index}, "
                                   f"{result.fold_index}")  # fmt: skip
-        if existing == digest:
+        # integrity hashes, not secrets; compared like every digest here (tests/security)
+        if hmac.compare_digest(existing, digest):
             return "duplicate"
         chunk.update(conflict_count=F("conflict_count") + 1, conflict_sha256=digest)
         return "conflict"
