@@ -328,3 +328,60 @@ def test_budget_settings_parse_and_fail_at_startup_naming_the_variable():
         "output_per_1k",
         "- LLM_MODEL_PRICES_JSON has no price for model 'm1' (a LLM_BUDGET_USD_* cap is set)",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_never_reserve_past_the_cap(settings, macd_strategy):
+    """Eight workers race for a budget that holds three calls: three get it, five are refused,
+    and the spend is exactly three estimates (no check-then-act window)."""
+    from threading import Barrier, Thread
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from trading.tests.llm.data import seed_decisions
+
+    settings.LLM_MODEL_PRICES = PRICES
+    settings.LLM_BUDGET_USD_PER_REVIEW = None
+    settings.LLM_BUDGET_USD_PER_STRATEGY_PER_DAY = None
+    seed_decisions(macd_strategy, ["approve"] * 7)
+    reviews = [
+        LLMDecisionReview.objects.create(
+            decision=decision,
+            account_label="paper",
+            deadline=timezone.now() + timedelta(seconds=30),
+            input_json={},
+            deterministic_qty=Decimal(10),
+        )
+        for decision in TradeDecision.objects.order_by("pk")
+    ]
+    messages = [{"role": "user", "content": "x" * 300}]
+    estimate = cost_usd("test-model", tokens_prompt=108, tokens_completion=300)
+    assert estimate == Decimal("0.762")  # (300 / 3 + 8) × 1.5 / 1000 + 300 × 2 / 1000
+    settings.LLM_BUDGET_USD_PER_DAY = estimate * 3 + Decimal("0.5")
+    barrier = Barrier(len(reviews))
+    results: list[bool] = []
+
+    def worker(review: LLMDecisionReview) -> None:
+        try:
+            barrier.wait()
+            decision = budget_reserve(
+                review=review,
+                strategy_id=macd_strategy.pk,
+                model="test-model",
+                messages=messages,
+                max_tokens=300,
+            )
+            results.append(decision.allowed)
+        finally:
+            connection.close()
+
+    threads = [Thread(target=worker, args=(review,)) for review in reviews]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 5 + [True] * 3
+    assert LLMSpendReservation.objects.count() == 3
+    assert _spend() == _spend(f"strategy:{macd_strategy.pk}") == estimate * 3
+    assert LLMSpendDay.objects.get(scope="all").reviews == 3
