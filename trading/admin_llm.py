@@ -12,7 +12,14 @@ from django.utils.safestring import SafeString
 
 from torghut_site.admin_base import ReadOnlyAdmin
 from torghut_site.storage import ObjectStoreError, object_url
-from trading.models import LLMCircuitBreaker, LLMDecisionReview, LLMDspyWorkflowArtifact
+from trading.models import (
+    LLMCircuitBreaker,
+    LLMDecisionReview,
+    LLMDspyWorkflowArtifact,
+    LLMSpendDay,
+    LLMSpendReservation,
+)
+from trading.services.llm_budget import cost_per_1000_reviews
 
 
 def _pretty(value: Any) -> SafeString:
@@ -147,3 +154,33 @@ class LLMDspyWorkflowArtifactAdmin(ReadOnlyAdmin):
     @admin.display(description="metadata")
     def meta(self, obj: LLMDspyWorkflowArtifact) -> SafeString:
         return _pretty(obj.metadata)
+
+
+@admin.register(LLMSpendDay)
+class LLMSpendDayAdmin(ReadOnlyAdmin):
+    """Spend by day (scope `all`) and by day and strategy, with the cost per 1,000 reviews."""
+
+    list_display = ("day", "scope", "strategy", "spent_usd", "reviews", "cost_per_1000_reviews")
+    list_filter = ("day", "strategy")
+    date_hierarchy = "day"
+
+    @admin.display(description="USD per 1,000 reviews")
+    def cost_per_1000_reviews(self, row: LLMSpendDay) -> str:
+        value = cost_per_1000_reviews(row)
+        return "—" if value is None else str(value)
+
+
+@admin.register(LLMSpendReservation)
+class LLMSpendReservationAdmin(ReadOnlyAdmin):
+    list_display = (
+        "review",
+        "day",
+        "strategy",
+        "model",
+        "estimated_usd",
+        "actual_usd",
+        "status",
+        "created_at",
+        "settled_at",
+    )
+    list_filter = ("status", "day", "model")

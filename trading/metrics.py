@@ -135,3 +135,25 @@ FILL_CHECKS = Counter(
     "Paper and simulated fills checked against their minute bar, by verdict.",
     ["verdict"],
 )
+# -- LLM spend budgets (trading/services/llm_budget.py) -----------------------------------------
+LLM_SPEND_USD = Counter(
+    "torghut_llm_spend_usd_total",
+    "LLM spend settled (reported usage at configured prices; swept reservations at their "
+    "reserved amount), by model.",
+    ["model"],
+)
+LLM_SPEND_TODAY = Gauge(
+    "torghut_llm_spend_reserved_today_usd",
+    "Today's (UTC) reserved and settled LLM spend over all strategies.",
+    multiprocess_mode="mostrecent",
+)
+LLM_COST_PER_1000_REVIEWS = Gauge(
+    "torghut_llm_cost_per_1000_reviews_usd",
+    "Today's (UTC) LLM spend per 1,000 reviews that reserved a call.",
+    multiprocess_mode="mostrecent",
+)
+LLM_BUDGET_EXCEEDED = Counter(
+    "torghut_llm_budget_exceeded_total",
+    "Reviews skipped because a spend cap would be exceeded, by scope.",
+    ["scope"],
+)

@@ -11,6 +11,7 @@ from trading.lanes import enabled_lane_labels, lane_config
 from trading.services.cycle import lane_reviews_continue, orders_cancel_all, trading_cycle_run
 from trading.services.fill_checks import fill_check_run
 from trading.services.gap_fill import trade_stream_gap_fill
+from trading.services.llm_budget import budget_sweep
 from trading.services.reconcile import reconcile_lane
 from trading.services.reviews import review_run, reviews_expire
 
@@ -63,12 +64,18 @@ def llm_review_run(review_id: int) -> dict[str, Any]:
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
 def llm_review_sweep() -> dict[str, Any]:
     """Beat: apply the fail mode to reviews past their deadline, then carry on every lane's
-    reviewed decisions that no cycle picked up yet."""
+    reviewed decisions that no cycle picked up yet; settle spend reservations a crashed
+    worker left behind (at their reserved amount, trading/services/llm_budget.py)."""
     expired = reviews_expire()
+    swept = budget_sweep()
     continued = {
         label: lane_reviews_continue(account_label=label) for label in enabled_lane_labels()
     }
-    return {"expired": expired, "continued": {k: v for k, v in continued.items() if v}}
+    return {
+        "expired": expired,
+        "swept_reservations": swept,
+        "continued": {k: v for k, v in continued.items() if v},
+    }
 
 
 @shared_task(ignore_result=True, soft_time_limit=240, time_limit=270)

@@ -105,6 +105,8 @@ DERIVED: dict[str, str] = {
     "WHITEPAPER_CEPH_BUCKET": "STORAGES",
     "BUCKET_NAME": "STORAGES",
     "WHITEPAPER_CEPH_TIMEOUT_SECONDS": "STORAGES",
+    # per-model prices, parsed and validated into LLM_MODEL_PRICES (trading/services/llm_budget.py)
+    "LLM_MODEL_PRICES_JSON": "LLM_MODEL_PRICES",
 }
 
 # settings read by a framework, not by torghut's own modules

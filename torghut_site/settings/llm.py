@@ -181,3 +181,54 @@ LLM_DSPY_SECRET_BINDING_REF = env.str(
     "LLM_DSPY_SECRET_BINDING_REF", default="codex-whitepaper-github-token"
 )
 LLM_DSPY_AGENTRUN_TTL_SECONDS = env.int("LLM_DSPY_AGENTRUN_TTL_SECONDS", default=14400, min_value=0)
+
+# --------------------------------------------------------------------------------------------
+# Spend budgets (trading/services/llm_budget.py): before a call its estimated cost is reserved in
+# the database under every cap that is set; unset = no cap for that scope. Over a cap the review
+# is skipped (`llm_budget_exceeded:<scope>`) and the fail mode decides, as for an open circuit.
+# --------------------------------------------------------------------------------------------
+LLM_BUDGET_USD_PER_REVIEW = env.decimal("LLM_BUDGET_USD_PER_REVIEW", min_value=Decimal(0))
+LLM_BUDGET_USD_PER_DAY = env.decimal("LLM_BUDGET_USD_PER_DAY", min_value=Decimal(0))
+LLM_BUDGET_USD_PER_STRATEGY_PER_DAY = env.decimal(
+    "LLM_BUDGET_USD_PER_STRATEGY_PER_DAY", min_value=Decimal(0)
+)
+# model id -> {"input_per_1k": USD, "output_per_1k": USD}
+LLM_MODEL_PRICES: dict[str, dict[str, Decimal]] = {}
+_prices_raw = env.json("LLM_MODEL_PRICES_JSON", default={})
+if not isinstance(_prices_raw, dict):
+    env.problem("LLM_MODEL_PRICES_JSON must be a JSON object of model -> prices")
+    _prices_raw = {}
+for _model, _price in _prices_raw.items():
+    if not isinstance(_price, dict) or set(_price) != {"input_per_1k", "output_per_1k"}:
+        env.problem(
+            f"LLM_MODEL_PRICES_JSON[{_model!r}] must be an object with exactly "
+            "input_per_1k and output_per_1k"
+        )
+        continue
+    _parsed: dict[str, Decimal] = {}
+    for _key, _value in _price.items():
+        try:
+            _number = Decimal(str(_value)) if not isinstance(_value, bool) else None
+        except ArithmeticError:
+            _number = None
+        if _number is None or not _number.is_finite() or _number < 0:
+            env.problem(
+                f"LLM_MODEL_PRICES_JSON[{_model!r}][{_key!r}]={_value!r} "
+                "is not a decimal number >= 0"
+            )
+            continue
+        _parsed[_key] = _number
+    if len(_parsed) == 2:
+        LLM_MODEL_PRICES[_model] = _parsed
+if (
+    LLM_BUDGET_USD_PER_REVIEW is not None
+    or LLM_BUDGET_USD_PER_DAY is not None
+    or (LLM_BUDGET_USD_PER_STRATEGY_PER_DAY is not None)
+):
+    # a budget without a price for a model the review may call could not be enforced
+    _priced = [LLM_MODEL] + ([LLM_SELF_HOSTED_MODEL] if LLM_SELF_HOSTED_BASE_URL else [])
+    for _model in sorted(set(_priced) - set(LLM_MODEL_PRICES)):
+        env.problem(
+            f"LLM_MODEL_PRICES_JSON has no price for model {_model!r} "
+            "(a LLM_BUDGET_USD_* cap is set)"
+        )

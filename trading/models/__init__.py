@@ -18,6 +18,7 @@ from trading.models.llm import (
     LLMDecisionReview,
     LLMDspyWorkflowArtifact,
 )
+from trading.models.llm_spend import LLMSpendDay, LLMSpendReservation, ReservationStatus
 from trading.models.safety import Incident, SafetyEvent, SafetyState
 from trading.models.signals import TaSignal
 from trading.models.strategies import Strategy
@@ -35,10 +36,13 @@ __all__ = [
     "LLMCircuitBreaker",
     "LLMDecisionReview",
     "LLMDspyWorkflowArtifact",
+    "LLMSpendDay",
+    "LLMSpendReservation",
     "LaneState",
     "LiveApproval",
     "LiveApprovalStatus",
     "PositionSnapshot",
+    "ReservationStatus",
     "SafetyEvent",
     "SafetyState",
     "Strategy",

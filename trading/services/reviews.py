@@ -35,7 +35,7 @@ from trading.lanes import UnknownLaneError, lane_config
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy.runtime import DspyReviewError, dspy_review
 from trading.llm.engine import ReviewRun, review_execute
-from trading.llm.policy import DeterministicOrder, fail_outcome, review_posture
+from trading.llm.policy import DeterministicOrder, Posture, fail_outcome, review_posture
 from trading.llm.provider import LLMProviderError, chat_complete
 from trading.llm.request import review_messages
 from trading.llm.schema import ReviewSchemaError, parse_review_response
@@ -56,6 +56,7 @@ from trading.models import LLMDecisionReview, TradeDecision
 from trading.models.decisions import DecisionStatus
 from trading.models.llm import ReviewEffect, ReviewStatus
 from trading.services.execution import decision_submit
+from trading.services.llm_budget import budget_reserve, budget_settle
 from trading.statemachine import decision_transition
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,55 @@ def _count(run: ReviewRun, *, shadow: bool) -> None:
     LLM_REVIEW_LATENCY.observe(run.latency_ms / 1000)
 
 
+def _budgeted_execute(
+    review: LLMDecisionReview,
+    *,
+    config: ReviewConfig,
+    posture: Posture,
+    now: datetime,
+    dspy_lm: Any | None,
+) -> ReviewRun:
+    """Reserve the call's estimated cost under the spend caps, run the review, settle the
+    reservation. Over a cap the call is skipped and the fail mode decides, as on every other
+    error path: the deterministic order or a veto, never a larger position."""
+    decision = review.decision
+    order = deterministic_order(decision)
+    if not posture.blocked:
+        budget = budget_reserve(
+            review=review,
+            strategy_id=decision.strategy_id,
+            model=config.model,
+            messages=review_messages(review.input_json, prompt_version=config.prompt_version),
+            max_tokens=config.max_tokens,
+            now=now,
+        )
+        if not budget.allowed:
+            return ReviewRun(
+                verdict="error",
+                outcome=fail_outcome(order, fail_mode=posture.fail_mode, reason=budget.reason),
+                error_kind="budget_exceeded",
+                error=f"estimated {budget.estimated_usd} USD",
+                model=config.model,
+            )
+    run = review_execute(
+        snapshot=review.input_json,
+        order=order,
+        config=config,
+        posture=posture,
+        now=now,
+        deadline_at=review.deadline,
+        dspy_lm=dspy_lm,
+    )
+    budget_settle(
+        review_id=review.pk,
+        model=run.model if run.runtime == "legacy" and run.model else config.model,
+        tokens_prompt=run.tokens_prompt,
+        tokens_completion=run.tokens_completion,
+        called=run.error_kind not in ("guardrail_block", "circuit_open"),
+    )
+    return run
+
+
 @dataclass(frozen=True)
 class ReviewTaskResult:
     review_id: int
@@ -174,15 +224,7 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
     decision = review.decision
     config = ReviewConfig.current()
     posture = review_posture(config, is_live=_is_live(decision.account_label))
-    run = review_execute(
-        snapshot=review.input_json,
-        order=deterministic_order(decision),
-        config=config,
-        posture=posture,
-        now=now,
-        deadline_at=review.deadline,
-        dspy_lm=dspy_lm,
-    )
+    run = _budgeted_execute(review, config=config, posture=posture, now=now, dspy_lm=dspy_lm)
     _count(run, shadow=review.shadow)
     outcome = run.outcome
     response_json = run.response_json
