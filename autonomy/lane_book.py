@@ -52,7 +52,8 @@ from trading.strategies.registry import get_strategy
 PBO = "probability_of_backtest_overfitting"
 
 
-def _iso(ns: int) -> str:
+def iso_time(ns: int) -> str:
+    """An epoch-ns row time as the ISO text the lane's artifacts carry."""
     return ns_to_datetime(ns).isoformat()
 
 
@@ -136,8 +137,8 @@ def book_walk_forward(
                 params_index=0,
                 params=params,
                 metrics=metrics,
-                test_from=_iso(int(test.ts[0])),
-                test_to=_iso(int(test.ts[-1])),
+                test_from=iso_time(int(test.ts[0])),
+                test_to=iso_time(int(test.ts[-1])),
                 train_objective=None,
             )
         )
@@ -175,8 +176,8 @@ def member_trial(inputs: LaneInputs, spec: CandidateSpec, parsed: BarFrame, run_
         dataset_sha256=trial_dataset(inputs, spec),
         start_row=start,
         stop_row=stop,
-        window_from=_iso(int(frame.ts[start])),
-        window_to=_iso(int(frame.ts[stop - 1])),
+        window_from=iso_time(int(frame.ts[start])),
+        window_to=iso_time(int(frame.ts[stop - 1])),
         plan=trial_plan(inputs),
     )
     bounds = window.bounds()

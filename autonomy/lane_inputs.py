@@ -10,6 +10,7 @@ evaluate it, so the same setting on the same data is the same trial whichever bo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,11 @@ class LaneInputs:
     trial_history: Mapping[str, TrialHistory] = field(default_factory=dict)
     # the allocator's caps when TRADING_ALLOCATOR_ENABLED (None: no allocator)
     allocator: AllocatorCaps | None = None
+
+    @functools.cached_property
+    def signal_rows_sha256(self) -> str:
+        """`rows_sha256` of the signal rows, computed once: every member's trial names it."""
+        return rows_sha256(self.signal_rows)
 
 
 @dataclass(frozen=True)
@@ -222,7 +228,7 @@ def trial_dataset(inputs: LaneInputs, spec: CandidateSpec) -> str:
     universe at its timeframe (with the fold plan, `trial_plan`, this places the rows)."""
     return sha256_hex(
         {
-            "signal_rows": rows_sha256(inputs.signal_rows),
+            "signal_rows": inputs.signal_rows_sha256,
             "source": inputs.signal_source,
             "timeframe": spec.base_timeframe,
             "universe": sorted(spec.universe_symbols),

@@ -32,7 +32,7 @@ import yaml
 
 from autonomy.engine.artifacts import canonical, sha256_hex
 from autonomy.engine.backtest import BacktestResult, CostModel, simulate, strategy_actions
-from autonomy.engine.data import BarFrame, ParsedFrame, frame_from_rows, ns_to_datetime
+from autonomy.engine.data import BarFrame, ParsedFrame, frame_from_rows
 from autonomy.engine.portfolio import Leg, leg_actions
 from autonomy.engine.progress import Progress, no_progress
 from autonomy.engine.stress import StressReport
@@ -65,6 +65,7 @@ from autonomy.lane_book import (
     book_stress,
     book_walk_forward,
     fold_plan,
+    iso_time,
     keep_symbols,
     member_trial,
 )
@@ -158,10 +159,6 @@ class LaneOutcome:
 ReadinessProbe = Callable[[CandidateBook], Readiness]
 
 
-def _iso(ns: int) -> str:
-    return ns_to_datetime(ns).isoformat()
-
-
 def _fold_records(frame: BarFrame, wf: WalkForwardResult, single: bool) -> list[FoldRecord]:
     out = []
     for f in wf.folds:
@@ -173,8 +170,8 @@ def _fold_records(frame: BarFrame, wf: WalkForwardResult, single: bool) -> list[
                 order=fold.index,
                 test_from=f.test_from,
                 test_to=f.test_to,
-                train_from=_iso(int(frame.ts[fold.train_start])) if has_train else None,
-                train_to=_iso(int(frame.ts[fold.train_stop - 1])) if has_train else None,
+                train_from=iso_time(int(frame.ts[fold.train_start])) if has_train else None,
+                train_to=iso_time(int(frame.ts[fold.train_stop - 1])) if has_train else None,
                 metrics=f.metrics.as_dict(),
             )
         )

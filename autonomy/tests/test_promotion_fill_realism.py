@@ -31,21 +31,8 @@ def alpaca():
 
 @pytest.fixture
 def live_candidate(run_lane_cmd, settings, tmp_path) -> ResearchCandidate:
-    settings.TRADING_LANES = [
-        *settings.TRADING_LANES,
-        {**settings.TRADING_LANES[0], "label": "live-1", "mode": "live"},
-    ]
-    settings.TRADING_AUTONOMY_APPROVAL_TOKEN = "tok-123"
-    settings.TRADING_LIVE_ENABLED = True
     settings.TRADING_FILL_CHECK_PRICE_TOLERANCE_BPS = 0
-    policy = tmp_path / "live-policy.json"
-    policy.write_text(
-        json.dumps({**json.loads(SAMPLE_POLICY.read_text()), "gate5_live_enabled": True})
-    )
-    summary = run_lane_cmd(
-        "--promotion-target", "live", "--approval-token", "tok-123", policy=policy
-    )
-    return ResearchCandidate.objects.get(candidate_id=summary["candidate_id"])
+    return _live_candidate_under(run_lane_cmd, settings, tmp_path)
 
 
 def test_paper_then_live_promotion_record_the_fill_realism_of_their_window(live_candidate, alpaca):
@@ -137,7 +124,7 @@ def _live_candidate_under(run_lane_cmd, settings, tmp_path, **requirements) -> R
     ]
     settings.TRADING_AUTONOMY_APPROVAL_TOKEN = "tok-123"
     settings.TRADING_LIVE_ENABLED = True
-    policy = tmp_path / "live-record-policy.json"
+    policy = tmp_path / "live-policy.json"
     policy.write_text(
         json.dumps(
             {
