@@ -117,7 +117,11 @@ def test_a_worker_on_redis_runs_the_review_and_sends_the_order(
         )
         result = trading_cycle_run(account_label="paper", now=REPLAY_START + timedelta(seconds=30))
         assert (result.pending_review, result.submitted) == (1, 0)
-        assert _wait_for(lambda: Execution.objects.exists(), timeout=180), (
+        # the order's row exists from `submitting` on (looked up before any resubmit); the
+        # decision reads `submitted` once the broker accepted it
+        assert _wait_for(
+            lambda: TradeDecision.objects.filter(status="submitted").exists(), timeout=180
+        ), (
             LLMDecisionReview.objects.values("status", "verdict", "error").get(),
             (tmp_path / "worker.log").read_text(),
         )
