@@ -1,7 +1,8 @@
 """One review, from a stored request snapshot to a policy outcome (no database writes here
 except the circuit breaker's).
 
-Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call → schema → policy.
+Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call → schema → numbers
+checked against the snapshot (trading/llm/evidence.py) → policy.
 With LLM_DSPY_RUNTIME_MODE=shadow the legacy review decides and the DSPy answer is stored under
 `response_json.dspy_shadow`; with `active` the DSPy answer is the review, and any DSPy failure
 falls back to the legacy call with `response_json.dspy.fallback_to_legacy = true`.
@@ -18,6 +19,7 @@ from typing import Any
 from trading.llm.circuit import circuit_record_error, circuit_state
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy.runtime import DspyReviewError, DspyRunResult, dspy_review
+from trading.llm.evidence import check_numbers, evidence_outcome
 from trading.llm.policy import (
     DeterministicOrder,
     PolicyOutcome,
@@ -27,7 +29,12 @@ from trading.llm.policy import (
 )
 from trading.llm.provider import LLMProviderError, chat_complete
 from trading.llm.request import review_messages
-from trading.llm.schema import ReviewResponse, ReviewSchemaError, parse_review_response
+from trading.llm.schema import (
+    DspyCommitteeMember,
+    ReviewResponse,
+    ReviewSchemaError,
+    parse_review_response,
+)
 
 
 @dataclass
@@ -53,6 +60,7 @@ class ReviewRun:
     tokens_prompt: int = 0
     tokens_completion: int = 0
     latency_ms: int = 0
+    evidence_reasons: tuple[str, ...] = ()  # numbers the snapshot does not support (evidence.py)
 
 
 def _error_run(
@@ -72,6 +80,43 @@ def _fill(run: ReviewRun, response: ReviewResponse) -> None:
     run.risk_flags = list(response.risk_flags)
     run.adjusted_qty = response.adjusted_qty
     run.adjusted_order_type = response.adjusted_order_type or ""
+
+
+# -- numbers checked against the evidence (trading/llm/evidence.py) -------------------------------
+
+
+def judge_answer(
+    response: ReviewResponse,
+    numbers: Any,
+    *,
+    snapshot: dict[str, Any],
+    order: DeterministicOrder,
+    config: ReviewConfig,
+    posture: Posture,
+    committee: list[DspyCommitteeMember] | None = None,
+) -> ReviewRun:
+    """The policy's outcome for a parsed answer, unless `numbers` (the answer, with its committee)
+    states a number the snapshot does not support: then the answer is rejected as an error
+    (`evidence_mismatch`) and the fail mode decides (a veto when the policy would veto anyway)."""
+    outcome = apply_policy(
+        response, order=order, config=config, posture=posture, committee=committee
+    )
+    reasons = check_numbers(numbers, order, snapshot, config.evidence_price_band_bps)
+    if not reasons:
+        run = ReviewRun(verdict=response.verdict, outcome=outcome)
+        _fill(run, response)
+        return run
+    fail_mode = "veto" if outcome.vetoed else posture.fail_mode
+    run = ReviewRun(
+        verdict="error",
+        outcome=evidence_outcome(order, fail_mode=fail_mode, reasons=reasons),
+        error_kind="evidence_mismatch",
+        error=",".join(reasons)[:500],
+        evidence_reasons=tuple(reasons),
+    )
+    run.confidence, run.rationale = response.confidence, response.rationale
+    run.risk_flags = list(response.risk_flags)
+    return run
 
 
 def _legacy(
@@ -109,12 +154,10 @@ def _legacy(
         )
         run.response_json = {"raw": result.content[:4000], "provider": result.raw}
     else:
-        run = ReviewRun(
-            verdict=response.verdict,
-            outcome=apply_policy(response, order=order, config=config, posture=posture),
-            response_json={**data, "provider": result.raw, "provider_errors": list(result.errors)},
+        run = judge_answer(
+            response, response, snapshot=snapshot, order=order, config=config, posture=posture
         )
-        _fill(run, response)
+        run.response_json = {**data, "provider": result.raw, "provider_errors": list(result.errors)}
     run.provider, run.model = result.provider, result.model
     run.prompt_version, run.prompt_json = config.prompt_version, messages
     run.tokens_prompt, run.tokens_completion = result.tokens_prompt, result.tokens_completion
@@ -170,26 +213,22 @@ def review_execute(
         except DspyReviewError as exc:
             dspy_note = {"fallback_to_legacy": True, "error": exc.kind, "detail": exc.detail}
         else:
-            response = result.output.to_review_response()
-            run = ReviewRun(
-                verdict=response.verdict,
-                outcome=apply_policy(
-                    response,
-                    order=order,
-                    config=config,
-                    posture=posture,
-                    committee=result.output.committee,
-                ),
-                runtime="dspy_active",
-                provider="dspy",
-                model=f"dspy:{config.dspy_program_name}",
-                prompt_version=f"dspy:{config.dspy_signature_version}",
-                response_json={"dspy": _dspy_json(result)},
-                tokens_prompt=result.tokens_prompt,
-                tokens_completion=result.tokens_completion,
-                latency_ms=result.latency_ms,
+            run = judge_answer(
+                result.output.to_review_response(),
+                result.output,
+                snapshot=snapshot,
+                order=order,
+                config=config,
+                posture=posture,
+                committee=result.output.committee,
             )
-            _fill(run, response)
+            run.runtime, run.provider = "dspy_active", "dspy"
+            run.model = f"dspy:{config.dspy_program_name}"
+            run.prompt_version = f"dspy:{config.dspy_signature_version}"
+            run.response_json = {"dspy": _dspy_json(result)}
+            run.tokens_prompt = result.tokens_prompt
+            run.tokens_completion = result.tokens_completion
+            run.latency_ms = result.latency_ms
             return _with_dspy_identity(run, config)
     run = _legacy(snapshot, order=order, config=config, posture=posture, deadline=deadline)
     if run.error_kind:
