@@ -104,9 +104,8 @@ if LLM_MIN_QTY_MULTIPLIER > 1:
     )
 # the band (basis points of the signal price) a price the reviewer states must lie in
 # (trading/llm/evidence.py)
-LLM_EVIDENCE_PRICE_BAND_BPS = env.decimal("LLM_EVIDENCE_PRICE_BAND_BPS", default=Decimal(100)) or (
-    Decimal(100)
-)
+_band_bps = env.decimal("LLM_EVIDENCE_PRICE_BAND_BPS", default=Decimal(100))
+LLM_EVIDENCE_PRICE_BAND_BPS = Decimal(100) if _band_bps is None else _band_bps
 if not 0 < LLM_EVIDENCE_PRICE_BAND_BPS <= 5000:
     env.problem(
         f"LLM_EVIDENCE_PRICE_BAND_BPS={LLM_EVIDENCE_PRICE_BAND_BPS} must be > 0 and <= 5000"
