@@ -104,8 +104,10 @@ if LLM_MIN_QTY_MULTIPLIER > 1:
     )
 # the band (basis points of the signal price) a price the reviewer states must lie in
 # (trading/llm/evidence.py)
-_band_bps = env.decimal("LLM_EVIDENCE_PRICE_BAND_BPS", default=Decimal(100))
-LLM_EVIDENCE_PRICE_BAND_BPS = Decimal(100) if _band_bps is None else _band_bps
+# (never None with a default; `or Decimal(0)` keeps a configured 0 at 0 for the check below)
+LLM_EVIDENCE_PRICE_BAND_BPS = env.decimal(
+    "LLM_EVIDENCE_PRICE_BAND_BPS", default=Decimal(100)
+) or Decimal(0)
 if not 0 < LLM_EVIDENCE_PRICE_BAND_BPS <= 5000:
     env.problem(
         f"LLM_EVIDENCE_PRICE_BAND_BPS={LLM_EVIDENCE_PRICE_BAND_BPS} must be > 0 and <= 5000"

@@ -38,7 +38,10 @@ def _pending(django_capture_on_commit_callbacks) -> tuple[TradeDecision, LLMDeci
         result = trading_cycle_run(account_label="paper", now=REPLAY_START + timedelta(seconds=30))
     assert result.pending_review == 1
     review = LLMDecisionReview.objects.get()
-    assert (review.input_json["market"]["price"], review.deterministic_qty) == ("100.00", 10)
+    assert (review.input_json["market"]["price"], review.deterministic_qty) == (
+        "100.00",
+        Decimal(10),
+    )
     return review.decision, review
 
 
@@ -148,7 +151,11 @@ def test_llm_evidence_price_band_bps_decides_whether_a_price_is_supported(
     assert lane_reviews_continue(account_label="paper") == continued
     if effect == "shrink":
         (order,) = SimulatedBroker("paper").list_orders(status="all")
-        assert (order.qty, order.order_type, order.limit_price) == (8, "limit", Decimal("99.20"))
+        assert (order.qty, order.order_type, order.limit_price) == (
+            Decimal(8),
+            "limit",
+            Decimal("99.20"),
+        )
         assert review.reasons == ["llm_adjust"]
     else:
         assert review.reasons == [P + "limit_price_outside_band"]
