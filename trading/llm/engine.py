@@ -1,8 +1,8 @@
 """One review, from a stored request snapshot to a policy outcome (no database writes here
 except the circuit breaker's).
 
-Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call → schema → numbers
-checked against the snapshot (trading/llm/evidence.py) → policy.
+Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call → schema → policy,
+then the numbers the answer states checked against the snapshot (trading/llm/evidence.py).
 With LLM_DSPY_RUNTIME_MODE=shadow the legacy review decides and the DSPy answer is stored under
 `response_json.dspy_shadow`; with `active` the DSPy answer is the review, and any DSPy failure
 falls back to the legacy call with `response_json.dspy.fallback_to_legacy = true`.
@@ -29,12 +29,7 @@ from trading.llm.policy import (
 )
 from trading.llm.provider import LLMProviderError, chat_complete
 from trading.llm.request import review_messages
-from trading.llm.schema import (
-    DspyCommitteeMember,
-    ReviewResponse,
-    ReviewSchemaError,
-    parse_review_response,
-)
+from trading.llm.schema import ReviewResponse, ReviewSchemaError, parse_review_response
 
 
 @dataclass
@@ -82,40 +77,27 @@ def _fill(run: ReviewRun, response: ReviewResponse) -> None:
     run.adjusted_order_type = response.adjusted_order_type or ""
 
 
-# -- numbers checked against the evidence (trading/llm/evidence.py) -------------------------------
-
-
-def judge_answer(
-    response: ReviewResponse,
+def evidence_check(
+    run: ReviewRun,
     numbers: Any,
     *,
     snapshot: dict[str, Any],
     order: DeterministicOrder,
     config: ReviewConfig,
     posture: Posture,
-    committee: list[DspyCommitteeMember] | None = None,
 ) -> ReviewRun:
-    """The policy's outcome for a parsed answer, unless `numbers` (the answer, with its committee)
-    states a number the snapshot does not support: then the answer is rejected as an error
-    (`evidence_mismatch`) and the fail mode decides (a veto when the policy would veto anyway)."""
-    outcome = apply_policy(
-        response, order=order, config=config, posture=posture, committee=committee
-    )
+    """Reject a parsed, judged answer when `numbers` (the answer, with its committee) states a
+    number the snapshot does not support: an error (`evidence_mismatch`) with every reason, and
+    the fail mode's outcome in place of the policy's (a veto when the policy vetoed anyway). The
+    invented numbers are dropped from the run; the raw answer stays in `response_json`."""
     reasons = check_numbers(numbers, order, snapshot, config.evidence_price_band_bps)
     if not reasons:
-        run = ReviewRun(verdict=response.verdict, outcome=outcome)
-        _fill(run, response)
         return run
-    fail_mode = "veto" if outcome.vetoed else posture.fail_mode
-    run = ReviewRun(
-        verdict="error",
-        outcome=evidence_outcome(order, fail_mode=fail_mode, reasons=reasons),
-        error_kind="evidence_mismatch",
-        error=",".join(reasons)[:500],
-        evidence_reasons=tuple(reasons),
-    )
-    run.confidence, run.rationale = response.confidence, response.rationale
-    run.risk_flags = list(response.risk_flags)
+    fail_mode = "veto" if run.outcome.vetoed else posture.fail_mode
+    run.outcome = evidence_outcome(order, fail_mode=fail_mode, reasons=reasons)
+    run.verdict, run.error_kind, run.error = "error", "evidence_mismatch", ",".join(reasons)[:500]
+    run.evidence_reasons = tuple(reasons)
+    run.adjusted_qty, run.adjusted_order_type = None, ""
     return run
 
 
@@ -154,10 +136,15 @@ def _legacy(
         )
         run.response_json = {"raw": result.content[:4000], "provider": result.raw}
     else:
-        run = judge_answer(
-            response, response, snapshot=snapshot, order=order, config=config, posture=posture
+        run = ReviewRun(
+            verdict=response.verdict,
+            outcome=apply_policy(response, order=order, config=config, posture=posture),
+            response_json={**data, "provider": result.raw, "provider_errors": list(result.errors)},
         )
-        run.response_json = {**data, "provider": result.raw, "provider_errors": list(result.errors)}
+        _fill(run, response)
+        evidence_check(
+            run, response, snapshot=snapshot, order=order, config=config, posture=posture
+        )
     run.provider, run.model = result.provider, result.model
     run.prompt_version, run.prompt_json = config.prompt_version, messages
     run.tokens_prompt, run.tokens_completion = result.tokens_prompt, result.tokens_completion
@@ -213,22 +200,29 @@ def review_execute(
         except DspyReviewError as exc:
             dspy_note = {"fallback_to_legacy": True, "error": exc.kind, "detail": exc.detail}
         else:
-            run = judge_answer(
-                result.output.to_review_response(),
-                result.output,
-                snapshot=snapshot,
-                order=order,
-                config=config,
-                posture=posture,
-                committee=result.output.committee,
+            response = result.output.to_review_response()
+            run = ReviewRun(
+                verdict=response.verdict,
+                outcome=apply_policy(
+                    response,
+                    order=order,
+                    config=config,
+                    posture=posture,
+                    committee=result.output.committee,
+                ),
+                runtime="dspy_active",
+                provider="dspy",
+                model=f"dspy:{config.dspy_program_name}",
+                prompt_version=f"dspy:{config.dspy_signature_version}",
+                response_json={"dspy": _dspy_json(result)},
+                tokens_prompt=result.tokens_prompt,
+                tokens_completion=result.tokens_completion,
+                latency_ms=result.latency_ms,
             )
-            run.runtime, run.provider = "dspy_active", "dspy"
-            run.model = f"dspy:{config.dspy_program_name}"
-            run.prompt_version = f"dspy:{config.dspy_signature_version}"
-            run.response_json = {"dspy": _dspy_json(result)}
-            run.tokens_prompt = result.tokens_prompt
-            run.tokens_completion = result.tokens_completion
-            run.latency_ms = result.latency_ms
+            _fill(run, response)
+            evidence_check(
+                run, result.output, snapshot=snapshot, order=order, config=config, posture=posture
+            )
             return _with_dspy_identity(run, config)
     run = _legacy(snapshot, order=order, config=config, posture=posture, deadline=deadline)
     if run.error_kind:

@@ -1,8 +1,9 @@
 """Seeded invented answers: each states a number the decision's snapshot does not support, goes
-through the review contract (`parse_review_response`) and the engine's judgement
-(`judge_answer`, what the legacy and DSPy active paths both call), and must be rejected with the
-expected reason, leaving the deterministic order or a veto: never a larger quantity, never the
-invented price. Supported answers from the same generator pass, so the test can fail."""
+through the review contract (`parse_review_response`), the policy and the engine's
+`evidence_check` (what the legacy and DSPy active paths both run after the policy), and must be
+rejected with the expected reason, leaving the deterministic order or a veto: never a larger
+quantity, never the invented price. Supported answers from the same generator pass, so the test
+can fail."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from typing import Any
 import pytest
 
 from trading.llm.config import ReviewConfig
-from trading.llm.engine import ReviewRun, judge_answer
-from trading.llm.policy import DeterministicOrder, Posture
+from trading.llm.engine import ReviewRun, evidence_check
+from trading.llm.policy import DeterministicOrder, Posture, apply_policy
 from trading.llm.schema import parse_review_response
 from trading.tests.llm.answers import legacy
 
@@ -179,15 +180,18 @@ def _as_json(numbers: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 
 def _judge(config: ReviewConfig, w: World, answer: dict[str, Any], fail_mode: str) -> ReviewRun:
+    """What the engine does with a parsed answer: the policy, then the evidence check."""
     response, _ = parse_review_response(json.dumps(legacy(**answer)))
     posture = Posture(False, (), True, fail_mode, ())
-    return judge_answer(
-        response,
-        response,
-        snapshot=w.snapshot,
-        order=w.order,
-        config=replace(config, evidence_price_band_bps=w.band_bps),
-        posture=posture,
+    config = replace(config, evidence_price_band_bps=w.band_bps)
+    run = ReviewRun(
+        verdict=response.verdict,
+        outcome=apply_policy(response, order=w.order, config=config, posture=posture),
+        adjusted_qty=response.adjusted_qty,
+        adjusted_order_type=response.adjusted_order_type or "",
+    )
+    return evidence_check(
+        run, response, snapshot=w.snapshot, order=w.order, config=config, posture=posture
     )
 
 
