@@ -118,6 +118,12 @@ LLM_REVIEW_EXPIRED = Counter(
 LLM_DSPY_FALLBACK = Counter(
     "torghut_trading_llm_dspy_fallback_total", "DSPy reviews that fell back to the legacy call."
 )
+LLM_EVIDENCE_REJECTIONS = Counter(
+    "torghut_trading_llm_evidence_rejections_total",
+    "LLM answers rejected for a number the decision's snapshot does not support, by reason "
+    "(trading/llm/evidence.py; one count per reason).",
+    ["reason"],
+)
 TRADE_UPDATES_GAP = Gauge(
     "torghut_trading_trade_updates_gap_seconds",
     "Seconds since the lane's last broker trade-updates stream message while the stream is "

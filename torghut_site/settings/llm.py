@@ -102,6 +102,16 @@ if LLM_MIN_QTY_MULTIPLIER > 1:
         f"LLM_MIN_QTY_MULTIPLIER={LLM_MIN_QTY_MULTIPLIER} must be <= 1 "
         "(a review may shrink a trade, never enlarge it)"
     )
+# the band (basis points of the signal price) a price the reviewer states must lie in
+# (trading/llm/evidence.py)
+# (never None with a default; `or Decimal(0)` keeps a configured 0 at 0 for the check below)
+LLM_EVIDENCE_PRICE_BAND_BPS = env.decimal(
+    "LLM_EVIDENCE_PRICE_BAND_BPS", default=Decimal(100)
+) or Decimal(0)
+if not 0 < LLM_EVIDENCE_PRICE_BAND_BPS <= 5000:
+    env.problem(
+        f"LLM_EVIDENCE_PRICE_BAND_BPS={LLM_EVIDENCE_PRICE_BAND_BPS} must be > 0 and <= 5000"
+    )
 LLM_SHADOW_MODE = env.bool("LLM_SHADOW_MODE", default=False)
 LLM_ROLLOUT_STAGE = env.choice("LLM_ROLLOUT_STAGE", choices=LLM_ROLLOUT_STAGES, default="stage3")
 LLM_RECENT_DECISIONS = env.int("LLM_RECENT_DECISIONS", default=5, min_value=0, max_value=50)

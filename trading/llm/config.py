@@ -51,6 +51,7 @@ class ReviewConfig:
     adjustment_approved: bool
     min_qty_multiplier: Decimal
     max_qty_multiplier: Decimal
+    evidence_price_band_bps: Decimal
     shadow_mode: bool
     rollout_stage: str
     recent_decisions: int
@@ -98,6 +99,7 @@ class ReviewConfig:
             adjustment_approved=flag_enabled("LLM_ADJUSTMENT_APPROVED"),
             min_qty_multiplier=s.LLM_MIN_QTY_MULTIPLIER,
             max_qty_multiplier=s.LLM_MAX_QTY_MULTIPLIER,
+            evidence_price_band_bps=s.LLM_EVIDENCE_PRICE_BAND_BPS,
             shadow_mode=flag_enabled("LLM_SHADOW_MODE"),
             rollout_stage=s.LLM_ROLLOUT_STAGE,
             recent_decisions=s.LLM_RECENT_DECISIONS,

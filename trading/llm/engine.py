@@ -1,7 +1,8 @@
 """One review, from a stored request snapshot to a policy outcome (no database writes here
 except the circuit breaker's).
 
-Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call → schema → policy.
+Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call → schema → policy,
+then the numbers the answer states checked against the snapshot (trading/llm/evidence.py).
 With LLM_DSPY_RUNTIME_MODE=shadow the legacy review decides and the DSPy answer is stored under
 `response_json.dspy_shadow`; with `active` the DSPy answer is the review, and any DSPy failure
 falls back to the legacy call with `response_json.dspy.fallback_to_legacy = true`.
@@ -18,6 +19,7 @@ from typing import Any
 from trading.llm.circuit import circuit_record_error, circuit_state
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy.runtime import DspyReviewError, DspyRunResult, dspy_review
+from trading.llm.evidence import check_numbers, evidence_outcome
 from trading.llm.policy import (
     DeterministicOrder,
     PolicyOutcome,
@@ -53,6 +55,7 @@ class ReviewRun:
     tokens_prompt: int = 0
     tokens_completion: int = 0
     latency_ms: int = 0
+    evidence_reasons: tuple[str, ...] = ()  # numbers the snapshot does not support (evidence.py)
 
 
 def _error_run(
@@ -72,6 +75,30 @@ def _fill(run: ReviewRun, response: ReviewResponse) -> None:
     run.risk_flags = list(response.risk_flags)
     run.adjusted_qty = response.adjusted_qty
     run.adjusted_order_type = response.adjusted_order_type or ""
+
+
+def evidence_check(
+    run: ReviewRun,
+    numbers: Any,
+    *,
+    snapshot: dict[str, Any],
+    order: DeterministicOrder,
+    config: ReviewConfig,
+    posture: Posture,
+) -> ReviewRun:
+    """Reject a parsed, judged answer when `numbers` (the answer, with its committee) states a
+    number the snapshot does not support: an error (`evidence_mismatch`) with every reason, and
+    the fail mode's outcome in place of the policy's (a veto when the policy vetoed anyway). The
+    invented numbers are dropped from the run; the raw answer stays in `response_json`."""
+    reasons = check_numbers(numbers, order, snapshot, config.evidence_price_band_bps)
+    if not reasons:
+        return run
+    fail_mode = "veto" if run.outcome.vetoed else posture.fail_mode
+    run.outcome = evidence_outcome(order, fail_mode=fail_mode, reasons=reasons)
+    run.verdict, run.error_kind, run.error = "error", "evidence_mismatch", ",".join(reasons)[:500]
+    run.evidence_reasons = tuple(reasons)
+    run.adjusted_qty, run.adjusted_order_type = None, ""
+    return run
 
 
 def _legacy(
@@ -115,6 +142,9 @@ def _legacy(
             response_json={**data, "provider": result.raw, "provider_errors": list(result.errors)},
         )
         _fill(run, response)
+        evidence_check(
+            run, response, snapshot=snapshot, order=order, config=config, posture=posture
+        )
     run.provider, run.model = result.provider, result.model
     run.prompt_version, run.prompt_json = config.prompt_version, messages
     run.tokens_prompt, run.tokens_completion = result.tokens_prompt, result.tokens_completion
@@ -190,6 +220,9 @@ def review_execute(
                 latency_ms=result.latency_ms,
             )
             _fill(run, response)
+            evidence_check(
+                run, result.output, snapshot=snapshot, order=order, config=config, posture=posture
+            )
             return _with_dspy_identity(run, config)
     run = _legacy(snapshot, order=order, config=config, posture=posture, deadline=deadline)
     if run.error_kind:

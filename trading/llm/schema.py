@@ -93,6 +93,9 @@ class ReviewResponse(BaseModel):
     adjusted_qty: Decimal | None = Field(default=None, gt=0)
     adjusted_order_type: OrderTypeName | None = None
     limit_price: Decimal | None = Field(default=None, gt=0)
+    # numbers checked against the snapshot before the policy sees them (trading/llm/evidence.py)
+    qty_multiplier: Decimal | None = Field(default=None, gt=0)
+    stop_price: Decimal | None = Field(default=None, gt=0)
     escalate_reason: str | None = None
     rationale: str
     required_checks: list[str] = Field(default_factory=list)
@@ -155,6 +158,11 @@ class DspyCommitteeMember(BaseModel):
     rationale_short: str = Field(alias="rationaleShort")
     required_checks: list[str] = Field(default_factory=list, alias="requiredChecks")
     risk_flags: list[str] = Field(default_factory=list, alias="riskFlags")
+    # a member may state numbers too; they are checked like the overall answer's
+    adjusted_qty: Decimal | None = Field(default=None, gt=0, alias="adjustedQty")
+    qty_multiplier: Decimal | None = Field(default=None, gt=0, alias="qtyMultiplier")
+    limit_price: Decimal | None = Field(default=None, gt=0, alias="limitPrice")
+    stop_price: Decimal | None = Field(default=None, gt=0, alias="stopPrice")
 
     @field_validator("rationale_short")
     @classmethod
@@ -186,6 +194,8 @@ class DspyReviewOutput(BaseModel):
     adjusted_qty: Decimal | None = Field(default=None, gt=0, alias="adjustedQty")
     adjusted_order_type: OrderTypeName | None = Field(default=None, alias="adjustedOrderType")
     limit_price: Decimal | None = Field(default=None, gt=0, alias="limitPrice")
+    qty_multiplier: Decimal | None = Field(default=None, gt=0, alias="qtyMultiplier")
+    stop_price: Decimal | None = Field(default=None, gt=0, alias="stopPrice")
     escalate_reason: str | None = Field(default=None, alias="escalateReason")
     uncertainty_band: Band = Field(default="medium", alias="uncertaintyBand")
     committee: list[DspyCommitteeMember] = Field(default_factory=list)
@@ -212,7 +222,17 @@ class DspyReviewOutput(BaseModel):
         return self
 
     def as_contract(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        """The contract JSON; the numbers added for the evidence check appear only when stated,
+        so an answer without them keeps the shape (and the hash) it had before."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for key in ("qtyMultiplier", "stopPrice"):
+            if data[key] is None:
+                del data[key]
+        for member in data["committee"]:
+            for key in ("adjustedQty", "qtyMultiplier", "limitPrice", "stopPrice"):
+                if member[key] is None:
+                    del member[key]
+        return data
 
     def to_review_response(self) -> ReviewResponse:
         """The DSPy answer in the review contract, so one policy judges both paths.
@@ -237,6 +257,8 @@ class DspyReviewOutput(BaseModel):
                 "adjusted_qty": self.adjusted_qty,
                 "adjusted_order_type": self.adjusted_order_type,
                 "limit_price": self.limit_price,
+                "qty_multiplier": self.qty_multiplier,
+                "stop_price": self.stop_price,
                 "escalate_reason": self.escalate_reason,
                 "rationale": self.rationale,
                 "required_checks": self.required_checks,

@@ -35,6 +35,7 @@ from trading.lanes import UnknownLaneError, lane_config
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy.runtime import DspyReviewError, dspy_review
 from trading.llm.engine import ReviewRun, review_execute
+from trading.llm.evidence import PREFIX as EVIDENCE_PREFIX
 from trading.llm.policy import DeterministicOrder, Posture, fail_outcome, review_posture
 from trading.llm.provider import LLMProviderError, chat_complete
 from trading.llm.request import review_messages
@@ -43,6 +44,7 @@ from trading.metrics import (
     DECISION_REJECTS,
     LLM_DSPY_FALLBACK,
     LLM_ERRORS,
+    LLM_EVIDENCE_REJECTIONS,
     LLM_REQUESTS,
     LLM_REVIEW_EXPIRED,
     LLM_REVIEW_LATENCY,
@@ -148,6 +150,8 @@ def _count(run: ReviewRun, *, shadow: bool) -> None:
         LLM_SHADOW.inc()
     if run.runtime == "dspy_fallback":
         LLM_DSPY_FALLBACK.inc()
+    for reason in run.evidence_reasons:
+        LLM_EVIDENCE_REJECTIONS.labels(reason=reason.removeprefix(EVIDENCE_PREFIX)).inc()
     LLM_TOKENS_PROMPT.inc(run.tokens_prompt)
     LLM_TOKENS_COMPLETION.inc(run.tokens_completion)
     LLM_REVIEW_LATENCY.observe(run.latency_ms / 1000)

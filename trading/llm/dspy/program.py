@@ -151,6 +151,21 @@ def _optional(value: Any) -> Any:
     return value
 
 
+def _member_numbers(member: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a committee member states, if any (checked by trading/llm/evidence.py)."""
+    names = {
+        "adjusted_qty": "adjustedQty",
+        "qty_multiplier": "qtyMultiplier",
+        "limit_price": "limitPrice",
+        "stop_price": "stopPrice",
+    }
+    return {
+        alias: value
+        for name, alias in names.items()
+        if (value := _optional(member.get(name))) is not None
+    }
+
+
 def prediction_output(prediction: Any) -> DspyReviewOutput:
     """The prediction as the DSPy output contract (docs/compatibility.md#dspy-contract) (camelCase),
     validated."""
@@ -169,6 +184,9 @@ def prediction_output(prediction: Any) -> DspyReviewOutput:
             "adjustedQty": _optional(getattr(prediction, "adjusted_qty", None)),
             "adjustedOrderType": _optional(getattr(prediction, "adjusted_order_type", None)),
             "limitPrice": _optional(getattr(prediction, "limit_price", None)),
+            # not output fields of signature v1; a later signature may state them
+            "qtyMultiplier": _optional(getattr(prediction, "qty_multiplier", None)),
+            "stopPrice": _optional(getattr(prediction, "stop_price", None)),
             "escalateReason": _optional(getattr(prediction, "escalate_reason", None)),
             "uncertaintyBand": getattr(prediction, "uncertainty_band", None) or "medium",
             "committee": [
@@ -180,6 +198,7 @@ def prediction_output(prediction: Any) -> DspyReviewOutput:
                     "rationaleShort": m.get("rationale_short"),
                     "requiredChecks": m.get("required_checks") or [],
                     "riskFlags": m.get("risk_flags") or [],
+                    **_member_numbers(m),
                 }
                 for m in committee
             ],

@@ -173,8 +173,8 @@ def test_a_veto_rejects_the_decision_without_an_order(
 @pytest.mark.parametrize(
     ("requested", "expected"),
     [
-        ("30", Decimal(10)),  # 3× the deterministic size: clamped to it, never above
-        ("12.5", Decimal(10)),  # inside LLM_MAX_QTY_MULTIPLIER=1.25 but still above 10
+        # above the deterministic 10 the answer is rejected before the clamp (test_review_evidence)
+        ("10", Decimal(10)),
         ("6", Decimal(6)),
         ("1", Decimal(5)),  # below LLM_MIN_QTY_MULTIPLIER=0.5: clamped up to 5
         ("7.9", Decimal(7)),  # floored to whole shares
