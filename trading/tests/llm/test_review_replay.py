@@ -34,8 +34,9 @@ def _replay(*args: str) -> tuple[int, dict]:
 
 
 def test_a_review_stores_its_raw_answer_prompt_hash_sampling_fingerprint_and_cost(
-    llm_settings, replay_settings, macd_strategy, llm_server, django_capture_on_commit_callbacks
-):
+    llm_settings, replay_settings, macd_strategy, llm_server, django_capture_on_commit_callbacks,
+    admin_client,
+):  # fmt: skip
     llm_settings.LLM_TEMPERATURE = 0.3
     llm_settings.LLM_SEED = 7
     llm_settings.LLM_MODEL_PRICES = PRICES
@@ -64,6 +65,14 @@ def test_a_review_stores_its_raw_answer_prompt_hash_sampling_fingerprint_and_cos
         "price": str(decision.price),
         "qty_step": "1",
     }
+    page = admin_client.get(f"/admin/trading/llmdecisionreview/{review.pk}/change/")
+    html = page.content.decode()
+    assert (page.status_code, "fp_3f2a9c" in html, review.response_sha256 in html) == (
+        200,
+        True,
+        True,
+    )
+    assert review.prompt_sha256 in html and "```json" in html and "0.3" in html
 
 
 ANSWERS = [

@@ -175,7 +175,7 @@ def _promoted_to(target: str) -> int:
 
 
 def test_a_stable_artifact_is_promoted_beyond_shadow_once_its_reviews_were_probed(
-    shadowing, llm_server, approver, django_capture_on_commit_callbacks
+    shadowing, llm_server, approver, django_capture_on_commit_callbacks, admin_client
 ):
     with pytest.raises(DspyLaneError) as missing:
         _promote(shadowing, approver)
@@ -187,6 +187,8 @@ def test_a_stable_artifact_is_promoted_beyond_shadow_once_its_reviews_were_probe
         ("dspy", shadowing, "approve", False)
     }
     assert probes.count() == 20
+    page = admin_client.get("/admin/trading/llmstabilityprobe/")
+    assert (page.status_code, page.content.decode().count(shadowing)) == (200, 20)
     assert _promote(shadowing, approver).status == "promoted"
     assert _promoted_to("constrained_live") == 1
 
