@@ -195,3 +195,42 @@ def test_since_limits_the_replay_and_must_be_an_aware_time(
 
     with pytest.raises(CommandError, match="not an ISO time with a zone"):
         call_command("llm_review_replay", "--all", "--since", "2026-01-01T00:00:00")
+
+
+def test_a_dspy_active_review_replays_equal_from_its_stored_output(
+    promoted, llm_settings, replay_settings, macd_strategy, llm_server,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from trading.tests.llm.answers import committee
+    from trading.tests.llm.data import constant_dspy
+    from trading.tests.llm.test_dspy_runtime import _pending
+
+    llm_settings.LLM_DSPY_RUNTIME_MODE = "active"
+    llm_settings.LLM_DSPY_ARTIFACT_HASH = promoted
+    decision, review = _pending(django_capture_on_commit_callbacks)
+    first, second = _clones(decision, review, 1)
+    llm_server.responder = constant_dspy("approve")
+    review_run(review_id=first)
+    llm_server.responder = constant_dspy("approve", committee=committee(risk_critic="veto"))
+    review_run(review_id=second)
+    rows = LLMDecisionReview.objects.filter(pk__in=(first, second)).order_by("pk")
+    assert [(r.runtime, r.verdict, r.effect, r.reasons) for r in rows] == [
+        ("dspy_active", "approve", "pass", []),
+        ("dspy_active", "approve", "veto", ["llm_committee_veto:risk_critic"]),
+    ]
+    sent = llm_server.completions()
+    for row, body in zip(rows, sent, strict=True):
+        assert json.loads(row.response_body) == row.response_json["dspy"]["output"]
+        assert row.prompt_sha256 == canonical_text_hash(body["messages"])
+        assert row.response_json["dspy"]["lm_completions"] == [
+            constant_dspy("approve", committee=committee(risk_critic="veto"))(body)
+            if row.pk == second
+            else constant_dspy("approve")(body)
+        ]
+    assert _replay("--all")[1] == {
+        "replayed": 2,
+        "equal": 2,
+        "different": 0,
+        "unreplayable": 0,
+        "different_reviews": [],
+    }
