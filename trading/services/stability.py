@@ -96,6 +96,7 @@ def _ask_legacy(review: LLMDecisionReview, config: ReviewConfig) -> _Answer:
     except LLMProviderError as exc:
         return _Answer("", error=str(exc)[:500])
     calls = (CallUsage("probe", result.model, result.tokens_prompt, result.tokens_completion),)
+    verdict: str
     try:
         verdict = parse_review_response(result.content)[0].verdict
     except ReviewSchemaError:
