@@ -234,3 +234,19 @@ def test_a_dspy_active_review_replays_equal_from_its_stored_output(
         "unreplayable": 0,
         "different_reviews": [],
     }
+
+
+def test_a_shadow_review_replays_with_its_recorded_shadow_flag(
+    llm_settings, replay_settings, macd_strategy, llm_server, django_capture_on_commit_callbacks
+):
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    LLMDecisionReview.objects.filter(pk=review.pk).update(shadow=True)
+    llm_server.queue(legacy_json("veto"))
+    review_run(review_id=review.pk)
+    review.refresh_from_db()
+    assert (review.verdict, review.effect, review.reasons) == ("veto", "shadow", ["llm_veto"])
+    assert _replay("--review-id", str(review.pk))[0] == 0
+    LLMDecisionReview.objects.filter(pk=review.pk).update(shadow=False)  # the flag matters
+    assert _replay("--review-id", str(review.pk))[1]["differences"] == {
+        "effect": {"stored": "shadow", "replayed": "veto"}
+    }
