@@ -18,6 +18,7 @@ from trading.models import (
     LLMDspyWorkflowArtifact,
     LLMSpendDay,
     LLMSpendReservation,
+    LLMStabilityProbe,
 )
 from trading.services.llm_budget import cost_per_1000_reviews
 
@@ -77,12 +78,19 @@ class LLMDecisionReviewAdmin(ReadOnlyAdmin):
         "deterministic_qty",
         "final_qty",
         "latency_ms",
+        "cost_usd",
     )
     list_filter = ("status", "verdict", "effect", "shadow", "runtime", "account_label")
-    search_fields = ("decision__symbol", "decision__client_order_id", "model", "artifact_hash")
+    search_fields = (
+        "decision__symbol",
+        "decision__client_order_id",
+        "model",
+        "artifact_hash",
+        "response_sha256",
+    )
     date_hierarchy = "created_at"
-    exclude = ("input_json", "prompt_json", "response_json", "config_json")
-    readonly_fields = ("decision_link", "input", "prompt", "response", "config")
+    exclude = ("input_json", "prompt_json", "response_json", "config_json", "response_body")
+    readonly_fields = ("decision_link", "input", "prompt", "response", "raw_answer", "config")
 
     @admin.display(description="decision")
     def decision_link(self, obj: LLMDecisionReview) -> SafeString:
@@ -101,9 +109,34 @@ class LLMDecisionReviewAdmin(ReadOnlyAdmin):
     def response(self, obj: LLMDecisionReview) -> SafeString:
         return _pretty(obj.response_json)
 
+    @admin.display(description="raw answer (response_body, before parsing)")
+    def raw_answer(self, obj: LLMDecisionReview) -> SafeString:
+        if not obj.response_body:
+            return format_html("{}", "—")
+        return format_html(
+            '<pre style="white-space: pre-wrap; max-width: 100em">{}</pre>', obj.response_body
+        )
+
     @admin.display(description="configuration")
     def config(self, obj: LLMDecisionReview) -> SafeString:
         return _pretty(obj.config_json)
+
+
+@admin.register(LLMStabilityProbe)
+class LLMStabilityProbeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "review",
+        "kind",
+        "artifact_hash",
+        "original_verdict",
+        "verdict",
+        "flipped",
+        "cost_usd",
+        "error",
+    )
+    list_filter = ("kind", "flipped", "status")
+    search_fields = ("artifact_hash", "response_sha256")
 
 
 @admin.register(LLMCircuitBreaker)
@@ -174,6 +207,7 @@ class LLMSpendDayAdmin(ReadOnlyAdmin):
 class LLMSpendReservationAdmin(ReadOnlyAdmin):
     list_display = (
         "review",
+        "call",
         "day",
         "strategy",
         "model",

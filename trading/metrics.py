@@ -153,6 +153,18 @@ LLM_SPEND_TODAY = Gauge(
     "Today's (UTC) reserved and settled LLM spend over all strategies.",
     multiprocess_mode="mostrecent",
 )
+LLM_SPEND_TODAY_BY_SCOPE = Gauge(
+    "torghut_trading_llm_spend_today_usd",
+    "Today's (UTC) reserved and settled LLM spend by scope: `all`, or `strategy:<name>` (one "
+    "label value per configured strategy).",
+    ["scope"],
+    multiprocess_mode="mostrecent",
+)
+LLM_STABILITY_PROBES = Counter(
+    "torghut_trading_llm_stability_probes_total",
+    "Stability probes (a completed review asked again once), by whether the verdict flipped.",
+    ["flipped"],
+)
 LLM_COST_PER_1000_REVIEWS = Gauge(
     "torghut_llm_cost_per_1000_reviews_usd",
     "Today's (UTC) LLM spend per 1,000 reviews that reserved a call.",

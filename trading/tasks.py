@@ -14,6 +14,7 @@ from trading.services.gap_fill import trade_stream_gap_fill
 from trading.services.llm_budget import budget_sweep
 from trading.services.reconcile import reconcile_lane
 from trading.services.reviews import review_run, reviews_expire
+from trading.services.stability import stability_probe_run
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,14 @@ def llm_review_run(review_id: int) -> dict[str, Any]:
         label = LLMDecisionReview.objects.values_list("account_label", flat=True).get(pk=review_id)
         continued = lane_reviews_continue(account_label=label)
     return {"review_id": review_id, "result": outcome.result, "continued": continued}
+
+
+@shared_task(ignore_result=True, soft_time_limit=330, time_limit=360)
+def llm_stability_probe_run(review_id: int) -> dict[str, Any]:
+    """Ask a completed review again once and record whether its verdict flipped (idempotent:
+    the probe row is claimed before the call, one per review)."""
+    outcome = stability_probe_run(review_id=review_id)
+    return {"review_id": review_id, "result": outcome.result, "flipped": outcome.flipped}
 
 
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)

@@ -25,6 +25,7 @@ class LLMServer(TestHTTPServer):
         self.api_key = api_key
         self.answers: deque[str] = deque()
         self.responder: Callable[[dict[str, Any]], str] | None = None
+        self.system_fingerprint: str | None = None  # sent in each answer when set
         self._ids = itertools.count(1)
         for path in CHAT_PATHS:
             self.route("POST", path, self._complete)
@@ -44,6 +45,7 @@ class LLMServer(TestHTTPServer):
             self.requests.clear()
             self.faults.clear()
         self.responder = None
+        self.system_fingerprint = None
 
     def completions(self) -> list[dict[str, Any]]:
         """The JSON bodies of the chat completions received, in order."""
@@ -64,8 +66,14 @@ class LLMServer(TestHTTPServer):
             content = self.responder(body)
         prompt_words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
         answer_words = len(content.split())
+        extra = (
+            {}
+            if self.system_fingerprint is None
+            else {"system_fingerprint": self.system_fingerprint}
+        )
         return Response(
-            body={
+            body=extra
+            | {
                 "id": f"chatcmpl-{next(self._ids)}",
                 "object": "chat.completion",
                 "model": body.get("model", "test-model"),

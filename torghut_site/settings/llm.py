@@ -242,3 +242,15 @@ if (
             f"LLM_MODEL_PRICES_JSON has no price for model {_model!r} "
             "(a LLM_BUDGET_USD_* cap is set)"
         )
+
+# --------------------------------------------------------------------------------------------
+# Stability probes (trading/services/stability.py): this share of completed reviews, chosen by a
+# hash of the review id, is asked again once; the flip rate of an artifact's probes above the
+# maximum refuses its promotion beyond shadow (trading/services/dspy_lanes/promote.py).
+# --------------------------------------------------------------------------------------------
+LLM_STABILITY_PROBE_SHARE = env.float(
+    "LLM_STABILITY_PROBE_SHARE", default=0.0, min_value=0.0, max_value=1.0
+)
+LLM_STABILITY_MAX_FLIP_RATE = env.float(
+    "LLM_STABILITY_MAX_FLIP_RATE", default=0.05, min_value=0.0, max_value=1.0
+)

@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from torghut_site.hashing import canonical_text
 from trading.llm.circuit import circuit_record_error, circuit_state
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy.runtime import DspyReviewError, DspyRunResult, dspy_review
@@ -30,6 +31,7 @@ from trading.llm.policy import (
 from trading.llm.provider import LLMProviderError, chat_complete
 from trading.llm.request import review_messages
 from trading.llm.schema import ReviewResponse, ReviewSchemaError, parse_review_response
+from trading.llm.usage import CallUsage, bounded_body
 
 
 @dataclass
@@ -52,10 +54,19 @@ class ReviewRun:
     adjusted_order_type: str = ""
     error_kind: str = ""  # "", guardrail_block, circuit_open, timeout, http_*, parse_error, ...
     error: str = ""
-    tokens_prompt: int = 0
+    tokens_prompt: int = 0  # over every call the review made (`calls`)
     tokens_completion: int = 0
     latency_ms: int = 0
     evidence_reasons: tuple[str, ...] = ()  # numbers the snapshot does not support (evidence.py)
+    # reproducibility: the raw answer the verdict was parsed from, and every call's usage
+    response_body: str = ""
+    system_fingerprint: str = ""
+    calls: list[CallUsage] = field(default_factory=list)
+
+    def add_call(self, call: CallUsage) -> None:
+        self.calls.append(call)
+        self.tokens_prompt += call.tokens_prompt
+        self.tokens_completion += call.tokens_completion
 
 
 def _error_run(
@@ -147,7 +158,9 @@ def _legacy(
         )
     run.provider, run.model = result.provider, result.model
     run.prompt_version, run.prompt_json = config.prompt_version, messages
-    run.tokens_prompt, run.tokens_completion = result.tokens_prompt, result.tokens_completion
+    run.add_call(CallUsage("legacy", result.model, result.tokens_prompt, result.tokens_completion))
+    run.response_body = bounded_body(result.content)
+    run.system_fingerprint = str(result.raw.get("system_fingerprint") or "")[:128]
     run.latency_ms = result.latency_ms
     return run
 
@@ -160,7 +173,70 @@ def _dspy_json(result: DspyRunResult) -> dict[str, Any]:
         "latency_ms": result.latency_ms,
         "tokens_prompt": result.tokens_prompt,
         "tokens_completion": result.tokens_completion,
+        # the LM's raw answers through the provider adapter (none with a test LM)
+        "lm_completions": [bounded_body(str(c["content"])) for c in result.completions],
     }
+
+
+def dspy_body(output: Any) -> str:
+    """A DSPy review's stored body: the program's output contract as canonical JSON (the text
+    the replay re-validates; the LM's raw answers are kept in `response_json.dspy`)."""
+    return canonical_text(output.as_contract())
+
+
+def _dspy_active(
+    result: DspyRunResult,
+    snapshot: dict[str, Any],
+    *,
+    order: DeterministicOrder,
+    config: ReviewConfig,
+    posture: Posture,
+) -> ReviewRun:
+    response = result.output.to_review_response()
+    run = ReviewRun(
+        verdict=response.verdict,
+        outcome=apply_policy(
+            response, order=order, config=config, posture=posture, committee=result.output.committee
+        ),
+        runtime="dspy_active",
+        provider="dspy",
+        model=f"dspy:{config.dspy_program_name}",
+        prompt_version=f"dspy:{config.dspy_signature_version}",
+        prompt_json=[m for c in result.completions for m in c["messages"]],
+        response_json={"dspy": _dspy_json(result)},
+        latency_ms=result.latency_ms,
+        response_body=dspy_body(result.output),
+        system_fingerprint=next(
+            (str(c["system_fingerprint"]) for c in result.completions if c["system_fingerprint"]),
+            "",
+        )[:128],
+    )
+    run.add_call(CallUsage("dspy", config.model, result.tokens_prompt, result.tokens_completion))
+    _fill(run, response)
+    evidence_check(
+        run, result.output, snapshot=snapshot, order=order, config=config, posture=posture
+    )
+    return _with_dspy_identity(run, config)
+
+
+def _dspy_shadow(
+    run: ReviewRun, snapshot: dict[str, Any], *, config: ReviewConfig, lm: Any, allowed: bool
+) -> None:
+    """The DSPy answer beside the legacy review (recorded only); its call is one of the
+    review's calls, reserved apart (`allowed=False`: its reservation was refused)."""
+    if not allowed:
+        shadow: dict[str, Any] = {"error": "budget_exceeded", "detail": "no call made"}
+    else:
+        try:
+            result = dspy_review(snapshot, config=config, lm=lm)
+        except DspyReviewError as exc:
+            shadow = {"error": exc.kind, "detail": exc.detail}
+            used = (exc.tokens_prompt, exc.tokens_completion)
+        else:
+            shadow = _dspy_json(result)
+            used = (result.tokens_prompt, result.tokens_completion)
+        run.add_call(CallUsage("dspy_shadow", config.model, *used))
+    run.response_json = {**(run.response_json or {}), "dspy_shadow": shadow}
 
 
 def review_execute(
@@ -172,8 +248,10 @@ def review_execute(
     now: datetime,
     deadline_at: datetime,
     dspy_lm: Any | None = None,
+    dspy_shadow_allowed: bool = True,
 ) -> ReviewRun:
-    """Run one review. `deadline_at` bounds every call; `dspy_lm` replaces the DSPy LM (tests)."""
+    """Run one review. `deadline_at` bounds every call; `dspy_lm` replaces the DSPy LM (tests);
+    `dspy_shadow_allowed=False` skips the shadow DSPy call (its budget was refused)."""
     if posture.blocked:
         return _error_run(
             order,
@@ -193,50 +271,29 @@ def review_execute(
         )
     deadline = time.monotonic() + max((deadline_at - now).total_seconds(), 0.0)
     mode = config.dspy_runtime_mode
-    dspy_note: dict[str, Any] | None = None
+    failed: DspyReviewError | None = None
     if mode == "active":
         try:
             result = dspy_review(snapshot, config=config, lm=dspy_lm)
         except DspyReviewError as exc:
-            dspy_note = {"fallback_to_legacy": True, "error": exc.kind, "detail": exc.detail}
+            failed = exc
         else:
-            response = result.output.to_review_response()
-            run = ReviewRun(
-                verdict=response.verdict,
-                outcome=apply_policy(
-                    response,
-                    order=order,
-                    config=config,
-                    posture=posture,
-                    committee=result.output.committee,
-                ),
-                runtime="dspy_active",
-                provider="dspy",
-                model=f"dspy:{config.dspy_program_name}",
-                prompt_version=f"dspy:{config.dspy_signature_version}",
-                response_json={"dspy": _dspy_json(result)},
-                tokens_prompt=result.tokens_prompt,
-                tokens_completion=result.tokens_completion,
-                latency_ms=result.latency_ms,
+            return _dspy_active(
+                result, snapshot, order=order, config=config, posture=posture
             )
-            _fill(run, response)
-            evidence_check(
-                run, result.output, snapshot=snapshot, order=order, config=config, posture=posture
-            )
-            return _with_dspy_identity(run, config)
     run = _legacy(snapshot, order=order, config=config, posture=posture, deadline=deadline)
     if run.error_kind:
         circuit_record_error(now=now, error=run.error)
-    if dspy_note is not None:
+    if failed is not None:
         run.runtime = "dspy_fallback"
-        run.response_json = {**(run.response_json or {}), "dspy": dspy_note}
+        note = {"fallback_to_legacy": True, "error": failed.kind, "detail": failed.detail}
+        run.response_json = {**(run.response_json or {}), "dspy": note}
+        run.add_call(
+            CallUsage("dspy", config.model, failed.tokens_prompt, failed.tokens_completion)
+        )
         _with_dspy_identity(run, config)
     elif mode == "shadow":
-        try:
-            shadow: dict[str, Any] = _dspy_json(dspy_review(snapshot, config=config, lm=dspy_lm))
-        except DspyReviewError as exc:
-            shadow = {"error": exc.kind, "detail": exc.detail}
-        run.response_json = {**(run.response_json or {}), "dspy_shadow": shadow}
+        _dspy_shadow(run, snapshot, config=config, lm=dspy_lm, allowed=dspy_shadow_allowed)
         _with_dspy_identity(run, config)
     return run
 

@@ -17,6 +17,7 @@ from trading.models.llm import (
     LLMCircuitBreaker,
     LLMDecisionReview,
     LLMDspyWorkflowArtifact,
+    LLMStabilityProbe,
 )
 from trading.models.llm_spend import LLMSpendDay, LLMSpendReservation, ReservationStatus
 from trading.models.safety import Incident, SafetyEvent, SafetyState
@@ -38,6 +39,7 @@ __all__ = [
     "LLMDspyWorkflowArtifact",
     "LLMSpendDay",
     "LLMSpendReservation",
+    "LLMStabilityProbe",
     "LaneState",
     "LiveApproval",
     "LiveApprovalStatus",

@@ -107,6 +107,29 @@ class LLMDecisionReview(models.Model):
     tokens_prompt = models.PositiveIntegerField(default=0)
     tokens_completion = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # reproducibility (trading/services/review_replay.py): what was sent, how, and the raw answer
+    system_fingerprint = models.CharField(
+        max_length=128, blank=True, default="", help_text="the provider's, when it gives one"
+    )
+    prompt_sha256 = models.CharField(
+        max_length=64, blank=True, default="", help_text="canonical hash of the messages sent"
+    )
+    temperature = models.FloatField(null=True, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        default=0,
+        help_text="settled cost of every call the review made",
+    )
+    response_body = models.TextField(
+        blank=True,
+        default="",
+        help_text="the raw answer before parsing (DSPy paths: the program's output JSON)",
+    )
+    response_sha256 = models.CharField(
+        max_length=64, blank=True, default="", help_text="sha256 of response_body"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,6 +155,7 @@ class LLMDecisionReview(models.Model):
             models.CheckConstraint(
                 condition=Q(status="pending") | ~Q(effect=""), name="llm_review_done_has_effect"
             ),
+            models.CheckConstraint(condition=Q(cost_usd__gte=0), name="llm_review_cost_nonneg"),
         ]
         indexes = [
             # the sweep: pending reviews past their deadline
@@ -143,6 +167,58 @@ class LLMDecisionReview(models.Model):
 
     def __str__(self) -> str:
         return f"review of decision {self.decision_id}: {self.verdict or self.status}"
+
+
+class ProbeStatus(models.TextChoices):
+    PENDING = "pending", "pending (claimed, call in flight)"
+    DONE = "done", "done"
+
+
+class LLMStabilityProbe(models.Model):
+    """One stability probe: a completed review asked again once, with the same messages,
+    temperature and seed (trading/services/stability.py). `kind` says what was asked again: the
+    legacy messages, or the DSPy artifact (`artifact_hash`) the review ran or shadowed. A probe
+    with `error` got no answer and is not a measurement."""
+
+    review = models.OneToOneField(
+        LLMDecisionReview, on_delete=models.CASCADE, related_name="stability_probe"
+    )
+    status = models.CharField(
+        max_length=8, choices=ProbeStatus.choices, default=ProbeStatus.PENDING
+    )
+    kind = models.CharField(max_length=8, help_text="legacy | dspy")
+    artifact_hash = models.CharField(max_length=64, blank=True, default="")
+    original_verdict = models.CharField(max_length=12, blank=True, default="")
+    verdict = models.CharField(max_length=12, blank=True, default="")
+    flipped = models.BooleanField(default=False)
+    response_sha256 = models.CharField(max_length=64, blank=True, default="")
+    tokens_prompt = models.PositiveIntegerField(default=0)
+    tokens_completion = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "llm_stability_probes"
+        ordering = ["-created_at"]
+        constraints = [
+            choices_constraint("status", ProbeStatus, "llm_probe_status_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=("legacy", "dspy")), name="llm_probe_kind_valid"
+            ),
+            models.CheckConstraint(condition=Q(cost_usd__gte=0), name="llm_probe_cost_nonneg"),
+        ]
+        indexes = [
+            # the promotion gate: measured probes of one artifact
+            models.Index(
+                fields=["artifact_hash"],
+                condition=Q(status="done", kind="dspy", error=""),
+                name="llm_probe_artifact_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"probe of review {self.review_id}: {self.verdict}{' (flipped)' * self.flipped}"
 
 
 class LLMCircuitBreaker(models.Model):

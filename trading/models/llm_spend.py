@@ -49,11 +49,14 @@ class ReservationStatus(models.TextChoices):
 
 
 class LLMSpendReservation(models.Model):
-    """One review's reservation; `actual_usd` is set when it is settled (or swept)."""
+    """One call's reservation; `actual_usd` is set when it is settled (or swept). A review
+    reserves its own call (`call='review'`) and may reserve more: the DSPy shadow call
+    (`dspy_shadow`) and a stability probe (`probe`), one row each."""
 
-    review = models.OneToOneField(
-        LLMDecisionReview, on_delete=models.CASCADE, related_name="spend_reservation"
+    review = models.ForeignKey(
+        LLMDecisionReview, on_delete=models.CASCADE, related_name="spend_reservations"
     )
+    call = models.CharField(max_length=32, default="review")
     day = models.DateField()
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
     model = models.CharField(max_length=128)
@@ -69,6 +72,7 @@ class LLMSpendReservation(models.Model):
         db_table = "llm_spend_reservations"
         ordering = ["-created_at"]
         constraints = [
+            models.UniqueConstraint(fields=["review", "call"], name="llm_reservation_call_unique"),
             choices_constraint("status", ReservationStatus, "llm_reservation_status_valid"),
             models.CheckConstraint(
                 condition=Q(status="reserved", actual_usd__isnull=True, settled_at__isnull=True)
@@ -88,4 +92,4 @@ class LLMSpendReservation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"reservation of review {self.review_id}: {self.status}"
+        return f"reservation of review {self.review_id} ({self.call}): {self.status}"

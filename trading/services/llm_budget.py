@@ -13,6 +13,7 @@ reservation is refused: at most one call over the cap.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,10 +23,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from trading.llm.usage import CallUsage
 from trading.metrics import (
     LLM_BUDGET_EXCEEDED,
     LLM_COST_PER_1000_REVIEWS,
     LLM_SPEND_TODAY,
+    LLM_SPEND_TODAY_BY_SCOPE,
     LLM_SPEND_USD,
 )
 from trading.models import LLMDecisionReview, LLMSpendDay, LLMSpendReservation
@@ -76,6 +79,17 @@ def cost_usd(model: str, *, tokens_prompt: int, tokens_completion: int) -> Decim
     return cost.quantize(USD_PLACES)
 
 
+def calls_cost_usd(calls: Sequence[CallUsage]) -> Decimal:
+    """The cost of a review's calls, each at its own model's price."""
+    return sum(
+        (
+            cost_usd(c.model, tokens_prompt=c.tokens_prompt, tokens_completion=c.tokens_completion)
+            for c in calls
+        ),
+        Decimal(0),
+    )
+
+
 def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:
     size = sum(len(str(m.get("content", "")).encode()) for m in messages)
     return math.ceil(size / 3) + 8 * len(messages)
@@ -90,11 +104,13 @@ class _Refused(Exception):
         self.scope = scope
 
 
-def _take(day: date, scope: str, cost: Decimal, cap: Decimal | None, name: str) -> None:
+def _take(
+    day: date, scope: str, cost: Decimal, cap: Decimal | None, name: str, *, review: int
+) -> None:
     rows = LLMSpendDay.objects.filter(day=day, scope=scope)
     if cap is not None:
         rows = rows.filter(spent_usd__lte=cap - cost)
-    if not rows.update(spent_usd=F("spent_usd") + cost, reviews=F("reviews") + 1):
+    if not rows.update(spent_usd=F("spent_usd") + cost, reviews=F("reviews") + review):
         raise _Refused(name)
 
 
@@ -106,9 +122,11 @@ def budget_reserve(
     messages: list[dict[str, str]],
     max_tokens: int,
     now: datetime | None = None,
+    call: str = "review",
 ) -> BudgetDecision:
     """Reserve the estimated cost of this review's call under every cap, or refuse with the
-    first cap it would exceed (nothing is written then)."""
+    first cap it would exceed (nothing is written then). `call` names a further call of the
+    same review (`dspy_shadow`, `probe`): its own reservation, not counted as a review."""
     if not _ledger_on():
         return BudgetDecision(True)
     now = now or timezone.now()
@@ -129,15 +147,16 @@ def budget_reserve(
                 ],
                 ignore_conflicts=True,
             )
-            _take(day, "all", estimate, per_day, "per_day")
-            _take(day, scope, estimate, per_strategy, "per_strategy_per_day")
+            counted = 1 if call == "review" else 0
+            _take(day, "all", estimate, per_day, "per_day", review=counted)
+            _take(day, scope, estimate, per_strategy, "per_strategy_per_day", review=counted)
             reservation = LLMSpendReservation.objects.create(
-                review=review, day=day, strategy_id=strategy_id, model=model,
+                review=review, call=call, day=day, strategy_id=strategy_id, model=model,
                 estimated_usd=estimate,
             )  # fmt: skip
     except _Refused as refused:
         return _refused(refused.scope, estimate)
-    _publish(day)
+    _publish(day, strategy_id)
     return BudgetDecision(True, estimated_usd=estimate, reservation_id=reservation.pk)
 
 
@@ -155,23 +174,33 @@ def _adjust(reservation: LLMSpendReservation, delta: Decimal) -> None:
 
 
 def budget_settle(
-    *, review_id: int, model: str, tokens_prompt: int, tokens_completion: int, called: bool
+    *,
+    review_id: int,
+    called: bool,
+    model: str = "",
+    tokens_prompt: int = 0,
+    tokens_completion: int = 0,
+    call: str = "review",
+    calls: Sequence[CallUsage] | None = None,
 ) -> Decimal | None:
-    """Settle the review's reservation: from the reported usage, or at the reserved amount when
-    a call was made (or may have been) but reported no usage. `called=False` (the guardrail or
-    the circuit stopped it first) frees the reservation. Returns the settled cost, or None when
+    """Settle the reservation of the review's `call`: from the reported usage (`calls`, each at
+    its model's price, or `model` and the token counts), or at the reserved amount when a call
+    was made (or may have been) but reported no usage. `called=False` (the guardrail or the
+    circuit stopped it first) frees the reservation. Returns the settled cost, or None when
     there was no open reservation (none made, or the sweep got there first)."""
     reservation = LLMSpendReservation.objects.filter(
-        review_id=review_id, status=ReservationStatus.RESERVED
+        review_id=review_id, call=call, status=ReservationStatus.RESERVED
     ).first()
     if reservation is None:
         return None
+    if calls is None:
+        calls = [CallUsage(call, model, tokens_prompt, tokens_completion)]
     if not called:
         actual = Decimal(0)
-    elif tokens_prompt + tokens_completion == 0:
+    elif sum(c.tokens_prompt + c.tokens_completion for c in calls) == 0:
         actual = reservation.estimated_usd
     else:
-        actual = cost_usd(model, tokens_prompt=tokens_prompt, tokens_completion=tokens_completion)
+        actual = calls_cost_usd(calls)
     with transaction.atomic():
         won = LLMSpendReservation.objects.filter(
             pk=reservation.pk, status=ReservationStatus.RESERVED
@@ -180,7 +209,7 @@ def budget_settle(
             return None
         _adjust(reservation, actual - reservation.estimated_usd)
     LLM_SPEND_USD.labels(model=reservation.model).inc(float(actual))
-    _publish(reservation.day)
+    _publish(reservation.day, reservation.strategy_id)
     return actual
 
 
@@ -209,11 +238,18 @@ def cost_per_1000_reviews(row: LLMSpendDay) -> Decimal | None:
     return (row.spent_usd * 1000 / row.reviews).quantize(Decimal("0.0001"))
 
 
-def _publish(day: date) -> None:
+def _publish(day: date, strategy_id: int) -> None:
+    """Today's spend: over all strategies, and by scope (`all` or the strategy's name: the
+    configured strategies, a bounded set of label values)."""
     if day != timezone.now().date():
         return
-    row = LLMSpendDay.objects.filter(day=day, scope="all").first()
-    if row is not None:
-        LLM_SPEND_TODAY.set(float(row.spent_usd))
-        per_1000 = cost_per_1000_reviews(row)
-        LLM_COST_PER_1000_REVIEWS.set(float(per_1000 or 0))
+    scopes = ("all", f"strategy:{strategy_id}")
+    for row in LLMSpendDay.objects.filter(day=day, scope__in=scopes).select_related("strategy"):
+        if row.scope == "all":
+            LLM_SPEND_TODAY.set(float(row.spent_usd))
+            per_1000 = cost_per_1000_reviews(row)
+            LLM_COST_PER_1000_REVIEWS.set(float(per_1000 or 0))
+            LLM_SPEND_TODAY_BY_SCOPE.labels(scope="all").set(float(row.spent_usd))
+        elif row.strategy is not None:
+            scope = f"strategy:{row.strategy.name}"
+            LLM_SPEND_TODAY_BY_SCOPE.labels(scope=scope).set(float(row.spent_usd))

@@ -11,14 +11,14 @@ never overrides an expiry and the decision moves once. A decision that waits for
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
-from torghut_site.hashing import canonical_text_hash
+from torghut_site.hashing import canonical_text_hash, sha256_hex
 from torghut_site.queueing import task_after_commit
 from trading.firewall import OrderFirewall
 from trading.gates import (
@@ -33,13 +33,16 @@ from trading.gates import (
 )
 from trading.lanes import UnknownLaneError, lane_config
 from trading.llm.config import ReviewConfig
-from trading.llm.dspy.runtime import DspyReviewError, dspy_review
 from trading.llm.engine import ReviewRun, review_execute
 from trading.llm.evidence import PREFIX as EVIDENCE_PREFIX
-from trading.llm.policy import DeterministicOrder, Posture, fail_outcome, review_posture
-from trading.llm.provider import LLMProviderError, chat_complete
+from trading.llm.policy import (
+    DeterministicOrder,
+    PolicyOutcome,
+    Posture,
+    fail_outcome,
+    review_posture,
+)
 from trading.llm.request import review_messages
-from trading.llm.schema import ReviewSchemaError, parse_review_response
 from trading.metrics import (
     DECISION_REJECTS,
     LLM_DSPY_FALLBACK,
@@ -58,7 +61,13 @@ from trading.models import LLMDecisionReview, TradeDecision
 from trading.models.decisions import DecisionStatus
 from trading.models.llm import ReviewEffect, ReviewStatus
 from trading.services.execution import decision_submit
-from trading.services.llm_budget import budget_reserve, budget_settle
+from trading.services.llm_budget import (
+    BudgetDecision,
+    budget_reserve,
+    budget_settle,
+    calls_cost_usd,
+)
+from trading.services.stability import stability_probe_enqueue
 from trading.statemachine import decision_transition
 
 logger = logging.getLogger(__name__)
@@ -157,6 +166,37 @@ def _count(run: ReviewRun, *, shadow: bool) -> None:
     LLM_REVIEW_LATENCY.observe(run.latency_ms / 1000)
 
 
+def _reserve(
+    review: LLMDecisionReview, *, config: ReviewConfig, now: datetime, call: str
+) -> BudgetDecision:
+    return budget_reserve(
+        review=review,
+        strategy_id=review.decision.strategy_id,
+        model=config.model,
+        messages=review_messages(review.input_json, prompt_version=config.prompt_version),
+        max_tokens=config.max_tokens,
+        now=now,
+        call=call,
+    )
+
+
+def _settle(review_id: int, run: ReviewRun, *, shadow_reserved: bool) -> Decimal:
+    """Settle the review's reservations from its calls (the DSPy shadow call under its own);
+    returns the review's cost: the sum over every call it made."""
+    called = run.error_kind not in ("guardrail_block", "circuit_open")
+    own = [c for c in run.calls if c.name != "dspy_shadow"]
+    shadow = [c for c in run.calls if c.name == "dspy_shadow"]
+    cost = budget_settle(review_id=review_id, called=called, calls=own)
+    if cost is None:
+        cost = calls_cost_usd(own)
+    if shadow_reserved:
+        shadow_cost = budget_settle(
+            review_id=review_id, called=bool(shadow), call="dspy_shadow", calls=shadow
+        )
+        cost += calls_cost_usd(shadow) if shadow_cost is None else shadow_cost
+    return cost
+
+
 def _budgeted_execute(
     review: LLMDecisionReview,
     *,
@@ -164,29 +204,26 @@ def _budgeted_execute(
     posture: Posture,
     now: datetime,
     dspy_lm: Any | None,
-) -> ReviewRun:
+) -> tuple[ReviewRun, Decimal]:
     """Reserve the call's estimated cost under the spend caps, run the review, settle the
-    reservation. Over a cap the call is skipped and the fail mode decides, as on every other
-    error path: the deterministic order or a veto, never a larger position."""
-    decision = review.decision
-    order = deterministic_order(decision)
+    reservation; returns the run and its cost. Over a cap the call is skipped and the fail mode
+    decides, as on every other error path: the deterministic order or a veto, never a larger
+    position. The DSPy shadow call is reserved apart: refused, it is skipped alone."""
+    order = deterministic_order(review.decision)
+    shadow_reserved = False
     if not posture.blocked:
-        budget = budget_reserve(
-            review=review,
-            strategy_id=decision.strategy_id,
-            model=config.model,
-            messages=review_messages(review.input_json, prompt_version=config.prompt_version),
-            max_tokens=config.max_tokens,
-            now=now,
-        )
+        budget = _reserve(review, config=config, now=now, call="review")
         if not budget.allowed:
-            return ReviewRun(
+            run = ReviewRun(
                 verdict="error",
                 outcome=fail_outcome(order, fail_mode=posture.fail_mode, reason=budget.reason),
                 error_kind="budget_exceeded",
                 error=f"estimated {budget.estimated_usd} USD",
                 model=config.model,
             )
+            return run, Decimal(0)
+        if config.dspy_runtime_mode == "shadow":
+            shadow_reserved = _reserve(review, config=config, now=now, call="dspy_shadow").allowed
     run = review_execute(
         snapshot=review.input_json,
         order=order,
@@ -195,15 +232,9 @@ def _budgeted_execute(
         now=now,
         deadline_at=review.deadline,
         dspy_lm=dspy_lm,
+        dspy_shadow_allowed=shadow_reserved,
     )
-    budget_settle(
-        review_id=review.pk,
-        model=run.model if run.runtime == "legacy" and run.model else config.model,
-        tokens_prompt=run.tokens_prompt,
-        tokens_completion=run.tokens_completion,
-        called=run.error_kind not in ("guardrail_block", "circuit_open"),
-    )
-    return run
+    return run, _settle(review.pk, run, shadow_reserved=shadow_reserved)
 
 
 @dataclass(frozen=True)
@@ -211,6 +242,90 @@ class ReviewTaskResult:
     review_id: int
     result: str  # completed | not_pending | already_started | past_deadline | lost_to_expiry
     effect: str = ""
+
+
+def outcome_fields(
+    outcome: PolicyOutcome,
+    *,
+    shadow: bool,
+    deterministic_qty: Decimal,
+    deterministic_order_type: str,
+    adjusted_order_type: str,
+) -> dict[str, Any]:
+    """What a policy outcome stores on the review row (the review task and the replay)."""
+    return {
+        "effect": ReviewEffect.SHADOW if shadow else outcome.effect,
+        "reasons": list(outcome.reasons),
+        "final_qty": min(outcome.final_qty, deterministic_qty),
+        "adjusted_order_type": (
+            outcome.order_type
+            if outcome.order_type != deterministic_order_type
+            else adjusted_order_type
+        ),
+        "limit_price": outcome.limit_price if outcome.order_type == "limit" else None,
+    }
+
+
+def order_json(order: DeterministicOrder) -> dict[str, str | None]:
+    """The deterministic order the policy judged, as recorded in `config_json` (the decision's
+    own row moves on after the review: a shrink or a limit price rewrites it)."""
+    return {
+        key: None if value is None else str(value)
+        for key, value in asdict(order).items()  # side, qty, order_type, limit_price, ...
+    }
+
+
+def _review_fields(
+    review: LLMDecisionReview,
+    run: ReviewRun,
+    *,
+    config: ReviewConfig,
+    posture: Posture,
+    cost: Decimal,
+) -> dict[str, Any]:
+    order = deterministic_order(review.decision)
+    body = run.response_body
+    return {
+        "runtime": run.runtime,
+        "provider": run.provider,
+        "model": run.model,
+        "prompt_version": run.prompt_version,
+        "program_name": run.program_name,
+        "signature_version": run.signature_version,
+        "artifact_hash": run.artifact_hash,
+        "rollout_stage": config.rollout_stage,
+        "prompt_json": run.prompt_json,
+        "prompt_sha256": canonical_text_hash(run.prompt_json) if run.prompt_json else "",
+        "temperature": config.temperature,
+        "seed": config.seed,
+        "config_json": {
+            **config.as_json(),
+            "fail_mode_effective": posture.fail_mode,
+            "deterministic_order": order_json(order),
+        },
+        "response_json": run.response_json,
+        "response_hash": answer_hash(run.response_json),
+        "response_body": body,
+        "response_sha256": sha256_hex(body) if body else "",
+        "system_fingerprint": run.system_fingerprint,
+        "verdict": run.verdict,
+        "confidence": run.confidence,
+        "rationale": run.rationale[:280],
+        "risk_flags": run.risk_flags,
+        "adjusted_qty": run.adjusted_qty,
+        **outcome_fields(
+            run.outcome,
+            shadow=review.shadow,
+            deterministic_qty=review.deterministic_qty,
+            deterministic_order_type=order.order_type,
+            adjusted_order_type=run.adjusted_order_type,
+        ),
+        "error": (f"{run.error_kind}: {run.error}" if run.error_kind else "")[:500],
+        "tokens_prompt": run.tokens_prompt,
+        "tokens_completion": run.tokens_completion,
+        "cost_usd": cost,
+        "latency_ms": run.latency_ms,
+    }
 
 
 def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResult:
@@ -225,43 +340,11 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
         return ReviewTaskResult(review_id, result)
     if review.deadline <= now:
         return ReviewTaskResult(review_id, "past_deadline")  # the sweep applies the fail mode
-    decision = review.decision
     config = ReviewConfig.current()
-    posture = review_posture(config, is_live=_is_live(decision.account_label))
-    run = _budgeted_execute(review, config=config, posture=posture, now=now, dspy_lm=dspy_lm)
+    posture = review_posture(config, is_live=_is_live(review.decision.account_label))
+    run, cost = _budgeted_execute(review, config=config, posture=posture, now=now, dspy_lm=dspy_lm)
     _count(run, shadow=review.shadow)
-    outcome = run.outcome
-    response_json = run.response_json
-    fields: dict[str, Any] = {
-        "runtime": run.runtime,
-        "provider": run.provider,
-        "model": run.model,
-        "prompt_version": run.prompt_version,
-        "program_name": run.program_name,
-        "signature_version": run.signature_version,
-        "artifact_hash": run.artifact_hash,
-        "rollout_stage": config.rollout_stage,
-        "prompt_json": run.prompt_json,
-        "config_json": {**config.as_json(), "fail_mode_effective": posture.fail_mode},
-        "response_json": response_json,
-        "response_hash": answer_hash(response_json),
-        "verdict": run.verdict,
-        "effect": ReviewEffect.SHADOW if review.shadow else outcome.effect,
-        "reasons": list(outcome.reasons),
-        "confidence": run.confidence,
-        "rationale": run.rationale[:280],
-        "risk_flags": run.risk_flags,
-        "adjusted_qty": run.adjusted_qty,
-        "final_qty": min(outcome.final_qty, review.deterministic_qty),
-        "adjusted_order_type": run.adjusted_order_type,
-        "limit_price": outcome.limit_price if outcome.order_type == "limit" else None,
-        "error": (f"{run.error_kind}: {run.error}" if run.error_kind else "")[:500],
-        "tokens_prompt": run.tokens_prompt,
-        "tokens_completion": run.tokens_completion,
-        "latency_ms": run.latency_ms,
-    }
-    if outcome.order_type != decision.order_type:
-        fields["adjusted_order_type"] = outcome.order_type
+    fields = _review_fields(review, run, config=config, posture=posture, cost=cost)
     done = timezone.now()
     won = LLMDecisionReview.objects.filter(pk=review_id, status=ReviewStatus.PENDING).update(
         status=ReviewStatus.COMPLETED, completed_at=done, updated_at=done, **fields
@@ -272,6 +355,8 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
             response_json={"late_answer": fields["response_json"], "late_verdict": run.verdict}
         )
         return ReviewTaskResult(review_id, "lost_to_expiry")
+    if run.verdict != "error":
+        stability_probe_enqueue(review_id)
     return ReviewTaskResult(review_id, "completed", fields["effect"])
 
 
@@ -432,81 +517,3 @@ def review_deadline(*, now: datetime, config: ReviewConfig) -> datetime:
 def review_enqueue(review_id: int) -> None:
     """Queue the review task once the opening transaction commits."""
     task_after_commit("trading.tasks.llm_review_run", review_id)
-
-
-@dataclass(frozen=True)
-class ReplayResult:
-    review_id: int
-    runtime: str
-    original_verdict: str
-    replay_verdict: str
-    original_answer_hash: str
-    replay_answer_hash: str
-    error: str = ""
-
-    @property
-    def same_answer(self) -> bool:
-        return (
-            bool(self.original_answer_hash) and self.original_answer_hash == self.replay_answer_hash
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "review_id": self.review_id,
-            "runtime": self.runtime,
-            "original_verdict": self.original_verdict,
-            "replay_verdict": self.replay_verdict,
-            "same_verdict": self.original_verdict == self.replay_verdict,
-            "original_answer_hash": self.original_answer_hash,
-            "replay_answer_hash": self.replay_answer_hash,
-            "same_answer": self.same_answer,
-            "error": self.error,
-        }
-
-
-def review_replay(*, review_id: int) -> ReplayResult:
-    """Ask the same question again: the stored snapshot, with the stored model, prompt version,
-    temperature, seed and token limit (or the same DSPy artifact), through the configured
-    provider. Nothing is written; the decision is not touched."""
-    review = LLMDecisionReview.objects.get(pk=review_id)
-    recorded = review.config_json
-    config = replace(
-        ReviewConfig.current(),
-        model=str(recorded.get("model", review.model)),
-        prompt_version=str(recorded.get("prompt_version", review.prompt_version)),
-        temperature=float(recorded.get("temperature", 0.0)),
-        seed=int(recorded.get("seed", 0)),
-        max_tokens=int(recorded.get("max_tokens", 300)),
-        dspy_artifact_hash=review.artifact_hash,
-        dspy_program_name=review.program_name or ReviewConfig.current().dspy_program_name,
-        dspy_signature_version=review.signature_version
-        or ReviewConfig.current().dspy_signature_version,
-    )
-    verdict, answer, error = "error", None, ""
-    try:
-        if review.runtime == "dspy_active":
-            output = dspy_review(review.input_json, config=config).output
-            verdict, answer = output.verdict, {"dspy": {"output": output.as_contract()}}
-        else:
-            result = chat_complete(
-                messages=review_messages(review.input_json, prompt_version=config.prompt_version),
-                provider=config.provider,
-                model=config.model,
-                temperature=config.temperature,
-                max_tokens=config.max_tokens,
-                seed=config.seed,
-                timeout_seconds=config.timeout_seconds,
-            )
-            response, answer = parse_review_response(result.content)
-            verdict = response.verdict
-    except (LLMProviderError, ReviewSchemaError, DspyReviewError) as exc:
-        error = str(exc)[:500]
-    return ReplayResult(
-        review_id=review.pk,
-        runtime=review.runtime,
-        original_verdict=review.verdict,
-        replay_verdict=verdict,
-        original_answer_hash=review.response_hash,
-        replay_answer_hash=answer_hash(answer),
-        error=error,
-    )

@@ -41,6 +41,8 @@ class ProviderEngine:
         self.tokens_completion = 0
         self.calls = 0
         self.answered_by = ""
+        # each call's messages and raw answer, for the review row (trading/services/reviews.py)
+        self.completions: list[dict[str, Any]] = []
 
     def complete(self, request: Any) -> Any:
         messages: list[dict[str, str]] = []
@@ -69,6 +71,14 @@ class ProviderEngine:
         self.tokens_prompt += result.tokens_prompt
         self.tokens_completion += result.tokens_completion
         self.answered_by = f"{result.provider}:{result.model}"
+        self.completions.append(
+            {
+                "messages": messages,
+                "content": result.content,
+                "model": result.model,
+                "system_fingerprint": str(result.raw.get("system_fingerprint") or ""),
+            }
+        )
         return Response(
             id=None,
             model=result.model,

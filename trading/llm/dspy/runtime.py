@@ -28,6 +28,9 @@ class DspyReviewError(Exception):
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
+        # what the failed run had used (its calls are paid for even though it failed)
+        self.tokens_prompt = 0
+        self.tokens_completion = 0
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class DspyRunResult:
     tokens_prompt: int
     tokens_completion: int
     latency_ms: int
+    # each LM call's messages and raw answer (through the provider adapter; none with a test LM)
+    completions: tuple[dict[str, Any], ...] = ()
 
 
 _cache: dict[str, Any] = {}
@@ -153,10 +158,10 @@ def dspy_review(
             prediction = program(**program_inputs(review_input))
         output = prediction_output(prediction)
     except Exception as exc:  # noqa: BLE001 - any DSPy failure falls back to the legacy review
-        raise _classify(exc) from exc
+        raise _with_usage(_classify(exc), engine) from exc
     latency_ms = int((time.monotonic() - started) * 1000)
     if latency_ms > config.dspy_timeout_seconds * 1000:
-        raise DspyReviewError("timeout", f"answered after {latency_ms} ms")
+        raise _with_usage(DspyReviewError("timeout", f"answered after {latency_ms} ms"), engine)
     return DspyRunResult(
         review_input=review_input.model_dump(mode="json", by_alias=True),
         output=output,
@@ -164,4 +169,10 @@ def dspy_review(
         tokens_prompt=engine.tokens_prompt,
         tokens_completion=engine.tokens_completion,
         latency_ms=latency_ms,
+        completions=tuple(engine.completions),
     )
+
+
+def _with_usage(error: DspyReviewError, engine: Any) -> DspyReviewError:
+    error.tokens_prompt, error.tokens_completion = engine.tokens_prompt, engine.tokens_completion
+    return error

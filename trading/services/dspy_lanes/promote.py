@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from trading.llm.dspy import artifacts
@@ -18,6 +19,11 @@ from trading.services.dspy_lanes.common import (
     store_json,
     upsert,
 )
+from trading.services.stability import artifact_flip_rate
+
+# targets an artifact may reach before any of its reviews was probed: shadow is where the
+# probes of its reviews are measured (trading/services/stability.py)
+UNPROBED_TARGETS = ("paper", "shadow")
 
 
 def dspy_promote(
@@ -119,6 +125,7 @@ def _promotion_allowed(
         raise DspyLaneError("eval_gate_failed", f"evaluation {eval_hash} did not pass the policy")
     if target not in policy.get("allowedTargets", artifacts.PROMOTION_TARGETS):
         raise DspyLaneError("promotion_target_not_allowed", target)
+    _stability_allowed(artifact_hash, target)
     token_ref = (approval_token_ref or "").strip()
     if policy.get("requireApprovalToken", True) and not token_ref:
         raise DspyLaneError("approval_token_required", "give the approval's reference")
@@ -129,3 +136,23 @@ def _promotion_allowed(
     ):
         raise DspyLaneError("approver_not_authorized", f"{approver} may not promote DSPy artifacts")
     return evaluation, token_ref
+
+
+def _stability_allowed(artifact_hash: str, target: str) -> None:
+    """Refuse when the artifact's probed reviews flipped verdicts more often than
+    LLM_STABILITY_MAX_FLIP_RATE, or, for a target beyond shadow, when none was probed."""
+    measured = artifact_flip_rate(artifact_hash)
+    if measured.probes == 0:
+        if target in UNPROBED_TARGETS:
+            return
+        raise DspyLaneError(
+            "stability_probes_missing",
+            f"no stability probe of a review run with {artifact_hash}: run it in shadow with "
+            "LLM_STABILITY_PROBE_SHARE > 0 first",
+        )
+    if measured.rate > settings.LLM_STABILITY_MAX_FLIP_RATE:
+        raise DspyLaneError(
+            "stability_flip_rate_exceeded",
+            f"{measured.flips} of {measured.probes} probes flipped ({measured.rate:.4f} > "
+            f"{settings.LLM_STABILITY_MAX_FLIP_RATE})",
+        )

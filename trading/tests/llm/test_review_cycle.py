@@ -524,12 +524,12 @@ def test_the_decision_page_shows_its_review_and_the_review_page_its_snapshot(
     assert "Review the following trade decision" in detail.content.decode()
 
 
-def test_a_stored_review_can_be_replayed_and_compared(
+def test_a_stored_review_can_be_asked_again_and_compared(
     replay_settings, macd_strategy, llm_settings, llm_server, django_capture_on_commit_callbacks
 ):
     from django.core.management import call_command
 
-    from trading.services.reviews import review_replay
+    from trading.services.review_replay import review_ask_again
 
     decision, review = _pending_decision(django_capture_on_commit_callbacks)
     llm_server.queue(legacy_json("approve"))
@@ -537,7 +537,7 @@ def test_a_stored_review_can_be_replayed_and_compared(
     review.refresh_from_db()
 
     llm_server.queue(legacy_json("approve"))
-    same = review_replay(review_id=review.pk)
+    same = review_ask_again(review_id=review.pk)
     assert (same.same_answer, same.original_verdict, same.replay_verdict) == (
         True,
         "approve",
@@ -549,7 +549,7 @@ def test_a_stored_review_can_be_replayed_and_compared(
 
     llm_server.queue(legacy_json("veto"))
     with pytest.raises(SystemExit) as exit_code:
-        call_command("llm_review_replay", "--review-id", str(review.pk))
+        call_command("llm_review_replay", "--review-id", str(review.pk), "--ask-again")
     assert exit_code.value.code == 2
     decision.refresh_from_db()
     assert (decision.status, LLMDecisionReview.objects.get().verdict) == (
