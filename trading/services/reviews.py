@@ -57,6 +57,7 @@ from trading.models.decisions import DecisionStatus
 from trading.models.llm import ReviewEffect, ReviewStatus
 from trading.services.execution import decision_submit
 from trading.services.llm_budget import budget_reserve, budget_settle
+from trading.services.review_context import market_context_for, review_snapshot
 from trading.statemachine import decision_transition
 
 logger = logging.getLogger(__name__)
@@ -160,10 +161,13 @@ def _budgeted_execute(
     posture: Posture,
     now: datetime,
     dspy_lm: Any | None,
+    snapshot: dict[str, Any] | None = None,
 ) -> ReviewRun:
     """Reserve the call's estimated cost under the spend caps, run the review, settle the
     reservation. Over a cap the call is skipped and the fail mode decides, as on every other
-    error path: the deterministic order or a veto, never a larger position."""
+    error path: the deterministic order or a veto, never a larger position. `snapshot` is what
+    the model is asked about (default: the stored decision snapshot)."""
+    snapshot = review.input_json if snapshot is None else snapshot
     decision = review.decision
     order = deterministic_order(decision)
     if not posture.blocked:
@@ -171,7 +175,7 @@ def _budgeted_execute(
             review=review,
             strategy_id=decision.strategy_id,
             model=config.model,
-            messages=review_messages(review.input_json, prompt_version=config.prompt_version),
+            messages=review_messages(snapshot, prompt_version=config.prompt_version),
             max_tokens=config.max_tokens,
             now=now,
         )
@@ -184,7 +188,7 @@ def _budgeted_execute(
                 model=config.model,
             )
     run = review_execute(
-        snapshot=review.input_json,
+        snapshot=snapshot,
         order=order,
         config=config,
         posture=posture,
@@ -224,7 +228,18 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
     decision = review.decision
     config = ReviewConfig.current()
     posture = review_posture(config, is_live=_is_live(decision.account_label))
-    run = _budgeted_execute(review, config=config, posture=posture, now=now, dspy_lm=dspy_lm)
+    # the Jangar market context (trading/services/review_context.py): may stop the call
+    context = market_context_for(
+        review, order=deterministic_order(decision), posture=posture, now=now
+    )
+    run = context.blocked_run or _budgeted_execute(
+        review,
+        config=config,
+        posture=posture,
+        now=now,
+        dspy_lm=dspy_lm,
+        snapshot=context.snapshot,
+    )
     _count(run, shadow=review.shadow)
     outcome = run.outcome
     response_json = run.response_json
@@ -255,6 +270,7 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
         "tokens_prompt": run.tokens_prompt,
         "tokens_completion": run.tokens_completion,
         "latency_ms": run.latency_ms,
+        **context.fields(),
     }
     if outcome.order_type != decision.order_type:
         fields["adjusted_order_type"] = outcome.order_type
@@ -481,11 +497,13 @@ def review_replay(*, review_id: int) -> ReplayResult:
     verdict, answer, error = "error", None, ""
     try:
         if review.runtime == "dspy_active":
-            output = dspy_review(review.input_json, config=config).output
+            output = dspy_review(review_snapshot(review), config=config).output
             verdict, answer = output.verdict, {"dspy": {"output": output.as_contract()}}
         else:
             result = chat_complete(
-                messages=review_messages(review.input_json, prompt_version=config.prompt_version),
+                messages=review_messages(
+                    review_snapshot(review), prompt_version=config.prompt_version
+                ),
                 provider=config.provider,
                 model=config.model,
                 temperature=config.temperature,
