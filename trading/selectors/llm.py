@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -97,6 +98,8 @@ def llm_evaluation(*, day: date | None = None) -> dict[str, Any]:
     at += len(EFFECTS)
     avg_conf, tok_prompt, tok_completion, mc_blocked, mc_shadow, quality, samples, flags = row[at:]
     answered = total - pending
+    if isinstance(flags, str):  # Django's psycopg adapter hands jsonb results over as text
+        flags = json.loads(flags)
     return {
         "window": {
             "date": day.isoformat(),

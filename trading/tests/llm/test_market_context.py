@@ -169,7 +169,8 @@ def test_shadow_only_goes_on_without_an_unusable_context_and_records_why(
     review.refresh_from_db()
     assert (review.verdict, review.market_context_reasons) == ("approve", [REASON[case]])
     assert review.market_context["status"] == REASON[case]
-    assert review.market_context["context"] is None or case in ("stale", "low_quality")
+    rated = review.market_context["context"] is not None  # fetched and typed, then rated
+    assert rated == (case in ("stale", "low_quality"))
     assert _metric("shadow_total") == shadow_before + 1
     assert _metric("reason_total", reason=REASON[case]) == reason_before + 1
 
@@ -247,7 +248,9 @@ def test_no_url_fetches_nothing_and_changes_nothing(mc_settings, mc_server, llm_
     llm_server.queue(legacy_json("approve"))
     assert review_run(review_id=review.pk).effect == "pass"
     assert mc_server.requests == []
-    assert _user_message(llm_server.completions()[0]) == {"decision": {"symbol": "AAPL", "qty": "10"}}
+    assert _user_message(llm_server.completions()[0]) == {
+        "decision": {"symbol": "AAPL", "qty": "10"}
+    }
     review.refresh_from_db()
     assert (review.market_context, review.market_context_reasons) == (None, [])
 
@@ -264,7 +267,9 @@ def test_a_guardrail_block_fetches_no_context(mc_settings, mc_server, llm_server
 def _hostile(server: MarketContextServer, case: str, other: MarketContextServer) -> None:
     good = bundle("AAPL", as_of=timezone.now())
     answers: dict[str, Any] = {
-        "huge": Response(raw=json.dumps({"ok": True, "context": good, "pad": "x" * 400_000}).encode()),
+        "huge": Response(
+            raw=json.dumps({"ok": True, "context": good, "pad": "x" * 400_000}).encode()
+        ),
         "nested": Response(
             raw=b'{"ok": true, "context": {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
         ),
@@ -344,17 +349,18 @@ def test_the_limits_decide_what_is_usable(setting, value, reason, mc_settings, m
                 "TRADING_MARKET_CONTEXT_TIMEOUT_SECONDS": "0",
                 "TRADING_MARKET_CONTEXT_MAX_STALENESS_SECONDS": "soon",
             },
-            None,
+            [
+                "TRADING_MARKET_CONTEXT_URL='ftp://jangar/x' is not an http(s) URL with a host "
+                "(no user-info, no fragment)",
+                "TRADING_MARKET_CONTEXT_TIMEOUT_SECONDS=0.0 must be >= 0.1",
+                "TRADING_MARKET_CONTEXT_FAIL_MODE='open' must be one of: shadow_only, fail_closed",
+                "TRADING_MARKET_CONTEXT_MIN_QUALITY=2.0 must be <= 1.0",
+                "TRADING_MARKET_CONTEXT_MAX_STALENESS_SECONDS='soon' is not an integer",
+            ],
         ),
     ],
 )
 def test_market_context_settings_are_validated_at_startup(env, problems):
     result = manage("check", env=env)
     assert result.returncode == 2
-    lines = result.stderr.splitlines()[1:]
-    if problems is not None:
-        assert lines == [f"  - {p}" for p in problems]
-    else:
-        assert len(lines) == 5
-        for name in env:
-            assert sum(name in line for line in lines) == 1, name
+    assert result.stderr.splitlines()[1:] == [f"  - {p}" for p in problems]
