@@ -1,11 +1,13 @@
 """Jangar market-context adapter: `GET <TRADING_MARKET_CONTEXT_URL>?symbol=<SYM>` and the
 quality/staleness evaluation of the bundle (docs/compatibility.md#market-context).
 
-The answer is untrusted data. The body is read under a byte cap (`MAX_BODY_BYTES`) and the whole
-exchange under one deadline (TRADING_MARKET_CONTEXT_TIMEOUT_SECONDS); redirects are never
-followed (a 3xx is an error); the JSON must be the envelope `{"ok": true, "context": {...}}` with
-the bundle's fields of the right types. Anything else is a `market_context_error` with its detail;
-nothing here raises. The bearer `JANGAR_API_KEY` is sent when set.
+The answer is untrusted data. The body is read under a byte cap (`MAX_BODY_BYTES`) and a deadline
+of TRADING_MARKET_CONTEXT_TIMEOUT_SECONDS from the start (checked after each read; the connect and
+each read wait at most that long, so a slow drip ends at the first read past the deadline);
+redirects are never followed (a 3xx is an error); the JSON must be the envelope
+`{"ok": true, "context": {...}}` with the bundle's fields of the right types. Anything else is a
+`market_context_error` with its detail; nothing here raises. The bearer `JANGAR_API_KEY` is sent
+when set.
 
 Evaluation (first that applies): no answer or an answer with no bundle → `market_context_missing`;
 a failed fetch or an invalid body → `market_context_error`; older than
@@ -227,7 +229,9 @@ def _read(symbol: str, *, timeout: float) -> bytes | None:
             if not 200 <= response.status_code < 300:
                 raise BundleError(f"http_{response.status_code}")
             chunks, size = [], 0
-            for chunk in response.iter_content(chunk_size=16 * 1024):
+            # read1 returns what has arrived (a slow drip cannot hold one read open for 16 KiB);
+            # each read waits at most `timeout`, the deadline is checked between reads
+            while chunk := response.raw.read1(16 * 1024, decode_content=True):
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
                     raise BundleError(f"body larger than {MAX_BODY_BYTES} bytes")

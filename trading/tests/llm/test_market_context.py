@@ -6,7 +6,11 @@ are errors, never crashes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -305,6 +309,42 @@ def test_hostile_bodies_are_errors_never_crashes(case, detail, mc_settings, mc_s
         assert other.requests == []  # a redirect is never followed
     finally:
         other.stop()
+
+
+def _drip_server() -> tuple[socket.socket, threading.Thread]:
+    """Answers 200 with a 100,000-byte body, one byte every 50 ms."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{")
+            with contextlib.suppress(OSError):
+                for _ in range(100):
+                    time.sleep(0.05)
+                    conn.sendall(b" ")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_a_slow_drip_ends_at_the_deadline(mc_settings):
+    listener, thread = _drip_server()
+    port = listener.getsockname()[1]
+    mc_settings.TRADING_MARKET_CONTEXT_URL = f"http://127.0.0.1:{port}/api/torghut/market-context"
+    mc_settings.TRADING_MARKET_CONTEXT_TIMEOUT_SECONDS = 0.3
+    started = time.monotonic()
+    context = market_context_fetch(symbol="AAPL", now=timezone.now())
+    elapsed = time.monotonic() - started
+    listener.close()
+    thread.join(timeout=10)
+    assert (context.reason, context.detail) == (
+        "market_context_error",
+        "timeout: body not read within the deadline",
+    )
+    assert elapsed < 0.6  # the drip would take 5 s
 
 
 def test_a_hostile_body_through_the_task_blocks_without_a_crash(mc_settings, mc_server, llm_server):
