@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 # Every mapped setting is read through `flag_enabled` by the code it governs, so a flip reaches
 # the next cycle. Not mapped: flags of components this project does not ship (the LEAN runner,
 # the hash-based forecast router, the strategy scheduler and its legacy fallback, the execution
-# advisor, the market context, the LLM committee switch), and `TRADING_MULTI_ACCOUNT_ENABLED`,
+# advisor, the LLM committee switch), and `TRADING_MULTI_ACCOUNT_ENABLED`,
 # which is deployment configuration read at start (the set of account lanes), not a switch.
 FLAG_SETTINGS: dict[str, str] = {
     "torghut_trading_enabled": "TRADING_ENABLED",
@@ -67,6 +67,7 @@ FLAG_SETTINGS: dict[str, str] = {
     "torghut_trading_allow_shorts": "TRADING_ALLOW_SHORTS",
     "torghut_trading_kill_switch_enabled": "TRADING_KILL_SWITCH_ENABLED",
     "torghut_trading_emergency_stop_enabled": "TRADING_EMERGENCY_STOP_ENABLED",
+    "torghut_trading_market_context_required": "TRADING_MARKET_CONTEXT_REQUIRED",
     "torghut_llm_enabled": "LLM_ENABLED",
     "torghut_llm_fail_open_live_approved": "LLM_FAIL_OPEN_LIVE_APPROVED",
     "torghut_llm_adjustment_allowed": "LLM_ADJUSTMENT_ALLOWED",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 from torghut_site.drf import ApiError, LimitOffsetPagination
 from trading.lanes import UnknownLaneError
 from trading.selectors.books import books_overview
+from trading.selectors.llm import llm_evaluation, market_day
 from trading.selectors.trading import (
     decision_list,
     execution_list,
@@ -41,6 +43,7 @@ class CanOperateSafety(BasePermission):
 
 
 MAX_ID = 2**63 - 1  # bigint: a larger id or offset is refused, not sent to Postgres
+EVALUATION_FIRST_DAY = dt.date(2000, 1, 1)
 
 
 class FilterSerializer(serializers.Serializer[Any]):
@@ -140,6 +143,35 @@ class StatusApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
         return Response(trading_status())
+
+
+class LlmEvaluationInputSerializer(serializers.Serializer[Any]):
+    date = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+
+    def validate_date(self, value: dt.date) -> dt.date:
+        if value < EVALUATION_FIRST_DAY or value > market_day():
+            raise serializers.ValidationError(
+                f"must be between {EVALUATION_FIRST_DAY.isoformat()} and today (America/New_York)"
+            )
+        return value
+
+
+class LlmEvaluationApi(APIView):
+    """`GET /trading/llm-evaluation`: the LLM reviews of one America/New_York day (default
+    today), aggregated in one query (`trading.selectors.llm.llm_evaluation`)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "date", OpenApiTypes.DATE, description="YYYY-MM-DD, America/New_York; not future"
+            )
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        serializer = LlmEvaluationInputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return Response(llm_evaluation(day=serializer.validated_data.get("date")))
 
 
 class HealthApi(APIView):

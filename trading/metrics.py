@@ -124,6 +124,24 @@ LLM_EVIDENCE_REJECTIONS = Counter(
     "(trading/llm/evidence.py; one count per reason).",
     ["reason"],
 )
+LLM_MARKET_CONTEXT_BLOCK = Counter(
+    "torghut_trading_llm_market_context_block_total",
+    "Reviews stopped before the model call by an unusable market context (required or "
+    "fail_closed).",
+)
+LLM_MARKET_CONTEXT_ERROR = Counter(
+    "torghut_trading_llm_market_context_error_total",
+    "Market-context fetches that failed (HTTP, timeout, size, JSON or shape).",
+)
+LLM_MARKET_CONTEXT_REASON = Counter(
+    "torghut_trading_llm_market_context_reason_total",
+    "Unusable market contexts, by reason.",
+    ["reason"],
+)
+LLM_MARKET_CONTEXT_SHADOW = Counter(
+    "torghut_trading_llm_market_context_shadow_total",
+    "Reviews that went on without an unusable market context (shadow_only, not required).",
+)
 TRADE_UPDATES_GAP = Gauge(
     "torghut_trading_trade_updates_gap_seconds",
     "Seconds since the lane's last broker trade-updates stream message while the stream is "

@@ -9,6 +9,7 @@ urlpatterns = [
     path("decisions", apis.DecisionListApi.as_view(), name="trading-decisions"),
     path("executions", apis.ExecutionListApi.as_view(), name="trading-executions"),
     path("tca", apis.TcaApi.as_view(), name="trading-tca"),
+    path("llm-evaluation", apis.LlmEvaluationApi.as_view(), name="trading-llm-evaluation"),
     path("books", apis.BooksApi.as_view(), name="trading-books"),
     path("kill-switch", apis.KillSwitchApi.as_view(), name="trading-kill-switch"),
     path(

@@ -28,6 +28,7 @@ from trading.gates import (
 from trading.lanes import lane_config
 from trading.llm.config import ReviewConfig
 from trading.llm.policy import review_posture
+from trading.market_context import MarketContextPolicy
 from trading.models import LaneState, SafetyState, Strategy, TradeCursor, TradeDecision
 from trading.selectors.safety import submission_verdict
 from trading.services.cycle import trading_cycle_run
@@ -384,6 +385,11 @@ def _paper_adjustments() -> Any:
     return review_posture(ReviewConfig.current(), is_live=False).adjustments_allowed
 
 
+def _market_context_required() -> Any:
+    # what the review task reads before the model call (trading/services/review_context.py)
+    return MarketContextPolicy.current().required
+
+
 LLM_POSTURE_PROBES: dict[str, tuple[str, Callable[[], Any], bool, tuple[Any, Any]]] = {
     # setting: (flag key, observed review posture, env value, (flag off, flag on))
     "LLM_FAIL_OPEN_LIVE_APPROVED": (
@@ -395,6 +401,10 @@ LLM_POSTURE_PROBES: dict[str, tuple[str, Callable[[], Any], bool, tuple[Any, Any
     ),
     "LLM_ADJUSTMENT_APPROVED": (
         "torghut_llm_adjustment_approved", _paper_adjustments, True, (False, True),
+    ),
+    "TRADING_MARKET_CONTEXT_REQUIRED": (
+        "torghut_trading_market_context_required", _market_context_required, False,
+        (False, True),
     ),
 }  # fmt: skip
 

@@ -193,6 +193,41 @@ LLM_DSPY_SECRET_BINDING_REF = env.str(
 LLM_DSPY_AGENTRUN_TTL_SECONDS = env.int("LLM_DSPY_AGENTRUN_TTL_SECONDS", default=14400, min_value=0)
 
 # --------------------------------------------------------------------------------------------
+# Jangar market context (trading/market_context.py), fetched by the review task before the model
+# call (never by the trade cycle). An unusable context (missing, stale, low quality, fetch error)
+# blocks the call when the context is required or the fail mode is fail_closed (the posture's
+# fail outcome applies: a veto or the deterministic order); with shadow_only it is recorded and
+# the review goes on without it. TRADING_MARKET_CONTEXT_REQUIRED is also a Flipt flag.
+# --------------------------------------------------------------------------------------------
+TRADING_MARKET_CONTEXT_URL = env.str("TRADING_MARKET_CONTEXT_URL").strip()
+if TRADING_MARKET_CONTEXT_URL:
+    from urllib.parse import urlsplit as _urlsplit
+
+    _mc = _urlsplit(TRADING_MARKET_CONTEXT_URL)
+    if _mc.scheme not in ("http", "https") or not _mc.hostname or _mc.username or _mc.fragment:
+        env.problem(
+            f"TRADING_MARKET_CONTEXT_URL={TRADING_MARKET_CONTEXT_URL!r} is not an http(s) URL "
+            "with a host (no user-info, no fragment)"
+        )
+TRADING_MARKET_CONTEXT_TIMEOUT_SECONDS = env.float(
+    "TRADING_MARKET_CONTEXT_TIMEOUT_SECONDS", default=3.0, min_value=0.1, max_value=30
+)
+TRADING_MARKET_CONTEXT_REQUIRED = env.bool("TRADING_MARKET_CONTEXT_REQUIRED", default=False)
+TRADING_MARKET_CONTEXT_FAIL_MODE = env.choice(
+    "TRADING_MARKET_CONTEXT_FAIL_MODE",
+    choices=("shadow_only", "fail_closed"),
+    default="shadow_only",
+)
+TRADING_MARKET_CONTEXT_MIN_QUALITY = env.float(
+    "TRADING_MARKET_CONTEXT_MIN_QUALITY", default=0.4, min_value=0.0, max_value=1.0
+)
+TRADING_MARKET_CONTEXT_MAX_STALENESS_SECONDS = env.int(
+    "TRADING_MARKET_CONTEXT_MAX_STALENESS_SECONDS", default=300, min_value=1, max_value=86400
+)
+if TRADING_MARKET_CONTEXT_REQUIRED and not TRADING_MARKET_CONTEXT_URL:
+    env.problem("TRADING_MARKET_CONTEXT_REQUIRED=true requires TRADING_MARKET_CONTEXT_URL")
+
+# --------------------------------------------------------------------------------------------
 # Spend budgets (trading/services/llm_budget.py): before a call its estimated cost is reserved in
 # the database under every cap that is set; unset = no cap for that scope. Over a cap the review
 # is skipped (`llm_budget_exceeded:<scope>`) and the fail mode decides, as for an open circuit.

@@ -278,9 +278,7 @@ def review_execute(
         except DspyReviewError as exc:
             failed = exc
         else:
-            return _dspy_active(
-                result, snapshot, order=order, config=config, posture=posture
-            )
+            return _dspy_active(result, snapshot, order=order, config=config, posture=posture)
     run = _legacy(snapshot, order=order, config=config, posture=posture, deadline=deadline)
     if run.error_kind:
         circuit_record_error(now=now, error=run.error)

@@ -104,6 +104,12 @@ class LLMDecisionReview(models.Model):
     adjusted_order_type = models.CharField(max_length=16, blank=True, default="")
     limit_price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     error = models.CharField(max_length=500, blank=True, default="")
+    # the Jangar market context fetched by the task (trading/services/review_context.py): what the
+    # model saw under `market_context` when `status` is ok; null when none was fetched
+    market_context = models.JSONField(null=True, blank=True)
+    market_context_reasons = models.JSONField(
+        default=list, blank=True, help_text="why the context was not used (e.g. stale)"
+    )
     tokens_prompt = models.PositiveIntegerField(default=0)
     tokens_completion = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -163,6 +169,8 @@ class LLMDecisionReview(models.Model):
                 fields=["deadline"], condition=Q(status="pending"), name="llm_review_pending_idx"
             ),
             models.Index(fields=["verdict", "-created_at"], name="llm_review_verdict_idx"),
+            # the day's evaluation (trading.selectors.llm.llm_evaluation, /trading/status)
+            models.Index(fields=["created_at"], name="llm_review_created_idx"),
         ]
 
     def __str__(self) -> str:

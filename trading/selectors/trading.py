@@ -18,6 +18,7 @@ from torghut_site.selectors import heartbeat_list
 from trading.lanes import lane_configs
 from trading.models import Execution, ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
 from trading.ports import order_feed_status
+from trading.selectors.llm import llm_evaluation, llm_status
 from trading.selectors.safety import kill_switch_state
 from trading.selectors.trade_stream import trade_stream_health, trade_stream_watched
 
@@ -187,6 +188,8 @@ def trading_status() -> dict[str, Any]:
         "lanes": lane_rows,
         "feature_flags": flags,
         "order_feed": order_feed_status(),
+        "llm": llm_status(),
+        "llm_evaluation": llm_evaluation(),
         "decisions_24h": dict(
             TradeDecision.objects.filter(created_at__gte=timezone.now() - timedelta(hours=24))
             .values_list("status")

@@ -25,6 +25,7 @@ from trading.llm.request import review_messages
 from trading.llm.schema import ReviewSchemaError, parse_review_response
 from trading.models import LLMDecisionReview
 from trading.models.llm import ReviewStatus
+from trading.services.review_context import review_snapshot
 from trading.services.reviews import answer_hash, outcome_fields
 
 COMPARED = (
@@ -212,11 +213,13 @@ def review_ask_again(*, review_id: int) -> ReplayResult:
     verdict, answer, error = "error", None, ""
     try:
         if review.runtime == "dspy_active":
-            output = dspy_review(review.input_json, config=config).output
+            output = dspy_review(review_snapshot(review), config=config).output
             verdict, answer = output.verdict, {"dspy": {"output": output.as_contract()}}
         else:
             result = chat_complete(
-                messages=review_messages(review.input_json, prompt_version=config.prompt_version),
+                messages=review_messages(
+                    review_snapshot(review), prompt_version=config.prompt_version
+                ),
                 provider=config.provider,
                 model=config.model,
                 temperature=config.temperature,

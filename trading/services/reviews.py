@@ -67,6 +67,7 @@ from trading.services.llm_budget import (
     budget_settle,
     calls_cost_usd,
 )
+from trading.services.review_context import market_context_for
 from trading.services.stability import stability_probe_enqueue
 from trading.statemachine import decision_transition
 
@@ -167,13 +168,18 @@ def _count(run: ReviewRun, *, shadow: bool) -> None:
 
 
 def _reserve(
-    review: LLMDecisionReview, *, config: ReviewConfig, now: datetime, call: str
+    review: LLMDecisionReview,
+    snapshot: dict[str, Any],
+    *,
+    config: ReviewConfig,
+    now: datetime,
+    call: str,
 ) -> BudgetDecision:
     return budget_reserve(
         review=review,
         strategy_id=review.decision.strategy_id,
         model=config.model,
-        messages=review_messages(review.input_json, prompt_version=config.prompt_version),
+        messages=review_messages(snapshot, prompt_version=config.prompt_version),
         max_tokens=config.max_tokens,
         now=now,
         call=call,
@@ -204,15 +210,18 @@ def _budgeted_execute(
     posture: Posture,
     now: datetime,
     dspy_lm: Any | None,
+    snapshot: dict[str, Any] | None = None,
 ) -> tuple[ReviewRun, Decimal]:
     """Reserve the call's estimated cost under the spend caps, run the review, settle the
     reservation; returns the run and its cost. Over a cap the call is skipped and the fail mode
     decides, as on every other error path: the deterministic order or a veto, never a larger
-    position. The DSPy shadow call is reserved apart: refused, it is skipped alone."""
+    position. The DSPy shadow call is reserved apart: refused, it is skipped alone. `snapshot` is
+    what the model is asked about (default: the stored decision snapshot)."""
+    snapshot = review.input_json if snapshot is None else snapshot
     order = deterministic_order(review.decision)
     shadow_reserved = False
     if not posture.blocked:
-        budget = _reserve(review, config=config, now=now, call="review")
+        budget = _reserve(review, snapshot, config=config, now=now, call="review")
         if not budget.allowed:
             run = ReviewRun(
                 verdict="error",
@@ -223,9 +232,11 @@ def _budgeted_execute(
             )
             return run, Decimal(0)
         if config.dspy_runtime_mode == "shadow":
-            shadow_reserved = _reserve(review, config=config, now=now, call="dspy_shadow").allowed
+            shadow_reserved = _reserve(
+                review, snapshot, config=config, now=now, call="dspy_shadow"
+            ).allowed
     run = review_execute(
-        snapshot=review.input_json,
+        snapshot=snapshot,
         order=order,
         config=config,
         posture=posture,
@@ -342,9 +353,26 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
         return ReviewTaskResult(review_id, "past_deadline")  # the sweep applies the fail mode
     config = ReviewConfig.current()
     posture = review_posture(config, is_live=_is_live(review.decision.account_label))
-    run, cost = _budgeted_execute(review, config=config, posture=posture, now=now, dspy_lm=dspy_lm)
+    # the Jangar market context (trading/services/review_context.py): may stop the call
+    context = market_context_for(
+        review, order=deterministic_order(review.decision), posture=posture, now=now
+    )
+    if context.blocked_run is not None:
+        run, cost = context.blocked_run, Decimal(0)
+    else:
+        run, cost = _budgeted_execute(
+            review,
+            config=config,
+            posture=posture,
+            now=now,
+            dspy_lm=dspy_lm,
+            snapshot=context.snapshot,
+        )
     _count(run, shadow=review.shadow)
-    fields = _review_fields(review, run, config=config, posture=posture, cost=cost)
+    fields = {
+        **_review_fields(review, run, config=config, posture=posture, cost=cost),
+        **context.fields(),
+    }
     done = timezone.now()
     won = LLMDecisionReview.objects.filter(pk=review_id, status=ReviewStatus.PENDING).update(
         status=ReviewStatus.COMPLETED, completed_at=done, updated_at=done, **fields

@@ -36,6 +36,7 @@ from trading.metrics import LLM_STABILITY_PROBES
 from trading.models import LLMDecisionReview, LLMStabilityProbe
 from trading.models.llm import ProbeStatus, ReviewStatus
 from trading.services.llm_budget import budget_reserve, budget_settle, calls_cost_usd
+from trading.services.review_context import review_snapshot
 
 PROBE_TASK = "trading.tasks.llm_stability_probe_run"
 
@@ -106,7 +107,7 @@ def _ask_legacy(review: LLMDecisionReview, config: ReviewConfig) -> _Answer:
 
 def _ask_dspy(review: LLMDecisionReview, config: ReviewConfig, lm: Any | None) -> _Answer:
     try:
-        result = dspy_review(review.input_json, config=config, lm=lm)
+        result = dspy_review(review_snapshot(review), config=config, lm=lm)
     except DspyReviewError as exc:
         used = (CallUsage("probe", config.model, exc.tokens_prompt, exc.tokens_completion),)
         if exc.kind == "schema_error":
@@ -148,7 +149,7 @@ def stability_probe_run(*, review_id: int, dspy_lm: Any | None = None) -> ProbeR
         strategy_id=review.decision.strategy_id,
         model=config.model,
         messages=review.prompt_json
-        or review_messages(review.input_json, prompt_version=config.prompt_version),
+        or review_messages(review_snapshot(review), prompt_version=config.prompt_version),
         max_tokens=config.max_tokens,
         call="probe",
     )
