@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading.llm.config import ReviewConfig
+from trading.llm.evidence import check_numbers, evidence_outcome
 from trading.llm.policy import (
     DeterministicOrder,
     PolicyOutcome,
@@ -77,17 +78,27 @@ class Reevaluation:
 
 
 def reevaluate(
-    body: str, *, dspy: bool, order: DeterministicOrder, config: ReviewConfig, posture: Posture
+    body: str,
+    *,
+    dspy: bool,
+    snapshot: dict[str, Any],
+    order: DeterministicOrder,
+    config: ReviewConfig,
+    posture: Posture,
 ) -> Reevaluation:
     """Parse the stored answer with the review's schema (the legacy contract, or the DSPy
-    output contract for a DSPy answer) and apply the policy to the deterministic order."""
+    output contract for a DSPy answer), apply the policy to the deterministic order, and check
+    the answer's numbers against the snapshot the model saw (trading/llm/engine.py's
+    `evidence_check`)."""
     committee = None
+    numbers: Any
     try:
         if dspy:
             output = validate_dspy_output(dict(_json(body)))
-            response, committee = output.to_review_response(), output.committee
+            response, committee, numbers = output.to_review_response(), output.committee, output
         else:
             response, _ = parse_review_response(body)
+            numbers = response
     except ReviewSchemaError as exc:
         reason = f"llm_review_error:{exc.kind}"
         outcome = fail_outcome(order, fail_mode=posture.fail_mode, reason=reason)
@@ -95,6 +106,11 @@ def reevaluate(
     outcome = apply_policy(
         response, order=order, config=config, posture=posture, committee=committee
     )
+    reasons = check_numbers(numbers, order, snapshot, config.evidence_price_band_bps)
+    if reasons:
+        fail_mode = "veto" if outcome.vetoed else posture.fail_mode
+        rejected = evidence_outcome(order, fail_mode=fail_mode, reasons=reasons)
+        return Reevaluation("error", rejected, "", "evidence_mismatch")
     return Reevaluation(response.verdict, outcome, response.adjusted_order_type or "")
 
 

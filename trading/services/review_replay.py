@@ -93,6 +93,7 @@ def review_replay_stored(review: LLMDecisionReview) -> StoredReplay:
     again = reevaluate(
         review.response_body,
         dspy=review.runtime == "dspy_active",
+        snapshot=review_snapshot(review),
         order=order,
         config=config,
         posture=posture,

@@ -83,7 +83,7 @@ ANSWERS = [
     ("low_confidence", legacy_json("approve", confidence=0.1)),
     ("adjust", legacy_json("adjust", adjusted_qty="6")),
     ("adjust_limit", None),  # built with the decision's price
-    ("adjust_clamped", legacy_json("adjust", adjusted_qty="40")),
+    ("adjust_invented", legacy_json("adjust", adjusted_qty="40")),  # above the order: rejected
     ("not_json", "the trade looks fine to me"),
     ("schema_error", legacy_json("adjust")),  # adjust without adjusted_qty
 ]
@@ -94,6 +94,7 @@ def _run_reviews(llm_settings, llm_server, decision, review) -> list[int]:
     llm_settings.LLM_ADJUSTMENT_APPROVED = True
     llm_settings.LLM_MIN_CONFIDENCE = 0.5
     llm_settings.LLM_QUALITY_FAIL_MODE = "veto"
+    llm_settings.LLM_CIRCUIT_MAX_ERRORS = 100  # four error answers in a row: keep the circuit shut
     ids = _clones(decision, review, len(ANSWERS))  # one more: its call fails (no answer)
     limit = legacy_json(
         "adjust", adjusted_qty="5", adjusted_order_type="limit", limit_price=str(decision.price)
@@ -119,7 +120,7 @@ def test_every_review_replays_equal_from_its_stored_answer_and_nothing_is_asked(
         ("escalate", "veto", ("llm_escalate",)),
         ("approve", "veto", ("llm_confidence_below_minimum",)),
         ("adjust", "shrink", ("llm_adjust",)),
-        ("adjust", "pass", ("llm_adjust", "llm_qty_clamped")),
+        ("error", "veto", ("llm_number_unsupported:adjusted_qty_above_deterministic",)),
         ("error", "veto", ("llm_review_error:parse_error",)),
         ("error", "veto", ("llm_review_error:validation_error",)),
         ("error", "veto", ("llm_review_error:http_500",)),
