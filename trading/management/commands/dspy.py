@@ -1,7 +1,7 @@
 """``manage.py dspy``: the DSPy review program's lanes.
 
     manage.py dspy build-dataset [--lane LABEL ...] [--since ISO] [--until ISO]
-        [--horizon-minutes 30] [--veto-bps 10] [--limit 5000]
+        [--horizon-minutes 30] [--veto-bps 10] [--limit 5000] [--prices BARS.csv]
     manage.py dspy compile --dataset-hash H [--optimizer bootstrap-fewshot|labeled-fewshot]
         [--seed 0] [--max-demos 4]
     manage.py dspy evaluate --artifact-hash H [--split eval|train|all] [--policy PATH]
@@ -23,6 +23,7 @@ import json
 import sys
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -81,6 +82,9 @@ class Command(BaseCommand):
         build.add_argument("--horizon-minutes", type=int, default=30)
         build.add_argument("--veto-bps", type=Decimal, default=Decimal(10))
         build.add_argument("--limit", type=int, default=5000)
+        build.add_argument(
+            "--prices", type=Path, help="label from this bars CSV (timestamp,symbol,close)"
+        )
         comp = sub.add_parser("compile", help="compile the program on a dataset's training split")
         comp.add_argument("--dataset-hash", required=True)
         comp.add_argument("--optimizer", choices=dspy_lanes.OPTIMIZERS, default="bootstrap-fewshot")
@@ -119,9 +123,12 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.message}") from exc
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(
-            json.dumps({f: getattr(row, f) for f in FIELDS}, sort_keys=True, default=str)
-        )
+        answer = {f: getattr(row, f) for f in FIELDS}
+        if action == "build-dataset":
+            answer["warnings"] = list(row.metadata.get("warnings", []))
+            for warning in answer["warnings"]:
+                self.stderr.write(f"warning: {warning}")
+        self.stdout.write(json.dumps(answer, sort_keys=True, default=str))
         if action == "evaluate" and row.gate_compatibility != "pass":
             sys.exit(2)
 
@@ -134,6 +141,7 @@ class Command(BaseCommand):
                 horizon_minutes=options["horizon_minutes"],
                 veto_bps=options["veto_bps"],
                 limit=options["limit"],
+                prices_path=options["prices"],
             )
         if action == "compile":
             return dspy_lanes.dspy_compile(
