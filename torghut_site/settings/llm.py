@@ -247,5 +247,6 @@ for _model, _cutoff in _cutoffs_raw.items():
         LLM_MODEL_TRAINING_CUTOFFS[str(_model)] = date.fromisoformat(str(_cutoff))
     except ValueError:
         env.problem(
-            f"LLM_MODEL_TRAINING_CUTOFFS_JSON[{_model!r}]={_cutoff!r} is not an ISO date (YYYY-MM-DD)"
+            f"LLM_MODEL_TRAINING_CUTOFFS_JSON[{_model!r}]={_cutoff!r} "
+            "is not an ISO date (YYYY-MM-DD)"
         )
