@@ -7,6 +7,7 @@
     manage.py dspy evaluate --artifact-hash H [--split eval|train|all] [--policy PATH]
     manage.py dspy promote --artifact-hash H --eval-hash E --target shadow --approved-by USER
         --approval-token-ref REF
+    manage.py dspy demo [--optimizer ...] [--max-demos 16] [--seed 0]
     manage.py dspy submit-agentrun --lane compile --idempotency-key K --repository R --base B
         --head H --artifact-path P [--param key=value ...]
 
@@ -103,6 +104,13 @@ class Command(BaseCommand):
         promo.add_argument("--approved-by", required=True, help="username of the approver")
         promo.add_argument("--approval-token-ref", default="")
         promo.add_argument("--policy")
+        demo = sub.add_parser(
+            "demo", help="the whole loop offline: sample data, the demo model (a stand-in)"
+        )
+        demo.add_argument("--optimizer", choices=dspy_lanes.OPTIMIZERS, default="bootstrap-fewshot")
+        demo.add_argument("--max-demos", type=int, default=16)
+        demo.add_argument("--seed", type=int, default=0)
+        demo.add_argument("--policy", help="metric policy (default the demo's)")
         run = sub.add_parser("submit-agentrun", help="submit a lane as an AgentRun on Jangar")
         run.add_argument("--lane", required=True, choices=sorted(IMPLEMENTATION_SPEC_BY_LANE))
         run.add_argument("--idempotency-key", required=True)
@@ -115,6 +123,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
+        if action == "demo":
+            self._demo(options)
+            return
         try:
             # DSPy's optimizers print progress: keep stdout for the one JSON answer
             with contextlib.redirect_stdout(sys.stderr):
@@ -131,6 +142,47 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(answer, sort_keys=True, default=str))
         if action == "evaluate" and row.gate_compatibility != "pass":
             sys.exit(2)
+
+    def _demo(self, options: dict[str, Any]) -> None:
+        from trading.llm.demo_server import DEMO_MODEL
+        from trading.services.dspy_lanes.demo import DEMO_POLICY, dspy_demo
+
+        self.stderr.write(
+            f"dspy demo: the model is {DEMO_MODEL}, the demo stand-in "
+            "(trading/llm/demo_server.py): a deterministic rule on 127.0.0.1, not a language model"
+        )
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                result = dspy_demo(
+                    optimizer=options["optimizer"],
+                    max_demos=options["max_demos"],
+                    seed=options["seed"],
+                    **({"policy_ref": options["policy"]} if options["policy"] else {}),
+                )
+        except dspy_lanes.DspyLaneError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
+        evaluation, promotion = result.evaluation, result.promotion
+        answer = {
+            "model": f"{DEMO_MODEL} (demo stand-in, trading/llm/demo_server.py)",
+            "model_url": result.model_url,
+            "model_calls": result.model_calls,
+            "decisions": result.decisions,
+            "examples": result.dataset.metric_bundle,
+            "dataset_hash": result.dataset.dataset_hash,
+            "optimizer": result.compiled.optimizer,
+            "artifact_hash": result.compiled.artifact_hash,
+            "compiled_prompt_hash": result.compiled.compiled_prompt_hash,
+            "reproducibility_hash": result.compiled.reproducibility_hash,
+            "eval_hash": evaluation.eval_hash,
+            "gate_compatibility": evaluation.gate_compatibility,
+            "gates": {k: g["pass"] for k, g in evaluation.metric_bundle["gates"].items()},
+            "policy": options["policy"] or DEMO_POLICY,
+            "window": evaluation.metric_bundle.get("window"),
+            "promotion_hash": promotion.promotion_hash,
+            "promotion_target": promotion.promotion_target,
+            "promoted": promotion.status == "promoted",
+        }
+        self.stdout.write(json.dumps(answer, sort_keys=True, default=str))
 
     def _run(self, action: str, options: dict[str, Any]) -> LLMDspyWorkflowArtifact:
         if action == "build-dataset":

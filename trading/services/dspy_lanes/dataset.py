@@ -232,12 +232,13 @@ def _example(
     exit_: tuple[datetime, Decimal],
     veto_bps: Decimal,
 ) -> dict[str, Any]:
-    """A decision labelled by its markout from `price` (its own) to the exit price."""
+    """A decision labelled by its markout from `price` (its own) to the exit price. The decision
+    is named by its content hash, not its row id, so the same decisions hash alike in any
+    database."""
     exit_at, exit_price = exit_
     direction = 1 if decision.action == "buy" else -1
     markout = direction * (exit_price - price) / price * Decimal(10000)
     return {
-        "decisionId": decision.pk,
         "decisionHash": decision.decision_hash,
         "accountLabel": decision.account_label,
         "symbol": decision.symbol,
