@@ -113,6 +113,11 @@ def _demo_replay() -> int:
         TRADING_STRATEGY_CONFIG_PATH="",
         TRADING_LANES=[lane],
         LLM_ENABLED=False,
+        # the cycles run on the sample's clock, milliseconds of wall time apart: a wall-clock
+        # cooldown or account-snapshot age would decide by machine speed, so there is no
+        # cooldown and every cycle reads a fresh snapshot (the same decisions on every run)
+        TRADING_COOLDOWN_SECONDS=0,
+        TRADING_RECONCILE_MS=0,
     ):
         cursor, _ = TradeCursor.objects.get_or_create(
             source="replay",
