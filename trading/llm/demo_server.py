@@ -6,8 +6,8 @@ with the stdlib HTTP server, for as long as the `DemoModelServer` context is ope
 
 The rule:
 - a trade review (DSPy's chat format, the review program's fields) is answered with the verdict
-  of the closest few-shot demo in the prompt: the demos of the same strategy and symbol, the one
-  whose RSI(14) is nearest (the first on a tie); with no such demo the answer is `approve`. The
+  of the closest few-shot demo in the prompt: of the demos of the same strategy, symbol and side,
+  the one whose RSI(14) is nearest (the first on a tie); with no such demo it is `approve`. The
   model therefore knows only what the compiled program shows it;
 - any other DSPy signature (an optimizer's instruction proposals, dataset summaries) gets a fixed
   value of each output field's type (as JSON when DSPy's JSON adapter asks for a JSON object);
@@ -50,29 +50,34 @@ def _sections(text: str) -> dict[str, str]:
     return {name: value.strip() for name, value in _SECTION.findall(text)}
 
 
-def _review_key(request_json: str) -> tuple[str, str, float] | None:
-    """(strategy, symbol, RSI(14)) of a review request, or None when it is not one."""
+def _review_key(request_json: str) -> tuple[str, str, str, float] | None:
+    """(strategy, symbol, action, RSI(14)) of a review request, or None when it is not one."""
     try:
         request = json.loads(request_json)
         decision = request["decision"]
         rsi = float(request["market"]["features"].get("rsi14") or 0.0)
-        return str(decision["strategy_id"]), str(decision["symbol"]), rsi
+        return (
+            str(decision["strategy_id"]),
+            str(decision["symbol"]),
+            str(decision.get("action", "")),
+            rsi,
+        )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def _nearest_verdict(messages: list[dict[str, Any]], asked: tuple[str, str, float]) -> str:
+def _nearest_verdict(messages: list[dict[str, Any]], asked: tuple[str, str, str, float]) -> str:
     """The verdict of the closest demo (a user turn with a request, the next assistant turn with
-    its verdict) of the same strategy and symbol; `approve` when none."""
+    its verdict) of the same strategy, symbol and action; `approve` when none."""
     best: tuple[float, str] | None = None
     for turn, answer in zip(messages[1:-1], messages[2:-1], strict=False):
         if turn.get("role") != "user" or answer.get("role") != "assistant":
             continue
         key = _review_key(_sections(str(turn.get("content", ""))).get("request_json", ""))
         verdict = _sections(str(answer.get("content", ""))).get("verdict")
-        if key is None or verdict not in ("approve", "veto") or key[:2] != asked[:2]:
+        if key is None or verdict not in ("approve", "veto") or key[:3] != asked[:3]:
             continue
-        distance = abs(key[2] - asked[2])
+        distance = abs(key[3] - asked[3])
         if best is None or distance < best[0]:
             best = (distance, verdict)
     return best[1] if best else "approve"

@@ -176,6 +176,10 @@ class Command(BaseCommand):
             "eval_hash": evaluation.eval_hash,
             "gate_compatibility": evaluation.gate_compatibility,
             "gates": {k: g["pass"] for k, g in evaluation.metric_bundle["gates"].items()},
+            "rates": {
+                k: evaluation.metric_bundle[k]
+                for k in ("vetoAlignmentRate", "baselineVetoAlignmentRate", "falseVetoRate")
+            },
             "policy": options["policy"] or DEMO_POLICY,
             "window": evaluation.metric_bundle.get("window"),
             "promotion_hash": promotion.promotion_hash,

@@ -10,8 +10,8 @@ model, as the simulated broker stands in for Alpaca).
    end of the file and adds nothing.
 2. Dataset: those decisions labelled by the bundled bars (trading/sample_data/bars-sample.csv).
 3. Compile, evaluate, promote with the demo model under the demo metric policy
-   (config/trading/llm/dspy-metrics.demo.yaml: the real gates except veto alignment no worse than
-   the approve-everything baseline, since one sample day's held-out split may hold no veto;
+   (config/trading/llm/dspy-metrics.demo.yaml: the schema and latency gates; the demo model is a
+   rule, so its veto alignment and false-veto rate are measured and printed, not gated;
    `--policy` evaluates under another); the demo model's declared training cutoff is before the
    sample day. The promotion's approver is the `dspy-demo-approver` user (no usable
    password), the target is `shadow`, the token reference `dspy-demo`. Only rows are written:
