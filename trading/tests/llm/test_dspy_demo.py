@@ -129,11 +129,10 @@ def test_the_demo_runs_the_whole_loop_offline_with_stable_hashes(settings, rgw_b
         first["eval_hash"],
         first["promotion_hash"],
     )
-    assert (promotion.approved_by.username, promotion.approval_token_ref) == (
-        "dspy-demo-approver",
-        "dspy-demo",
-    )
-    assert not promotion.approved_by.has_usable_password()
+    approver = promotion.approved_by
+    assert approver is not None
+    assert (approver.username, promotion.approval_token_ref) == ("dspy-demo-approver", "dspy-demo")
+    assert not approver.has_usable_password()
     assert sorted(Strategy.objects.values_list("name", "account_labels")) == [
         ("dspy-demo-intraday-tsmom-demo", ["dspy-demo"]),
         ("dspy-demo-macd-rsi-demo", ["dspy-demo"]),

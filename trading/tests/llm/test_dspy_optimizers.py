@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -94,8 +95,10 @@ def _review_prompt(demos: list[tuple[str, float, str]], asked: tuple[str, float]
     """A chat-format review prompt: demos (symbol, rsi14, verdict) then the asked decision."""
 
     def request(symbol: str, rsi: float) -> str:
-        body = {"decision": {"strategy_id": "s1", "symbol": symbol}, "market": {}}
-        body["market"]["features"] = {"rsi14": rsi}
+        body: dict[str, Any] = {
+            "decision": {"strategy_id": "s1", "symbol": symbol, "action": "buy"},
+            "market": {"features": {"rsi14": rsi}},
+        }
         return f"[[ ## request_json ## ]]\n{json.dumps(body)}"
 
     system = "Your output fields are:\n1. `verdict` (Literal['approve', 'veto']): v\n"
