@@ -107,6 +107,8 @@ DERIVED: dict[str, str] = {
     "WHITEPAPER_CEPH_TIMEOUT_SECONDS": "STORAGES",
     # per-model prices, parsed and validated into LLM_MODEL_PRICES (trading/services/llm_budget.py)
     "LLM_MODEL_PRICES_JSON": "LLM_MODEL_PRICES",
+    # per-model training cutoffs, parsed into LLM_MODEL_TRAINING_CUTOFFS (dspy_lanes/evaluate.py)
+    "LLM_MODEL_TRAINING_CUTOFFS_JSON": "LLM_MODEL_TRAINING_CUTOFFS",
 }
 
 # settings read by a framework, not by torghut's own modules

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from torghut_site.settings.base import env
@@ -289,3 +290,19 @@ LLM_STABILITY_PROBE_SHARE = env.float(
 LLM_STABILITY_MAX_FLIP_RATE = env.float(
     "LLM_STABILITY_MAX_FLIP_RATE", default=0.05, min_value=0.0, max_value=1.0
 )
+# model id -> the last day of its training data (ISO date): evaluations and promotions of a DSPy
+# program use only decisions after the cutoff of the model that runs it
+# (trading/services/dspy_lanes/evaluate.py)
+LLM_MODEL_TRAINING_CUTOFFS: dict[str, date] = {}
+_cutoffs_raw = env.json("LLM_MODEL_TRAINING_CUTOFFS_JSON", default={})
+if not isinstance(_cutoffs_raw, dict):
+    env.problem("LLM_MODEL_TRAINING_CUTOFFS_JSON must be a JSON object of model -> ISO date")
+    _cutoffs_raw = {}
+for _model, _cutoff in _cutoffs_raw.items():
+    try:
+        LLM_MODEL_TRAINING_CUTOFFS[str(_model)] = date.fromisoformat(str(_cutoff))
+    except ValueError:
+        env.problem(
+            f"LLM_MODEL_TRAINING_CUTOFFS_JSON[{_model!r}]={_cutoff!r} "
+            "is not an ISO date (YYYY-MM-DD)"
+        )

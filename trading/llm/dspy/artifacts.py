@@ -13,7 +13,8 @@ What each hash covers (never `createdAt`):
   compile metrics;
 - artifactHash: program, signature versions, optimizer, dataset, compiled prompt, the stored
   program's URI, reproducibility hash;
-- evalHash: artifact, dataset, the rates, the gate results and the recommendation. The observed
+- evalHash: artifact, dataset, the window evaluated (with the model and its training cutoff), the
+  rates, the gate results and the recommendation. The observed
   p95 latency is reported and gated but not hashed: wall time does not reproduce;
 - promotionHash: artifact, eval, target, approval, approval token reference, approver;
 - manifestHash (bundle): the hashes of the other files.
@@ -167,7 +168,10 @@ def eval_report(
     metrics: EvalMetrics,
     policy: dict[str, Any],
     created_at: datetime,
+    window: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The evaluation report; `window` is the span of decisions evaluated and the training cutoff
+    of the model that answered (trading/services/dspy_lanes/cutoff.py)."""
     gates = gate_results(metrics, policy)
     required = policy["gates"].get("gateCompatibilityRequired", "pass")
     compatibility = "pass" if all(g["pass"] for g in gates.values()) else "fail"
@@ -195,6 +199,8 @@ def eval_report(
         "metric_bundle": {k: v for k, v in metric_bundle.items() if k != "gates"}
         | {"gates": {k: g["pass"] for k, g in gates.items()}},
     }
+    if window is not None:
+        hashed["window"] = window
     return {
         "artifactHash": artifact_hash,
         "datasetHash": dataset_hash,
@@ -205,6 +211,7 @@ def eval_report(
         "gateCompatibility": compatibility,
         "promotionRecommendation": recommendation,
         "metricBundle": metric_bundle,
+        "window": window,
         "evalHash": canonical_bytes_hash(hashed),
         "createdAt": created_at.isoformat(),
     }

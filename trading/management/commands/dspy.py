@@ -1,12 +1,13 @@
 """``manage.py dspy``: the DSPy review program's lanes.
 
     manage.py dspy build-dataset [--lane LABEL ...] [--since ISO] [--until ISO]
-        [--horizon-minutes 30] [--veto-bps 10] [--limit 5000]
+        [--horizon-minutes 30] [--veto-bps 10] [--limit 5000] [--prices BARS.csv]
     manage.py dspy compile --dataset-hash H [--optimizer bootstrap-fewshot|labeled-fewshot]
         [--seed 0] [--max-demos 4]
     manage.py dspy evaluate --artifact-hash H [--split eval|train|all] [--policy PATH]
     manage.py dspy promote --artifact-hash H --eval-hash E --target shadow --approved-by USER
         --approval-token-ref REF
+    manage.py dspy demo [--optimizer ...] [--max-demos 16] [--seed 0]
     manage.py dspy submit-agentrun --lane compile --idempotency-key K --repository R --base B
         --head H --artifact-path P [--param key=value ...]
 
@@ -23,6 +24,7 @@ import json
 import sys
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -81,6 +83,9 @@ class Command(BaseCommand):
         build.add_argument("--horizon-minutes", type=int, default=30)
         build.add_argument("--veto-bps", type=Decimal, default=Decimal(10))
         build.add_argument("--limit", type=int, default=5000)
+        build.add_argument(
+            "--prices", type=Path, help="label from this bars CSV (timestamp,symbol,close)"
+        )
         comp = sub.add_parser("compile", help="compile the program on a dataset's training split")
         comp.add_argument("--dataset-hash", required=True)
         comp.add_argument("--optimizer", choices=dspy_lanes.OPTIMIZERS, default="bootstrap-fewshot")
@@ -99,6 +104,13 @@ class Command(BaseCommand):
         promo.add_argument("--approved-by", required=True, help="username of the approver")
         promo.add_argument("--approval-token-ref", default="")
         promo.add_argument("--policy")
+        demo = sub.add_parser(
+            "demo", help="the whole loop offline: sample data, the demo model (a stand-in)"
+        )
+        demo.add_argument("--optimizer", choices=dspy_lanes.OPTIMIZERS, default="bootstrap-fewshot")
+        demo.add_argument("--max-demos", type=int, default=16)
+        demo.add_argument("--seed", type=int, default=0)
+        demo.add_argument("--policy", help="metric policy (default the demo's)")
         run = sub.add_parser("submit-agentrun", help="submit a lane as an AgentRun on Jangar")
         run.add_argument("--lane", required=True, choices=sorted(IMPLEMENTATION_SPEC_BY_LANE))
         run.add_argument("--idempotency-key", required=True)
@@ -111,6 +123,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
+        if action == "demo":
+            self._demo(options)
+            return
         try:
             # DSPy's optimizers print progress: keep stdout for the one JSON answer
             with contextlib.redirect_stdout(sys.stderr):
@@ -119,11 +134,59 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.message}") from exc
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(
-            json.dumps({f: getattr(row, f) for f in FIELDS}, sort_keys=True, default=str)
-        )
+        answer = {f: getattr(row, f) for f in FIELDS}
+        if action == "build-dataset":
+            answer["warnings"] = list(row.metadata.get("warnings", []))
+            for warning in answer["warnings"]:
+                self.stderr.write(f"warning: {warning}")
+        self.stdout.write(json.dumps(answer, sort_keys=True, default=str))
         if action == "evaluate" and row.gate_compatibility != "pass":
             sys.exit(2)
+
+    def _demo(self, options: dict[str, Any]) -> None:
+        from trading.llm.demo_server import DEMO_MODEL
+        from trading.services.dspy_lanes.demo import DEMO_POLICY, dspy_demo
+
+        self.stderr.write(
+            f"dspy demo: the model is {DEMO_MODEL}, the demo stand-in "
+            "(trading/llm/demo_server.py): a deterministic rule on 127.0.0.1, not a language model"
+        )
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                result = dspy_demo(
+                    optimizer=options["optimizer"],
+                    max_demos=options["max_demos"],
+                    seed=options["seed"],
+                    **({"policy_ref": options["policy"]} if options["policy"] else {}),
+                )
+        except dspy_lanes.DspyLaneError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
+        evaluation, promotion = result.evaluation, result.promotion
+        answer = {
+            "model": f"{DEMO_MODEL} (demo stand-in, trading/llm/demo_server.py)",
+            "model_url": result.model_url,
+            "model_calls": result.model_calls,
+            "decisions": result.decisions,
+            "examples": result.dataset.metric_bundle,
+            "dataset_hash": result.dataset.dataset_hash,
+            "optimizer": result.compiled.optimizer,
+            "artifact_hash": result.compiled.artifact_hash,
+            "compiled_prompt_hash": result.compiled.compiled_prompt_hash,
+            "reproducibility_hash": result.compiled.reproducibility_hash,
+            "eval_hash": evaluation.eval_hash,
+            "gate_compatibility": evaluation.gate_compatibility,
+            "gates": {k: g["pass"] for k, g in evaluation.metric_bundle["gates"].items()},
+            "rates": {
+                k: evaluation.metric_bundle[k]
+                for k in ("vetoAlignmentRate", "baselineVetoAlignmentRate", "falseVetoRate")
+            },
+            "policy": options["policy"] or DEMO_POLICY,
+            "window": evaluation.metric_bundle.get("window"),
+            "promotion_hash": promotion.promotion_hash,
+            "promotion_target": promotion.promotion_target,
+            "promoted": promotion.status == "promoted",
+        }
+        self.stdout.write(json.dumps(answer, sort_keys=True, default=str))
 
     def _run(self, action: str, options: dict[str, Any]) -> LLMDspyWorkflowArtifact:
         if action == "build-dataset":
@@ -134,6 +197,7 @@ class Command(BaseCommand):
                 horizon_minutes=options["horizon_minutes"],
                 veto_bps=options["veto_bps"],
                 limit=options["limit"],
+                prices_path=options["prices"],
             )
         if action == "compile":
             return dspy_lanes.dspy_compile(

@@ -6,9 +6,10 @@ finds the same hashes, the same keys and the same row.
 
 from trading.services.dspy_lanes.agentrun import dspy_agentrun_submit
 from trading.services.dspy_lanes.common import DspyLaneError
-from trading.services.dspy_lanes.compile import OPTIMIZERS, dspy_compile, labelled_fields
+from trading.services.dspy_lanes.compile import dspy_compile, labelled_fields
 from trading.services.dspy_lanes.dataset import dspy_dataset_build
 from trading.services.dspy_lanes.evaluate import dspy_evaluate
+from trading.services.dspy_lanes.optimizers import OPTIMIZERS
 from trading.services.dspy_lanes.promote import dspy_promote
 
 __all__ = [

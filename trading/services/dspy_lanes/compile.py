@@ -1,4 +1,4 @@
-"""compile: the program optimized on a dataset's training split (few-shot demos)."""
+"""compile: the program optimized on a dataset's training split (optimizers.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from trading.services.dspy_lanes.common import (
     review_input,
     store_json,
     upsert,
-    verdict_metric,
 )
+from trading.services.dspy_lanes.optimizers import OPTIMIZERS, optimize
 
 if TYPE_CHECKING:
     from trading.llm.dspy.program import TradeReviewCommitteeV1
@@ -62,9 +62,6 @@ def labelled_fields(example: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-OPTIMIZERS = ("bootstrap-fewshot", "labeled-fewshot")
-
-
 def dspy_compile(
     *,
     dataset_hash: str,
@@ -80,7 +77,9 @@ def dspy_compile(
         raise DspyLaneError("optimizer_unknown", f"{optimizer!r} (use {', '.join(OPTIMIZERS)})")
     train = _train_examples(dataset_hash=dataset_hash, seed=seed)
     student = TradeReviewCommitteeV1()
-    compiled = _program_compile(student, train, optimizer=optimizer, max_demos=max_demos, lm=lm)
+    compiled = _program_compile(
+        student, train, optimizer=optimizer, max_demos=max_demos, seed=seed, lm=lm
+    )
     state = json.loads(json.dumps(compiled.dump_state()))
     prompt_hash = sha256_hex(state)
     state_key = f"dspy/programs/{prompt_hash}/program-state.json"
@@ -144,6 +143,7 @@ def _program_compile(
     *,
     optimizer: str,
     max_demos: int,
+    seed: int,
     lm: Any | None,
 ) -> Any:
     """The student compiled by the optimizer over the training examples."""
@@ -158,12 +158,8 @@ def _program_compile(
         ).with_inputs(*INPUT_FIELDS)
         for e in train
     ]
-    with dspy.context(lm=lane_lm(lm)):
-        if optimizer == "labeled-fewshot":
-            return dspy.LabeledFewShot(k=max_demos).compile(student, trainset=trainset)
-        return dspy.BootstrapFewShot(
-            metric=verdict_metric,
-            max_bootstrapped_demos=max_demos,
-            max_labeled_demos=max_demos,
-            max_rounds=1,
-        ).compile(student, trainset=trainset)
+    the_lm = lane_lm(lm)
+    with dspy.context(lm=the_lm):
+        return optimize(
+            student, trainset, optimizer=optimizer, max_demos=max_demos, seed=seed, lm=the_lm
+        )

@@ -24,6 +24,7 @@ from trading.services.dspy_lanes.common import (
     store_json,
     upsert,
 )
+from trading.services.dspy_lanes.cutoff import examples_after_cutoff, lane_model
 
 
 def _p95(values: list[int]) -> int:
@@ -48,13 +49,16 @@ def dspy_evaluate(
     program.load_state(load_program_state(row))
     policy = artifacts.load_metrics_policy(policy_ref)
     data = dataset_load(row.dataset_hash)
-    examples = [e for e in data["examples"] if split == "all" or e["split"] == split]
+    examples, window = examples_after_cutoff(
+        [e for e in data["examples"] if split == "all" or e["split"] == split], model=lane_model()
+    )
     metrics = _examples_measure(program, examples, artifact_hash=artifact_hash, lm=lm)
     report = artifacts.eval_report(
         artifact_hash=artifact_hash,
         dataset_hash=row.dataset_hash,
         metrics=metrics,
         policy=policy,
+        window=window,
         created_at=now or timezone.now(),
     )
     if (done := recorded(f"eval:{report['evalHash']}")) is not None:
@@ -83,7 +87,8 @@ def dspy_evaluate(
             k: report[k]
             for k in ("schemaValidRate", "vetoAlignmentRate", "falseVetoRate", "latencyP95Ms")
         }
-        | report["metricBundle"],
+        | report["metricBundle"]
+        | {"window": window},
         metadata={"split": split, "compile_run_key": row.run_key},
     )
 

@@ -24,6 +24,7 @@ from trading.services.stability import artifact_flip_rate
 # targets an artifact may reach before any of its reviews was probed: shadow is where the
 # probes of its reviews are measured (trading/services/stability.py)
 UNPROBED_TARGETS = ("paper", "shadow")
+from trading.services.dspy_lanes.cutoff import lane_model, window_after_cutoff
 
 
 def dspy_promote(
@@ -113,8 +114,8 @@ def _promotion_allowed(
     policy_ref: str | None,
 ) -> tuple[LLMDspyWorkflowArtifact, str]:
     """The passed evaluation and the approval's token reference, or the refusal's
-    `DspyLaneError`, checked in this order: evaluation known, evaluation passed, target allowed,
-    token given, approver permitted."""
+    `DspyLaneError`, checked in this order: evaluation known, evaluation passed, its window after
+    the running model's training cutoff, target allowed, token given, approver permitted."""
     policy = artifacts.load_metrics_policy(policy_ref)["promotion"]
     evaluation = LLMDspyWorkflowArtifact.objects.filter(
         lane=DspyLane.EVAL, eval_hash=eval_hash, artifact_hash=artifact_hash
@@ -123,6 +124,10 @@ def _promotion_allowed(
         raise DspyLaneError("eval_unknown", f"no evaluation {eval_hash} of {artifact_hash}")
     if evaluation.gate_compatibility != "pass":
         raise DspyLaneError("eval_gate_failed", f"evaluation {eval_hash} did not pass the policy")
+    # leak-free: the model that will run the program never saw the evaluated decisions
+    window_after_cutoff(
+        evaluation.metric_bundle.get("window"), model=lane_model(), eval_hash=eval_hash
+    )
     if target not in policy.get("allowedTargets", artifacts.PROMOTION_TARGETS):
         raise DspyLaneError("promotion_target_not_allowed", target)
     _stability_allowed(artifact_hash, target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -59,6 +60,8 @@ def llm_settings(settings, llm_server):
     settings.LLM_CIRCUIT_COOLDOWN_SECONDS = 600
     settings.LLM_DSPY_RUNTIME_MODE = "disabled"
     settings.LLM_DSPY_ARTIFACT_HASH = ""
+    # the seeded decisions start 2026-03-02: all of them are after test-model's training data
+    settings.LLM_MODEL_TRAINING_CUTOFFS = {"test-model": date(2026, 3, 1)}
     dspy_runtime._cache.clear()
     yield settings
     dspy_runtime._cache.clear()
