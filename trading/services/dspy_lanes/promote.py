@@ -19,12 +19,12 @@ from trading.services.dspy_lanes.common import (
     store_json,
     upsert,
 )
+from trading.services.dspy_lanes.cutoff import lane_model, window_after_cutoff
 from trading.services.stability import artifact_flip_rate
 
 # targets an artifact may reach before any of its reviews was probed: shadow is where the
 # probes of its reviews are measured (trading/services/stability.py)
 UNPROBED_TARGETS = ("paper", "shadow")
-from trading.services.dspy_lanes.cutoff import lane_model, window_after_cutoff
 
 
 def dspy_promote(
