@@ -1,7 +1,8 @@
 """One review, from a stored request snapshot to a policy outcome (no database writes here
 except the circuit breaker's).
 
-Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call → schema → policy.
+Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call (or, with
+LLM_COMMITTEE_ENABLED, the committee's calls: trading/llm/committee.py) → schema → policy.
 With LLM_DSPY_RUNTIME_MODE=shadow the legacy review decides and the DSPy answer is stored under
 `response_json.dspy_shadow`; with `active` the DSPy answer is the review, and any DSPy failure
 falls back to the legacy call with `response_json.dspy.fallback_to_legacy = true`.
@@ -16,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading.llm.circuit import circuit_record_error, circuit_state
+from trading.llm.committee import RoleVote, committee_run, votes_from_members
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy.runtime import DspyReviewError, DspyRunResult, dspy_review
 from trading.llm.policy import (
@@ -53,6 +55,7 @@ class ReviewRun:
     tokens_prompt: int = 0
     tokens_completion: int = 0
     latency_ms: int = 0
+    committee_votes: list[RoleVote] = field(default_factory=list)
 
 
 def _error_run(
@@ -122,6 +125,48 @@ def _legacy(
     return run
 
 
+def _committee(
+    snapshot: dict[str, Any],
+    *,
+    order: DeterministicOrder,
+    config: ReviewConfig,
+    posture: Posture,
+    deadline: float,
+) -> ReviewRun:
+    """The committee instead of the single call; a role's error is its fail-closed vote, and
+    the review's `error_kind` is `committee_role_error` when any role had one."""
+    result = committee_run(snapshot, config=config, deadline=deadline)
+    response = result.response
+    errors = result.errors()
+    answered = [v for v in result.votes if v.model]
+    run = ReviewRun(
+        verdict=response.verdict,
+        outcome=apply_policy(
+            response, order=order, config=config, posture=posture, committee=result.members()
+        ),
+        provider=answered[-1].provider if answered else "",
+        model=answered[-1].model if answered else config.model,
+        prompt_version=config.prompt_version,
+        prompt_json=result.prompts,
+        response_json={
+            **result.answer,
+            "committee": {
+                "votes": [v.as_json() for v in result.votes],
+                "mandatory_roles": list(config.committee_mandatory_roles),
+                "fail_closed_verdict": config.committee_fail_closed_verdict,
+            },
+        },
+        error_kind="committee_role_error" if errors else "",
+        error="; ".join(errors)[:500],
+        tokens_prompt=result.tokens_prompt,
+        tokens_completion=result.tokens_completion,
+        latency_ms=result.latency_ms,
+        committee_votes=list(result.votes),
+    )
+    _fill(run, response)
+    return run
+
+
 def _dspy_json(result: DspyRunResult) -> dict[str, Any]:
     return {
         "input": result.review_input,
@@ -188,10 +233,12 @@ def review_execute(
                 tokens_prompt=result.tokens_prompt,
                 tokens_completion=result.tokens_completion,
                 latency_ms=result.latency_ms,
+                committee_votes=votes_from_members(result.output.committee),
             )
             _fill(run, response)
             return _with_dspy_identity(run, config)
-    run = _legacy(snapshot, order=order, config=config, posture=posture, deadline=deadline)
+    ask = _committee if config.committee_enabled else _legacy
+    run = ask(snapshot, order=order, config=config, posture=posture, deadline=deadline)
     if run.error_kind:
         circuit_record_error(now=now, error=run.error)
     if dspy_note is not None:

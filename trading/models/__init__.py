@@ -18,6 +18,7 @@ from trading.models.llm import (
     LLMDecisionReview,
     LLMDspyWorkflowArtifact,
 )
+from trading.models.llm_committee import LLMCommitteeVote
 from trading.models.llm_spend import LLMSpendDay, LLMSpendReservation, ReservationStatus
 from trading.models.safety import Incident, SafetyEvent, SafetyState
 from trading.models.signals import TaSignal
@@ -34,6 +35,7 @@ __all__ = [
     "FillVerdict",
     "Incident",
     "LLMCircuitBreaker",
+    "LLMCommitteeVote",
     "LLMDecisionReview",
     "LLMDspyWorkflowArtifact",
     "LLMSpendDay",

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from torghut_site.hashing import canonical_text_hash
@@ -32,6 +33,7 @@ from trading.gates import (
     qty_step,
 )
 from trading.lanes import UnknownLaneError, lane_config
+from trading.llm.committee import committee_budget_messages
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy.runtime import DspyReviewError, dspy_review
 from trading.llm.engine import ReviewRun, review_execute
@@ -43,6 +45,7 @@ from trading.metrics import (
     DECISION_REJECTS,
     LLM_DSPY_FALLBACK,
     LLM_ERRORS,
+    LLM_POLICY_FALLBACK,
     LLM_REQUESTS,
     LLM_REVIEW_EXPIRED,
     LLM_REVIEW_LATENCY,
@@ -57,6 +60,7 @@ from trading.models.decisions import DecisionStatus
 from trading.models.llm import ReviewEffect, ReviewStatus
 from trading.services.execution import decision_submit
 from trading.services.llm_budget import budget_reserve, budget_settle
+from trading.services.review_committee import committee_votes_store, review_metrics_record
 from trading.statemachine import decision_transition
 
 logger = logging.getLogger(__name__)
@@ -136,7 +140,13 @@ def answer_hash(response_json: dict[str, Any] | None) -> str:
     if isinstance(response_json.get("dspy"), dict) and "output" in response_json["dspy"]:
         return canonical_text_hash(response_json["dspy"]["output"])
     skip = {"provider", "provider_errors", "dspy", "dspy_shadow", "late_answer", "late_verdict"}
-    return canonical_text_hash({k: v for k, v in response_json.items() if k not in skip})
+    answer = {k: v for k, v in response_json.items() if k not in skip}
+    if isinstance(answer.get("committee"), dict):
+        # a committee's answer: the aggregate and each role's vote, without its usage
+        usage = {"provider", "model", "tokens_prompt", "tokens_completion", "latency_ms"}
+        votes = answer["committee"].get("votes", [])
+        answer["committee"] = [{k: v for k, v in vote.items() if k not in usage} for vote in votes]
+    return canonical_text_hash(answer)
 
 
 def _count(run: ReviewRun, *, shadow: bool) -> None:
@@ -161,19 +171,22 @@ def _budgeted_execute(
     now: datetime,
     dspy_lm: Any | None,
 ) -> ReviewRun:
-    """Reserve the call's estimated cost under the spend caps, run the review, settle the
-    reservation. Over a cap the call is skipped and the fail mode decides, as on every other
-    error path: the deterministic order or a veto, never a larger position."""
+    """Reserve the estimated cost of every call the review will make (one, or one per
+    committee role) under the spend caps, run the review, settle the reservation from the summed
+    usage. Over a cap no call is made and the fail mode decides, as on every other error path:
+    the deterministic order or a veto, never a larger position."""
     decision = review.decision
     order = deterministic_order(decision)
     if not posture.blocked:
+        calls = committee_budget_messages(review.input_json, config=config)
         budget = budget_reserve(
             review=review,
             strategy_id=decision.strategy_id,
             model=config.model,
-            messages=review_messages(review.input_json, prompt_version=config.prompt_version),
+            messages=[message for messages in calls for message in messages],
             max_tokens=config.max_tokens,
             now=now,
+            calls=len(calls),
         )
         if not budget.allowed:
             return ReviewRun(
@@ -223,9 +236,13 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
         return ReviewTaskResult(review_id, "past_deadline")  # the sweep applies the fail mode
     decision = review.decision
     config = ReviewConfig.current()
-    posture = review_posture(config, is_live=_is_live(decision.account_label))
+    is_live = _is_live(decision.account_label)
+    posture = review_posture(config, is_live=is_live)
     run = _budgeted_execute(review, config=config, posture=posture, now=now, dspy_lm=dspy_lm)
     _count(run, shadow=review.shadow)
+    review_metrics_record(
+        run, config=config, posture=posture, is_live=is_live, shadow_reasons=review.shadow_reasons
+    )
     outcome = run.outcome
     response_json = run.response_json
     fields: dict[str, Any] = {
@@ -259,9 +276,12 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
     if outcome.order_type != decision.order_type:
         fields["adjusted_order_type"] = outcome.order_type
     done = timezone.now()
-    won = LLMDecisionReview.objects.filter(pk=review_id, status=ReviewStatus.PENDING).update(
-        status=ReviewStatus.COMPLETED, completed_at=done, updated_at=done, **fields
-    )
+    with transaction.atomic():
+        won = LLMDecisionReview.objects.filter(pk=review_id, status=ReviewStatus.PENDING).update(
+            status=ReviewStatus.COMPLETED, completed_at=done, updated_at=done, **fields
+        )
+        if won and run.committee_votes:
+            committee_votes_store(review_id=review_id, votes=run.committee_votes)
     if not won:
         # the sweep expired it first; keep the late answer for the audit, change nothing else
         LLMDecisionReview.objects.filter(pk=review_id).update(
@@ -296,6 +316,7 @@ def reviews_expire(*, now: datetime | None = None) -> list[int]:
         )
         if won:
             LLM_REVIEW_EXPIRED.inc()
+            LLM_POLICY_FALLBACK.inc()
             expired.append(review.pk)
     return expired
 

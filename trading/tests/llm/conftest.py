@@ -59,6 +59,9 @@ def llm_settings(settings, llm_server):
     settings.LLM_CIRCUIT_COOLDOWN_SECONDS = 600
     settings.LLM_DSPY_RUNTIME_MODE = "disabled"
     settings.LLM_DSPY_ARTIFACT_HASH = ""
+    # the single legacy call; the committee's tests (test_review_committee.py) switch it on
+    settings.LLM_COMMITTEE_ENABLED = False
+    settings.LLM_COMMITTEE_FAIL_CLOSED_VERDICT = "veto"
     dspy_runtime._cache.clear()
     yield settings
     dspy_runtime._cache.clear()
