@@ -118,3 +118,147 @@ def test_the_switch_off_asks_the_single_review_once(
     assert len(llm_server.completions()) == 1
     assert "Committee role" not in llm_server.completions()[0]["messages"][0]["content"]
     assert LLMCommitteeVote.objects.count() == 0
+
+
+def _vote(role: str, verdict: str, **fields: object) -> RoleVote:
+    base: dict[str, object] = {"confidence": 0.8, "uncertainty_band": "low"}
+    return RoleVote(role=role, verdict=verdict, rationale_short="r", **{**base, **fields})  # type: ignore[arg-type]
+
+
+def _votes(default: str = "approve", **by: str) -> list[RoleVote]:
+    return [_vote(r, by.get(r, default)) for r in ROLES]
+
+
+LIMIT_NO_PRICE = {"adjusted_qty": Decimal(5), "adjusted_order_type": "limit"}
+
+
+@pytest.mark.parametrize(
+    ("votes", "fail_closed", "expected"),
+    [
+        (_votes(), "veto", ("approve", 0.8, "low")),
+        (_votes(risk_critic="veto"), "veto", ("veto", 1.0, "low")),
+        (_votes(researcher="veto"), "veto", ("approve", 0.8, "low")),  # not mandatory
+        (_votes("veto", researcher="approve", **dict.fromkeys(MANDATORY, "approve")), "abstain",
+         ("approve", 0.8, "low")),
+        (_votes(researcher="escalate", risk_critic="abstain"), "veto", ("escalate", 0.8, "low")),
+        (_votes(researcher="abstain", policy_judge="adjust"), "veto", ("veto", 0.8, "low")),
+        (_votes(researcher="abstain"), "abstain", ("abstain", 0.8, "low")),
+        ([_vote("researcher", "veto")], "abstain", ("veto", 1.0, "low")),  # mandatory missing
+        ([_vote("researcher", "approve"), *(_vote(r, "approve") for r in MANDATORY[:2])],
+         "abstain", ("veto", 1.0, "low")),  # policy_judge missing
+        ([_vote("researcher", "adjust", adjusted_qty=Decimal(5)),
+          *(_vote(r, "approve") for r in MANDATORY)], "veto", ("adjust", 0.8, "low")),
+        ([_vote("researcher", "adjust"), *(_vote(r, "approve") for r in MANDATORY)], "abstain",
+         ("abstain", 0.8, "low")),  # adjust without a quantity
+        ([_vote("researcher", "adjust", **LIMIT_NO_PRICE),
+          *(_vote(r, "approve") for r in MANDATORY)], "veto", ("veto", 0.8, "low")),
+        ([_vote("researcher", "approve", confidence=0.2, uncertainty_band="high"),
+          _vote("risk_critic", "approve", confidence=0.6, uncertainty_band="medium"),
+          *(_vote(r, "approve", confidence=1.0) for r in MANDATORY[1:])], "veto",
+         ("approve", 0.7, "high")),
+    ],
+)  # fmt: skip
+def test_the_votes_aggregate_as_the_original_committee(votes, fail_closed, expected):
+    answer = committee_aggregate(votes, mandatory_roles=MANDATORY, fail_closed=fail_closed)
+    assert (answer["verdict"], answer["confidence"], answer["uncertainty"]["band"]) == expected
+    probabilities = answer["calibrated_probabilities"]
+    assert probabilities[answer["verdict"]] == answer["confidence"]
+    assert abs(sum(probabilities.values()) - 1.0) < 1e-9
+    if answer["verdict"] == "veto" and answer["confidence"] == 1.0:
+        assert "mandatory_committee_veto" in answer["risk_flags"]
+    if answer["verdict"] == "adjust":
+        assert (answer["adjusted_qty"], answer["adjusted_order_type"]) == ("5", None)
+    if answer["verdict"] == "escalate":
+        assert answer["escalate_reason"] == "committee_requested_escalation"
+
+
+def _error_names(role: str) -> Names:
+    return {
+        "schema": ("torghut_trading_llm_committee_schema_error_total", {"role": role}),
+        "parse": ("torghut_trading_llm_parse_error_total", {}),
+        "validation": ("torghut_trading_llm_validation_error_total", {}),
+        "veto": ("torghut_trading_llm_committee_veto_total", {"role": role}),
+        "alignment": ("torghut_trading_llm_committee_veto_alignment_total", {}),
+    }
+
+
+@pytest.mark.parametrize(
+    ("fail_closed", "verdict", "effect", "reasons", "vetoes"),
+    [("veto", "veto", "veto", ["llm_veto"], 1.0), ("abstain", "abstain", "pass", ["llm_abstain"], 0.0)],
+)  # fmt: skip
+def test_a_mandatory_role_outside_the_contract_counts_as_the_fail_closed_verdict(
+    replay_settings, macd_strategy, committee_settings, llm_server,
+    django_capture_on_commit_callbacks, fail_closed, verdict, effect, reasons, vetoes,
+):  # fmt: skip
+    committee_settings.LLM_COMMITTEE_FAIL_CLOSED_VERDICT = fail_closed
+    committee_settings.LLM_ABSTAIN_FAIL_MODE = "pass_through"
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    llm_server.responder = by_role("approve", risk_critic="the downside looks fine to me")
+    names = _error_names("risk_critic")
+    before = read(names)
+    review_run(review_id=review.pk)
+    assert delta(before, names) == {
+        "schema": 1.0, "parse": 1.0, "validation": 0.0, "veto": vetoes, "alignment": vetoes,
+    }  # fmt: skip
+    review.refresh_from_db()
+    assert (review.verdict, review.effect, review.reasons) == (verdict, effect, reasons)
+    assert review.error.startswith("committee_role_error: risk_critic parse_error: not JSON")
+    risk = LLMCommitteeVote.objects.get(review=review, role="risk_critic")
+    assert (risk.verdict, risk.confidence, risk.uncertainty_band, risk.rationale_short) == (
+        fail_closed, 0.0, "high", "committee_role_error:parse_error",
+    )  # fmt: skip
+    assert risk.error.startswith("parse_error: not JSON")
+    assert risk.response_sha256 == hashlib.sha256(b"the downside looks fine to me").hexdigest()
+    assert LLMCommitteeVote.objects.filter(review=review, error="").count() == 3
+    assert len(LLMCircuitBreaker.objects.get().error_times) == 1  # one error per review
+    result = lane_reviews_continue(account_label="paper")
+    assert result == ({"rejected": 1} if effect == "veto" else {"submitted": 1})
+    if effect == "veto":
+        _no_order()
+
+
+@pytest.mark.parametrize(
+    ("max_band", "effect", "reasons"),
+    [("medium", "veto", ["llm_uncertainty_band_above_maximum"]), ("high", "pass", [])],
+)
+def test_a_non_mandatory_role_outside_the_contract_raises_the_uncertainty_only(
+    replay_settings, macd_strategy, committee_settings, llm_server,
+    django_capture_on_commit_callbacks, max_band, effect, reasons,
+):  # fmt: skip
+    committee_settings.LLM_MAX_UNCERTAINTY_BAND = max_band
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    llm_server.responder = by_role("approve", researcher=vote("approve", confidence=2))
+    names = _error_names("researcher")
+    before = read(names)
+    review_run(review_id=review.pk)
+    assert delta(before, names) == {
+        "schema": 1.0, "parse": 0.0, "validation": 1.0, "veto": 1.0, "alignment": 0.0,
+    }  # fmt: skip
+    review.refresh_from_db()
+    # the error vote (veto, confidence 0, uncertainty high) is not mandatory: the verdict stays
+    # approve with confidence mean(0, 0.8, 0.8, 0.8) = 0.6 and the highest band, high, which the
+    # quality limits then judge
+    assert (review.verdict, review.effect, review.reasons, review.confidence) == (
+        "approve", effect, reasons, 0.6,
+    )  # fmt: skip
+    researcher = LLMCommitteeVote.objects.get(review=review, role="researcher")
+    assert (researcher.verdict, researcher.error.split(":")[0]) == ("veto", "validation_error")
+
+
+def test_a_provider_error_is_each_roles_fail_closed_vote(
+    replay_settings, macd_strategy, committee_settings, llm_server,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    # nothing scripted: the server answers 500 to every call
+    review_run(review_id=review.pk)
+    assert len(llm_server.completions()) == 4  # bounded by the roles, no retries
+    review.refresh_from_db()
+    assert (review.verdict, review.effect, review.reasons) == ("veto", "veto", ["llm_veto"])
+    votes = LLMCommitteeVote.objects.filter(review=review).order_by("pk")
+    assert [(v.role, v.verdict, v.error[:9], v.tokens_prompt) for v in votes] == [
+        (r, "veto", "http_500:", 0) for r in ROLES
+    ]
+    assert len(LLMCircuitBreaker.objects.get().error_times) == 1
+    assert lane_reviews_continue(account_label="paper") == {"rejected": 1}
+    _no_order()
