@@ -13,11 +13,20 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from trading.llm.committee import RoleVote, committee_aggregate
-from trading.models import Execution, LLMCircuitBreaker, LLMCommitteeVote, LLMDecisionReview
+from trading.llm.committee import RoleVote, committee_aggregate, committee_budget_messages
+from trading.llm.config import ReviewConfig
+from trading.models import (
+    Execution,
+    LLMCircuitBreaker,
+    LLMCommitteeVote,
+    LLMDecisionReview,
+    LLMSpendReservation,
+)
 from trading.services.cycle import lane_reviews_continue
+from trading.services.llm_budget import cost_usd, estimate_prompt_tokens
 from trading.services.reviews import review_run
 from trading.tests.llm.answers import ROLES, asked_role, by_role, legacy_json, vote
+from trading.tests.llm.test_llm_budget import _clones, _spend
 from trading.tests.llm.test_review_cycle import _no_order, _pending_decision
 
 pytestmark = pytest.mark.django_db
@@ -262,3 +271,53 @@ def test_a_provider_error_is_each_roles_fail_closed_vote(
     assert len(LLMCircuitBreaker.objects.get().error_times) == 1
     assert lane_reviews_continue(account_label="paper") == {"rejected": 1}
     _no_order()
+
+
+def test_a_runaway_committee_loop_ends_with_at_most_one_review_over_the_daily_cap(
+    replay_settings, macd_strategy, committee_settings, llm_server,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    # free input, 16 output tokens per call: each role's answer (about 30 words) costs more
+    # than reserved, so the last review can end over the cap, but only that one
+    committee_settings.LLM_MODEL_PRICES = {
+        "test-model": {"input_per_1k": Decimal(0), "output_per_1k": Decimal(2)}
+    }
+    committee_settings.LLM_MAX_TOKENS = 16
+    committee_settings.LLM_BUDGET_USD_PER_REVIEW = None
+    committee_settings.LLM_BUDGET_USD_PER_STRATEGY_PER_DAY = None
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    calls = committee_budget_messages(review.input_json, config=ReviewConfig.current())
+    assert [m["content"].count("Committee role: ") for c in calls for m in c] == [1, 0] * 4
+    prompt = estimate_prompt_tokens([m for c in calls for m in c])
+    estimate = cost_usd("test-model", tokens_prompt=prompt, tokens_completion=4 * 16)
+    assert estimate == Decimal("0.128")  # four calls' 16 output tokens at 2 USD per 1,000
+    words = len(json.dumps(vote("approve")).split())  # the test server's completion tokens
+    actual = cost_usd("test-model", tokens_prompt=0, tokens_completion=4 * words)
+    assert actual > estimate
+    # room for a third reservation after two settled reviews, not for the third's usage
+    cap = 2 * actual + estimate
+    committee_settings.LLM_BUDGET_USD_PER_DAY = cap
+    llm_server.responder = by_role("approve")
+    ids = _clones(decision, review, 29)
+
+    for review_id in ids:
+        review_run(review_id=review_id)
+
+    reservations = list(LLMSpendReservation.objects.order_by("pk"))
+    reviewed = len(reservations)
+    assert len(llm_server.completions()) == 4 * reviewed  # every reviewed review: four calls
+    assert LLMCommitteeVote.objects.count() == 4 * reviewed
+    assert {(r.status, r.estimated_usd, r.actual_usd) for r in reservations} == {
+        ("settled", estimate, actual)
+    }
+    expected, spent = 0, Decimal(0)
+    while spent + estimate <= cap:
+        expected, spent = expected + 1, spent + actual
+    assert (reviewed, expected, _spend()) == (3, 3, spent)
+    assert [i for i in range(1, reviewed + 1) if actual * i > cap] == [3]  # only the last
+    skipped = LLMDecisionReview.objects.filter(error__startswith="budget_exceeded")
+    assert skipped.count() == len(ids) - reviewed > 0
+    assert {(r.verdict, r.effect, tuple(r.reasons)) for r in skipped} == {
+        ("error", "veto", ("llm_budget_exceeded:per_day",))
+    }
+    assert not LLMCommitteeVote.objects.filter(review__in=skipped).exists()
