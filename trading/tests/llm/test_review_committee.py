@@ -321,3 +321,23 @@ def test_a_runaway_committee_loop_ends_with_at_most_one_review_over_the_daily_ca
         ("error", "veto", ("llm_budget_exceeded:per_day",))
     }
     assert not LLMCommitteeVote.objects.filter(review__in=skipped).exists()
+
+
+def test_the_review_page_shows_each_roles_vote(
+    replay_settings, macd_strategy, committee_settings, llm_server,
+    django_capture_on_commit_callbacks, admin_client,
+):  # fmt: skip
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    llm_server.responder = by_role(
+        "approve", execution_critic=vote("approve", rationale_short="spread 2 bps, book deep")
+    )
+    review_run(review_id=review.pk)
+    page = admin_client.get(f"/admin/trading/llmdecisionreview/{review.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    inline = html[html.index('id="committee_votes-group"') :]  # after the review's own fields
+    assert inline.count("spread 2 bps, book deep") == 1
+    assert inline.count("approve: role view") == 3
+    assert [role for role in ROLES if role in inline] == list(ROLES)
+    votes = LLMCommitteeVote.objects.filter(review=review)
+    assert all(v.response_sha256 in inline for v in votes)

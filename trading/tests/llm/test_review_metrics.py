@@ -58,9 +58,7 @@ def test_policy_resolution_classifies_the_posture(
 ):
     config = replace(ReviewConfig.current(), **changes)
     posture = review_posture(config, is_live=is_live)
-    resolution = policy_resolution(
-        config, posture, is_live=is_live, shadow_reasons=shadow_reasons
-    )
+    resolution = policy_resolution(config, posture, is_live=is_live, shadow_reasons=shadow_reasons)
     assert (
         resolution.classification,
         resolution.fail_mode_override,
