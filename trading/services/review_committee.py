@@ -4,9 +4,12 @@ Called by `trading.services.reviews.review_run`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
-from trading.llm.committee import RoleVote
+from trading.llm.committee import RoleVote, committee_run
 from trading.llm.config import ReviewConfig
 from trading.llm.engine import ReviewRun
 from trading.llm.policy import Posture
@@ -27,7 +30,7 @@ from trading.metrics import (
     LLM_POLICY_RESOLUTION,
     LLM_STAGE_POLICY_VIOLATION,
 )
-from trading.models import LLMCommitteeVote
+from trading.models import LLMCommitteeVote, LLMDecisionReview
 
 
 def committee_votes_store(*, review_id: int, votes: Sequence[RoleVote]) -> int:
@@ -96,3 +99,27 @@ def review_metrics_record(
     if run.verdict == "error":
         LLM_POLICY_FALLBACK.inc()
     _count_committee(run, config)
+
+
+def committee_replay(
+    review: LLMDecisionReview, *, config: ReviewConfig
+) -> tuple[str, dict[str, Any]] | None:
+    """Ask a stored committee review's roles again (the recorded roles, mandatory roles and
+    fail-closed verdict); None when the review was not a committee's. Returns the aggregate
+    verdict and the answer in the stored shape (for `reviews.answer_hash`)."""
+    stored = (review.response_json or {}).get("committee")
+    if review.runtime == "dspy_active" or not isinstance(stored, dict):
+        return None
+    recorded = review.config_json
+    roles = tuple(v["role"] for v in stored.get("votes", []))
+    config = replace(
+        config,
+        committee_roles=roles,
+        committee_mandatory_roles=tuple(stored.get("mandatory_roles", ())),
+        committee_fail_closed_verdict=str(stored.get("fail_closed_verdict", "veto")),
+        committee_enabled=True,
+    )
+    budget = float(recorded.get("timeout_seconds", config.timeout_seconds)) * max(len(roles), 1)
+    result = committee_run(review.input_json, config=config, deadline=time.monotonic() + budget)
+    votes = [vote.as_json() for vote in result.votes]
+    return result.response.verdict, {**result.answer, "committee": {"votes": votes}}

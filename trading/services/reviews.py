@@ -60,7 +60,11 @@ from trading.models.decisions import DecisionStatus
 from trading.models.llm import ReviewEffect, ReviewStatus
 from trading.services.execution import decision_submit
 from trading.services.llm_budget import budget_reserve, budget_settle
-from trading.services.review_committee import committee_votes_store, review_metrics_record
+from trading.services.review_committee import (
+    committee_replay,
+    committee_votes_store,
+    review_metrics_record,
+)
 from trading.statemachine import decision_transition
 
 logger = logging.getLogger(__name__)
@@ -501,7 +505,10 @@ def review_replay(*, review_id: int) -> ReplayResult:
     )
     verdict, answer, error = "error", None, ""
     try:
-        if review.runtime == "dspy_active":
+        committee = committee_replay(review, config=config)
+        if committee is not None:
+            verdict, answer = committee
+        elif review.runtime == "dspy_active":
             output = dspy_review(review.input_json, config=config).output
             verdict, answer = output.verdict, {"dspy": {"output": output.as_contract()}}
         else:

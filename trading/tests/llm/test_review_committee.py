@@ -341,3 +341,27 @@ def test_the_review_page_shows_each_roles_vote(
     assert [role for role in ROLES if role in inline] == list(ROLES)
     votes = LLMCommitteeVote.objects.filter(review=review)
     assert all(v.response_sha256 in inline for v in votes)
+
+
+def test_a_committee_review_replays_as_a_committee(
+    replay_settings, macd_strategy, committee_settings, llm_server,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from trading.services.reviews import review_replay
+
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    llm_server.responder = by_role("approve", researcher="adjust")
+    review_run(review_id=review.pk)
+    review.refresh_from_db()
+    assert review.verdict == "veto"  # an adjust without a quantity: the fail-closed verdict
+    committee_settings.LLM_COMMITTEE_ENABLED = False  # the stored review says how to replay it
+    committee_settings.LLM_COMMITTEE_ROLES = ["risk_critic"]
+    same = review_replay(review_id=review.pk)
+    assert (same.same_answer, same.replay_verdict, same.error) == (True, "veto", "")
+    sent = llm_server.completions()
+    assert [asked_role(b) for b in sent] == list(ROLES) * 2
+    assert [b["messages"] for b in sent[4:]] == [b["messages"] for b in sent[:4]]
+    llm_server.responder = by_role("approve", researcher="approve")
+    changed = review_replay(review_id=review.pk)
+    assert (changed.same_answer, changed.replay_verdict) == (False, "approve")
+    assert LLMDecisionReview.objects.get().verdict == "veto"  # nothing written
