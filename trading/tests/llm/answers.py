@@ -108,7 +108,7 @@ def vote(verdict: str = "approve", **overrides: Any) -> dict[str, Any]:
 
 def asked_role(body: dict[str, Any]) -> str:
     """The committee role a chat request asks (from its system message's role block)."""
-    system = body["messages"][0]["content"]
+    system = str(body["messages"][0]["content"])
     return system.split("Committee role: ", 1)[1].split(".", 1)[0]
 
 
