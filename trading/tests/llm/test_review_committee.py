@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from decimal import Decimal
 
 import pytest
 from prometheus_client import REGISTRY
 
-from trading.llm.committee import RoleVote, committee_aggregate, committee_budget_messages
+from trading.llm.committee import (
+    RoleVote,
+    committee_aggregate,
+    committee_budget_messages,
+    committee_run,
+)
 from trading.llm.config import ReviewConfig
 from trading.models import (
     Execution,
@@ -366,3 +372,26 @@ def test_a_committee_review_replays_as_a_committee(
     changed = review_replay(review_id=review.pk)
     assert (changed.same_answer, changed.replay_verdict) == (False, "approve")
     assert LLMDecisionReview.objects.get().verdict == "veto"  # nothing written
+
+
+def test_the_roles_share_the_reviews_deadline(committee_settings, llm_server):
+    from tests.servers.base import Fault
+
+    config = ReviewConfig.current()
+    snapshot_json = {"decision": {"symbol": "AAPL", "qty": "10"}}
+    llm_server.responder = by_role("approve")
+    # past the deadline: no role is asked, each votes the fail-closed verdict
+    result = committee_run(snapshot_json, config=config, deadline=time.monotonic() - 1)
+    assert llm_server.completions() == []
+    assert [(v.role, v.verdict, v.error_kind) for v in result.votes] == [
+        (r, "veto", "deadline") for r in ROLES
+    ]
+    assert result.response.verdict == "veto"
+    # the first answer takes longer than the whole deadline: the others are not asked
+    llm_server.inject(Fault("POST", r"/v1/chat/completions", delay=1.5))
+    result = committee_run(snapshot_json, config=config, deadline=time.monotonic() + 0.5)
+    assert len(llm_server.completions()) == 1
+    assert [(v.role, v.error_kind) for v in result.votes] == [
+        ("researcher", "timeout"),
+        *((r, "deadline") for r in ROLES[1:]),
+    ]
