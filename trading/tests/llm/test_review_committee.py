@@ -33,7 +33,7 @@ from trading.services.llm_budget import cost_usd, estimate_prompt_tokens
 from trading.services.reviews import review_run
 from trading.tests.llm.answers import ROLES, asked_role, by_role, legacy_json, vote
 from trading.tests.llm.test_llm_budget import _clones, _spend
-from trading.tests.llm.test_review_cycle import _no_order, _pending_decision
+from trading.tests.llm.test_review_cycle import _cycle, _no_order, _pending_decision, _start
 
 pytestmark = pytest.mark.django_db
 
@@ -395,3 +395,61 @@ def test_the_roles_share_the_reviews_deadline(committee_settings, llm_server):
         ("researcher", "timeout"),
         *((r, "deadline") for r in ROLES[1:]),
     ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "constraint"),
+    [
+        ({"role": "oracle"}, "llm_committee_vote_role_valid"),
+        ({"verdict": "error"}, "llm_committee_vote_verdict_valid"),
+        ({"uncertainty_band": "extreme"}, "llm_committee_vote_band_valid"),
+        ({"confidence": 1.5}, "llm_committee_vote_confidence_range"),
+        ({}, "llm_committee_vote_unique"),  # a second vote of the same role
+    ],
+)
+def test_the_database_refuses_a_vote_outside_the_contract(
+    replay_settings, macd_strategy, committee_settings, llm_server,
+    django_capture_on_commit_callbacks, fields, constraint,
+):  # fmt: skip
+    from django.db import IntegrityError, transaction
+
+    decision, review = _pending_decision(django_capture_on_commit_callbacks)
+    llm_server.responder = by_role("approve")
+    review_run(review_id=review.pk)
+    row = {
+        "review": review, "role": "researcher", "verdict": "approve", "confidence": 0.5,
+        "uncertainty_band": "low", "rationale_short": "r", **fields,
+    }  # fmt: skip
+    with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
+        LLMCommitteeVote.objects.create(**row)
+    assert LLMCommitteeVote.objects.filter(review=review).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_votes_are_not_stored_when_the_expiry_wins(
+    replay_settings, macd_strategy, committee_settings, llm_server
+):
+    from django.db import connection
+
+    from trading.services.reviews import reviews_expire
+
+    _start()
+    assert _cycle().pending_review == 1  # its task goes to the embedded broker, not run here
+    review = LLMDecisionReview.objects.get()
+    answer = by_role("approve")
+
+    def expire_during_the_last_role(body: dict[str, object]) -> str:
+        if asked_role(body) == ROLES[-1]:  # the sweep, in another connection, goes first
+            try:
+                assert reviews_expire(now=review.deadline) == [review.pk]
+            finally:
+                connection.close()
+        return str(answer(body))
+
+    llm_server.responder = expire_during_the_last_role
+    assert review_run(review_id=review.pk).result == "lost_to_expiry"
+    assert len(llm_server.completions()) == 4
+    review.refresh_from_db()
+    assert (review.status, review.verdict) == ("expired", "error")
+    assert review.response_json is not None and review.response_json["late_verdict"] == "approve"
+    assert LLMCommitteeVote.objects.count() == 0
