@@ -388,13 +388,17 @@ def test_the_roles_share_the_reviews_deadline(committee_settings, llm_server):
     ]
     assert result.response.verdict == "veto"
     # the first answer takes longer than the whole deadline: the others are not asked
-    llm_server.inject(Fault("POST", r"/v1/chat/completions", delay=1.5))
-    result = committee_run(snapshot_json, config=config, deadline=time.monotonic() + 0.5)
+    started = time.monotonic()
+    llm_server.inject(Fault("POST", r"/v1/chat/completions", delay=1.0))
+    result = committee_run(snapshot_json, config=config, deadline=started + 0.4)
     assert len(llm_server.completions()) == 1
     assert [(v.role, v.error_kind) for v in result.votes] == [
         ("researcher", "timeout"),
         *((r, "deadline") for r in ROLES[1:]),
     ]
+    # let the server finish the abandoned request before the next test scripts its answers
+    # (the delayed handler would otherwise take the next test's first answer)
+    time.sleep(max(0.0, started + 1.5 - time.monotonic()))
 
 
 @pytest.mark.parametrize(
