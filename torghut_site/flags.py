@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 # Every mapped setting is read through `flag_enabled` by the code it governs, so a flip reaches
 # the next cycle. Not mapped: flags of components this project does not ship (the LEAN runner,
 # the hash-based forecast router, the strategy scheduler and its legacy fallback, the execution
-# advisor, the LLM committee switch), and `TRADING_MULTI_ACCOUNT_ENABLED`,
+# advisor), and `TRADING_MULTI_ACCOUNT_ENABLED`,
 # which is deployment configuration read at start (the set of account lanes), not a switch.
 FLAG_SETTINGS: dict[str, str] = {
     "torghut_trading_enabled": "TRADING_ENABLED",
@@ -73,6 +73,7 @@ FLAG_SETTINGS: dict[str, str] = {
     "torghut_llm_adjustment_allowed": "LLM_ADJUSTMENT_ALLOWED",
     "torghut_llm_shadow_mode": "LLM_SHADOW_MODE",
     "torghut_llm_adjustment_approved": "LLM_ADJUSTMENT_APPROVED",
+    "torghut_llm_committee_enabled": "LLM_COMMITTEE_ENABLED",
 }
 SETTING_FLAGS: dict[str, str] = {setting: flag for flag, setting in FLAG_SETTINGS.items()}
 

@@ -14,6 +14,7 @@ from torghut_site.admin_base import ReadOnlyAdmin
 from torghut_site.storage import ObjectStoreError, object_url
 from trading.models import (
     LLMCircuitBreaker,
+    LLMCommitteeVote,
     LLMDecisionReview,
     LLMDspyWorkflowArtifact,
     LLMSpendDay,
@@ -63,6 +64,38 @@ def review_summary(review: LLMDecisionReview) -> SafeString:
     return format_html("<table>{}</table>", body)
 
 
+class CommitteeVoteInline(admin.TabularInline[LLMCommitteeVote, LLMDecisionReview]):
+    """Each committee role's vote (llm_committee_votes), read-only."""
+
+    model = LLMCommitteeVote
+    extra = 0
+    can_delete = False
+    fields = (
+        "role",
+        "verdict",
+        "confidence",
+        "uncertainty_band",
+        "rationale_short",
+        "required_checks",
+        "risk_flags",
+        "adjusted_qty",
+        "adjusted_order_type",
+        "limit_price",
+        "error",
+        "tokens_prompt",
+        "tokens_completion",
+        "latency_ms",
+        "response_sha256",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(LLMDecisionReview)
 class LLMDecisionReviewAdmin(ReadOnlyAdmin):
     list_display = (
@@ -91,6 +124,7 @@ class LLMDecisionReviewAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     exclude = ("input_json", "prompt_json", "response_json", "config_json", "response_body")
     readonly_fields = ("decision_link", "input", "prompt", "response", "raw_answer", "config")
+    inlines = [CommitteeVoteInline]
 
     @admin.display(description="decision")
     def decision_link(self, obj: LLMDecisionReview) -> SafeString:

@@ -142,6 +142,67 @@ LLM_MARKET_CONTEXT_SHADOW = Counter(
     "torghut_trading_llm_market_context_shadow_total",
     "Reviews that went on without an unusable market context (shadow_only, not required).",
 )
+# the original's policy, guardrail and committee counters (docs/compatibility.md#metrics)
+LLM_FAIL_MODE_OVERRIDE = Counter(
+    "torghut_trading_llm_fail_mode_override_total",
+    "Reviews whose effective fail mode differs from LLM_FAIL_MODE (strict_veto enforcement, or "
+    "pass_through on a live lane without LLM_FAIL_OPEN_LIVE_APPROVED).",
+)
+LLM_FAIL_MODE_EXCEPTION = Counter(
+    "torghut_trading_llm_fail_mode_exception_total",
+    "Reviews on a live lane whose pass_through fail mode was honoured by "
+    "LLM_FAIL_OPEN_LIVE_APPROVED.",
+)
+LLM_STAGE_POLICY_VIOLATION = Counter(
+    "torghut_trading_llm_stage_policy_violation_total",
+    "Reviews a rollout-stage or guardrail rule forced into shadow or blocked.",
+)
+LLM_POLICY_RESOLUTION = Counter(
+    "torghut_trading_llm_policy_resolution_total",
+    "How each review's posture resolved: compliant, intentional_exception or violation.",
+    ["classification"],
+)
+LLM_GUARDRAIL_SHADOW = Counter(
+    "torghut_trading_llm_guardrail_shadow_total",
+    "Reviews recorded in shadow by a guardrail (stage or governance), not by LLM_SHADOW_MODE.",
+)
+LLM_POLICY_FALLBACK = Counter(
+    "torghut_trading_llm_policy_fallback_total",
+    "Reviews decided by the fail mode (no usable answer: error, circuit, guardrail, budget, "
+    "expiry).",
+)
+LLM_COMMITTEE_REQUESTS = Counter(
+    "torghut_trading_llm_committee_requests_total", "Committee role calls.", ["role"]
+)
+LLM_COMMITTEE_LATENCY_MS = Gauge(
+    "torghut_trading_llm_committee_latency_ms",
+    "Last observed committee role latency in milliseconds.",
+    ["role"],
+    multiprocess_mode="mostrecent",
+)
+LLM_COMMITTEE_LATENCY = Histogram(
+    "torghut_trading_llm_committee_role_latency_seconds",
+    "Committee role call latency.",
+    ["role"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
+)
+LLM_COMMITTEE_VERDICT = Counter(
+    "torghut_trading_llm_committee_verdict_total",
+    "Committee role votes by role and verdict (an error vote counts as its fail-closed verdict).",
+    ["role", "verdict"],
+)
+LLM_COMMITTEE_SCHEMA_ERROR = Counter(
+    "torghut_trading_llm_committee_schema_error_total",
+    "Committee role answers outside the vote contract.",
+    ["role"],
+)
+LLM_COMMITTEE_VETO = Counter(
+    "torghut_trading_llm_committee_veto_total", "Committee role vetoes.", ["role"]
+)
+LLM_COMMITTEE_VETO_ALIGNMENT = Counter(
+    "torghut_trading_llm_committee_veto_alignment_total",
+    "Reviews with a mandatory committee veto whose final effect was a veto.",
+)
 TRADE_UPDATES_GAP = Gauge(
     "torghut_trading_trade_updates_gap_seconds",
     "Seconds since the lane's last broker trade-updates stream message while the stream is "

@@ -293,6 +293,10 @@ def _review_enabled() -> Any:
     return ReviewConfig.current().enabled
 
 
+def _committee_enabled() -> Any:
+    return ReviewConfig.current().committee_enabled
+
+
 PROBES: dict[str, tuple[Probe, tuple[Any, Any]]] = {
     "TRADING_ENABLED": (_probe_trading_enabled, ("trading_disabled", "ok")),
     "TRADING_LIVE_ENABLED": (
@@ -343,6 +347,10 @@ PROBES: dict[str, tuple[Probe, tuple[Any, Any]]] = {
     "TRADING_EMERGENCY_STOP_ENABLED": (_probe_emergency_stop, (False, True)),
     "LLM_ENABLED": (
         _llm_probe("torghut_llm_enabled", "LLM_ENABLED", _review_enabled),
+        (False, True),
+    ),
+    "LLM_COMMITTEE_ENABLED": (
+        _llm_probe("torghut_llm_committee_enabled", "LLM_COMMITTEE_ENABLED", _committee_enabled),
         (False, True),
     ),
 }

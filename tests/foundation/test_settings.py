@@ -52,6 +52,13 @@ HEADER = "torghut cannot start: invalid configuration"
         ),
         ({"TRADING_MODE": "foo"}, ["TRADING_MODE='foo' must be one of: paper, live"]),
         (
+            {"LLM_COMMITTEE_ENABLED": "maybe", "LLM_COMMITTEE_FAIL_CLOSED_VERDICT": "approve"},
+            [
+                "LLM_COMMITTEE_ENABLED='maybe' is not a boolean (true/false, 1/0, yes/no, on/off)",
+                "LLM_COMMITTEE_FAIL_CLOSED_VERDICT='approve' must be one of: veto, abstain",
+            ],
+        ),
+        (
             {"WHITEPAPER_WEBHOOK_THROTTLE": "120/fortnight"},
             [
                 "WHITEPAPER_WEBHOOK_THROTTLE='120/fortnight' is not a rate "

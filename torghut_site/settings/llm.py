@@ -151,6 +151,13 @@ for _name, _roles in (
         )
 if set(LLM_COMMITTEE_MANDATORY_ROLES) - set(LLM_COMMITTEE_ROLES):
     env.problem("LLM_COMMITTEE_MANDATORY_ROLES must be a subset of LLM_COMMITTEE_ROLES")
+# the legacy review asks one call per role in LLM_COMMITTEE_ROLES (trading/llm/committee.py);
+# a Flipt flag (`torghut_llm_committee_enabled`) can switch it at run time
+LLM_COMMITTEE_ENABLED = env.bool("LLM_COMMITTEE_ENABLED", default=True)
+# what a role that gave no usable answer (provider or schema error) counts as
+LLM_COMMITTEE_FAIL_CLOSED_VERDICT = env.choice(
+    "LLM_COMMITTEE_FAIL_CLOSED_VERDICT", choices=("veto", "abstain"), default="veto"
+)
 if LLM_MAX_TOKENS > LLM_TOKEN_BUDGET_MAX:
     env.problem(
         f"LLM_MAX_TOKENS={LLM_MAX_TOKENS} exceeds LLM_TOKEN_BUDGET_MAX={LLM_TOKEN_BUDGET_MAX}"

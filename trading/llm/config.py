@@ -68,6 +68,8 @@ class ReviewConfig:
     dspy_program_name: str
     dspy_signature_version: str
     dspy_timeout_seconds: float
+    committee_enabled: bool = False
+    committee_fail_closed_verdict: str = "veto"
 
     @classmethod
     def current(cls) -> ReviewConfig:
@@ -116,6 +118,8 @@ class ReviewConfig:
             dspy_program_name=s.LLM_DSPY_PROGRAM_NAME,
             dspy_signature_version=s.LLM_DSPY_SIGNATURE_VERSION,
             dspy_timeout_seconds=s.LLM_DSPY_TIMEOUT_SECONDS,
+            committee_enabled=flag_enabled("LLM_COMMITTEE_ENABLED"),
+            committee_fail_closed_verdict=s.LLM_COMMITTEE_FAIL_CLOSED_VERDICT,
         )
 
     def as_json(self) -> dict[str, Any]:

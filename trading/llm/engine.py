@@ -1,8 +1,9 @@
 """One review, from a stored request snapshot to a policy outcome (no database writes here
 except the circuit breaker's).
 
-Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call → schema → policy,
-then the numbers the answer states checked against the snapshot (trading/llm/evidence.py).
+Order: guardrail blocks → circuit breaker → DSPy (active) or the legacy call (or, with
+LLM_COMMITTEE_ENABLED, the committee's calls: trading/llm/committee.py) → schema → policy, then
+the numbers the answer states checked against the snapshot (trading/llm/evidence.py).
 With LLM_DSPY_RUNTIME_MODE=shadow the legacy review decides and the DSPy answer is stored under
 `response_json.dspy_shadow`; with `active` the DSPy answer is the review, and any DSPy failure
 falls back to the legacy call with `response_json.dspy.fallback_to_legacy = true`.
@@ -18,6 +19,7 @@ from typing import Any
 
 from torghut_site.hashing import canonical_text
 from trading.llm.circuit import circuit_record_error, circuit_state
+from trading.llm.committee import RoleVote, committee_run, votes_from_members
 from trading.llm.config import ReviewConfig
 from trading.llm.dspy.runtime import DspyReviewError, DspyRunResult, dspy_review
 from trading.llm.evidence import check_numbers, evidence_outcome
@@ -67,6 +69,8 @@ class ReviewRun:
         self.calls.append(call)
         self.tokens_prompt += call.tokens_prompt
         self.tokens_completion += call.tokens_completion
+
+    committee_votes: list[RoleVote] = field(default_factory=list)
 
 
 def _error_run(
@@ -165,6 +169,56 @@ def _legacy(
     return run
 
 
+def _committee(
+    snapshot: dict[str, Any],
+    *,
+    order: DeterministicOrder,
+    config: ReviewConfig,
+    posture: Posture,
+    deadline: float,
+) -> ReviewRun:
+    """The committee instead of the single call; a role's error is its fail-closed vote, and
+    the review's `error_kind` is `committee_role_error` when any role had one."""
+    result = committee_run(snapshot, config=config, deadline=deadline)
+    response = result.response
+    errors = result.errors()
+    answered = [v for v in result.votes if v.model]
+    run = ReviewRun(
+        verdict=response.verdict,
+        outcome=apply_policy(
+            response, order=order, config=config, posture=posture, committee=result.members()
+        ),
+        provider=answered[-1].provider if answered else "",
+        model=answered[-1].model if answered else config.model,
+        prompt_version=config.prompt_version,
+        prompt_json=result.prompts,
+        response_json={
+            **result.answer,
+            "committee": {
+                "votes": [v.as_json() for v in result.votes],
+                "mandatory_roles": list(config.committee_mandatory_roles),
+                "fail_closed_verdict": config.committee_fail_closed_verdict,
+            },
+        },
+        error_kind="committee_role_error" if errors else "",
+        error="; ".join(errors)[:500],
+        latency_ms=result.latency_ms,
+        committee_votes=list(result.votes),
+        # the aggregate the policy judged, in the review contract (each role's raw answer is
+        # in `response_json.committee.votes`): the stored-answer replay re-judges it
+        response_body=canonical_text(result.answer),
+    )
+    for vote in result.votes:
+        model = vote.model or config.model
+        run.add_call(
+            CallUsage(f"committee:{vote.role}", model, vote.tokens_prompt, vote.tokens_completion)
+        )
+    _fill(run, response)
+    return evidence_check(
+        run, response, snapshot=snapshot, order=order, config=config, posture=posture
+    )
+
+
 def _dspy_json(result: DspyRunResult) -> dict[str, Any]:
     return {
         "input": result.review_input,
@@ -206,6 +260,7 @@ def _dspy_active(
         response_json={"dspy": _dspy_json(result)},
         latency_ms=result.latency_ms,
         response_body=dspy_body(result.output),
+        committee_votes=votes_from_members(result.output.committee),
         system_fingerprint=next(
             (str(c["system_fingerprint"]) for c in result.completions if c["system_fingerprint"]),
             "",
@@ -279,7 +334,8 @@ def review_execute(
             failed = exc
         else:
             return _dspy_active(result, snapshot, order=order, config=config, posture=posture)
-    run = _legacy(snapshot, order=order, config=config, posture=posture, deadline=deadline)
+    ask = _committee if config.committee_enabled else _legacy
+    run = ask(snapshot, order=order, config=config, posture=posture, deadline=deadline)
     if run.error_kind:
         circuit_record_error(now=now, error=run.error)
     if failed is not None:

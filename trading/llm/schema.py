@@ -272,3 +272,49 @@ def validate_dspy_output(data: dict[str, Any]) -> DspyReviewOutput:
         return DspyReviewOutput.model_validate(data)
     except ValidationError as exc:
         raise ReviewSchemaError("validation_error", _errors(exc)) from exc
+
+
+# -- committee vote contract (docs/compatibility.md#review-contract, trading/llm/committee.py)
+# ----------------------------------------------------------------------------------------------
+
+
+class CommitteeVote(BaseModel):
+    """One committee role's answer. Unknown keys are ignored, as in the review contract; an
+    adjust without a quantity is not a schema error here: the aggregation makes it the
+    fail-closed verdict."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verdict: Verdict
+    confidence: float = Field(ge=0.0, le=1.0)
+    uncertainty: Band
+    rationale_short: str
+    required_checks: list[str] = Field(default_factory=list)
+    risk_flags: list[str] = Field(default_factory=list)
+    adjusted_qty: Decimal | None = Field(default=None, gt=0)
+    adjusted_order_type: OrderTypeName | None = None
+    limit_price: Decimal | None = Field(default=None, gt=0)
+    escalate_reason: str | None = None
+
+    @field_validator("rationale_short")
+    @classmethod
+    def _check_rationale(cls, value: str) -> str:
+        return _rationale(value)
+
+
+def parse_committee_vote(content: str) -> tuple[CommitteeVote, dict[str, Any]]:
+    """The validated vote and the JSON it came from (errors as `parse_review_response`)."""
+    text = content.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ReviewSchemaError("parse_error", f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ReviewSchemaError("parse_error", "not a JSON object")
+    try:
+        return CommitteeVote.model_validate(data), data
+    except ValidationError as exc:
+        raise ReviewSchemaError("validation_error", _errors(exc)) from exc

@@ -19,6 +19,7 @@ from trading.models.llm import (
     LLMDspyWorkflowArtifact,
     LLMStabilityProbe,
 )
+from trading.models.llm_committee import LLMCommitteeVote
 from trading.models.llm_spend import LLMSpendDay, LLMSpendReservation, ReservationStatus
 from trading.models.safety import Incident, SafetyEvent, SafetyState
 from trading.models.signals import TaSignal
@@ -35,6 +36,7 @@ __all__ = [
     "FillVerdict",
     "Incident",
     "LLMCircuitBreaker",
+    "LLMCommitteeVote",
     "LLMDecisionReview",
     "LLMDspyWorkflowArtifact",
     "LLMSpendDay",

@@ -123,16 +123,21 @@ def budget_reserve(
     max_tokens: int,
     now: datetime | None = None,
     call: str = "review",
+    calls: int = 1,
 ) -> BudgetDecision:
-    """Reserve the estimated cost of this review's call under every cap, or refuse with the
-    first cap it would exceed (nothing is written then). `call` names a further call of the
-    same review (`dspy_shadow`, `probe`): its own reservation, not counted as a review."""
+    """Reserve the estimated cost of this review's calls under every cap, or refuse with the
+    first cap it would exceed (nothing is written then). `messages` holds every call's messages
+    (a committee's roles one after the other), each call may write `max_tokens`. `call` names a
+    further call of the same review (`dspy_shadow`, `probe`): its own reservation, not counted as
+    a review."""
     if not _ledger_on():
         return BudgetDecision(True)
     now = now or timezone.now()
     per_review, per_day, per_strategy = _caps()
     estimate = cost_usd(
-        model, tokens_prompt=estimate_prompt_tokens(messages), tokens_completion=max_tokens
+        model,
+        tokens_prompt=estimate_prompt_tokens(messages),
+        tokens_completion=max_tokens * calls,
     )
     if per_review is not None and estimate > per_review:
         return _refused("per_review", estimate)

@@ -25,6 +25,7 @@ from trading.llm.request import review_messages
 from trading.llm.schema import ReviewSchemaError, parse_review_response
 from trading.models import LLMDecisionReview
 from trading.models.llm import ReviewStatus
+from trading.services.review_committee import committee_replay
 from trading.services.review_context import review_snapshot
 from trading.services.reviews import answer_hash, outcome_fields
 
@@ -77,6 +78,15 @@ def _unreplayable(review: LLMDecisionReview) -> str:
     return ""
 
 
+def _committee_error_kind(review: LLMDecisionReview) -> str:
+    """A committee review whose body (the aggregate) parses is still `committee_role_error` when
+    a role's vote was its fail-closed error vote (trading/llm/engine.py `_committee`)."""
+    committee = (review.response_json or {}).get("committee")
+    votes = committee.get("votes", []) if isinstance(committee, dict) else []
+    failed = any(isinstance(vote, dict) and vote.get("error_kind") for vote in votes)
+    return "committee_role_error" if failed else ""
+
+
 def review_replay_stored(review: LLMDecisionReview) -> StoredReplay:
     """Re-evaluate one review from its stored answer and compare (see the module doc)."""
     reason = _unreplayable(review)
@@ -100,7 +110,7 @@ def review_replay_stored(review: LLMDecisionReview) -> StoredReplay:
     )
     replayed = {
         "verdict": again.verdict,
-        "error_kind": again.error_kind,
+        "error_kind": again.error_kind or _committee_error_kind(review),
         **outcome_fields(
             again.outcome,
             shadow=review.shadow,
@@ -213,7 +223,10 @@ def review_ask_again(*, review_id: int) -> ReplayResult:
     )
     verdict, answer, error = "error", None, ""
     try:
-        if review.runtime == "dspy_active":
+        committee = committee_replay(review, config=config, snapshot=review_snapshot(review))
+        if committee is not None:
+            verdict, answer = committee
+        elif review.runtime == "dspy_active":
             output = dspy_review(review_snapshot(review), config=config).output
             verdict, answer = output.verdict, {"dspy": {"output": output.as_contract()}}
         else:

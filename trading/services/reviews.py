@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from torghut_site.hashing import canonical_text_hash, sha256_hex
@@ -32,6 +33,7 @@ from trading.gates import (
     qty_step,
 )
 from trading.lanes import UnknownLaneError, lane_config
+from trading.llm.committee import committee_budget_messages
 from trading.llm.config import ReviewConfig
 from trading.llm.engine import ReviewRun, review_execute
 from trading.llm.evidence import PREFIX as EVIDENCE_PREFIX
@@ -48,6 +50,7 @@ from trading.metrics import (
     LLM_DSPY_FALLBACK,
     LLM_ERRORS,
     LLM_EVIDENCE_REJECTIONS,
+    LLM_POLICY_FALLBACK,
     LLM_REQUESTS,
     LLM_REVIEW_EXPIRED,
     LLM_REVIEW_LATENCY,
@@ -67,6 +70,7 @@ from trading.services.llm_budget import (
     budget_settle,
     calls_cost_usd,
 )
+from trading.services.review_committee import committee_votes_store, review_metrics_record
 from trading.services.review_context import market_context_for
 from trading.services.stability import stability_probe_enqueue
 from trading.statemachine import decision_transition
@@ -148,7 +152,13 @@ def answer_hash(response_json: dict[str, Any] | None) -> str:
     if isinstance(response_json.get("dspy"), dict) and "output" in response_json["dspy"]:
         return canonical_text_hash(response_json["dspy"]["output"])
     skip = {"provider", "provider_errors", "dspy", "dspy_shadow", "late_answer", "late_verdict"}
-    return canonical_text_hash({k: v for k, v in response_json.items() if k not in skip})
+    answer = {k: v for k, v in response_json.items() if k not in skip}
+    if isinstance(answer.get("committee"), dict):
+        # a committee's answer: the aggregate and each role's vote, without its usage
+        usage = {"provider", "model", "tokens_prompt", "tokens_completion", "latency_ms"}
+        votes = answer["committee"].get("votes", [])
+        answer["committee"] = [{k: v for k, v in vote.items() if k not in usage} for vote in votes]
+    return canonical_text_hash(answer)
 
 
 def _count(run: ReviewRun, *, shadow: bool) -> None:
@@ -175,14 +185,22 @@ def _reserve(
     now: datetime,
     call: str,
 ) -> BudgetDecision:
+    """One reservation for `call`: the review's own (one call, or one per committee role) or a
+    further single call (`dspy_shadow`)."""
+    calls = (
+        committee_budget_messages(snapshot, config=config)
+        if call == "review"
+        else [review_messages(snapshot, prompt_version=config.prompt_version)]
+    )
     return budget_reserve(
         review=review,
         strategy_id=review.decision.strategy_id,
         model=config.model,
-        messages=review_messages(snapshot, prompt_version=config.prompt_version),
+        messages=[message for messages in calls for message in messages],
         max_tokens=config.max_tokens,
         now=now,
         call=call,
+        calls=len(calls),
     )
 
 
@@ -212,8 +230,9 @@ def _budgeted_execute(
     dspy_lm: Any | None,
     snapshot: dict[str, Any] | None = None,
 ) -> tuple[ReviewRun, Decimal]:
-    """Reserve the call's estimated cost under the spend caps, run the review, settle the
-    reservation; returns the run and its cost. Over a cap the call is skipped and the fail mode
+    """Reserve the estimated cost of every call the review will make (one, or one per
+    committee role) under the spend caps, run the review, settle the reservation from the summed
+    usage; returns the run and its cost. Over a cap the call is skipped and the fail mode
     decides, as on every other error path: the deterministic order or a veto, never a larger
     position. The DSPy shadow call is reserved apart: refused, it is skipped alone. `snapshot` is
     what the model is asked about (default: the stored decision snapshot)."""
@@ -352,7 +371,8 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
     if review.deadline <= now:
         return ReviewTaskResult(review_id, "past_deadline")  # the sweep applies the fail mode
     config = ReviewConfig.current()
-    posture = review_posture(config, is_live=_is_live(review.decision.account_label))
+    is_live = _is_live(review.decision.account_label)
+    posture = review_posture(config, is_live=is_live)
     # the Jangar market context (trading/services/review_context.py): may stop the call
     context = market_context_for(
         review, order=deterministic_order(review.decision), posture=posture, now=now
@@ -369,14 +389,20 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
             snapshot=context.snapshot,
         )
     _count(run, shadow=review.shadow)
+    review_metrics_record(
+        run, config=config, posture=posture, is_live=is_live, shadow_reasons=review.shadow_reasons
+    )
     fields = {
         **_review_fields(review, run, config=config, posture=posture, cost=cost),
         **context.fields(),
     }
     done = timezone.now()
-    won = LLMDecisionReview.objects.filter(pk=review_id, status=ReviewStatus.PENDING).update(
-        status=ReviewStatus.COMPLETED, completed_at=done, updated_at=done, **fields
-    )
+    with transaction.atomic():
+        won = LLMDecisionReview.objects.filter(pk=review_id, status=ReviewStatus.PENDING).update(
+            status=ReviewStatus.COMPLETED, completed_at=done, updated_at=done, **fields
+        )
+        if won and run.committee_votes:
+            committee_votes_store(review_id=review_id, votes=run.committee_votes)
     if not won:
         # the sweep expired it first; keep the late answer for the audit, change nothing else
         LLMDecisionReview.objects.filter(pk=review_id).update(
@@ -413,6 +439,7 @@ def reviews_expire(*, now: datetime | None = None) -> list[int]:
         )
         if won:
             LLM_REVIEW_EXPIRED.inc()
+            LLM_POLICY_FALLBACK.inc()
             expired.append(review.pk)
     return expired
 

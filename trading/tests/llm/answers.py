@@ -83,3 +83,42 @@ def chat_adapter_text(fields: dict[str, Any]) -> str:
 
 def dspy_text(verdict: str = "approve", **overrides: Any) -> str:
     return chat_adapter_text(dspy_fields(verdict, **overrides))
+
+
+ROLES = ("researcher", "risk_critic", "execution_critic", "policy_judge")
+
+
+def vote(verdict: str = "approve", **overrides: Any) -> dict[str, Any]:
+    """A valid committee vote (trading/llm/schema.py::CommitteeVote)."""
+    answer: dict[str, Any] = {
+        "verdict": verdict,
+        "confidence": 0.8,
+        "uncertainty": "low",
+        "rationale_short": f"{verdict}: role view",
+        "required_checks": ["risk_engine"],
+        "risk_flags": [],
+        "adjusted_qty": None,
+        "adjusted_order_type": None,
+        "limit_price": None,
+        "escalate_reason": None,
+    }
+    answer.update(overrides)
+    return answer
+
+
+def asked_role(body: dict[str, Any]) -> str:
+    """The committee role a chat request asks (from its system message's role block)."""
+    system = str(body["messages"][0]["content"])
+    return system.split("Committee role: ", 1)[1].split(".", 1)[0]
+
+
+def by_role(default: str = "approve", **answers: str | dict[str, Any]) -> Any:
+    """A responder answering each role's call: a verdict name, a vote dict or raw text."""
+
+    def respond(body: dict[str, Any]) -> str:
+        answer = answers.get(asked_role(body), default)
+        if isinstance(answer, dict):
+            return json.dumps(answer)
+        return json.dumps(vote(answer)) if answer in VERDICTS else answer
+
+    return respond

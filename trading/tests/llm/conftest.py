@@ -62,6 +62,9 @@ def llm_settings(settings, llm_server):
     settings.LLM_DSPY_ARTIFACT_HASH = ""
     # the seeded decisions start 2026-03-02: all of them are after test-model's training data
     settings.LLM_MODEL_TRAINING_CUTOFFS = {"test-model": date(2026, 3, 1)}
+    # the single legacy call; the committee's tests (test_review_committee.py) switch it on
+    settings.LLM_COMMITTEE_ENABLED = False
+    settings.LLM_COMMITTEE_FAIL_CLOSED_VERDICT = "veto"
     dspy_runtime._cache.clear()
     yield settings
     dspy_runtime._cache.clear()

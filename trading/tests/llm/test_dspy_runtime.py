@@ -27,6 +27,7 @@ from trading.services.reviews import review_run
 from trading.tests.cycle.conftest import REPLAY_START
 from trading.tests.llm.answers import committee, dspy_fields
 from trading.tests.llm.data import constant_dspy
+from trading.tests.llm.test_review_committee import delta, read
 
 pytestmark = pytest.mark.django_db
 
@@ -171,6 +172,12 @@ def test_a_mandatory_committee_veto_vetoes(active, llm_server, django_capture_on
     llm_server.responder = constant_dspy(
         "approve", committee=committee("approve", risk_critic="veto")
     )
+    names = {
+        "requests": ("torghut_trading_llm_committee_requests_total", {"role": "risk_critic"}),
+        "veto": ("torghut_trading_llm_committee_veto_total", {"role": "risk_critic"}),
+        "alignment": ("torghut_trading_llm_committee_veto_alignment_total", {}),
+    }
+    before = read(names)
     review_run(review_id=review.pk)
     review.refresh_from_db()
     assert (review.verdict, review.effect, review.reasons) == (
@@ -178,6 +185,17 @@ def test_a_mandatory_committee_veto_vetoes(active, llm_server, django_capture_on
         "veto",
         ["llm_committee_veto:risk_critic"],
     )
+    # the program's members are stored as votes; they made no call of their own
+    assert delta(before, names) == {"requests": 0.0, "veto": 1.0, "alignment": 1.0}
+    votes = review.committee_votes.order_by("pk")
+    assert [
+        (v.role, v.verdict, v.rationale_short, v.tokens_prompt, v.response_sha256) for v in votes
+    ] == [
+        ("researcher", "approve", "researcher view", 0, ""),
+        ("risk_critic", "veto", "risk_critic view", 0, ""),
+        ("execution_critic", "approve", "execution_critic view", 0, ""),
+        ("policy_judge", "approve", "policy_judge view", 0, ""),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,7 @@ def test_a_worker_on_redis_runs_the_review_and_sends_the_order(
         "LLM_EFFECTIVE_CHALLENGE_ID": "challenge-7",
         "LLM_SHADOW_COMPLETED_AT": "2026-02-01T00:00:00Z",
         "LLM_MODEL_VERSION_LOCK": "test-model",
+        "LLM_COMMITTEE_ENABLED": "false",  # one scripted answer: the single call
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     worker = subprocess.Popen(
