@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 # the same on SQLite (`make run`'s database) and on Postgres, in any storage; the artifact hash
 # (and the evaluation and promotion hashes over it) also covers the stored program's URI, so it
 # is the same on every run against one storage
-DATASET_HASH = "14954e181aeb49228475a56a95891721f08d42f4d08b3efd6f2faae0632b2344"
+DATASET_HASH = "30501b9011e767efbce24b081255a8f1cf657115389bda640301448ff290b0b7"
 
 
 @pytest.fixture
@@ -88,8 +88,8 @@ def test_the_demo_runs_the_whole_loop_offline_with_stable_hashes(settings, rgw_b
         "dataset_hash": DATASET_HASH,
         "optimizer": "bootstrap-fewshot",
         "artifact_hash": first["artifact_hash"],
-        "compiled_prompt_hash": "db2f8a3fc66d9cb2bafc3d5594722a4a8c86c04b80171b25ec50057434601826",
-        "reproducibility_hash": "c6978a58249d630bd3eeb16cb89644c255daa55af30c6bd249a24dc1c2cbfe6e",
+        "compiled_prompt_hash": "4dda4e5e5431535e789ecc82a0188097bebf6d050abb92deb400e4b165a086e5",
+        "reproducibility_hash": "9c467d4e6b85be648e6078e050e68cb4532764d460ccbda77e9e029a6434e7e3",
         "eval_hash": first["eval_hash"],
         "gate_compatibility": "pass",
         "gates": {
