@@ -1,10 +1,15 @@
 """Test overrides: only what the suite needs. Tests run against real Postgres by default."""
 
 import os
+import tempfile
 
-from torghut_site.dburl import parse_database_url
-from torghut_site.settings import *  # noqa: F403
-from torghut_site.settings import BASE_DIR
+# the suite's files (the embedded broker, artifacts, caches) never land in the checkout's var/,
+# where `make run` would find them (a test's queued task, run by the next `make run` worker)
+os.environ.setdefault("TORGHUT_VAR_DIR", tempfile.mkdtemp(prefix="torghut-test-var-"))
+
+from torghut_site.dburl import parse_database_url  # noqa: E402
+from torghut_site.settings import *  # noqa: E402, F403
+from torghut_site.settings import BASE_DIR  # noqa: E402
 
 _test_dsn = os.environ.get("TEST_DB_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/torghut")
 DATABASES = {"default": parse_database_url(_test_dsn, base_dir=BASE_DIR)}

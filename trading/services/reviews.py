@@ -270,7 +270,8 @@ def _budgeted_execute(
 @dataclass(frozen=True)
 class ReviewTaskResult:
     review_id: int
-    result: str  # completed | not_pending | already_started | past_deadline | lost_to_expiry
+    # completed | not_pending | already_started | past_deadline | lost_to_expiry | not_found
+    result: str
     effect: str = ""
 
 
@@ -364,7 +365,9 @@ def review_run(*, review_id: int, dspy_lm: Any | None = None) -> ReviewTaskResul
     claimed = LLMDecisionReview.objects.filter(
         pk=review_id, status=ReviewStatus.PENDING, started_at__isnull=True
     ).update(started_at=now)
-    review = LLMDecisionReview.objects.select_related("decision").get(pk=review_id)
+    review = LLMDecisionReview.objects.select_related("decision").filter(pk=review_id).first()
+    if review is None:
+        return ReviewTaskResult(review_id, "not_found")  # its decision was deleted
     if not claimed:
         result = "not_pending" if review.status != ReviewStatus.PENDING else "already_started"
         return ReviewTaskResult(review_id, result)

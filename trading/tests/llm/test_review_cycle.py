@@ -405,6 +405,13 @@ def test_the_deadline_applies_the_fail_mode_and_a_late_task_calls_nothing(
     assert llm_server.completions() == []
 
 
+def test_a_review_whose_row_is_gone_is_a_no_op_not_a_task_error(llm_settings, llm_server):
+    # a queued task outliving its review (the decision deleted) ends quietly, asking nothing
+    llm_server.queue(legacy_json("approve"))
+    assert review_run(review_id=987654).result == "not_found"
+    assert llm_server.completions() == []
+
+
 def test_an_expired_review_with_pass_through_sends_the_deterministic_order(
     replay_settings, macd_strategy, llm_settings, llm_server, django_capture_on_commit_callbacks
 ):
