@@ -24,6 +24,8 @@ from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from trading.llm.dspy.outputs import verdict_outputs
+
 DEMO_MODEL = "torghut-demo-rule-v1"
 # the rule was fixed before the bundled sample day (2026-03-03): it has seen none of its outcomes
 DEMO_MODEL_TRAINING_CUTOFF = date(2026, 3, 2)
@@ -31,7 +33,6 @@ DEMO_INSTRUCTION = (
     "Review one trade decision that passed the deterministic checks. Answer the verdict of the "
     "most similar reviewed decision of the same strategy and symbol; approve when there is none."
 )
-ROLES = ("researcher", "risk_critic", "execution_critic", "policy_judge")
 
 _FIELD = re.compile(r"^\d+\. `(\w+)` \(([^)]*)\)", re.MULTILINE)
 _SECTION = re.compile(r"\[\[ ## (\w+) ## \]\]\n(.*?)(?=\n\[\[ ## |\Z)", re.DOTALL)
@@ -84,33 +85,13 @@ def _nearest_verdict(messages: list[dict[str, Any]], asked: tuple[str, str, str,
 
 
 def _review_fields(verdict: str) -> dict[str, Any]:
-    flags = ["similar_decision_lost"] if verdict == "veto" else []
-    return {
-        "verdict": verdict,
-        "confidence": 0.6,
-        "rationale": f"demo rule: the most similar reviewed decision was {verdict}",
-        "rationale_short": verdict,
-        "required_checks": ["risk_engine", "order_firewall", "execution_policy"],
-        "risk_flags": flags,
-        "adjusted_qty": "none",
-        "adjusted_order_type": "none",
-        "limit_price": "none",
-        "escalate_reason": "none",
-        "uncertainty_band": "medium",
-        "committee": [
-            {
-                "role": role,
-                "verdict": verdict,
-                "confidence": 0.6,
-                "uncertainty_band": "medium",
-                "rationale_short": f"{role}: {verdict}",
-                "required_checks": [],
-                "risk_flags": flags,
-            }
-            for role in ROLES
-        ],
-        "calibration_metadata": {"source": DEMO_MODEL},
-    }
+    return verdict_outputs(
+        verdict,
+        confidence=0.6,
+        rationale=f"demo rule: the most similar reviewed decision was {verdict}",
+        veto_flag="similar_decision_lost",
+        metadata={"source": DEMO_MODEL},
+    )
 
 
 def _typed_value(name: str, kind: str) -> Any:

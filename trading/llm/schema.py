@@ -120,8 +120,8 @@ class ReviewResponse(BaseModel):
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
-def parse_review_response(content: str) -> tuple[ReviewResponse, dict[str, Any]]:
-    """The validated response and the JSON it came from."""
+def _json_object(content: str) -> dict[str, Any]:
+    """The answer's JSON object (a ```json fence allowed), else `parse_error`."""
     text = content.strip()
     fenced = _FENCE.match(text)
     if fenced:
@@ -132,6 +132,12 @@ def parse_review_response(content: str) -> tuple[ReviewResponse, dict[str, Any]]
         raise ReviewSchemaError("parse_error", f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ReviewSchemaError("parse_error", "not a JSON object")
+    return data
+
+
+def parse_review_response(content: str) -> tuple[ReviewResponse, dict[str, Any]]:
+    """The validated response and the JSON it came from."""
+    data = _json_object(content)
     try:
         return ReviewResponse.model_validate(data), data
     except ValidationError as exc:
@@ -304,16 +310,7 @@ class CommitteeVote(BaseModel):
 
 def parse_committee_vote(content: str) -> tuple[CommitteeVote, dict[str, Any]]:
     """The validated vote and the JSON it came from (errors as `parse_review_response`)."""
-    text = content.strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1)
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ReviewSchemaError("parse_error", f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ReviewSchemaError("parse_error", "not a JSON object")
+    data = _json_object(content)
     try:
         return CommitteeVote.model_validate(data), data
     except ValidationError as exc:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from torghut_site.hashing import canonical_bytes_hash as sha256_hex
 from trading.llm.dspy import artifacts
 from trading.llm.dspy.agentrun import IMPLEMENTATION_SPEC_BY_LANE
+from trading.llm.dspy.outputs import verdict_outputs
 from trading.models import LLMDspyWorkflowArtifact
 from trading.models.llm import DspyArtifactStatus, DspyLane
 from trading.services.dspy_lanes.common import (
@@ -33,33 +34,13 @@ def labelled_fields(example: dict[str, Any]) -> dict[str, Any]:
     """The answer the label asks for, in the program's output fields (the demos' outputs)."""
     label = example["label"]
     verdict = label["verdict"]
-    flags = ["adverse_markout"] if verdict == "veto" else []
-    return {
-        "verdict": verdict,
-        "confidence": 0.8,
-        "rationale": f"labelled {verdict}: markout {label['markoutBps']} bps after the decision",
-        "rationale_short": verdict,
-        "required_checks": ["risk_engine", "order_firewall", "execution_policy"],
-        "risk_flags": flags,
-        "adjusted_qty": "none",
-        "adjusted_order_type": "none",
-        "limit_price": "none",
-        "escalate_reason": "none",
-        "uncertainty_band": "medium",
-        "committee": [
-            {
-                "role": role,
-                "verdict": verdict,
-                "confidence": 0.8,
-                "uncertainty_band": "medium",
-                "rationale_short": f"{role}: {verdict}",
-                "required_checks": [],
-                "risk_flags": flags,
-            }
-            for role in ("researcher", "risk_critic", "execution_critic", "policy_judge")
-        ],
-        "calibration_metadata": {"label_source": "markout"},
-    }
+    return verdict_outputs(
+        verdict,
+        confidence=0.8,
+        rationale=f"labelled {verdict}: markout {label['markoutBps']} bps after the decision",
+        veto_flag="adverse_markout",
+        metadata={"label_source": "markout"},
+    )
 
 
 def dspy_compile(
