@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.servers.base import Fault, Request, Response, TestHTTPServer
 
@@ -301,9 +302,17 @@ def test_a_second_release_replaces_the_previous_digest_everywhere(repos, github)
         ["  name: torghut-migrate-1.2.0", f"          image: {new}"],
     )
     assert diff == expected
+    images, jobs = [], []
     for name in [*WORKLOADS, "kustomization.yaml"]:
         text = repos.git(repos.remote, "show", f"release/1.2.0:deploy/k8s/{name}")
         assert OLD_DIGEST not in text
+        for doc in yaml.safe_load_all(text):
+            if doc["kind"] == "Job":
+                jobs.append(doc["metadata"]["name"])
+            if "template" in doc.get("spec", {}):
+                images += [c["image"] for c in doc["spec"]["template"]["spec"]["containers"]]
+    # what the cluster would run, read as Kubernetes reads it
+    assert (images, jobs) == ([new] * sum(CONTAINERS.values()), ["torghut-migrate-1.2.0"])
 
 
 # -- refused inputs -----------------------------------------------------------------------------
@@ -406,3 +415,21 @@ def test_an_auto_merge_refused_by_graphql_fails_the_release(repos, github):
         "[{'message': 'Pull request Auto merge is not allowed for this repository'}]\n"
     )
     assert [r.path for r in github.requests] == ["/repos/acme/torghut/pulls", "/graphql"]
+
+
+def test_make_release_passes_values_through_the_environment_not_the_shell(tmp_path):
+    pwned = tmp_path / "pwned"
+    hostile = f'1"; touch {pwned}; echo "'
+    result = subprocess.run(
+        ["make", "--no-print-directory", "release", f"VERSION={hostile}", f"DIGEST={DIGEST}"]
+        + ["GITHUB_REPO=acme/torghut", f"IMAGE={IMAGE}", f"PYTHON={sys.executable}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"release: error: not a valid version (lowercase tag): {hostile!r}" in result.stderr
+    assert not pwned.exists()
+    assert not (ROOT / "release-contract.json").exists()
