@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
-.PHONY: run run-services test venv deps deps-dev lint typecheck migrations-check pytest services-up services-down bench clean release-check image
+.PHONY: run run-services test venv deps deps-dev lint typecheck migrations-check pytest services-up services-down bench clean release-check image release
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,29 @@ image:
 	docker build -t $(IMAGE):$$(git rev-parse --short HEAD) \
 	  --build-arg TORGHUT_COMMIT=$$(git rev-parse HEAD) \
 	  --build-arg TORGHUT_VERSION=$$(git describe --tags --always) .
+
+# The release pull request (scripts/release.py, standard library only), after `make image` and
+# the push: writes release-contract.json (image, digest, commit, version, migrations changed since
+# PREVIOUS, default the newest tag), then pins IMAGE:VERSION@DIGEST in every workload of deploy/k8s
+# on the branch release/VERSION, pushes it to REMOTE and opens the PR on GITHUB_REPO (owner/name)
+# with the token in GITHUB_TOKEN: a draft labelled do-not-automerge when migrations changed,
+# otherwise auto-merge (squash) requested. The values reach the script through the environment,
+# never through the recipe's shell text.
+release: export RELEASE_IMAGE = $(IMAGE)
+release: export RELEASE_DIGEST = $(DIGEST)
+release: export RELEASE_VERSION = $(VERSION)
+release: export RELEASE_PREVIOUS = $(PREVIOUS)
+release: export RELEASE_GITHUB_REPO = $(GITHUB_REPO)
+release: export RELEASE_REMOTE = $(or $(REMOTE),origin)
+release: export RELEASE_BRANCH = $(or $(RELEASE_BASE),main)
+release: export RELEASE_API_URL = $(or $(GITHUB_API_URL),https://api.github.com)
+release:
+	@test -n "$$RELEASE_DIGEST" && test -n "$$RELEASE_VERSION" && test -n "$$RELEASE_GITHUB_REPO" || \
+	  { echo "usage: make release IMAGE=<registry/name> DIGEST=sha256:<hex> VERSION=<tag> GITHUB_REPO=<owner/name> [PREVIOUS=<rev>] (GITHUB_TOKEN in the environment)" >&2; exit 1; }
+	$(PYTHON) scripts/release.py contract --image "$$RELEASE_IMAGE" --digest "$$RELEASE_DIGEST" \
+	  --version "$$RELEASE_VERSION" $${RELEASE_PREVIOUS:+--previous "$$RELEASE_PREVIOUS"}
+	$(PYTHON) scripts/release.py promote --github-repo "$$RELEASE_GITHUB_REPO" \
+	  --remote "$$RELEASE_REMOTE" --base "$$RELEASE_BRANCH" --api-url "$$RELEASE_API_URL"
 
 clean:
 	rm -rf var .services .pytest_cache .mypy_cache .ruff_cache
