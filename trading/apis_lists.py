@@ -11,7 +11,7 @@ included, answers 400 `invalid_request` naming the parameter); rows are rendered
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -69,7 +69,13 @@ class AwareDateTimeField(serializers.DateTimeField):
                 parsed = None
         if parsed is None:
             raise serializers.ValidationError("must be an RFC 3339 time with an offset")
-        return parsed
+        try:
+            # in UTC: Postgres refuses offsets beyond ±15:59, RFC 3339 allows up to ±23:59
+            return parsed.astimezone(UTC)
+        except OverflowError:  # within a day of year 1 or 9999: as far as a time goes
+            if parsed.year == 1:
+                return datetime.min.replace(tzinfo=UTC)
+            return datetime.max.replace(tzinfo=UTC)
 
 
 def _text(pattern: str, max_length: int, help_text: str) -> serializers.RegexField:

@@ -236,3 +236,13 @@ def test_lists_and_details_need_authentication():
         response = client.get(path)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["1755-08-21T10:30:38.17+20:25", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
+)
+def test_any_rfc3339_offset_is_a_time_postgres_takes(reader, since):
+    made = decision(0)
+    body = reader.get("/trading/decisions", {"since": since}).json()
+    assert [row["id"] for row in body["results"]] == ([] if since.startswith("9999") else [made.id])
