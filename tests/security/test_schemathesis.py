@@ -259,3 +259,22 @@ EXACT_CASES = [
 def test_fuzz_with_every_check(api_schema, seeded, operator_token, method, path, mode):
     headers = {"Authorization": f"Token {operator_token.key}"}
     _fuzz(api_schema, method, path, mode, headers=headers, every_check=True)
+
+
+def test_finalize_json_values_are_not_nullable_in_the_schema():
+    """DRF's JSONField refuses null (400); an empty schema would promise it is accepted."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    fields = {
+        "SynthesisRequest": ("risk_assessment", "implementation_implications"),
+        "VerdictRequest": ("dspy_eval_report",),
+        "StepRequest": ("input_json", "output_json", "error_json"),
+    }
+    for component, names in fields.items():
+        for name in names:
+            schema = components[component]["properties"][name]
+            assert "nullable" not in schema, (component, name)
+            assert [option["type"] for option in schema["anyOf"]] == [
+                "object", "array", "string", "number", "boolean"
+            ]  # fmt: skip
