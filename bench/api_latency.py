@@ -9,11 +9,14 @@ rates high enough never to answer 429) serves it on a free port. A Python load g
 previous answer is read) drives each endpoint for --seconds after a one-second warm-up:
 
 - GET /healthz               the baseline: the same server, routing and DRF, no auth, no database
-- GET /trading/decisions     token auth, default page (200 of the seeded rows, newest first)
+- GET /trading/decisions     token auth, default page (50 lean rows of the seeded ones, newest
+                             first, one query, rendered with orjson)
 - GET /trading/status        token auth, lanes, flags, kill switch, heartbeats, decision counts
 
 Figures per endpoint: p50 / p99 / max latency (ms), requests/s, errors; ratio = requests/s against
-/healthz in the same run. Writes bench/results/api_latency.json.
+/healthz in the same run, and whether the targets of issue 23 hold in every run (2 cores, 8
+clients: decisions p99 <= 30 ms and >= 25 % of /healthz's requests/s; status p99 <= 15 ms).
+Writes bench/results/api_latency.json.
 
     .venv/bin/python bench/api_latency.py [--runs 2] [--seconds 10] [--concurrency 8]
 """
@@ -234,6 +237,7 @@ def main() -> None:
                     for r, b in zip(runs, base_rps, strict=True)
                 ]
             )
+    figures["targets_met"] = targets_met(figures)
     table: list[dict[str, Any]] = [
         {
             "name": f"api GET /trading/{name} req/s",
@@ -260,6 +264,16 @@ def main() -> None:
     print(f"wrote {path.relative_to(ROOT)}")
     if any(figures[f"{name}_errors"] for name, _, _ in ENDPOINTS):
         raise SystemExit("some requests failed")
+
+
+def targets_met(figures: dict[str, Any]) -> dict[str, bool]:
+    """Issue 23's targets, judged on the worst run."""
+    return {
+        "decisions_p99_le_30ms": figures["decisions_p99_ms"]["max"] <= 30,
+        "decisions_rps_ge_25pct_of_healthz": figures["decisions_rps_ratio_vs_healthz"]["min"]
+        >= 0.25,
+        "status_p99_le_15ms": figures["status_p99_ms"]["max"] <= 15,
+    }
 
 
 def fmt(value: dict[str, float]) -> str:

@@ -19,8 +19,6 @@ from trading.lanes import UnknownLaneError
 from trading.selectors.books import books_overview
 from trading.selectors.llm import llm_evaluation, market_day
 from trading.selectors.trading import (
-    decision_list,
-    execution_list,
     tca_rows,
     tca_summary_cached,
     trading_health,
@@ -76,6 +74,8 @@ def _filters(request: Request) -> dict[str, Any]:
 
 
 class DecisionOutputSerializer(serializers.Serializer[Any]):
+    """A whole decision (`GET /trading/decisions/{id}`)."""
+
     id = serializers.IntegerField()
     strategy = serializers.CharField(source="strategy.name")
     account_label = serializers.CharField()
@@ -100,6 +100,8 @@ class DecisionOutputSerializer(serializers.Serializer[Any]):
 
 
 class ExecutionOutputSerializer(serializers.Serializer[Any]):
+    """A whole execution (`GET /trading/executions/{id}`)."""
+
     id = serializers.IntegerField()
     decision_id = serializers.IntegerField(allow_null=True)
     account_label = serializers.CharField()
@@ -184,29 +186,6 @@ class HealthApi(APIView):
         body = trading_health()
         code = status.HTTP_200_OK if body["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
         return Response(body, status=code)
-
-
-class DecisionListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema describes the paginated answer
-
-    @extend_schema(parameters=FILTER_PARAMS, responses=DecisionOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        rows = decision_list(**_filters(request))
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(DecisionOutputSerializer(page, many=True).data)
-
-
-class ExecutionListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema describes the paginated answer
-
-    @extend_schema(parameters=FILTER_PARAMS, responses=ExecutionOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        filters = _filters(request)
-        rows = execution_list(symbol=filters.get("symbol"), since=filters.get("since"))
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(ExecutionOutputSerializer(page, many=True).data)
 
 
 class TcaApi(APIView):

@@ -240,6 +240,23 @@ _INT_MAX = 2_147_483_647  # PositiveIntegerField
 _BIGINT_MAX = 9_223_372_036_854_775_807  # BigIntegerField
 
 
+@extend_schema_field(
+    {
+        "description": "any JSON value but null",
+        "anyOf": [
+            {"type": "object", "additionalProperties": {}},
+            {"type": "array", "items": {}},
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "boolean"},
+        ],
+    }
+)
+class JsonValueField(serializers.JSONField):
+    """A JSON value the server takes: anything but null, which DRF's JSONField refuses (400)
+    while its schema, an empty one, would allow it."""
+
+
 class _Lenient(serializers.Serializer[Any]):
     """Unknown keys are ignored; present keys must have the right type."""
 
@@ -254,10 +271,10 @@ class SynthesisSerializer(_Lenient):
     methodology_summary = serializers.CharField(required=False, allow_blank=True)
     key_findings = serializers.ListField(required=False)
     novelty_claims = serializers.ListField(required=False)
-    risk_assessment = serializers.JSONField(required=False)
+    risk_assessment = JsonValueField(required=False)
     citations = serializers.ListField(required=False)
     implementation_plan_md = serializers.CharField(required=False, allow_blank=True)
-    implementation_implications = serializers.JSONField(required=False)
+    implementation_implications = JsonValueField(required=False)
     confidence = serializers.DecimalField(
         required=False, allow_null=True, max_digits=5, decimal_places=4, min_value=0, max_value=1
     )
@@ -273,7 +290,7 @@ class VerdictSerializer(_Lenient):
     )
     decision_policy = serializers.CharField(required=False, allow_blank=True, max_length=200)
     gating = serializers.DictField(required=False)
-    dspy_eval_report = serializers.JSONField(required=False)
+    dspy_eval_report = JsonValueField(required=False)
     rationale = serializers.CharField(required=False, allow_blank=True)
     rejection_reasons = serializers.ListField(required=False)
     recommendations = serializers.ListField(required=False)
@@ -328,9 +345,9 @@ class StepSerializer(_Lenient):
     duration_ms = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=_INT_MAX
     )
-    input_json = serializers.JSONField(required=False)
-    output_json = serializers.JSONField(required=False)
-    error_json = serializers.JSONField(required=False)
+    input_json = JsonValueField(required=False)
+    output_json = JsonValueField(required=False)
+    error_json = JsonValueField(required=False)
 
 
 @extend_schema_field(PullRequestSerializer(many=True))

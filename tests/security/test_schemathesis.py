@@ -152,19 +152,28 @@ def seeded(db) -> None:
 
 
 def _fuzz(
-    api_schema: Any, method: str, path: str, mode: GenerationMode, headers: dict[str, str]
+    api_schema: Any,
+    method: str,
+    path: str,
+    mode: GenerationMode,
+    headers: dict[str, str],
+    *,
+    every_check: bool = False,
 ) -> None:
     operation = api_schema[path][method]
     strategy = operation.as_strategy(generation_mode=mode)
-    if "{run_id}" in path:
-        # half the examples address the seeded run, so its answers are checked too
-        strategy = st.one_of(
-            strategy,
-            operation.as_strategy(generation_mode=mode, path_parameters={"run_id": SEEDED_RUN_ID}),
-        )
+    seeded_ids = {"{run_id}": {"run_id": SEEDED_RUN_ID}, "{id}": {"id": _seeded_row_id(path)}}
+    for placeholder, parameters in seeded_ids.items():
+        if placeholder in path:
+            # half the examples address the seeded row, so its answers are checked too
+            strategy = st.one_of(
+                strategy,
+                operation.as_strategy(generation_mode=mode, path_parameters=parameters),
+            )
     documented = set(operation.definition.raw.get("responses", {}))
     # a documented 5xx is an answer (503 degraded, 502 upstream failed); 500 never is
-    excluded = list(INPUT_STRICTNESS_CHECKS)
+    excluded = [] if every_check else list(INPUT_STRICTNESS_CHECKS)
+    additional = list(INPUT_STRICTNESS_CHECKS) if every_check else []  # on, whatever the config
     if any(code.startswith("5") for code in documented):
         excluded.append(not_a_server_error)
 
@@ -178,10 +187,19 @@ def _fuzz(
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Any) -> None:
-        response = case.call_and_validate(headers=headers, excluded_checks=excluded)
+        response = case.call_and_validate(
+            headers=headers, excluded_checks=excluded, additional_checks=additional
+        )
         assert response.status_code != 500
 
     run()
+
+
+def _seeded_row_id(path: str) -> str:
+    """The id of the seeded row a `{id}` path addresses (the latest decision or execution)."""
+    model = Execution if path.startswith("/trading/executions/") else TradeDecision
+    row = model.objects.order_by("-id").first()
+    return str(row.id if row is not None else 1)
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
@@ -220,3 +238,43 @@ def test_every_api_route_is_in_the_schema():
 
     published = {normalized(path) for _, path, _ in OPERATIONS}
     assert {normalized(route) for route in api_routes} - published == set()
+
+
+# The trading lists and details state their input exactly: every check runs, the input
+# strictness checks included (valid input answered 2xx, invalid input refused with a 4xx).
+EXACT_PATHS = (
+    "/trading/decisions",
+    "/trading/decisions/{id}",
+    "/trading/executions",
+    "/trading/executions/{id}",
+)
+EXACT_CASES = [
+    pytest.param("GET", path, mode, id=f"GET {path} {mode.value}")
+    for path in EXACT_PATHS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), EXACT_CASES)
+def test_fuzz_with_every_check(api_schema, seeded, operator_token, method, path, mode):
+    headers = {"Authorization": f"Token {operator_token.key}"}
+    _fuzz(api_schema, method, path, mode, headers=headers, every_check=True)
+
+
+def test_finalize_json_values_are_not_nullable_in_the_schema():
+    """DRF's JSONField refuses null (400); an empty schema would promise it is accepted."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    fields = {
+        "SynthesisRequest": ("risk_assessment", "implementation_implications"),
+        "VerdictRequest": ("dspy_eval_report",),
+        "StepRequest": ("input_json", "output_json", "error_json"),
+    }
+    for component, names in fields.items():
+        for name in names:
+            schema = components[component]["properties"][name]
+            assert "nullable" not in schema, (component, name)
+            assert [option["type"] for option in schema["anyOf"]] == [
+                "object", "array", "string", "number", "boolean"
+            ]  # fmt: skip

@@ -72,4 +72,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # a decision's `action` and an execution's `side` are the same choice set: one enum
+    "ENUM_NAME_OVERRIDES": {"OrderSideEnum": "trading.models.decisions.OrderSide"},
 }

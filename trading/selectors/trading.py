@@ -16,43 +16,13 @@ from torghut_site.flags import flag_enabled, flags_snapshot
 from torghut_site.models import HeartbeatKind
 from torghut_site.selectors import heartbeat_list
 from trading.lanes import lane_configs
-from trading.models import Execution, ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
+from trading.models import ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
 from trading.ports import order_feed_status
 from trading.selectors.llm import llm_evaluation, llm_status
 from trading.selectors.safety import kill_switch_state
 from trading.selectors.trade_stream import trade_stream_health, trade_stream_watched
 
 MAX_LIMIT = 500
-
-
-def decision_list(
-    *,
-    symbol: str | None = None,
-    since: datetime | None = None,
-    status: str | None = None,
-    strategy_id: int | None = None,
-) -> QuerySet[TradeDecision]:
-    rows = TradeDecision.objects.select_related("strategy").order_by("-created_at", "-pk")
-    if symbol:
-        rows = rows.filter(symbol=symbol.upper())
-    if since:
-        rows = rows.filter(created_at__gte=since)
-    if status:
-        rows = rows.filter(status=status)
-    if strategy_id:
-        rows = rows.filter(strategy_id=strategy_id)
-    return rows
-
-
-def execution_list(
-    *, symbol: str | None = None, since: datetime | None = None
-) -> QuerySet[Execution]:
-    rows = Execution.objects.select_related("tca").order_by("-created_at", "-pk")
-    if symbol:
-        rows = rows.filter(symbol=symbol.upper())
-    if since:
-        rows = rows.filter(created_at__gte=since)
-    return rows
 
 
 def tca_rows(
