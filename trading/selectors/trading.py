@@ -20,6 +20,7 @@ from trading.models import Execution, ExecutionTcaMetric, LaneState, SafetyState
 from trading.ports import order_feed_status
 from trading.selectors.llm import llm_evaluation, llm_status
 from trading.selectors.safety import kill_switch_state
+from trading.selectors.status import lanes_rollup
 from trading.selectors.trade_stream import trade_stream_health, trade_stream_watched
 
 MAX_LIMIT = 500
@@ -142,6 +143,12 @@ def _lane_equity(state: LaneState | None) -> dict[str, Any]:
     }
 
 
+def _status_tca() -> dict[str, Any]:
+    """The TCA summary of `/trading/tca` (cached; `as_of` says when it was computed)."""
+    body = tca_summary_cached()
+    return {**body["summary"], "as_of": body["summary_as_of"], "since": body["summary_since"]}
+
+
 def trading_status() -> dict[str, Any]:
     kill = kill_switch_state()
     safety = SafetyState.objects.filter(scope="global").first()
@@ -173,8 +180,15 @@ def trading_status() -> dict[str, Any]:
             }
         )
     flags = {f.setting: {"value": f.value, "source": f.source} for f in flags_snapshot()}
+    rollup = lanes_rollup(
+        states=list(lanes.values()),
+        enabled_labels={lane.label for lane in lane_configs() if lane.enabled},
+        trading_enabled=bool(flags["TRADING_ENABLED"]["value"]),
+        now=timezone.now(),
+    )
     return {
         "enabled": flags["TRADING_ENABLED"]["value"],
+        **rollup,
         "mode": settings.TRADING_MODE,
         "autonomy_enabled": flags["TRADING_AUTONOMY_ENABLED"]["value"],
         "kill_switch": {"active": kill.active, "source": kill.source, "reason": kill.reason},
@@ -190,6 +204,7 @@ def trading_status() -> dict[str, Any]:
         "order_feed": order_feed_status(),
         "llm": llm_status(),
         "llm_evaluation": llm_evaluation(),
+        "tca": _status_tca(),
         "decisions_24h": dict(
             TradeDecision.objects.filter(created_at__gte=timezone.now() - timedelta(hours=24))
             .values_list("status")
