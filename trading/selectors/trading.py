@@ -17,7 +17,7 @@ from torghut_site.models import HeartbeatKind
 from torghut_site.selectors import heartbeat_list
 from trading.lanes import lane_configs
 from trading.models import Execution, ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
-from trading.ports import order_feed_status
+from trading.ports import order_feed_status, status_sections
 from trading.selectors.llm import llm_evaluation, llm_status
 from trading.selectors.safety import kill_switch_state
 from trading.selectors.status import lanes_rollup
@@ -205,6 +205,7 @@ def trading_status() -> dict[str, Any]:
         "llm": llm_status(),
         "llm_evaluation": llm_evaluation(),
         "tca": _status_tca(),
+        **status_sections(),
         "decisions_24h": dict(
             TradeDecision.objects.filter(created_at__gte=timezone.now() - timedelta(hours=24))
             .values_list("status")
