@@ -17,7 +17,9 @@ from django.db.models import Avg, Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from torghut_site.selectors import heartbeat_list
 from trading.models import ExecutionTcaMetric, LaneState
+from trading.signals.clickhouse import ClickHouseSignalSource
 
 # a lane counts as running while its last cycle finished within this many TRADING_POLL_MS
 # intervals (the heartbeat rows' expiry uses the same three intervals)
@@ -83,6 +85,30 @@ def lanes_rollup(
         "last_error": newest_failed.last_error if newest_failed else None,
         "signal_continuity": _signal_continuity(lanes),
     }
+
+
+def heartbeats_health(*, kind: str, key: str) -> dict[str, Any]:
+    """Healthy while one process of `kind` heartbeats; each row expires 3 heartbeat intervals
+    after its last write, and past that reads `dead`."""
+    rows = heartbeat_list(kind=kind)
+    return {
+        "ok": any(row.healthy for row in rows),
+        key: [
+            {"name": row.name, "state": row.state, "age_seconds": round(row.age_seconds, 1)}
+            for row in rows
+        ],
+    }
+
+
+def clickhouse_health() -> dict[str, Any]:
+    """`SELECT 1` against TA_CLICKHOUSE_URL with the signal source's credentials and timeout,
+    as the original's health check did. The error is named by kind only: this endpoint answers
+    probes, and ClickHouse's own text can name internal hosts."""
+    try:
+        ClickHouseSignalSource.from_settings().query("SELECT 1 AS ok")
+    except Exception as exc:  # noqa: BLE001 - any failure is "down"
+        return {"ok": False, "error": type(exc).__name__, "status": getattr(exc, "status", None)}
+    return {"ok": True}
 
 
 def tca_gauges() -> Iterable[Metric]:

@@ -12,6 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from torghut_site.models import HeartbeatKind
+from torghut_site.services import heartbeat_record
 from trading.models import Execution, ExecutionTcaMetric, LaneState
 
 pytestmark = pytest.mark.django_db
@@ -234,3 +236,74 @@ def test_status_query_count_is_bounded(reader, three_lanes, django_assert_max_nu
         # and evidence_continuity blocks add one query each
         with django_assert_max_num_queries(14):
             reader.get("/trading/status")
+
+
+@pytest.fixture
+def ch_server():
+    from tests.servers.clickhouse_server import ClickHouseServer
+
+    server = ClickHouseServer(user="torghut", password="s3cret").start()
+    yield server
+    server.stop()
+
+
+def _health(client) -> tuple[int, dict]:
+    response = client.get("/trading/health")
+    return response.status_code, response.json()
+
+
+def test_health_needs_a_beat_heartbeat_as_the_original_needed_its_scheduler(client, settings):
+    settings.TRADING_SIGNAL_SOURCE = "replay"
+    settings.TRADING_LANES = []
+    heartbeat_record(kind=HeartbeatKind.CELERY_WORKER, name="w1", interval_seconds=60)
+    code, body = _health(client)
+    assert (code, body["status"], body["scheduler"]) == (
+        503,
+        "degraded",
+        {"ok": False, "beats": []},
+    )
+    assert "clickhouse" not in body["dependencies"]  # not the signal source: not a dependency
+    with time_machine.travel(NOW, tick=False):
+        heartbeat_record(kind=HeartbeatKind.CELERY_BEAT, name="beat", interval_seconds=60)
+    with time_machine.travel(NOW + timedelta(seconds=30), tick=False):
+        code, body = _health(client)
+    assert (code, body["status"]) == (200, "ok")
+    assert body["scheduler"] == {
+        "ok": True,
+        "beats": [{"name": "beat", "state": "running", "age_seconds": 30.0}],
+    }
+    # three intervals without a write: the beat reads dead
+    with time_machine.travel(NOW + timedelta(seconds=180), tick=False):
+        code, body = _health(client)
+    assert (code, body["scheduler"]["ok"], body["scheduler"]["beats"][0]["state"]) == (
+        503,
+        False,
+        "dead",
+    )
+
+
+def test_health_checks_clickhouse_when_it_is_the_signal_source(client, settings, ch_server):
+    settings.TRADING_SIGNAL_SOURCE = "clickhouse"
+    settings.TRADING_LANES = []
+    settings.TA_CLICKHOUSE_URL = ch_server.url
+    settings.TA_CLICKHOUSE_USERNAME = "torghut"
+    settings.TA_CLICKHOUSE_PASSWORD = "s3cret"
+    heartbeat_record(kind=HeartbeatKind.CELERY_WORKER, name="w1", interval_seconds=60)
+    heartbeat_record(kind=HeartbeatKind.CELERY_BEAT, name="beat", interval_seconds=60)
+    code, body = _health(client)
+    assert (code, body["dependencies"]["clickhouse"]) == (200, {"ok": True})
+    assert ch_server.queries[-1:] == ["SELECT 1 AS ok FORMAT JSONEachRow"]
+    settings.TA_CLICKHOUSE_PASSWORD = "wrong"
+    code, body = _health(client)
+    assert (code, body["status"], body["dependencies"]["clickhouse"]) == (
+        503,
+        "degraded",
+        {"ok": False, "error": "ClickHouseError", "status": 401},
+    )
+    ch_server.stop()
+    settings.TA_CLICKHOUSE_PASSWORD = "s3cret"
+    code, body = _health(client)
+    assert (code, body["dependencies"]["clickhouse"]) == (
+        503,
+        {"ok": False, "error": "ClickHouseError", "status": None},
+    )
