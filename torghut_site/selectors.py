@@ -50,16 +50,22 @@ def schema_status(alias: str = DEFAULT_DB_ALIAS) -> SchemaStatus:
 
 
 def _applied_heads(loader: MigrationLoader) -> list[str]:
-    """Each app's applied migrations that no applied migration of the same app follows."""
+    """Each app's applied migrations that no applied migration of the same app follows, plus any
+    applied migration of a known app that this code does not have (the database is ahead: a
+    newer release migrated it). /db-check stays 200 then, since it is the readiness probe and
+    the older pods must keep serving until the new ones are ready (deploy/k8s/web.yaml)."""
     applied = set(loader.applied_migrations or {})
     graph = loader.graph
+    apps = {app for app, _ in graph.nodes}
+    squashed = {key for m in loader.replacements.values() for key in m.replaces}
     heads = [
         key
         for key in applied
         if key in graph.nodes
         and not any(c.key in applied and c.key[0] == key[0] for c in graph.node_map[key].children)
     ]
-    return sorted(f"{app}.{name}" for app, name in heads)
+    ahead = [k for k in applied if k not in graph.nodes and k[0] in apps and k not in squashed]
+    return sorted(f"{app}.{name}" for app, name in heads + ahead)
 
 
 def heartbeat_state(*, state: str, expires_at: datetime, now: datetime) -> str:
