@@ -318,6 +318,46 @@ def _last_continuity() -> dict[str, Any] | None:
     }
 
 
+def autonomy_status_brief() -> dict[str, Any]:
+    """The `autonomy` block of `/trading/status` (one query): whether the loop is on and its
+    last run's outcome; `GET /trading/autonomy` has the rest."""
+    last = (
+        ResearchRun.objects.order_by("-started_at", "-pk")
+        .only(
+            "run_id",
+            "status",
+            "trigger",
+            "started_at",
+            "finished_at",
+            "recommended_mode",
+            "gate_report",
+            "error",
+        )
+        .first()
+    )
+    return {
+        "enabled": flag_enabled("TRADING_AUTONOMY_ENABLED"),
+        "interval_seconds": settings.TRADING_AUTONOMY_INTERVAL_SECONDS,
+        "last_run": None
+        if last is None
+        else {
+            "run_id": last.run_id,
+            "status": last.status,
+            "trigger": last.trigger,
+            "started_at": last.started_at,
+            "finished_at": last.finished_at,
+            "recommended_mode": last.recommended_mode or None,
+            "gates_allowed": last.gate_report.get("allowed") if last.gate_report else None,
+            "error": last.error,
+        },
+    }
+
+
+def evidence_continuity_brief() -> dict[str, Any] | None:
+    """The `evidence_continuity` block of `/trading/status`: the last audit (one query)."""
+    return _last_continuity()
+
+
 def autonomy_status() -> dict[str, Any]:
     """`GET /trading/autonomy`: the research loop's configuration (flags read fresh; never the
     approval token itself), its last run, the current champions, and the last drift check and

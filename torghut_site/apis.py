@@ -60,6 +60,8 @@ class DbCheckApi(ProbeView):
         ok = serializers.BooleanField()
         schema_current = serializers.BooleanField()
         unapplied_migrations = serializers.ListField(child=serializers.CharField())
+        current_heads = serializers.ListField(child=serializers.CharField())
+        expected_heads = serializers.ListField(child=serializers.CharField())
         error = serializers.CharField(required=False)
 
     @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer})
@@ -68,6 +70,8 @@ class DbCheckApi(ProbeView):
         body: dict[str, object] = {
             "ok": result.current,
             "schema_current": result.current,
+            "current_heads": result.current_heads,
+            "expected_heads": result.expected_heads,
             "unapplied_migrations": result.unapplied_migrations,
         }
         if not result.reachable:

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -20,6 +21,10 @@ class SchemaStatus:
     reachable: bool
     unapplied_migrations: list[str]
     error: str = ""
+    # `app.migration` of each app's leaf: applied in the database (current) and in the code
+    # (expected), the Django form of the original's Alembic heads
+    current_heads: list[str] = field(default_factory=list)
+    expected_heads: list[str] = field(default_factory=list)
 
     @property
     def current(self) -> bool:
@@ -32,13 +37,35 @@ def schema_status(alias: str = DEFAULT_DB_ALIAS) -> SchemaStatus:
     try:
         connection.ensure_connection()
         executor = MigrationExecutor(connection)
-        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        leaves = executor.loader.graph.leaf_nodes()
+        plan = executor.migration_plan(leaves)
     except Exception as exc:  # noqa: BLE001 - any driver error means "unreachable" here
         return SchemaStatus(reachable=False, unapplied_migrations=[], error=type(exc).__name__)
     return SchemaStatus(
         reachable=True,
         unapplied_migrations=[f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards],
+        current_heads=_applied_heads(executor.loader),
+        expected_heads=sorted(f"{app}.{name}" for app, name in leaves),
     )
+
+
+def _applied_heads(loader: MigrationLoader) -> list[str]:
+    """Each app's applied migrations that no applied migration of the same app follows, plus any
+    applied migration of a known app that this code does not have (the database is ahead: a
+    newer release migrated it). /db-check stays 200 then, since it is the readiness probe and
+    the older pods must keep serving until the new ones are ready (deploy/k8s/web.yaml)."""
+    applied = set(loader.applied_migrations or {})
+    graph = loader.graph
+    apps = {app for app, _ in graph.nodes}
+    squashed = {key for m in loader.replacements.values() for key in m.replaces}
+    heads = [
+        key
+        for key in applied
+        if key in graph.nodes
+        and not any(c.key in applied and c.key[0] == key[0] for c in graph.node_map[key].children)
+    ]
+    ahead = [k for k in applied if k not in graph.nodes and k[0] in apps and k not in squashed]
+    return sorted(f"{app}.{name}" for app, name in heads + ahead)
 
 
 def heartbeat_state(*, state: str, expires_at: datetime, now: datetime) -> str:

@@ -14,7 +14,10 @@ class TradingConfig(AppConfig):
         from trading import checks  # registers the system checks
         from trading.schedule import trading_schedule
         from trading.selectors.safety import safety_metrics
+        from trading.selectors.status import signal_continuity_gauges, tca_gauges
 
         worker_init.connect(checks.dspy_worker_guard, weak=False)
         register_scrape_collector(safety_metrics)
+        register_scrape_collector(tca_gauges)
+        register_scrape_collector(signal_continuity_gauges)
         schedule_register(self.label, trading_schedule)

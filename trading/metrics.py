@@ -59,6 +59,27 @@ NO_SIGNAL = Counter(
     "Cycles without signals by reason.",
     ["account", "reason"],
 )
+# the original's signal-continuity counters (docs/compatibility.md#metrics): every cycle that
+# read no signal, split into the ones a closed market explains (`expected`:
+# TRADING_SIGNAL_MARKET_CLOSED_EXPECTED_REASONS while the market is closed) and the rest
+# (`actionable`), and each actionable streak reaching
+# TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD
+NO_SIGNAL_WINDOWS = Counter(
+    "torghut_trading_no_signal_windows_total", "Cycles that read no signal.", ["account"]
+)
+SIGNAL_STALENESS = {
+    kind: Counter(
+        f"torghut_trading_signal_{kind}_staleness_total",
+        f"Cycles without a signal that are {kind} (market closed and an expected reason, or not).",
+        ["account", "reason"],
+    )
+    for kind in ("expected", "actionable")
+}
+SIGNAL_STALENESS_ALERTS = Counter(
+    "torghut_trading_signal_staleness_alert_total",
+    "Actionable no-signal streaks reaching TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD.",
+    ["account", "reason"],
+)
 SIGNAL_LAG = Gauge(
     "torghut_trading_signal_lag_seconds",
     "Seconds between now and the newest signal seen.",

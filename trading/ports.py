@@ -9,6 +9,7 @@ raises `PortNotRegistered`: `orderfeed` is missing from INSTALLED_APPS.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,3 +53,22 @@ def order_feed_status() -> dict[str, Any]:
     if _order_feed.status is None:
         raise PortNotRegistered("order feed: status (is `orderfeed` installed?)")
     return _order_feed.status()
+
+
+# -- /trading/status sections lent by the apps above trading ---------------------------------
+# The research loop (`autonomy`) registers its `autonomy` and `evidence_continuity` blocks
+# from its AppConfig.ready(), so `/trading/status` carries them without trading importing it.
+# An app that is not installed lends nothing, and its block is absent (never a placeholder).
+
+StatusSection = Callable[[], dict[str, Any] | None]
+_status_sections: dict[str, StatusSection] = {}
+
+
+def status_section_register(*, name: str, section: StatusSection) -> None:
+    """Called by an upper app's AppConfig.ready(): `name` becomes a top-level status field."""
+    _status_sections[name] = section
+
+
+def status_sections() -> dict[str, dict[str, Any] | None]:
+    """Every registered block, by name, in registration order."""
+    return {name: section() for name, section in _status_sections.items()}

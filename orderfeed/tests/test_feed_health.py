@@ -52,8 +52,9 @@ def one_partition_feed(settings, kafka_bootstrap) -> Feed:
     settings.TRADING_ORDER_FEED_UNASSIGNED_GRACE_SECONDS = GRACE
     settings.TRADING_ORDER_FEED_STALL_SECONDS = STALL
     settings.TRADING_ORDER_FEED_LAG_ALERT = 1000
-    # the other dependencies of /trading/health are healthy: a worker heartbeats
+    # the other dependencies of /trading/health are healthy: a worker and beat heartbeat
     heartbeat_record(kind=HeartbeatKind.CELERY_WORKER, name="w1@test", interval_seconds=3600)
+    heartbeat_record(kind=HeartbeatKind.CELERY_BEAT, name="beat", interval_seconds=3600)
     return feed
 
 

@@ -41,19 +41,50 @@ def test_root_reports_version_and_commit(api_client, settings):
 
 @pytest.mark.django_db
 def test_db_check_current_then_pending_migration(api_client):
+    graph = MigrationLoader(connection).graph
+    heads = sorted(f"{app}.{name}" for app, name in graph.leaf_nodes())
     ok = api_client.get("/db-check")
     assert ok.status_code == 200
-    assert ok.json() == {"ok": True, "schema_current": True, "unapplied_migrations": []}
+    assert ok.json() == {
+        "ok": True,
+        "schema_current": True,
+        "current_heads": heads,
+        "expected_heads": heads,
+        "unapplied_migrations": [],
+    }
     # the newest trading migration "not applied" (as after deploying code before migrating)
-    (leaf,) = MigrationLoader(connection).graph.leaf_nodes("trading")
+    (leaf,) = graph.leaf_nodes("trading")
+    (parent,) = (p for p in graph.node_map[leaf].parents if p.key[0] == "trading")
     MigrationRecorder.Migration.objects.filter(app="trading", name=leaf[1]).delete()
     pending = api_client.get("/db-check")
     assert pending.status_code == 503
     assert pending.json() == {
         "ok": False,
         "schema_current": False,
+        # the database's trading head is the leaf's parent; the code still expects the leaf
+        "current_heads": sorted(
+            [h for h in heads if h != f"trading.{leaf[1]}"] + [f"trading.{parent.key[1]}"]
+        ),
+        "expected_heads": heads,
         "unapplied_migrations": [f"trading.{leaf[1]}"],
         "error": "database schema mismatch; migrations pending",
+    }
+
+
+@pytest.mark.django_db
+def test_db_check_names_a_migration_applied_by_a_newer_release_and_stays_ready(api_client):
+    heads = sorted(f"{a}.{n}" for a, n in MigrationLoader(connection).graph.leaf_nodes())
+    MigrationRecorder.Migration.objects.create(app="trading", name="9999_from_a_newer_release")
+    MigrationRecorder.Migration.objects.create(app="gone_app", name="0001_initial")  # not ours
+    response = api_client.get("/db-check")
+    # still 200: /db-check is the readiness probe, and the older pods keep serving in a rollout
+    assert response.status_code == 200
+    assert response.json() == {
+        "ok": True,
+        "schema_current": True,
+        "current_heads": sorted([*heads, "trading.9999_from_a_newer_release"]),
+        "expected_heads": heads,
+        "unapplied_migrations": [],
     }
 
 
@@ -69,6 +100,8 @@ def test_db_check_when_the_database_is_unreachable():
     assert json.loads(body) == {
         "ok": False,
         "schema_current": False,
+        "current_heads": [],
+        "expected_heads": [],
         "unapplied_migrations": [],
         "error": "database unavailable",
     }

@@ -14,12 +14,12 @@ from django.utils import timezone
 
 from torghut_site.flags import flag_enabled, flags_snapshot
 from torghut_site.models import HeartbeatKind
-from torghut_site.selectors import heartbeat_list
 from trading.lanes import lane_configs
 from trading.models import ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
-from trading.ports import order_feed_status
+from trading.ports import order_feed_status, status_sections
 from trading.selectors.llm import llm_evaluation, llm_status
 from trading.selectors.safety import kill_switch_state
+from trading.selectors.status import clickhouse_health, heartbeats_health, lanes_rollup
 from trading.selectors.trade_stream import trade_stream_health, trade_stream_watched
 
 MAX_LIMIT = 500
@@ -112,6 +112,12 @@ def _lane_equity(state: LaneState | None) -> dict[str, Any]:
     }
 
 
+def _status_tca() -> dict[str, Any]:
+    """The TCA summary of `/trading/tca` (cached; `as_of` says when it was computed)."""
+    body = tca_summary_cached()
+    return {**body["summary"], "as_of": body["summary_as_of"], "since": body["summary_since"]}
+
+
 def trading_status() -> dict[str, Any]:
     kill = kill_switch_state()
     safety = SafetyState.objects.filter(scope="global").first()
@@ -143,8 +149,15 @@ def trading_status() -> dict[str, Any]:
             }
         )
     flags = {f.setting: {"value": f.value, "source": f.source} for f in flags_snapshot()}
+    rollup = lanes_rollup(
+        states=list(lanes.values()),
+        enabled_labels={lane.label for lane in lane_configs() if lane.enabled},
+        trading_enabled=bool(flags["TRADING_ENABLED"]["value"]),
+        now=timezone.now(),
+    )
     return {
         "enabled": flags["TRADING_ENABLED"]["value"],
+        **rollup,
         "mode": settings.TRADING_MODE,
         "autonomy_enabled": flags["TRADING_AUTONOMY_ENABLED"]["value"],
         "kill_switch": {"active": kill.active, "source": kill.source, "reason": kill.reason},
@@ -160,6 +173,8 @@ def trading_status() -> dict[str, Any]:
         "order_feed": order_feed_status(),
         "llm": llm_status(),
         "llm_evaluation": llm_evaluation(),
+        "tca": _status_tca(),
+        **status_sections(),
         "decisions_24h": dict(
             TradeDecision.objects.filter(created_at__gte=timezone.now() - timedelta(hours=24))
             .values_list("status")
@@ -195,15 +210,11 @@ def trading_health() -> dict[str, Any]:
                 "broker": lane.broker,
                 "error": type(exc).__name__,
             }
-    # each row expires 3 heartbeat intervals after its last write: past that it reads `dead`
-    workers = heartbeat_list(kind=HeartbeatKind.CELERY_WORKER)
-    deps["worker_heartbeat"] = {
-        "ok": any(w.healthy for w in workers),
-        "workers": [
-            {"name": w.name, "state": w.state, "age_seconds": round(w.age_seconds, 1)}
-            for w in workers
-        ],
-    }
+    deps["worker_heartbeat"] = heartbeats_health(kind=HeartbeatKind.CELERY_WORKER, key="workers")
+    # the original's `scheduler`: here Celery beat, which sends every periodic task
+    scheduler = heartbeats_health(kind=HeartbeatKind.CELERY_BEAT, key="beats")
+    if settings.TRADING_SIGNAL_SOURCE == "clickhouse":
+        deps["clickhouse"] = clickhouse_health()
     lanes = LaneState.objects.all()
     deps["signal_source"] = {
         "ok": not any(s.last_cycle_status == "error" for s in lanes),
@@ -247,5 +258,5 @@ def trading_health() -> dict[str, Any]:
             "consumers": feed["consumers"],
             "unknown_orders_open": feed["unknown_orders_open"],
         }
-    ok = all(dep.get("ok") for dep in deps.values())
-    return {"status": "ok" if ok else "degraded", "dependencies": deps}
+    ok = scheduler["ok"] and all(dep.get("ok") for dep in deps.values())
+    return {"status": "ok" if ok else "degraded", "scheduler": scheduler, "dependencies": deps}

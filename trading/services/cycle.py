@@ -35,7 +35,10 @@ from trading.metrics import (
     CYCLES,
     KILL_SWITCH_CANCELS,
     NO_SIGNAL,
+    NO_SIGNAL_WINDOWS,
     SIGNAL_LAG,
+    SIGNAL_STALENESS,
+    SIGNAL_STALENESS_ALERTS,
     SIGNALS,
     SIGNALS_INVALID,
 )
@@ -657,8 +660,10 @@ def _record_continuity(
         if batch_reason and batch_reason == state.no_signal_reason
         else (1 if batch_reason else 0)
     )
+    market_open = _market_open(broker=broker, now=now)
     if batch_reason:
         NO_SIGNAL.labels(account=lane.label, reason=batch_reason).inc()
+        _count_staleness(lane=lane, reason=batch_reason, streak=streak, market_open=market_open)
     if lag is not None:
         SIGNAL_LAG.labels(account=lane.label).set(lag)
     lane_state_update(
@@ -667,8 +672,18 @@ def _record_continuity(
         no_signal_streak=streak,
         signal_lag_seconds=lag,
         last_signal_ts=latest or state.last_signal_ts,
-        market_open=_market_open(broker=broker, now=now),
+        market_open=market_open,
     )
+
+
+def _count_staleness(*, lane: LaneConfig, reason: str, streak: int, market_open: bool) -> None:
+    """The original's signal-continuity counters for one cycle without a signal."""
+    NO_SIGNAL_WINDOWS.labels(account=lane.label).inc()
+    expected = not market_open and reason in settings.TRADING_SIGNAL_MARKET_CLOSED_EXPECTED_REASONS
+    kind = "expected" if expected else "actionable"
+    SIGNAL_STALENESS[kind].labels(account=lane.label, reason=reason).inc()
+    if not expected and streak == settings.TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD:
+        SIGNAL_STALENESS_ALERTS.labels(account=lane.label, reason=reason).inc()
 
 
 def _market_open(*, broker: Broker, now: datetime) -> bool:
