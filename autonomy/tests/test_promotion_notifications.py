@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def receiver(settings) -> Iterator[NotifyReceiver]:
-    server = NotifyReceiver().start()
+    server = NotifyReceiver()
+    server.start()
     server.configure(settings)
     yield server
     server.stop()

@@ -21,7 +21,8 @@ VERDICT = {"verdict": "implement", "score": 0.81, "confidence": 0.7, "rationale"
 
 @pytest.fixture
 def receiver(settings) -> Iterator[NotifyReceiver]:
-    server = NotifyReceiver().start()
+    server = NotifyReceiver()
+    server.start()
     server.configure(settings)
     yield server
     server.stop()
@@ -30,7 +31,8 @@ def receiver(settings) -> Iterator[NotifyReceiver]:
 def _finalize(client: Any, run_id: str, verdict: dict[str, Any], capture: Any) -> int:
     with capture(execute=True):
         body = {"status": "running", "verdict": verdict}
-        return client.post(f"/whitepapers/runs/{run_id}/finalize", body, format="json").status_code
+        response = client.post(f"/whitepapers/runs/{run_id}/finalize", body, format="json")
+    return int(response.status_code)
 
 
 def test_a_verdict_is_posted_once_per_value(

@@ -9,7 +9,8 @@ from tests.servers.notify_receiver import NotifyReceiver
 
 @pytest.fixture
 def receiver(settings) -> Iterator[NotifyReceiver]:
-    server = NotifyReceiver().start()
+    server = NotifyReceiver()
+    server.start()
     server.configure(settings)
     yield server
     server.stop()

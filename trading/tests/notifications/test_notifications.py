@@ -143,7 +143,7 @@ def test_the_task_retries_after_a_500_and_then_sends(receiver):
     row = notify("incident", "incident:k3", {})
     assert row is not None
     # the retry Celery schedules 30 s later runs at once under `apply` (in-process)
-    result = notification_send.apply(args=[row.pk])
+    result = notification_send.apply(args=(row.pk,))
     assert (result.state, result.result) == ("SUCCESS", "sent")
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == ("sent", 2, "http 500")

@@ -62,7 +62,8 @@ def redis_broker() -> Iterator[None]:
 def test_a_hanging_webhook_does_not_hold_the_kill_switch(
     settings, redis_broker, django_capture_on_commit_callbacks
 ):
-    receiver = NotifyReceiver().start()
+    receiver = NotifyReceiver()
+    receiver.start()
     try:
         receiver.configure(settings, timeout=0.5)
         receiver.inject(Fault("POST", "/hook", delay=3.0))
