@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from torghut_site.queueing import task_after_commit
-from trading.models import Notification, NotificationStatus, SafetyEvent
+from trading.models import Incident, Notification, NotificationStatus, SafetyEvent
 from trading.models.safety import SafetyEventKind
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,20 @@ def notify_safety_event(event: SafetyEvent) -> Notification | None:
         "at": event.at,
     }
     return notify(str(event.kind), f"{event.kind}:{key}", payload)
+
+
+def notify_incidents(*, incident_keys: list[str]) -> None:
+    """Post each of these incidents that exists (one a bulk insert skipped is not posted)."""
+    for incident in Incident.objects.filter(incident_key__in=incident_keys).order_by("pk"):
+        payload = {
+            "incident_kind": incident.kind,
+            "account_label": incident.account_label,
+            "symbol": incident.symbol,
+            "reasons": incident.reasons,
+            "snapshot": incident.snapshot,
+            "at": incident.created_at,
+        }
+        notify("incident", f"incident:{incident.incident_key}", payload)
 
 
 def canonical_body(row: Notification) -> bytes:
