@@ -8,6 +8,7 @@ from typing import Any
 from celery import shared_task, signals
 
 from trading.lanes import enabled_lane_labels, lane_config
+from trading.notifications import notification_deliver
 from trading.services.cycle import lane_reviews_continue, orders_cancel_all, trading_cycle_run
 from trading.services.fill_checks import fill_check_run
 from trading.services.gap_fill import trade_stream_gap_fill
@@ -92,6 +93,16 @@ def fill_checks_run() -> dict[str, Any]:
     """Beat: check the paper lanes' new fills against their minute bars (idempotent: a fill is
     checked once; bounded to one batch of fills and one bars request per symbol and day)."""
     return fill_check_run().as_json()
+
+
+@shared_task(bind=True, ignore_result=True, soft_time_limit=60, time_limit=90, max_retries=None)
+def notification_send(self: Any, notification_id: int) -> str:
+    """Post one notification; a failed attempt is retried with backoff until the service marks
+    the row failed (trading.notifications.MAX_ATTEMPTS)."""
+    result = notification_deliver(notification_id=notification_id)
+    if result.retry_in is not None:
+        raise self.retry(countdown=result.retry_in)
+    return result.status
 
 
 @signals.worker_ready.connect

@@ -57,6 +57,7 @@ from autonomy.services.strategies import (
 from torghut_site.flags import flag_enabled
 from trading.lanes import UnknownLaneError, lane_config, paper_lane_labels
 from trading.models.strategies import UncertaintyAction
+from trading.notifications import notify
 from trading.selectors.fill_checks import strategy_fill_realism
 from trading.selectors.safety import live_approval_active
 from trading.signals.session import NEW_YORK
@@ -395,7 +396,19 @@ def promotion_approve(
                 promotion_ref=promotion.pk,
                 candidate_id=cand.candidate_id,
             )
+        notify("promotion", f"promotion:{promotion.pk}", _promotion_payload(promotion))
     return PromotionResult(promotion, created=True)
+
+
+def _promotion_payload(promotion: Promotion) -> dict[str, Any]:
+    return {
+        "candidate_id": promotion.candidate.candidate_id,
+        "mode": promotion.approved_mode,
+        "account_label": promotion.account_label,
+        "approver": promotion.approver,
+        "reason": promotion.reason,
+        "rollback_candidate_id": promotion.rollback_candidate_id,
+    }
 
 
 def promotion_deny(

@@ -23,6 +23,7 @@ from torghut_site.settings.orderfeed import *  # noqa: F403
 from torghut_site.settings.signals import *  # noqa: F403
 from torghut_site.settings.whitepapers import *  # noqa: F403
 from torghut_site.settings.storage import *  # noqa: F403
+from torghut_site.settings.notifications import *  # noqa: F403
 from torghut_site.settings.base import env
 
 env.raise_if_problems()

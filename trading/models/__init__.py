@@ -21,6 +21,7 @@ from trading.models.llm import (
 )
 from trading.models.llm_committee import LLMCommitteeVote
 from trading.models.llm_spend import LLMSpendDay, LLMSpendReservation, ReservationStatus
+from trading.models.notifications import Notification, NotificationStatus
 from trading.models.safety import Incident, SafetyEvent, SafetyState
 from trading.models.signals import TaSignal
 from trading.models.strategies import Strategy
@@ -45,6 +46,8 @@ __all__ = [
     "LaneState",
     "LiveApproval",
     "LiveApprovalStatus",
+    "Notification",
+    "NotificationStatus",
     "PositionSnapshot",
     "ReservationStatus",
     "SafetyEvent",

@@ -25,6 +25,7 @@ from trading.brokers.base import FINAL_ORDER_STATUSES, Broker, BrokerError
 from trading.metrics import BOOK_MISMATCH
 from trading.models import Execution, Incident, TradeDecision
 from trading.models.decisions import DecisionStatus
+from trading.notifications import notify_incidents
 from trading.selectors.allocation import ZERO, BookTotals, book_totals
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ def _incidents_write(*, account_label: str, result: BooksCheckResult) -> None:
         ]
         # a concurrent check that opened the same incident first wins (partial unique index)
         result.opened = len(Incident.objects.bulk_create(new, ignore_conflicts=True))
+        notify_incidents(incident_keys=[incident.incident_key for incident in new])
     for incident in new:
         logger.error("strategy books disagree with the broker", extra=incident.snapshot)
 

@@ -29,6 +29,7 @@ from django.utils import timezone
 from trading.lanes import live_lane_labels
 from trading.models import LiveApproval, LiveApprovalStatus, SafetyEvent
 from trading.models.safety import SafetyEventKind
+from trading.notifications import notify_safety_event
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
@@ -125,7 +126,7 @@ def _event(
     reason: str,
     **details: object,
 ) -> None:
-    SafetyEvent.objects.create(
+    event = SafetyEvent.objects.create(
         kind=kind,
         account_label=approval.account_label,
         actor_id=user.pk,
@@ -133,6 +134,7 @@ def _event(
         reason=reason,
         details={"approval_id": approval.pk, **details},
     )
+    notify_safety_event(event)
 
 
 def live_approval_request(

@@ -22,6 +22,7 @@ from torghut_site.queueing import task_after_commit
 from trading.metrics import EMERGENCY_STOPS
 from trading.models import Incident, LaneState, SafetyEvent, SafetyState
 from trading.models.safety import SafetyEventKind
+from trading.notifications import notify_safety_event
 from trading.services.equity import DAILY_LOSS, high_water_marks_rebase, session_day_of
 
 logger = logging.getLogger(__name__)
@@ -65,11 +66,12 @@ def kill_switch_set(
         state.kill_switch_reason = reason if engaged else ""
         state.kill_switch_changed_at = timezone.now()
         state.save()
-        SafetyEvent.objects.create(
+        event = SafetyEvent.objects.create(
             kind=SafetyEventKind.KILL_SWITCH_ON if engaged else SafetyEventKind.KILL_SWITCH_OFF,
             reason=reason,
             **_actor_fields(actor, actor_label),
         )
+        notify_safety_event(event)
         if engaged:
             task_after_commit("trading.tasks.cancel_open_orders_all_lanes")
     return state
@@ -187,13 +189,14 @@ def _latch(
     state.emergency_stop_clean_cycles = 0
     state.save()
     incident = _incident_write(reasons=added, snapshot={"lane": account_label, **snapshot}, now=now)
-    SafetyEvent.objects.create(
+    event = SafetyEvent.objects.create(
         kind=SafetyEventKind.EMERGENCY_STOP_TRIGGERED,
         account_label=account_label,
         actor_label="system",
         reason=", ".join(added),
         details={"incident": incident.incident_key},
     )
+    notify_safety_event(event)
     for reason in added:
         EMERGENCY_STOPS.labels(reason=reason_code(reason)).inc()
     logger.error("emergency stop latched", extra={"reasons": added, "lane": account_label})

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from trading.notifications import notify
 from whitepapers.metrics import WHITEPAPER_FINALIZED
 from whitepapers.models import (
     CandidateLinkSource,
@@ -253,7 +254,21 @@ def _upsert_verdict(
         defaults["approved_by"] = ""
         defaults["approved_at"] = None
     verdict, _ = WhitepaperViabilityVerdict.objects.update_or_create(run=run, defaults=defaults)
+    _verdict_notify(run, verdict)
     return verdict
+
+
+def _verdict_notify(run: WhitepaperAnalysisRun, verdict: WhitepaperViabilityVerdict) -> None:
+    """One post per run and verdict value (a finalize repeated with the same verdict is one)."""
+    payload = {
+        "run_id": run.run_id,
+        "title": run.document.title,
+        "verdict": verdict.verdict,
+        "score": verdict.score,
+        "confidence": verdict.confidence,
+        "approved_by": verdict.approved_by,
+    }
+    notify("whitepaper_verdict", f"whitepaper_verdict:{run.run_id}:{verdict.verdict}", payload)
 
 
 def _verdict_changed(existing: WhitepaperViabilityVerdict, defaults: dict[str, Any]) -> bool:

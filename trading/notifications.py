@@ -1,0 +1,192 @@
+"""Operator notifications: incidents, latches, live approvals, promotions and whitepaper
+verdicts, posted to the configured webhooks.
+
+`notify` is called inside the event's own transaction: it writes one `Notification` row per
+`event_id` (an event raised twice is one row: `get_or_create` on the unique column) and queues
+`trading.tasks.notification_send` by name after the commit, so nothing here waits on a webhook
+inside trading code, and no exception leaves `notify` except a database error of the caller's own
+transaction. With no webhook configured nothing is stored or queued.
+
+`notification_deliver` (the task's one service call) posts to each configured target with
+TORGHUT_NOTIFY_TIMEOUT_SECONDS and no redirects; it is idempotent (a sent or failed row is left
+alone). A failed attempt returns the backoff before the next one (30 s doubling); after
+MAX_ATTEMPTS the row is `failed` with its last error. The generic webhook gets the canonical
+JSON body (sorted keys, no spaces) signed `X-Torghut-Signature: sha256=<hex HMAC-SHA256>`; Slack
+gets `{"text": ...}` with <, > and & escaped, so titles taken from outside stay text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from torghut_site.queueing import task_after_commit
+from trading.models import Incident, Notification, NotificationStatus, SafetyEvent
+from trading.models.safety import SafetyEventKind
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 30
+SIGNATURE_HEADER = "X-Torghut-Signature"
+SEND_TASK = "trading.tasks.notification_send"
+_http = urllib3.PoolManager(retries=False)
+
+
+class NotificationPostError(Exception):
+    """A target refused or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    status: str
+    retry_in: int | None  # seconds until the next attempt, None when done
+
+
+def targets_configured() -> bool:
+    return bool(settings.TORGHUT_NOTIFY_WEBHOOK_URL or settings.TORGHUT_NOTIFY_SLACK_WEBHOOK_URL)
+
+
+def _json_value(value: Any) -> str:
+    """Times as ISO 8601, anything else (Decimal, UUID) as its text."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def notify(kind: str, event_id: str, payload: dict[str, Any]) -> Notification | None:
+    """Record the event once and post it after the commit; None when no webhook is configured."""
+    if not targets_configured():
+        return None
+    body = json.loads(json.dumps(payload, default=_json_value))  # JSON values only
+    with transaction.atomic():
+        row, created = Notification.objects.get_or_create(
+            event_id=event_id[:200], defaults={"kind": kind, "payload": body}
+        )
+        if created:
+            task_after_commit(SEND_TASK, row.pk)
+    return row
+
+
+# the audited safety events that are posted, with the object their event id names
+_SAFETY_KINDS = {
+    SafetyEventKind.KILL_SWITCH_ON: "safety_event",
+    SafetyEventKind.KILL_SWITCH_OFF: "safety_event",
+    SafetyEventKind.EMERGENCY_STOP_TRIGGERED: "incident",
+    SafetyEventKind.LIVE_APPROVAL_REQUESTED: "approval_id",
+    SafetyEventKind.LIVE_APPROVAL_GRANTED: "approval_id",
+}
+
+
+def notify_safety_event(event: SafetyEvent) -> Notification | None:
+    """Post a kill switch change (one per audited change), an emergency stop latch (one per
+    incident) or a live approval requested or granted (one per approval and state)."""
+    named = _SAFETY_KINDS.get(SafetyEventKind(event.kind))
+    if named is None:
+        return None
+    key = event.pk if named == "safety_event" else event.details.get(named)
+    payload = {
+        "account_label": event.account_label,
+        "actor": event.actor_label,
+        "reason": event.reason,
+        "details": event.details,
+        "at": event.at,
+    }
+    return notify(str(event.kind), f"{event.kind}:{key}", payload)
+
+
+def notify_incidents(*, incident_keys: list[str]) -> None:
+    """Post each of these incidents that exists (one a bulk insert skipped is not posted)."""
+    for incident in Incident.objects.filter(incident_key__in=incident_keys).order_by("pk"):
+        payload = {
+            "incident_kind": incident.kind,
+            "account_label": incident.account_label,
+            "symbol": incident.symbol,
+            "reasons": incident.reasons,
+            "snapshot": incident.snapshot,
+            "at": incident.created_at,
+        }
+        notify("incident", f"incident:{incident.incident_key}", payload)
+
+
+def canonical_body(row: Notification) -> bytes:
+    document = {"event_id": row.event_id, "kind": row.kind, "payload": row.payload}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def signature(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_body(row: Notification) -> bytes:
+    fields = ", ".join(f"{k}={v}" for k, v in sorted(row.payload.items()))
+    text = slack_escape(f"[torghut] {row.kind}: {fields}")
+    return json.dumps({"text": text}).encode()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
+    timeout = urllib3.Timeout(total=settings.TORGHUT_NOTIFY_TIMEOUT_SECONDS)
+    try:
+        response = _http.request(
+            "POST",
+            url,
+            body=body,
+            headers={"Content-Type": "application/json", **headers},
+            timeout=timeout,
+            redirect=False,
+            preload_content=True,
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        raise NotificationPostError(f"{type(exc).__name__}") from exc
+    if not 200 <= response.status < 300:
+        raise NotificationPostError(f"http {response.status}")
+
+
+def _post_all(row: Notification) -> None:
+    if settings.TORGHUT_NOTIFY_WEBHOOK_URL:
+        body = canonical_body(row)
+        sig = signature(body, settings.TORGHUT_NOTIFY_WEBHOOK_SECRET)
+        _post(settings.TORGHUT_NOTIFY_WEBHOOK_URL, body, {SIGNATURE_HEADER: sig})
+    if settings.TORGHUT_NOTIFY_SLACK_WEBHOOK_URL:
+        _post(settings.TORGHUT_NOTIFY_SLACK_WEBHOOK_URL, slack_body(row), {})
+
+
+def notification_deliver(*, notification_id: int) -> DeliveryResult:
+    """One attempt at posting a pending notification (a no-op once sent or failed).
+
+    Every target is posted on each attempt, so a receiver may see an event again after another
+    target failed: receivers dedupe on `event_id`."""
+    row = Notification.objects.filter(pk=notification_id).first()
+    if row is None or row.status != NotificationStatus.PENDING:
+        return DeliveryResult(row.status if row else "missing", None)
+    try:
+        _post_all(row)
+    except NotificationPostError as exc:
+        return _record_failure(row, str(exc))
+    Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
+        status=NotificationStatus.SENT, attempts=row.attempts + 1, sent_at=timezone.now()
+    )
+    return DeliveryResult(NotificationStatus.SENT, None)
+
+
+def _record_failure(row: Notification, error: str) -> DeliveryResult:
+    attempts = row.attempts + 1
+    status = NotificationStatus.FAILED if attempts >= MAX_ATTEMPTS else NotificationStatus.PENDING
+    Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
+        status=status, attempts=attempts, last_error=error[:500]
+    )
+    logger.warning("notification post failed", extra={"event_id": row.event_id, "error": error})
+    if status == NotificationStatus.FAILED:
+        return DeliveryResult(status, None)
+    return DeliveryResult(status, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))

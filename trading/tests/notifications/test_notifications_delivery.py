@@ -1,0 +1,116 @@
+"""A webhook that hangs cannot hold trading up: the post is the task's, on the broker, after the
+commit; the task's own post ends at TORGHUT_NOTIFY_TIMEOUT_SECONDS. Bad webhook settings stop
+startup naming the variable."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from queue import Empty
+from typing import Any
+
+import pytest
+
+from tests.conftest import manage
+from tests.servers.base import Fault
+from tests.servers.notify_receiver import NotifyReceiver
+from torghut_site.celery import app
+from torghut_site.queueing import registered_task
+from trading.models import Notification
+from trading.notifications import notification_deliver
+from trading.services.safety import kill_switch_set
+
+pytestmark = pytest.mark.django_db
+HEADER = "torghut cannot start: invalid configuration"
+
+
+def _drain(queue_name: str) -> list[tuple[str, list[Any]]]:
+    found: list[tuple[str, list[Any]]] = []
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue_name) as queue:
+        while True:
+            try:
+                message = queue.get(block=False)
+            except Empty:
+                return found
+            found.append((message.headers["task"], message.payload[0]))
+            message.ack()
+
+
+def _reset_pools() -> None:
+    app._pool = None  # type: ignore[attr-defined]
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def redis_broker() -> Iterator[None]:
+    """The app on the test Redis broker, its `torghut` queue emptied before and after."""
+    before = app.conf.broker_url
+    app.conf.broker_url = os.environ.get(  # type: ignore[misc]
+        "TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
+    )
+    _reset_pools()
+    try:
+        _drain("torghut")
+        yield
+        _drain("torghut")
+    finally:
+        app.conf.broker_url = before  # type: ignore[misc]
+        _reset_pools()
+
+
+def test_a_hanging_webhook_does_not_hold_the_kill_switch(
+    settings, redis_broker, django_capture_on_commit_callbacks
+):
+    receiver = NotifyReceiver()
+    receiver.start()
+    try:
+        receiver.configure(settings, timeout=0.5)
+        receiver.inject(Fault("POST", "/hook", delay=3.0))
+        registered_task("trading.tasks.notification_send")  # the task modules loaded beforehand
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            kill_switch_set(engaged=True, actor=None, actor_label="ops", reason="halt")
+        assert time.monotonic() - started < 1.0
+        row = Notification.objects.get()
+        assert receiver.posted("/hook") == []  # nothing was posted by the caller
+        assert ("trading.tasks.notification_send", [row.pk]) in _drain("torghut")
+        # the task's post gives up at TORGHUT_NOTIFY_TIMEOUT_SECONDS and leaves a retry
+        started = time.monotonic()
+        result = notification_deliver(notification_id=row.pk)
+        elapsed = time.monotonic() - started
+    finally:
+        receiver.stop()
+    row.refresh_from_db()
+    assert 0.4 < elapsed < 2.0
+    assert (result.status, result.retry_in, row.attempts) == ("pending", 30, 1)
+    assert row.last_error == "ReadTimeoutError"
+
+
+@pytest.mark.parametrize(
+    ("env", "problems"),
+    [
+        (
+            {"TORGHUT_NOTIFY_WEBHOOK_URL": "ftp://hooks.example/x"},
+            [
+                "TORGHUT_NOTIFY_WEBHOOK_URL must be an http(s) URL with a host and no user-info",
+                "TORGHUT_NOTIFY_WEBHOOK_URL requires TORGHUT_NOTIFY_WEBHOOK_SECRET",
+            ],
+        ),
+        (
+            {
+                "TORGHUT_NOTIFY_SLACK_WEBHOOK_URL": "hooks.slack.com/services/x",
+                "TORGHUT_NOTIFY_TIMEOUT_SECONDS": "0",
+            },
+            [
+                "TORGHUT_NOTIFY_TIMEOUT_SECONDS=0.0 must be >= 0.1",
+                "TORGHUT_NOTIFY_SLACK_WEBHOOK_URL must be an http(s) URL with a host and no "
+                "user-info",
+            ],
+        ),
+    ],
+)
+def test_bad_webhook_settings_stop_startup(env, problems):
+    result = manage("check", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [HEADER, *[f"  - {p}" for p in problems]]
