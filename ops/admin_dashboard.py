@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 
 from ops.dashboard import DashboardData, dashboard_data
+from ops.dashboard_ledger import ledger_data
 from torghut_site.charts import BarSeries, LineSeries, bar_chart_svg, line_chart_svg
 
 
@@ -136,5 +137,6 @@ def dashboard_view(request: HttpRequest, admin_site: AdminSite) -> TemplateRespo
         "title": "Dashboard",
         "data": data,
         "panels": dashboard_panels(data),
+        "ledger": ledger_data(now=data.now),
     }
     return TemplateResponse(request, "admin/torghut/dashboard.html", context)

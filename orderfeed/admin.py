@@ -14,6 +14,7 @@ class OrderEventAdmin(ReadOnlyAdmin):
         "symbol",
         "event_type",
         "status",
+        "qty",
         "filled_qty",
         "avg_fill_price",
         "outcome",

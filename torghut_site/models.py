@@ -24,6 +24,8 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
         constraints = [
             models.CheckConstraint(
                 condition=Q(digest__regex=r"^[0-9a-f]{64}$"), name="apitoken_digest_hex"

@@ -187,6 +187,8 @@ class TradeDecisionAdmin(ReadOnlyAdmin):
         "action",
         "qty",
         "order_type",
+        "price",
+        "limit_price",
         "status",
         "reject_reason",
         "client_order_id",
@@ -239,8 +241,10 @@ class ExecutionAdmin(ReadOnlyAdmin):
         "account_label",
         "symbol",
         "side",
+        "order_type",
         "submitted_qty",
         "filled_qty",
+        "limit_price",
         "avg_fill_price",
         "status",
         "adopted",
@@ -249,6 +253,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "account_label", "adopted", "unknown_order", "broker")
     search_fields = ("symbol", "client_order_id", "broker_order_id")
+    date_hierarchy = "created_at"
     readonly_fields = ("decision_link", "tca_row", "transitions_table", "order_events_link")
 
     def decision_link(self, obj: Execution) -> SafeString:
@@ -296,14 +301,23 @@ class TcaAdmin(ReadOnlyAdmin):
         "filled_qty",
         "slippage_bps",
         "shortfall_notional",
+        "client_order_id",
     )
     list_filter = ("account_label", "symbol")
+    search_fields = ("symbol", "execution__client_order_id")
+    list_select_related = ("execution",)
+    date_hierarchy = "computed_at"
+
+    @admin.display(description="client order id", ordering="execution__client_order_id")
+    def client_order_id(self, obj: ExecutionTcaMetric) -> str:
+        return obj.execution.client_order_id
 
 
 @admin.register(PositionSnapshot)
 class PositionSnapshotAdmin(ReadOnlyAdmin):
     list_display = ("as_of", "account_label", "equity", "cash", "buying_power")
     list_filter = ("account_label",)
+    date_hierarchy = "as_of"
 
 
 @admin.register(TradeCursor)
@@ -387,6 +401,7 @@ def _or_dash(value: object) -> object:
 class SafetyEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "kind", "account_label", "actor_label", "reason")
     list_filter = ("kind", "account_label")
+    date_hierarchy = "at"
 
 
 @admin.register(Incident)
@@ -401,6 +416,8 @@ class IncidentAdmin(ReadOnlyAdmin):
         "artifact_path",
     )
     list_filter = ("kind", "account_label")
+    search_fields = ("incident_key", "symbol")
+    date_hierarchy = "created_at"
 
 
 admin.site.register(LiveApproval, LiveApprovalAdmin)

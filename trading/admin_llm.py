@@ -102,6 +102,7 @@ class LLMDecisionReviewAdmin(ReadOnlyAdmin):
         "created_at",
         "account_label",
         "decision_id",
+        "symbol",
         "status",
         "verdict",
         "effect",
@@ -122,6 +123,7 @@ class LLMDecisionReviewAdmin(ReadOnlyAdmin):
         "response_sha256",
     )
     date_hierarchy = "created_at"
+    list_select_related = ("decision",)
     exclude = ("input_json", "prompt_json", "response_json", "config_json", "response_body")
     readonly_fields = ("decision_link", "input", "prompt", "response", "raw_answer", "config")
     inlines = [CommitteeVoteInline]
@@ -130,6 +132,10 @@ class LLMDecisionReviewAdmin(ReadOnlyAdmin):
     def decision_link(self, obj: LLMDecisionReview) -> SafeString:
         url = reverse("admin:trading_tradedecision_change", args=[obj.decision_id])
         return format_html('<a href="{}">decision {}</a>', url, obj.decision_id)
+
+    @admin.display(description="symbol", ordering="decision__symbol")
+    def symbol(self, obj: LLMDecisionReview) -> str:
+        return obj.decision.symbol
 
     @admin.display(description="input snapshot")
     def input(self, obj: LLMDecisionReview) -> SafeString:
@@ -171,6 +177,7 @@ class LLMStabilityProbeAdmin(ReadOnlyAdmin):
     )
     list_filter = ("kind", "flipped", "status")
     search_fields = ("artifact_hash", "response_sha256")
+    date_hierarchy = "created_at"
 
 
 @admin.register(LLMCircuitBreaker)
@@ -193,6 +200,7 @@ class LLMDspyWorkflowArtifactAdmin(ReadOnlyAdmin):
     )
     list_filter = ("lane", "status", "gate_compatibility", "promotion_target")
     search_fields = ("run_key", "artifact_hash", "dataset_hash", "eval_hash")
+    date_hierarchy = "created_at"
     exclude = ("metric_bundle", "request_payload", "response_payload", "metadata")
     readonly_fields = ("stored_file", "metrics", "request", "response", "meta")
 

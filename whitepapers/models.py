@@ -508,6 +508,8 @@ class GithubIssueEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "GitHub issue event"
+        verbose_name_plural = "GitHub issue events"
         db_table = "whitepaper_github_events"
         ordering = ["-received_at", "-pk"]
         constraints = [

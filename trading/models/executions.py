@@ -130,6 +130,8 @@ class ExecutionTcaMetric(models.Model):
     computed_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "TCA metric"
+        verbose_name_plural = "TCA metrics"
         indexes = [models.Index(fields=["symbol", "-computed_at"], name="tca_symbol_recent_idx")]
 
     def __str__(self) -> str:

@@ -140,6 +140,8 @@ class LLMDecisionReview(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "LLM decision review"
+        verbose_name_plural = "LLM decision reviews"
         db_table = "llm_decision_reviews"
         ordering = ["-created_at"]
         constraints = [
@@ -207,6 +209,8 @@ class LLMStabilityProbe(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "LLM stability probe"
+        verbose_name_plural = "LLM stability probes"
         db_table = "llm_stability_probes"
         ordering = ["-created_at"]
         constraints = [
@@ -243,6 +247,8 @@ class LLMCircuitBreaker(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "LLM circuit breaker"
+        verbose_name_plural = "LLM circuit breakers"
         db_table = "llm_circuit_breakers"
 
     def __str__(self) -> str:
@@ -314,6 +320,8 @@ class LLMDspyWorkflowArtifact(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "DSPy artifact"
+        verbose_name_plural = "DSPy artifacts"
         db_table = "llm_dspy_workflow_artifacts"
         ordering = ["-created_at"]
         constraints = [

@@ -53,6 +53,8 @@ class LLMCommitteeVote(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "LLM committee vote"
+        verbose_name_plural = "LLM committee votes"
         db_table = "llm_committee_votes"
         ordering = ["review_id", "pk"]
         constraints = [

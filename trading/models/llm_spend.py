@@ -26,6 +26,8 @@ class LLMSpendDay(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "LLM spend day"
+        verbose_name_plural = "LLM spend days"
         db_table = "llm_spend_days"
         ordering = ["-day", "scope"]
         constraints = [
@@ -69,6 +71,8 @@ class LLMSpendReservation(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "LLM spend reservation"
+        verbose_name_plural = "LLM spend reservations"
         db_table = "llm_spend_reservations"
         ordering = ["-created_at"]
         constraints = [

@@ -17,6 +17,8 @@ class TaSignal(models.Model):
     received_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "TA signal"
+        verbose_name_plural = "TA signals"
         constraints = [
             models.UniqueConstraint(
                 fields=["event_ts", "symbol", "seq"], name="ta_signal_stream_key_unique"

@@ -76,6 +76,7 @@ class Strategy(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "strategies"
         ordering = ["priority", "name"]
         # checked by `trading.services.strategies` for every admin add, change and delete;
         # the catalog loader and the autonomy promotion write rows through their own services
