@@ -118,10 +118,15 @@ def _ask_dspy(review: LLMDecisionReview, config: ReviewConfig, lm: Any | None) -
 
 
 def _probeable(review: LLMDecisionReview) -> bool:
+    """A completed review with a verdict and a stored answer. A committee review is not probed:
+    its question is one call per role (trading/llm/committee.py), which the probe does not ask
+    yet, and its stored messages are every role's at once."""
+    committee = (review.response_json or {}).get("committee")
     return (
         review.status == ReviewStatus.COMPLETED
         and review.verdict not in ("", "error")
         and bool(review.response_sha256)
+        and not (review.runtime != "dspy_active" and isinstance(committee, dict))
     )
 
 

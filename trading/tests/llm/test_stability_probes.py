@@ -101,6 +101,24 @@ def test_a_probe_asks_the_same_question_once_through_the_budget_and_records_a_fl
     assert len(llm_server.completions()) == 4
 
 
+def test_a_committee_review_is_not_probed_and_asks_nothing(
+    llm_settings, replay_settings, macd_strategy, llm_server, django_capture_on_commit_callbacks
+):
+    from trading.tests.llm.answers import by_role
+
+    llm_settings.LLM_STABILITY_PROBE_SHARE = 1.0
+    llm_settings.LLM_COMMITTEE_ENABLED = True
+    decision, review = _pending(django_capture_on_commit_callbacks)
+    llm_server.responder = by_role("approve")
+    review_run(review_id=review.pk)
+    assert LLMDecisionReview.objects.get(pk=review.pk).verdict == "approve"
+    calls = len(llm_server.completions())
+    assert calls == 4  # one per role
+    assert stability_probe_run(review_id=review.pk).result == "not_probeable"
+    assert (len(llm_server.completions()), LLMStabilityProbe.objects.count()) == (calls, 0)
+    assert not LLMSpendReservation.objects.filter(review_id=review.pk, call="probe").exists()
+
+
 def test_a_probe_over_the_budget_makes_no_call_and_is_not_a_measurement(
     llm_settings, replay_settings, macd_strategy, llm_server, django_capture_on_commit_callbacks
 ):
