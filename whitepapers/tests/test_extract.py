@@ -10,6 +10,7 @@ time stays within the limit plus the interpreter's start, and no child process i
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -25,16 +26,21 @@ STARTUP_ALLOWANCE = 2.0  # interpreter start, pypdf import, reaping
 
 
 def children_alive() -> list[int]:
-    """Processes running this worktree's extract_child.py (there must be none after a call)."""
+    """This process's children running extract_child.py (there must be none after a call).
+    Only its own: another pytest-xdist worker may be extracting a PDF at the same moment."""
     alive = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes()
+            status = (entry / "status").read_text()
         except OSError:
             continue
-        if str(CHILD).encode() in cmdline:
+        parent = next(
+            (line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), ""
+        )
+        if str(CHILD).encode() in cmdline and parent == str(os.getpid()):
             alive.append(int(entry.name))
     return alive
 
