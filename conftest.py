@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,3 +22,27 @@ def pytest_configure(config: pytest.Config) -> None:
     if match:
         db = max(int(match.group(2)) - int(worker[2:]), 0)
         os.environ["TEST_REDIS_URL"] = f"{match.group(1)}{db}"
+
+
+@pytest.fixture
+def receiver(settings: Any) -> Iterator[Any]:
+    """A real HTTP receiver the notification settings point at (tests/servers/)."""
+    from tests.servers.notify_receiver import NotifyReceiver
+
+    server = NotifyReceiver()
+    server.start()
+    server.configure(settings)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Celery tasks run in-process when the transaction that queued them commits."""
+    from torghut_site.celery import app as celery_app
+
+    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before

@@ -3,37 +3,15 @@ promotion and no new post."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth.models import Permission, User
 
 from autonomy.models import ResearchCandidate
 from autonomy.services.promotion import promotion_approve
-from tests.servers.notify_receiver import NotifyReceiver, signature_valid
+from tests.servers.notify_receiver import signature_valid
 from trading.models import Notification
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver(settings) -> Iterator[NotifyReceiver]:
-    server = NotifyReceiver()
-    server.start()
-    server.configure(settings)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    from torghut_site.celery import app as celery_app
-
-    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
 
 
 def test_a_paper_promotion_is_posted_once(

@@ -17,7 +17,6 @@ import pytest
 
 from tests.conftest import ROOT
 from whitepapers.tests.conftest import (  # noqa: F401 - the whitepaper workflow's fixtures
-    eager_celery,
     s3_artifacts,
     s3_client,
     workflow,

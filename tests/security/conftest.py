@@ -14,7 +14,6 @@ from tests.faults.conftest import private_redis  # noqa: F401 - a redis-server o
 from torghut_site.auth import IssuedToken, api_token_issue
 from whitepapers.tests.conftest import (  # noqa: F401 - the whitepaper workflow's fixtures
     control,
-    eager_celery,
     s3_artifacts,
     s3_client,
     workflow,

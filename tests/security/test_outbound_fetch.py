@@ -36,7 +36,6 @@ from tests.servers.pdf_host import PDF_HEADER, PdfHost
 from whitepapers.models import WhitepaperAnalysisRun
 from whitepapers.tests.conftest import (  # noqa: F401 - the whitepaper workflow's fixtures
     control,
-    eager_celery,
     fs_artifacts,
     s3_artifacts,
     s3_client,

@@ -106,18 +106,6 @@ def fs_artifacts(settings, tmp_path) -> FsArtifacts:
 # -- the workflow: PDF host, Jangar, bucket, eager Celery -----------------------------------------
 
 
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    """Celery tasks run in-process when the transaction that queued them commits."""
-    from torghut_site.celery import app as celery_app
-
-    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
-
-
 def allow_loopback_pdf_host(settings) -> None:
     """The test-only allowance: PDFs may come from the loopback test servers (127.0.0.1).
 

@@ -3,12 +3,10 @@ paper's title, text from outside, stays a JSON string."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.servers.notify_receiver import NotifyReceiver
 from trading.models import Notification
 from whitepapers.models import WhitepaperAnalysisRun
 from whitepapers.tests.test_workflow import PAPER, post_event
@@ -17,15 +15,6 @@ from whitepapers.tests.workflow import issue_payload
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 
 VERDICT = {"verdict": "implement", "score": 0.81, "confidence": 0.7, "rationale": "OOS."}
-
-
-@pytest.fixture
-def receiver(settings) -> Iterator[NotifyReceiver]:
-    server = NotifyReceiver()
-    server.start()
-    server.configure(settings)
-    yield server
-    server.stop()
 
 
 def _finalize(client: Any, run_id: str, verdict: dict[str, Any], capture: Any) -> int:

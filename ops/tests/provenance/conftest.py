@@ -7,7 +7,6 @@ from autonomy.tests.conftest import own_artifact_store, run_lane_cmd  # noqa: F4
 from trading.tests.cycle.conftest import signals_file  # noqa: F401
 from whitepapers.tests.conftest import (  # noqa: F401
     control,
-    eager_celery,
     fs_artifacts,
     s3_artifacts,
     s3_client,

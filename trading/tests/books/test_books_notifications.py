@@ -3,27 +3,16 @@ it still open posts nothing; a later disagreement is a new incident and a new po
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
-from tests.servers.notify_receiver import NotifyReceiver
 from trading.models import Incident, Notification
 from trading.services.reconcile import reconcile_lane
 from trading.simbroker.models import SimPosition
 from trading.tests.books.test_books_cycle import run, two_strategies  # noqa: F401
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver(settings) -> Iterator[NotifyReceiver]:
-    server = NotifyReceiver()
-    server.start()
-    server.configure(settings)
-    yield server
-    server.stop()
 
 
 def test_a_book_mismatch_incident_is_posted_once(two_strategies, receiver):  # noqa: F811
