@@ -137,19 +137,16 @@ def symbol_pass(
     gross_value: Array,
 ) -> tuple[Array, ...]:  # pragma: no cover - compiled
     """One symbol's backtest in one pass (`autonomy.engine.backtest` has the rules; called as
-    `symbol_run` or `symbol_metrics_long_only`).
-
-    The order each row asks for is action × size (`size` has one value, or one per row); the
-    position after each row comes from `position_step`, rounded to `qty_step` unless it is 1. An
-    order fills on the next row at `fill_price`; `costs` = (adverse fraction, fee per share, fee
-    fraction, tick, sub-dollar tick, rounding slack).
-    Writes |position value| and, when `write_rows`, orders, reject reasons, held position and
-    equity (+ `start` when `add_start`) into the arrays given (length n, reusable); returns the
-    fill rows, the fills (4 × count: qty, price, reference, fee), the counts (buy actions, sell
-    actions, orders, rejected, rows holding a position), when `add_start` with a positive
-    `start` the `drawdown` of the equity (else empty), and the last row's (equity, held, order).
-    `capacity` bounds the fill count (the caller's bound on the orders).
-    """
+    `symbol_run` or `symbol_metrics_long_only`). The order each row asks for is action × size
+    (`size` has one value, or one per row); the position after each row comes from
+    `position_step`, rounded to `qty_step` unless it is 1. An order fills on the next row at
+    `fill_price`; `costs` = (adverse fraction, fee per share, fee fraction, tick, sub-dollar tick,
+    rounding slack). Writes |position value| and, when `write_rows`, orders, reject reasons, held
+    position and equity (+ `start` when `add_start`) into the arrays given (length n, reusable);
+    returns the fill rows, the fills (4 × count: qty, price, reference, fee), the counts (buy
+    actions, sell actions, orders, rejected, rows holding a position), when `add_start` with a
+    positive `start` the `drawdown` of the equity (else empty), and the last row's (equity, held,
+    order). `capacity` bounds the fill count (the caller's bound on the orders)."""
     n = price.shape[0]
     size_stride = 1 if size.shape[0] == n and n != 1 else 0  # one size, or one per row
     fill_rows, fills = np.empty(capacity, dtype=np.intp), np.empty((4, capacity))
