@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from torghut_site.queueing import task_after_commit
+from trading.metrics import NOTIFICATIONS
 from trading.models import Incident, Notification, NotificationStatus, SafetyEvent
 from trading.models.safety import SafetyEventKind
 
@@ -80,14 +81,21 @@ _SAFETY_KINDS = {
     SafetyEventKind.KILL_SWITCH_ON: "safety_event",
     SafetyEventKind.KILL_SWITCH_OFF: "safety_event",
     SafetyEventKind.EMERGENCY_STOP_TRIGGERED: "incident",
+    SafetyEventKind.EMERGENCY_STOP_RECOVERED: "safety_event",
+    SafetyEventKind.EMERGENCY_STOP_CLEARED: "safety_event",
     SafetyEventKind.LIVE_APPROVAL_REQUESTED: "approval_id",
     SafetyEventKind.LIVE_APPROVAL_GRANTED: "approval_id",
+    SafetyEventKind.LIVE_APPROVAL_REVOKED: "approval_id",
 }
 
 
-def notify_safety_event(event: SafetyEvent) -> Notification | None:
-    """Post a kill switch change (one per audited change), an emergency stop latch (one per
-    incident) or a live approval requested or granted (one per approval and state)."""
+def notify_safety_event(
+    event: SafetyEvent, *, resolved_incidents: list[str] | None = None
+) -> Notification | None:
+    """Post a kill switch change, an emergency stop recovered or cleared (one per audited
+    change), an emergency stop latch (one per incident) or a live approval requested, granted or
+    revoked (one per approval and state). Other kinds (strategy edits) are not posted.
+    `resolved_incidents`: the incident keys the change resolved (an emergency stop's clear)."""
     named = _SAFETY_KINDS.get(SafetyEventKind(event.kind))
     if named is None:
         return None
@@ -99,21 +107,35 @@ def notify_safety_event(event: SafetyEvent) -> Notification | None:
         "details": event.details,
         "at": event.at,
     }
+    if resolved_incidents is not None:
+        payload["resolved_incidents"] = resolved_incidents
     return notify(str(event.kind), f"{event.kind}:{key}", payload)
+
+
+def _incident_payload(incident: Incident, at: Any) -> dict[str, Any]:
+    return {
+        "incident_kind": incident.kind,
+        "account_label": incident.account_label,
+        "symbol": incident.symbol,
+        "reasons": incident.reasons,
+        "snapshot": incident.snapshot,
+        "at": at,
+    }
 
 
 def notify_incidents(*, incident_keys: list[str]) -> None:
     """Post each of these incidents that exists (one a bulk insert skipped is not posted)."""
     for incident in Incident.objects.filter(incident_key__in=incident_keys).order_by("pk"):
-        payload = {
-            "incident_kind": incident.kind,
-            "account_label": incident.account_label,
-            "symbol": incident.symbol,
-            "reasons": incident.reasons,
-            "snapshot": incident.snapshot,
-            "at": incident.created_at,
-        }
+        payload = _incident_payload(incident, incident.created_at)
         notify("incident", f"incident:{incident.incident_key}", payload)
+
+
+def notify_incidents_resolved(*, incident_keys: list[str]) -> None:
+    """Post each of these incidents that is resolved, once (`incident_resolved:<key>`)."""
+    resolved = Incident.objects.filter(incident_key__in=incident_keys, resolved_at__isnull=False)
+    for incident in resolved.order_by("pk"):
+        payload = _incident_payload(incident, incident.resolved_at)
+        notify("incident_resolved", f"incident_resolved:{incident.incident_key}", payload)
 
 
 def canonical_body(row: Notification) -> bytes:
@@ -174,9 +196,11 @@ def notification_deliver(*, notification_id: int) -> DeliveryResult:
         _post_all(row)
     except NotificationPostError as exc:
         return _record_failure(row, str(exc))
-    Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
+    sent = Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
         status=NotificationStatus.SENT, attempts=row.attempts + 1, sent_at=timezone.now()
     )
+    if sent:
+        NOTIFICATIONS.labels(kind=row.kind, status=NotificationStatus.SENT).inc()
     return DeliveryResult(NotificationStatus.SENT, None)
 
 
@@ -186,7 +210,27 @@ def _record_failure(row: Notification, error: str) -> DeliveryResult:
     Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
         status=status, attempts=attempts, last_error=error[:500]
     )
+    outcome = "retry" if status == NotificationStatus.PENDING else status
+    NOTIFICATIONS.labels(kind=row.kind, status=outcome).inc()
     logger.warning("notification post failed", extra={"event_id": row.event_id, "error": error})
     if status == NotificationStatus.FAILED:
         return DeliveryResult(status, None)
     return DeliveryResult(status, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+
+
+def notifications_resend(*, notification_ids: list[int]) -> list[int]:
+    """Put these failed rows back to pending with no attempts and no error, and queue each one's
+    send after the commit. Rows not failed (pending, sent) are left alone. The ids reset."""
+    with transaction.atomic():
+        ids = list(
+            Notification.objects.select_for_update(of=("self",))
+            .filter(pk__in=notification_ids, status=NotificationStatus.FAILED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Notification.objects.filter(pk__in=ids, status=NotificationStatus.FAILED).update(
+            status=NotificationStatus.PENDING, attempts=0, last_error=""
+        )
+        for pk in ids:
+            task_after_commit(SEND_TASK, pk)
+    return ids

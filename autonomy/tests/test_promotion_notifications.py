@@ -35,6 +35,7 @@ def test_a_paper_promotion_is_posted_once(
     [hook] = receiver.posted("/hook")
     assert signature_valid(hook) is True
     assert hook.json()["payload"] == {
+        "action": "promote",
         "candidate_id": candidate.candidate_id,
         "mode": "paper",
         "account_label": "paper",
