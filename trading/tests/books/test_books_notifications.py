@@ -37,11 +37,12 @@ def test_a_book_mismatch_incident_is_posted_once(two_strategies, receiver):  # n
         (f"incident_resolved:{keys[0]}", "incident_resolved"),
         (f"incident:{keys[1]}", "incident"),
     ]
-    resolved = rows[1][2]
+    resolved, resolved_at = rows[1][2], Incident.objects.get(incident_key=keys[0]).resolved_at
+    assert resolved_at is not None
     assert (resolved["incident_kind"], resolved["symbol"], resolved["at"]) == (
         "book_mismatch",
         "AAPL",
-        Incident.objects.get(incident_key=keys[0]).resolved_at.isoformat(),
+        resolved_at.isoformat(),
     )
     first = rows[0][2]
     assert (first["incident_kind"], first["account_label"], first["symbol"]) == (
@@ -81,4 +82,5 @@ def test_a_resolved_book_mismatch_is_posted_signed_after_the_commit(
     ]
     assert hooks[1].body == canonical_body(row)
     assert signature_valid(hooks[1]) is True
+    assert incident.resolved_at is not None
     assert hooks[1].json()["payload"]["at"] == incident.resolved_at.isoformat()

@@ -4,19 +4,23 @@ webhook configured."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+import time_machine
 from django.test import override_settings
 
 from tests.conftest import paper_lane, staff_user
 from tests.servers.notify_receiver import NotifyReceiver, signature_valid
 from trading.models import Incident, LaneState, Notification, SafetyEvent
 from trading.notifications import canonical_body, notify_safety_event
+from trading.schedule import trading_schedule
 from trading.services.live_approvals import (
     live_approval_approve,
     live_approval_request,
     live_approval_revoke,
+    live_approvals_expired_notify,
 )
 from trading.services.safety import (
     emergency_stop_clear,
@@ -27,7 +31,7 @@ from trading.services.safety import (
 pytestmark = pytest.mark.django_db
 
 
-def _the_one_post(receiver: NotifyReceiver, row: Notification) -> dict:
+def _the_one_post(receiver: NotifyReceiver, row: Notification) -> Any:
     """The generic webhook got exactly this row's canonical body, signed; Slack got it too."""
     [hook] = [r for r in receiver.posted("/hook") if r.json()["event_id"] == row.event_id]
     assert hook.body == canonical_body(row)
@@ -163,3 +167,74 @@ def test_with_no_webhook_the_new_events_write_nothing(settings, django_capture_o
     # only emergency_stop_latch's cancel-all task is queued: no notification task, no row
     assert Notification.objects.count() == 0
     assert len(callbacks) == 1
+
+
+T0 = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+
+
+def test_a_lapsed_request_and_an_expired_approval_are_posted_once_each(
+    settings, receiver, eager_celery, django_capture_on_commit_callbacks
+):
+    settings.TRADING_LANES = [paper_lane("paper"), paper_lane("live-1", mode="live")]
+    settings.TRADING_LIVE_APPROVAL_MAX_TTL_HOURS = 24
+    rita = staff_user("rita", "add_liveapproval", "change_liveapproval")
+    omar = staff_user("omar", "approve_liveapproval")
+    hour = timedelta(hours=1)
+    with time_machine.travel(T0, tick=False):
+        lapsing = live_approval_request(account_label="live-1", actor=rita, reason="a", ttl=hour)
+        approved = live_approval_request(account_label="live-1", actor=rita, reason="b", ttl=hour)
+        revoked = live_approval_request(account_label="live-1", actor=rita, reason="c", ttl=hour)
+        live_approval_revoke(approval_id=revoked.pk, actor=rita, reason="no")
+    with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
+        live_approval_approve(approval_id=approved.pk, actor=omar, reason="ok")
+    raised = []
+    for minutes in (30, 65, 66, 75, 76):
+        with django_capture_on_commit_callbacks(execute=True):
+            raised.append(live_approvals_expired_notify(now=T0 + timedelta(minutes=minutes)))
+    assert raised == [
+        [],
+        [f"live_approval_expired:{lapsing.pk}"],
+        [f"live_approval_expired:{lapsing.pk}"],  # raised again: the same row, no new post
+        [f"live_approval_expired:{lapsing.pk}", f"live_approval_expired:{approved.pk}"],
+        [f"live_approval_expired:{lapsing.pk}", f"live_approval_expired:{approved.pk}"],
+    ]
+    rows = list(Notification.objects.filter(kind="live_approval_expired").order_by("pk"))
+    assert [(r.event_id, r.status) for r in rows] == [
+        (f"live_approval_expired:{lapsing.pk}", "sent"),
+        (f"live_approval_expired:{approved.pk}", "sent"),
+    ]
+    assert _the_one_post(receiver, rows[0])["payload"] == {
+        "account_label": "live-1",
+        "approval_id": lapsing.pk,
+        "status": "requested",
+        "reason": "a",
+        "at": (T0 + hour).isoformat(),
+    }
+    assert _the_one_post(receiver, rows[1])["payload"] == {
+        "account_label": "live-1",
+        "approval_id": approved.pk,
+        "status": "approved",
+        "reason": "b",
+        "at": (T0 + timedelta(minutes=70)).isoformat(),
+    }
+    # a day later the sweep no longer looks at them
+    assert live_approvals_expired_notify(now=T0 + timedelta(days=2)) == []
+
+
+def test_expiry_is_swept_only_while_a_webhook_is_configured(settings, receiver):
+    settings.TRADING_LANES = [paper_lane("paper")]
+    assert [name for name, _ in trading_schedule() if "expiry" in name] == [
+        "trading-live-approval-expiry-notify"
+    ]
+    settings.TORGHUT_NOTIFY_WEBHOOK_URL = ""
+    settings.TORGHUT_NOTIFY_SLACK_WEBHOOK_URL = ""
+    assert [name for name, _ in trading_schedule() if "expiry" in name] == []
+    rita = staff_user("rita", "add_liveapproval")
+    settings.TRADING_LANES = [paper_lane("paper"), paper_lane("live-1", mode="live")]
+    settings.TRADING_LIVE_APPROVAL_MAX_TTL_HOURS = 24
+    with time_machine.travel(T0, tick=False):
+        live_approval_request(
+            account_label="live-1", actor=rita, reason="a", ttl=timedelta(hours=1)
+        )
+    assert live_approvals_expired_notify(now=T0 + timedelta(hours=2)) == []
+    assert Notification.objects.count() == 0
