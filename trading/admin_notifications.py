@@ -1,5 +1,5 @@
 """Admin page of the operator notifications (`trading.notifications`): read-only rows, filtered
-by status and kind, with one action: resend failed rows."""
+by status and kind, with one action: resend failed rows (and pending rows whose send was lost)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class NotificationAdmin(ReadOnlyAdmin):
         return request.user.has_perm(RESEND_PERMISSION)
 
     @admin.action(
-        description="Resend failed notifications (back to pending, attempts reset)",
+        description="Resend failed (or lost) notifications (back to pending, attempts reset)",
         permissions=["resend"],
     )
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
@@ -44,5 +44,5 @@ class NotificationAdmin(ReadOnlyAdmin):
             self.log_change(request, row, "Resend: back to pending, send queued")
         skipped = len(chosen) - len(resent)
         level = messages.WARNING if skipped else messages.SUCCESS
-        text = f"{len(resent)} queued again; {skipped} not failed (only failed rows are resent)"
+        text = f"{len(resent)} queued again; {skipped} left alone (sent, or pending in retries)"
         self.message_user(request, text, level)

@@ -5,7 +5,8 @@ verdicts, posted to the configured webhooks.
 `event_id` (an event raised twice is one row: `get_or_create` on the unique column) and queues
 `trading.tasks.notification_send` by name after the commit, so nothing here waits on a webhook
 inside trading code, and no exception leaves `notify` except a database error of the caller's own
-transaction. With no webhook configured nothing is stored or queued.
+transaction (nor its after-commit queueing: a Celery broker that refuses the message is logged,
+without publish retries). With no webhook configured nothing is stored or queued.
 
 `notification_deliver` (the task's one service call) posts to each configured target with
 TORGHUT_NOTIFY_TIMEOUT_SECONDS and no redirects; it is idempotent (a sent or failed row is left
@@ -22,14 +23,18 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import urllib3
+from celery import Task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
-from torghut_site.queueing import task_after_commit
+from torghut_site.queueing import registered_task, task_after_commit
 from trading.metrics import NOTIFICATIONS
 from trading.models import Incident, Notification, NotificationStatus, SafetyEvent
 from trading.models.safety import SafetyEventKind
@@ -72,8 +77,25 @@ def notify(kind: str, event_id: str, payload: dict[str, Any]) -> Notification | 
             event_id=event_id[:200], defaults={"kind": kind, "payload": body}
         )
         if created:
-            task_after_commit(SEND_TASK, row.pk)
+            task = registered_task(SEND_TASK)  # a misspelt name fails here, not after the commit
+            transaction.on_commit(lambda: _send_queue(task, row.pk))
     return row
+
+
+def _send_queue(task: Task[Any, Any], notification_id: int) -> None:
+    """Queue one send without waiting on an unreachable Celery broker: the event's own work is
+    committed already, so one connection attempt and no publish retries (the pool's connection
+    retries for seconds); a broker outage is logged and the row stays `pending`."""
+    try:
+        if task.app.conf.task_always_eager:  # runs in-process: no broker to reach
+            task.apply_async(args=(notification_id,))
+            return
+        with task.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=0)
+            producer = connection.Producer()
+            task.apply_async(args=(notification_id,), producer=producer, retry=False)
+    except OperationalError:
+        logger.exception("notification send not queued", extra={"notification": notification_id})
 
 
 # the audited safety events that are posted, with the object their event id names
@@ -218,17 +240,32 @@ def _record_failure(row: Notification, error: str) -> DeliveryResult:
     return DeliveryResult(status, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
 
 
+# a pending row never attempted this long after it was written lost its send (the Celery broker
+# was down at the commit, `_send_queue`): a resend may queue it again
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def _resendable() -> Q:
+    stuck = Q(
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        created_at__lt=timezone.now() - STUCK_AFTER,
+    )
+    return Q(status=NotificationStatus.FAILED) | stuck
+
+
 def notifications_resend(*, notification_ids: list[int]) -> list[int]:
-    """Put these failed rows back to pending with no attempts and no error, and queue each one's
-    send after the commit. Rows not failed (pending, sent) are left alone. The ids reset."""
+    """Put these failed rows (and pending rows whose send was lost: never attempted, older than
+    STUCK_AFTER) back to pending with no attempts and no error, and queue each one's send after
+    the commit. Other rows (sent, pending in their retries) are left alone. The ids resent."""
     with transaction.atomic():
         ids = list(
             Notification.objects.select_for_update(of=("self",))
-            .filter(pk__in=notification_ids, status=NotificationStatus.FAILED)
+            .filter(_resendable(), pk__in=notification_ids)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        Notification.objects.filter(pk__in=ids, status=NotificationStatus.FAILED).update(
+        Notification.objects.filter(pk__in=ids).update(
             status=NotificationStatus.PENDING, attempts=0, last_error=""
         )
         for pk in ids:

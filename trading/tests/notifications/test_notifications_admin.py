@@ -3,16 +3,19 @@ in the admin log, queued after the commit); /metrics counts post outcomes and ro
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.test import Client
+from django.utils import timezone
 
 from tests.conftest import staff_user
 from tests.servers.base import Fault
 from tests.servers.notify_receiver import NotifyReceiver
 from torghut_site.metrics import render_metrics
 from trading.models import Notification
-from trading.notifications import MAX_ATTEMPTS, notification_deliver, notify
+from trading.notifications import MAX_ATTEMPTS, STUCK_AFTER, notification_deliver, notify
 
 pytestmark = pytest.mark.django_db
 
@@ -57,37 +60,44 @@ def test_the_admin_lists_rows_and_filters_failed_ones(receiver):
     assert "resend_failed" not in html  # a viewer is offered no resend
 
 
-def test_resend_puts_failed_rows_back_and_sends_them_after_the_commit(
+def test_resend_puts_failed_and_lost_rows_back_and_sends_them_after_the_commit(
     receiver, eager_celery, django_capture_on_commit_callbacks
 ):
     failed = _failed(receiver, "incident:k-resend")
     sent = notify("incident", "incident:k-sent", {})
-    assert sent is not None
+    lost = notify("incident", "incident:k-lost", {})  # its send never queued (broker down)
+    waiting = notify("incident", "incident:k-waiting", {})  # just written: its send is queued
+    assert sent is not None and lost is not None and waiting is not None
     notification_deliver(notification_id=sent.pk)
+    Notification.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - STUCK_AFTER - timedelta(seconds=1)
+    )
     before = len(receiver.posted("/hook"))
     operator = staff_user("olga", "view_notification", "change_notification")
+    chosen = [failed.pk, sent.pk, lost.pk, waiting.pk]
     with django_capture_on_commit_callbacks(execute=True):
         response = _client(operator).post(
             PAGE,
-            {"action": "resend_failed", "index": 0, "_selected_action": [failed.pk, sent.pk]},
+            {"action": "resend_failed", "index": 0, "_selected_action": chosen},
             follow=True,
         )
     assert response.status_code == 200
     assert [str(m) for m in response.context["messages"]] == [
-        "1 queued again; 1 not failed (only failed rows are resent)"
+        "2 queued again; 2 left alone (sent, or pending in retries)"
     ]
     failed.refresh_from_db()
     assert (failed.status, failed.attempts, failed.last_error) == ("sent", 1, "")
+    statuses = dict(Notification.objects.values_list("event_id", "status"))
+    assert (statuses["incident:k-lost"], statuses["incident:k-waiting"]) == ("sent", "pending")
     assert [r.json()["event_id"] for r in receiver.posted("/hook")[before:]] == [
-        "incident:k-resend"
+        "incident:k-resend",
+        "incident:k-lost",
     ]
-    [entry] = LogEntry.objects.all()
-    assert (entry.user_id, entry.object_id, entry.action_flag, entry.change_message) == (
-        operator.pk,
-        str(failed.pk),
-        CHANGE,
-        "Resend: back to pending, send queued",
-    )
+    entries = LogEntry.objects.order_by("pk")
+    assert [(e.user_id, e.object_id, e.action_flag, e.change_message) for e in entries] == [
+        (operator.pk, str(pk), CHANGE, "Resend: back to pending, send queued")
+        for pk in (failed.pk, lost.pk)
+    ]
 
 
 def test_resend_is_refused_without_the_change_permission(

@@ -11,15 +11,16 @@ from queue import Empty
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from tests.conftest import manage
 from tests.servers.base import Fault
 from tests.servers.notify_receiver import NotifyReceiver
 from torghut_site.celery import app
 from torghut_site.queueing import registered_task
-from trading.models import Notification
+from trading.models import Notification, SafetyState
 from trading.notifications import notification_deliver
-from trading.services.safety import kill_switch_set
+from trading.services.safety import emergency_stop_clear, emergency_stop_latch, kill_switch_set
 
 pytestmark = pytest.mark.django_db
 HEADER = "torghut cannot start: invalid configuration"
@@ -114,3 +115,31 @@ def test_bad_webhook_settings_stop_startup(env, problems):
     result = manage("check", env=env)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [HEADER, *[f"  - {p}" for p in problems]]
+
+
+@override_settings(TRADING_EMERGENCY_STOP_ENABLED=True)
+def test_an_unreachable_celery_broker_leaves_the_row_pending_and_the_caller_unharmed(
+    settings, receiver, django_capture_on_commit_callbacks, caplog
+):
+    emergency_stop_latch(reasons=["max_drawdown_exceeded"], account_label="paper", snapshot={})
+    Notification.objects.all().delete()
+    registered_task("trading.tasks.notification_send")  # the task modules loaded beforehand
+    before = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # type: ignore[misc]  # nothing listens
+    _reset_pools()
+    try:
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            emergency_stop_clear(actor=None, actor_label="ops", reason="checked")
+        elapsed = time.monotonic() - started
+    finally:
+        app.conf.broker_url = before  # type: ignore[misc]
+        _reset_pools()
+    row = Notification.objects.get()
+    assert (row.kind, row.status, row.attempts) == ("emergency_stop_cleared", "pending", 0)
+    assert SafetyState.objects.get().emergency_stop_active is False  # the clear is committed
+    assert elapsed < 2.0
+    assert [r.getMessage() for r in caplog.records if r.name == "trading.notifications"] == [
+        "notification send not queued"
+    ]
+    assert receiver.posted("/hook") == []
