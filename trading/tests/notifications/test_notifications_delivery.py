@@ -11,7 +11,10 @@ from queue import Empty
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import override_settings
+from rest_framework.test import APIClient
 
 from tests.conftest import manage
 from tests.servers.base import Fault
@@ -143,3 +146,35 @@ def test_an_unreachable_celery_broker_leaves_the_row_pending_and_the_caller_unha
         "notification send not queued"
     ]
     assert receiver.posted("/hook") == []
+
+
+@override_settings(TRADING_EMERGENCY_STOP_ENABLED=True)
+def test_the_safety_api_answers_without_waiting_on_a_hanging_webhook(
+    settings, receiver, redis_broker, django_capture_on_commit_callbacks
+):
+    """Through the HTTP API, with the sends on the real Redis broker and a webhook that would
+    hang for 3 s: each request answers in well under that, and what it queued is the sends."""
+    receiver.inject(Fault("POST", "/hook", delay=3.0, times=10))
+    registered_task("trading.tasks.notification_send")
+    user = get_user_model().objects.create_user("operator", password="x")
+    user.user_permissions.add(Permission.objects.get(codename="change_safetystate"))
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.get(pk=user.pk))
+    emergency_stop_latch(reasons=["max_drawdown_exceeded"], account_label="paper", snapshot={})
+    calls = [
+        ("/trading/kill-switch", {"engaged": True, "reason": "drill"}),
+        ("/trading/emergency-stop/clear", {"reason": "checked"}),
+    ]
+    timings = []
+    for url, body in calls:
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(url, body, format="json")
+        timings.append(time.monotonic() - started)
+        assert response.status_code == 200
+    assert max(timings) < 1.0
+    rows = dict(Notification.objects.values_list("kind", "pk"))
+    queued = _drain("torghut")
+    assert ("trading.tasks.notification_send", [rows["kill_switch_on"]]) in queued
+    assert ("trading.tasks.notification_send", [rows["emergency_stop_cleared"]]) in queued
+    assert receiver.posted("/hook") == []  # nothing was posted by a request
