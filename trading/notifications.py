@@ -221,7 +221,7 @@ def notification_deliver(*, notification_id: int) -> DeliveryResult:
     sent = Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
         status=NotificationStatus.SENT, attempts=row.attempts + 1, sent_at=timezone.now()
     )
-    if sent:
+    if sent:  # counted once, by the attempt that recorded it
         NOTIFICATIONS.labels(kind=row.kind, status=NotificationStatus.SENT).inc()
     return DeliveryResult(NotificationStatus.SENT, None)
 
@@ -229,11 +229,12 @@ def notification_deliver(*, notification_id: int) -> DeliveryResult:
 def _record_failure(row: Notification, error: str) -> DeliveryResult:
     attempts = row.attempts + 1
     status = NotificationStatus.FAILED if attempts >= MAX_ATTEMPTS else NotificationStatus.PENDING
-    Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
+    recorded = Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
         status=status, attempts=attempts, last_error=error[:500]
     )
-    outcome = "retry" if status == NotificationStatus.PENDING else status
-    NOTIFICATIONS.labels(kind=row.kind, status=outcome).inc()
+    if recorded:  # counted once, by the attempt that recorded it
+        outcome = "retry" if status == NotificationStatus.PENDING else status
+        NOTIFICATIONS.labels(kind=row.kind, status=outcome).inc()
     logger.warning("notification post failed", extra={"event_id": row.event_id, "error": error})
     if status == NotificationStatus.FAILED:
         return DeliveryResult(status, None)
