@@ -5,8 +5,8 @@ verdicts, posted to the configured webhooks.
 `event_id` (an event raised twice is one row: `get_or_create` on the unique column) and queues
 `trading.tasks.notification_send` by name after the commit, so nothing here waits on a webhook
 inside trading code, and no exception leaves `notify` except a database error of the caller's own
-transaction (nor its after-commit queueing: a Celery broker that refuses the message is logged,
-without publish retries). With no webhook configured nothing is stored or queued.
+transaction (nor from its after-commit queueing: a Celery broker that refuses the message is
+logged). With no webhook configured nothing is stored or queued.
 
 `notification_deliver` (the task's one service call) posts to each configured target with
 TORGHUT_NOTIFY_TIMEOUT_SECONDS and no redirects; it is idempotent (a sent or failed row is left
@@ -83,17 +83,11 @@ def notify(kind: str, event_id: str, payload: dict[str, Any]) -> Notification | 
 
 
 def _send_queue(task: Task[Any, Any], notification_id: int) -> None:
-    """Queue one send without waiting on an unreachable Celery broker: the event's own work is
-    committed already, so one connection attempt and no publish retries (the pool's connection
-    retries for seconds); a broker outage is logged and the row stays `pending`."""
+    """Queue one send after the commit. The event's own work is committed already, so a Celery
+    broker that refuses the message (after Celery's default publish retries: 3, 0.2 s apart) is
+    logged instead of raised into the caller, and the row stays `pending` (resendable later)."""
     try:
-        if task.app.conf.task_always_eager:  # runs in-process: no broker to reach
-            task.apply_async(args=(notification_id,))
-            return
-        with task.app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=0)
-            producer = connection.Producer()
-            task.apply_async(args=(notification_id,), producer=producer, retry=False)
+        task.apply_async(args=(notification_id,))
     except OperationalError:
         logger.exception("notification send not queued", extra={"notification": notification_id})
 
