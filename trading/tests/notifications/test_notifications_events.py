@@ -96,6 +96,8 @@ def test_an_emergency_stop_that_recovers_by_itself_is_posted_once(
         with django_capture_on_commit_callbacks(execute=True):
             emergency_stop_evaluate(lane=lane, snapshot={})
     event = SafetyEvent.objects.get(kind="emergency_stop_recovered")
+    with django_capture_on_commit_callbacks(execute=True):  # the same event raised again
+        notify_safety_event(event, resolved_incidents=[])
     incident = Incident.objects.get()
     row = Notification.objects.get(kind="emergency_stop_recovered")
     assert (row.event_id, row.status) == (f"emergency_stop_recovered:{event.pk}", "sent")
