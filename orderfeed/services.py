@@ -54,6 +54,7 @@ from torghut_site.faults import fault_point
 from torghut_site.kafka.messages import DeadLetter, RawMessage
 from trading.lanes import UnknownLaneError, lane_config
 from trading.models import Execution, ExecutionTransition, Incident, TradeDecision
+from trading.notifications import notify_incidents
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +332,14 @@ def _record_unknown_orders(pending: Iterable[Pending]) -> None:
         )
         logger.warning("order feed: event for an order we never sent", extra=snapshot)
     if incidents:
+        known = set(
+            Incident.objects.filter(incident_key__in=list(incidents)).values_list(
+                "incident_key", flat=True
+            )
+        )
         Incident.objects.bulk_create(list(incidents.values()), ignore_conflicts=True)
+        # each new incident is posted once (a concurrent batch's post of it is the same event id)
+        notify_incidents(incident_keys=sorted(set(incidents) - known))
 
 
 def _count(result: IngestResult) -> None:

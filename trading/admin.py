@@ -19,6 +19,7 @@ from torghut_site.admin_base import ReadOnlyAdmin
 from trading.admin_fill_checks import FillCheckAdmin
 from trading.admin_live_approvals import LiveApprovalAdmin
 from trading.admin_llm import review_summary
+from trading.admin_notifications import NotificationAdmin
 from trading.models import (
     AccountLane,
     Execution,
@@ -28,6 +29,7 @@ from trading.models import (
     LaneState,
     LiveApproval,
     LLMDecisionReview,
+    Notification,
     PositionSnapshot,
     SafetyEvent,
     SafetyState,
@@ -422,6 +424,7 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 admin.site.register(LiveApproval, LiveApprovalAdmin)
 admin.site.register(FillCheck, FillCheckAdmin)
+admin.site.register(Notification, NotificationAdmin)
 
 
 class SafetyActionForm(forms.Form):

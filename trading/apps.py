@@ -13,6 +13,7 @@ class TradingConfig(AppConfig):
         from torghut_site.schedule import schedule_register
         from trading import checks  # registers the system checks
         from trading.schedule import trading_schedule
+        from trading.selectors.notifications import notification_gauges
         from trading.selectors.safety import safety_metrics
         from trading.selectors.status import signal_continuity_gauges, tca_gauges
 
@@ -20,4 +21,5 @@ class TradingConfig(AppConfig):
         register_scrape_collector(safety_metrics)
         register_scrape_collector(tca_gauges)
         register_scrape_collector(signal_continuity_gauges)
+        register_scrape_collector(notification_gauges)
         schedule_register(self.label, trading_schedule)

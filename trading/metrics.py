@@ -275,3 +275,9 @@ LLM_BUDGET_EXCEEDED = Counter(
     "Reviews skipped because a spend cap would be exceeded, by scope.",
     ["scope"],
 )
+NOTIFICATIONS = Counter(
+    "torghut_notifications_total",
+    "Operator notification post attempts by event kind and outcome (sent; retry: failed, will be "
+    "tried again; failed: the last attempt failed, the row is left failed).",
+    ["kind", "status"],
+)

@@ -5,7 +5,8 @@ verdicts, posted to the configured webhooks.
 `event_id` (an event raised twice is one row: `get_or_create` on the unique column) and queues
 `trading.tasks.notification_send` by name after the commit, so nothing here waits on a webhook
 inside trading code, and no exception leaves `notify` except a database error of the caller's own
-transaction. With no webhook configured nothing is stored or queued.
+transaction (nor from its after-commit queueing: a Celery broker that refuses the message is
+logged). With no webhook configured nothing is stored or queued.
 
 `notification_deliver` (the task's one service call) posts to each configured target with
 TORGHUT_NOTIFY_TIMEOUT_SECONDS and no redirects; it is idempotent (a sent or failed row is left
@@ -22,14 +23,19 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import urllib3
+from celery import Task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
-from torghut_site.queueing import task_after_commit
+from torghut_site.queueing import registered_task, task_after_commit
+from trading.metrics import NOTIFICATIONS
 from trading.models import Incident, Notification, NotificationStatus, SafetyEvent
 from trading.models.safety import SafetyEventKind
 
@@ -71,8 +77,19 @@ def notify(kind: str, event_id: str, payload: dict[str, Any]) -> Notification | 
             event_id=event_id[:200], defaults={"kind": kind, "payload": body}
         )
         if created:
-            task_after_commit(SEND_TASK, row.pk)
+            task = registered_task(SEND_TASK)  # a misspelt name fails here, not after the commit
+            transaction.on_commit(lambda: _send_queue(task, row.pk))
     return row
+
+
+def _send_queue(task: Task[Any, Any], notification_id: int) -> None:
+    """Queue one send after the commit. The event's own work is committed already, so a Celery
+    broker that refuses the message (after Celery's default publish retries: 3, 0.2 s apart) is
+    logged instead of raised into the caller, and the row stays `pending` (resendable later)."""
+    try:
+        task.apply_async(args=(notification_id,))
+    except OperationalError:
+        logger.exception("notification send not queued", extra={"notification": notification_id})
 
 
 # the audited safety events that are posted, with the object their event id names
@@ -80,14 +97,21 @@ _SAFETY_KINDS = {
     SafetyEventKind.KILL_SWITCH_ON: "safety_event",
     SafetyEventKind.KILL_SWITCH_OFF: "safety_event",
     SafetyEventKind.EMERGENCY_STOP_TRIGGERED: "incident",
+    SafetyEventKind.EMERGENCY_STOP_RECOVERED: "safety_event",
+    SafetyEventKind.EMERGENCY_STOP_CLEARED: "safety_event",
     SafetyEventKind.LIVE_APPROVAL_REQUESTED: "approval_id",
     SafetyEventKind.LIVE_APPROVAL_GRANTED: "approval_id",
+    SafetyEventKind.LIVE_APPROVAL_REVOKED: "approval_id",
 }
 
 
-def notify_safety_event(event: SafetyEvent) -> Notification | None:
-    """Post a kill switch change (one per audited change), an emergency stop latch (one per
-    incident) or a live approval requested or granted (one per approval and state)."""
+def notify_safety_event(
+    event: SafetyEvent, *, resolved_incidents: list[str] | None = None
+) -> Notification | None:
+    """Post a kill switch change, an emergency stop recovered or cleared (one per audited
+    change), an emergency stop latch (one per incident) or a live approval requested, granted or
+    revoked (one per approval and state). Other kinds (strategy edits) are not posted.
+    `resolved_incidents`: the incident keys the change resolved (an emergency stop's clear)."""
     named = _SAFETY_KINDS.get(SafetyEventKind(event.kind))
     if named is None:
         return None
@@ -99,21 +123,35 @@ def notify_safety_event(event: SafetyEvent) -> Notification | None:
         "details": event.details,
         "at": event.at,
     }
+    if resolved_incidents is not None:
+        payload["resolved_incidents"] = resolved_incidents
     return notify(str(event.kind), f"{event.kind}:{key}", payload)
+
+
+def _incident_payload(incident: Incident, at: Any) -> dict[str, Any]:
+    return {
+        "incident_kind": incident.kind,
+        "account_label": incident.account_label,
+        "symbol": incident.symbol,
+        "reasons": incident.reasons,
+        "snapshot": incident.snapshot,
+        "at": at,
+    }
 
 
 def notify_incidents(*, incident_keys: list[str]) -> None:
     """Post each of these incidents that exists (one a bulk insert skipped is not posted)."""
     for incident in Incident.objects.filter(incident_key__in=incident_keys).order_by("pk"):
-        payload = {
-            "incident_kind": incident.kind,
-            "account_label": incident.account_label,
-            "symbol": incident.symbol,
-            "reasons": incident.reasons,
-            "snapshot": incident.snapshot,
-            "at": incident.created_at,
-        }
+        payload = _incident_payload(incident, incident.created_at)
         notify("incident", f"incident:{incident.incident_key}", payload)
+
+
+def notify_incidents_resolved(*, incident_keys: list[str]) -> None:
+    """Post each of these incidents that is resolved, once (`incident_resolved:<key>`)."""
+    resolved = Incident.objects.filter(incident_key__in=incident_keys, resolved_at__isnull=False)
+    for incident in resolved.order_by("pk"):
+        payload = _incident_payload(incident, incident.resolved_at)
+        notify("incident_resolved", f"incident_resolved:{incident.incident_key}", payload)
 
 
 def canonical_body(row: Notification) -> bytes:
@@ -174,19 +212,57 @@ def notification_deliver(*, notification_id: int) -> DeliveryResult:
         _post_all(row)
     except NotificationPostError as exc:
         return _record_failure(row, str(exc))
-    Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
+    sent = Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
         status=NotificationStatus.SENT, attempts=row.attempts + 1, sent_at=timezone.now()
     )
+    if sent:  # counted once, by the attempt that recorded it
+        NOTIFICATIONS.labels(kind=row.kind, status=NotificationStatus.SENT).inc()
     return DeliveryResult(NotificationStatus.SENT, None)
 
 
 def _record_failure(row: Notification, error: str) -> DeliveryResult:
     attempts = row.attempts + 1
     status = NotificationStatus.FAILED if attempts >= MAX_ATTEMPTS else NotificationStatus.PENDING
-    Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
+    recorded = Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
         status=status, attempts=attempts, last_error=error[:500]
     )
+    if recorded:  # counted once, by the attempt that recorded it
+        outcome = "retry" if status == NotificationStatus.PENDING else status
+        NOTIFICATIONS.labels(kind=row.kind, status=outcome).inc()
     logger.warning("notification post failed", extra={"event_id": row.event_id, "error": error})
     if status == NotificationStatus.FAILED:
         return DeliveryResult(status, None)
     return DeliveryResult(status, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+
+
+# a pending row never attempted this long after it was written lost its send (the Celery broker
+# was down at the commit, `_send_queue`): a resend may queue it again
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def _resendable() -> Q:
+    stuck = Q(
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        created_at__lt=timezone.now() - STUCK_AFTER,
+    )
+    return Q(status=NotificationStatus.FAILED) | stuck
+
+
+def notifications_resend(*, notification_ids: list[int]) -> list[int]:
+    """Put these failed rows (and pending rows whose send was lost: never attempted, older than
+    STUCK_AFTER) back to pending with no attempts and no error, and queue each one's send after
+    the commit. Other rows (sent, pending in their retries) are left alone. The ids resent."""
+    with transaction.atomic():
+        ids = list(
+            Notification.objects.select_for_update(of=("self",))
+            .filter(_resendable(), pk__in=notification_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Notification.objects.filter(pk__in=ids).update(
+            status=NotificationStatus.PENDING, attempts=0, last_error=""
+        )
+        for pk in ids:
+            task_after_commit(SEND_TASK, pk)
+    return ids

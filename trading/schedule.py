@@ -1,7 +1,8 @@
 """Trading entries of the Celery beat schedule: per enabled lane, the trade cycle every
 TRADING_POLL_MS and reconciliation every TRADING_RECONCILE_MS, and per enabled Alpaca lane the
 trade-updates gap fill every 15 s, and, when the Alpaca data API's keys are set, the paper fills'
-check against their minute bars every 5 minutes (each expiring within its period). Registered by
+check against their minute bars every 5 minutes, and, while an operator webhook is configured,
+the post of expired live approvals every minute (each expiring within its period). Registered by
 `TradingConfig.ready()`."""
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from django.conf import settings
 
 from torghut_site.schedule import ScheduleEntries, every
 from trading.lanes import lane_configs
+from trading.notifications import targets_configured
 
 # a gap of the trade-updates stream is filled from REST within max silence + this period
 GAP_FILL_PERIOD_SECONDS = 15.0
 # paper fills are checked against their minute bars this often (`trading.services.fill_checks`)
 FILL_CHECK_PERIOD_SECONDS = 300.0
+# live approvals whose TTL ran out are posted to the operators' webhooks within this period
+LIVE_APPROVAL_EXPIRY_PERIOD_SECONDS = 60.0
 
 
 def trading_schedule() -> ScheduleEntries:
@@ -66,6 +70,16 @@ def trading_schedule() -> ScheduleEntries:
             (
                 "trading-fill-checks",
                 every(FILL_CHECK_PERIOD_SECONDS, "trading.tasks.fill_checks_run"),
+            )
+        )
+    if targets_configured():
+        entries.append(
+            (
+                "trading-live-approval-expiry-notify",
+                every(
+                    LIVE_APPROVAL_EXPIRY_PERIOD_SECONDS,
+                    "trading.tasks.live_approvals_expiry_notify",
+                ),
             )
         )
     return entries

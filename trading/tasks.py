@@ -12,6 +12,7 @@ from trading.notifications import notification_deliver
 from trading.services.cycle import lane_reviews_continue, orders_cancel_all, trading_cycle_run
 from trading.services.fill_checks import fill_check_run
 from trading.services.gap_fill import trade_stream_gap_fill
+from trading.services.live_approvals import live_approvals_expired_notify
 from trading.services.llm_budget import budget_sweep
 from trading.services.reconcile import reconcile_lane
 from trading.services.reviews import review_run, reviews_expire
@@ -103,6 +104,13 @@ def notification_send(self: Any, notification_id: int) -> str:
     if result.retry_in is not None:
         raise self.retry(countdown=result.retry_in)
     return result.status
+
+
+@shared_task(ignore_result=True, soft_time_limit=30, time_limit=60)
+def live_approvals_expiry_notify() -> list[str]:
+    """Beat (while a webhook is configured): post live approvals and requests whose TTL ran out
+    (idempotent: one notification per approval)."""
+    return live_approvals_expired_notify()
 
 
 @signals.worker_ready.connect

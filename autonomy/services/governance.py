@@ -49,6 +49,7 @@ from autonomy.services.artifacts import ArtifactConflictError, artifact_put
 from autonomy.services.promotion import promotion_demote
 from autonomy.services.strategies import PromotionError
 from torghut_site.flags import flag_enabled
+from trading.notifications import notify
 
 _COOLDOWN = {
     DriftAction.RETRAIN: "TRADING_DRIFT_RETRAIN_COOLDOWN_SECONDS",
@@ -146,7 +147,7 @@ def drift_record(
         "drift/action.json": _store(run.run_id, "action.json", action_doc),
         "drift/outcome.json": _store(run.run_id, "outcome.json", outcome),
     }
-    return DriftCheck.objects.create(
+    check = DriftCheck.objects.create(
         run=run,
         strategy_name=run.strategy_name,
         trigger=run.trigger,
@@ -159,6 +160,22 @@ def drift_record(
         artifacts=artifacts,
         checked_at=now,
     )
+    if codes:  # a drift incident (torghut_trading_drift_incidents_total): one post per run
+        notify("drift_incident", f"drift_incident:{run.run_id}", _drift_payload(check))
+    return check
+
+
+def _drift_payload(check: DriftCheck) -> dict[str, Any]:
+    return {
+        "run_id": check.run.run_id,
+        "strategy_name": check.strategy_name,
+        "trigger": check.trigger,
+        "reason_codes": check.reason_codes,
+        "action": check.action,
+        "action_status": check.action_status,
+        "rollback_candidate_id": check.rollback_candidate_id,
+        "at": check.checked_at,
+    }
 
 
 def evidence_continuity_check(

@@ -161,11 +161,24 @@ _MODE_RANK = {"shadow": 0, "paper": 1, "live": 2}
 # ------------------------------------------------------------------ actions
 
 
+# the operators' notification kind of each action a person (or drift governance) takes; the
+# lane's own recommendation rows (`hold`, `deny` by `research_lane`) are not actions and not posted
+_NOTIFY_KINDS = {
+    PromotionAction.PROMOTE: "promotion",
+    PromotionAction.DENY: "promotion_denied",
+    PromotionAction.DEMOTE: "promotion_demoted",
+    PromotionAction.ROLLBACK: "promotion_rolled_back",
+}
+
+
 def _append(**fields: Any) -> Promotion:
-    """Append one ledger row (counted once its transaction commits)."""
+    """Append one ledger row (counted once its transaction commits) and post it to the
+    operators' webhooks (`<kind>:<ledger row id>`, one post per row)."""
     promotion = Promotion.objects.create(**fields)
     action, mode = str(fields["decision_action"]), str(fields["requested_mode"])
     transaction.on_commit(lambda: PROMOTION_ACTIONS.labels(action=action, mode=mode).inc())
+    kind = _NOTIFY_KINDS[PromotionAction(action)]
+    notify(kind, f"{kind}:{promotion.pk}", _promotion_payload(promotion))
     return promotion
 
 
@@ -396,14 +409,14 @@ def promotion_approve(
                 promotion_ref=promotion.pk,
                 candidate_id=cand.candidate_id,
             )
-        notify("promotion", f"promotion:{promotion.pk}", _promotion_payload(promotion))
     return PromotionResult(promotion, created=True)
 
 
 def _promotion_payload(promotion: Promotion) -> dict[str, Any]:
     return {
+        "action": promotion.decision_action,
         "candidate_id": promotion.candidate.candidate_id,
-        "mode": promotion.approved_mode,
+        "mode": promotion.approved_mode or promotion.requested_mode,
         "account_label": promotion.account_label,
         "approver": promotion.approver,
         "reason": promotion.reason,

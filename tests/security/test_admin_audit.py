@@ -27,6 +27,8 @@ RUNS = "/admin/whitepapers/whitepaperanalysisrun/"
 AUDITED_ACTIONS = {
     "whitepapers.WhitepaperAnalysisRun": {"requeue_runs", "redispatch_runs"},
     "trading.LiveApproval": {"approve_requests", "revoke_approvals"},
+    # audited in trading/tests/notifications/test_notifications_admin.py
+    "trading.Notification": {"resend_failed"},
 }
 
 

@@ -25,7 +25,7 @@ from trading.brokers.base import FINAL_ORDER_STATUSES, Broker, BrokerError
 from trading.metrics import BOOK_MISMATCH
 from trading.models import Execution, Incident, TradeDecision
 from trading.models.decisions import DecisionStatus
-from trading.notifications import notify_incidents
+from trading.notifications import notify_incidents, notify_incidents_resolved
 from trading.selectors.allocation import ZERO, BookTotals, book_totals
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,13 @@ def _incidents_write(*, account_label: str, result: BooksCheckResult) -> None:
     )
     agreeing = [row.symbol for row in result.checked if row.difference == 0]
     with transaction.atomic():
-        result.resolved = open_incidents.filter(symbol__in=agreeing).update(resolved_at=now)
+        resolving = list(
+            open_incidents.filter(symbol__in=agreeing).values_list("incident_key", flat=True)
+        )
+        result.resolved = Incident.objects.filter(
+            incident_key__in=resolving, resolved_at__isnull=True
+        ).update(resolved_at=now)
+        notify_incidents_resolved(incident_keys=resolving)
         already = set(open_incidents.values_list("symbol", flat=True))
         new = [
             Incident(

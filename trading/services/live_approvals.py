@@ -11,6 +11,10 @@ submit). Getting one takes two staff users:
 3. `live_approval_revoke`: a user with `trading.change_liveapproval` or the approve permission
    revokes a request or an approval; the next order of the lane is refused.
 
+An approval or a request that runs out of its TTL changes no row (the firewall compares the
+time); `live_approvals_expired_notify` (beat, while a webhook is configured) posts each one to
+the operators once, as `live_approval_expired:<id>`.
+
 Each step is one compare-and-set UPDATE on `status` plus a `SafetyEvent` in the same
 transaction. A refusal raises `LiveApprovalError` (a stable `code` and a message saying why)
 before anything is written.
@@ -24,12 +28,13 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from trading.lanes import live_lane_labels
 from trading.models import LiveApproval, LiveApprovalStatus, SafetyEvent
 from trading.models.safety import SafetyEventKind
-from trading.notifications import notify_safety_event
+from trading.notifications import notify, notify_safety_event, targets_configured
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
@@ -245,3 +250,39 @@ def live_approval_revoke(*, approval_id: int, actor: Actor, reason: str) -> Live
         )
     approval.refresh_from_db()
     return approval
+
+
+# an expiry is posted by the first sweep after it; one missed for longer than this (beat down) is
+# not posted
+EXPIRY_LOOKBACK = timedelta(days=1)
+
+
+def live_approvals_expired_notify(*, now: datetime | None = None) -> list[str]:
+    """Post each approval, and each request left unapproved, whose TTL ran out in the last
+    EXPIRY_LOOKBACK (one post per approval: a lapsed request can no longer be approved). A no-op
+    with no webhook configured. Returns the event ids raised (already posted ones included)."""
+    if not targets_configured():
+        return []
+    now = now or timezone.now()
+    since = now - EXPIRY_LOOKBACK
+    approved = LiveApproval.objects.filter(
+        status=LiveApprovalStatus.APPROVED, expires_at__gt=since, expires_at__lte=now
+    ).annotate(ran_out_at=F("expires_at"))
+    requested = (
+        LiveApproval.objects.filter(status=LiveApprovalStatus.REQUESTED, ttl__isnull=False)
+        .annotate(ran_out_at=F("requested_at") + F("ttl"))
+        .filter(ran_out_at__gt=since, ran_out_at__lte=now)
+    )
+    raised = []
+    for approval in sorted([*approved, *requested], key=lambda row: row.pk):
+        event_id = f"live_approval_expired:{approval.pk}"
+        payload = {
+            "account_label": approval.account_label,
+            "approval_id": approval.pk,
+            "status": approval.status,
+            "reason": approval.reason,
+            "at": approval.ran_out_at,  # type: ignore[attr-defined]
+        }
+        notify("live_approval_expired", event_id, payload)
+        raised.append(event_id)
+    return raised

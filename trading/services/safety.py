@@ -109,19 +109,27 @@ def emergency_stop_clear(
         state.emergency_stop_reasons = []
         state.emergency_stop_clean_cycles = 0
         state.save()
-        Incident.objects.filter(kind="emergency_stop", resolved_at__isnull=True).update(
-            resolved_at=timezone.now()
-        )
+        resolved = _emergency_incidents_resolve()
         details: dict[str, Any] = {"reasons": previous}
         if rebase_high_water_mark:
             details["rebased_high_water_marks"] = high_water_marks_rebase()
-        SafetyEvent.objects.create(
+        event = SafetyEvent.objects.create(
             kind=SafetyEventKind.EMERGENCY_STOP_CLEARED,
             reason=reason,
             details=details,
             **_actor_fields(actor, actor_label),
         )
+        notify_safety_event(event, resolved_incidents=resolved)
     return state
+
+
+def _emergency_incidents_resolve() -> list[str]:
+    """Resolve the open emergency stop incidents (the caller holds the safety row's lock, which
+    every latch takes before writing one); their keys."""
+    open_incidents = Incident.objects.filter(kind="emergency_stop", resolved_at__isnull=True)
+    keys = list(open_incidents.order_by("pk").values_list("incident_key", flat=True))
+    Incident.objects.filter(incident_key__in=keys).update(resolved_at=timezone.now())
+    return keys
 
 
 @dataclass(frozen=True)
@@ -257,16 +265,15 @@ def _recover_after_clean_cycle(*, state: SafetyState, account_label: str) -> Eme
         state.emergency_stop_reasons = []
         state.emergency_stop_clean_cycles = 0
         state.save()
-        Incident.objects.filter(kind="emergency_stop", resolved_at__isnull=True).update(
-            resolved_at=timezone.now()
-        )
-        SafetyEvent.objects.create(
+        resolved = _emergency_incidents_resolve()
+        event = SafetyEvent.objects.create(
             kind=SafetyEventKind.EMERGENCY_STOP_RECOVERED,
             account_label=account_label,
             actor_label="system",
             reason="clean cycles after recoverable reasons",
             details={"reasons": previous},
         )
+        notify_safety_event(event, resolved_incidents=resolved)
         return EmergencyStopResult(False, False, True, previous)
     state.save(update_fields=["emergency_stop_clean_cycles", "updated_at"])
     return EmergencyStopResult(True, False, False, list(state.emergency_stop_reasons))

@@ -11,15 +11,19 @@ from queue import Empty
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import override_settings
+from rest_framework.test import APIClient
 
 from tests.conftest import manage
 from tests.servers.base import Fault
 from tests.servers.notify_receiver import NotifyReceiver
 from torghut_site.celery import app
 from torghut_site.queueing import registered_task
-from trading.models import Notification
+from trading.models import Notification, SafetyState
 from trading.notifications import notification_deliver
-from trading.services.safety import kill_switch_set
+from trading.services.safety import emergency_stop_clear, emergency_stop_latch, kill_switch_set
 
 pytestmark = pytest.mark.django_db
 HEADER = "torghut cannot start: invalid configuration"
@@ -114,3 +118,63 @@ def test_bad_webhook_settings_stop_startup(env, problems):
     result = manage("check", env=env)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [HEADER, *[f"  - {p}" for p in problems]]
+
+
+@override_settings(TRADING_EMERGENCY_STOP_ENABLED=True)
+def test_an_unreachable_celery_broker_leaves_the_row_pending_and_the_caller_unharmed(
+    settings, receiver, django_capture_on_commit_callbacks, caplog
+):
+    emergency_stop_latch(reasons=["max_drawdown_exceeded"], account_label="paper", snapshot={})
+    Notification.objects.all().delete()
+    registered_task("trading.tasks.notification_send")  # the task modules loaded beforehand
+    before = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # type: ignore[misc]  # nothing listens
+    _reset_pools()
+    try:
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            emergency_stop_clear(actor=None, actor_label="ops", reason="checked")
+        elapsed = time.monotonic() - started
+    finally:
+        app.conf.broker_url = before  # type: ignore[misc]
+        _reset_pools()
+    row = Notification.objects.get()
+    assert (row.kind, row.status, row.attempts) == ("emergency_stop_cleared", "pending", 0)
+    assert SafetyState.objects.get().emergency_stop_active is False  # the clear is committed
+    assert elapsed < 2.0
+    assert [r.getMessage() for r in caplog.records if r.name == "trading.notifications"] == [
+        "notification send not queued"
+    ]
+    assert receiver.posted("/hook") == []
+
+
+@override_settings(TRADING_EMERGENCY_STOP_ENABLED=True)
+def test_the_safety_api_answers_without_waiting_on_a_hanging_webhook(
+    settings, receiver, redis_broker, django_capture_on_commit_callbacks
+):
+    """Through the HTTP API, with the sends on the real Redis broker and a webhook that would
+    hang for 3 s: each request answers in well under that, and what it queued is the sends."""
+    receiver.inject(Fault("POST", "/hook", delay=3.0, times=10))
+    registered_task("trading.tasks.notification_send")
+    user = get_user_model().objects.create_user("operator", password="x")
+    user.user_permissions.add(Permission.objects.get(codename="change_safetystate"))
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.get(pk=user.pk))
+    emergency_stop_latch(reasons=["max_drawdown_exceeded"], account_label="paper", snapshot={})
+    calls = [
+        ("/trading/kill-switch", {"engaged": True, "reason": "drill"}),
+        ("/trading/emergency-stop/clear", {"reason": "checked"}),
+    ]
+    timings = []
+    for url, body in calls:
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(url, body, format="json")
+        timings.append(time.monotonic() - started)
+        assert response.status_code == 200
+    assert max(timings) < 1.0
+    rows = dict(Notification.objects.values_list("kind", "pk"))
+    queued = _drain("torghut")
+    assert ("trading.tasks.notification_send", [rows["kill_switch_on"]]) in queued
+    assert ("trading.tasks.notification_send", [rows["emergency_stop_cleared"]]) in queued
+    assert receiver.posted("/hook") == []  # nothing was posted by a request
