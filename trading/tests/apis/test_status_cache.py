@@ -146,3 +146,10 @@ def test_a_flushed_cache_never_matches_an_old_entry(clock):
     first = trading_status()
     cache.clear()  # the generation key is gone (flushed or evicted)
     assert trading_status() is not first
+
+
+def test_a_cold_status_costs_fifteen_queries(clock, django_assert_num_queries):
+    # the safety row once, lanes, order feed (window, newest before it, heartbeats, incidents,
+    # dead letters), LLM circuit and day, TCA (3, then cached), autonomy (2), decisions by status
+    with django_assert_num_queries(15):
+        trading_status()
