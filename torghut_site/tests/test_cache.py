@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
 from django.core.cache import CacheHandler
 
@@ -23,7 +24,7 @@ def _cache() -> RedisCache:
 
 def test_one_client_serves_every_operation():
     cache = _cache()
-    client = cache._cache
+    client: Any = cache._cache  # type: ignore[attr-defined]  # Django's private client
     assert client.get_client(write=True) is client.get_client(write=True)
     assert client.get_client(write=False) is client.get_client(write=True)  # one server
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from django.core.cache import caches
@@ -77,7 +78,7 @@ def test_drfs_list_answers_the_same(settings):
 
 
 def test_a_refused_request_is_not_recorded(redis_cache):
-    request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=9))
+    request: Any = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=9))
     for t, expected in ((0.0, True), (1.0, True), (2.0, True), (3.0, False), (4.0, False)):
         throttle = OursThree()
         throttle.timer = lambda t=t: 500.0 + t
