@@ -170,10 +170,14 @@ def order_feed_status(*, window: timedelta = timedelta(hours=24)) -> dict[str, A
     end and lag)."""
     since = timezone.now() - window
     recent = OrderEvent.objects.filter(received_at__gte=since)
-    outcomes = dict(recent.values_list("outcome").annotate(n=Count("pk")).order_by())
+    # one pass over the window: per outcome its count and newest event
+    per_outcome = list(
+        recent.values_list("outcome").annotate(n=Count("pk"), at=Max("received_at")).order_by()
+    )
+    outcomes = {outcome: n for outcome, n, _ in per_outcome}
     # within the window the BRIN index on received_at finds the pages; before it, the newest row
     # by primary key (a whole-table max would read every event)
-    last = recent.aggregate(at=Max("received_at"))["at"] or (
+    last = max((at for _, _, at in per_outcome), default=None) or (
         OrderEvent.objects.order_by("-pk").values_list("received_at", flat=True).first()
     )
     consumers = heartbeat_list(kind=HeartbeatKind.ORDERFEED_CONSUMER)

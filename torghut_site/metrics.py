@@ -69,6 +69,27 @@ def render_metrics() -> bytes:
     return output
 
 
+def counter_totals(*, prefix: str) -> dict[str, float]:
+    """Every counter whose name starts with `prefix`, summed over its labels (and, with
+    PROMETHEUS_MULTIPROC_DIR, over this host's processes, as /metrics sums them), keyed by its
+    series name without the prefix (`torghut_trading_decisions_total` -> `decisions_total`).
+    A counter this process registered and nobody has counted yet reads 0."""
+    totals: dict[str, float] = {}
+    families = list(REGISTRY.collect())
+    for family in families:
+        if family.type == "counter" and family.name.startswith(prefix):
+            totals[family.name.removeprefix(prefix) + "_total"] = 0.0
+    if multiprocess_enabled():
+        families = list(build_registry().collect())
+    for family in families:
+        if family.type != "counter" or not family.name.startswith(prefix):
+            continue
+        name = family.name.removeprefix(prefix) + "_total"
+        total = sum(s.value for s in family.samples if s.name == family.name + "_total")
+        totals[name] = totals.get(name, 0.0) + total
+    return dict(sorted(totals.items()))
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_LATEST)
 

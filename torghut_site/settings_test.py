@@ -18,6 +18,11 @@ DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# the short-lived caches of the API token lookup and of /trading/status are off: most tests
+# change rows between two requests; the caches' own tests (tests/security/test_token_cache.py,
+# trading/tests/apis/test_status_cache.py) turn them on
+API_TOKEN_CACHE_SECONDS = 0
+TRADING_STATUS_CACHE_SECONDS = 0
 SECURE_SSL_REDIRECT = False
 STORAGES = {
     **STORAGES,  # noqa: F405

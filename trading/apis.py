@@ -287,6 +287,8 @@ class MetricsApi(APIView):
                 },
                 "decisions_24h": status_body["decisions_24h"],
                 "tca": tca_summary_cached(),
+                "metrics": status_body["metrics"],
+                "control_plane_contract": status_body["control_plane_contract"],
             }
         )
 

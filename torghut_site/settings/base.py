@@ -133,7 +133,8 @@ CACHE_URL = env.optional_str("CACHE_URL") or REDIS_URL
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one redis client per pool (torghut_site/cache.py)
+            "BACKEND": "torghut_site.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "torghut",
         }

@@ -25,9 +25,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's, with the request log as a Redis sorted set when the cache is Redis
+    # (torghut_site/throttling.py)
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "torghut_site.throttling.AnonRateThrottle",
+        "torghut_site.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="120/min"),
@@ -52,6 +54,10 @@ API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64, min_value=2, max_
 # days a new API token lives when its issuer names no TTL (`create_api_token` without
 # --ttl-days, the demo bootstrap); 0 = no expiry (the token lives until revoked)
 API_TOKEN_DEFAULT_TTL_DAYS = env.int("API_TOKEN_DEFAULT_TTL_DAYS", default=0, min_value=0)
+# seconds a token lookup (digest -> token and user) is kept in the shared cache; revoking,
+# deleting or saving the token, or saving or deleting its user, drops it at once; 0 = every
+# request asks the database (torghut_site.auth)
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=5, min_value=0, max_value=300)
 
 # Admin sign-in (torghut_site.login_guard): after this many failed attempts for one username, or
 # from one client address, within ADMIN_LOGIN_LOCKOUT_SECONDS, further attempts from it are

@@ -273,6 +273,12 @@ TRADING_TCA_SUMMARY_CACHE_SECONDS = env.int(
 TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS = env.int(
     "TRADING_TCA_SUMMARY_MAX_LOOKBACK_DAYS", default=90, min_value=1, max_value=3650
 )
+# `GET /trading/status` (and `/trading/metrics`, the admin's status) answer a body each process
+# computed at most this many seconds ago (`as_of` in it); a safety latch's change or a flag's new
+# value computes it afresh (trading.status_cache); 0 = computed on every request
+TRADING_STATUS_CACHE_SECONDS = env.int(
+    "TRADING_STATUS_CACHE_SECONDS", default=2, min_value=0, max_value=60
+)
 # fill realism (trading.fill_realism): a paper or simulated fill may take at most this fraction
 # of its minute bar's volume, and its price may lie this many bps outside the bar's low-high
 TRADING_FILL_CHECK_MAX_PARTICIPATION = env.decimal(

@@ -42,7 +42,11 @@ def safety_state_get() -> SafetyState:
 
 
 def kill_switch_state() -> KillSwitchState:
-    state = SafetyState.objects.filter(scope="global").first()
+    return kill_switch_of(SafetyState.objects.filter(scope="global").first())
+
+
+def kill_switch_of(state: SafetyState | None) -> KillSwitchState:
+    """The effective kill switch given the global safety row already read (None: no row)."""
     if state is not None and state.kill_switch_engaged:
         return KillSwitchState(True, "manual", state.kill_switch_reason)
     if flag_enabled("TRADING_KILL_SWITCH_ENABLED"):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from torghut_site.selectors import heartbeat_list
+from trading.lanes import LaneConfig
 from trading.models import ExecutionTcaMetric, LaneState
 from trading.signals.clickhouse import ClickHouseSignalSource
 
@@ -169,3 +170,58 @@ def signal_continuity_gauges() -> Iterable[Metric]:
     except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is down
         return []
     return [market, actionable, reason_streak]
+
+
+CONTROL_PLANE_SCHEMA = "torghut.control-plane.v1"
+
+
+def _lane_healthy(lane: LaneConfig, state: LaneState | None, now: datetime) -> bool:
+    """Enabled, its last cycle finished within RUNNING_INTERVALS × TRADING_POLL_MS, not in
+    error."""
+    if not lane.enabled or state is None or state.last_cycle_finished_at is None:
+        return False
+    window = timedelta(milliseconds=settings.TRADING_POLL_MS * RUNNING_INTERVALS)
+    return now - state.last_cycle_finished_at <= window and state.last_cycle_status != "error"
+
+
+def signal_continuity_state(continuity: dict[str, Any]) -> str:
+    """`actionable` while a lane's no-signal condition is one to act on (`signal_actionable`),
+    `unknown` before any enabled lane has read a signal, else `ok`."""
+    if continuity["actionable_lanes"]:
+        return "actionable"
+    if continuity["last_signal_ts"] is None:
+        return "unknown"
+    return "ok"
+
+
+def control_plane_contract(
+    *,
+    as_of: datetime,
+    trading_enabled: bool,
+    kill_switch_engaged: bool,
+    emergency_stop_active: bool,
+    lanes: Sequence[tuple[LaneConfig, LaneState | None]],
+    rollup: dict[str, Any],
+) -> dict[str, Any]:
+    """A stable, versioned subset of `/trading/status` a control plane can rely on (every field
+    is documented in docs/compatibility.md#endpoints; a change of shape is a new version)."""
+    return {
+        "schema_version": CONTROL_PLANE_SCHEMA,
+        "as_of": as_of,
+        "mode": settings.TRADING_MODE,
+        "trading_enabled": trading_enabled,
+        "running": rollup["running"],
+        "kill_switch_engaged": kill_switch_engaged,
+        "emergency_stop_active": emergency_stop_active,
+        "lanes": [
+            {
+                "label": lane.label,
+                "enabled": lane.enabled,
+                "live": lane.is_live,
+                "last_cycle_at": state.last_cycle_finished_at if state else None,
+                "healthy": _lane_healthy(lane, state, as_of),
+            }
+            for lane, state in lanes
+        ],
+        "signal_continuity": signal_continuity_state(rollup["signal_continuity"]),
+    }

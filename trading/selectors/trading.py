@@ -12,17 +12,32 @@ from django.core.cache import cache
 from django.db.models import Avg, Count, QuerySet, Sum
 from django.utils import timezone
 
-from torghut_site.flags import flag_enabled, flags_snapshot
+from torghut_site.flags import FlagResolution, flag_enabled, flags_snapshot
+from torghut_site.metrics import counter_totals
 from torghut_site.models import HeartbeatKind
-from trading.lanes import lane_configs
+from trading.lanes import LaneConfig, lane_configs
 from trading.models import ExecutionTcaMetric, LaneState, SafetyState, TradeDecision
 from trading.ports import order_feed_status, status_sections
 from trading.selectors.llm import llm_evaluation, llm_status
-from trading.selectors.safety import kill_switch_state
-from trading.selectors.status import clickhouse_health, heartbeats_health, lanes_rollup
+from trading.selectors.safety import kill_switch_of
+from trading.selectors.status import (
+    clickhouse_health,
+    control_plane_contract,
+    heartbeats_health,
+    lanes_rollup,
+)
 from trading.selectors.trade_stream import trade_stream_health, trade_stream_watched
+from trading.status_cache import status_cached
 
 MAX_LIMIT = 500
+COUNTER_PREFIX = "torghut_trading_"
+
+
+def trading_counter_totals() -> dict[str, float]:
+    """The `metrics` block: every `torghut_trading_*` counter, summed over its labels and, with
+    PROMETHEUS_MULTIPROC_DIR, over this host's processes (what /metrics reads), by its series
+    name without the prefix (`decisions_total`)."""
+    return counter_totals(prefix=COUNTER_PREFIX)
 
 
 def tca_rows(
@@ -118,57 +133,74 @@ def _status_tca() -> dict[str, Any]:
     return {**body["summary"], "as_of": body["summary_as_of"], "since": body["summary_since"]}
 
 
-def trading_status() -> dict[str, Any]:
-    kill = kill_switch_state()
-    safety = SafetyState.objects.filter(scope="global").first()
-    lanes = {s.account_label: s for s in LaneState.objects.all()}
-    lane_rows = []
-    for lane in lane_configs():
-        state = lanes.get(lane.label)
-        lane_rows.append(
-            {
-                "label": lane.label,
-                "mode": lane.mode,
-                "broker": lane.broker,
-                "enabled": lane.enabled,
-                "last_cycle_started_at": state.last_cycle_started_at if state else None,
-                "last_cycle_finished_at": state.last_cycle_finished_at if state else None,
-                "last_cycle_status": state.last_cycle_status if state else "",
-                "last_cycle_summary": state.last_cycle_summary if state else {},
-                "last_error": state.last_error if state else "",
-                "last_reconcile_at": state.last_reconcile_at if state else None,
-                "signal_continuity": {
-                    "last_signal_ts": state.last_signal_ts if state else None,
-                    "signal_lag_seconds": state.signal_lag_seconds if state else None,
-                    "no_signal_reason": state.no_signal_reason if state else "",
-                    "no_signal_streak": state.no_signal_streak if state else 0,
-                    "market_open": state.market_open if state else None,
-                    "universe_status": state.universe_status if state else "",
-                },
-                "equity": _lane_equity(state),
-            }
-        )
-    flags = {f.setting: {"value": f.value, "source": f.source} for f in flags_snapshot()}
-    rollup = lanes_rollup(
-        states=list(lanes.values()),
-        enabled_labels={lane.label for lane in lane_configs() if lane.enabled},
-        trading_enabled=bool(flags["TRADING_ENABLED"]["value"]),
-        now=timezone.now(),
-    )
+def _lane_row(lane: LaneConfig, state: LaneState | None) -> dict[str, Any]:
     return {
+        "label": lane.label,
+        "mode": lane.mode,
+        "broker": lane.broker,
+        "enabled": lane.enabled,
+        "last_cycle_started_at": state.last_cycle_started_at if state else None,
+        "last_cycle_finished_at": state.last_cycle_finished_at if state else None,
+        "last_cycle_status": state.last_cycle_status if state else "",
+        "last_cycle_summary": state.last_cycle_summary if state else {},
+        "last_error": state.last_error if state else "",
+        "last_reconcile_at": state.last_reconcile_at if state else None,
+        "signal_continuity": {
+            "last_signal_ts": state.last_signal_ts if state else None,
+            "signal_lag_seconds": state.signal_lag_seconds if state else None,
+            "no_signal_reason": state.no_signal_reason if state else "",
+            "no_signal_streak": state.no_signal_streak if state else 0,
+            "market_open": state.market_open if state else None,
+            "universe_status": state.universe_status if state else "",
+        },
+        "equity": _lane_equity(state),
+    }
+
+
+def _rollback(flags: dict[str, Any], safety: SafetyState | None) -> dict[str, Any]:
+    return {
+        "emergency_stop_enabled": flags["TRADING_EMERGENCY_STOP_ENABLED"]["value"],
+        "emergency_stop_active": bool(safety and safety.emergency_stop_active),
+        "emergency_stop_reasons": safety.emergency_stop_reasons if safety else [],
+        "emergency_stop_triggered_at": safety.emergency_stop_triggered_at if safety else None,
+        "clean_cycles": safety.emergency_stop_clean_cycles if safety else 0,
+    }
+
+
+def trading_status() -> dict[str, Any]:
+    """`/trading/status`'s body, cached in this process for TRADING_STATUS_CACHE_SECONDS
+    (`trading.status_cache`: a safety latch's change or a flag's new value computes it afresh);
+    `as_of` says when it was computed. Shared between requests: do not change it."""
+    flags = flags_snapshot()
+    key = tuple((f.setting, f.value, f.source) for f in flags)
+    return status_cached(key=key, compute=lambda: _trading_status_build(flags))
+
+
+def _trading_status_build(resolutions: list[FlagResolution]) -> dict[str, Any]:
+    now = timezone.now()
+    safety = SafetyState.objects.filter(scope="global").first()
+    kill = kill_switch_of(safety)
+    states = list(LaneState.objects.all())
+    by_label = {s.account_label: s for s in states}
+    configs = lane_configs()
+    flags = {f.setting: {"value": f.value, "source": f.source} for f in resolutions}
+    trading_enabled = bool(flags["TRADING_ENABLED"]["value"])
+    rollup = lanes_rollup(
+        states=states,
+        enabled_labels={lane.label for lane in configs if lane.enabled},
+        trading_enabled=trading_enabled,
+        now=now,
+    )
+    rollback = _rollback(flags, safety)
+    body = {
+        "as_of": now,
         "enabled": flags["TRADING_ENABLED"]["value"],
         **rollup,
         "mode": settings.TRADING_MODE,
         "autonomy_enabled": flags["TRADING_AUTONOMY_ENABLED"]["value"],
         "kill_switch": {"active": kill.active, "source": kill.source, "reason": kill.reason},
-        "rollback": {
-            "emergency_stop_enabled": flags["TRADING_EMERGENCY_STOP_ENABLED"]["value"],
-            "emergency_stop_active": bool(safety and safety.emergency_stop_active),
-            "emergency_stop_reasons": safety.emergency_stop_reasons if safety else [],
-            "emergency_stop_triggered_at": safety.emergency_stop_triggered_at if safety else None,
-            "clean_cycles": safety.emergency_stop_clean_cycles if safety else 0,
-        },
-        "lanes": lane_rows,
+        "rollback": rollback,
+        "lanes": [_lane_row(lane, by_label.get(lane.label)) for lane in configs],
         "feature_flags": flags,
         "order_feed": order_feed_status(),
         "llm": llm_status(),
@@ -176,12 +208,22 @@ def trading_status() -> dict[str, Any]:
         "tca": _status_tca(),
         **status_sections(),
         "decisions_24h": dict(
-            TradeDecision.objects.filter(created_at__gte=timezone.now() - timedelta(hours=24))
+            TradeDecision.objects.filter(created_at__gte=now - timedelta(hours=24))
             .values_list("status")
             .annotate(n=Count("pk"))
             .order_by()
         ),
+        "metrics": trading_counter_totals(),
     }
+    body["control_plane_contract"] = control_plane_contract(
+        as_of=now,
+        trading_enabled=trading_enabled,
+        kill_switch_engaged=kill.active,
+        emergency_stop_active=rollback["emergency_stop_active"],
+        lanes=[(lane, by_label.get(lane.label)) for lane in configs],
+        rollup=rollup,
+    )
+    return body
 
 
 def trading_health() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from trading.models import Incident, LaneState, SafetyEvent, SafetyState
 from trading.models.safety import SafetyEventKind
 from trading.notifications import notify_safety_event
 from trading.services.equity import DAILY_LOSS, high_water_marks_rebase, session_day_of
+from trading.status_cache import status_cache_invalidate
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def kill_switch_set(
         state.kill_switch_reason = reason if engaged else ""
         state.kill_switch_changed_at = timezone.now()
         state.save()
+        status_cache_invalidate()
         event = SafetyEvent.objects.create(
             kind=SafetyEventKind.KILL_SWITCH_ON if engaged else SafetyEventKind.KILL_SWITCH_OFF,
             reason=reason,
@@ -109,6 +111,7 @@ def emergency_stop_clear(
         state.emergency_stop_reasons = []
         state.emergency_stop_clean_cycles = 0
         state.save()
+        status_cache_invalidate()
         resolved = _emergency_incidents_resolve()
         details: dict[str, Any] = {"reasons": previous}
         if rebase_high_water_mark:
@@ -196,6 +199,7 @@ def _latch(
     state.emergency_stop_reasons = [*state.emergency_stop_reasons, *added]
     state.emergency_stop_clean_cycles = 0
     state.save()
+    status_cache_invalidate()
     incident = _incident_write(reasons=added, snapshot={"lane": account_label, **snapshot}, now=now)
     event = SafetyEvent.objects.create(
         kind=SafetyEventKind.EMERGENCY_STOP_TRIGGERED,
@@ -265,6 +269,7 @@ def _recover_after_clean_cycle(*, state: SafetyState, account_label: str) -> Eme
         state.emergency_stop_reasons = []
         state.emergency_stop_clean_cycles = 0
         state.save()
+        status_cache_invalidate()
         resolved = _emergency_incidents_resolve()
         event = SafetyEvent.objects.create(
             kind=SafetyEventKind.EMERGENCY_STOP_RECOVERED,
