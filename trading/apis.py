@@ -14,12 +14,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.drf import ApiError, LimitOffsetPagination
+from torghut_site.drf import ApiError
 from trading.lanes import UnknownLaneError
 from trading.selectors.books import books_overview
 from trading.selectors.llm import llm_evaluation, market_day
 from trading.selectors.trading import (
-    tca_rows,
     tca_summary_cached,
     trading_health,
     trading_status,
@@ -40,37 +39,7 @@ class CanOperateSafety(BasePermission):
         return bool(user and user.is_authenticated and user.has_perm("trading.change_safetystate"))
 
 
-MAX_ID = 2**63 - 1  # bigint: a larger id or offset is refused, not sent to Postgres
 EVALUATION_FIRST_DAY = dt.date(2000, 1, 1)
-
-
-class FilterSerializer(serializers.Serializer[Any]):
-    symbol = serializers.CharField(required=False, max_length=32)
-    since = serializers.DateTimeField(required=False)
-    status = serializers.CharField(required=False, max_length=20)
-    strategy_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    # read by the paginator (which ignores bad values); validated here so they answer 400
-    limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ID)
-
-
-FILTER_PARAMS = [
-    OpenApiParameter("symbol", {"type": "string", "maxLength": 32}),
-    OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601 time"),
-    OpenApiParameter(
-        "limit", {"type": "integer", "minimum": 1}, description="at most 500 (default 200)"
-    ),
-    OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_ID}),
-]
-
-
-def _filters(request: Request) -> dict[str, Any]:
-    serializer = FilterSerializer(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    data = dict(serializer.validated_data)
-    data.pop("limit", None)
-    data.pop("offset", None)
-    return data
 
 
 class DecisionOutputSerializer(serializers.Serializer[Any]):
@@ -127,20 +96,6 @@ class ExecutionOutputSerializer(serializers.Serializer[Any]):
         return str(tca.slippage_bps) if tca is not None and tca.slippage_bps is not None else None
 
 
-class TcaRowSerializer(serializers.Serializer[Any]):
-    execution_id = serializers.IntegerField()
-    strategy_id = serializers.IntegerField(allow_null=True)
-    account_label = serializers.CharField()
-    symbol = serializers.CharField()
-    side = serializers.CharField()
-    arrival_price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    avg_fill_price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    filled_qty = serializers.DecimalField(max_digits=24, decimal_places=8)
-    slippage_bps = serializers.DecimalField(max_digits=14, decimal_places=4, allow_null=True)
-    shortfall_notional = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    computed_at = serializers.DateTimeField()
-
-
 class StatusApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
@@ -186,40 +141,6 @@ class HealthApi(APIView):
         body = trading_health()
         code = status.HTTP_200_OK if body["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
         return Response(body, status=code)
-
-
-class TcaApi(APIView):
-    """`GET /trading/tca`: the matching TCA rows, paginated, beside a summary that is cached and
-    window-bounded (`trading.selectors.trading.tca_summary_cached`; see `summary_as_of`)."""
-
-    @extend_schema(
-        parameters=[
-            *FILTER_PARAMS,
-            OpenApiParameter("strategy_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
-        ],
-        responses={200: dict},
-    )
-    def get(self, request: Request) -> Response:
-        filters = _filters(request)
-        rows = tca_rows(
-            symbol=filters.get("symbol"),
-            strategy_id=filters.get("strategy_id"),
-            since=filters.get("since"),
-        )
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(rows, request, view=self) or []
-        summary = tca_summary_cached(
-            symbol=filters.get("symbol"),
-            strategy_id=filters.get("strategy_id"),
-            since=filters.get("since"),
-        )
-        return Response(
-            {
-                **summary,
-                "count": paginator.count,
-                "rows": TcaRowSerializer(page, many=True).data,
-            }
-        )
 
 
 def _decimal(max_digits: int, places: int, **kw: Any) -> serializers.DecimalField:
