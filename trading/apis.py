@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -14,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.drf import ApiError
+from torghut_site.drf import ApiError, ExactInputSerializer
+from trading.apis_query import StrictDateField, account_field, query_validated
 from trading.lanes import UnknownLaneError
 from trading.selectors.books import books_overview
 from trading.selectors.llm import llm_evaluation, market_day
@@ -103,7 +103,11 @@ class StatusApi(APIView):
 
 
 class LlmEvaluationInputSerializer(serializers.Serializer[Any]):
-    date = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    date = StrictDateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        help_text="YYYY-MM-DD, America/New_York; not before 2000-01-01, not in the future",
+    )
 
     def validate_date(self, value: dt.date) -> dt.date:
         if value < EVALUATION_FIRST_DAY or value > market_day():
@@ -118,17 +122,12 @@ class LlmEvaluationApi(APIView):
     today), aggregated in one query (`trading.selectors.llm.llm_evaluation`)."""
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "date", OpenApiTypes.DATE, description="YYYY-MM-DD, America/New_York; not future"
-            )
-        ],
+        parameters=[LlmEvaluationInputSerializer],
         responses={200: dict},
     )
     def get(self, request: Request) -> Response:
-        serializer = LlmEvaluationInputSerializer(data=request.query_params)
-        serializer.is_valid(raise_exception=True)
-        return Response(llm_evaluation(day=serializer.validated_data.get("date")))
+        query = query_validated(request, LlmEvaluationInputSerializer)
+        return Response(llm_evaluation(day=query.get("date")))
 
 
 class HealthApi(APIView):
@@ -171,23 +170,19 @@ class BooksApi(APIView):
     """Per-strategy books derived from the lane's filled executions (`trading.selectors.books`)."""
 
     class FilterSerializer(serializers.Serializer[Any]):
-        account = serializers.CharField(required=False, max_length=64)
+        account = account_field()
 
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "account",
-                {"type": "string", "maxLength": 64},
-                description="a lane label; every configured lane when absent",
-            )
+            # a lane label; every configured lane when absent
+            FilterSerializer
         ],
         responses={200: BooksOutputSerializer, 404: dict},
     )
     def get(self, request: Request) -> Response:
-        data = self.FilterSerializer(data=request.query_params)
-        data.is_valid(raise_exception=True)
+        query = query_validated(request, self.FilterSerializer)
         try:
-            lines = books_overview(account_label=data.validated_data.get("account"))
+            lines = books_overview(account_label=query.get("account"))
         except UnknownLaneError as exc:
             raise ApiError(code="unknown_lane", message=str(exc), status_code=404) from exc
         body = {
@@ -212,12 +207,12 @@ class MetricsApi(APIView):
         )
 
 
-class KillSwitchInputSerializer(serializers.Serializer[Any]):
+class KillSwitchInputSerializer(ExactInputSerializer):
     engaged = serializers.BooleanField()
     reason = serializers.CharField(max_length=2000)
 
 
-class ReasonInputSerializer(serializers.Serializer[Any]):
+class ReasonInputSerializer(ExactInputSerializer):
     reason = serializers.CharField(max_length=2000)
 
 
@@ -245,7 +240,7 @@ class EmergencyStopClearApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "control"
 
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(ExactInputSerializer):
         reason = serializers.CharField(max_length=2000)
         rebase_high_water_mark = serializers.BooleanField(default=False)
 

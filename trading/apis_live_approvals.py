@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -26,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.drf import ApiError
+from torghut_site.drf import ApiError, ExactInputSerializer
 from torghut_site.schema import ErrorSerializer
 from trading.apis import ReasonInputSerializer
 from trading.apis_query import (
@@ -38,6 +39,7 @@ from trading.apis_query import (
     next_page_url,
     query_validated,
 )
+from trading.lanes import live_lane_labels
 from trading.models import LiveApproval, LiveApprovalStatus
 from trading.selectors.live_approvals import (
     live_approval_list,
@@ -147,10 +149,27 @@ class LiveApprovalPageSerializer(serializers.Serializer[Any]):
     results = LiveApprovalOutputSerializer(many=True)
 
 
-class LiveApprovalRequestInputSerializer(serializers.Serializer[Any]):
-    account_label = serializers.CharField(max_length=64, help_text="a configured live lane")
+class LiveLaneLabelField(serializers.CharField):
+    """A lane label; the service refuses one that is not a configured live lane (400
+    `unknown_lane`), so the schema lists the configured live lanes."""
+
+    def schema_overrides(self) -> dict[str, Any]:
+        labels = live_lane_labels()
+        return {"enum": labels} if labels else {"not": {}}  # no live lane: nothing is accepted
+
+
+class TtlHoursField(serializers.IntegerField):
+    """Hours; DRF takes 1..TTL_HOURS_LIMIT, the service refuses more than the configured cap
+    (400 `ttl_above_max`), so the schema's maximum is the cap."""
+
+    def schema_overrides(self) -> dict[str, Any]:
+        return {"maximum": settings.TRADING_LIVE_APPROVAL_MAX_TTL_HOURS}
+
+
+class LiveApprovalRequestInputSerializer(ExactInputSerializer):
+    account_label = LiveLaneLabelField(max_length=64, help_text="a configured live lane")
     reason = serializers.CharField(max_length=2000)
-    ttl_hours = serializers.IntegerField(
+    ttl_hours = TtlHoursField(
         min_value=1,
         max_value=TTL_HOURS_LIMIT,
         help_text="how long the request waits for a second person's approval, then how long "

@@ -59,6 +59,27 @@ class AwareDateTimeField(serializers.DateTimeField):
             return datetime.max.replace(tzinfo=UTC)
 
 
+class StrictDateField(serializers.DateField):
+    """`YYYY-MM-DD` exactly (OpenAPI's `date`): strptime would also take `2026-3-5`."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(value)
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """`true` or `false` exactly, as the schema's boolean is written in a query: DRF's
+    BooleanField also takes `1`, `yes`, `on`, `True`..."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):  # the field's default, when the parameter is absent
+            return data
+        if data not in ("true", "false"):
+            self.fail("invalid", input=data)
+        return bool(data == "true")
+
+
 def text_field(pattern: str, max_length: int, help_text: str) -> serializers.RegexField:
     """An optional string matching `pattern` exactly as given (no whitespace trimmed)."""
     return serializers.RegexField(
