@@ -14,6 +14,15 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from torghut_site.drf import ApiError, ExactInputSerializer
+from torghut_site.schema import ErrorSerializer
+from trading.api_responses import (
+    EmergencyStopClearOutputSerializer,
+    KillSwitchOutputSerializer,
+    LlmEvaluationSerializer,
+    TradingHealthSerializer,
+    TradingMetricsSerializer,
+    TradingStatusSerializer,
+)
 from trading.apis_query import StrictDateField, account_field, query_validated
 from trading.lanes import UnknownLaneError
 from trading.selectors.books import books_overview
@@ -97,7 +106,7 @@ class ExecutionOutputSerializer(serializers.Serializer[Any]):
 
 
 class StatusApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: TradingStatusSerializer})
     def get(self, request: Request) -> Response:
         return Response(trading_status())
 
@@ -123,7 +132,7 @@ class LlmEvaluationApi(APIView):
 
     @extend_schema(
         parameters=[LlmEvaluationInputSerializer],
-        responses={200: dict},
+        responses={200: LlmEvaluationSerializer},
     )
     def get(self, request: Request) -> Response:
         query = query_validated(request, LlmEvaluationInputSerializer)
@@ -135,7 +144,7 @@ class HealthApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = []
 
-    @extend_schema(responses={200: dict, 503: dict})
+    @extend_schema(responses={200: TradingHealthSerializer, 503: TradingHealthSerializer})
     def get(self, request: Request) -> Response:
         body = trading_health()
         code = status.HTTP_200_OK if body["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
@@ -177,7 +186,7 @@ class BooksApi(APIView):
             # a lane label; every configured lane when absent
             FilterSerializer
         ],
-        responses={200: BooksOutputSerializer, 404: dict},
+        responses={200: BooksOutputSerializer, 404: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
         query = query_validated(request, self.FilterSerializer)
@@ -193,7 +202,7 @@ class BooksApi(APIView):
 
 
 class MetricsApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: TradingMetricsSerializer})
     def get(self, request: Request) -> Response:
         status_body = trading_status()
         return Response(
@@ -221,7 +230,7 @@ class KillSwitchApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "control"
 
-    @extend_schema(request=KillSwitchInputSerializer, responses={200: dict})
+    @extend_schema(request=KillSwitchInputSerializer, responses={200: KillSwitchOutputSerializer})
     def post(self, request: Request) -> Response:
         data = KillSwitchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -244,7 +253,10 @@ class EmergencyStopClearApi(APIView):
         reason = serializers.CharField(max_length=2000)
         rebase_high_water_mark = serializers.BooleanField(default=False)
 
-    @extend_schema(request=InputSerializer, responses={200: dict, 409: dict})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: EmergencyStopClearOutputSerializer, 409: ErrorSerializer},
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

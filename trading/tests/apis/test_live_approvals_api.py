@@ -64,11 +64,20 @@ def iso(value: Any) -> str:
 
 def test_request_approve_list_revoke_as_the_token_users(rita, omar):
     now = timezone.now()
+    # the requester is the caller: a body naming another is refused, not read
+    impostor = client_for(rita).post(
+        LIST,
+        {"account_label": "live-1", "reason": "go live", "ttl_hours": 2, "requested_by": "x"},
+        format="json",
+    )
+    assert (impostor.status_code, impostor.json()["error"]["details"]) == (
+        400,
+        {"requested_by": ["unknown field"]},
+    )
+    assert LiveApproval.objects.count() == 0
     with time_machine.travel(now, tick=False):
         response = client_for(rita).post(
-            LIST,
-            {"account_label": "live-1", "reason": "go live", "ttl_hours": 2, "requested_by": "x"},
-            format="json",
+            LIST, {"account_label": "live-1", "reason": "go live", "ttl_hours": 2}, format="json"
         )
     assert response.status_code == 201, response.content
     approval = LiveApproval.objects.get()
