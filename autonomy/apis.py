@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -30,7 +30,6 @@ from autonomy.models import (
     Promotion,
     ResearchCandidate,
     ResearchRun,
-    RunStatus,
 )
 from autonomy.selectors import (
     autonomy_status,
@@ -64,6 +63,7 @@ from autonomy.services.promotion import (
 from autonomy.services.strategies import PromotionError
 from torghut_site.drf import ApiError, LimitOffsetPagination
 from torghut_site.schema import ErrorSerializer
+from trading.apis_query import query_validated
 
 PROMOTION_ERROR_STATUS = {
     "reason_required": status.HTTP_400_BAD_REQUEST,
@@ -116,14 +116,6 @@ def _input(serializer_class: type[serializers.Serializer[Any]], data: Any) -> di
     return dict(serializer.validated_data)
 
 
-RUN_FILTER_PARAMS = [
-    OpenApiParameter("status", {"type": "string", "enum": list(RunStatus.values)}),
-    OpenApiParameter("trigger", {"type": "string", "pattern": "^[a-z_]{1,32}$"}),
-    OpenApiParameter(
-        "limit", {"type": "integer", "minimum": 1}, description="at most 500 (default 200)"
-    ),
-    OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
-]
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such run or candidate")
 REFUSED = OpenApiResponse(
     ErrorSerializer,
@@ -175,9 +167,8 @@ class EvidenceContinuityApi(APIView):
         summary="Evidence continuity",
     )
     def get(self, request: Request) -> Response:
-        query = ContinuityQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        if query.validated_data["refresh"]:
+        query = query_validated(request, ContinuityQuerySerializer)
+        if query["refresh"]:
             raise ApiError(
                 code="refresh_requires_post",
                 message=f"a GET never runs the audit: POST {REFRESH_PATH} to run one",
@@ -233,14 +224,10 @@ class EvidenceContinuityRefreshApi(APIView):
 class RunListApi(APIView):
     pagination_class = LimitOffsetPagination  # the schema describes the paginated answer
 
-    @extend_schema(parameters=RUN_FILTER_PARAMS, responses=RunSummarySerializer(many=True))
+    @extend_schema(parameters=[RunFilterSerializer], responses=RunSummarySerializer(many=True))
     def get(self, request: Request) -> Response:
-        filters = RunFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        rows = run_list(
-            status=filters.validated_data.get("status"),
-            trigger=filters.validated_data.get("trigger"),
-        )
+        query = query_validated(request, RunFilterSerializer)
+        rows = run_list(status=query.get("status"), trigger=query.get("trigger"))
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(RunSummarySerializer(page, many=True).data)

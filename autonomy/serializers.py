@@ -9,6 +9,8 @@ from rest_framework import serializers
 
 from autonomy.models import PromotionMode, RunStatus
 from autonomy.selectors import artifact_rows
+from torghut_site.drf import ExactInputSerializer
+from trading.apis_query import MAX_ID, QueryBooleanField, StrictIntegerField
 
 MAX_REASON = 2000
 
@@ -17,13 +19,16 @@ MAX_REASON = 2000
 
 class RunFilterSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=RunStatus.values, required=False)
-    trigger = serializers.RegexField(r"^[a-z_]{1,32}$", required=False)
-    # read by the paginator (which ignores bad values); validated here so they answer 400
-    limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+    trigger = serializers.RegexField(r"^[a-z_]{1,32}$", required=False, trim_whitespace=False)
+    # read by the paginator (which caps `limit` at API_MAX_PAGE_SIZE); validated here so they
+    # answer 400
+    limit = StrictIntegerField(
+        required=False, min_value=1, help_text="at most 500 (default 200; a larger one is 500)"
+    )
+    offset = StrictIntegerField(required=False, min_value=0, max_value=MAX_ID)
 
 
-class _ReasonInput(serializers.Serializer[Any]):
+class _ReasonInput(ExactInputSerializer):
     # blank or missing: the service refuses it as `reason_required`
     reason = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=MAX_REASON
@@ -257,15 +262,21 @@ class ContinuitySummarySerializer(serializers.Serializer[Any]):
     failed_runs = serializers.JSONField()
 
 
+class ContinuityRefreshField(QueryBooleanField):
+    def schema_overrides(self) -> dict[str, Any]:
+        return {"enum": [False]}
+
+
 class ContinuityQuerySerializer(serializers.Serializer[Any]):
-    refresh = serializers.BooleanField(
+    refresh = ContinuityRefreshField(
         required=False,
         default=False,
-        help_text="refused (400 refresh_requires_post): a GET never runs the audit",
+        help_text="only `false`: `true` is refused (400 refresh_requires_post), a GET never "
+        "runs the audit",
     )
 
 
-class ContinuityRefreshInputSerializer(serializers.Serializer[Any]):
+class ContinuityRefreshInputSerializer(ExactInputSerializer):
     run_limit = serializers.IntegerField(required=False, min_value=1, max_value=50)
 
 

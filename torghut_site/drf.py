@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, pagination, parsers
+from rest_framework import exceptions, pagination, parsers, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -99,6 +99,59 @@ class JSONParser(parsers.JSONParser):
                 "JSON parse error - NUL characters and lone surrogates are not accepted"
             )
         return data
+
+
+def _json_type_expected(field: serializers.Field[Any, Any, Any, Any], value: Any) -> str | None:
+    """What JSON type `field` takes when `value` (not null) is not of it, else None. DRF would
+    coerce: 5 into "5" for a CharField, "true" or 1 into True, "5" or 5.0 into 5. A Decimal is
+    a string, as the schema (and the output) writes it."""
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "a boolean"
+    if isinstance(field, serializers.IntegerField):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return None if whole else "an integer"
+    if isinstance(field, serializers.FloatField):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if number else "a number"
+    textual = (
+        serializers.CharField,
+        serializers.DecimalField,
+        serializers.DateTimeField,
+        serializers.DateField,
+        serializers.ChoiceField,
+    )
+    if isinstance(field, textual):
+        return None if isinstance(value, str) else "a string"
+    return None
+
+
+# A JSON body whose values must already have the JSON type the schema states. (Comments, not
+# docstrings: drf-spectacular would give every subclass's component this description.)
+class TypedInputSerializer(serializers.Serializer[Any]):
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            wrong = {
+                name: [f"must be {expected}"]
+                for name, field in self.fields.items()
+                if name in data
+                and data[name] is not None
+                and (expected := _json_type_expected(field, data[name])) is not None
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong)
+        return super().to_internal_value(data)
+
+
+# A JSON body with only the keys the serializer declares (the schema says
+# `additionalProperties: false`, `torghut_site.schema.AutoSchema`): an unknown key is a 400, not
+# silently dropped, so a misspelt optional field cannot pass unnoticed.
+class ExactInputSerializer(TypedInputSerializer):
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(key for key in data if key not in self.fields)
+            if unknown:
+                raise serializers.ValidationError({key: ["unknown field"] for key in unknown})
+        return super().to_internal_value(data)
 
 
 class ApiError(exceptions.APIException):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import Direction, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
+
+from torghut_site.drf import ExactInputSerializer
 
 
 class HashedTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
@@ -66,6 +69,12 @@ class ErrorSerializer(serializers.Serializer[Any]):
     request_id = serializers.CharField()
 
 
+# the strings a request field takes: no NUL (Postgres cannot store it; DRF's CharField refuses
+# it), and, where the field trims whitespace and refuses blank, at least one other character
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's schema plus the error answers every view can give, in the one error
     format: 400 (invalid input), 401 (missing or bad credentials), 403 (no permission, CSRF),
@@ -81,6 +90,34 @@ class AutoSchema(SpectacularAutoSchema):
                     OpenApiResponse(ErrorSerializer, description=description), code
                 )
         return responses
+
+    def _map_basic_serializer(self, serializer: Any, direction: Direction) -> dict[str, Any]:
+        result: dict[str, Any] = super()._map_basic_serializer(  # type: ignore[no-untyped-call]
+            serializer, direction
+        )
+        if direction == "request" and isinstance(serializer, ExactInputSerializer):
+            result["additionalProperties"] = False
+        return result
+
+    def _map_serializer_field(
+        self, field: Any, direction: Direction, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        """A field's schema, with what drf-spectacular leaves out of a request string: the NUL
+        refusal and whitespace trimming. A field may add to its schema what only the running
+        configuration knows (`schema_overrides()`, e.g. the configured live lanes)."""
+        result: dict[str, Any] = super()._map_serializer_field(  # type: ignore[no-untyped-call]
+            field, direction, bypass_extensions
+        )
+        regex = any(isinstance(v, RegexValidator) for v in getattr(field, "validators", []))
+        plain = not regex and not {"pattern", "format", "enum"} & set(result)
+        if direction == "request" and isinstance(field, serializers.CharField) and plain:
+            if result.get("type") == "string":
+                blank_refused = field.trim_whitespace and not field.allow_blank
+                result["pattern"] = NOT_BLANK if blank_refused else NO_NUL
+        overrides = getattr(field, "schema_overrides", None)
+        if callable(overrides):
+            result.update(overrides())
+        return result
 
     def _error_codes(self) -> list[tuple[str, str]]:
         view = self.view

@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -14,12 +13,21 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.drf import ApiError, LimitOffsetPagination
+from torghut_site.drf import ApiError, ExactInputSerializer
+from torghut_site.schema import ErrorSerializer
+from trading.api_responses import (
+    EmergencyStopClearOutputSerializer,
+    KillSwitchOutputSerializer,
+    LlmEvaluationSerializer,
+    TradingHealthSerializer,
+    TradingMetricsSerializer,
+    TradingStatusSerializer,
+)
+from trading.apis_query import StrictDateField, account_field, query_validated
 from trading.lanes import UnknownLaneError
 from trading.selectors.books import books_overview
 from trading.selectors.llm import llm_evaluation, market_day
 from trading.selectors.trading import (
-    tca_rows,
     tca_summary_cached,
     trading_health,
     trading_status,
@@ -40,37 +48,7 @@ class CanOperateSafety(BasePermission):
         return bool(user and user.is_authenticated and user.has_perm("trading.change_safetystate"))
 
 
-MAX_ID = 2**63 - 1  # bigint: a larger id or offset is refused, not sent to Postgres
 EVALUATION_FIRST_DAY = dt.date(2000, 1, 1)
-
-
-class FilterSerializer(serializers.Serializer[Any]):
-    symbol = serializers.CharField(required=False, max_length=32)
-    since = serializers.DateTimeField(required=False)
-    status = serializers.CharField(required=False, max_length=20)
-    strategy_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    # read by the paginator (which ignores bad values); validated here so they answer 400
-    limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ID)
-
-
-FILTER_PARAMS = [
-    OpenApiParameter("symbol", {"type": "string", "maxLength": 32}),
-    OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601 time"),
-    OpenApiParameter(
-        "limit", {"type": "integer", "minimum": 1}, description="at most 500 (default 200)"
-    ),
-    OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_ID}),
-]
-
-
-def _filters(request: Request) -> dict[str, Any]:
-    serializer = FilterSerializer(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    data = dict(serializer.validated_data)
-    data.pop("limit", None)
-    data.pop("offset", None)
-    return data
 
 
 class DecisionOutputSerializer(serializers.Serializer[Any]):
@@ -127,28 +105,18 @@ class ExecutionOutputSerializer(serializers.Serializer[Any]):
         return str(tca.slippage_bps) if tca is not None and tca.slippage_bps is not None else None
 
 
-class TcaRowSerializer(serializers.Serializer[Any]):
-    execution_id = serializers.IntegerField()
-    strategy_id = serializers.IntegerField(allow_null=True)
-    account_label = serializers.CharField()
-    symbol = serializers.CharField()
-    side = serializers.CharField()
-    arrival_price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    avg_fill_price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    filled_qty = serializers.DecimalField(max_digits=24, decimal_places=8)
-    slippage_bps = serializers.DecimalField(max_digits=14, decimal_places=4, allow_null=True)
-    shortfall_notional = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    computed_at = serializers.DateTimeField()
-
-
 class StatusApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: TradingStatusSerializer})
     def get(self, request: Request) -> Response:
         return Response(trading_status())
 
 
 class LlmEvaluationInputSerializer(serializers.Serializer[Any]):
-    date = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    date = StrictDateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        help_text="YYYY-MM-DD, America/New_York; not before 2000-01-01, not in the future",
+    )
 
     def validate_date(self, value: dt.date) -> dt.date:
         if value < EVALUATION_FIRST_DAY or value > market_day():
@@ -163,17 +131,12 @@ class LlmEvaluationApi(APIView):
     today), aggregated in one query (`trading.selectors.llm.llm_evaluation`)."""
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "date", OpenApiTypes.DATE, description="YYYY-MM-DD, America/New_York; not future"
-            )
-        ],
-        responses={200: dict},
+        parameters=[LlmEvaluationInputSerializer],
+        responses={200: LlmEvaluationSerializer},
     )
     def get(self, request: Request) -> Response:
-        serializer = LlmEvaluationInputSerializer(data=request.query_params)
-        serializer.is_valid(raise_exception=True)
-        return Response(llm_evaluation(day=serializer.validated_data.get("date")))
+        query = query_validated(request, LlmEvaluationInputSerializer)
+        return Response(llm_evaluation(day=query.get("date")))
 
 
 class HealthApi(APIView):
@@ -181,45 +144,11 @@ class HealthApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = []
 
-    @extend_schema(responses={200: dict, 503: dict})
+    @extend_schema(responses={200: TradingHealthSerializer, 503: TradingHealthSerializer})
     def get(self, request: Request) -> Response:
         body = trading_health()
         code = status.HTTP_200_OK if body["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
         return Response(body, status=code)
-
-
-class TcaApi(APIView):
-    """`GET /trading/tca`: the matching TCA rows, paginated, beside a summary that is cached and
-    window-bounded (`trading.selectors.trading.tca_summary_cached`; see `summary_as_of`)."""
-
-    @extend_schema(
-        parameters=[
-            *FILTER_PARAMS,
-            OpenApiParameter("strategy_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
-        ],
-        responses={200: dict},
-    )
-    def get(self, request: Request) -> Response:
-        filters = _filters(request)
-        rows = tca_rows(
-            symbol=filters.get("symbol"),
-            strategy_id=filters.get("strategy_id"),
-            since=filters.get("since"),
-        )
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(rows, request, view=self) or []
-        summary = tca_summary_cached(
-            symbol=filters.get("symbol"),
-            strategy_id=filters.get("strategy_id"),
-            since=filters.get("since"),
-        )
-        return Response(
-            {
-                **summary,
-                "count": paginator.count,
-                "rows": TcaRowSerializer(page, many=True).data,
-            }
-        )
 
 
 def _decimal(max_digits: int, places: int, **kw: Any) -> serializers.DecimalField:
@@ -250,23 +179,19 @@ class BooksApi(APIView):
     """Per-strategy books derived from the lane's filled executions (`trading.selectors.books`)."""
 
     class FilterSerializer(serializers.Serializer[Any]):
-        account = serializers.CharField(required=False, max_length=64)
+        account = account_field()
 
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "account",
-                {"type": "string", "maxLength": 64},
-                description="a lane label; every configured lane when absent",
-            )
+            # a lane label; every configured lane when absent
+            FilterSerializer
         ],
-        responses={200: BooksOutputSerializer, 404: dict},
+        responses={200: BooksOutputSerializer, 404: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
-        data = self.FilterSerializer(data=request.query_params)
-        data.is_valid(raise_exception=True)
+        query = query_validated(request, self.FilterSerializer)
         try:
-            lines = books_overview(account_label=data.validated_data.get("account"))
+            lines = books_overview(account_label=query.get("account"))
         except UnknownLaneError as exc:
             raise ApiError(code="unknown_lane", message=str(exc), status_code=404) from exc
         body = {
@@ -277,7 +202,7 @@ class BooksApi(APIView):
 
 
 class MetricsApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: TradingMetricsSerializer})
     def get(self, request: Request) -> Response:
         status_body = trading_status()
         return Response(
@@ -293,12 +218,12 @@ class MetricsApi(APIView):
         )
 
 
-class KillSwitchInputSerializer(serializers.Serializer[Any]):
+class KillSwitchInputSerializer(ExactInputSerializer):
     engaged = serializers.BooleanField()
     reason = serializers.CharField(max_length=2000)
 
 
-class ReasonInputSerializer(serializers.Serializer[Any]):
+class ReasonInputSerializer(ExactInputSerializer):
     reason = serializers.CharField(max_length=2000)
 
 
@@ -307,7 +232,7 @@ class KillSwitchApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "control"
 
-    @extend_schema(request=KillSwitchInputSerializer, responses={200: dict})
+    @extend_schema(request=KillSwitchInputSerializer, responses={200: KillSwitchOutputSerializer})
     def post(self, request: Request) -> Response:
         data = KillSwitchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -326,11 +251,14 @@ class EmergencyStopClearApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "control"
 
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(ExactInputSerializer):
         reason = serializers.CharField(max_length=2000)
         rebase_high_water_mark = serializers.BooleanField(default=False)
 
-    @extend_schema(request=InputSerializer, responses={200: dict, 409: dict})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: EmergencyStopClearOutputSerializer, 409: ErrorSerializer},
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -1,6 +1,7 @@
-"""Decision and execution lists and details: `GET /trading/decisions`, `/trading/executions`
-(cursor pages of lean rows, newest first) and `/trading/decisions/{id}`,
-`/trading/executions/{id}` (the full row). Thin views over `trading.selectors.lists`.
+"""Decision, execution and TCA lists and details: `GET /trading/decisions`, `/trading/executions`,
+`/trading/tca` (cursor pages of lean rows, newest first; TCA's with its cached summary beside the
+page) and `/trading/decisions/{id}`, `/trading/executions/{id}` (the full row). Thin views over
+`trading.selectors.lists` (and `tca_summary_cached`).
 
 A page holds `limit` rows (default 50, at most 500) and `next`, the URL of the following page
 (the same filters with `after_id` = the last row's id), or null on the last page. Query
@@ -11,11 +12,8 @@ included, answers 400 `invalid_request` naming the parameter); rows are rendered
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import BrowsableAPIRenderer
@@ -26,78 +24,43 @@ from rest_framework.views import APIView
 from torghut_site.drf import ApiError
 from torghut_site.renderers import OrjsonRenderer
 from torghut_site.schema import ErrorSerializer
-from trading.apis import MAX_ID, DecisionOutputSerializer, ExecutionOutputSerializer
+from trading.apis import DecisionOutputSerializer, ExecutionOutputSerializer
+from trading.apis_query import (
+    DEFAULT_LIMIT,
+    MAX_ID,
+    AwareDateTimeField,
+    CursorQuerySerializer,
+    StrictIntegerField,
+    account_field,
+    next_field,
+    next_page_url,
+    query_validated,
+    symbol_field,
+    text_field,
+)
 from trading.models.decisions import DecisionStatus, OrderSide, OrderType
 from trading.models.executions import ExecutionStatus
 from trading.selectors.lists import (
     ListFilters,
     Page,
+    TcaFilters,
     decision_detail,
     decision_page,
     execution_detail,
     execution_page,
+    tca_page,
 )
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-# RFC 3339 date-time (OpenAPI's `date-time`): an offset is required, so every time is aware
-RFC3339 = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
-INTEGER = r"^-?[0-9]+$"
+from trading.selectors.trading import tca_summary_cached
 
 
-class StrictIntegerField(serializers.IntegerField):
-    """Digits only: DRF's IntegerField also takes "5.0", " 5" and "+5", the schema does not."""
-
-    def to_internal_value(self, data: Any) -> int:
-        if not isinstance(data, str) or not re.fullmatch(INTEGER, data):
-            self.fail("invalid")
-        return int(super().to_internal_value(data))
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An RFC 3339 time with its offset (`2026-03-03T15:00:00Z`); a naive time is refused."""
-
-    def to_internal_value(self, value: Any) -> datetime:
-        parsed = None
-        if isinstance(value, str) and re.fullmatch(RFC3339, value):
-            try:
-                parsed = parse_datetime(value.upper())
-            except ValueError:  # e.g. month 13: the pattern matches, the calendar does not
-                parsed = None
-        if parsed is None:
-            raise serializers.ValidationError("must be an RFC 3339 time with an offset")
-        try:
-            # in UTC: Postgres refuses offsets beyond ±15:59, RFC 3339 allows up to ±23:59
-            return parsed.astimezone(UTC)
-        except OverflowError:  # within a day of year 1 or 9999: as far as a time goes
-            if parsed.year == 1:
-                return datetime.min.replace(tzinfo=UTC)
-            return datetime.max.replace(tzinfo=UTC)
-
-
-def _text(pattern: str, max_length: int, help_text: str) -> serializers.RegexField:
-    return serializers.RegexField(
-        pattern, max_length=max_length, required=False, trim_whitespace=False, help_text=help_text
-    )
-
-
-class ListQuerySerializer(serializers.Serializer[Any]):
+class ListQuerySerializer(CursorQuerySerializer):
     """The query parameters both lists take (and, through drf-spectacular, their schema)."""
 
-    symbol = _text(r"^[A-Za-z0-9./-]{1,32}$", 32, "case-insensitive")
-    strategy = _text(r"^[A-Za-z0-9 _.:/-]{1,120}$", 120, "a strategy name")
-    account = _text(r"^[A-Za-z0-9_.-]{1,64}$", 64, "a lane label")
+    symbol = symbol_field()
+    strategy = text_field(r"^[A-Za-z0-9 _.:/-]{1,120}$", 120, "a strategy name")
+    account = account_field()
     since = AwareDateTimeField(required=False, help_text="created at or after (RFC 3339)")
     until = AwareDateTimeField(required=False, help_text="created before (RFC 3339)")
-    after_id = StrictIntegerField(
-        required=False, min_value=1, max_value=MAX_ID, help_text="cursor: rows with a smaller id"
-    )
-    limit = StrictIntegerField(
-        required=False, min_value=1, max_value=MAX_LIMIT, help_text=f"default {DEFAULT_LIMIT}"
-    )
 
 
 class DecisionQuerySerializer(ListQuerySerializer):
@@ -108,29 +71,8 @@ class ExecutionQuerySerializer(ListQuerySerializer):
     status = serializers.ChoiceField(choices=ExecutionStatus.choices, required=False)
 
 
-def _query(request: Request, serializer_class: type[ListQuerySerializer]) -> dict[str, Any]:
-    """The validated query. An empty value (`since=`) is refused: DRF would read it as absent."""
-    if not request.query_params:
-        return {}  # what the serializer answers for no parameters, without building its fields
-    empty = {
-        key: ["may not be empty"]
-        for key, value in request.query_params.items()
-        if value == "" and key in serializer_class().fields
-    }
-    if empty:
-        raise serializers.ValidationError(empty)
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _page_body(request: Request, query: dict[str, Any], page: Page) -> dict[str, Any]:
-    next_url = None
-    if page.next_after_id is not None:
-        params = {key: value for key, value in request.query_params.items() if key in query}
-        params["after_id"] = str(page.next_after_id)
-        next_url = request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
-    return {"next": next_url, "results": page.rows}
+    return {"next": next_page_url(request, query, page.next_after_id), "results": page.rows}
 
 
 def _filters(query: dict[str, Any]) -> ListFilters:
@@ -183,12 +125,12 @@ class ExecutionRowSerializer(serializers.Serializer[Any]):
 
 
 class DecisionPageSerializer(serializers.Serializer[Any]):
-    next = serializers.URLField(allow_null=True, help_text="the next page; null on the last")
+    next = next_field()
     results = DecisionRowSerializer(many=True)
 
 
 class ExecutionPageSerializer(serializers.Serializer[Any]):
-    next = serializers.URLField(allow_null=True, help_text="the next page; null on the last")
+    next = next_field()
     results = ExecutionRowSerializer(many=True)
 
 
@@ -203,7 +145,7 @@ class DecisionListApi(FastListView):
         responses=DecisionPageSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = _query(request, DecisionQuerySerializer)
+        query = query_validated(request, DecisionQuerySerializer)
         page = decision_page(_filters(query), limit=query.get("limit", DEFAULT_LIMIT))
         for row in page.rows:
             row["strategy"] = row.pop("strategy_name")
@@ -217,7 +159,7 @@ class ExecutionListApi(FastListView):
         responses=ExecutionPageSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = _query(request, ExecutionQuerySerializer)
+        query = query_validated(request, ExecutionQuerySerializer)
         page = execution_page(_filters(query), limit=query.get("limit", DEFAULT_LIMIT))
         return Response(_page_body(request, query, page))
 
@@ -259,3 +201,84 @@ class ExecutionDetailApi(FastListView):
         if execution is None:
             raise ApiError(code="not_found", message="Not found.", status_code=404)
         return Response(ExecutionOutputSerializer(execution).data)
+
+
+class TcaQuerySerializer(CursorQuerySerializer):
+    symbol = symbol_field()
+    strategy_id = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID)
+    since = AwareDateTimeField(required=False, help_text="computed at or after (RFC 3339)")
+
+
+class TcaRowSerializer(serializers.Serializer[Any]):
+    """A row of the TCA page (the schema of what `tca_page` returns)."""
+
+    id = serializers.IntegerField(min_value=1)
+    execution_id = serializers.IntegerField()
+    strategy_id = serializers.IntegerField(allow_null=True)
+    account_label = serializers.CharField()
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=OrderSide.choices)
+    arrival_price = _decimal(20, 6, allow_null=True)
+    avg_fill_price = _decimal(20, 6, allow_null=True)
+    filled_qty = _decimal(24, 8)
+    slippage_bps = _decimal(14, 4, allow_null=True)
+    shortfall_notional = _decimal(20, 6, allow_null=True)
+    computed_at = serializers.DateTimeField()
+
+
+class TcaTotalsSerializer(serializers.Serializer[Any]):
+    order_count = serializers.IntegerField(min_value=0)
+    avg_slippage_bps = serializers.FloatField(allow_null=True)
+    total_shortfall_notional = serializers.FloatField(allow_null=True)
+
+
+class TcaStrategyTotalsSerializer(serializers.Serializer[Any]):
+    strategy_id = serializers.IntegerField(allow_null=True)
+    order_count = serializers.IntegerField(min_value=0)
+    avg_slippage_bps = serializers.FloatField(allow_null=True)
+
+
+class TcaSymbolTotalsSerializer(serializers.Serializer[Any]):
+    symbol = serializers.CharField()
+    order_count = serializers.IntegerField(min_value=0)
+    avg_slippage_bps = serializers.FloatField(allow_null=True)
+
+
+class TcaSummarySerializer(serializers.Serializer[Any]):
+    """`tca_summary_cached`: the matching rows of the summary window, aggregated."""
+
+    summary = TcaTotalsSerializer()
+    by_strategy = TcaStrategyTotalsSerializer(many=True)
+    by_symbol = TcaSymbolTotalsSerializer(many=True)
+    summary_as_of = serializers.DateTimeField(help_text="when the cached summary was computed")
+    summary_since = serializers.DateTimeField(help_text="the summary window's start")
+    summary_max_age_seconds = serializers.IntegerField(min_value=0)
+
+
+class TcaPageSerializer(TcaSummarySerializer):
+    next = next_field()
+    results = TcaRowSerializer(many=True)
+
+
+class TcaListApi(APIView):
+    """`GET /trading/tca`: a cursor page of the matching TCA rows beside their summary, which is
+    cached and window-bounded (`tca_summary_cached`; see `summary_as_of`)."""
+
+    @extend_schema(
+        operation_id="trading_tca_list",
+        parameters=[TcaQuerySerializer],
+        responses=TcaPageSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = query_validated(request, TcaQuerySerializer)
+        filters = {key: query.get(key) for key in ("symbol", "strategy_id", "since")}
+        page = tca_page(
+            TcaFilters(**filters, after_id=query.get("after_id")),
+            limit=query.get("limit", DEFAULT_LIMIT),
+        )
+        body = {
+            **tca_summary_cached(**filters),
+            "next": next_page_url(request, query, page.next_after_id),
+            "results": TcaRowSerializer(page.rows, many=True).data,
+        }
+        return Response(body)

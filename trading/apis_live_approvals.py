@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -26,11 +27,25 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
-from torghut_site.drf import ApiError, LimitOffsetPagination
+from torghut_site.drf import ApiError, ExactInputSerializer
 from torghut_site.schema import ErrorSerializer
-from trading.apis import MAX_ID, ReasonInputSerializer
+from trading.apis import ReasonInputSerializer
+from trading.apis_query import (
+    DEFAULT_LIMIT,
+    MAX_ID,
+    CursorQuerySerializer,
+    account_field,
+    next_field,
+    next_page_url,
+    query_validated,
+)
+from trading.lanes import live_lane_labels
 from trading.models import LiveApproval, LiveApprovalStatus
-from trading.selectors.live_approvals import live_approval_list, live_approval_state
+from trading.selectors.live_approvals import (
+    live_approval_list,
+    live_approval_page,
+    live_approval_state,
+)
 from trading.services.live_approvals import (
     APPROVE_PERMISSION,
     READ_PERMISSIONS,
@@ -124,17 +139,37 @@ def live_approval_api_error(exc: LiveApprovalError) -> ApiError:
     )
 
 
-class LiveApprovalFilterSerializer(serializers.Serializer[Any]):
-    account_label = serializers.CharField(required=False, max_length=64)
+class LiveApprovalFilterSerializer(CursorQuerySerializer):
+    account_label = account_field()
     status = serializers.ChoiceField(required=False, choices=LiveApprovalStatus.choices)
-    limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ID)
 
 
-class LiveApprovalRequestInputSerializer(serializers.Serializer[Any]):
-    account_label = serializers.CharField(max_length=64, help_text="a configured live lane")
+class LiveApprovalPageSerializer(serializers.Serializer[Any]):
+    next = next_field()
+    results = LiveApprovalOutputSerializer(many=True)
+
+
+class LiveLaneLabelField(serializers.CharField):
+    """A lane label; the service refuses one that is not a configured live lane (400
+    `unknown_lane`), so the schema lists the configured live lanes."""
+
+    def schema_overrides(self) -> dict[str, Any]:
+        labels = live_lane_labels()
+        return {"enum": labels} if labels else {"not": {}}  # no live lane: nothing is accepted
+
+
+class TtlHoursField(serializers.IntegerField):
+    """Hours; DRF takes 1..TTL_HOURS_LIMIT, the service refuses more than the configured cap
+    (400 `ttl_above_max`), so the schema's maximum is the cap."""
+
+    def schema_overrides(self) -> dict[str, Any]:
+        return {"maximum": settings.TRADING_LIVE_APPROVAL_MAX_TTL_HOURS}
+
+
+class LiveApprovalRequestInputSerializer(ExactInputSerializer):
+    account_label = LiveLaneLabelField(max_length=64, help_text="a configured live lane")
     reason = serializers.CharField(max_length=2000)
-    ttl_hours = serializers.IntegerField(
+    ttl_hours = TtlHoursField(
         min_value=1,
         max_value=TTL_HOURS_LIMIT,
         help_text="how long the request waits for a second person's approval, then how long "
@@ -188,10 +223,9 @@ def _approval_id(raw: str) -> int:
 
 
 class LiveApprovalListApi(_LiveApprovalApi):
-    """`GET`: the live approvals, newest request first. `POST`: request live trading for a
-    live lane (the token's user is the requester)."""
+    """`GET`: a cursor page of the live approvals, newest request first. `POST`: request live
+    trading for a live lane (the token's user is the requester)."""
 
-    pagination_class = LimitOffsetPagination  # the schema describes the paginated answer
     live_approval_permissions = {
         "GET": READ_PERMISSIONS,
         "POST": (REQUEST_PERMISSION,),
@@ -199,20 +233,24 @@ class LiveApprovalListApi(_LiveApprovalApi):
 
     @extend_schema(
         parameters=[LiveApprovalFilterSerializer],
-        responses=LiveApprovalOutputSerializer(many=True),
+        responses=LiveApprovalPageSerializer,
         summary="List live approvals",
     )
     def get(self, request: Request) -> Response:
-        filters = LiveApprovalFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        rows = live_approval_list(
-            account_label=filters.validated_data.get("account_label"),
-            status=filters.validated_data.get("status"),
+        query = query_validated(request, LiveApprovalFilterSerializer)
+        rows, next_after_id = live_approval_page(
+            account_label=query.get("account_label"),
+            status=query.get("status"),
+            after_id=query.get("after_id"),
+            limit=query.get("limit", DEFAULT_LIMIT),
         )
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(rows, request, view=self) or []
         now = timezone.now()
-        return paginator.get_paginated_response([live_approval_body(a, now=now) for a in page])
+        return Response(
+            {
+                "next": next_page_url(request, query, next_after_id),
+                "results": [live_approval_body(a, now=now) for a in rows],
+            }
+        )
 
     @extend_schema(
         request=LiveApprovalRequestInputSerializer,

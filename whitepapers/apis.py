@@ -197,10 +197,42 @@ class StatusApi(APIView):
         return Response(whitepaper_health())
 
 
+class IntakeOutcomeSerializer(serializers.Serializer[Any]):
+    """`IntakeOutcome.as_json` (200: nothing to do, 202: a run was queued)."""
+
+    accepted = serializers.BooleanField()
+    reason = serializers.CharField()
+    run_id = serializers.CharField(allow_null=True)
+    document_key = serializers.CharField(allow_null=True)
+    agentrun_name = serializers.CharField(allow_null=True)
+    detail = serializers.CharField(allow_blank=True)
+    event_id = serializers.IntegerField(allow_null=True)
+
+
+class DispatchOutcomeSerializer(serializers.Serializer[Any]):
+    """`DispatchOutcome.as_json`; `idempotent` only when the AgentRun already existed."""
+
+    run_id = serializers.CharField()
+    attempt = serializers.IntegerField()
+    agentrun_name = serializers.CharField(allow_blank=True)
+    agentrun_uid = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+    idempotent = serializers.BooleanField(required=False)
+
+
+class FinalizeOutcomeSerializer(serializers.Serializer[Any]):
+    run_id = serializers.CharField()
+    status = serializers.CharField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
 class IssueEventApi(WhitepaperControlView):
     """Manual replay/debug intake of one GitHub issue event (Froussard envelope or bare)."""
 
-    @extend_schema(request=dict[str, Any], responses={200: dict[str, Any], 202: dict[str, Any]})
+    @extend_schema(
+        request=dict[str, Any],
+        responses={200: IntakeOutcomeSerializer, 202: IntakeOutcomeSerializer},
+    )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
             raise ApiError(code="invalid_request", message="the body must be a JSON object")
@@ -220,7 +252,7 @@ class IssueEventApi(WhitepaperControlView):
 class DispatchApi(WhitepaperControlView):
     @extend_schema(
         request=None,
-        responses={200: dict[str, Any], 409: ErrorSerializer, 502: ErrorSerializer},
+        responses={200: DispatchOutcomeSerializer, 409: ErrorSerializer, 502: ErrorSerializer},
     )
     def post(self, request: Request, run_id: str) -> Response:
         try:
@@ -409,7 +441,7 @@ class FinalizeApi(WhitepaperControlView):
     auth_required_message = "finalize needs the run's token or a signed-in operator"
 
     @extend_schema(
-        request=FinalizeSerializer, responses={200: dict[str, Any], 409: ErrorSerializer}
+        request=FinalizeSerializer, responses={200: FinalizeOutcomeSerializer, 409: ErrorSerializer}
     )
     def post(self, request: Request, run_id: str) -> Response:
         serializer = FinalizeSerializer(data=request.data)

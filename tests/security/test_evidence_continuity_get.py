@@ -56,6 +56,13 @@ def test_a_get_never_writes_even_with_refresh():
     evidence_continuity_check()
     assert reader.get(URL).json()["refreshed"] is False
     assert reader.get(URL + "?refresh=true").status_code == 400
+    assert reader.get(URL + "?refresh=false").json()["refreshed"] is False
+    # a boolean is `true` or `false` exactly, as the schema writes it
+    not_boolean = reader.get(URL + "?refresh=1")
+    assert (not_boolean.status_code, list(not_boolean.json()["error"]["details"])) == (
+        400,
+        ["refresh"],
+    )
     assert EvidenceContinuityReport.objects.count() == 1
 
 

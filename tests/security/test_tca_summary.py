@@ -97,7 +97,10 @@ def test_summary_is_window_bounded_cached_and_says_how_old_it_is(
             "2026-10-03T15:00:00Z",
         )
         assert first["summary_max_age_seconds"] == 60
-        assert first["count"] == 4  # the listing itself is not windowed
+        # the page itself is not windowed
+        assert [row["execution_id"] for row in first["results"]] == [
+            row.execution_id for row in ExecutionTcaMetric.objects.order_by("-id")
+        ]
 
         tca(5, symbol="NVDA", slippage="1", at=NOW - timedelta(hours=1))
         # from the cache: the three aggregations are not run again, whatever the table holds

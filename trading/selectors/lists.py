@@ -1,6 +1,7 @@
-"""Lean pages of decisions and executions for the list APIs: newest first by id, one query per
-page (`.values()` with the strategy name joined in, no model instances, no per-row queries), a
-page read one row long so the caller knows whether a next page exists without a COUNT."""
+"""Lean pages of decisions, executions and TCA rows for the list APIs: newest first by id, one
+query per page (`.values()` with the strategy name joined in, no model instances, no per-row
+queries), a page read one row long so the caller knows whether a next page exists without a
+COUNT."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from django.db.models import F, Q, QuerySet
 
-from trading.models import Execution, TradeDecision
+from trading.models import Execution, ExecutionTcaMetric, TradeDecision
 
 DECISION_ROW_FIELDS = (
     "id",
@@ -45,6 +46,21 @@ EXECUTION_ROW_FIELDS = (
     "submitted_at",
     "last_update_at",
     "created_at",
+)
+
+TCA_ROW_FIELDS = (
+    "id",
+    "execution_id",
+    "strategy_id",
+    "account_label",
+    "symbol",
+    "side",
+    "arrival_price",
+    "avg_fill_price",
+    "filled_qty",
+    "slippage_bps",
+    "shortfall_notional",
+    "computed_at",
 )
 
 
@@ -110,3 +126,28 @@ def decision_detail(decision_id: int) -> TradeDecision | None:
 
 def execution_detail(execution_id: int) -> Execution | None:
     return Execution.objects.select_related("tca").filter(id=execution_id).first()
+
+
+@dataclass(frozen=True)
+class TcaFilters:
+    """What a TCA page asks for: `since` on `computed_at` (inclusive), `after_id` the cursor."""
+
+    symbol: str | None = None
+    strategy_id: int | None = None
+    since: datetime | None = None
+    after_id: int | None = None
+
+
+def tca_page(filters: TcaFilters, *, limit: int) -> Page:
+    """TCA rows, newest first by id, one query per page."""
+    conditions = Q()
+    if filters.symbol:
+        conditions &= Q(symbol=filters.symbol.upper())
+    if filters.strategy_id:
+        conditions &= Q(strategy_id=filters.strategy_id)
+    if filters.since:
+        conditions &= Q(computed_at__gte=filters.since)
+    if filters.after_id:
+        conditions &= Q(id__lt=filters.after_id)
+    rows = ExecutionTcaMetric.objects.values(*TCA_ROW_FIELDS).filter(conditions).order_by("-id")
+    return _page(rows, limit)

@@ -22,6 +22,20 @@ def live_approval_list(
     return rows.order_by("-requested_at", "-pk")
 
 
+def live_approval_page(
+    *, account_label: str | None, status: str | None, after_id: int | None, limit: int
+) -> tuple[list[LiveApproval], int | None]:
+    """A cursor page, newest first by id (the order requests are made in): the rows and the id
+    to continue after, None on the last page. One query, a row more than `limit` read."""
+    rows = live_approval_list(account_label=account_label, status=status).order_by("-pk")
+    if after_id:
+        rows = rows.filter(pk__lt=after_id)
+    found = list(rows[: limit + 1])
+    if len(found) > limit:
+        return found[:limit], found[limit - 1].pk
+    return found, None
+
+
 def live_approval_state(approval: LiveApproval, *, now: datetime) -> str:
     """What the row means at `now`: `requested`, `request_expired` (never approved within its
     TTL), `approved` (in force), `expired` (approved, past `expires_at`) or `revoked`."""

@@ -168,11 +168,14 @@ def test_since_is_inclusive_and_until_exclusive(reader):
         ({"status": "bogus"}, "status"),
         ({"symbol": "A\x00B"}, "symbol"),
         ({"after_id": "-1"}, "after_id"),
+        ({"limit": ["1", "2"]}, "limit"),  # given twice: DRF would read the last
     ],
 )
 def test_invalid_query_parameters_answer_400(reader, params, field):
     decision(0)
-    for path in ("/trading/decisions", "/trading/executions"):
+    for path in ("/trading/decisions", "/trading/executions", "/trading/tca"):
+        if path == "/trading/tca" and field in ("status", "until"):
+            continue  # TCA pages take neither
         response = reader.get(path, params)
         assert response.status_code == 400, (path, params)
         body = response.json()
@@ -246,3 +249,68 @@ def test_any_rfc3339_offset_is_a_time_postgres_takes(reader, since):
     made = decision(0)
     body = reader.get("/trading/decisions", {"since": since}).json()
     assert [row["id"] for row in body["results"]] == ([] if since.startswith("9999") else [made.id])
+
+
+def tca_row(n: int) -> ExecutionTcaMetric:
+    made = decision(n, status="filled")
+    execution = Execution.objects.create(
+        decision=made, account_label="paper", broker="simulated", broker_order_id=f"sim-{n}",
+        client_order_id=made.client_order_id, symbol="AAPL", side="buy", order_type="market",
+        time_in_force="day", submitted_qty=Decimal("2"), filled_qty=Decimal("2"),
+        avg_fill_price=Decimal("190.5"), status="filled",
+    )  # fmt: skip
+    return ExecutionTcaMetric.objects.create(
+        execution=execution, decision=made, strategy=made.strategy, account_label="paper",
+        symbol="AAPL", side="buy", arrival_price=Decimal("190.4"), avg_fill_price=Decimal("190.5"),
+        filled_qty=Decimal("2"), slippage_bps=Decimal("5.25"),
+        computed_at=datetime(2026, 3, 3, 15, n, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def test_tca_pages_follow_the_cursor_beside_the_summary(reader):
+    rows = [tca_row(n) for n in range(3)]
+    first = reader.get("/trading/tca", {"limit": 2, "symbol": "aapl"}).json()
+    assert [row["id"] for row in first["results"]] == [rows[2].id, rows[1].id]
+    assert first["next"] == (
+        f"http://testserver/trading/tca?limit=2&symbol=aapl&after_id={rows[1].id}"
+    )
+    assert first["results"][0] == {
+        "id": rows[2].id,
+        "execution_id": rows[2].execution_id,
+        "strategy_id": rows[2].strategy_id,
+        "account_label": "paper",
+        "symbol": "AAPL",
+        "side": "buy",
+        "arrival_price": "190.400000",
+        "avg_fill_price": "190.500000",
+        "filled_qty": "2.00000000",
+        "slippage_bps": "5.2500",
+        "shortfall_notional": None,
+        "computed_at": "2026-03-03T15:02:00Z",
+    }
+    assert set(first) == {
+        "summary", "by_strategy", "by_symbol", "summary_as_of", "summary_since",
+        "summary_max_age_seconds", "next", "results",
+    }  # fmt: skip
+    last = reader.get(first["next"]).json()
+    assert ([row["id"] for row in last["results"]], last["next"]) == ([rows[0].id], None)
+    assert last["summary"] == first["summary"]  # the summary is of every matching row
+
+
+def test_tca_default_page_is_50_and_a_limit_above_500_is_refused(reader):
+    rows = [tca_row(n) for n in range(51)]
+    body = reader.get("/trading/tca").json()
+    assert [row["id"] for row in body["results"]] == [row.id for row in reversed(rows)][:50]
+    over = reader.get("/trading/tca", {"limit": 501})
+    assert over.status_code == 400
+    assert over.json()["error"]["details"] == {
+        "limit": ["Ensure this value is less than or equal to 500."]
+    }
+
+
+def test_tca_filters_strategy_and_since(reader):
+    rows = [tca_row(n) for n in range(3)]
+    query = {"strategy_id": rows[0].strategy_id, "since": "2026-03-03T15:01:00Z"}
+    body = reader.get("/trading/tca", query).json()
+    assert [row["id"] for row in body["results"]] == [rows[2].id, rows[1].id]
+    assert reader.get("/trading/tca", {"strategy_id": 999999}).json()["results"] == []

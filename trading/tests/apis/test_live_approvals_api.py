@@ -64,11 +64,20 @@ def iso(value: Any) -> str:
 
 def test_request_approve_list_revoke_as_the_token_users(rita, omar):
     now = timezone.now()
+    # the requester is the caller: a body naming another is refused, not read
+    impostor = client_for(rita).post(
+        LIST,
+        {"account_label": "live-1", "reason": "go live", "ttl_hours": 2, "requested_by": "x"},
+        format="json",
+    )
+    assert (impostor.status_code, impostor.json()["error"]["details"]) == (
+        400,
+        {"requested_by": ["unknown field"]},
+    )
+    assert LiveApproval.objects.count() == 0
     with time_machine.travel(now, tick=False):
         response = client_for(rita).post(
-            LIST,
-            {"account_label": "live-1", "reason": "go live", "ttl_hours": 2, "requested_by": "x"},
-            format="json",
+            LIST, {"account_label": "live-1", "reason": "go live", "ttl_hours": 2}, format="json"
         )
     assert response.status_code == 201, response.content
     approval = LiveApproval.objects.get()
@@ -97,8 +106,7 @@ def test_request_approve_list_revoke_as_the_token_users(rita, omar):
     assert body["expires_at"] == iso(now + timedelta(hours=2, minutes=1))
     assert live_approval_active("live-1") == approval
     listed = client_for(rita).get(LIST).json()
-    assert listed["count"] == 1
-    assert listed["results"] == [body]
+    assert listed == {"next": None, "results": [body]}
     response = client_for(omar).post(
         f"{LIST}/{approval.pk}/revoke", {"reason": "pause"}, format="json"
     )
@@ -262,7 +270,32 @@ def test_list_filters_and_paginates(rita, omar):
     body = reader.get(LIST, {"status": "requested"}).json()
     assert [row["id"] for row in body["results"]] == [first.pk]
     body = reader.get(LIST, {"limit": 1}).json()
-    assert (body["count"], [row["id"] for row in body["results"]]) == (2, [second.pk])
-    assert reader.get(LIST, {"account_label": "live-2"}).json()["count"] == 0
+    assert [row["id"] for row in body["results"]] == [second.pk]
+    assert body["next"] == f"http://testserver{LIST}?limit=1&after_id={second.pk}"
+    last = reader.get(body["next"]).json()
+    assert ([row["id"] for row in last["results"]], last["next"]) == ([first.pk], None)
+    assert reader.get(LIST, {"account_label": "live-2"}).json() == {"next": None, "results": []}
     response = reader.get(LIST, {"status": "granted"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "details"),
+    [
+        ({"limit": "501"}, {"limit": ["Ensure this value is less than or equal to 500."]}),
+        ({"limit": ""}, {"limit": ["may not be empty"]}),
+        ({"after_id": "1.0"}, {"after_id": ["A valid integer is required."]}),
+        ({"account_label": "live 1"}, {"account_label": ["This value does not match the required pattern."]}),
+        ({"offset": "5", "status": ["requested", "approved"]}, {"status": ["may be given once"]}),
+    ],
+)  # fmt: skip
+def test_list_query_is_checked_exactly(rita, query, details):
+    request_one(rita)
+    reader = client_for(staff_user("viewer", "view_liveapproval"))
+    response = reader.get(LIST, query)
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_request",
+        "message": "The request is not valid.",
+        "details": details,
+    }

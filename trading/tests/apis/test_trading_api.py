@@ -157,3 +157,48 @@ def test_emergency_stop_clear_refuses_todays_daily_loss_and_rebases_only_when_as
         "reasons": ["max_drawdown_exceeded"],
         "rebased_high_water_marks": {"paper": {"from": "2000.000000", "to": "1800.000000"}},
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "details"),
+    [
+        (
+            {"engaged": True, "reason": "drill", "engage": True},
+            {"engage": ["unknown field"]},
+        ),
+        ({"engaged": "true", "reason": "drill"}, {"engaged": ["must be a boolean"]}),
+        ({"engaged": 1, "reason": "drill"}, {"engaged": ["must be a boolean"]}),
+        ({"engaged": True, "reason": 5}, {"reason": ["must be a string"]}),
+        ({"engaged": True, "reason": "  "}, {"reason": ["This field may not be blank."]}),
+    ],
+)
+def test_kill_switch_body_is_taken_exactly_as_the_schema_states(operator, body, details):
+    """An unknown key or a value of another JSON type is a 400, not dropped or coerced."""
+    response = operator.post("/trading/kill-switch", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == details
+    assert SafetyEvent.objects.count() == 0
+    assert SafetyState.objects.filter(kill_switch_engaged=True).count() == 0
+
+
+def test_request_body_schemas_are_closed_and_their_strings_refuse_nul():
+    from drf_spectacular.generators import SchemaGenerator
+
+    from torghut_site.schema import NO_NUL, NOT_BLANK
+
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    kill_switch = components["KillSwitchInputRequest"]
+    assert kill_switch["additionalProperties"] is False
+    assert kill_switch["properties"]["reason"]["pattern"] == NOT_BLANK
+    promote = components["PromoteInputRequest"]["properties"]["account_label"]["oneOf"][0]
+    assert promote["pattern"] == NO_NUL  # blank allowed: only NUL is refused
+    assert "additionalProperties" not in components["FinalizeRequest"]  # lenient, see compat doc
+
+
+def test_llm_evaluation_date_is_exactly_yyyy_mm_dd(reader):
+    for raw in ("2026-3-5", "", "20260305"):
+        response = reader.get("/trading/llm-evaluation", {"date": raw})
+        assert response.status_code == 400, raw
+        assert list(response.json()["error"]["details"]) == ["date"]
+    repeated = reader.get("/trading/llm-evaluation?date=2026-03-05&date=2026-03-06")
+    assert repeated.json()["error"]["details"] == {"date": ["may be given once"]}
