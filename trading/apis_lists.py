@@ -71,6 +71,14 @@ class ExecutionQuerySerializer(ListQuerySerializer):
     status = serializers.ChoiceField(choices=ExecutionStatus.choices, required=False)
 
 
+def _list_query(request: Request, serializer_class: type[CursorQuerySerializer]) -> dict[str, Any]:
+    """The validated list query; with no parameters `{}`, what the list serializers (no
+    booleans, no defaults) answer then, without building their fields on the hot path."""
+    if not request.query_params:
+        return {}
+    return query_validated(request, serializer_class)
+
+
 def _page_body(request: Request, query: dict[str, Any], page: Page) -> dict[str, Any]:
     return {"next": next_page_url(request, query, page.next_after_id), "results": page.rows}
 
@@ -145,7 +153,7 @@ class DecisionListApi(FastListView):
         responses=DecisionPageSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = query_validated(request, DecisionQuerySerializer)
+        query = _list_query(request, DecisionQuerySerializer)
         page = decision_page(_filters(query), limit=query.get("limit", DEFAULT_LIMIT))
         for row in page.rows:
             row["strategy"] = row.pop("strategy_name")
@@ -159,7 +167,7 @@ class ExecutionListApi(FastListView):
         responses=ExecutionPageSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = query_validated(request, ExecutionQuerySerializer)
+        query = _list_query(request, ExecutionQuerySerializer)
         page = execution_page(_filters(query), limit=query.get("limit", DEFAULT_LIMIT))
         return Response(_page_body(request, query, page))
 
@@ -270,7 +278,7 @@ class TcaListApi(APIView):
         responses=TcaPageSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = query_validated(request, TcaQuerySerializer)
+        query = _list_query(request, TcaQuerySerializer)
         filters = {key: query.get(key) for key in ("symbol", "strategy_id", "since")}
         page = tca_page(
             TcaFilters(**filters, after_id=query.get("after_id")),
