@@ -249,6 +249,29 @@ def _resendable() -> Q:
     return Q(status=NotificationStatus.FAILED) | stuck
 
 
+LOST_SWEEP_BATCH = 500
+
+
+def notifications_requeue_lost() -> list[int]:
+    """Beat (while a webhook is configured): queue the send again for pending rows never
+    attempted within STUCK_AFTER of being written (their send was not queued: the Celery broker
+    was down at their commit, or the message was lost), oldest first, at most LOST_SWEEP_BATCH.
+    Rows in their retries, sent and failed rows are left alone (a failed row waits for an
+    operator's resend). A send queued twice posts at most twice: receivers dedupe on `event_id`.
+    The ids queued."""
+    lost = Notification.objects.filter(
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        created_at__lt=timezone.now() - STUCK_AFTER,
+    )
+    ids = list(lost.order_by("pk").values_list("pk", flat=True)[:LOST_SWEEP_BATCH])
+    if ids:
+        task = registered_task(SEND_TASK)
+        for pk in ids:
+            _send_queue(task, pk)
+    return ids
+
+
 def notifications_resend(*, notification_ids: list[int]) -> list[int]:
     """Put these failed rows (and pending rows whose send was lost: never attempted, older than
     STUCK_AFTER) back to pending with no attempts and no error, and queue each one's send after

@@ -2,7 +2,8 @@
 TRADING_POLL_MS and reconciliation every TRADING_RECONCILE_MS, and per enabled Alpaca lane the
 trade-updates gap fill every 15 s, and, when the Alpaca data API's keys are set, the paper fills'
 check against their minute bars every 5 minutes, and, while an operator webhook is configured,
-the post of expired live approvals every minute (each expiring within its period). Registered by
+the post of expired live approvals every minute and the requeue of notifications whose send
+was lost every 5 minutes (each expiring within its period). Registered by
 `TradingConfig.ready()`."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ GAP_FILL_PERIOD_SECONDS = 15.0
 FILL_CHECK_PERIOD_SECONDS = 300.0
 # live approvals whose TTL ran out are posted to the operators' webhooks within this period
 LIVE_APPROVAL_EXPIRY_PERIOD_SECONDS = 60.0
+# notifications whose send was lost are queued again within this period (after STUCK_AFTER)
+NOTIFICATION_REQUEUE_PERIOD_SECONDS = 300.0
 
 
 def trading_schedule() -> ScheduleEntries:
@@ -80,6 +83,12 @@ def trading_schedule() -> ScheduleEntries:
                     LIVE_APPROVAL_EXPIRY_PERIOD_SECONDS,
                     "trading.tasks.live_approvals_expiry_notify",
                 ),
+            )
+        )
+        entries.append(
+            (
+                "trading-notifications-requeue",
+                every(NOTIFICATION_REQUEUE_PERIOD_SECONDS, "trading.tasks.notifications_requeue"),
             )
         )
     return entries

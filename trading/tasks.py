@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task, signals
 
 from trading.lanes import enabled_lane_labels, lane_config
-from trading.notifications import notification_deliver
+from trading.notifications import notification_deliver, notifications_requeue_lost
 from trading.services.cycle import lane_reviews_continue, orders_cancel_all, trading_cycle_run
 from trading.services.fill_checks import fill_check_run
 from trading.services.gap_fill import trade_stream_gap_fill
@@ -111,6 +111,13 @@ def live_approvals_expiry_notify() -> list[str]:
     """Beat (while a webhook is configured): post live approvals and requests whose TTL ran out
     (idempotent: one notification per approval)."""
     return live_approvals_expired_notify()
+
+
+@shared_task(ignore_result=True, soft_time_limit=30, time_limit=60)
+def notifications_requeue() -> list[int]:
+    """Beat (while a webhook is configured): queue again the sends of notifications whose send
+    was lost (trading.notifications.notifications_requeue_lost)."""
+    return notifications_requeue_lost()
 
 
 @signals.worker_ready.connect

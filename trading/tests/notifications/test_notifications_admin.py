@@ -144,3 +144,38 @@ def test_metrics_count_outcomes_and_rows_by_status(receiver):
         _sample("torghut_notifications_rows", status="sent"),
         _sample("torghut_notifications_rows", status="failed"),
     ) == (1.0, 1.0, 1.0)
+
+
+def test_the_sweep_queues_again_only_sends_that_were_lost(receiver, eager_celery, settings):
+    from trading.notifications import notifications_requeue_lost
+    from trading.schedule import trading_schedule
+
+    lost = notify("incident", "incident:k-swept", {"symbol": "AAPL"})  # broker down at commit
+    fresh = notify("incident", "incident:k-fresh", {})  # its send may still be on its way
+    retrying = notify("incident", "incident:k-retrying", {})
+    _failed(receiver, "incident:k-failed-stays")
+    assert lost is not None and fresh is not None and retrying is not None
+    receiver.inject(Fault("POST", "/hook", status=503, times=1))
+    notification_deliver(notification_id=retrying.pk)  # one attempt, now in its backoff
+    old = timezone.now() - STUCK_AFTER - timedelta(seconds=1)
+    Notification.objects.exclude(pk=fresh.pk).update(created_at=old)
+    before = len(receiver.posted("/hook"))
+
+    assert notifications_requeue_lost() == [lost.pk]
+
+    posted = receiver.posted("/hook")[before:]
+    assert [post.json()["event_id"] for post in posted] == ["incident:k-swept"]
+    statuses = dict(Notification.objects.values_list("event_id", "status"))
+    assert statuses == {
+        "incident:k-swept": "sent",
+        "incident:k-fresh": "pending",
+        "incident:k-retrying": "pending",
+        "incident:k-failed-stays": "failed",
+    }
+    assert notifications_requeue_lost() == []  # sent now: nothing left to queue
+    # scheduled every 5 minutes while a webhook is configured, not otherwise
+    names = [name for name, _ in trading_schedule() if name == "trading-notifications-requeue"]
+    assert names == ["trading-notifications-requeue"]
+    settings.TORGHUT_NOTIFY_WEBHOOK_URL = ""
+    settings.TORGHUT_NOTIFY_SLACK_WEBHOOK_URL = ""
+    assert [name for name, _ in trading_schedule() if "requeue" in name] == []
