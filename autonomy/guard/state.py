@@ -11,9 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from autonomy.guard.policy import Policy
-from autonomy.guard.vocabulary import (
-    GuardInputError,
-)
+from autonomy.guard.vocabulary import GuardInputError
 
 
 @dataclass(frozen=True)

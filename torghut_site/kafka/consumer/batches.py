@@ -9,19 +9,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from confluent_kafka import (
-    KafkaException,
-    TopicPartition,
-)
+from confluent_kafka import KafkaException, TopicPartition
 
 from torghut_site.faults import fault_point
 from torghut_site.kafka.consumer.dead_letters import DeadLetterMixin
 from torghut_site.kafka.consumer.metrics import KAFKA_BATCH_SECONDS, KAFKA_BATCHES, KAFKA_RETRIES
 from torghut_site.kafka.consumer.state import StopRequested
-from torghut_site.kafka.messages import (
-    DeadLetter,
-    RawMessage,
-)
+from torghut_site.kafka.messages import DeadLetter, RawMessage
 
 # the package's one logger name, as before the split (log pipelines filter on it)
 logger = logging.getLogger("torghut_site.kafka")

@@ -10,10 +10,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import (
-    Consumer,
-    Producer,
-)
+from confluent_kafka import Consumer, Producer
 from django.db import close_old_connections, connections
 
 from torghut_site.kafka.clients import kafka_consumer, kafka_producer
@@ -27,9 +24,7 @@ from torghut_site.kafka.consumer.state import (
     Preparation,
     StopRequested,
 )
-from torghut_site.kafka.messages import (
-    BatchHandler,
-)
+from torghut_site.kafka.messages import BatchHandler
 from torghut_site.kafka.start_positions import StartPositions
 
 # the package's one logger name, as before the split (log pipelines filter on it)

@@ -6,20 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from confluent_kafka import (
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-)
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from torghut_site.kafka.config import producer_config
 from torghut_site.kafka.consumer.core import ConsumerCore
 from torghut_site.kafka.consumer.metrics import KAFKA_DEAD_LETTERS
-from torghut_site.kafka.messages import (
-    DeadLetter,
-    RawMessage,
-)
+from torghut_site.kafka.messages import DeadLetter, RawMessage
 from torghut_site.services import dead_letters_mark_published, dead_letters_record
 
 # the package's one logger name, as before the split (log pipelines filter on it)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import (
-    KafkaException,
-    TopicPartition,
-)
+from confluent_kafka import KafkaException, TopicPartition
 from django.db import close_old_connections
 
 from torghut_site.kafka.consumer.core import ConsumerCore

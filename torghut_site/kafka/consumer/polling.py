@@ -6,13 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import (
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from torghut_site.kafka import topics
 from torghut_site.kafka.consumer.core import ConsumerCore
@@ -20,9 +14,7 @@ from torghut_site.kafka.consumer.state import (
     IDLE_FETCH_WINDOW_MIN_SECONDS,
     IDLE_PAUSE_FIRST_SECONDS,
 )
-from torghut_site.kafka.messages import (
-    RawMessage,
-)
+from torghut_site.kafka.messages import RawMessage
 from torghut_site.kafka.topics import TopicMissing, topics_require
 
 # the package's one logger name, as before the split (log pipelines filter on it)

@@ -8,12 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from confluent_kafka import (
-    Consumer,
-    KafkaError,
-    KafkaException,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from torghut_site.kafka.clients import producer_release
 from torghut_site.kafka.config import consumer_settings_from
@@ -27,10 +22,7 @@ from torghut_site.kafka.consumer.state import (
     Preparation,
     StopRequested,
 )
-from torghut_site.kafka.messages import (
-    BatchHandler,
-    PreparingHandler,
-)
+from torghut_site.kafka.messages import BatchHandler, PreparingHandler
 
 # the package's one logger name, as before the split (log pipelines filter on it)
 logger = logging.getLogger("torghut_site.kafka")

@@ -11,10 +11,7 @@ from typing import Any, NamedTuple
 from django.db import InterfaceError, OperationalError
 from prometheus_client import Counter, Gauge
 
-from torghut_site.kafka.messages import (
-    PreparingHandler,
-    RawMessage,
-)
+from torghut_site.kafka.messages import PreparingHandler, RawMessage
 
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
