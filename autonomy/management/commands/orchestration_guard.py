@@ -18,7 +18,7 @@ Prints one JSON object (the decision, keys sorted) on stdout. Exit codes:
 
 Through ``call_command`` a deny raises ``SystemExit(2)`` after writing stdout and an input error
 raises ``CommandError`` (``returncode == 1``). Code that needs the decision as a value uses
-``autonomy.guard`` directly. The rules themselves are documented in ``autonomy/guard.py``.
+``autonomy.guard`` directly. The rules themselves are documented in ``autonomy/guard/__init__.py``.
 """
 
 from __future__ import annotations
