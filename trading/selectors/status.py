@@ -31,7 +31,7 @@ def signal_actionable(state: LaneState) -> bool:
     """A lane's no-signal condition an operator should act on: a reason repeated for
     TRADING_SIGNAL_NO_SIGNAL_STREAK_ALERT_THRESHOLD cycles, unless the market is closed and
     the reason is one TRADING_SIGNAL_MARKET_CLOSED_EXPECTED_REASONS expects then (the rule of
-    the operators' dashboard, ops/dashboard.py)."""
+    the operators' dashboard, ops/dashboard/)."""
     reason = state.no_signal_reason
     if (
         not reason
