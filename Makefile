@@ -82,6 +82,7 @@ test: deps-dev
 BENCH_ARGS ?=
 bench: deps-dev
 	scripts/services.sh up
+	command -v wrk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 	set -a; source .services/env; set +a; $(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 # Release gate (scripts/release_check.py, standard library only): compares the revision running

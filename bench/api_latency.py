@@ -6,7 +6,9 @@ execution and broker order); a user gets an API token (`manage.py create_api_tok
 (from the venv, --web-workers sync workers, no access log, DRF throttling on a private Redis with
 rates high enough never to answer 429) serves it on a free port. A Python load generator
 (--concurrency threads, each with its own connection, closed loop: the next request as soon as the
-previous answer is read) drives each endpoint for --seconds after a one-second warm-up:
+previous answer is read; or wrk, in C, when it is on PATH: `make bench` installs it, and the
+Python threads' own CPU on the same 2 cores inflated every latency) drives each endpoint for
+--seconds after a two-second warm-up:
 
 - GET /healthz               the baseline: the same server, routing and DRF, no auth, no database
 - GET /trading/decisions     token auth, default page (50 lean rows of the seeded ones, newest
@@ -27,6 +29,8 @@ import argparse
 import http.client
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -144,14 +148,63 @@ def load(
     }
 
 
-def one_run(port: int, token: str, concurrency: int, seconds: float) -> dict[str, dict[str, Any]]:
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return round(float(number) * _WRK_UNITS[unit], 2)
+
+
+def load_wrk(
+    port: int, path: str, headers: dict[str, str], concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """The same closed loop driven by wrk (C, event loop, 2 threads): the load generator takes a
+    small share of the 2 cores instead of 8 Python threads' worth. Latency excludes the connect
+    (gunicorn's sync workers close after each answer; wrk reconnects)."""
+    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds:g}s", "--latency"]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    out = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read \d+, write (\d+), timeout (\d+)", out)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(int(n) for n in sockets.groups()) if sockets else 0
+    )
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, flags=re.MULTILINE))
+    latency_max = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, flags=re.MULTILINE)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {
+        "requests": requests,
+        "errors": errors,
+        "requests_per_second": round(rps, 1),
+        "p50_ms": _wrk_ms(percentiles["50"]),
+        "p99_ms": _wrk_ms(percentiles["99"]),
+        "max_ms": _wrk_ms(latency_max.group(1)) if latency_max else None,
+    }
+
+
+def one_run(
+    port: int, token: str, concurrency: int, seconds: float, generator: str
+) -> dict[str, dict[str, Any]]:
+    drive = load_wrk if generator == "wrk" else load
     out = {}
     for name, path, auth in ENDPOINTS:
         headers = {"Authorization": f"Token {token}"} if auth else {}
-        load(port, path, headers, concurrency, 1.0)  # warm-up: connections, caches, JIT-free paths
-        out[name] = load(port, path, headers, concurrency, seconds)
+        drive(port, path, headers, concurrency, 2.0)  # warm-up: connections, caches, first imports
+        out[name] = drive(port, path, headers, concurrency, seconds)
         print(f"  {name:<10} {out[name]}", flush=True)
     return out
+
+
+def _generator(asked: str) -> str:
+    chosen = ("wrk" if shutil.which("wrk") else "python") if asked == "auto" else asked
+    print(f"load generator: {chosen}", flush=True)
+    return chosen
 
 
 def main() -> None:
@@ -161,9 +214,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--decisions", type=int, default=1000)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="the load generator: wrk (make bench installs it) or the Python threads; auto: wrk "
+        "when it is on PATH",
+    )
     parser.add_argument("--database", default="torghut_bench_api")
     args = parser.parse_args()
 
+    generator = _generator(args.generator)
     dsn = scratch_database(args.database)
     with tempfile.TemporaryDirectory(prefix="bench-api-") as var, PrivateRedis(var) as redis:
         env = process_env(
@@ -210,13 +271,14 @@ def main() -> None:
             for run in range(args.runs):
                 load_avg = round(os.getloadavg()[0], 1)
                 print(f"run {run + 1}/{args.runs} (load average {load_avg})", flush=True)
-                result = one_run(port, token, args.concurrency, args.seconds)
+                result = one_run(port, token, args.concurrency, args.seconds, generator)
                 runs.append({"load_average_1min_at_start": load_avg, **result})
         finally:
             server.terminate()
             server.wait(timeout=30)
 
     figures: dict[str, Any] = {
+        "load_generator": generator,
         "concurrency": args.concurrency,
         "seconds_per_endpoint": args.seconds,
         "web_workers": args.web_workers,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
@@ -110,14 +111,35 @@ def _page(rows: QuerySet[Any], limit: int) -> Page:
     return Page(rows=found, next_after_id=None)
 
 
+# The unfiltered row querysets, built once per process: resolving the selected columns is about
+# a fifth of a page's Python time, and a page only clones these (filter, order, slice), never
+# evaluates them.
+@cache
+def _decision_rows() -> QuerySet[Any]:
+    rows: QuerySet[Any] = TradeDecision.objects.values(
+        *DECISION_ROW_FIELDS, strategy_name=F("strategy__name")
+    )
+    return rows
+
+
+@cache
+def _execution_rows() -> QuerySet[Any]:
+    rows: QuerySet[Any] = Execution.objects.values(*EXECUTION_ROW_FIELDS)
+    return rows
+
+
+@cache
+def _tca_rows() -> QuerySet[Any]:
+    rows: QuerySet[Any] = ExecutionTcaMetric.objects.values(*TCA_ROW_FIELDS)
+    return rows
+
+
 def decision_page(filters: ListFilters, *, limit: int) -> Page:
-    rows = TradeDecision.objects.values(*DECISION_ROW_FIELDS, strategy_name=F("strategy__name"))
-    return _page(_filtered(rows, filters, "strategy__name"), limit)
+    return _page(_filtered(_decision_rows(), filters, "strategy__name"), limit)
 
 
 def execution_page(filters: ListFilters, *, limit: int) -> Page:
-    rows = Execution.objects.values(*EXECUTION_ROW_FIELDS)
-    return _page(_filtered(rows, filters, "decision__strategy__name"), limit)
+    return _page(_filtered(_execution_rows(), filters, "decision__strategy__name"), limit)
 
 
 def decision_detail(decision_id: int) -> TradeDecision | None:
@@ -149,5 +171,5 @@ def tca_page(filters: TcaFilters, *, limit: int) -> Page:
         conditions &= Q(computed_at__gte=filters.since)
     if filters.after_id:
         conditions &= Q(id__lt=filters.after_id)
-    rows = ExecutionTcaMetric.objects.values(*TCA_ROW_FIELDS).filter(conditions).order_by("-id")
+    rows = _tca_rows().filter(conditions).order_by("-id")
     return _page(rows, limit)
