@@ -37,7 +37,7 @@ from autonomy.selectors import (
     candidate_stage,
     last_continuity_report,
     run_get,
-    run_list,
+    run_page,
 )
 from autonomy.serializers import (
     AutonomyStatusSerializer,
@@ -51,6 +51,7 @@ from autonomy.serializers import (
     PromotionResultSerializer,
     RunDetailSerializer,
     RunFilterSerializer,
+    RunPageSerializer,
     RunSummarySerializer,
 )
 from autonomy.services.governance import evidence_continuity_check
@@ -61,9 +62,9 @@ from autonomy.services.promotion import (
     promotion_rollback,
 )
 from autonomy.services.strategies import PromotionError
-from torghut_site.drf import ApiError, LimitOffsetPagination
+from torghut_site.drf import ApiError
 from torghut_site.schema import ErrorSerializer
-from trading.apis_query import query_validated
+from trading.apis_query import DEFAULT_LIMIT, next_page_url, query_validated
 
 PROMOTION_ERROR_STATUS = {
     "reason_required": status.HTTP_400_BAD_REQUEST,
@@ -222,15 +223,22 @@ class EvidenceContinuityRefreshApi(APIView):
 
 
 class RunListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema describes the paginated answer
+    """`GET /autonomy/runs`: a cursor page of runs (`status`, `trigger`), newest first by id."""
 
-    @extend_schema(parameters=[RunFilterSerializer], responses=RunSummarySerializer(many=True))
+    @extend_schema(parameters=[RunFilterSerializer], responses=RunPageSerializer)
     def get(self, request: Request) -> Response:
         query = query_validated(request, RunFilterSerializer)
-        rows = run_list(status=query.get("status"), trigger=query.get("trigger"))
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(RunSummarySerializer(page, many=True).data)
+        rows, next_after_id = run_page(
+            status=query.get("status"),
+            trigger=query.get("trigger"),
+            after_id=query.get("after_id"),
+            limit=query.get("limit", DEFAULT_LIMIT),
+        )
+        body = {
+            "next": next_page_url(request, query, next_after_id),
+            "results": RunSummarySerializer(rows, many=True).data,
+        }
+        return Response(body)
 
 
 class RunDetailApi(APIView):

@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db import models
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from autonomy.engine.artifacts import OBJECT_PREFIX
@@ -60,6 +61,74 @@ def run_list(*, status: str | None = None, trigger: str | None = None) -> QueryS
     if trigger:
         rows = rows.filter(trigger=trigger)
     return rows
+
+
+class _CandidateIds(Subquery):
+    """The `candidate_id` column of a subquery as a JSON array, in the subquery's order (`[]`
+    when it finds none): a run's candidates come back in the run's own row."""
+
+    output_field = models.JSONField()
+
+    def _as(self, template: str, compiler: Any, connection: Any) -> Any:
+        clone = self.copy()
+        clone.template = template
+        return clone.as_sql(compiler, connection)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # ARRAY(subquery) keeps the subquery's ORDER BY; jsonb comes back parsed
+        return self._as("TO_JSONB(ARRAY(%(subquery)s))", compiler, connection)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "(SELECT JSON_GROUP_ARRAY(candidate_id) FROM (%(subquery)s) AS ids)"
+        return self._as(template, compiler, connection)
+
+
+# what a run's list row shows (RunSummarySerializer): the run's other JSON (artifacts, gate
+# report, inputs) can be large and is left to the detail
+RUN_ROW_FIELDS = (
+    "run_id",
+    "status",
+    "trigger",
+    "strategy_name",
+    "strategy_type",
+    "strategy_version",
+    "promotion_target",
+    "recommended_mode",
+    "gate_policy_version",
+    "gate_report_trace_id",
+    "recommendation_trace_id",
+    "recommendation",
+    "progress_done",
+    "progress_total",
+    "progress_label",
+    "error",
+    "started_at",
+    "finished_at",
+)
+
+
+def run_page(
+    *, status: str | None, trigger: str | None, after_id: int | None, limit: int
+) -> tuple[list[ResearchRun], int | None]:
+    """A cursor page of runs, newest first by id (the order runs start in): the rows, each with
+    `candidate_ids` (its candidates' ids in id order), and the id to continue after, None on the
+    last page. One query, a row more than `limit` read."""
+    candidate_ids = (
+        ResearchCandidate.objects.filter(run=OuterRef("pk")).order_by("pk").values("candidate_id")
+    )
+    rows = ResearchRun.objects.only(*RUN_ROW_FIELDS).annotate(
+        candidate_ids=_CandidateIds(candidate_ids)
+    )
+    if status:
+        rows = rows.filter(status=status)
+    if trigger:
+        rows = rows.filter(trigger=trigger)
+    if after_id:
+        rows = rows.filter(pk__lt=after_id)
+    found: list[ResearchRun] = list(rows.order_by("-pk")[: limit + 1])
+    if len(found) > limit:
+        return found[:limit], found[limit - 1].pk
+    return found, None
 
 
 def run_get(*, run_id: str) -> ResearchRun:

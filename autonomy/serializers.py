@@ -10,22 +10,20 @@ from rest_framework import serializers
 from autonomy.models import PromotionMode, RunStatus
 from autonomy.selectors import artifact_rows
 from torghut_site.drf import ExactInputSerializer
-from trading.apis_query import MAX_ID, QueryBooleanField, StrictIntegerField
+from trading.apis_query import (
+    CursorQuerySerializer,
+    QueryBooleanField,
+    next_field,
+)
 
 MAX_REASON = 2000
 
 # ------------------------------------------------------------------ input
 
 
-class RunFilterSerializer(serializers.Serializer[Any]):
+class RunFilterSerializer(CursorQuerySerializer):
     status = serializers.ChoiceField(choices=RunStatus.values, required=False)
     trigger = serializers.RegexField(r"^[a-z_]{1,32}$", required=False, trim_whitespace=False)
-    # read by the paginator (which caps `limit` at API_MAX_PAGE_SIZE); validated here so they
-    # answer 400
-    limit = StrictIntegerField(
-        required=False, min_value=1, help_text="at most 500 (default 200; a larger one is 500)"
-    )
-    offset = StrictIntegerField(required=False, min_value=0, max_value=MAX_ID)
 
 
 class _ReasonInput(ExactInputSerializer):
@@ -166,7 +164,17 @@ class RunSummarySerializer(serializers.Serializer[Any]):
     candidate_ids = serializers.SerializerMethodField()
 
     def get_candidate_ids(self, obj: Any) -> list[str]:
+        ids = getattr(obj, "candidate_ids", None)  # read with the row by `run_page`
+        if ids is not None:
+            return [str(candidate_id) for candidate_id in ids]
         return [c.candidate_id for c in obj.candidates.all()]
+
+
+class RunPageSerializer(serializers.Serializer[Any]):
+    """`GET /autonomy/runs`: a cursor page, newest run first."""
+
+    next = next_field()
+    results = RunSummarySerializer(many=True)
 
 
 class RunArtifactSerializer(serializers.Serializer[Any]):

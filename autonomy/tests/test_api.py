@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from autonomy.models import CandidateStage, DriftCheck, ResearchRun
+from autonomy.models import CandidateStage, DriftCheck, ResearchCandidate, ResearchRun
 from autonomy.services.governance import evidence_continuity_check
 from autonomy.tests.conftest import SAMPLE_ARTIFACTS
 from autonomy.tests.test_admin import (  # noqa: F401 - fixtures shared with the admin tests
@@ -221,10 +221,23 @@ def test_run_list_is_paginated_and_filtered(sample, reader):
         [("skipped", "schedule"), ("failed", "schedule"), ("skipped", "cli")]
     ):
         ResearchRun.objects.create(run_id=f"{n:024d}", status=status, trigger=trigger)
+    ids = {run.run_id: run.pk for run in ResearchRun.objects.all()}
     body = reader.get("/autonomy/runs", {"limit": 2}).json()
-    assert body["count"] == 4
+    assert set(body) == {"next", "results"}
     assert [r["run_id"] for r in body["results"]] == [f"{2:024d}", f"{1:024d}"]
-    assert body["next"].endswith("/autonomy/runs?limit=2&offset=2")
+    assert body["next"] == f"http://testserver/autonomy/runs?limit=2&after_id={ids[f'{1:024d}']}"
+    last = reader.get(body["next"]).json()
+    assert [r["run_id"] for r in last["results"]] == [f"{0:024d}", sample.run.run_id]
+    assert last["next"] is None
+    # the filters ride along in `next`
+    schedule = reader.get("/autonomy/runs", {"trigger": "schedule", "limit": 1}).json()
+    assert [r["run_id"] for r in schedule["results"]] == [f"{1:024d}"]
+    assert schedule["next"] == (
+        f"http://testserver/autonomy/runs?trigger=schedule&limit=1&after_id={ids[f'{1:024d}']}"
+    )
+    following = reader.get(schedule["next"]).json()
+    assert [r["run_id"] for r in following["results"]] == [f"{0:024d}"]
+    assert following["next"] is None
 
     skipped = reader.get("/autonomy/runs", {"status": "skipped", "trigger": "schedule"}).json()
     assert [r["run_id"] for r in skipped["results"]] == [f"{0:024d}"]
@@ -258,12 +271,57 @@ def test_run_list_is_paginated_and_filtered(sample, reader):
     assert reader.get("/autonomy/runs", {"trigger": "cli\x00"}).status_code == 400
 
 
-def test_run_list_queries_are_bounded(sample, reader, django_assert_num_queries):
+def test_run_list_is_one_query_per_page(sample, reader, django_assert_num_queries):
     for n in range(5):
         ResearchRun.objects.create(run_id=f"{n:024d}", status="skipped")
-    # count, page, candidates of the page (+ the session-less auth touches nothing)
-    with django_assert_num_queries(3):
-        assert reader.get("/autonomy/runs").status_code == 200
+    ResearchCandidate.objects.create(
+        run=ResearchRun.objects.get(run_id=f"{4:024d}"),
+        candidate_id="cand-000000000002",
+        candidate_hash="b",
+        strategy_name=STRATEGY,
+        strategy_type="legacy_macd_rsi",
+        promotion_target="paper",
+    )
+    ResearchCandidate.objects.create(
+        run=ResearchRun.objects.get(run_id=f"{4:024d}"),
+        candidate_id="cand-000000000001",
+        candidate_hash="a",
+        strategy_name=STRATEGY,
+        strategy_type="legacy_macd_rsi",
+        promotion_target="paper",
+    )
+    # the page with its candidates' ids (the token auth touches nothing: a cached user)
+    with django_assert_num_queries(1):
+        body = reader.get("/autonomy/runs").json()
+    by_run = {row["run_id"]: row["candidate_ids"] for row in body["results"]}
+    assert by_run == {
+        **{f"{n:024d}": [] for n in range(4)},
+        f"{4:024d}": ["cand-000000000002", "cand-000000000001"],  # in id order
+        sample.run.run_id: [sample.candidate.candidate_id],
+    }
+
+
+def test_run_list_default_page_is_50_and_a_limit_above_500_is_refused(db, reader):
+    ResearchRun.objects.bulk_create(
+        ResearchRun(run_id=f"{n:024d}", status="skipped") for n in range(51)
+    )
+    body = reader.get("/autonomy/runs").json()
+    assert len(body["results"]) == 50
+    assert body["results"][0]["run_id"] == f"{50:024d}"
+    assert body["next"] is not None
+    assert len(reader.get("/autonomy/runs", {"limit": 500}).json()["results"]) == 51
+    refused = reader.get("/autonomy/runs", {"limit": 501})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"] == {
+        "limit": ["Ensure this value is less than or equal to 500."]
+    }
+    for query in ("after_id=0", "after_id=x", "limit=", "limit=2&limit=3"):
+        response = reader.get(f"/autonomy/runs?{query}")
+        assert response.status_code == 400, query
+        assert response.json()["error"]["code"] == "invalid_request"
+    # `offset` is no longer a parameter: the first page
+    first = reader.get("/autonomy/runs", {"offset": 2, "limit": 1}).json()["results"]
+    assert [row["run_id"] for row in first] == [f"{50:024d}"]
 
 
 def test_run_detail_has_candidate_folds_stress_gates_and_artifacts(sample, reader):
