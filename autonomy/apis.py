@@ -225,7 +225,11 @@ class EvidenceContinuityRefreshApi(APIView):
 class RunListApi(APIView):
     """`GET /autonomy/runs`: a cursor page of runs (`status`, `trigger`), newest first by id."""
 
-    @extend_schema(parameters=[RunFilterSerializer], responses=RunPageSerializer)
+    @extend_schema(
+        operation_id="autonomy_runs_list",
+        parameters=[RunFilterSerializer],
+        responses=RunPageSerializer,
+    )
     def get(self, request: Request) -> Response:
         query = query_validated(request, RunFilterSerializer)
         rows, next_after_id = run_page(

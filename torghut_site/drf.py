@@ -154,6 +154,13 @@ class ExactInputSerializer(TypedInputSerializer):
         return super().to_internal_value(data)
 
 
+# An answer whose keys are all named: its response schema says `additionalProperties: false`
+# (`torghut_site.schema.AutoSchema`), so a key the code adds without naming it here fails the
+# schema-conformance tests instead of reaching clients undocumented.
+class ExactOutputSerializer(serializers.Serializer[Any]):
+    pass
+
+
 class ApiError(exceptions.APIException):
     """A domain error with a stable machine-readable code, e.g.
     `whitepaper_control_auth_required`."""

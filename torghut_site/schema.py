@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 
-from torghut_site.drf import ExactInputSerializer
+from torghut_site.drf import ExactInputSerializer, ExactOutputSerializer
 
 
 class HashedTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
@@ -96,6 +96,8 @@ class AutoSchema(SpectacularAutoSchema):
             serializer, direction
         )
         if direction == "request" and isinstance(serializer, ExactInputSerializer):
+            result["additionalProperties"] = False
+        if direction == "response" and isinstance(serializer, ExactOutputSerializer):
             result["additionalProperties"] = False
         return result
 

@@ -42,6 +42,12 @@ from torghut_site.drf import (
     unstorable_text,
 )
 from torghut_site.schema import ErrorSerializer
+from whitepapers.api_responses import (
+    WEBHOOK_OK,
+    WHITEPAPER_STATUS,
+    WebhookQueuedSerializer,
+    WhitepaperRunDetailSerializer,
+)
 from whitepapers.models import (
     CANDIDATE_ID_PATTERN,
     CANDIDATE_LINKS_PER_REQUEST_MAX,
@@ -190,7 +196,7 @@ class StatusApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: dict[str, Any]}, summary="Whitepaper workflow status")
+    @extend_schema(responses={200: WHITEPAPER_STATUS}, summary="Whitepaper workflow status")
     def get(self, request: Request) -> Response:
         if _may_see_status_detail(request.user):
             return Response(whitepaper_status())
@@ -466,7 +472,7 @@ class FinalizeApi(WhitepaperControlView):
 
 
 class RunDetailApi(WhitepaperControlView):
-    @extend_schema(responses={200: dict[str, Any]})
+    @extend_schema(responses={200: WhitepaperRunDetailSerializer})
     def get(self, request: Request, run_id: str) -> Response:
         try:
             return Response(run_detail(run_id=run_id))
@@ -506,8 +512,8 @@ class GithubWebhookApi(APIView):
     @extend_schema(
         request=dict[str, Any],
         responses={
-            200: dict[str, Any],
-            202: dict[str, Any],
+            200: WEBHOOK_OK,
+            202: WebhookQueuedSerializer,
             401: ErrorSerializer,
             503: ErrorSerializer,
         },

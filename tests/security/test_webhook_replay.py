@@ -19,6 +19,7 @@ from rest_framework import throttling
 from rest_framework.test import APIClient
 
 from tests.foundation.test_settings_behaviour_site import settings_from_env
+from tests.schema_conformance import response_component, schema_errors
 from whitepapers.models import GithubIssueEvent
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +156,34 @@ def test_an_invalid_throttle_rate_stops_startup(monkeypatch):
             problem.startswith(f"WHITEPAPER_WEBHOOK_THROTTLE={value!r} is not a rate")
             for problem in caught.value.problems
         ), caught.value.problems
+
+
+def test_every_webhook_answer_matches_its_schema(webhook):
+    """The four success answers each match the schema's exact object for their status code
+    (closed objects: an unnamed key fails), and only that one of the 200 forms."""
+    body = json.dumps(EVENT).encode()
+    answers = {
+        "queued": _post(body, delivery="d-1"),
+        "duplicate": _post(body, delivery="d-1"),
+        "pong": _post(b"{}", delivery="d-2", event="ping"),
+        "ignored": _post(b"{}", delivery="d-3", event="push"),
+    }
+    assert {name: r.status_code for name, r in answers.items()} == {
+        "queued": 202,
+        "duplicate": 200,
+        "pong": 200,
+        "ignored": 200,
+    }
+    assert response_component("/whitepapers/webhooks/github", "post", "202") == "WebhookQueued"
+    assert response_component("/whitepapers/webhooks/github", "post") == "GithubWebhookAnswer"
+    assert schema_errors(answers["queued"].json(), "WebhookQueued") == []
+    forms = {"duplicate": "WebhookDuplicate", "pong": "WebhookPong", "ignored": "WebhookIgnored"}
+    for name, component in forms.items():
+        answer = answers[name].json()
+        assert schema_errors(answer, "GithubWebhookAnswer") == [], name
+        assert [other for other in forms.values() if not schema_errors(answer, other)] == [
+            component
+        ]
+    assert schema_errors({**answers["queued"].json(), "extra": 1}, "WebhookQueued") == [
+        ": Additional properties are not allowed ('extra' was unexpected)"
+    ]

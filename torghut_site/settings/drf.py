@@ -79,5 +79,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # a decision's `action` and an execution's `side` are the same choice set: one enum
-    "ENUM_NAME_OVERRIDES": {"OrderSideEnum": "trading.models.decisions.OrderSide"},
+    # a whitepaper run's statuses are not the research runs' (`autonomy.models.RunStatus`)
+    "ENUM_NAME_OVERRIDES": {
+        "OrderSideEnum": "trading.models.decisions.OrderSide",
+        "WhitepaperRunStatusEnum": "whitepapers.models.RunStatus",
+        "WhitepaperStepStatusEnum": "whitepapers.models.StepStatus",
+    },
 }
