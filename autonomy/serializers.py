@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from autonomy.models import PromotionMode, RunStatus
 from autonomy.selectors import artifact_rows
-from torghut_site.drf import ExactInputSerializer
+from torghut_site.drf import ExactInputSerializer, ExactOutputSerializer
 from trading.apis_query import (
     CursorQuerySerializer,
     QueryBooleanField,
@@ -313,3 +313,41 @@ class PromotionResultSerializer(serializers.Serializer[Any]):
     created = serializers.BooleanField()
     promotion = PromotionSerializer()
     candidate = CandidateSummarySerializer()
+
+
+# -- the blocks `/trading/status` carries from this app (`trading.ports`) ----------------------
+
+
+class LastRunBriefSerializer(ExactOutputSerializer):
+    run_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=RunStatus.values)
+    trigger = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    recommended_mode = serializers.ChoiceField(choices=PromotionMode.values, allow_null=True)
+    gates_allowed = serializers.BooleanField(
+        allow_null=True, help_text="the gate report's verdict; null before the gates ran"
+    )
+    error = serializers.CharField(allow_blank=True)
+
+
+class AutonomyBriefSerializer(ExactOutputSerializer):
+    """`autonomy_status_brief`; `GET /trading/autonomy` has the rest."""
+
+    enabled = serializers.BooleanField()
+    interval_seconds = serializers.IntegerField()
+    last_run = LastRunBriefSerializer(allow_null=True)
+
+
+class FailedRunSerializer(ExactOutputSerializer):
+    run_id = serializers.CharField()
+    missing = serializers.ListField(child=serializers.CharField(), help_text="evidence absent")
+
+
+class ContinuityBriefSerializer(ExactOutputSerializer):
+    """The last continuity audit (`evidence_continuity_brief`), null before any."""
+
+    checked_at = serializers.DateTimeField()
+    passed = serializers.BooleanField()
+    runs_checked = serializers.IntegerField(min_value=0)
+    failed_runs = FailedRunSerializer(many=True)

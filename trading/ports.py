@@ -62,11 +62,21 @@ def order_feed_status() -> dict[str, Any]:
 
 StatusSection = Callable[[], dict[str, Any] | None]
 _status_sections: dict[str, StatusSection] = {}
+# the response schema of each block (a DRF serializer class, read by the status serializer's
+# `get_fields` when the OpenAPI schema is generated)
+_status_section_schemas: dict[str, Any] = {}
 
 
-def status_section_register(*, name: str, section: StatusSection) -> None:
-    """Called by an upper app's AppConfig.ready(): `name` becomes a top-level status field."""
+def status_section_register(*, name: str, section: StatusSection, schema: Any) -> None:
+    """Called by an upper app's AppConfig.ready(): `name` becomes a top-level status field whose
+    answer `schema` (a serializer class; the block may be null) describes."""
     _status_sections[name] = section
+    _status_section_schemas[name] = schema
+
+
+def status_section_schemas() -> dict[str, Any]:
+    """Every registered block's serializer class, by name, in registration order."""
+    return dict(_status_section_schemas)
 
 
 def status_sections() -> dict[str, dict[str, Any] | None]:

@@ -79,10 +79,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # a decision's `action` and an execution's `side` are the same choice set: one enum
-    # a whitepaper run's statuses are not the research runs' (`autonomy.models.RunStatus`)
+    # one name per choice set used by several answers: a whitepaper run's and step's statuses
+    # (not the research runs'), a promotion's mode
     "ENUM_NAME_OVERRIDES": {
         "OrderSideEnum": "trading.models.decisions.OrderSide",
         "WhitepaperRunStatusEnum": "whitepapers.models.RunStatus",
         "WhitepaperStepStatusEnum": "whitepapers.models.StepStatus",
+        "PromotionModeEnum": "autonomy.models.PromotionMode",
     },
 }
