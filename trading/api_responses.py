@@ -8,11 +8,12 @@ keys are data (lane labels, counter names, a cycle's counters), each marked with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from rest_framework import serializers
 
 from torghut_site.drf import ExactOutputSerializer
+from torghut_site.flags import Source
 from trading.models import DecisionStatus
 from trading.ports import status_section_schemas
 from trading.selectors.status import CONTROL_PLANE_SCHEMA
@@ -149,6 +150,14 @@ class LlmStatusSerializer(ExactOutputSerializer):
     deadline_seconds = serializers.FloatField()
 
 
+class FlagValueSerializer(ExactOutputSerializer):
+    """A feature flag as this process resolved it (`torghut_site.flags.flags_snapshot`)."""
+
+    value = serializers.BooleanField()
+    # named like a Field attribute: mypy sees the clash, DRF does not mind
+    source = serializers.ChoiceField(choices=list(get_args(Source)))  # type: ignore[assignment]
+
+
 class StatusTcaSerializer(ExactOutputSerializer):
     """The cached TCA summary over its window (`as_of`: when it was computed)."""
 
@@ -274,8 +283,8 @@ class TradingStatusSerializer(serializers.Serializer[Any]):
     """`GET /trading/status`: these keys always, each block typed; the blocks lent by the apps
     above trading (`trading.ports.status_section_register`: `autonomy`,
     `evidence_continuity`) are added with their own schemas when the schema is generated. Open
-    at the top level for `feature_flags` and `order_feed`, whose shapes their owners keep (the
-    flag registry; the order feed app)."""
+    at the top level for `order_feed`, whose shape the order feed app keeps (its `health` is
+    Kafka's per-partition view)."""
 
     as_of = serializers.DateTimeField()
     enabled = serializers.BooleanField()
@@ -289,6 +298,8 @@ class TradingStatusSerializer(serializers.Serializer[Any]):
     kill_switch = KillSwitchStatusSerializer()
     rollback = RollbackSerializer()
     lanes = StatusLaneSerializer(many=True)
+    # open: keyed by flag setting (the flag registry's names), each value closed
+    feature_flags = serializers.DictField(child=FlagValueSerializer())
     llm = LlmStatusSerializer()
     llm_evaluation = LlmEvaluationSerializer()
     tca = StatusTcaSerializer()

@@ -126,6 +126,13 @@ def test_status_matches_its_schema_with_every_block_filled_in(reader, filled_in)
         assert schema_errors({**body[block], "extra": 1}, component) == [
             ": Additional properties are not allowed ('extra' was unexpected)"
         ], block
+    flags = body["feature_flags"]
+    assert flags["TRADING_ENABLED"] == {"value": True, "source": flags["TRADING_ENABLED"]["source"]}
+    flags["TRADING_ENABLED"] = {**flags["TRADING_ENABLED"], "source": "guess"}
+    assert schema_errors(body, "TradingStatus") == [
+        "feature_flags/TRADING_ENABLED/source: 'guess' is not one of "
+        "['env', 'flipt', 'last_known', 'env_fallback', 'disabled']"
+    ]
     lane = body["lanes"][0]
     assert schema_errors({**lane, "extra": 1}, "StatusLane") != []
     assert schema_errors({**lane["equity"], "extra": 1}, "LaneEquity") != []
@@ -159,4 +166,4 @@ def test_the_status_schema_names_the_blocks_lent_by_the_apps_above():
     ]
     assert status["properties"]["evidence_continuity"]["nullable"] is True
     assert {"autonomy", "evidence_continuity"} <= set(status["required"])
-    assert "additionalProperties" not in status  # feature_flags and order_feed: see its doc
+    assert "additionalProperties" not in status  # order_feed: see its doc
