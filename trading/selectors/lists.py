@@ -5,10 +5,9 @@ COUNT."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, lru_cache, partial
+from functools import cache, lru_cache
 from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
@@ -171,7 +170,7 @@ _STAND_INS: dict[str, Any] = {
 @dataclass(frozen=True)
 class _CompiledPage:
     values: CompiledValues
-    preps: tuple[Callable[[Any], Any], ...]  # per parameter, the request value to the SQL's
+    fields: tuple[Field[Any, Any], ...]  # per parameter, the field that preps the value
 
 
 def _lookup_field(model: type[Model], lookup: str) -> Field[Any, Any]:
@@ -192,15 +191,19 @@ def _compiled_decision_page(alias: str, shape: tuple[str, ...], limit: int) -> _
     asked = _asked(stand_ins, "strategy__name")
     rows = _filtered(_decision_rows().using(alias), stand_ins, "strategy__name")[: limit + 1]
     values = compiled_values(rows)
-    connection = connections[alias]
-    preps = tuple(
-        partial(_lookup_field(TradeDecision, lookup).get_db_prep_value, connection=connection)
-        for _, lookup, _ in asked
-    )
-    expected = tuple(prep(value) for prep, (_, _, value) in zip(preps, asked, strict=True))
-    if values.params != expected:
+    fields = tuple(_lookup_field(TradeDecision, lookup) for _, lookup, _ in asked)
+    if values.params != _params(fields, asked, connections[alias]):
         return None
-    return _CompiledPage(values=values, preps=preps)
+    return _CompiledPage(values=values, fields=fields)
+
+
+def _params(
+    fields: tuple[Field[Any, Any], ...], asked: list[tuple[str, str, Any]], connection: Any
+) -> tuple[Any, ...]:
+    return tuple(
+        field.get_db_prep_value(value, connection)
+        for field, (_, _, value) in zip(fields, asked, strict=True)
+    )
 
 
 def decision_page_orm(filters: ListFilters, *, limit: int) -> Page:
@@ -212,10 +215,11 @@ def decision_page(filters: ListFilters, *, limit: int) -> Page:
     """The same page as `decision_page_orm`, from the page's compiled SQL (one query)."""
     asked = _asked(filters, "strategy__name")
     shape = tuple(attr for attr, _, _ in asked)
-    compiled = _compiled_decision_page(_decision_rows().db, shape, limit)
+    alias = _decision_rows().db
+    compiled = _compiled_decision_page(alias, shape, limit)
     if compiled is None:
         return decision_page_orm(filters, limit=limit)
-    params = [prep(value) for prep, (_, _, value) in zip(compiled.preps, asked, strict=True)]
+    params = _params(compiled.fields, asked, connections[alias])
     return _cut(fetch_values(compiled.values, params), limit)
 
 

@@ -94,7 +94,7 @@ def test_every_filters_set_is_compiled_and_one_query(django_assert_num_queries):
     assert lists._compiled_decision_page.cache_info().currsize == 1
     compiled = lists._compiled_decision_page("default", tuple(every.__dict__), 5)
     assert compiled is not None
-    assert len(compiled.preps) == 7
+    assert len(compiled.fields) == 7
 
 
 def test_a_shape_whose_parameters_differ_is_left_to_the_orm(monkeypatch):
