@@ -5,6 +5,7 @@ COUNT."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -185,13 +186,23 @@ def _lookup_field(model: type[Model], lookup: str) -> Field[Any, Any]:
     return cast("Field[Any, Any]", field)
 
 
+# Per list: its row queryset, model and the path of the strategy name.
+_LISTS: dict[str, tuple[Callable[[], QuerySet[Any]], type[Model], str]] = {
+    "decisions": (_decision_rows, TradeDecision, "strategy__name"),
+    "executions": (_execution_rows, Execution, "decision__strategy__name"),
+}
+
+
 @lru_cache(maxsize=256)
-def _compiled_decision_page(alias: str, shape: tuple[str, ...], limit: int) -> _CompiledPage | None:
+def _compiled_page(
+    name: str, alias: str, shape: tuple[str, ...], limit: int
+) -> _CompiledPage | None:
+    rows_of, model, strategy_path = _LISTS[name]
     stand_ins = ListFilters(**{attr: _STAND_INS[attr] for attr in shape})
-    asked = _asked(stand_ins, "strategy__name")
-    rows = _filtered(_decision_rows().using(alias), stand_ins, "strategy__name")[: limit + 1]
+    asked = _asked(stand_ins, strategy_path)
+    rows = _filtered(rows_of().using(alias), stand_ins, strategy_path)[: limit + 1]
     values = compiled_values(rows)
-    fields = tuple(_lookup_field(TradeDecision, lookup) for _, lookup, _ in asked)
+    fields = tuple(_lookup_field(model, lookup) for _, lookup, _ in asked)
     if values.params != _params(fields, asked, connections[alias]):
         return None
     return _CompiledPage(values=values, fields=fields)
@@ -206,6 +217,17 @@ def _params(
     )
 
 
+def _list_page(name: str, filters: ListFilters, limit: int) -> Page:
+    rows_of, _, strategy_path = _LISTS[name]
+    asked = _asked(filters, strategy_path)
+    alias = rows_of().db
+    compiled = _compiled_page(name, alias, tuple(attr for attr, _, _ in asked), limit)
+    if compiled is None:
+        return _page(_filtered(rows_of(), filters, strategy_path), limit)
+    params = _params(compiled.fields, asked, connections[alias])
+    return _cut(fetch_values(compiled.values, params), limit)
+
+
 def decision_page_orm(filters: ListFilters, *, limit: int) -> Page:
     """The decision page as the ORM reads it (the compiled page's reference)."""
     return _page(_filtered(_decision_rows(), filters, "strategy__name"), limit)
@@ -213,18 +235,17 @@ def decision_page_orm(filters: ListFilters, *, limit: int) -> Page:
 
 def decision_page(filters: ListFilters, *, limit: int) -> Page:
     """The same page as `decision_page_orm`, from the page's compiled SQL (one query)."""
-    asked = _asked(filters, "strategy__name")
-    shape = tuple(attr for attr, _, _ in asked)
-    alias = _decision_rows().db
-    compiled = _compiled_decision_page(alias, shape, limit)
-    if compiled is None:
-        return decision_page_orm(filters, limit=limit)
-    params = _params(compiled.fields, asked, connections[alias])
-    return _cut(fetch_values(compiled.values, params), limit)
+    return _list_page("decisions", filters, limit)
+
+
+def execution_page_orm(filters: ListFilters, *, limit: int) -> Page:
+    """The execution page as the ORM reads it (the compiled page's reference)."""
+    return _page(_filtered(_execution_rows(), filters, "decision__strategy__name"), limit)
 
 
 def execution_page(filters: ListFilters, *, limit: int) -> Page:
-    return _page(_filtered(_execution_rows(), filters, "decision__strategy__name"), limit)
+    """The same page as `execution_page_orm`, from the page's compiled SQL (one query)."""
+    return _list_page("executions", filters, limit)
 
 
 def decision_detail(decision_id: int) -> TradeDecision | None:

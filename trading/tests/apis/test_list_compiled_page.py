@@ -1,5 +1,6 @@
-"""The decision page from its compiled SQL (`decision_page`) is the ORM's page
-(`decision_page_orm`), row for row and cursor for cursor, for random rows and any filters."""
+"""The decision and execution pages from their compiled SQL (`decision_page`, `execution_page`)
+are the ORM's pages (`decision_page_orm`, `execution_page_orm`), row for row and cursor for
+cursor, for random rows and any filters."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trading.models import Strategy, TradeDecision
+from trading.models import Execution, Strategy, TradeDecision
 from trading.selectors import lists
-from trading.selectors.lists import ListFilters, decision_page, decision_page_orm
+from trading.selectors.lists import (
+    ListFilters,
+    decision_page,
+    decision_page_orm,
+    execution_page,
+    execution_page_orm,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +55,7 @@ filters_st = st.builds(
 
 
 def _store(rows: list[tuple]) -> list[int]:
+    Execution.objects.all().delete()
     TradeDecision.objects.all().delete()
     ids = []
     for n, (symbol, status, strategy, account, minutes, qty, limit) in enumerate(rows):
@@ -61,6 +69,26 @@ def _store(rows: list[tuple]) -> list[int]:
             reject_reason="shorts_not_allowed" if status == "rejected" else "",
         )  # fmt: skip
         TradeDecision.objects.filter(id=row.id).update(created_at=T0 + timedelta(minutes=minutes))
+        ids.append(row.id)
+    return ids
+
+
+def _store_executions(rows: list[tuple]) -> list[int]:
+    """One execution per decision row (every third without its decision: an adopted order),
+    created_at a minute later than its decision's, statuses mapped onto the execution's."""
+    ids = []
+    statuses = {"planned": "new", "submitted": "accepted", "rejected": "rejected"}
+    for n, decision in enumerate(TradeDecision.objects.order_by("id")):
+        qty = decision.qty + 1
+        row = Execution.objects.create(
+            decision=None if n % 3 == 2 else decision, account_label=decision.account_label,
+            broker="simulated", broker_order_id=f"sim-{n}", client_order_id=f"tg-x{n:044x}",
+            symbol=decision.symbol, side="buy", order_type="market", time_in_force="day",
+            submitted_qty=qty, filled_qty=qty if n % 2 else 0, avg_fill_price=decision.limit_price,
+            status=statuses[decision.status],
+        )  # fmt: skip
+        created = decision.created_at + timedelta(minutes=1)
+        Execution.objects.filter(id=row.id).update(created_at=created)
         ids.append(row.id)
     return ids
 
@@ -81,9 +109,28 @@ def test_compiled_page_is_the_orm_page(rows, filters, limit, data):
         assert page == decision_page_orm(filters, limit=limit)
 
 
+EXECUTION_STATUSES = st.one_of(st.none(), st.sampled_from(["new", "accepted", "rejected", ""]))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=rows_st, filters=filters_st, status=EXECUTION_STATUSES, limit=st.integers(1, 6))
+def test_compiled_execution_page_is_the_orm_page(rows, filters, status, limit):
+    _store(rows)
+    _store_executions(rows)
+    filters = ListFilters(**{**filters.__dict__, "status": status})
+    page = execution_page(filters, limit=limit)
+    assert page == execution_page_orm(filters, limit=limit)
+    while page.next_after_id is not None:
+        filters = ListFilters(**{**filters.__dict__, "after_id": page.next_after_id})
+        page = execution_page(filters, limit=limit)
+        assert page == execution_page_orm(filters, limit=limit)
+
+
 def test_every_filters_set_is_compiled_and_one_query(django_assert_num_queries):
     _store([("SPY", "planned", "s", "paper", 1, Decimal(1), None)])
-    lists._compiled_decision_page.cache_clear()
+    lists._compiled_page.cache_clear()
     every = ListFilters(
         status="planned", symbol="spy", strategy="s", account="paper", since=T0,
         until=T0 + timedelta(hours=1), after_id=10**12,
@@ -91,20 +138,20 @@ def test_every_filters_set_is_compiled_and_one_query(django_assert_num_queries):
     with django_assert_num_queries(1):
         page = decision_page(every, limit=5)
     assert [row["symbol"] for row in page.rows] == ["SPY"]
-    assert lists._compiled_decision_page.cache_info().currsize == 1
-    compiled = lists._compiled_decision_page("default", tuple(every.__dict__), 5)
+    assert lists._compiled_page.cache_info().currsize == 1
+    compiled = lists._compiled_page("decisions", "default", tuple(every.__dict__), 5)
     assert compiled is not None
     assert len(compiled.fields) == 7
 
 
 def test_a_shape_whose_parameters_differ_is_left_to_the_orm(monkeypatch):
     _store([("SPY", "planned", "s", "paper", 1, Decimal(1), None)])
-    lists._compiled_decision_page.cache_clear()
+    lists._compiled_page.cache_clear()
     json_field = TradeDecision._meta.get_field("gate_verdicts")  # its prep wraps the value
     monkeypatch.setattr(lists, "_lookup_field", lambda model, lookup: json_field)
-    assert lists._compiled_decision_page("default", ("symbol",), 5) is None
+    assert lists._compiled_page("decisions", "default", ("symbol",), 5) is None
     with CaptureQueriesContext(connection) as queries:
         page = decision_page(ListFilters(symbol="spy"), limit=5)
     assert [row["symbol"] for row in page.rows] == ["SPY"]
     assert len(queries.captured_queries) == 1
-    lists._compiled_decision_page.cache_clear()
+    lists._compiled_page.cache_clear()
