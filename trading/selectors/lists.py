@@ -5,13 +5,17 @@ COUNT."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cache
-from typing import Any
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from typing import Any, cast
 
-from django.db.models import F, Q, QuerySet
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connections
+from django.db.models import F, Field, Model, Q, QuerySet
 
+from torghut_site.compiled import CompiledValues, compiled_values, fetch_values
 from trading.models import Execution, ExecutionTcaMetric, TradeDecision
 
 DECISION_ROW_FIELDS = (
@@ -85,27 +89,42 @@ class Page:
     next_after_id: int | None  # None: this is the last page
 
 
+# The WHERE of a list page: (ListFilters attribute, lookup), in the order the conditions are
+# joined (the compiled pages take their parameters in this order).
+_FILTER_LOOKUPS = (
+    ("status", "status"),
+    ("symbol", "symbol"),
+    ("strategy", ""),  # the strategy name's path, per list
+    ("account", "account_label"),
+    ("since", "created_at__gte"),
+    ("until", "created_at__lt"),
+    ("after_id", "id__lt"),
+)
+
+
+def _asked(filters: ListFilters, strategy_path: str) -> list[tuple[str, str, Any]]:
+    """The filters set (a falsy value is no filter): (attribute, lookup, value)."""
+    asked = []
+    for attr, lookup in _FILTER_LOOKUPS:
+        value = getattr(filters, attr)
+        if value:
+            value = value.upper() if attr == "symbol" else value
+            asked.append((attr, lookup or strategy_path, value))
+    return asked
+
+
 def _filtered(rows: QuerySet[Any], filters: ListFilters, strategy_path: str) -> QuerySet[Any]:
     conditions = Q()
-    if filters.status:
-        conditions &= Q(status=filters.status)
-    if filters.symbol:
-        conditions &= Q(symbol=filters.symbol.upper())
-    if filters.strategy:
-        conditions &= Q(**{strategy_path: filters.strategy})
-    if filters.account:
-        conditions &= Q(account_label=filters.account)
-    if filters.since:
-        conditions &= Q(created_at__gte=filters.since)
-    if filters.until:
-        conditions &= Q(created_at__lt=filters.until)
-    if filters.after_id:
-        conditions &= Q(id__lt=filters.after_id)
+    for _, lookup, value in _asked(filters, strategy_path):
+        conditions &= Q(**{lookup: value})
     return rows.filter(conditions).order_by("-id")
 
 
 def _page(rows: QuerySet[Any], limit: int) -> Page:
-    found = list(rows[: limit + 1])
+    return _cut(list(rows[: limit + 1]), limit)
+
+
+def _cut(found: list[dict[str, Any]], limit: int) -> Page:
     if len(found) > limit:
         return Page(rows=found[:limit], next_after_id=found[limit - 1]["id"])
     return Page(rows=found, next_after_id=None)
@@ -134,12 +153,99 @@ def _tca_rows() -> QuerySet[Any]:
     return rows
 
 
-def decision_page(filters: ListFilters, *, limit: int) -> Page:
+# A compiled page per (filters set, limit): Django's SQL, columns and converters for that shape,
+# run with the request's values (torghut_site.compiled). Each filter's value goes through its
+# field's `get_db_prep_value`, as the lookup would send it; a shape whose compiled parameters are
+# not exactly those (checked once, on distinct stand-in values) is left to the ORM.
+_STAND_INS: dict[str, Any] = {
+    "status": "stand-in status",
+    "symbol": "STAND-IN SYMBOL",
+    "strategy": "stand-in strategy",
+    "account": "stand-in account",
+    "since": datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC),
+    "until": datetime(2002, 3, 4, 5, 6, 7, 8, tzinfo=UTC),
+    "after_id": 987654321,
+}
+
+
+@dataclass(frozen=True)
+class _CompiledPage:
+    values: CompiledValues
+    fields: tuple[Field[Any, Any], ...]  # per parameter, the field that preps the value
+
+
+def _lookup_field(model: type[Model], lookup: str) -> Field[Any, Any]:
+    field: Any = None
+    for part in lookup.split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            break  # the lookup's name (gte, lt)
+        if field.is_relation:
+            model = field.related_model
+    return cast("Field[Any, Any]", field)
+
+
+# Per list: its row queryset, model and the path of the strategy name.
+_LISTS: dict[str, tuple[Callable[[], QuerySet[Any]], type[Model], str]] = {
+    "decisions": (_decision_rows, TradeDecision, "strategy__name"),
+    "executions": (_execution_rows, Execution, "decision__strategy__name"),
+}
+
+
+@lru_cache(maxsize=256)
+def _compiled_page(
+    name: str, alias: str, shape: tuple[str, ...], limit: int
+) -> _CompiledPage | None:
+    rows_of, model, strategy_path = _LISTS[name]
+    stand_ins = ListFilters(**{attr: _STAND_INS[attr] for attr in shape})
+    asked = _asked(stand_ins, strategy_path)
+    rows = _filtered(rows_of().using(alias), stand_ins, strategy_path)[: limit + 1]
+    values = compiled_values(rows)
+    fields = tuple(_lookup_field(model, lookup) for _, lookup, _ in asked)
+    if values.params != _params(fields, asked, connections[alias]):
+        return None
+    return _CompiledPage(values=values, fields=fields)
+
+
+def _params(
+    fields: tuple[Field[Any, Any], ...], asked: list[tuple[str, str, Any]], connection: Any
+) -> tuple[Any, ...]:
+    return tuple(
+        field.get_db_prep_value(value, connection)
+        for field, (_, _, value) in zip(fields, asked, strict=True)
+    )
+
+
+def _list_page(name: str, filters: ListFilters, limit: int) -> Page:
+    rows_of, _, strategy_path = _LISTS[name]
+    asked = _asked(filters, strategy_path)
+    alias = rows_of().db
+    compiled = _compiled_page(name, alias, tuple(attr for attr, _, _ in asked), limit)
+    if compiled is None:
+        return _page(_filtered(rows_of(), filters, strategy_path), limit)
+    params = _params(compiled.fields, asked, connections[alias])
+    return _cut(fetch_values(compiled.values, params), limit)
+
+
+def decision_page_orm(filters: ListFilters, *, limit: int) -> Page:
+    """The decision page as the ORM reads it (the compiled page's reference)."""
     return _page(_filtered(_decision_rows(), filters, "strategy__name"), limit)
 
 
-def execution_page(filters: ListFilters, *, limit: int) -> Page:
+def decision_page(filters: ListFilters, *, limit: int) -> Page:
+    """The same page as `decision_page_orm`, from the page's compiled SQL (one query)."""
+    return _list_page("decisions", filters, limit)
+
+
+def execution_page_orm(filters: ListFilters, *, limit: int) -> Page:
+    """The execution page as the ORM reads it (the compiled page's reference)."""
     return _page(_filtered(_execution_rows(), filters, "decision__strategy__name"), limit)
+
+
+def execution_page(filters: ListFilters, *, limit: int) -> Page:
+    """The same page as `execution_page_orm`, from the page's compiled SQL (one query)."""
+    return _list_page("executions", filters, limit)
 
 
 def decision_detail(decision_id: int) -> TradeDecision | None:
