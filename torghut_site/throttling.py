@@ -76,9 +76,12 @@ class RedisLogMixin:
                 int(this.duration) + 1,
             ],
         )
-        # DRF's wait() reads the log newest first: its length, and the oldest time last
+        if allowed:
+            return True
+        # only a refused request's wait() reads the log (newest first: its length, the oldest
+        # time last); an allowed one skips building a list as long as the log (the rate's size)
         this.history = [float(oldest)] * int(count)
-        return bool(allowed)
+        return False
 
 
 class AnonRateThrottle(RedisLogMixin, throttling.AnonRateThrottle):
