@@ -46,3 +46,16 @@ def eager_celery() -> Iterator[None]:
     celery_app.conf.task_eager_propagates = True
     yield
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
+def celery_redis_broker() -> Iterator[None]:
+    """The Celery app on the test Redis broker, its queues emptied before and after."""
+    from tests.celery_queues import QUEUES, broker_at, queue_drain
+
+    with broker_at(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")):
+        for name in QUEUES:
+            queue_drain(name)
+        yield
+        for name in QUEUES:
+            queue_drain(name)

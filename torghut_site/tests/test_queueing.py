@@ -3,58 +3,14 @@ only after the commit, and runs in-process under eager Celery, as `.delay` did."
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from queue import Empty
-from typing import Any
-
 import pytest
 
+from tests.celery_queues import QUEUES, queue_drain
 from torghut_site.celery import app
 from torghut_site.models import ProcessHeartbeat
 from torghut_site.queueing import UnknownTaskError, registered_task, task_after_commit, task_send
 
 pytestmark = pytest.mark.django_db
-QUEUES = ("torghut", "whitepapers", "research")
-
-
-def _drain(queue_name: str) -> list[tuple[str, list[Any], dict[str, Any]]]:
-    """Every message waiting on `queue_name` in the configured broker (taken off it)."""
-    found: list[tuple[str, list[Any], dict[str, Any]]] = []
-    with app.connection_for_read() as conn, conn.SimpleQueue(queue_name) as queue:
-        while True:
-            try:
-                message = queue.get(block=False)
-            except Empty:
-                return found
-            args, kwargs, _embed = message.payload
-            found.append((message.headers["task"], args, kwargs))
-            message.ack()
-
-
-def _reset_pools() -> None:
-    """Celery keeps the broker connection pools; the next send makes them anew for broker_url."""
-    app._pool = None  # type: ignore[attr-defined]
-    app.amqp._producer_pool = None  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def queues() -> Iterator[None]:
-    """The app on the test Redis broker (the queues emptied before and after)."""
-    before = app.conf.broker_url
-    app.conf.broker_url = os.environ.get(  # type: ignore[misc]
-        "TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
-    )
-    _reset_pools()
-    try:
-        for name in QUEUES:
-            _drain(name)
-        yield
-        for name in QUEUES:
-            _drain(name)
-    finally:
-        app.conf.broker_url = before  # type: ignore[misc]
-        _reset_pools()
 
 
 @pytest.mark.parametrize(
@@ -68,22 +24,22 @@ def queues() -> Iterator[None]:
     ],
 )
 def test_a_task_queued_after_commit_goes_to_its_routed_queue(
-    queues, task, args, queue_name, django_capture_on_commit_callbacks
+    celery_redis_broker, task, args, queue_name, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         task_after_commit(task, *args)
     assert len(callbacks) == 1
     # nothing leaves before the commit
-    assert [_drain(name) for name in QUEUES] == [[], [], []]
+    assert [queue_drain(name) for name in QUEUES] == [[], [], []]
     callbacks[0]()
-    assert {name: _drain(name) for name in QUEUES} == {
+    assert {name: queue_drain(name) for name in QUEUES} == {
         name: [(task, args, {})] if name == queue_name else [] for name in QUEUES
     }
 
 
-def test_task_send_queues_at_once_with_keyword_arguments(queues):
+def test_task_send_queues_at_once_with_keyword_arguments(celery_redis_broker):
     task_send("torghut_site.tasks.worker_heartbeat", hostname="sent@test", event="beat")
-    assert _drain("torghut") == [
+    assert queue_drain("torghut") == [
         ("torghut_site.tasks.worker_heartbeat", [], {"hostname": "sent@test", "event": "beat"})
     ]
 

@@ -4,10 +4,7 @@ startup naming the variable."""
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from queue import Empty
 from typing import Any
 
 import pytest
@@ -16,10 +13,10 @@ from django.contrib.auth.models import Permission
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from tests.celery_queues import broker_at, queue_drain
 from tests.conftest import manage
 from tests.servers.base import Fault
 from tests.servers.notify_receiver import NotifyReceiver
-from torghut_site.celery import app
 from torghut_site.queueing import registered_task
 from trading.models import Notification, SafetyState
 from trading.notifications import notification_deliver
@@ -29,42 +26,13 @@ pytestmark = pytest.mark.django_db
 HEADER = "torghut cannot start: invalid configuration"
 
 
-def _drain(queue_name: str) -> list[tuple[str, list[Any]]]:
-    found: list[tuple[str, list[Any]]] = []
-    with app.connection_for_read() as conn, conn.SimpleQueue(queue_name) as queue:
-        while True:
-            try:
-                message = queue.get(block=False)
-            except Empty:
-                return found
-            found.append((message.headers["task"], message.payload[0]))
-            message.ack()
-
-
-def _reset_pools() -> None:
-    app._pool = None  # type: ignore[attr-defined]
-    app.amqp._producer_pool = None  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def redis_broker() -> Iterator[None]:
-    """The app on the test Redis broker, its `torghut` queue emptied before and after."""
-    before = app.conf.broker_url
-    app.conf.broker_url = os.environ.get(  # type: ignore[misc]
-        "TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
-    )
-    _reset_pools()
-    try:
-        _drain("torghut")
-        yield
-        _drain("torghut")
-    finally:
-        app.conf.broker_url = before  # type: ignore[misc]
-        _reset_pools()
+def _queued_sends() -> list[tuple[str, list[Any]]]:
+    """The tasks waiting on the `torghut` queue, with their positional arguments."""
+    return [(task, args) for task, args, _kwargs in queue_drain("torghut")]
 
 
 def test_a_hanging_webhook_does_not_hold_the_kill_switch(
-    settings, redis_broker, django_capture_on_commit_callbacks
+    settings, celery_redis_broker, django_capture_on_commit_callbacks
 ):
     receiver = NotifyReceiver()
     receiver.start()
@@ -78,7 +46,7 @@ def test_a_hanging_webhook_does_not_hold_the_kill_switch(
         assert time.monotonic() - started < 1.0
         row = Notification.objects.get()
         assert receiver.posted("/hook") == []  # nothing was posted by the caller
-        assert ("trading.tasks.notification_send", [row.pk]) in _drain("torghut")
+        assert ("trading.tasks.notification_send", [row.pk]) in _queued_sends()
         # the task's post gives up at TORGHUT_NOTIFY_TIMEOUT_SECONDS and leaves a retry
         started = time.monotonic()
         result = notification_deliver(notification_id=row.pk)
@@ -127,17 +95,11 @@ def test_an_unreachable_celery_broker_leaves_the_row_pending_and_the_caller_unha
     emergency_stop_latch(reasons=["max_drawdown_exceeded"], account_label="paper", snapshot={})
     Notification.objects.all().delete()
     registered_task("trading.tasks.notification_send")  # the task modules loaded beforehand
-    before = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # type: ignore[misc]  # nothing listens
-    _reset_pools()
-    try:
+    with broker_at("redis://127.0.0.1:1/0"):  # nothing listens
         started = time.monotonic()
         with django_capture_on_commit_callbacks(execute=True):
             emergency_stop_clear(actor=None, actor_label="ops", reason="checked")
         elapsed = time.monotonic() - started
-    finally:
-        app.conf.broker_url = before  # type: ignore[misc]
-        _reset_pools()
     row = Notification.objects.get()
     assert (row.kind, row.status, row.attempts) == ("emergency_stop_cleared", "pending", 0)
     assert SafetyState.objects.get().emergency_stop_active is False  # the clear is committed
@@ -150,7 +112,7 @@ def test_an_unreachable_celery_broker_leaves_the_row_pending_and_the_caller_unha
 
 @override_settings(TRADING_EMERGENCY_STOP_ENABLED=True)
 def test_the_safety_api_answers_without_waiting_on_a_hanging_webhook(
-    settings, receiver, redis_broker, django_capture_on_commit_callbacks
+    settings, receiver, celery_redis_broker, django_capture_on_commit_callbacks
 ):
     """Through the HTTP API, with the sends on the real Redis broker and a webhook that would
     hang for 3 s: each request answers in well under that, and what it queued is the sends."""
@@ -174,7 +136,7 @@ def test_the_safety_api_answers_without_waiting_on_a_hanging_webhook(
         assert response.status_code == 200
     assert max(timings) < 1.0
     rows = dict(Notification.objects.values_list("kind", "pk"))
-    queued = _drain("torghut")
+    queued = _queued_sends()
     assert ("trading.tasks.notification_send", [rows["kill_switch_on"]]) in queued
     assert ("trading.tasks.notification_send", [rows["emergency_stop_cleared"]]) in queued
     assert receiver.posted("/hook") == []  # nothing was posted by a request
