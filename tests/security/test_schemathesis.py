@@ -36,7 +36,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from trading.models import Execution, ExecutionTcaMetric, LiveApproval, Strategy, TradeDecision
+from trading.models import Execution, LiveApproval, Strategy, TradeDecision
+from trading.tests.factories import filled_buy
 from whitepapers.models import DocumentSource, WhitepaperAnalysisRun, WhitepaperDocument
 
 INPUT_STRICTNESS_CHECKS = [positive_data_acceptance, negative_data_rejection]
@@ -125,33 +126,9 @@ def seeded(transactional_db) -> None:
         client_order_id="tg-5ec" + "0" * 42,
         status="filled",
     )
-    execution = Execution.objects.create(
-        decision=decision,
-        account_label="paper",
-        broker="simulated",
-        broker_order_id="sim-1",
-        client_order_id=decision.client_order_id,
-        symbol="AAPL",
-        side="buy",
-        order_type="limit",
-        time_in_force="day",
-        submitted_qty=Decimal("2"),
-        filled_qty=Decimal("2"),
-        avg_fill_price=Decimal("190.5"),
-        status="filled",
+    filled_buy(
+        decision,
         submitted_at=datetime(2026, 3, 3, 15, 0, 1, tzinfo=UTC),
-    )
-    ExecutionTcaMetric.objects.create(
-        execution=execution,
-        decision=decision,
-        strategy=strategy,
-        account_label="paper",
-        symbol="AAPL",
-        side="buy",
-        arrival_price=Decimal("190.4"),
-        avg_fill_price=Decimal("190.5"),
-        filled_qty=Decimal("2"),
-        slippage_bps=Decimal("5.25"),
         computed_at=datetime(2026, 3, 3, 15, 0, 2, tzinfo=UTC),
     )
     document = WhitepaperDocument.objects.create(

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from trading.models import Execution, ExecutionTcaMetric, Strategy, TradeDecision
+from trading.tests.factories import filled_buy
 
 pytestmark = pytest.mark.django_db
 
@@ -185,26 +186,7 @@ def test_invalid_query_parameters_answer_400(reader, params, field):
 
 def test_execution_list_and_detail(reader):
     made = decision(0, status="filled", strategy="alpha")
-    execution = Execution.objects.create(
-        decision=made,
-        account_label="paper",
-        broker="simulated",
-        broker_order_id="sim-1",
-        client_order_id=made.client_order_id,
-        symbol="AAPL",
-        side="buy",
-        order_type="market",
-        time_in_force="day",
-        submitted_qty=Decimal("2"),
-        filled_qty=Decimal("2"),
-        avg_fill_price=Decimal("190.5"),
-        status="filled",
-    )
-    ExecutionTcaMetric.objects.create(
-        execution=execution, decision=made, strategy=made.strategy, account_label="paper",
-        symbol="AAPL", side="buy", arrival_price=Decimal("190.4"), avg_fill_price=Decimal("190.5"),
-        filled_qty=Decimal("2"), slippage_bps=Decimal("5.25"), computed_at=datetime.now(tz=UTC),
-    )  # fmt: skip
+    execution = filled_buy(made, order_type="market", computed_at=datetime.now(tz=UTC))
     rows = reader.get("/trading/executions", {"strategy": "alpha", "status": "filled"}).json()
     assert [(r["id"], r["decision_id"], r["filled_qty"]) for r in rows["results"]] == [
         (execution.id, made.id, "2.00000000")

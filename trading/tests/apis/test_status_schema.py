@@ -15,14 +15,13 @@ from autonomy.models import ResearchRun
 from autonomy.services.governance import evidence_continuity_check
 from tests.schema_conformance import response_component, schema_errors
 from trading.models import (
-    Execution,
-    ExecutionTcaMetric,
     LaneState,
     SafetyState,
     Strategy,
     TradeDecision,
 )
 from trading.tests.apis.test_status_contract import NOW, reader, three_lanes  # noqa: F401
+from trading.tests.factories import filled_buy
 
 pytestmark = pytest.mark.django_db
 
@@ -58,35 +57,11 @@ def filled_in(three_lanes):  # noqa: F811 - the fixture imported above
         status="planned",
     )
     TradeDecision.objects.filter(pk=decision.pk).update(created_at=NOW - timedelta(minutes=1))
-    execution = Execution.objects.create(
-        decision=decision,
-        account_label="paper",
-        broker="simulated",
-        broker_order_id="sim-1",
-        client_order_id=decision.client_order_id,
-        symbol="AAPL",
-        side="buy",
-        order_type="limit",
-        time_in_force="day",
-        submitted_qty=Decimal("2"),
-        filled_qty=Decimal("2"),
-        avg_fill_price=Decimal("190.5"),
-        status="filled",
+    filled_buy(
+        decision,
         submitted_at=NOW - timedelta(minutes=1),
-    )
-    ExecutionTcaMetric.objects.create(
-        execution=execution,
-        strategy=strategy,
-        decision=decision,
-        account_label="paper",
-        symbol="AAPL",
-        side="buy",
-        arrival_price=Decimal("190.4"),
-        avg_fill_price=Decimal("190.5"),
-        filled_qty=Decimal("2"),
-        slippage_bps=Decimal("5.25"),
-        shortfall_notional=Decimal("0.2"),
         computed_at=NOW - timedelta(minutes=1),
+        shortfall_notional=Decimal("0.2"),
     )
     ResearchRun.objects.create(
         run_id="1" * 24, status="passed", recommended_mode="paper", gate_report={"allowed": True}
