@@ -323,7 +323,7 @@ def test_database_urls(tmp_path):
     assert {
         k: pg[k] for k in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
     } == {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "torghut_site.postgres",
         "NAME": "torghut",
         "USER": "tor",
         "PASSWORD": "gh@ut",
