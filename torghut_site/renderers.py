@@ -4,6 +4,7 @@ serializer fields write: Decimals as fixed-point strings, times as ISO 8601 with
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,3 +35,44 @@ class OrjsonRenderer(BaseRenderer):
         if data is None:
             return b""
         return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
+
+
+def _default_as_drf(value: Any) -> Any:
+    """What DRF's own JSON encoder writes for the types orjson leaves to `default`."""
+    if isinstance(value, Decimal):
+        return float(value)  # DRF's encoder: a Decimal a serializer did not coerce is a number
+    if isinstance(value, Promise):
+        return str(value)
+    if isinstance(value, timedelta):
+        return str(value.total_seconds())
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class CachedBodyRenderer(BaseRenderer):
+    """DRF's JSON for a body that a cache shares between requests (`/trading/status`), written by
+    orjson and kept for the last body rendered: while the cache hands out the same body object,
+    it is encoded once, not once per request. The JSON is the same as DRF's `JSONRenderer`'s
+    (Decimals as numbers, times ISO 8601 with `Z`, compact, non-ASCII as is). The body must not
+    be changed once rendered (the cache's readers never change it)."""
+
+    media_type = "application/json"
+    format = "json"
+    charset = None
+    _last: tuple[Any, bytes] | None = None  # (body, its JSON): holding the body keeps its id
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        if data is None:
+            return b""
+        last = CachedBodyRenderer._last
+        if last is not None and last[0] is data:
+            return last[1]
+        rendered = orjson.dumps(
+            data, default=_default_as_drf, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+        )
+        CachedBodyRenderer._last = (data, rendered)
+        return rendered

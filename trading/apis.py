@@ -8,12 +8,14 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from torghut_site.drf import ApiError, ExactInputSerializer
+from torghut_site.renderers import CachedBodyRenderer
 from torghut_site.schema import ErrorSerializer
 from trading.api_responses import (
     EmergencyStopClearOutputSerializer,
@@ -106,6 +108,9 @@ class ExecutionOutputSerializer(serializers.Serializer[Any]):
 
 
 class StatusApi(APIView):
+    # the body is the status cache's, shared while fresh (trading.status_cache): encoded once
+    renderer_classes = [CachedBodyRenderer, BrowsableAPIRenderer]
+
     @extend_schema(responses={200: TradingStatusSerializer})
     def get(self, request: Request) -> Response:
         return Response(trading_status())
