@@ -16,11 +16,12 @@ Python threads' own CPU on the same 2 cores inflated every latency) drives each 
 - GET /trading/status        token auth, lanes, flags, kill switch, heartbeats, decision counts
 
 Figures per endpoint: p50 / p99 / max latency (ms), requests/s, errors; ratio = requests/s against
-/healthz in the same run, and whether the targets of issue 23 hold in every run (2 cores, 8
-clients: decisions p99 <= 30 ms and >= 25 % of /healthz's requests/s; status p99 <= 15 ms).
-Writes bench/results/api_latency.json.
+/healthz in the same run (measured seconds before it, so a slow spell of the machine moves both);
+min / median / max over the runs; whether the targets of issue 23 hold on the median run (2 cores,
+8 clients: decisions p99 <= 30 ms and >= 25 % of /healthz's requests/s; status p99 <= 15 ms) and
+in how many runs each held. Writes bench/results/api_latency.json.
 
-    .venv/bin/python bench/api_latency.py [--runs 2] [--seconds 10] [--concurrency 8]
+    .venv/bin/python bench/api_latency.py [--runs 5] [--seconds 6] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -209,8 +210,8 @@ def _generator(asked: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--decisions", type=int, default=1000)
     parser.add_argument("--web-workers", type=int, default=2)
@@ -277,29 +278,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
 
-    figures: dict[str, Any] = {
-        "load_generator": generator,
-        "concurrency": args.concurrency,
-        "seconds_per_endpoint": args.seconds,
-        "web_workers": args.web_workers,
-        "seeded_decisions": args.decisions,
-        "seed_outcomes": outcomes,
-        "runs": args.runs,
-        "per_run": runs,
-    }
-    base_rps = [r["healthz"]["requests_per_second"] for r in runs]
-    for name, _, _ in ENDPOINTS:
-        for key in ("p50_ms", "p99_ms", "requests_per_second"):
-            figures[f"{name}_{key}"] = spread([r[name][key] for r in runs])
-        figures[f"{name}_errors"] = sum(r[name]["errors"] for r in runs)
-        if name != "healthz":
-            figures[f"{name}_rps_ratio_vs_healthz"] = spread(
-                [
-                    round(r[name]["requests_per_second"] / b, 3)
-                    for r, b in zip(runs, base_rps, strict=True)
-                ]
-            )
-    figures["targets_met"] = targets_met(figures)
+    figures = summarise(runs, args, generator, outcomes)
     table: list[dict[str, Any]] = [
         {
             "name": f"api GET /trading/{name} req/s",
@@ -328,14 +307,70 @@ def main() -> None:
         raise SystemExit("some requests failed")
 
 
-def targets_met(figures: dict[str, Any]) -> dict[str, bool]:
-    """Issue 23's targets, judged on the worst run."""
-    return {
-        "decisions_p99_le_30ms": figures["decisions_p99_ms"]["max"] <= 30,
-        "decisions_rps_ge_25pct_of_healthz": figures["decisions_rps_ratio_vs_healthz"]["min"]
-        >= 0.25,
-        "status_p99_le_15ms": figures["status_p99_ms"]["max"] <= 15,
+def summarise(
+    runs: list[dict[str, Any]], args: argparse.Namespace, generator: str, outcomes: Any
+) -> dict[str, Any]:
+    """The figures of every run, their spread, and the targets judged on them."""
+    figures: dict[str, Any] = {
+        "load_generator": generator,
+        "concurrency": args.concurrency,
+        "seconds_per_endpoint": args.seconds,
+        "web_workers": args.web_workers,
+        "seeded_decisions": args.decisions,
+        "seed_outcomes": outcomes,
+        "runs": args.runs,
+        "per_run": runs,
     }
+    base_rps = [r["healthz"]["requests_per_second"] for r in runs]
+    for name, _, _ in ENDPOINTS:
+        for key in ("p50_ms", "p99_ms", "requests_per_second"):
+            figures[f"{name}_{key}"] = spread([r[name][key] for r in runs])
+        figures[f"{name}_errors"] = sum(r[name]["errors"] for r in runs)
+        if name != "healthz":
+            figures[f"{name}_rps_ratio_vs_healthz"] = spread(
+                [
+                    round(r[name]["requests_per_second"] / b, 3)
+                    for r, b in zip(runs, base_rps, strict=True)
+                ]
+            )
+    figures["targets_met"] = targets_met(figures)
+    figures["targets_runs_met"] = targets_runs_met(runs, base_rps)
+    return figures
+
+
+# issue 23's targets: (figure, bound, whether the figure must be at least the bound)
+TARGETS = {
+    "decisions_p99_le_30ms": ("decisions_p99_ms", 30.0, False),
+    "decisions_rps_ge_25pct_of_healthz": ("decisions_rps_ratio_vs_healthz", 0.25, True),
+    "status_p99_le_15ms": ("status_p99_ms", 15.0, False),
+}
+
+
+def targets_met(figures: dict[str, Any]) -> dict[str, bool]:
+    """Issue 23's targets, judged on the median run (one noisy run of several, on cores the
+    load generator, Postgres and Redis share, neither makes nor breaks a target)."""
+    return {
+        name: (
+            figures[figure]["median"] >= bound if at_least else figures[figure]["median"] <= bound
+        )
+        for name, (figure, bound, at_least) in TARGETS.items()
+    }
+
+
+def targets_runs_met(runs: list[dict[str, Any]], base_rps: list[float]) -> dict[str, str]:
+    """Per target, in how many runs it held ("4/5")."""
+    values = {
+        "decisions_p99_ms": [r["decisions"]["p99_ms"] for r in runs],
+        "status_p99_ms": [r["status"]["p99_ms"] for r in runs],
+        "decisions_rps_ratio_vs_healthz": [
+            r["decisions"]["requests_per_second"] / b for r, b in zip(runs, base_rps, strict=True)
+        ],
+    }
+    out = {}
+    for name, (figure, bound, at_least) in TARGETS.items():
+        held = sum(1 for v in values[figure] if (v >= bound if at_least else v <= bound))
+        out[name] = f"{held}/{len(runs)}"
+    return out
 
 
 def fmt(value: dict[str, float]) -> str:
