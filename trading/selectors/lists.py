@@ -89,33 +89,47 @@ class Page:
     next_after_id: int | None  # None: this is the last page
 
 
-# The WHERE of a list page: (ListFilters attribute, lookup), in the order the conditions are
+# The WHERE of a list page: (filters attribute, lookup), in the order the conditions are
 # joined (the compiled pages take their parameters in this order).
-_FILTER_LOOKUPS = (
-    ("status", "status"),
+Lookups = tuple[tuple[str, str], ...]
+
+
+def _list_lookups(strategy_path: str) -> Lookups:
+    """A decision or execution page's filters (`ListFilters`); the strategy name's path per list."""
+    return (
+        ("status", "status"),
+        ("symbol", "symbol"),
+        ("strategy", strategy_path),
+        ("account", "account_label"),
+        ("since", "created_at__gte"),
+        ("until", "created_at__lt"),
+        ("after_id", "id__lt"),
+    )
+
+
+# a TCA page's filters (`TcaFilters`): `since` is on the row's `computed_at`
+_TCA_LOOKUPS: Lookups = (
     ("symbol", "symbol"),
-    ("strategy", ""),  # the strategy name's path, per list
-    ("account", "account_label"),
-    ("since", "created_at__gte"),
-    ("until", "created_at__lt"),
+    ("strategy_id", "strategy_id"),
+    ("since", "computed_at__gte"),
     ("after_id", "id__lt"),
 )
 
 
-def _asked(filters: ListFilters, strategy_path: str) -> list[tuple[str, str, Any]]:
+def _asked(filters: Any, lookups: Lookups) -> list[tuple[str, str, Any]]:
     """The filters set (a falsy value is no filter): (attribute, lookup, value)."""
     asked = []
-    for attr, lookup in _FILTER_LOOKUPS:
+    for attr, lookup in lookups:
         value = getattr(filters, attr)
         if value:
             value = value.upper() if attr == "symbol" else value
-            asked.append((attr, lookup or strategy_path, value))
+            asked.append((attr, lookup, value))
     return asked
 
 
-def _filtered(rows: QuerySet[Any], filters: ListFilters, strategy_path: str) -> QuerySet[Any]:
+def _filtered(rows: QuerySet[Any], filters: Any, lookups: Lookups) -> QuerySet[Any]:
     conditions = Q()
-    for _, lookup, value in _asked(filters, strategy_path):
+    for _, lookup, value in _asked(filters, lookups):
         conditions &= Q(**{lookup: value})
     return rows.filter(conditions).order_by("-id")
 
@@ -165,6 +179,7 @@ _STAND_INS: dict[str, Any] = {
     "since": datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC),
     "until": datetime(2002, 3, 4, 5, 6, 7, 8, tzinfo=UTC),
     "after_id": 987654321,
+    "strategy_id": 876543219,
 }
 
 
@@ -186,23 +201,37 @@ def _lookup_field(model: type[Model], lookup: str) -> Field[Any, Any]:
     return cast("Field[Any, Any]", field)
 
 
-# Per list: its row queryset, model and the path of the strategy name.
-_LISTS: dict[str, tuple[Callable[[], QuerySet[Any]], type[Model], str]] = {
-    "decisions": (_decision_rows, TradeDecision, "strategy__name"),
-    "executions": (_execution_rows, Execution, "decision__strategy__name"),
-}
+@dataclass(frozen=True)
+class _List:
+    rows_of: Callable[[], QuerySet[Any]]
+    model: type[Model]
+    filters: type[Any]  # ListFilters or TcaFilters
+    lookups: Lookups
+
+
+@cache
+def _lists() -> dict[str, _List]:
+    return {
+        "decisions": _List(
+            _decision_rows, TradeDecision, ListFilters, _list_lookups("strategy__name")
+        ),
+        "executions": _List(
+            _execution_rows, Execution, ListFilters, _list_lookups("decision__strategy__name")
+        ),
+        "tca": _List(_tca_rows, ExecutionTcaMetric, TcaFilters, _TCA_LOOKUPS),
+    }
 
 
 @lru_cache(maxsize=256)
 def _compiled_page(
     name: str, alias: str, shape: tuple[str, ...], limit: int
 ) -> _CompiledPage | None:
-    rows_of, model, strategy_path = _LISTS[name]
-    stand_ins = ListFilters(**{attr: _STAND_INS[attr] for attr in shape})
-    asked = _asked(stand_ins, strategy_path)
-    rows = _filtered(rows_of().using(alias), stand_ins, strategy_path)[: limit + 1]
+    listed = _lists()[name]
+    stand_ins = listed.filters(**{attr: _STAND_INS[attr] for attr in shape})
+    asked = _asked(stand_ins, listed.lookups)
+    rows = _filtered(listed.rows_of().using(alias), stand_ins, listed.lookups)[: limit + 1]
     values = compiled_values(rows)
-    fields = tuple(_lookup_field(model, lookup) for _, lookup, _ in asked)
+    fields = tuple(_lookup_field(listed.model, lookup) for _, lookup, _ in asked)
     if values.params != _params(fields, asked, connections[alias]):
         return None
     return _CompiledPage(values=values, fields=fields)
@@ -217,20 +246,20 @@ def _params(
     )
 
 
-def _list_page(name: str, filters: ListFilters, limit: int) -> Page:
-    rows_of, _, strategy_path = _LISTS[name]
-    asked = _asked(filters, strategy_path)
-    alias = rows_of().db
+def _list_page(name: str, filters: Any, limit: int) -> Page:
+    listed = _lists()[name]
+    asked = _asked(filters, listed.lookups)
+    alias = listed.rows_of().db
     compiled = _compiled_page(name, alias, tuple(attr for attr, _, _ in asked), limit)
     if compiled is None:
-        return _page(_filtered(rows_of(), filters, strategy_path), limit)
+        return _page(_filtered(listed.rows_of(), filters, listed.lookups), limit)
     params = _params(compiled.fields, asked, connections[alias])
     return _cut(fetch_values(compiled.values, params), limit)
 
 
 def decision_page_orm(filters: ListFilters, *, limit: int) -> Page:
     """The decision page as the ORM reads it (the compiled page's reference)."""
-    return _page(_filtered(_decision_rows(), filters, "strategy__name"), limit)
+    return _page(_filtered(_decision_rows(), filters, _list_lookups("strategy__name")), limit)
 
 
 def decision_page(filters: ListFilters, *, limit: int) -> Page:
@@ -240,7 +269,8 @@ def decision_page(filters: ListFilters, *, limit: int) -> Page:
 
 def execution_page_orm(filters: ListFilters, *, limit: int) -> Page:
     """The execution page as the ORM reads it (the compiled page's reference)."""
-    return _page(_filtered(_execution_rows(), filters, "decision__strategy__name"), limit)
+    lookups = _list_lookups("decision__strategy__name")
+    return _page(_filtered(_execution_rows(), filters, lookups), limit)
 
 
 def execution_page(filters: ListFilters, *, limit: int) -> Page:
@@ -266,16 +296,11 @@ class TcaFilters:
     after_id: int | None = None
 
 
+def tca_page_orm(filters: TcaFilters, *, limit: int) -> Page:
+    """The TCA page as the ORM reads it (the compiled page's reference)."""
+    return _page(_filtered(_tca_rows(), filters, _TCA_LOOKUPS), limit)
+
+
 def tca_page(filters: TcaFilters, *, limit: int) -> Page:
-    """TCA rows, newest first by id, one query per page."""
-    conditions = Q()
-    if filters.symbol:
-        conditions &= Q(symbol=filters.symbol.upper())
-    if filters.strategy_id:
-        conditions &= Q(strategy_id=filters.strategy_id)
-    if filters.since:
-        conditions &= Q(computed_at__gte=filters.since)
-    if filters.after_id:
-        conditions &= Q(id__lt=filters.after_id)
-    rows = _tca_rows().filter(conditions).order_by("-id")
-    return _page(rows, limit)
+    """The same page as `tca_page_orm`, from the page's compiled SQL (one query)."""
+    return _list_page("tca", filters, limit)

@@ -1,6 +1,6 @@
-"""The decision and execution pages from their compiled SQL (`decision_page`, `execution_page`)
-are the ORM's pages (`decision_page_orm`, `execution_page_orm`), row for row and cursor for
-cursor, for random rows and any filters."""
+"""The decision, execution and TCA pages from their compiled SQL (`decision_page`,
+`execution_page`, `tca_page`) are the ORM's pages (`decision_page_orm`, `execution_page_orm`,
+`tca_page_orm`), row for row and cursor for cursor, for random rows and any filters."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trading.models import Execution, Strategy, TradeDecision
+from trading.models import Execution, ExecutionTcaMetric, Strategy, TradeDecision
 from trading.selectors import lists
 from trading.selectors.lists import (
     ListFilters,
+    TcaFilters,
     decision_page,
     decision_page_orm,
     execution_page,
     execution_page_orm,
+    tca_page,
+    tca_page_orm,
 )
 
 pytestmark = pytest.mark.django_db
@@ -126,6 +129,77 @@ def test_compiled_execution_page_is_the_orm_page(rows, filters, status, limit):
         filters = ListFilters(**{**filters.__dict__, "after_id": page.next_after_id})
         page = execution_page(filters, limit=limit)
         assert page == execution_page_orm(filters, limit=limit)
+
+
+tca_st = st.lists(
+    st.tuples(
+        st.sampled_from(SYMBOLS),
+        st.booleans(),  # with its strategy
+        st.integers(0, 20),  # computed_at minutes after T0
+        st.one_of(st.none(), st.decimals(min_value=-(10**6), max_value=10**6, places=4)),
+        st.one_of(st.none(), st.decimals(min_value=0, max_value=10**6, places=6)),
+    ),
+    max_size=10,
+)
+
+
+def _store_tca(rows: list[tuple]) -> list[int]:
+    """A TCA row per entry, each on its own execution (and decision)."""
+    _store([(symbol, "submitted", "s", "paper", 0, Decimal(1), None) for symbol, *_ in rows])
+    _store_executions(rows)
+    ids = []
+    executions = Execution.objects.order_by("id")
+    for (symbol, with_strategy, minutes, slippage, price), execution in zip(
+        rows, executions, strict=True
+    ):
+        decision = execution.decision
+        row = ExecutionTcaMetric.objects.create(
+            execution=execution, decision=decision,
+            strategy=decision.strategy if decision and with_strategy else None,
+            account_label="paper", symbol=symbol, side="buy", arrival_price=price,
+            avg_fill_price=price, filled_qty=Decimal("1.5"), slippage_bps=slippage,
+            shortfall_notional=slippage, computed_at=T0 + timedelta(minutes=minutes),
+        )  # fmt: skip
+        ids.append(row.id)
+    return ids
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=tca_st,
+    symbol=st.one_of(st.none(), st.sampled_from(["aapl", "SPY", "ZZZ", ""])),
+    with_strategy=st.booleans(),
+    since=times,
+    limit=st.integers(1, 6),
+)
+def test_compiled_tca_page_is_the_orm_page(rows, symbol, with_strategy, since, limit):
+    _store_tca(rows)
+    strategy_id = Strategy.objects.values_list("id", flat=True).first() if with_strategy else None
+    filters = TcaFilters(symbol=symbol, strategy_id=strategy_id, since=since)
+    page = tca_page(filters, limit=limit)
+    assert page == tca_page_orm(filters, limit=limit)
+    while page.next_after_id is not None:
+        filters = TcaFilters(**{**filters.__dict__, "after_id": page.next_after_id})
+        page = tca_page(filters, limit=limit)
+        assert page == tca_page_orm(filters, limit=limit)
+
+
+def test_every_tca_filter_is_compiled_and_one_query(django_assert_num_queries):
+    ids = _store_tca([("SPY", True, 5, Decimal("1.2500"), Decimal("10.5"))])
+    strategy_id = Strategy.objects.get(name="s").id
+    lists._compiled_page.cache_clear()
+    every = TcaFilters(symbol="spy", strategy_id=strategy_id, since=T0, after_id=ids[0] + 1)
+    with django_assert_num_queries(1):
+        page = tca_page(every, limit=5)
+    assert [(row["id"], row["symbol"], row["slippage_bps"]) for row in page.rows] == [
+        (ids[0], "SPY", Decimal("1.2500"))
+    ]
+    compiled = lists._compiled_page("tca", "default", tuple(every.__dict__), 5)
+    assert compiled is not None
+    assert len(compiled.fields) == 4
+    lists._compiled_page.cache_clear()
 
 
 def test_every_filters_set_is_compiled_and_one_query(django_assert_num_queries):
