@@ -24,13 +24,18 @@ class OrderfeedConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from orderfeed.api_responses import OrderFeedStatusSerializer
         from orderfeed.probe_metrics import order_feed_probe_metrics
         from orderfeed.schedule import orderfeed_schedule
         from torghut_site.metrics import register_scrape_collector
         from torghut_site.schedule import schedule_register
-        from trading.ports import order_feed_register
+        from trading.ports import order_feed_register, status_section_register
 
         # trading reaches the order feed only through these ports (trading/ports.py)
         order_feed_register(sim_updates_flush=_sim_updates_flush, status=_status)
+        # the `order_feed` block of /trading/status, with its closed schema
+        status_section_register(
+            name="order_feed", section=_status, schema=OrderFeedStatusSerializer
+        )
         schedule_register(self.label, orderfeed_schedule)
         register_scrape_collector(order_feed_probe_metrics)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -101,12 +103,84 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
+class BoundedDecimalField(serializers.DecimalField):
+    """A Decimal given as a JSON number or a string, taken exactly as its schema states
+    (`openapi_schema`, which `torghut_site.schema.AutoSchema` publishes as is): a number (not a
+    boolean) from `min_value` to `max_value`, or a string matching `pattern` (which the caller
+    writes to allow only decimals whose truncated value is in range; no exponent, no NaN).
+    Digits beyond `decimal_places` are cut off toward zero (ROUND_DOWN), so the value stays
+    within its bounds and fits its column."""
+
+    default_error_messages = {
+        "bounded": "must be a number from {min_value} to {max_value}, or a decimal string in "
+        "that range (pattern {pattern})",
+    }
+
+    def __init__(
+        self,
+        *,
+        pattern: str,
+        min_value: Decimal,
+        max_value: Decimal,
+        max_digits: int,
+        decimal_places: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            max_digits=max_digits,
+            decimal_places=decimal_places,
+            min_value=min_value,
+            max_value=max_value,
+            **kwargs,
+        )
+        self.pattern = pattern
+        self.bounds = (min_value, max_value)
+        self.step = Decimal(1).scaleb(-decimal_places)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        # only null is empty: DecimalField would also read a blank string as null
+        empty: tuple[bool, Any] = serializers.Field.validate_empty_values(self, data)
+        return empty
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        low, high = self.bounds
+        value: Decimal | None = None
+        if isinstance(data, str) and re.fullmatch(self.pattern, data):
+            value = Decimal(data)
+        elif isinstance(data, int) and not isinstance(data, bool) and low <= data <= high:
+            value = Decimal(data)
+        elif isinstance(data, float) and math.isfinite(data) and float(low) <= data <= float(high):
+            # the float's shortest repr, as the JSON text wrote it (0.1, not 0.1000000000000000055)
+            value = Decimal(repr(data))
+        if value is None:
+            self.fail("bounded", min_value=low, max_value=high, pattern=self.pattern)
+        truncated = value.quantize(self.step, rounding=ROUND_DOWN)
+        if truncated == 0:
+            truncated = abs(truncated)  # -0 and -0.00001 as 0.0000
+        checked: Decimal = self.validate_precision(truncated)
+        return checked
+
+    def openapi_schema(self) -> dict[str, Any]:
+        low, high = self.bounds
+        schema: dict[str, Any] = {
+            "anyOf": [
+                {"type": "number", "minimum": float(low), "maximum": float(high)},
+                {"type": "string", "pattern": self.pattern},
+            ]
+        }
+        if self.allow_null:
+            schema["nullable"] = True
+        return schema
+
+
 def _json_type_expected(field: serializers.Field[Any, Any, Any, Any], value: Any) -> str | None:
     """What JSON type `field` takes when `value` (not null) is not of it, else None. DRF would
     coerce: 5 into "5" for a CharField, "true" or 1 into True, "5" or 5.0 into 5. A Decimal is
     a string, as the schema (and the output) writes it."""
     if isinstance(field, serializers.BooleanField):
         return None if isinstance(value, bool) else "a boolean"
+    if isinstance(field, BoundedDecimalField):  # it says for itself which numbers and strings
+        return None
     if isinstance(field, serializers.IntegerField):
         whole = isinstance(value, int) and not isinstance(value, bool)
         return None if whole else "an integer"

@@ -106,7 +106,12 @@ class AutoSchema(SpectacularAutoSchema):
     ) -> dict[str, Any]:
         """A field's schema, with what drf-spectacular leaves out of a request string: the NUL
         refusal and whitespace trimming. A field may add to its schema what only the running
-        configuration knows (`schema_overrides()`, e.g. the configured live lanes)."""
+        configuration knows (`schema_overrides()`, e.g. the configured live lanes), or state its
+        whole schema itself (`openapi_schema()`, e.g. `torghut_site.drf.BoundedDecimalField`)."""
+        whole = getattr(field, "openapi_schema", None)
+        if callable(whole):
+            stated: dict[str, Any] = whole()
+            return stated
         result: dict[str, Any] = super()._map_serializer_field(  # type: ignore[no-untyped-call]
             field, direction, bypass_extensions
         )

@@ -279,12 +279,11 @@ class LlmEvaluationSerializer(ExactOutputSerializer):
     market_context = MarketContextCountsSerializer()
 
 
-class TradingStatusSerializer(serializers.Serializer[Any]):
+class TradingStatusSerializer(ExactOutputSerializer):
     """`GET /trading/status`: these keys always, each block typed; the blocks lent by the apps
-    above trading (`trading.ports.status_section_register`: `autonomy`,
-    `evidence_continuity`) are added with their own schemas when the schema is generated. Open
-    at the top level for `order_feed`, whose shape the order feed app keeps (its `health` is
-    Kafka's per-partition view)."""
+    above trading (`trading.ports.status_section_register`: `order_feed` from the order feed,
+    `autonomy` and `evidence_continuity` from autonomy) are added with their own schemas when
+    the schema is generated. Closed at the top level: a key nobody named is a schema error."""
 
     as_of = serializers.DateTimeField()
     enabled = serializers.BooleanField()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -25,10 +24,10 @@ from trading.api_responses import (
     TradingMetricsSerializer,
     TradingStatusSerializer,
 )
-from trading.apis_query import StrictDateField, account_field, query_validated
+from trading.apis_query import Day2000To2999Field, account_field, query_validated
 from trading.lanes import UnknownLaneError
 from trading.selectors.books import books_overview
-from trading.selectors.llm import llm_evaluation, market_day
+from trading.selectors.llm import llm_evaluation
 from trading.selectors.trading import (
     tca_summary_cached,
     trading_health,
@@ -48,9 +47,6 @@ class CanOperateSafety(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm("trading.change_safetystate"))
-
-
-EVALUATION_FIRST_DAY = dt.date(2000, 1, 1)
 
 
 class DecisionOutputSerializer(serializers.Serializer[Any]):
@@ -117,18 +113,12 @@ class StatusApi(APIView):
 
 
 class LlmEvaluationInputSerializer(serializers.Serializer[Any]):
-    date = StrictDateField(
+    date = Day2000To2999Field(
         required=False,
         input_formats=["%Y-%m-%d"],
-        help_text="YYYY-MM-DD, America/New_York; not before 2000-01-01, not in the future",
+        help_text="YYYY-MM-DD, an America/New_York day from 2000-01-01 to 2999-12-31 (default "
+        "today); a day with no reviews yet, e.g. a future one, answers its empty aggregate",
     )
-
-    def validate_date(self, value: dt.date) -> dt.date:
-        if value < EVALUATION_FIRST_DAY or value > market_day():
-            raise serializers.ValidationError(
-                f"must be between {EVALUATION_FIRST_DAY.isoformat()} and today (America/New_York)"
-            )
-        return value
 
 
 class LlmEvaluationApi(APIView):

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -27,6 +28,9 @@ RFC3339 = (
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 INTEGER = r"^-?[0-9]+$"
+# a `YYYY-MM-DD` day of the years 2000 to 2999: the bounds a schema can state (with `format:
+# date`, which refuses the days a month does not have, e.g. 2026-02-30)
+DAY_2000_2999 = r"^2[0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -65,6 +69,22 @@ class StrictDateField(serializers.DateField):
     def to_internal_value(self, value: Any) -> Any:
         if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(value)
+
+
+@extend_schema_field({"type": "string", "format": "date", "pattern": DAY_2000_2999})
+class Day2000To2999Field(StrictDateField):
+    """A day from 2000-01-01 to 2999-12-31, exactly as its schema states (`DAY_2000_2999` and
+    `format: date`): what matches the pattern and is a calendar day, nothing else."""
+
+    default_error_messages = {"out_of_range": "must be between 2000-01-01 and 2999-12-31"}
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            if not value.startswith("2"):
+                self.fail("out_of_range")
+            if not re.fullmatch(DAY_2000_2999, value):  # month 13, day 32: not a date at all
+                self.fail("invalid", format="YYYY-MM-DD")
         return super().to_internal_value(value)
 
 

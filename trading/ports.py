@@ -3,8 +3,9 @@
 Trading sits below `orderfeed` and never imports it: at start-up the order feed registers here
 the two things trading needs of it, the flush of the simulated broker's trade updates onto the
 feed (a trade cycle's and a reconciliation's first step) and the feed's status (for
-`/trading/status`, `/trading/health` and the dashboard). Calling a port that nobody registered
-raises `PortNotRegistered`: `orderfeed` is missing from INSTALLED_APPS.
+`/trading/health`; `/trading/status` gets the same as its `order_feed` section, below).
+Calling a port that nobody registered raises `PortNotRegistered`: `orderfeed` is missing from
+INSTALLED_APPS.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def order_feed_status() -> dict[str, Any]:
 
 
 # -- /trading/status sections lent by the apps above trading ---------------------------------
-# The research loop (`autonomy`) registers its `autonomy` and `evidence_continuity` blocks
-# from its AppConfig.ready(), so `/trading/status` carries them without trading importing it.
+# The order feed registers its `order_feed` block, the research loop (`autonomy`) its `autonomy`
+# and `evidence_continuity` blocks, each with its closed schema, from their AppConfig.ready(), so
+# `/trading/status` carries them without trading importing either.
 # An app that is not installed lends nothing, and its block is absent (never a placeholder).
 
 StatusSection = Callable[[], dict[str, Any] | None]

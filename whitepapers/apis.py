@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -36,6 +37,7 @@ from rest_framework.views import APIView
 from torghut_site.auth import HashedTokenAuthentication, constant_time_equals
 from torghut_site.drf import (
     ApiError,
+    BoundedDecimalField,
     JsonTooDeepError,
     json_loads_bounded,
     json_too_deep_error,
@@ -295,6 +297,39 @@ class JsonValueField(serializers.JSONField):
     while its schema, an empty one, would allow it."""
 
 
+# The decimal strings finalize takes (`BoundedDecimalField`: digits past the 4th decimal place
+# are cut off toward zero, docs/compatibility.md, finalize): a confidence from 0 to 1 (after the
+# cut: "1.00005" is 1.0000, "1.0001" is out), a score of at most 3 integer digits either sign
+# (`WhitepaperAnalysisVerdict.score`, max_digits 7 with 4 places). No exponent, no sign on a
+# confidence, a digit on each side of the point.
+CONFIDENCE_PATTERN = r"^(0(\.[0-9]+)?|1(\.0{1,3}|\.0{4}[0-9]*)?)$"
+SCORE_PATTERN = r"^-?[0-9]{1,3}(\.[0-9]+)?$"
+
+
+def confidence_field() -> BoundedDecimalField:
+    return BoundedDecimalField(
+        pattern=CONFIDENCE_PATTERN,
+        min_value=Decimal(0),
+        max_value=Decimal(1),
+        max_digits=5,
+        decimal_places=4,
+        required=False,
+        allow_null=True,
+    )
+
+
+def score_field() -> BoundedDecimalField:
+    return BoundedDecimalField(
+        pattern=SCORE_PATTERN,
+        min_value=Decimal("-999.9999"),
+        max_value=Decimal("999.9999"),
+        max_digits=7,
+        decimal_places=4,
+        required=False,
+        allow_null=True,
+    )
+
+
 class _Lenient(serializers.Serializer[Any]):
     """Unknown keys are ignored; present keys must have the right type."""
 
@@ -313,19 +348,13 @@ class SynthesisSerializer(_Lenient):
     citations = serializers.ListField(required=False)
     implementation_plan_md = serializers.CharField(required=False, allow_blank=True)
     implementation_implications = JsonValueField(required=False)
-    confidence = serializers.DecimalField(
-        required=False, allow_null=True, max_digits=5, decimal_places=4, min_value=0, max_value=1
-    )
+    confidence = confidence_field()
 
 
 class VerdictSerializer(_Lenient):
     verdict = serializers.CharField(required=False, max_length=32)
-    score = serializers.DecimalField(
-        required=False, allow_null=True, max_digits=7, decimal_places=4
-    )
-    confidence = serializers.DecimalField(
-        required=False, allow_null=True, max_digits=5, decimal_places=4, min_value=0, max_value=1
-    )
+    score = score_field()
+    confidence = confidence_field()
     decision_policy = serializers.CharField(required=False, allow_blank=True, max_length=200)
     gating = serializers.DictField(required=False)
     dspy_eval_report = JsonValueField(required=False)

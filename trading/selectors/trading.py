@@ -202,7 +202,6 @@ def _trading_status_build(resolutions: list[FlagResolution]) -> dict[str, Any]:
         "rollback": rollback,
         "lanes": [_lane_row(lane, by_label.get(lane.label)) for lane in configs],
         "feature_flags": flags,
-        "order_feed": order_feed_status(),
         "llm": llm_status(),
         "llm_evaluation": llm_evaluation(),
         "tca": _status_tca(),

@@ -179,12 +179,49 @@ def test_an_empty_day_answers_zeros():
 
 
 @pytest.mark.parametrize(
+    ("day", "start", "end"),
+    [
+        # the day after tomorrow: no review yet, the same empty aggregate as any quiet day
+        ("2026-03-05", "2026-03-05T05:00:00+00:00", "2026-03-06T05:00:00+00:00"),
+        # the bounds the schema's pattern states
+        ("2000-01-01", "2000-01-01T05:00:00+00:00", "2000-01-02T05:00:00+00:00"),
+        ("2999-12-31", "2999-12-31T05:00:00+00:00", "3000-01-01T05:00:00+00:00"),
+    ],
+)
+def test_a_day_without_reviews_answers_its_empty_aggregate(reader, day, start, end):
+    _seed()
+    with time_machine.travel(NOW, tick=False):
+        response = reader.get("/trading/llm-evaluation", {"date": day})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["window"] == {
+        "date": day,
+        "start": start,
+        "end": end,
+        "timezone": "America/New_York",
+    }
+    assert (body["total_reviews"], body["pending_reviews"], body["error_rate"]) == (0, 0, 0.0)
+    assert (body["avg_confidence"], body["top_risk_flags"], body["tokens"]) == (
+        None,
+        [],
+        {"prompt": 0, "completion": 0},
+    )
+
+
+WRONG_FORMAT = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+
+
+@pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("2026-13-01", "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."),
-        ("03/03/2026", "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."),
-        ("2026-03-04", "must be between 2000-01-01 and today (America/New_York)"),
-        ("1999-12-31", "must be between 2000-01-01 and today (America/New_York)"),
+        ("2026-13-01", WRONG_FORMAT),
+        ("2026-02-30", WRONG_FORMAT),  # the pattern matches, the calendar (`format: date`) not
+        ("2026-00-10", WRONG_FORMAT),
+        ("2026-03-32", WRONG_FORMAT),
+        ("03/03/2026", WRONG_FORMAT),
+        ("1999-12-31", "must be between 2000-01-01 and 2999-12-31"),
+        ("3000-01-01", "must be between 2000-01-01 and 2999-12-31"),
+        ("0001-01-01", "must be between 2000-01-01 and 2999-12-31"),
     ],
 )
 def test_a_bad_date_is_refused_in_the_error_format(reader, value, message):
@@ -205,6 +242,12 @@ def test_the_evaluation_is_in_the_api_schema(reader):
     schema = reader.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/trading/llm-evaluation"]["get"]
     assert [p["name"] for p in operation["parameters"]] == ["date"]
+    # the bounds the server keeps are the ones the schema states (every other day is answered)
+    assert operation["parameters"][0]["schema"] == {
+        "type": "string",
+        "format": "date",
+        "pattern": "^2[0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+    }
 
 
 def test_status_carries_the_llm_block_and_todays_evaluation(reader, settings):

@@ -5,6 +5,7 @@ object (`trading.api_responses`), so a key added without its schema fails here."
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +14,17 @@ import time_machine
 
 from autonomy.models import ResearchRun
 from autonomy.services.governance import evidence_continuity_check
+from orderfeed.services import order_events_ingest
+from orderfeed.tests.conftest import make_order, trade_update
 from tests.schema_conformance import response_component, schema_errors
+from torghut_site.kafka.messages import RawMessage
+from torghut_site.models import (
+    ConsumerGroupPartition,
+    ConsumerGroupProbe,
+    DeadLetterMessage,
+    HeartbeatKind,
+)
+from torghut_site.services import heartbeat_record
 from trading.models import (
     LaneState,
     SafetyState,
@@ -113,6 +124,112 @@ def test_status_matches_its_schema_with_every_block_filled_in(reader, filled_in)
     assert schema_errors({**lane["equity"], "extra": 1}, "LaneEquity") != []
 
 
+FEED_GROUP = "torghut-order-feed-v1"
+
+
+@pytest.fixture
+def populated_feed(settings):
+    """The order feed with events of two outcomes and a dead letter, a consumer's heartbeat
+    holding a partition, and a fresh probe sample of two partitions (one lagging, never
+    committed on the other), so `health` is Kafka's view, not null."""
+    settings.TRADING_ORDER_FEED_ENABLED = True
+    settings.TRADING_ORDER_FEED_BOOTSTRAP_SERVERS = "127.0.0.1:1"  # never asked: sample is fresh
+    settings.TRADING_ORDER_FEED_GROUP_ID = FEED_GROUP
+    settings.TRADING_ORDER_FEED_TOPIC = "feed"
+    settings.TRADING_ORDER_FEED_PROBE_INTERVAL_SECONDS = 15.0
+    settings.TRADING_ORDER_FEED_STALL_SECONDS = 60.0
+    settings.TRADING_ORDER_FEED_LAG_ALERT = 50000
+    with time_machine.travel(NOW - timedelta(minutes=1), tick=False):
+        _, execution = make_order()
+        updates = [
+            trade_update(execution, "new", status="new", ts="2026-11-02T14:59:00Z"),
+            {"order": {"id": "foreign", "status": "new"}, "event": "new"},
+        ]
+        result = order_events_ingest(
+            [
+                *(RawMessage("feed", 0, n, b"AAPL", json.dumps(u).encode()) for n, u in
+                  enumerate(updates)),
+                RawMessage("feed", 0, 2, b"AAPL", b"garbage"),
+            ]
+        )  # fmt: skip
+        # the consumer keeps its dead letters (ingest only returns them)
+        (dead,) = result.dead_letters
+        DeadLetterMessage.objects.create(
+            consumer="orderfeed", topic="feed", partition=0, offset=2, reason=dead.reason
+        )
+        heartbeat_record(
+            kind=HeartbeatKind.ORDERFEED_CONSUMER,
+            name="orderfeed-1",
+            interval_seconds=3600,
+            details={"state": "running", "assigned": ["feed[0]"]},
+        )
+    seen = NOW - timedelta(seconds=5)
+    ConsumerGroupProbe.objects.create(
+        group=FEED_GROUP, probed_at=seen, reachable=True, error="", state="stable", members=1
+    )
+    for partition, committed, end, assigned in ((0, 3, 3, True), (1, None, 4, False)):
+        ConsumerGroupPartition.objects.create(
+            group=FEED_GROUP,
+            topic="feed",
+            partition=partition,
+            committed=committed,
+            end_offset=end,
+            lag=end - (committed or 0),
+            assigned=assigned,
+            probed_at=seen,
+            committed_changed_at=seen,
+            end_changed_at=seen,
+            progress_at=seen,
+            unassigned_since=None if assigned else NOW - timedelta(minutes=10),
+        )
+
+
+def test_status_matches_its_schema_with_the_order_feed_filled_in(reader, populated_feed):  # noqa: F811
+    with time_machine.travel(NOW, tick=False):
+        body = reader.get("/trading/status").json()
+    feed = body["order_feed"]
+    assert (feed["enabled"], feed["topics"], feed["events_window"]) == (True, ["feed"], 2)
+    assert feed["outcomes_window"] == {"applied": 1, "unknown_order": 1}
+    assert (feed["unknown_orders_open"], feed["dead_letters_window"]) == (1, 1)
+    assert feed["consumers"] == [
+        {
+            "name": "orderfeed-1",
+            "healthy": True,
+            "age_seconds": 60.0,
+            "state": "running",
+            "pid": feed["consumers"][0]["pid"],
+            "hostname": feed["consumers"][0]["hostname"],
+            "assigned": ["feed[0]"],
+        }
+    ]
+    health = feed["health"]
+    assert (health["ok"], health["reasons"], health["lag"]) == (
+        False,
+        ["no_partition_assigned"],
+        4,
+    )
+    assert [p["committed"] for p in health["partitions"]] == [3, None]
+    assert schema_errors(body, "TradingStatus") == []
+    assert schema_errors(feed, "OrderFeedStatus") == []
+    # closed: the block, its health, a partition and a consumer row; the counts stay open
+    for path, component in (
+        ((), "OrderFeedStatus"),
+        (("health",), "OrderFeedHealth"),
+        (("health", "partitions", 0), "OrderFeedPartition"),
+        (("consumers", 0), "OrderFeedConsumer"),
+    ):
+        node = feed
+        for key in path:
+            node = node[key]
+        assert schema_errors({**node, "extra": 1}, component) == [
+            ": Additional properties are not allowed ('extra' was unexpected)"
+        ], component
+    assert schema_errors({**feed, "outcomes_window": {"new_outcome": 2}}, "OrderFeedStatus") == []
+    assert schema_errors({**body, "extra": 1}, "TradingStatus") == [
+        ": Additional properties are not allowed ('extra' was unexpected)"
+    ]
+
+
 def test_metrics_match_their_schema(reader, filled_in):  # noqa: F811
     with time_machine.travel(NOW, tick=False):
         body = reader.get("/trading/metrics").json()
@@ -141,4 +258,30 @@ def test_the_status_schema_names_the_blocks_lent_by_the_apps_above():
     ]
     assert status["properties"]["evidence_continuity"]["nullable"] is True
     assert {"autonomy", "evidence_continuity"} <= set(status["required"])
-    assert "additionalProperties" not in status  # order_feed: see its doc
+
+
+def test_the_status_schema_is_closed_and_types_the_order_feed():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schemas = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    status = schemas["TradingStatus"]
+    assert status["additionalProperties"] is False
+    assert status["properties"]["order_feed"] == {
+        "allOf": [{"$ref": "#/components/schemas/OrderFeedStatus"}],
+        "nullable": True,
+    }
+    assert "order_feed" in status["required"]
+    feed = schemas["OrderFeedStatus"]
+    assert feed["additionalProperties"] is False
+    assert sorted(feed["properties"]) == sorted(feed["required"]) == [
+        "consumers", "dead_letters_window", "enabled", "events_window", "health",
+        "last_event_at", "outcomes_window", "topics", "unknown_orders_open",
+    ]  # fmt: skip
+    assert feed["properties"]["outcomes_window"] == {
+        "type": "object",
+        "additionalProperties": {"type": "integer", "minimum": 1},
+        "description": "events in the window, by outcome",
+    }
+    assert feed["properties"]["health"]["nullable"] is True
+    for component in ("OrderFeedHealth", "OrderFeedPartition", "OrderFeedConsumer"):
+        assert schemas[component]["additionalProperties"] is False, component

@@ -19,6 +19,11 @@ def test_the_order_feed_registers_its_ports_at_start_up():
 
     assert ports._order_feed.sim_updates_flush is apps._sim_updates_flush
     assert ports._order_feed.status is apps._status
+    # and the same status as the `order_feed` block of /trading/status, with its closed schema
+    from orderfeed.api_responses import OrderFeedStatusSerializer
+
+    assert ports._status_sections["order_feed"] is apps._status
+    assert ports.status_section_schemas()["order_feed"] is OrderFeedStatusSerializer
 
 
 def test_an_unregistered_port_raises_and_calls_nothing(monkeypatch):
