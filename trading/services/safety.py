@@ -95,12 +95,13 @@ class KillSwitchFlagObservation:
 
 
 def kill_switch_flag_observe() -> KillSwitchFlagObservation:
-    """Read TRADING_KILL_SWITCH_ENABLED (env or Flipt, one `flag_enabled` read) and, when it
-    differs from the value last audited (`SafetyState.kill_switch_flag_seen`), record the flip:
-    under the global row's lock, compared again there (of two observers one records it), store
-    the new value, write a KILL_SWITCH_FLAG_ON/OFF SafetyEvent, post it and move the status
-    cache's generation on. Unchanged: one read of the row, nothing written. The flag turned off
-    does not release a manual latch (`kill_switch_of` reads both)."""
+    """Read TRADING_KILL_SWITCH_ENABLED (env or Flipt: one read of the resolver behind
+    `flag_enabled`, which also names the value's source) and, when it differs from the value
+    last audited (`SafetyState.kill_switch_flag_seen`), record the flip: under the global row's
+    lock, compared again there (of two observers one records it), store the new value, write a
+    KILL_SWITCH_FLAG_ON/OFF SafetyEvent, post it and move the status cache's generation on.
+    Unchanged: one read of the row, nothing written. The flag turned off does not release a
+    manual latch (`kill_switch_of` reads both)."""
     resolution = resolver.resolve(KILL_SWITCH_FLAG)
     flag = resolution.value
     state = SafetyState.objects.filter(scope="global").first()
