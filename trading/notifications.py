@@ -272,24 +272,26 @@ ROUND_PAUSE = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
 
 
+def _lost() -> Q:
+    """Pending rows whose send was lost: never attempted (no attempt due yet) STUCK_AFTER after
+    being written, or with an attempt (a retry, a new round, an operator's resend) overdue by
+    STUCK_AFTER."""
+    cutoff = timezone.now() - STUCK_AFTER
+    never_attempted = Q(attempts=0, next_attempt_at__isnull=True, created_at__lt=cutoff)
+    overdue = Q(next_attempt_at__lt=cutoff)
+    return Q(never_attempted | overdue, status=NotificationStatus.PENDING)
+
+
 def _resendable() -> Q:
-    stuck = Q(
-        status=NotificationStatus.PENDING,
-        attempts=0,
-        created_at__lt=timezone.now() - STUCK_AFTER,
-    )
-    return Q(status=NotificationStatus.FAILED) | stuck
+    return Q(status=NotificationStatus.FAILED) | _lost()
 
 
 LOST_SWEEP_BATCH = 500
 
 
 def _lost_ids() -> list[int]:
-    """Pending rows whose send was lost (see STUCK_AFTER), oldest first, one batch."""
-    cutoff = timezone.now() - STUCK_AFTER
-    never_attempted = Q(attempts=0, created_at__lt=cutoff)
-    overdue_retry = Q(attempts__gt=0, next_attempt_at__lt=cutoff)
-    lost = Notification.objects.filter(never_attempted | overdue_retry, status="pending")
+    """Pending rows whose send was lost (`_lost`), oldest first, one batch."""
+    lost = Notification.objects.filter(_lost())
     return list(lost.order_by("pk").values_list("pk", flat=True)[:LOST_SWEEP_BATCH])
 
 
@@ -330,9 +332,10 @@ def notifications_requeue_lost() -> list[int]:
 
 
 def notifications_resend(*, notification_ids: list[int]) -> list[int]:
-    """Put these failed rows (and pending rows whose send was lost: never attempted, older than
-    STUCK_AFTER) back to pending with no attempts and no error, and queue each one's send after
-    the commit. Other rows (sent, pending in their retries) are left alone. The ids resent."""
+    """Put these failed rows (and pending rows whose send was lost, `_lost`) back to pending with
+    no attempts and no error, an attempt due now (so the sweep takes it again only once it is
+    overdue, not for its old `created_at`), and queue each one's send after the commit. Other
+    rows (sent, pending in their retries) are left alone. The ids resent."""
     with transaction.atomic():
         ids = list(
             Notification.objects.select_for_update(of=("self",))
@@ -341,7 +344,10 @@ def notifications_resend(*, notification_ids: list[int]) -> list[int]:
             .values_list("pk", flat=True)
         )
         Notification.objects.filter(pk__in=ids).update(
-            status=NotificationStatus.PENDING, attempts=0, last_error="", next_attempt_at=None
+            status=NotificationStatus.PENDING,
+            attempts=0,
+            last_error="",
+            next_attempt_at=timezone.now(),
         )
         for pk in ids:
             task_after_commit(SEND_TASK, pk)

@@ -2,6 +2,16 @@
 
 from django.conf import settings
 from django.db import migrations, models
+from django.utils import timezone
+
+
+def due_now(apps, schema_editor):
+    # rows in their retries when this runs: their next attempt is due now, so the sweep takes
+    # them again if that retry was lost (trading.notifications._lost)
+    Notification = apps.get_model("trading", "Notification")
+    Notification.objects.filter(status="pending", attempts__gt=0).update(
+        next_attempt_at=timezone.now()
+    )
 
 
 class Migration(migrations.Migration):
@@ -21,6 +31,7 @@ class Migration(migrations.Migration):
             name='next_attempt_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.RunPython(due_now, migrations.RunPython.noop),
         migrations.AddField(
             model_name='safetystate',
             name='kill_switch_flag_seen',

@@ -185,9 +185,19 @@ def test_resend_of_a_row_with_a_round_scheduled_starts_afresh(
         row = _row("incident:resent")
         _round(row)
     assert _state(row) == ("failed", MAX_ATTEMPTS, T0 + ROUND_PAUSE)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert notifications_resend(notification_ids=[row.pk]) == [row.pk]
-    assert _state(row) == ("pending", 0, None)
+    resent_at = T0 + timedelta(hours=3)  # long after it was written
+    with time_machine.travel(resent_at, tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert notifications_resend(notification_ids=[row.pk]) == [row.pk]
+        assert _state(row) == ("pending", 0, resent_at)
+        assert _queued() == [(SEND, [row.pk])]
+        # the sweep does not queue it a second time for its old created_at ...
+        assert notifications_requeue_lost() == []
+    assert _queued() == []
+    # ... only once that send is overdue (lost)
+    with time_machine.travel(resent_at + STUCK_AFTER + timedelta(seconds=1), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert notifications_requeue_lost() == [row.pk]
     assert _queued() == [(SEND, [row.pk])]
 
 
