@@ -10,8 +10,12 @@ logged). With no webhook configured nothing is stored or queued.
 
 `notification_deliver` (the task's one service call) posts to each configured target with
 TORGHUT_NOTIFY_TIMEOUT_SECONDS and no redirects; it is idempotent (a sent or failed row is left
-alone). A failed attempt returns the backoff before the next one (30 s doubling); after
-MAX_ATTEMPTS the row is `failed` with its last error. The generic webhook gets the canonical
+alone). A failed attempt returns the backoff before the next one (30 s doubling) and stores when
+it is due (`next_attempt_at`); after a round of MAX_ATTEMPTS the row is `failed` with its last
+error and, while it is younger than GIVE_UP_AFTER (24 h), its next round due after ROUND_PAUSE
+(1 h). The beat sweep `notifications_requeue_lost` queues again the sends that were lost (never
+attempted, or a retry overdue by STUCK_AFTER) and puts failed rows whose round is due back to
+pending; an older failed row waits for an operator's resend. The generic webhook gets the canonical
 JSON body (sorted keys, no spaces) signed `X-Torghut-Signature: sha256=<hex HMAC-SHA256>`; Slack
 gets `{"text": ...}` with <, > and & escaped, so titles taken from outside stay text.
 """
@@ -23,7 +27,8 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import urllib3
@@ -96,6 +101,8 @@ def _send_queue(task: Task[Any, Any], notification_id: int) -> None:
 _SAFETY_KINDS = {
     SafetyEventKind.KILL_SWITCH_ON: "safety_event",
     SafetyEventKind.KILL_SWITCH_OFF: "safety_event",
+    SafetyEventKind.KILL_SWITCH_FLAG_ON: "safety_event",
+    SafetyEventKind.KILL_SWITCH_FLAG_OFF: "safety_event",
     SafetyEventKind.EMERGENCY_STOP_TRIGGERED: "incident",
     SafetyEventKind.EMERGENCY_STOP_RECOVERED: "safety_event",
     SafetyEventKind.EMERGENCY_STOP_CLEARED: "safety_event",
@@ -108,9 +115,10 @@ _SAFETY_KINDS = {
 def notify_safety_event(
     event: SafetyEvent, *, resolved_incidents: list[str] | None = None
 ) -> Notification | None:
-    """Post a kill switch change, an emergency stop recovered or cleared (one per audited
-    change), an emergency stop latch (one per incident) or a live approval requested, granted or
-    revoked (one per approval and state). Other kinds (strategy edits) are not posted.
+    """Post a kill switch change (by hand, or its flag's flip), an emergency stop recovered or
+    cleared (one per audited change), an emergency stop latch (one per incident) or a live
+    approval requested, granted or revoked (one per approval and state). Other kinds
+    (strategy edits) are not posted.
     `resolved_incidents`: the incident keys the change resolved (an emergency stop's clear)."""
     named = _SAFETY_KINDS.get(SafetyEventKind(event.kind))
     if named is None:
@@ -213,69 +221,121 @@ def notification_deliver(*, notification_id: int) -> DeliveryResult:
     except NotificationPostError as exc:
         return _record_failure(row, str(exc))
     sent = Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
-        status=NotificationStatus.SENT, attempts=row.attempts + 1, sent_at=timezone.now()
+        status=NotificationStatus.SENT,
+        attempts=row.attempts + 1,
+        sent_at=timezone.now(),
+        next_attempt_at=None,
     )
     if sent:  # counted once, by the attempt that recorded it
         NOTIFICATIONS.labels(kind=row.kind, status=NotificationStatus.SENT).inc()
     return DeliveryResult(NotificationStatus.SENT, None)
 
 
+def retry_backoff_seconds(attempts: int) -> int:
+    """The pause after failed attempt number `attempts` (cumulative over rounds) within its
+    round: 30 s doubling, starting again at 30 s in each round."""
+    return int(BACKOFF_BASE_SECONDS * 2 ** ((attempts - 1) % MAX_ATTEMPTS))
+
+
 def _record_failure(row: Notification, error: str) -> DeliveryResult:
+    """Record a failed attempt: still pending with its retry due after the backoff, or, when the
+    attempt ends a round of MAX_ATTEMPTS, failed with the next round due after ROUND_PAUSE (none
+    once the row is GIVE_UP_AFTER old). Compare-and-set on the status and the attempts read, so
+    of two attempts of the same row (a send queued twice) one records, and the other's task
+    stops (the recorded one carries the retries)."""
     attempts = row.attempts + 1
-    status = NotificationStatus.FAILED if attempts >= MAX_ATTEMPTS else NotificationStatus.PENDING
-    recorded = Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
-        status=status, attempts=attempts, last_error=error[:500]
-    )
-    if recorded:  # counted once, by the attempt that recorded it
-        outcome = "retry" if status == NotificationStatus.PENDING else status
-        NOTIFICATIONS.labels(kind=row.kind, status=outcome).inc()
+    now = timezone.now()
+    if attempts % MAX_ATTEMPTS:
+        status, retry_in = NotificationStatus.PENDING, retry_backoff_seconds(attempts)
+        due: datetime | None = now + timedelta(seconds=retry_in)
+    else:
+        status, retry_in = NotificationStatus.FAILED, None
+        due = now + ROUND_PAUSE if row.created_at > now - GIVE_UP_AFTER else None
+    recorded = Notification.objects.filter(
+        pk=row.pk, status=NotificationStatus.PENDING, attempts=row.attempts
+    ).update(status=status, attempts=attempts, last_error=error[:500], next_attempt_at=due)
     logger.warning("notification post failed", extra={"event_id": row.event_id, "error": error})
-    if status == NotificationStatus.FAILED:
+    if not recorded:
         return DeliveryResult(status, None)
-    return DeliveryResult(status, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    outcome = "retry" if status == NotificationStatus.PENDING else status
+    NOTIFICATIONS.labels(kind=row.kind, status=outcome).inc()  # once, by the recording attempt
+    return DeliveryResult(status, retry_in)
 
 
-# a pending row never attempted this long after it was written lost its send (the Celery broker
-# was down at the commit, `_send_queue`): a resend may queue it again
+# a pending row this long past its due time lost its send: never attempted this long after it
+# was written (the Celery broker was down at the commit, `_send_queue`), or its retry this long
+# overdue (the retry message was lost: a worker killed, a broker that dropped it); the sweep
+# queues it again, and a resend may put it back
 STUCK_AFTER = timedelta(minutes=10)
+# a failed round is tried again after this pause while the row is younger than GIVE_UP_AFTER
+ROUND_PAUSE = timedelta(hours=1)
+GIVE_UP_AFTER = timedelta(hours=24)
+
+
+def _lost() -> Q:
+    """Pending rows whose send was lost: never attempted (no attempt due yet) STUCK_AFTER after
+    being written, or with an attempt (a retry, a new round, an operator's resend) overdue by
+    STUCK_AFTER."""
+    cutoff = timezone.now() - STUCK_AFTER
+    never_attempted = Q(attempts=0, next_attempt_at__isnull=True, created_at__lt=cutoff)
+    overdue = Q(next_attempt_at__lt=cutoff)
+    return Q(never_attempted | overdue, status=NotificationStatus.PENDING)
 
 
 def _resendable() -> Q:
-    stuck = Q(
-        status=NotificationStatus.PENDING,
-        attempts=0,
-        created_at__lt=timezone.now() - STUCK_AFTER,
-    )
-    return Q(status=NotificationStatus.FAILED) | stuck
+    return Q(status=NotificationStatus.FAILED) | _lost()
 
 
 LOST_SWEEP_BATCH = 500
 
 
+def _lost_ids() -> list[int]:
+    """Pending rows whose send was lost (`_lost`), oldest first, one batch."""
+    lost = Notification.objects.filter(_lost())
+    return list(lost.order_by("pk").values_list("pk", flat=True)[:LOST_SWEEP_BATCH])
+
+
+def _rounds_due() -> list[int]:
+    """Failed rows whose next round is due, put back to pending (compare-and-set on the status
+    and the due time, so of two sweeps one takes each row; attempts stay cumulative), each with
+    its send queued after the commit. Their next_attempt_at becomes now: a send lost on its way
+    is then an overdue retry for `_lost_ids`. The ids taken."""
+    now = timezone.now()
+    due = Notification.objects.filter(status=NotificationStatus.FAILED, next_attempt_at__lte=now)
+    candidates = list(due.order_by("pk").values_list("pk", "next_attempt_at")[:LOST_SWEEP_BATCH])
+    taken: list[int] = []
+    task = registered_task(SEND_TASK)
+    with transaction.atomic():
+        for pk, due_at in candidates:
+            if Notification.objects.filter(
+                pk=pk, status=NotificationStatus.FAILED, next_attempt_at=due_at
+            ).update(status=NotificationStatus.PENDING, next_attempt_at=now):
+                taken.append(pk)
+                transaction.on_commit(partial(_send_queue, task, pk))
+    return taken
+
+
 def notifications_requeue_lost() -> list[int]:
-    """Beat (while a webhook is configured): queue the send again for pending rows never
-    attempted within STUCK_AFTER of being written (their send was not queued: the Celery broker
-    was down at their commit, or the message was lost), oldest first, at most LOST_SWEEP_BATCH.
-    Rows in their retries, sent and failed rows are left alone (a failed row waits for an
-    operator's resend). A send queued twice posts at most twice: receivers dedupe on `event_id`.
-    The ids queued."""
-    lost = Notification.objects.filter(
-        status=NotificationStatus.PENDING,
-        attempts=0,
-        created_at__lt=timezone.now() - STUCK_AFTER,
-    )
-    ids = list(lost.order_by("pk").values_list("pk", flat=True)[:LOST_SWEEP_BATCH])
+    """Beat (while a webhook is configured): queue the send again for pending rows whose send
+    was lost (never attempted within STUCK_AFTER of being written, or a retry overdue by
+    STUCK_AFTER), oldest first, at most LOST_SWEEP_BATCH; then put failed rows whose next round
+    is due back to pending and queue their send. Rows in their retries (not overdue), sent rows
+    and failed rows with no round due (not yet, or given up: an operator's resend) are left
+    alone. A send queued twice posts at most twice: receivers dedupe on `event_id`. The ids
+    queued."""
+    ids = _lost_ids()
     if ids:
         task = registered_task(SEND_TASK)
         for pk in ids:
             _send_queue(task, pk)
-    return ids
+    return ids + _rounds_due()
 
 
 def notifications_resend(*, notification_ids: list[int]) -> list[int]:
-    """Put these failed rows (and pending rows whose send was lost: never attempted, older than
-    STUCK_AFTER) back to pending with no attempts and no error, and queue each one's send after
-    the commit. Other rows (sent, pending in their retries) are left alone. The ids resent."""
+    """Put these failed rows (and pending rows whose send was lost, `_lost`) back to pending with
+    no attempts and no error, an attempt due now (so the sweep takes it again only once it is
+    overdue, not for its old `created_at`), and queue each one's send after the commit. Other
+    rows (sent, pending in their retries) are left alone. The ids resent."""
     with transaction.atomic():
         ids = list(
             Notification.objects.select_for_update(of=("self",))
@@ -284,7 +344,10 @@ def notifications_resend(*, notification_ids: list[int]) -> list[int]:
             .values_list("pk", flat=True)
         )
         Notification.objects.filter(pk__in=ids).update(
-            status=NotificationStatus.PENDING, attempts=0, last_error=""
+            status=NotificationStatus.PENDING,
+            attempts=0,
+            last_error="",
+            next_attempt_at=timezone.now(),
         )
         for pk in ids:
             task_after_commit(SEND_TASK, pk)

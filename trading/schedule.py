@@ -3,7 +3,8 @@ TRADING_POLL_MS and reconciliation every TRADING_RECONCILE_MS, and per enabled A
 trade-updates gap fill every 15 s, and, when the Alpaca data API's keys are set, the paper fills'
 check against their minute bars every 5 minutes, and, while an operator webhook is configured,
 the post of expired live approvals every minute and the requeue of notifications whose send
-was lost every 5 minutes (each expiring within its period). Registered by
+was lost (or whose next round of attempts is due) every 5 minutes, and always the watch of the
+kill switch's env/Flipt flag every minute (each expiring within its period). Registered by
 `TradingConfig.ready()`."""
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ GAP_FILL_PERIOD_SECONDS = 15.0
 FILL_CHECK_PERIOD_SECONDS = 300.0
 # live approvals whose TTL ran out are posted to the operators' webhooks within this period
 LIVE_APPROVAL_EXPIRY_PERIOD_SECONDS = 60.0
-# notifications whose send was lost are queued again within this period (after STUCK_AFTER)
+# notifications whose send was lost are queued again within this period (after STUCK_AFTER), and
+# failed ones whose next round is due (after ROUND_PAUSE) go back to pending
 NOTIFICATION_REQUEUE_PERIOD_SECONDS = 300.0
+# a flip of the kill switch's flag is audited and posted within this period (or by the next cycle)
+KILL_SWITCH_FLAG_WATCH_PERIOD_SECONDS = 60.0
 
 
 def trading_schedule() -> ScheduleEntries:
@@ -67,6 +71,13 @@ def trading_schedule() -> ScheduleEntries:
     # LLM review deadlines: expire overdue reviews (their fail mode applies) and carry on
     # reviewed decisions; a no-op query while LLM review is off
     entries.append(("llm-review-sweep", every(5.0, "trading.tasks.llm_review_sweep")))
+    # audited whether or not a webhook is configured (the SafetyEvent is written either way)
+    entries.append(
+        (
+            "trading-kill-switch-flag-watch",
+            every(KILL_SWITCH_FLAG_WATCH_PERIOD_SECONDS, "trading.tasks.kill_switch_flag_watch"),
+        )
+    )
     # the bars come from the Alpaca data API: without its keys there is nothing to check against
     if settings.APCA_API_KEY_ID and settings.APCA_API_SECRET_KEY:
         entries.append(

@@ -16,6 +16,7 @@ from trading.services.live_approvals import live_approvals_expired_notify
 from trading.services.llm_budget import budget_sweep
 from trading.services.reconcile import reconcile_lane
 from trading.services.reviews import review_run, reviews_expire
+from trading.services.safety import kill_switch_flag_observe
 from trading.services.stability import stability_probe_run
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,16 @@ def live_approvals_expiry_notify() -> list[str]:
 @shared_task(ignore_result=True, soft_time_limit=30, time_limit=60)
 def notifications_requeue() -> list[int]:
     """Beat (while a webhook is configured): queue again the sends of notifications whose send
-    was lost (trading.notifications.notifications_requeue_lost)."""
+    was lost, and start the next round of failed ones whose round is due
+    (trading.notifications.notifications_requeue_lost)."""
     return notifications_requeue_lost()
+
+
+@shared_task(ignore_result=True, soft_time_limit=30, time_limit=60)
+def kill_switch_flag_watch() -> bool:
+    """Beat: audit and post a flip of the kill switch's env/Flipt flag (idempotent: a flip is
+    recorded once, trading.services.safety.kill_switch_flag_observe). The flag's value."""
+    return kill_switch_flag_observe().flag
 
 
 @signals.worker_ready.connect

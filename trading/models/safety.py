@@ -16,6 +16,9 @@ class SafetyState(models.Model):
     kill_switch_engaged = models.BooleanField(default=False)
     kill_switch_reason = models.TextField(blank=True, default="")
     kill_switch_changed_at = models.DateTimeField(null=True, blank=True)
+    # the value of TRADING_KILL_SWITCH_ENABLED (env/Flipt) last audited by
+    # `trading.services.safety.kill_switch_flag_observe`: a flip is a change from this
+    kill_switch_flag_seen = models.BooleanField(default=False)
     emergency_stop_active = models.BooleanField(default=False)
     emergency_stop_reasons = models.JSONField(default=list, blank=True)
     emergency_stop_triggered_at = models.DateTimeField(null=True, blank=True)
@@ -38,6 +41,8 @@ class SafetyState(models.Model):
 class SafetyEventKind(models.TextChoices):
     KILL_SWITCH_ON = "kill_switch_on", "kill switch engaged"
     KILL_SWITCH_OFF = "kill_switch_off", "kill switch released"
+    KILL_SWITCH_FLAG_ON = "kill_switch_flag_on", "kill switch engaged by its flag"
+    KILL_SWITCH_FLAG_OFF = "kill_switch_flag_off", "kill switch released by its flag"
     KILL_SWITCH_CANCEL = "kill_switch_cancel", "open orders cancelled by kill switch"
     EMERGENCY_STOP_TRIGGERED = "emergency_stop_triggered", "emergency stop triggered"
     EMERGENCY_STOP_RECOVERED = "emergency_stop_recovered", "emergency stop auto-recovered"

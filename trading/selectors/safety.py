@@ -45,11 +45,14 @@ def kill_switch_state() -> KillSwitchState:
     return kill_switch_of(SafetyState.objects.filter(scope="global").first())
 
 
-def kill_switch_of(state: SafetyState | None) -> KillSwitchState:
-    """The effective kill switch given the global safety row already read (None: no row)."""
+def kill_switch_of(state: SafetyState | None, *, flag: bool | None = None) -> KillSwitchState:
+    """The effective kill switch given the global safety row already read (None: no row) and,
+    when the caller read it already, TRADING_KILL_SWITCH_ENABLED's value (None: read here)."""
     if state is not None and state.kill_switch_engaged:
         return KillSwitchState(True, "manual", state.kill_switch_reason)
-    if flag_enabled("TRADING_KILL_SWITCH_ENABLED"):
+    if flag is None:
+        flag = flag_enabled("TRADING_KILL_SWITCH_ENABLED")
+    if flag:
         return KillSwitchState(True, "flag", "TRADING_KILL_SWITCH_ENABLED")
     return KillSwitchState(False, "", "")
 

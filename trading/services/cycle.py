@@ -49,7 +49,12 @@ from trading.netting import net_intents, netting_intent
 from trading.ports import sim_trade_updates_flush
 from trading.selectors.allocation import strategy_books
 from trading.selectors.books import strategy_open_sells
-from trading.selectors.safety import emergency_stop_active, fallback_window, kill_switch_state
+from trading.selectors.safety import (
+    emergency_stop_active,
+    fallback_window,
+    kill_switch_of,
+    kill_switch_state,
+)
 from trading.selectors.trade_stream import trade_stream_health
 from trading.services.accounts import account_snapshot_current
 from trading.services.catalog import catalog_apply
@@ -69,7 +74,11 @@ from trading.services.lanes import (
     lease_owner_id,
 )
 from trading.services.reviews import ready_reviews, review_continue
-from trading.services.safety import emergency_stop_evaluate, emergency_stop_latch
+from trading.services.safety import (
+    emergency_stop_evaluate,
+    emergency_stop_latch,
+    kill_switch_flag_observe,
+)
 from trading.services.signals import cursor_get, cursor_store, cursor_value, signal_source_for
 from trading.services.trade_stream import trade_stream_gauge_set
 from trading.services.universe import universe_resolve
@@ -388,7 +397,10 @@ def _stops_apply(
     switch or the emergency stop. Returns whether the kill switch is on."""
     # before anything can submit: a stop latched here cancels the lane's orders just below
     _limits_watch(lane=lane, broker=broker, result=result, now=now)
-    kill = kill_switch_state()
+    # the flag's flip is audited and posted here as well as by beat; its value and the safety row
+    # read for that are the ones the kill switch is decided on (no second read of either)
+    observed = kill_switch_flag_observe()
+    kill = kill_switch_of(observed.state, flag=observed.flag)
     if kill.active or emergency_stop_active():
         result.cancelled_orders = orders_cancel_all(
             lane=lane, reason="kill_switch" if kill.active else "emergency_stop", firewall=firewall

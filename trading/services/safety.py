@@ -1,5 +1,10 @@
 """Safety controls: kill switch, emergency stop (latched in the database).
 
+The kill switch has two sources (`trading.selectors.safety.kill_switch_of`): the manual latch
+(`kill_switch_set`, audited) and the TRADING_KILL_SWITCH_ENABLED flag (env or Flipt). A flip of the
+flag is audited and posted by `kill_switch_flag_observe`, run by beat every minute and at the start
+of each trade cycle.
+
 Live approvals (two people) are in `trading.services.live_approvals`.
 """
 
@@ -17,7 +22,7 @@ from django.core.files.storage import storages
 from django.db import transaction
 from django.utils import timezone
 
-from torghut_site.flags import flag_enabled
+from torghut_site.flags import flag_enabled, resolver
 from torghut_site.queueing import task_after_commit
 from trading.metrics import EMERGENCY_STOPS
 from trading.models import Incident, LaneState, SafetyEvent, SafetyState
@@ -77,6 +82,48 @@ def kill_switch_set(
         if engaged:
             task_after_commit("trading.tasks.cancel_open_orders_all_lanes")
     return state
+
+
+KILL_SWITCH_FLAG = "TRADING_KILL_SWITCH_ENABLED"
+
+
+@dataclass(frozen=True)
+class KillSwitchFlagObservation:
+    flag: bool  # the flag's value read
+    state: SafetyState | None  # the global safety row as read (None: no row yet)
+    event: SafetyEvent | None  # the audit event of a flip this call recorded, else None
+
+
+def kill_switch_flag_observe() -> KillSwitchFlagObservation:
+    """Read TRADING_KILL_SWITCH_ENABLED (env or Flipt: one read of the resolver behind
+    `flag_enabled`, which also names the value's source) and, when it differs from the value
+    last audited (`SafetyState.kill_switch_flag_seen`), record the flip: under the global row's
+    lock, compared again there (of two observers one records it), store the new value, write a
+    KILL_SWITCH_FLAG_ON/OFF SafetyEvent, post it and move the status cache's generation on.
+    Unchanged: one read of the row, nothing written. The flag turned off does not release a
+    manual latch (`kill_switch_of` reads both)."""
+    resolution = resolver.resolve(KILL_SWITCH_FLAG)
+    flag = resolution.value
+    state = SafetyState.objects.filter(scope="global").first()
+    if (state.kill_switch_flag_seen if state is not None else False) == flag:
+        return KillSwitchFlagObservation(flag, state, None)
+    with transaction.atomic():
+        state = _locked_state()
+        if state.kill_switch_flag_seen == flag:  # another observer recorded this flip
+            return KillSwitchFlagObservation(flag, state, None)
+        state.kill_switch_flag_seen = flag
+        state.save(update_fields=["kill_switch_flag_seen", "updated_at"])
+        status_cache_invalidate()
+        kind = SafetyEventKind.KILL_SWITCH_FLAG_ON if flag else SafetyEventKind.KILL_SWITCH_FLAG_OFF
+        event = SafetyEvent.objects.create(
+            kind=kind,
+            actor_label="flag:" + ("env" if resolution.source == "disabled" else resolution.source),
+            reason=KILL_SWITCH_FLAG,
+            details={"flag_key": resolution.flag_key, "source": resolution.source},
+        )
+        notify_safety_event(event)
+    logger.warning("kill switch flag flipped", extra={"engaged": flag, "source": resolution.source})
+    return KillSwitchFlagObservation(flag, state, event)
 
 
 def emergency_stop_clear(
