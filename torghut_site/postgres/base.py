@@ -8,8 +8,10 @@ query right after. Here the check first asks the client side: a connection libpq
 idle outside a transaction, whose socket has nothing to read, is usable. A server that went
 away (restarted, `pg_terminate_backend`, `idle_session_timeout`) sends its goodbye or closes the
 socket, which makes it readable; then, and in every case this check cannot decide, Django's own
-`SELECT 1` decides, so a connection is never kept that Django would have closed. A peer that
-vanished without a word (no FIN) hangs `SELECT 1` exactly as it hangs the query after it.
+`SELECT 1` decides. A session the server ends in the instant before the check (its goodbye
+still on the way) passes it, and the request's first query fails as it would have had the
+server ended the session just after Django's `SELECT 1`; a peer that vanished without a word
+(no FIN) hangs `SELECT 1` exactly as it hangs the query after it.
 """
 
 from __future__ import annotations

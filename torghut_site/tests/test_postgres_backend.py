@@ -5,6 +5,7 @@ check runs. Each case is read back from the server's `pg_stat_activity`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,6 +80,11 @@ def test_connection_ended_by_the_server_is_replaced_before_the_query(wrapper: An
     pid = _pid(wrapper)
     with _observer() as observer:
         assert observer.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone() == (True,)
+        # pg_terminate_backend only signals the session: wait until it has ended
+        deadline = time.monotonic() + 10
+        while observer.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            assert time.monotonic() < deadline, "the session did not end"
+            time.sleep(0.01)
     # the goodbye (FATAL 57P01, then EOF) makes the socket readable; Django's SELECT 1 fails
     _new_request(wrapper)
     assert wrapper.connection is None
