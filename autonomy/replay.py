@@ -480,8 +480,10 @@ STALE_POSITION = "live position snapshot older than the fills (TRADING_RECONCILE
 
 def _stale_position(d: LiveDecision, r: ReplayDecision) -> bool:
     """A sell live refused as `shorts_not_allowed` although the strategy's own recorded fills
-    covered it: the refusal came from the account position snapshot (up to one reconcile
-    interval old, `trading.services.accounts.account_snapshot_current`), not from the rule."""
+    covered it: the refusal came from the broker's account positions, not from the rule. The
+    cycle's snapshot is taken afresh once a fill is recorded
+    (`trading.services.accounts.account_snapshot_current`), so this remains for a broker whose
+    positions lag its own fill reports."""
     return (
         d.reject_reason == "shorts_not_allowed"
         and r.status == "accepted"

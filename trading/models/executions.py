@@ -85,6 +85,9 @@ class Execution(models.Model):
                 name="execution_open_idx",
             ),
             models.Index(fields=["symbol", "-created_at"], name="execution_symbol_recent_idx"),
+            # trading.services.accounts._filled_since: a lane's executions changed since an
+            # instant (every status: a filled order is final)
+            models.Index(fields=["account_label", "updated_at"], name="execution_lane_updated_idx"),
         ]
 
     def __str__(self) -> str:
