@@ -40,7 +40,7 @@ from tests.faults.conftest import (
     trading_env,
     wait_for,
 )
-from torghut_site.models import DeadLetterMessage
+from torghut_site.models import DeadLetterMessage, HeartbeatKind, ProcessHeartbeat
 from trading.brokers.simulated import SimulatedBroker
 from trading.models import Execution, TradeDecision
 from trading.simbroker.models import SimTradeUpdate
@@ -79,6 +79,7 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
         TRADING_ORDER_FEED_POLL_MS="100",
         TRADING_ORDER_FEED_BATCH_SIZE="16",
         TRADING_ORDER_FEED_DLQ_TOPIC=dlq,
+        KAFKA_CONSUMER_HEARTBEAT_SECONDS="1",  # the heartbeats say each one's partitions
     )
     # output goes to files, not pipes: a pipe nobody reads until the end fills up (64 KB of logs)
     # and blocks the consumer in the middle of the test
@@ -86,6 +87,11 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
     # one host, two consumers: each its own instance name (static membership)
     consumers = [_consumer(env, out, err, f"c{i}") for i, (out, err) in enumerate(logs)]
     try:
+        # both in the group, the partitions split, before anything is published: a consumer that
+        # joined late could find every record already taken by the other
+        assert wait_for(lambda: _split(("c0", "c1")), timeout=90), [
+            e.read_text()[-2000:] for _, e in logs
+        ]
         for name in ("w1", "w2"):
             workers(name, env)
         client = beat(private_redis.url)
@@ -158,6 +164,13 @@ def test_two_workers_and_two_consumers_process_everything_exactly_once(
         for execution in Execution.objects.filter(account_label=label):
             assert execution.status == broker[execution.client_order_id], label
     assert TradeDecision.objects.filter(account_label__in=LANES).count() == 3 * len(LANES)
+
+
+def _split(names: tuple[str, ...]) -> bool:
+    """Whether each named consumer's heartbeat holds partitions and together they hold all."""
+    rows = ProcessHeartbeat.objects.filter(kind=HeartbeatKind.ORDERFEED_CONSUMER, name__in=names)
+    held = [list(row.details.get("assigned", [])) for row in rows]
+    return len(held) == len(names) and all(held) and sum(map(len, held)) == PARTITIONS
 
 
 def _consumer(env: dict[str, str], out: Path, err: Path, name: str) -> subprocess.Popen[bytes]:
