@@ -50,7 +50,6 @@ from trading.ports import sim_trade_updates_flush
 from trading.selectors.allocation import strategy_books
 from trading.selectors.books import strategy_open_sells
 from trading.selectors.safety import (
-    emergency_stop_active,
     fallback_window,
     kill_switch_of,
     kill_switch_state,
@@ -398,10 +397,12 @@ def _stops_apply(
     # before anything can submit: a stop latched here cancels the lane's orders just below
     _limits_watch(lane=lane, broker=broker, result=result, now=now)
     # the flag's flip is audited and posted here as well as by beat; its value and the safety row
-    # read for that are the ones the kill switch is decided on (no second read of either)
+    # read for that are the ones the kill switch and the emergency stop are decided on (no
+    # second read of either; the row is read after `_limits_watch` may have latched the stop)
     observed = kill_switch_flag_observe()
     kill = kill_switch_of(observed.state, flag=observed.flag)
-    if kill.active or emergency_stop_active():
+    stopped = observed.state is not None and observed.state.emergency_stop_active
+    if kill.active or stopped:
         result.cancelled_orders = orders_cancel_all(
             lane=lane, reason="kill_switch" if kill.active else "emergency_stop", firewall=firewall
         )
