@@ -259,7 +259,7 @@ def _list_page(name: str, filters: Any, limit: int) -> Page:
 
 def decision_page_orm(filters: ListFilters, *, limit: int) -> Page:
     """The decision page as the ORM reads it (the compiled page's reference)."""
-    return _page(_filtered(_decision_rows(), filters, _list_lookups("strategy__name")), limit)
+    return _page(_filtered(_decision_rows(), filters, _lists()["decisions"].lookups), limit)
 
 
 def decision_page(filters: ListFilters, *, limit: int) -> Page:
@@ -269,8 +269,7 @@ def decision_page(filters: ListFilters, *, limit: int) -> Page:
 
 def execution_page_orm(filters: ListFilters, *, limit: int) -> Page:
     """The execution page as the ORM reads it (the compiled page's reference)."""
-    lookups = _list_lookups("decision__strategy__name")
-    return _page(_filtered(_execution_rows(), filters, lookups), limit)
+    return _page(_filtered(_execution_rows(), filters, _lists()["executions"].lookups), limit)
 
 
 def execution_page(filters: ListFilters, *, limit: int) -> Page:
@@ -298,7 +297,7 @@ class TcaFilters:
 
 def tca_page_orm(filters: TcaFilters, *, limit: int) -> Page:
     """The TCA page as the ORM reads it (the compiled page's reference)."""
-    return _page(_filtered(_tca_rows(), filters, _TCA_LOOKUPS), limit)
+    return _page(_filtered(_tca_rows(), filters, _lists()["tca"].lookups), limit)
 
 
 def tca_page(filters: TcaFilters, *, limit: int) -> Page:
